@@ -1,0 +1,107 @@
+import { WorkflowRuntimeError } from "./errors.js";
+import { isEvent, type Event, type EventClass } from "./events.js";
+import type { Run, Slot } from "./run.js";
+
+/** Per-run state shared by the steps of one run: JSON values, journaled when the run has a store. */
+export interface RunState {
+  /** The value under `key`, or `fallback` (undefined when none is given) if it was never set. */
+  get<T = unknown>(key: string): T | undefined;
+  get<T>(key: string, fallback: T): T;
+  /** Set `key` to a JSON value. */
+  set(key: string, value: unknown): void;
+  has(key: string): boolean;
+}
+
+/** Options of {@link Context.waitForEvent}. */
+export interface WaitOptions<E> {
+  /** Only an event for which this returns true ends the wait. */
+  filter?: (ev: E) => boolean;
+  /** Seconds to wait before failing with `WorkflowTimeoutError` (default: no limit but the run's). */
+  timeout?: number | null;
+  /** Written to the stream once the wait is registered, e.g. an `InputRequiredEvent` asking a person. */
+  waiterEvent?: Event;
+}
+
+type Instances<T extends readonly EventClass[]> = { -readonly [K in keyof T]: InstanceType<T[K]> };
+
+/**
+ * What a step gets as its second argument: the run it belongs to and the ways to act on it.
+ * One Context per step invocation.
+ */
+export class Context {
+  readonly #run: Run;
+  readonly #slot: Slot;
+  readonly #no: number;
+  readonly #signal: AbortSignal | undefined;
+  /** The retry attempt of this invocation, from 1. */
+  readonly attempt: number;
+
+  /** @internal created by the run loop */
+  constructor(run: Run, slot: Slot, attempt: number, no: number, signal: AbortSignal | undefined) {
+    this.#run = run;
+    this.#slot = slot;
+    this.attempt = attempt;
+    this.#no = no;
+    this.#signal = signal;
+  }
+
+  /** The run's id. */
+  get runId(): string {
+    return this.#run.id;
+  }
+
+  /** The step's name. */
+  get stepName(): string {
+    return this.#slot.def.name;
+  }
+
+  /** Stable across attempts and resumes: use it as an idempotency key for side effects. */
+  get stepRunId(): string {
+    return `${this.#run.id}:${this.#slot.def.name}:${this.#no}`;
+  }
+
+  /** Fires when the run times out, is cancelled, fails or finishes, or this attempt passes its step timeout. */
+  get signal(): AbortSignal {
+    return this.#signal ?? this.#run.signal;
+  }
+
+  /** Per-run state (`get`, `set`). */
+  get store(): RunState {
+    return this.#run.state;
+  }
+
+  /**
+   * Put an event on the run's queue. With `step`, only that step receives it.
+   * The event's class must be listed in this step's `emits`.
+   */
+  sendEvent(ev: Event, options: { step?: string } = {}): void {
+    this.#run.checkEmit(this.#slot, ev, "sent");
+    this.#run.send(ev, this.#slot, options.step);
+  }
+
+  /**
+   * Buffer `ev` until one event of each listed class has arrived; then return them in the
+   * listed order (and clear them from the buffer). Returns `null` until then.
+   */
+  collectEvents<const T extends readonly EventClass[]>(ev: Event, types: T): Instances<T> | null {
+    return this.#run.collect(this.#slot, ev, types) as Instances<T> | null;
+  }
+
+  /** Hand an event to whoever reads `handler.streamEvents()`. */
+  writeEventToStream(ev: Event): void {
+    if (!isEvent(ev)) throw new WorkflowRuntimeError(`Step "${this.#slot.def.name}" wrote ${String(ev)} to the stream; only events can be streamed.`, "NOT_AN_EVENT", { runId: this.#run.id, step: this.#slot.def.name, workflow: this.#run.workflowName });
+    this.#run.toStream(ev);
+  }
+
+  /**
+   * Pause this step until an event of `type` (passing `filter`) arrives, from another step
+   * or from outside through `handler.sendEvent`.
+   */
+  waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
+    return this.#run.wait(this.#slot, type, options as WaitOptions<Event>, this.signal) as Promise<InstanceType<T>>;
+  }
+
+  toString(): string {
+    return `Context(${this.#run.workflowName} run ${this.#run.id}, step ${this.#slot.def.name}, attempt ${this.attempt})`;
+  }
+}

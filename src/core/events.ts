@@ -1,0 +1,197 @@
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import { EventValidationError } from "./errors.js";
+
+/** The JSON form of an event: its stable type name and its data. */
+export interface EventJSON {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** Any event class (a constructor whose instances are events). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type EventClass<E extends EventBase = EventBase> = abstract new (...args: any[]) => E;
+
+/** Instance type of an event class, or of each class in an array of them. */
+export type EventOf<C> = C extends readonly (infer I)[]
+  ? I extends EventClass<infer E>
+    ? E
+    : never
+  : C extends EventClass<infer E>
+    ? E
+    : never;
+
+const SCHEMA = Symbol("stepwise.schema");
+
+/** The machinery every event shares; user data lives in own properties. */
+class EventBase {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  constructor(data?: any) {
+    const schema = (this.constructor as { [SCHEMA]?: StandardSchemaV1 })[SCHEMA];
+    if (schema !== undefined) data = validateWith(schema, data, this.constructor as EventClass);
+    else if (data !== undefined && (typeof data !== "object" || data === null || Array.isArray(data))) {
+      throw new EventValidationError(
+        `${eventTypeName(this.constructor as EventClass)} takes an object of fields, got ${describe(data)}.`,
+        { eventType: eventTypeName(this.constructor as EventClass), issues: [] },
+      );
+    }
+    if (data !== undefined) Object.assign(this, data);
+  }
+
+  /** `{ type, data }`: the stable type name and the event's own fields. */
+  toJSON(): EventJSON {
+    return { type: eventTypeName(this.constructor as EventClass), data: { ...this } as Record<string, unknown> };
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function validateWith(schema: StandardSchemaV1, data: unknown, cls: EventClass): unknown {
+  const result = schema["~standard"].validate(data ?? {});
+  const type = eventTypeName(cls);
+  if (result instanceof Promise) {
+    throw new EventValidationError(`The schema of ${type} validates asynchronously; event schemas must be synchronous.`, {
+      eventType: type,
+      issues: [],
+    });
+  }
+  if (result.issues) {
+    const parts = result.issues.map((issue) => {
+      const path = (issue.path ?? [])
+        .map((p) => (typeof p === "object" ? String(p.key) : String(p)))
+        .join(".");
+      return path ? `"${path}": ${issue.message}` : issue.message;
+    });
+    throw new EventValidationError(`Invalid ${type}: ${parts.join("; ")}.`, {
+      eventType: type,
+      issues: result.issues,
+    });
+  }
+  return result.value;
+}
+
+/**
+ * The stable name of an event class, used in journals, on the wire and in drawings:
+ * its own `static type` if it declares one, else the class name.
+ */
+export function eventTypeName(cls: EventClass): string {
+  const own = Object.getOwnPropertyDescriptor(cls, "type");
+  if (own && typeof own.value === "string") return own.value;
+  return cls.name || "AnonymousEvent";
+}
+
+/** True when `value` is a class deriving from {@link Event}. */
+export function isEventClass(value: unknown): value is EventClass {
+  return typeof value === "function" && (value === EventBase || value.prototype instanceof EventBase);
+}
+
+/** True when `value` is an event instance. */
+export function isEvent(value: unknown): value is Event {
+  return value instanceof EventBase;
+}
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** An event carrying data `D` as typed, read-only properties. */
+export type Event<D extends object = object> = EventBase & Readonly<D>;
+
+// `keyof D extends never` lets field-less events be built with no argument.
+type DataArg<D> = keyof D extends never ? [data?: D] : [data: D];
+
+type SchemaClass<Base extends EventClass, S extends StandardSchemaV1> = Omit<Base, "prototype"> &
+  (new (data: StandardSchemaV1.InferInput<S>) => InstanceType<Base> & Readonly<StandardSchemaV1.InferOutput<S>>);
+
+interface SchemaStatics {
+  /**
+   * A subclass whose constructor validates its data with a Standard Schema (zod, valibot, arktype…)
+   * and throws {@link EventValidationError} naming each bad field.
+   * @example class Trade extends Event.schema(z.object({ stock: z.string() })) {}
+   */
+  schema<Base extends EventClass, S extends StandardSchemaV1>(this: Base, schema: S): SchemaClass<Base, S>;
+}
+
+/** The `Event` constructor: `class MyEvent extends Event<{ field: string }> {}`. */
+export interface EventConstructor extends SchemaStatics {
+  new <D extends object = object>(...data: DataArg<D>): Event<D>;
+  readonly prototype: EventBase;
+}
+
+function schema<Base extends EventClass, S extends StandardSchemaV1>(this: Base, s: S): SchemaClass<Base, S> {
+  if (typeof s !== "object" || s === null || !("~standard" in s)) {
+    throw new TypeError("Event.schema() takes a Standard Schema (zod, valibot, arktype…).");
+  }
+  const Base = this as unknown as new (data: unknown) => EventBase;
+  const cls = class extends Base {};
+  Object.defineProperty(cls, SCHEMA, { value: s });
+  Object.defineProperty(cls, "name", { value: `${Base.name}WithSchema` });
+  return cls as unknown as SchemaClass<Base, S>;
+}
+Object.defineProperty(EventBase, "schema", { value: schema, writable: true, configurable: true });
+
+/** Base class of every event. Fields passed to the constructor become typed properties. */
+export const Event = EventBase as unknown as EventConstructor;
+
+/* ---------------------------------------------------------------- built-ins */
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyData = Record<string, any>;
+
+class StartEventBase extends EventBase {}
+/** The event a run starts with; it carries the run's input as its fields. */
+export type StartEvent<D extends object = AnyData> = StartEventBase & Readonly<D>;
+/** Constructor of {@link StartEvent}. */
+export interface StartEventConstructor extends SchemaStatics {
+  new <D extends AnyData = AnyData>(data?: D): StartEvent<D>;
+  readonly prototype: StartEventBase;
+}
+export const StartEvent = StartEventBase as unknown as StartEventConstructor;
+
+class StopEventBase extends EventBase {
+  declare readonly result: unknown;
+}
+/** The event that ends a run; its `result` is what the run returns. */
+export type StopEvent<R = unknown> = StopEventBase & { readonly result: R };
+/** Constructor of {@link StopEvent}: `new StopEvent({ result })`, or a subclass with more fields. */
+export interface StopEventConstructor extends SchemaStatics {
+  new <D extends { result?: unknown } = { result?: undefined }>(data?: D): StopEventBase & Readonly<D>;
+  readonly prototype: StopEventBase;
+}
+export const StopEvent = StopEventBase as unknown as StopEventConstructor;
+
+class InputRequiredEventBase extends EventBase {}
+/** Written to the stream when a step needs an answer from outside (a person, another system). */
+export type InputRequiredEvent<D extends object = AnyData> = InputRequiredEventBase & Readonly<D>;
+export interface InputRequiredEventConstructor extends SchemaStatics {
+  new <D extends AnyData = AnyData>(data?: D): InputRequiredEvent<D>;
+  readonly prototype: InputRequiredEventBase;
+}
+export const InputRequiredEvent = InputRequiredEventBase as unknown as InputRequiredEventConstructor;
+
+class HumanResponseEventBase extends EventBase {}
+/** An answer sent into a run from outside, typically to a step waiting in `ctx.waitForEvent`. */
+export type HumanResponseEvent<D extends object = AnyData> = HumanResponseEventBase & Readonly<D>;
+export interface HumanResponseEventConstructor extends SchemaStatics {
+  new <D extends AnyData = AnyData>(data?: D): HumanResponseEvent<D>;
+  readonly prototype: HumanResponseEventBase;
+}
+export const HumanResponseEvent = HumanResponseEventBase as unknown as HumanResponseEventConstructor;
+
+for (const [cls, name] of [
+  [StartEventBase, "StartEvent"],
+  [StopEventBase, "StopEvent"],
+  [InputRequiredEventBase, "InputRequiredEvent"],
+  [HumanResponseEventBase, "HumanResponseEvent"],
+  [EventBase, "Event"],
+] as const) {
+  Object.defineProperty(cls, "name", { value: name });
+}
+
+/** The result a StopEvent hands back: its `result`, or the event itself for a subclass. */
+export function stopResult(ev: EventBase): unknown {
+  return ev.constructor === StopEventBase ? (ev as StopEventBase).result : ev;
+}
+
+export type { Simplify };

@@ -1,0 +1,63 @@
+import type { Event } from "./events.js";
+import type { Inspector, RunStatus } from "./inspect.js";
+import type { Run } from "./run.js";
+
+/**
+ * A started run. It is a Promise of the run's result (`await handler`), and more:
+ * its stream of events, a way in for events from outside, and cancellation.
+ */
+export class WorkflowHandler<R = unknown> extends Promise<R> {
+  // `then` and friends return plain promises, not handlers.
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  #run!: Run;
+
+  /** @internal */
+  static attach<R>(run: Run): WorkflowHandler<R> {
+    const h = new WorkflowHandler<R>((resolve, reject) => {
+      run.promise.then(resolve as (v: unknown) => void, reject);
+    });
+    h.#run = run;
+    run.stream.onError = () => {
+      h.catch(() => {});
+    };
+    return h;
+  }
+
+  /** The run's id. */
+  get runId(): string {
+    return this.#run.id;
+  }
+
+  /** The run's status now. */
+  get status(): RunStatus {
+    return this.#run.status;
+  }
+
+  /**
+   * The events steps write with `ctx.writeEventToStream`, then the StopEvent. The iteration
+   * ends when the run ends; it throws the run's error if the run failed, timed out or was cancelled.
+   * One reader per run: a second call throws `StreamConsumedError`.
+   */
+  streamEvents(): AsyncGenerator<Event> {
+    return this.#run.stream.reader();
+  }
+
+  /** Send an event into the run from outside, e.g. a person's answer. With `step`, only that step gets it. */
+  sendEvent(ev: Event, options: { step?: string } = {}): void {
+    this.#run.sendExternal(ev, options.step);
+  }
+
+  /** Stop the run: in-flight steps are aborted through `ctx.signal`; the handler rejects with `WorkflowCancelledError`. */
+  cancel(reason?: unknown): void {
+    this.#run.cancel(reason);
+  }
+
+  /** Watch this run's inspection events (steps started and finished, events streamed…). */
+  inspect(listener: Inspector): this {
+    this.#run.addInspector(listener);
+    return this;
+  }
+}

@@ -1,0 +1,54 @@
+import type { Event } from "./events.js";
+
+interface Base {
+  runId: string;
+  workflow: string;
+  /** Milliseconds since the epoch, from the run's clock. */
+  time: number;
+}
+
+/** What the engine does, as it does it: the one stream that verbose output, drawings and the CLI read. */
+export type InspectionEvent =
+  | (Base & { kind: "run_started"; input: Event; parentRunId: string | undefined })
+  | (Base & { kind: "step_started"; step: string; stepRunId: string; attempt: number; event: Event })
+  | (Base & { kind: "step_finished"; step: string; stepRunId: string; attempt: number; emitted: readonly Event[]; durationMs: number })
+  | (Base & { kind: "step_failed"; step: string; stepRunId: string; attempt: number; error: unknown; willRetry: boolean; durationMs: number })
+  | (Base & { kind: "event_sent"; step: string | undefined; event: Event; to: string | undefined })
+  | (Base & { kind: "stream"; event: Event })
+  | (Base & { kind: "run_finished"; status: RunStatus; result?: unknown; error?: unknown; durationMs: number });
+
+/** A run's state. */
+export type RunStatus = "running" | "waiting" | "completed" | "failed" | "cancelled" | "timed_out";
+
+/** Receives inspection events; must not throw (errors are reported and ignored). */
+export type Inspector = (event: InspectionEvent) => void;
+
+const globalInspectors: Inspector[] = [];
+
+/**
+ * Watch every run in this process (drawing, tracing, the CLI).
+ * @returns a function that stops watching
+ */
+export function inspect(listener: Inspector): () => void {
+  globalInspectors.push(listener);
+  return () => {
+    const i = globalInspectors.indexOf(listener);
+    if (i >= 0) globalInspectors.splice(i, 1);
+  };
+}
+
+/** The process-wide inspectors (read by the run loop). */
+export function globalInspectorList(): readonly Inspector[] {
+  return globalInspectors;
+}
+
+const typeList = (events: readonly Event[]) => events.map((e) => e.constructor.name).join(", ");
+
+/** The `verbose: true` printer, in LlamaIndex's words. */
+export function verbosePrinter(log: (line: string) => void = console.log): Inspector {
+  return (e) => {
+    if (e.kind === "step_started") log(`Running step ${e.step}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}`);
+    else if (e.kind === "step_finished") log(e.emitted.length ? `Step ${e.step} produced event ${typeList(e.emitted)}` : `Step ${e.step} produced no event`);
+    else if (e.kind === "step_failed") log(`Step ${e.step} failed: ${e.error instanceof Error ? e.error.message : String(e.error)}${e.willRetry ? " (retrying)" : ""}`);
+  };
+}

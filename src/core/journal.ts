@@ -1,0 +1,118 @@
+import type { Clock } from "./clock.js";
+import type { Event } from "./events.js";
+import type { RunStatus } from "./inspect.js";
+import type { ErrorJSON, JournalEntry, JournalRecord, Store } from "./store.js";
+
+/**
+ * How journal writes reach the store.
+ * - `"sync"`: a step's completion is committed before the events it emitted move on,
+ *   so a step whose completion was journaled never runs again.
+ * - `"batched"`: entries are committed together every few milliseconds or when the run
+ *   ends: much faster; a crash may re-run steps that finished inside the last window.
+ */
+export type Durability = "sync" | "batched";
+
+/** Turns what a run does into journal entries and commits them to a {@link Store}. */
+export class Journal {
+  #pending: JournalEntry[] = [];
+  #seq = 0;
+  readonly #seqs = new WeakMap<Event, number>();
+  #timer: unknown;
+  #flushing: Promise<void> = Promise.resolve();
+  /** The first error the store raised; the run fails with it. */
+  onError: (err: unknown) => void = () => {};
+
+  constructor(
+    readonly store: Store,
+    readonly runId: string,
+    readonly durability: Durability,
+    readonly clock: Clock,
+    readonly batchMs = 5,
+  ) {}
+
+  record(r: JournalRecord): void {
+    this.#pending.push({ ...r, at: this.clock.now() });
+    if (this.durability === "batched" && this.#timer === undefined) {
+      this.#timer = this.clock.setTimeout(() => {
+        this.#timer = undefined;
+        void this.commit();
+      }, this.batchMs);
+    }
+  }
+
+  /** The sequence number of `ev`, journaling it first if it is new. */
+  event(ev: Event, from: string | undefined, to?: string): number {
+    let seq = this.#seqs.get(ev);
+    if (seq !== undefined) return seq;
+    seq = ++this.#seq;
+    this.#seqs.set(ev, seq);
+    this.record({ kind: "event", seq, event: ev.toJSON(), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+    return seq;
+  }
+
+  stepStarted(stepRunId: string, step: string, ev: Event, attempt: number): void {
+    const seq = this.event(ev, undefined);
+    this.record({ kind: "step_started", stepRunId, step, seq, attempt });
+  }
+
+  /** Journals a completion; in `"sync"` mode, returns the commit to await before emitting. */
+  stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined {
+    const seqs = emitted.map((ev) => this.event(ev, stepRunId));
+    this.record({ kind: "step_finished", stepRunId, step, emitted: seqs });
+    return this.durability === "sync" ? this.commit() : undefined;
+  }
+
+  stepFailed(stepRunId: string, step: string, attempt: number, error: unknown, willRetry: boolean): void {
+    this.record({ kind: "step_failed", stepRunId, step, attempt, error: errorJSON(error), willRetry });
+  }
+
+  collect(key: string, events: readonly Event[]): void {
+    this.record({ kind: "collect", key, seqs: events.map((ev) => this.event(ev, undefined)) });
+  }
+
+  waiting(stepRunId: string, type: string): void {
+    this.record({ kind: "waiting", stepRunId, type });
+    void this.commit();
+  }
+
+  finished(status: RunStatus, result: unknown, error: unknown): void {
+    this.record({ kind: "run_finished", status, ...(status === "completed" ? { result } : { error: errorJSON(error) }) });
+    void this.commit();
+    this.#flushing = this.#flushing
+      .then(() => this.store.setStatus(this.runId, status, status === "completed" ? { result } : { error: errorJSON(error) }))
+      .catch((err: unknown) => this.onError(err));
+  }
+
+  /** Write what is pending, in order; commits never overlap. */
+  /** Resolves when everything recorded so far is in the store. */
+  flushed(): Promise<void> {
+    void this.commit();
+    return this.#flushing;
+  }
+
+  commit(): Promise<void> | undefined {
+    if (this.#timer !== undefined) {
+      this.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#pending.length === 0) return undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#flushing = this.#flushing.then(() => this.store.append(this.runId, batch)).catch((err: unknown) => this.onError(err));
+    return this.#flushing;
+  }
+}
+
+/** An error as the journal keeps it. */
+export function errorJSON(error: unknown): ErrorJSON {
+  if (error instanceof Error) {
+    const e = error as Error & { code?: unknown; step?: unknown };
+    return {
+      name: e.name,
+      message: e.message,
+      ...(typeof e.code === "string" ? { code: e.code } : {}),
+      ...(typeof e.step === "string" ? { step: e.step } : {}),
+    };
+  }
+  return { name: "Error", message: String(error) };
+}

@@ -1,0 +1,535 @@
+import type { Clock } from "./clock.js";
+import { Context, type RunState, type WaitOptions } from "./context.js";
+import {
+  WorkflowCancelledError,
+  WorkflowError,
+  WorkflowRuntimeError,
+  WorkflowTimeoutError,
+} from "./errors.js";
+import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
+import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
+import type { Journal } from "./journal.js";
+import { isA, type Plan } from "./plan.js";
+import type { Runtime } from "./runtime.js";
+import type { StepDefinition } from "./step.js";
+import { EventStream } from "./stream.js";
+
+/** Per run, per step: how many invocations are in flight and which events wait for a worker. */
+export interface Slot {
+  readonly def: StepDefinition;
+  inFlight: number;
+  backlog: Event[];
+  head: number;
+  /** Classes already checked against `emits`. */
+  readonly allowed: Set<unknown>;
+}
+
+interface Waiter {
+  type: EventClass;
+  filter: ((ev: Event) => boolean) | undefined;
+  resolve: (ev: Event) => void;
+  reject: (err: unknown) => void;
+  slot: Slot;
+}
+
+/** What a run needs from the workflow that starts it. */
+export interface RunSetup {
+  id: string;
+  workflowName: string;
+  instance: object;
+  plan: Plan;
+  clock: Clock;
+  runtime: Runtime;
+  /** Seconds, or null for no limit. */
+  timeout: number | null;
+  inspectors: Inspector[] | null;
+  journal: Journal | null;
+  parentRunId?: string | undefined;
+  parentSignal?: AbortSignal | undefined;
+}
+
+const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP"]);
+
+/**
+ * One run of a workflow: a state machine driven by events. Each event is routed to the
+ * steps that accept it; each step's invocations are capped by its `numWorkers`; the first
+ * StopEvent settles the run. Nothing is retained per event unless a journal asks for it.
+ */
+export class Run {
+  readonly id: string;
+  readonly workflowName: string;
+  readonly stream: EventStream<Event>;
+  status: RunStatus = "running";
+  readonly state: RunState;
+  readonly startedAt: number;
+
+  readonly #setup: RunSetup;
+  readonly #slotByDef = new Map<StepDefinition, Slot>();
+  readonly #stateData = new Map<string, unknown>();
+  #active = 0;
+  #invocations = 0;
+  #waiters: Waiter[] = [];
+  #unclaimed: Event[] = [];
+  #collect: Map<string, Event[]> | undefined;
+  #controller: AbortController | undefined;
+  #timer: unknown;
+  #inspectors: Inspector[] | null;
+  #settle!: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  readonly promise: Promise<unknown>;
+
+  constructor(setup: RunSetup) {
+    this.#setup = setup;
+    this.id = setup.id;
+    this.workflowName = setup.workflowName;
+    this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
+    for (const def of setup.plan.steps) this.#slotByDef.set(def, { def, inFlight: 0, backlog: [], head: 0, allowed: new Set() });
+    this.startedAt = setup.clock.now();
+    this.stream = new EventStream<Event>(() => `run "${this.id}" of workflow "${this.workflowName}"`);
+    this.promise = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
+    const data = this.#stateData;
+    this.state = {
+      get: (key: string, fallback?: unknown) => (data.has(key) ? data.get(key) : fallback),
+      set: (key: string, value: unknown) => {
+        assertJson(value, key, this);
+        data.set(key, value);
+        this.#setup.journal?.record({ kind: "state", key, value });
+      },
+      has: (key: string) => data.has(key),
+    };
+  }
+
+  /** Aborts when the run ends for any reason. Created on first use. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.status !== "running" && this.status !== "waiting") this.#controller.abort(this.#endReason());
+    }
+    return this.#controller.signal;
+  }
+
+  #endReason(): unknown {
+    return this.#error ?? new WorkflowCancelledError(`Run "${this.id}" of workflow "${this.workflowName}" has finished; this work is no longer needed.`, { workflow: this.workflowName, runId: this.id });
+  }
+  #error: unknown;
+
+  /** Begin: arm the timeout and deliver the StartEvent on the next microtask. */
+  start(input: Event): void {
+    const { timeout, clock, parentSignal } = this.#setup;
+    if (timeout !== null) {
+      this.#timer = clock.setTimeout(() => {
+        this.#fail(
+          new WorkflowTimeoutError(
+            `Workflow "${this.workflowName}" timed out after ${timeout}s (run "${this.id}"); raise the timeout option or pass timeout: null.`,
+            timeout,
+            { workflow: this.workflowName, runId: this.id },
+          ),
+          "timed_out",
+        );
+      }, timeout * 1000);
+    }
+    if (parentSignal) {
+      if (parentSignal.aborted) return this.cancel(parentSignal.reason);
+      parentSignal.addEventListener("abort", () => this.cancel(parentSignal.reason), { once: true });
+    }
+    this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}) });
+    // A microtask later, so the caller can attach stream readers and inspectors first.
+    queueMicrotask(() => {
+      this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
+      this.#emit(input, undefined, undefined);
+    });
+  }
+
+  /* ------------------------------------------------------------ events in */
+
+  /** An event from outside the run (`handler.sendEvent`). */
+  sendExternal(ev: Event, step?: string): void {
+    if (!isEvent(ev)) {
+      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describe(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
+    }
+    if (!this.#running()) return;
+    const target = step === undefined ? undefined : this.#target(step, ev, undefined);
+    this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: undefined, event: ev, to: step });
+    this.#setup.journal?.event(ev, undefined, step);
+    this.#emit(ev, undefined, target);
+  }
+
+  /** `ctx.sendEvent`: already checked against the sender's `emits`. */
+  send(ev: Event, from: Slot, step: string | undefined): void {
+    if (!this.#running()) return;
+    const target = step === undefined ? undefined : this.#target(step, ev, from);
+    this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: from.def.name, event: ev, to: step });
+    this.#setup.journal?.event(ev, from.def.name, step);
+    this.#emit(ev, from, target);
+  }
+
+  #target(step: string, ev: Event, from: Slot | undefined): Slot {
+    const def = this.#setup.plan.byName.get(step);
+    const who = from ? `Step "${from.def.name}"` : "handler.sendEvent()";
+    if (!def) {
+      throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which workflow "${this.workflowName}" does not have (steps: ${[...this.#setup.plan.byName.keys()].join(", ")}).`, "UNKNOWN_STEP", from);
+    }
+    if (!def.accepts.some((a) => ev instanceof a)) {
+      throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which does not accept it (accepts: ${def.accepts.map(eventTypeName).join(", ")}).`, "UNKNOWN_STEP", from);
+    }
+    return this.#slotByDef.get(def) as Slot;
+  }
+
+  #contract(message: string, code: string, from: Slot | undefined): WorkflowRuntimeError {
+    return new WorkflowRuntimeError(message, code, { workflow: this.workflowName, runId: this.id, step: from?.def.name });
+  }
+
+  /** Throws when `ev` is not an event the step's `emits` lists. */
+  checkEmit(slot: Slot, ev: unknown, how: "returned" | "sent"): asserts ev is Event {
+    const cls = (ev as { constructor?: unknown } | null | undefined)?.constructor;
+    if (slot.allowed.has(cls)) return;
+    const step = slot.def.name;
+    if (!isEvent(ev)) {
+      throw this.#contract(`Step "${step}" ${how} ${describe(ev)}, which is not an Event; return an event, an array of events, or nothing.`, "NOT_AN_EVENT", slot);
+    }
+    if (!slot.def.emits.some((e) => ev instanceof e)) {
+      const list = slot.def.emits.map(eventTypeName).join(", ") || "nothing";
+      throw this.#contract(`Step "${step}" ${how} ${eventTypeName(ev.constructor as EventClass)}, which its emits does not list (emits: ${list}). Add it to the step's emits.`, "UNDECLARED_EVENT", slot);
+    }
+    slot.allowed.add(cls);
+  }
+
+  /* ------------------------------------------------------------ routing */
+
+  #emit(ev: Event, from: Slot | undefined, target: Slot | undefined): void {
+    if (!this.#running()) return;
+    if (ev instanceof StopEvent) return this.#complete(ev);
+    if (this.#waiters.length > 0 && this.#offer(ev)) return;
+    if (target !== undefined) return this.#deliver(target, ev);
+    const routes = this.#setup.plan.route(ev.constructor as EventClass);
+    if (routes.length === 0) {
+      this.#unclaimed.push(ev);
+      if (from === undefined && this.#active === 0) this.#idle();
+      return;
+    }
+    for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotByDef.get(routes[i] as StepDefinition) as Slot, ev);
+  }
+
+  #deliver(slot: Slot, ev: Event): void {
+    if (slot.inFlight < slot.def.numWorkers) {
+      slot.inFlight++;
+      this.#active++;
+      void this.#invoke(slot, ev);
+    } else {
+      slot.backlog.push(ev);
+    }
+  }
+
+  async #invoke(slot: Slot, ev: Event): Promise<void> {
+    const def = slot.def;
+    const no = ++this.#invocations;
+    const clock = this.#setup.clock;
+    const journal = this.#setup.journal;
+    for (let attempt = 1; ; attempt++) {
+      const began = this.#inspectors || journal ? clock.now() : 0;
+      let attemptSignal: AbortController | undefined;
+      let stepTimer: unknown;
+      const ctx = new Context(this, slot, attempt, no, def.timeout === null ? undefined : (attemptSignal = linkedController(this.signal)).signal);
+      if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
+      journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
+      try {
+        let out: unknown = this.#setup.runtime.invoke(def, this.#setup.instance, ev, ctx);
+        if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
+          if (def.timeout !== null) {
+            const seconds = def.timeout;
+            out = await Promise.race([
+              out as PromiseLike<unknown>,
+              new Promise((_, reject) => {
+                stepTimer = clock.setTimeout(() => {
+                  const err = new WorkflowTimeoutError(`Step "${def.name}" of workflow "${this.workflowName}" timed out after ${seconds}s (attempt ${attempt}).`, seconds, { workflow: this.workflowName, runId: this.id, step: def.name, attempt });
+                  attemptSignal?.abort(err);
+                  reject(err);
+                }, seconds * 1000);
+              }),
+            ]);
+          } else {
+            // eslint-disable-next-line @typescript-eslint/await-thenable -- checked thenable above
+            out = await out;
+          }
+        }
+        if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
+        if (!this.#running()) return;
+        const emitted = this.#collectOutput(slot, out);
+        if (this.#inspectors) this.#inspect({ kind: "step_finished", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, emitted, durationMs: clock.now() - began });
+        if (journal) {
+          const commit = journal.stepFinished(ctx.stepRunId, def.name, emitted);
+          if (commit) await commit;
+          if (!this.#running()) return;
+        }
+        this.#release(slot);
+        for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
+        this.#next(slot);
+        return;
+      } catch (error) {
+        if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
+        if (!this.#running()) return;
+        const contract = error instanceof WorkflowRuntimeError && CONTRACT_CODES.has(error.code) && error.runId === this.id;
+        const retry = def.retry;
+        const willRetry = !contract && retry !== undefined && attempt < retry.maxAttempts;
+        if (this.#inspectors) this.#inspect({ kind: "step_failed", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, error, willRetry, durationMs: clock.now() - began });
+        journal?.stepFailed(ctx.stepRunId, def.name, attempt, error, willRetry);
+        if (contract) return this.#fail(error, "failed");
+        if (!willRetry) {
+          const tries = retry ? ` (attempt ${attempt} of ${retry.maxAttempts})` : "";
+          const why = error instanceof Error ? error.message : String(error);
+          return this.#fail(
+            new WorkflowRuntimeError(`Step "${def.name}" of workflow "${this.workflowName}" failed${tries}: ${why}`, "STEP_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }),
+            "failed",
+          );
+        }
+        const delay = retry.delay * retry.backoff ** (attempt - 1);
+        if (delay > 0) {
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, delay * 1000));
+          if (!this.#running()) return;
+        }
+      }
+    }
+  }
+
+  #collectOutput(slot: Slot, out: unknown): readonly Event[] {
+    if (out === undefined || out === null) return EMPTY;
+    if (Array.isArray(out)) {
+      for (const ev of out) this.checkEmit(slot, ev, "returned");
+      return out as Event[];
+    }
+    this.checkEmit(slot, out, "returned");
+    return [out];
+  }
+
+  #release(slot: Slot): void {
+    slot.inFlight--;
+    this.#active--;
+  }
+
+  #next(slot: Slot): void {
+    if (!this.#running()) return;
+    if (slot.head < slot.backlog.length) {
+      const ev = slot.backlog[slot.head] as Event;
+      slot.backlog[slot.head++] = undefined as unknown as Event;
+      if (slot.head === slot.backlog.length) {
+        slot.backlog.length = 0;
+        slot.head = 0;
+      }
+      this.#deliver(slot, ev);
+    } else if (this.#active === 0) {
+      this.#idle();
+    }
+  }
+
+  /** Nothing runs and nothing is queued: wait for outside events, or fail with a diagnosis. */
+  #idle(): void {
+    if (this.#setup.plan.external.length > 0) return;
+    const held = [...(this.#collect ?? new Map<string, Event[]>())].filter(([, evs]) => evs.length > 0);
+    const hints = [
+      ...held.map(([key, evs]) => `ctx.collectEvents in step "${key.split("|")[0] ?? ""}" holds ${evs.map((e) => eventTypeName(e.constructor as EventClass)).join(", ")} and still waits for the rest of [${key.split("|")[1] ?? ""}]`),
+      ...(this.#unclaimed.length ? [`no step accepts ${[...new Set(this.#unclaimed.map((e) => eventTypeName(e.constructor as EventClass)))].join(", ")}`] : []),
+    ];
+    this.#fail(
+      new WorkflowRuntimeError(
+        `Workflow "${this.workflowName}" stalled: no step is running and no event is queued, but no StopEvent was emitted (run "${this.id}").${hints.length ? ` Note: ${hints.join("; ")}.` : ""}`,
+        "STALLED",
+        { workflow: this.workflowName, runId: this.id },
+      ),
+      "failed",
+    );
+  }
+
+  /* ------------------------------------------------------------ context services */
+
+  collect(slot: Slot, ev: Event, types: readonly EventClass[]): Event[] | null {
+    const key = `${slot.def.name}|${types.map(eventTypeName).join(",")}`;
+    if (!types.some((t) => ev instanceof t)) {
+      throw this.#contract(`Step "${slot.def.name}" passed ${eventTypeName(ev.constructor as EventClass)} to collectEvents, which waits only for ${types.map(eventTypeName).join(", ")}.`, "NOT_AN_EVENT", slot);
+    }
+    this.#collect ??= new Map();
+    let buffer = this.#collect.get(key);
+    if (!buffer) this.#collect.set(key, (buffer = []));
+    buffer.push(ev);
+    const picked: number[] = [];
+    for (const t of types) {
+      const i = buffer.findIndex((b, j) => b instanceof t && !picked.includes(j));
+      if (i < 0) {
+        this.#setup.journal?.collect(key, buffer);
+        return null;
+      }
+      picked.push(i);
+    }
+    const result = picked.map((i) => buffer[i] as Event);
+    const rest = buffer.filter((_, j) => !picked.includes(j));
+    this.#collect.set(key, rest);
+    this.#setup.journal?.collect(key, rest);
+    return result;
+  }
+
+  toStream(ev: Event): void {
+    if (!this.#running()) return;
+    if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
+    this.stream.push(ev);
+  }
+
+  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal): Promise<Event> {
+    const { filter, timeout = null, waiterEvent } = options;
+    const idx = this.#unclaimed.findIndex((e) => e instanceof type && (!filter || filter(e)));
+    if (idx >= 0) {
+      const [ev] = this.#unclaimed.splice(idx, 1);
+      return Promise.resolve(ev as Event);
+    }
+    return new Promise<Event>((resolve, reject) => {
+      let timer: unknown;
+      const done = () => {
+        if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+      };
+      const onAbort = () => {
+        done();
+        reject(signal.reason as Error);
+      };
+      const waiter: Waiter = {
+        type,
+        filter,
+        slot,
+        resolve: (ev) => {
+          done();
+          resolve(ev);
+        },
+        reject,
+      };
+      if (signal.aborted) return reject(signal.reason as Error);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+      this.#setup.journal?.waiting(`${slot.def.name}`, eventTypeName(type));
+      if (timeout !== null) {
+        timer = this.#setup.clock.setTimeout(() => {
+          done();
+          reject(new WorkflowTimeoutError(`Step "${slot.def.name}" waited ${timeout}s for ${eventTypeName(type)}, and none came.`, timeout, { workflow: this.workflowName, runId: this.id, step: slot.def.name }));
+        }, timeout * 1000);
+      }
+      if (waiterEvent !== undefined) this.toStream(waiterEvent);
+    });
+  }
+
+  /** Hands `ev` to the first waiter it satisfies. */
+  #offer(ev: Event): boolean {
+    for (const w of this.#waiters) {
+      if (ev instanceof w.type && (!w.filter || w.filter(ev))) {
+        w.resolve(ev);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /* ------------------------------------------------------------ ending */
+
+  #running(): boolean {
+    return this.status === "running" || this.status === "waiting";
+  }
+
+  /** End a run that never started (its workflow failed validation, its input was rejected). */
+  reject(error: unknown): void {
+    this.#fail(error, "failed");
+  }
+
+  cancel(reason?: unknown): void {
+    if (!this.#running()) return;
+    const err = reason instanceof WorkflowCancelledError ? reason : new WorkflowCancelledError(`Run "${this.id}" of workflow "${this.workflowName}" was cancelled.`, { workflow: this.workflowName, runId: this.id, cause: reason });
+    this.#fail(err, "cancelled");
+  }
+
+  #complete(stop: Event): void {
+    const result = stopResult(stop);
+    this.#end("completed", result, undefined);
+    this.stream.push(stop);
+    this.stream.end();
+    this.#settle.resolve(result);
+  }
+
+  #fail(error: unknown, status: RunStatus): void {
+    if (!this.#running()) return;
+    this.#error = error;
+    this.#end(status, undefined, error);
+    this.stream.fail(error);
+    this.#settle.reject(error);
+  }
+
+  #end(status: RunStatus, result: unknown, error: unknown): void {
+    this.status = status;
+    if (this.#timer !== undefined) this.#setup.clock.clearTimeout(this.#timer);
+    this.#controller?.abort(this.#endReason());
+    for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
+    this.#setup.journal?.finished(status, result, error);
+    if (this.#inspectors) {
+      const now = this.#setup.clock.now();
+      this.#inspect({ kind: "run_finished", runId: this.id, workflow: this.workflowName, time: now, status, ...(status === "completed" ? { result } : { error }), durationMs: now - this.startedAt });
+    }
+  }
+
+  #inspect(e: InspectionEvent): void {
+    if (!this.#inspectors) return;
+    for (const fn of this.#inspectors) {
+      try {
+        fn(e);
+      } catch (err) {
+        console.error(`stepwise: an inspector threw on ${e.kind}:`, err);
+      }
+    }
+  }
+
+  /** Add an inspector to this run only. */
+  addInspector(fn: Inspector): void {
+    this.#inspectors = [...(this.#inspectors ?? []), fn];
+  }
+}
+
+const EMPTY: readonly Event[] = Object.freeze([]);
+
+function linkedController(parent: AbortSignal): AbortController {
+  const c = new AbortController();
+  if (parent.aborted) c.abort(parent.reason);
+  else parent.addEventListener("abort", () => c.abort(parent.reason), { once: true });
+  return c;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
+  if (typeof v === "function") return `a function`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function assertJson(value: unknown, key: string, run: Run, path = key, seen = new Set<unknown>()): void {
+  const bad = (what: string) =>
+    new WorkflowError(`ctx.store.set("${key}") got ${what} at "${path}"; run state holds JSON values only (strings, numbers, booleans, null, arrays, plain objects).`, { workflow: run.workflowName, runId: run.id });
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return;
+    case "number":
+      if (!Number.isFinite(value)) throw bad(String(value));
+      return;
+    case "object":
+      if (value === null) return;
+      if (seen.has(value)) throw bad("a circular reference");
+      seen.add(value);
+      if (Array.isArray(value)) value.forEach((v, i) => assertJson(v, key, run, `${path}[${i}]`, seen));
+      else {
+        const proto = Object.getPrototypeOf(value) as unknown;
+        if (proto !== Object.prototype && proto !== null) throw bad(`a ${(value).constructor?.name ?? "class"} instance`);
+        for (const [k, v] of Object.entries(value)) assertJson(v, key, run, `${path}.${k}`, seen);
+      }
+      seen.delete(value);
+      return;
+    default:
+      throw bad(typeof value === "function" ? "a function" : typeof value);
+  }
+}
+
+export { isA };

@@ -1,0 +1,155 @@
+import type { Context } from "./context.js";
+import type { Event, EventClass, EventOf } from "./events.js";
+
+/** How a failing step is retried. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included (≥ 1). */
+  maxAttempts: number;
+  /** Seconds to wait before the second attempt (default 0). */
+  delay?: number;
+  /** Factor the delay grows by after each attempt (default 1: a constant delay). */
+  backoff?: number;
+}
+
+/** One event class, or several. */
+export type EventClasses = EventClass | readonly EventClass[];
+
+/** Options of {@link step} and `addStep`. */
+export interface StepOptions<A extends EventClasses = EventClasses, E extends EventClasses = EventClasses> {
+  /** The event class (or classes) this step handles; subclasses reach it too. */
+  accepts: A;
+  /** Every event class this step returns or sends with `ctx.sendEvent`. */
+  emits?: E;
+  /** Event classes received mid-step through `ctx.waitForEvent` or `ctx.call`. */
+  waitsFor?: EventClasses;
+  /** Invocations of this step in flight at once within one run (default 4; `Infinity` allowed). */
+  numWorkers?: number;
+  retry?: RetryPolicy;
+  /** Seconds one attempt may take; `null` (default) for no limit. */
+  timeout?: number | null;
+  /** The step's name (default: the method or function name). */
+  name?: string;
+}
+
+/** What a step may return: an event, several (fan-out), or nothing. */
+export type StepResult<E> = E | readonly E[] | void | undefined | null;
+
+// Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
+type Bivariant<Ev, R, This> = { handle(this: This, ev: Ev, ctx: Context): R | Promise<R> }["handle"];
+
+/** A step handler's type for the given accepted and emitted classes. */
+export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown> = Bivariant<
+  EventOf<A>,
+  StepResult<EventOf<E>>,
+  This
+>;
+
+/** A step, resolved: what the run loop and validation work from. */
+export interface StepDefinition {
+  readonly name: string;
+  readonly accepts: readonly EventClass[];
+  readonly emits: readonly EventClass[];
+  readonly waitsFor: readonly EventClass[];
+  readonly numWorkers: number;
+  readonly retry: Required<RetryPolicy> | undefined;
+  /** Seconds per attempt, or null. */
+  readonly timeout: number | null;
+  /** Called with `this` set to the workflow instance. */
+  readonly handler: (this: unknown, ev: Event, ctx: Context) => unknown;
+  /** Where it came from: a decorated method, `Class.addStep`, or `instance.addStep`. */
+  readonly origin: "method" | "class" | "instance";
+  /** The method's property name, for decorated steps. */
+  readonly method?: string;
+  /** Problems found in the options, reported by validation. */
+  readonly problems: readonly string[];
+}
+
+const DECORATED = new WeakMap<object, StepOptions>();
+let anonymous = 0;
+
+const asArray = (v: EventClasses | undefined): readonly EventClass[] =>
+  v === undefined ? [] : Array.isArray(v) ? (v as readonly EventClass[]) : [v as EventClass];
+
+/** Turns options and a function into a checked {@link StepDefinition}. */
+export function defineStep(
+  options: StepOptions,
+  handler: (this: unknown, ev: Event, ctx: Context) => unknown,
+  origin: StepDefinition["origin"],
+  method?: string,
+): StepDefinition {
+  const problems: string[] = [];
+  const name = options.name ?? method ?? (handler.name || `step${++anonymous}`);
+  const label = `Step "${name}"`;
+  const checkClasses = (key: "accepts" | "emits" | "waitsFor") => {
+    const list = asArray(options[key]);
+    list.forEach((c, i) => {
+      if (!isEventClassLike(c)) problems.push(`${label}: ${key}[${i}] is ${describeValue(c)}, not an Event class.`);
+    });
+    return list.filter(isEventClassLike);
+  };
+  if (options.accepts === undefined || asArray(options.accepts).length === 0) problems.push(`${label} accepts no event class; pass accepts: SomeEvent.`);
+  const numWorkers = options.numWorkers ?? 4;
+  if (!(numWorkers === Infinity || (Number.isInteger(numWorkers) && numWorkers >= 1))) {
+    problems.push(`${label}: numWorkers must be a whole number ≥ 1 or Infinity, got ${String(numWorkers)}.`);
+  }
+  const timeout = options.timeout ?? null;
+  if (timeout !== null && !(typeof timeout === "number" && timeout > 0)) problems.push(`${label}: timeout must be a number of seconds > 0 or null, got ${String(timeout)}.`);
+  let retry: Required<RetryPolicy> | undefined;
+  if (options.retry !== undefined) {
+    const { maxAttempts, delay = 0, backoff = 1 } = options.retry;
+    if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) problems.push(`${label}: retry.maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}.`);
+    if (!(delay >= 0)) problems.push(`${label}: retry.delay must be seconds ≥ 0, got ${String(delay)}.`);
+    if (!(backoff >= 1)) problems.push(`${label}: retry.backoff must be ≥ 1, got ${String(backoff)}.`);
+    retry = { maxAttempts, delay, backoff };
+  }
+  if (typeof handler !== "function") problems.push(`${label}: the handler is ${describeValue(handler)}, not a function.`);
+  return {
+    name,
+    accepts: checkClasses("accepts"),
+    emits: checkClasses("emits"),
+    waitsFor: checkClasses("waitsFor"),
+    numWorkers: numWorkers === Infinity || (Number.isInteger(numWorkers) && numWorkers >= 1) ? numWorkers : 1,
+    retry,
+    timeout,
+    handler,
+    origin,
+    ...(method === undefined ? {} : { method }),
+    problems,
+  };
+}
+
+function isEventClassLike(c: unknown): c is EventClass {
+  // Checked structurally here to keep this module free of a runtime import cycle.
+  return typeof c === "function" && typeof (c.prototype as { toJSON?: unknown } | undefined)?.toJSON === "function";
+}
+
+export function describeValue(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (typeof v === "function") return `function ${v.name || "(anonymous)"}`;
+  if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * Marks a method as a step (TC39 standard decorator).
+ * @example
+ * class Hello extends Workflow {
+ *   @step({ accepts: StartEvent, emits: StopEvent })
+ *   async greet(ev: StartEvent<{ name: string }>) { return new StopEvent({ result: `hi ${ev.name}` }); }
+ * }
+ */
+export function step<const A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>) {
+  return function <This, F extends StepHandler<A, E, This>>(method: F, context: ClassMethodDecoratorContext<This, F>): void {
+    if (context.kind !== "method" || context.static) {
+      throw new TypeError(`@step decorates instance methods; "${String(context.name)}" is a ${context.static ? "static " : ""}${context.kind}.`);
+    }
+    if (typeof context.name !== "string") throw new TypeError("@step methods need a string name, not a symbol.");
+    DECORATED.set(method, options);
+  };
+}
+
+/** The decorator options of a method, if it is a step. */
+export function decoratedOptions(fn: unknown): StepOptions | undefined {
+  return typeof fn === "function" ? DECORATED.get(fn) : undefined;
+}

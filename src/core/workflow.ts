@@ -1,0 +1,205 @@
+import { randomUUID } from "node:crypto";
+import { systemClock, type Clock } from "./clock.js";
+import { WorkflowError, WorkflowValidationError } from "./errors.js";
+import { isEvent, type Event, type EventClass } from "./events.js";
+import { WorkflowHandler } from "./handler.js";
+import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
+import { Journal, type Durability } from "./journal.js";
+import { Plan } from "./plan.js";
+import { Run } from "./run.js";
+import { localRuntime, type Runtime } from "./runtime.js";
+import { decoratedOptions, defineStep, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
+import type { Store } from "./store.js";
+
+/** Options every workflow takes. */
+export interface WorkflowOptions {
+  /** Seconds a run may take; `null` for no limit. Default 45. */
+  timeout?: number | null;
+  /** Print each step as it starts and what it emitted. */
+  verbose?: boolean;
+  /** Check the steps before the first run (default true). */
+  validate?: boolean;
+  /** Journal runs here (default: nothing is journaled). */
+  store?: Store;
+  /** How journal writes are committed (default `"sync"`). */
+  durability?: Durability;
+  /** Accepted event types that arrive from outside the run (`handler.sendEvent`). */
+  externalEvents?: readonly EventClass[];
+  /** Where steps execute (default: this process). */
+  runtime?: Runtime;
+  /** Time source for timeouts and retries (tests pass a `TestClock`). */
+  clock?: Clock;
+  /** Watch every run of this workflow. */
+  inspect?: Inspector;
+  /** The workflow's name in messages, journals and drawings (default: the class name). */
+  name?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyInput = Record<string, any>;
+type Handler = (this: unknown, ev: Event, ctx: import("./context.js").Context) => unknown;
+
+const CLASS_STEPS = new WeakMap<object, StepDefinition[]>();
+const CLASS_DEFS = new WeakMap<object, { version: number; defs: StepDefinition[] }>();
+// Bumped by every Class.addStep, so cached plans of that class and its subclasses are rebuilt.
+let version = 0;
+let getPlan: (wf: Workflow) => Plan;
+
+/**
+ * A set of steps joined by the events they accept and emit.
+ * `TInput` is the run's input (the StartEvent's fields), `TResult` what a run resolves to.
+ * @example
+ * class Hello extends Workflow<{ name: string }, string> {
+ *   @step({ accepts: StartEvent, emits: StopEvent })
+ *   async greet(ev: StartEvent<{ name: string }>) { return new StopEvent({ result: `hi ${ev.name}` }); }
+ * }
+ * await new Hello().run({ name: "Ada" }); // "hi Ada"
+ */
+export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
+  readonly #options: WorkflowOptions;
+  readonly #steps: StepDefinition[] = [];
+  #plan: Plan | undefined;
+  #planVersion = -1;
+
+  static {
+    getPlan = (wf) => {
+      if (wf.#plan === undefined || wf.#planVersion !== version) {
+        const opts = wf.#options;
+        const name = opts.name ?? (wf.constructor.name || "Workflow");
+        wf.#plan = new Plan(name, [...classSteps(wf.constructor), ...wf.#steps], { external: opts.externalEvents ?? [], reserved: RESERVED });
+        wf.#planVersion = version;
+      }
+      return wf.#plan;
+    };
+  }
+
+  constructor(options: WorkflowOptions = {}) {
+    if (options === null || typeof options !== "object") throw new TypeError(`Workflow options must be an object, got ${String(options)}.`);
+    const t = options.timeout;
+    if (t !== undefined && t !== null && !(typeof t === "number" && t > 0)) {
+      throw new TypeError(`Workflow option timeout is in seconds and must be > 0 or null, got ${String(t)}.`);
+    }
+    this.#options = options;
+  }
+
+  /**
+   * Add a step to every instance of this class (and its subclasses): for plain JavaScript,
+   * or for steps written in other files.
+   */
+  static addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E>): typeof Workflow {
+    if (this === Workflow) throw new TypeError("Workflow.addStep() would add the step to every workflow; call it on your subclass or on an instance.");
+    let list = CLASS_STEPS.get(this);
+    if (!list) CLASS_STEPS.set(this, (list = []));
+    list.push(defineStep(options, handler as Handler, "class"));
+    version++;
+    return this;
+  }
+
+  /** Add a step to this instance only. Chainable. */
+  addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E, this>): this {
+    this.#steps.push(defineStep(options, handler as Handler, "instance"));
+    this.#plan = undefined;
+    return this;
+  }
+
+  /** Throws `WorkflowValidationError` listing every problem with this workflow's steps. */
+  validate(): void {
+    const plan = planOf(this);
+    if (plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
+  }
+
+  /**
+   * Start a run. Returns at once: the handler is a Promise of the result, with
+   * `streamEvents()`, `sendEvent()` and `cancel()`.
+   */
+  run(input?: TInput | Event): WorkflowHandler<TResult> {
+    const options = this.#options;
+    const plan = planOf(this);
+    const clock = options.clock ?? systemClock;
+    const id = randomUUID();
+    const inspectors = [...globalInspectorList()];
+    if (options.inspect) inspectors.push(options.inspect);
+    if (options.verbose) inspectors.push(verbosePrinter());
+    const store = options.store;
+    const journal = store ? new Journal(store, id, options.durability ?? "sync", clock) : null;
+    const run = new Run({
+      id,
+      workflowName: plan.workflow,
+      instance: this,
+      plan,
+      clock,
+      runtime: options.runtime ?? localRuntime,
+      timeout: options.timeout === undefined ? 45 : options.timeout,
+      inspectors,
+      journal,
+    });
+    const handler = WorkflowHandler.attach<TResult>(run);
+    let start: Event;
+    try {
+      if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
+      start = toStartEvent(plan, input);
+    } catch (err) {
+      run.reject(err);
+      return handler;
+    }
+    if (journal && store) {
+      journal.onError = (err) => run.reject(new WorkflowError(`The store failed while journaling run "${id}": ${err instanceof Error ? err.message : String(err)}`, { workflow: plan.workflow, runId: id, cause: err }));
+      void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now() }))
+        .then(() => run.start(start))
+        .catch(journal.onError);
+    } else {
+      run.start(start);
+    }
+    return handler;
+  }
+}
+
+function toStartEvent(plan: Plan, input: unknown): Event {
+  if (isEvent(input)) return input;
+  if (input === undefined) return new (plan.startClass as new (d?: unknown) => Event)();
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new WorkflowError(`Workflow "${plan.workflow}" run() takes an object of StartEvent fields or a StartEvent, got ${Array.isArray(input) ? "an array" : JSON.stringify(input)}.`, { workflow: plan.workflow });
+  }
+  return new (plan.startClass as new (d?: unknown) => Event)(input);
+}
+
+const RESERVED = new Set(Object.getOwnPropertyNames(Workflow.prototype).filter((n) => n !== "constructor"));
+
+/** The steps of a workflow class: decorated methods (most-derived wins) and `Class.addStep` steps. */
+function classSteps(cls: object): StepDefinition[] {
+  const cached = CLASS_DEFS.get(cls);
+  if (cached && cached.version === version) return cached.defs;
+  const protos: object[] = [];
+  for (let p = (cls as { prototype: object }).prototype; p && p !== Workflow.prototype; p = Object.getPrototypeOf(p) as object) protos.unshift(p);
+  const names = new Set<string>();
+  for (const p of protos) for (const n of Object.getOwnPropertyNames(p)) if (n !== "constructor") names.add(n);
+  const defs: StepDefinition[] = [];
+  for (const name of names) {
+    let options;
+    for (let i = protos.length - 1; i >= 0 && !options; i--) {
+      const d = Object.getOwnPropertyDescriptor(protos[i], name);
+      options = d && "value" in d ? decoratedOptions(d.value) : undefined;
+    }
+    if (!options) continue;
+    const body = (cls as { prototype: Record<string, Handler> }).prototype[name] as Handler;
+    defs.push(defineStep(options, body, "method", name));
+  }
+  const chain: object[] = [];
+  for (let c: object | null = cls; c && c !== Workflow; c = Object.getPrototypeOf(c) as object | null) chain.unshift(c);
+  for (const c of chain) {
+    for (const def of CLASS_STEPS.get(c) ?? []) {
+      const i = defs.findIndex((d) => d.origin === "class" && d.name === def.name);
+      if (i >= 0) defs.splice(i, 1);
+      defs.push(def);
+    }
+  }
+  CLASS_DEFS.set(cls, { version, defs });
+  return defs;
+}
+
+/** The resolved plan of a workflow instance (cached until steps are added). */
+export function planOf(wf: Workflow): Plan {
+  return getPlan(wf);
+}
+
+export type { StepDefinition };

@@ -1,0 +1,45 @@
+/**
+ * stepwise: event-driven workflows for LLM and agent applications.
+ * @packageDocumentation
+ */
+
+// Events
+export {
+  Event,
+  StartEvent,
+  StopEvent,
+  InputRequiredEvent,
+  HumanResponseEvent,
+  eventTypeName,
+  isEvent,
+  isEventClass,
+  type EventClass,
+  type EventOf,
+  type EventJSON,
+  type EventConstructor,
+} from "./core/events.js";
+
+// Workflows and steps
+export { Workflow, type WorkflowOptions } from "./core/workflow.js";
+export { step, type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
+export { Context, type RunState, type WaitOptions } from "./core/context.js";
+export { WorkflowHandler } from "./core/handler.js";
+
+// Errors
+export {
+  WorkflowError,
+  WorkflowValidationError,
+  EventValidationError,
+  WorkflowTimeoutError,
+  WorkflowRuntimeError,
+  WorkflowCancelledError,
+  StreamConsumedError,
+  type ErrorContext,
+} from "./core/errors.js";
+
+// Seams: inspection, time, storage, execution
+export { inspect, verbosePrinter, type InspectionEvent, type Inspector, type RunStatus } from "./core/inspect.js";
+export { TestClock, systemClock, type Clock } from "./core/clock.js";
+export { MemoryStore, type Store, type StoredRun, type RunFilter, type JournalRecord, type JournalEntry, type ErrorJSON } from "./core/store.js";
+export { type Durability } from "./core/journal.js";
+export { localRuntime, type Runtime } from "./core/runtime.js";

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { Event, EventValidationError, StartEvent, StopEvent, eventTypeName, isEvent, WorkflowError } from "../../src/index.js";
+
+class BaseEvent extends Event<{ payload: string | Record<string, unknown> | null }> {}
+class SecondStepEvent extends BaseEvent {}
+class Named extends Event<{ n: number }> {
+  static readonly type = "acme.Named";
+}
+class Trade extends Event.schema(z.object({ sentiment: z.enum(["Bullish", "Bearish"]), stock: z.string() })) {}
+
+describe("events", () => {
+  it("makes fields typed properties and keeps subclass routing", () => {
+    const e = new SecondStepEvent({ payload: "hi" });
+    expect(e.payload).toBe("hi");
+    expect(e).toBeInstanceOf(BaseEvent);
+    expect(e).toBeInstanceOf(Event);
+    expect(isEvent(e)).toBe(true);
+    expect(isEvent({ payload: "hi" })).toBe(false);
+  });
+
+  it("names types by class name or static type, not inherited by subclasses", () => {
+    expect(eventTypeName(SecondStepEvent)).toBe("SecondStepEvent");
+    expect(eventTypeName(Named)).toBe("acme.Named");
+    class Sub extends Named {}
+    expect(eventTypeName(Sub)).toBe("Sub");
+    expect(eventTypeName(StartEvent)).toBe("StartEvent");
+  });
+
+  it("round-trips through JSON", () => {
+    const e = new BaseEvent({ payload: { a: 1, b: [1, 2] } });
+    const json = JSON.parse(JSON.stringify(e));
+    expect(json).toEqual({ type: "BaseEvent", data: { payload: { a: 1, b: [1, 2] } } });
+    const back = new BaseEvent(json.data);
+    expect(back).toEqual(e);
+  });
+
+  it("validates schema events and names the bad field", () => {
+    expect(new Trade({ sentiment: "Bullish", stock: "X" }).sentiment).toBe("Bullish");
+    let err: unknown;
+    try {
+      new Trade({ sentiment: "Sideways" as "Bullish", stock: "X" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(EventValidationError);
+    expect(err).toBeInstanceOf(WorkflowError);
+    expect((err as EventValidationError).code).toBe("INVALID_EVENT");
+    expect((err as Error).message).toContain('"sentiment"');
+    expect((err as Error).message).toContain("Trade");
+    expect((err as EventValidationError).eventType).toBe("Trade");
+    expect(() => new Trade({ sentiment: "Bullish" } as never)).toThrow(/"stock"/);
+  });
+
+  it("rejects data that is not an object", () => {
+    expect(() => new BaseEvent("x" as never)).toThrow(EventValidationError);
+    expect(() => new BaseEvent([] as never)).toThrow(/an array/);
+  });
+
+  it("has StartEvent carrying any input and StopEvent a result", () => {
+    const s = new StartEvent({ payload: "AAPL", n: 1 });
+    expect(s.payload).toBe("AAPL");
+    expect(new StopEvent({ result: 42 }).result).toBe(42);
+  });
+
+  it("errors keep instanceof across duplicate installs through their brand", () => {
+    const foreign = Object.assign(new Error("x"), { [Symbol.for("stepwise.error.brand")]: ["EventValidationError", "WorkflowError"] });
+    expect(foreign).toBeInstanceOf(WorkflowError);
+    expect(foreign).toBeInstanceOf(EventValidationError);
+    expect(new Error("plain")).not.toBeInstanceOf(WorkflowError);
+  });
+});
