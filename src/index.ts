@@ -20,7 +20,7 @@ export {
 } from "./core/events.js";
 
 // Workflows and steps
-export { Workflow, type WorkflowOptions } from "./core/workflow.js";
+export { Workflow, describeWorkflow, type WorkflowOptions, type WorkflowDescription } from "./core/workflow.js";
 export { step, type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
 export { Context, type RunState, type WaitOptions } from "./core/context.js";
 export { WorkflowHandler } from "./core/handler.js";

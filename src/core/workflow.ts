@@ -197,6 +197,27 @@ function classSteps(cls: object): StepDefinition[] {
   return defs;
 }
 
+/** What a workflow is made of, for drawings, the command line and tools. */
+export interface WorkflowDescription {
+  name: string;
+  steps: readonly StepDefinition[];
+  /** Accepted event types that come from outside the run. */
+  externalEvents: readonly EventClass[];
+  /** The StartEvent class its input is wrapped in. */
+  startEvent: EventClass;
+  /** Problems validation found (empty when valid). */
+  problems: readonly string[];
+}
+
+/** Describe a workflow instance or class (a class is described as `new Class()` would be, without constructing it). */
+export function describeWorkflow(target: Workflow | (abstract new (...args: never[]) => Workflow)): WorkflowDescription {
+  const plan =
+    target instanceof Workflow
+      ? planOf(target)
+      : new Plan(target.name || "Workflow", classSteps(target), { reserved: RESERVED });
+  return { name: plan.workflow, steps: plan.steps, externalEvents: plan.external, startEvent: plan.startClass, problems: plan.problems };
+}
+
 /** The resolved plan of a workflow instance (cached until steps are added). */
 export function planOf(wf: Workflow): Plan {
   return getPlan(wf);
