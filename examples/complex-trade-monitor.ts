@@ -10,7 +10,12 @@ export class TrendingPredictionEvent extends BaseEvent {}
 export class PredictionResultEvent extends BaseEvent {}
 export class TradeEvent extends BaseEvent {}
 
-export class ComplexTradeMonitor extends Workflow<{ payload: string }, string> {
+/**
+ * Everything but the trade: the three sources and the vote. The seed's later versions differ
+ * only in what `trade` does; TypeScript wants an override to keep its parent's types, so
+ * ComplexTradeMonitorV3 (whose trade emits another event) extends this part directly.
+ */
+export class TradeSignals extends Workflow<{ payload: string }, string> {
   stock = "";
   readonly trader: StockTrader;
   readonly random: () => number;
@@ -67,9 +72,12 @@ export class ComplexTradeMonitor extends Workflow<{ payload: string }, string> {
     const sentiment = Object.entries(voting).sort((a, b) => b[1] - a[1])[0]?.[0] ?? "Bullish";
     return new TradeEvent({ payload: sentiment });
   }
+}
+
+export class ComplexTradeMonitor extends TradeSignals {
 
   @step({ accepts: TradeEvent, emits: StopEvent })
-  async trade(ev: TradeEvent) {
+  async trade(ev: TradeEvent, _ctx: Context) {
     switch (ev.payload) {
       case "Bullish":
         await this.trader.buy(this.stock);

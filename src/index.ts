@@ -24,6 +24,8 @@ export { Workflow, describeWorkflow, type WorkflowOptions, type WorkflowDescript
 export { step, type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
 export { Context, type RunState, type WaitOptions } from "./core/context.js";
 export { WorkflowHandler } from "./core/handler.js";
+export { App, type AppOptions } from "./core/app.js";
+export { streamOrigin, type StreamOrigin } from "./core/run.js";
 
 // Errors
 export {

@@ -24,6 +24,32 @@ export interface WaitOptions<E> {
 
 type Instances<T extends readonly EventClass[]> = { -readonly [K in keyof T]: InstanceType<T[K]> };
 
+/** Anything with `run(input)` returning a promise: a workflow or an App. */
+interface RunnableLike {
+  run(input?: never): PromiseLike<unknown>;
+}
+type ResultOf<W> = W extends { run(input?: never): PromiseLike<infer R> } ? R : unknown;
+type InputOf<W> = W extends { run(input?: infer I): unknown } ? Exclude<I, Event | undefined> : never;
+
+const VIEWS = new WeakMap<RunState, Map<string, RunState>>();
+
+/** A view of `state` whose keys live under `member`. */
+function namespaced(state: RunState, member: string): RunState {
+  let views = VIEWS.get(state);
+  if (!views) VIEWS.set(state, (views = new Map<string, RunState>()));
+  let view = views.get(member);
+  if (!view) {
+    const k = (key: string) => `${member}/${key}`;
+    view = {
+      get: (key: string, fallback?: unknown) => (state.has(k(key)) ? state.get(k(key)) : fallback),
+      set: (key: string, value: unknown) => state.set(k(key), value),
+      has: (key: string) => state.has(k(key)),
+    };
+    views.set(member, view);
+  }
+  return view;
+}
+
 /**
  * What a step gets as its second argument: the run it belongs to and the ways to act on it.
  * One Context per step invocation.
@@ -31,15 +57,17 @@ type Instances<T extends readonly EventClass[]> = { -readonly [K in keyof T]: In
 export class Context {
   readonly #run: Run;
   readonly #slot: Slot;
+  readonly #event: Event;
   readonly #no: number;
   readonly #signal: AbortSignal | undefined;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
 
   /** @internal created by the run loop */
-  constructor(run: Run, slot: Slot, attempt: number, no: number, signal: AbortSignal | undefined) {
+  constructor(run: Run, slot: Slot, event: Event, attempt: number, no: number, signal: AbortSignal | undefined) {
     this.#run = run;
     this.#slot = slot;
+    this.#event = event;
     this.attempt = attempt;
     this.#no = no;
     this.#signal = signal;
@@ -65,9 +93,10 @@ export class Context {
     return this.#signal ?? this.#run.signal;
   }
 
-  /** Per-run state (`get`, `set`). */
+  /** Per-run state (`get`, `set`). In an App, each member has its own keys. */
   get store(): RunState {
-    return this.#run.state;
+    const member = this.#slot.member;
+    return member === undefined ? this.#run.state : namespaced(this.#run.state, member);
   }
 
   /**
@@ -76,7 +105,7 @@ export class Context {
    */
   sendEvent(ev: Event, options: { step?: string } = {}): void {
     this.#run.checkEmit(this.#slot, ev, "sent");
-    this.#run.send(ev, this.#slot, options.step);
+    this.#run.send(ev, this.#slot, options.step, this.#event);
   }
 
   /**
@@ -99,6 +128,25 @@ export class Context {
    */
   waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
     return this.#run.wait(this.#slot, type, options as WaitOptions<Event>, this.signal) as Promise<InstanceType<T>>;
+  }
+
+  /**
+   * Run another workflow as a child of this run and return its result. `target` is a workflow
+   * instance, or a class: then the instance added with `addWorkflows` for that class is used,
+   * or a new one is made. The parent's cancel, timeout and failure reach the child; the child's
+   * streamed events reach the parent's stream (see `streamOrigin`).
+   */
+  runWorkflow<W extends RunnableLike>(target: W | (abstract new (...args: never[]) => W), input?: InputOf<W> | Event): Promise<ResultOf<W>> {
+    return this.#run.runChild(this.#slot, target, input, this.signal) as Promise<ResultOf<W>>;
+  }
+
+  /**
+   * Send `request` to whichever step accepts it (in this workflow or any App member) and
+   * resolve with the `replyType` event that step's invocation emits for it.
+   * List the request in this step's `emits` and the reply in its `waitsFor`.
+   */
+  call<R extends EventClass>(request: Event, replyType: R, options: { timeout?: number | null } = {}): Promise<InstanceType<R>> {
+    return this.#run.call(this.#slot, request, replyType, options.timeout ?? null, this.signal) as Promise<InstanceType<R>>;
   }
 
   toString(): string {

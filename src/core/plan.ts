@@ -1,6 +1,12 @@
 import { eventTypeName, HumanResponseEvent, StartEvent, StopEvent, type EventClass } from "./events.js";
 import type { StepDefinition } from "./step.js";
 
+/** In an App, which member a step belongs to: its `this` and its `ctx.store` namespace. */
+export interface StepOwner {
+  readonly member: string;
+  readonly instance: object;
+}
+
 /**
  * A workflow's steps resolved once: routing tables, the event types it knows by name,
  * and every problem validation found. Built per workflow class and cached.
@@ -15,15 +21,18 @@ export class Plan {
   readonly problems: readonly string[];
   /** The StartEvent class a plain-object input is wrapped in. */
   readonly startClass: EventClass;
+  /** Set for Apps: the member each step belongs to. */
+  readonly owners: ReadonlyMap<StepDefinition, StepOwner> | undefined;
   readonly #routes = new Map<EventClass, readonly StepDefinition[]>();
 
   constructor(
     readonly workflow: string,
     steps: readonly StepDefinition[],
-    options: { external?: readonly EventClass[]; reserved?: ReadonlySet<string> } = {},
+    options: { external?: readonly EventClass[]; reserved?: ReadonlySet<string>; owners?: ReadonlyMap<StepDefinition, StepOwner>; problems?: readonly string[] } = {},
   ) {
     this.steps = steps;
-    const problems: string[] = [];
+    this.owners = options.owners;
+    const problems: string[] = [...(options.problems ?? [])];
     for (const s of steps) {
       problems.push(...s.problems);
       if (this.byName.has(s.name)) problems.push(`Two steps are named "${s.name}"; give one a different name (option name).`);
@@ -45,7 +54,7 @@ export class Plan {
     const accepts = steps.flatMap((s) => s.accepts);
     const consumers = [...accepts, ...steps.flatMap((s) => s.waitsFor)];
     const emitted = steps.flatMap((s) => s.emits);
-    const starters = steps.filter((s) => s.accepts.some((a) => isA(StartEvent, a)));
+    const starters = steps.filter((s) => s.accepts.some(isStart));
     if (starters.length === 0) problems.push("No step accepts StartEvent, so a run could never begin.");
     if (!emitted.some((e) => isA(e, StopEvent))) problems.push("No step emits StopEvent, so a run could never end.");
     for (const s of steps) {
@@ -83,6 +92,11 @@ export class Plan {
     }
     return r;
   }
+}
+
+/** True when `cls` is StartEvent, a subclass, or a parent class (all receive a run's StartEvent). */
+export function isStart(cls: EventClass): boolean {
+  return isA(StartEvent, cls) || isA(cls, StartEvent);
 }
 
 /** True when class `sub` is `base` or derives from it. */

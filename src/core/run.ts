@@ -17,6 +17,10 @@ import { EventStream } from "./stream.js";
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
   readonly def: StepDefinition;
+  /** The workflow the step belongs to (its `this`); an App member's own instance. */
+  readonly instance: object;
+  /** The App member owning the step, whose `ctx.store` keys it namespaces. */
+  readonly member: string | undefined;
   inFlight: number;
   backlog: Event[];
   head: number;
@@ -46,6 +50,35 @@ export interface RunSetup {
   journal: Journal | null;
   parentRunId?: string | undefined;
   parentSignal?: AbortSignal | undefined;
+  /** A child run hands its streamed events up to its parent through this. */
+  forward?: ((ev: Event, origin: StreamOrigin) => void) | undefined;
+  /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
+  runChild?: ChildStarter | undefined;
+}
+
+/** Starts `target` as a child of `parent`; resolves to its result. */
+export type ChildStarter = (owner: object, target: unknown, input: unknown, parent: Run, signal: AbortSignal) => Promise<unknown>;
+
+/** Where a streamed event came from, when a child run wrote it. */
+export interface StreamOrigin {
+  readonly runId: string;
+  readonly workflow: string;
+}
+
+const ORIGINS = new WeakMap<object, StreamOrigin>();
+
+/**
+ * For an event read from `handler.streamEvents()`: the child run (nested with `ctx.runWorkflow`)
+ * that wrote it, or `undefined` when the run itself did.
+ */
+export function streamOrigin(ev: Event): StreamOrigin | undefined {
+  return ORIGINS.get(ev);
+}
+
+interface PendingCall {
+  readonly reply: EventClass;
+  readonly resolve: (ev: Event) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP"]);
@@ -82,7 +115,11 @@ export class Run {
     this.id = setup.id;
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
-    for (const def of setup.plan.steps) this.#slotByDef.set(def, { def, inFlight: 0, backlog: [], head: 0, allowed: new Set() });
+    const owners = setup.plan.owners;
+    for (const def of setup.plan.steps) {
+      const owner = owners?.get(def);
+      this.#slotByDef.set(def, { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: [], head: 0, allowed: new Set() });
+    }
     this.startedAt = setup.clock.now();
     this.stream = new EventStream<Event>(() => `run "${this.id}" of workflow "${this.workflowName}"`);
     this.promise = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
@@ -153,9 +190,13 @@ export class Run {
     this.#emit(ev, undefined, target);
   }
 
-  /** `ctx.sendEvent`: already checked against the sender's `emits`. */
-  send(ev: Event, from: Slot, step: string | undefined): void {
+  /** `ctx.sendEvent`: already checked against the sender's `emits`. `input` is the event the sender is handling. */
+  send(ev: Event, from: Slot, step: string | undefined, input?: Event): void {
     if (!this.#running()) return;
+    if (this.#calls !== undefined && input !== undefined && step === undefined && this.#calls.has(input) && ev instanceof (this.#calls.get(input) as PendingCall).reply) {
+      this.#answer(input, [ev], from.def.name);
+      return;
+    }
     const target = step === undefined ? undefined : this.#target(step, ev, from);
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: from.def.name, event: ev, to: step });
     this.#setup.journal?.event(ev, from.def.name, step);
@@ -163,7 +204,9 @@ export class Run {
   }
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
-    const def = this.#setup.plan.byName.get(step);
+    const byName = this.#setup.plan.byName;
+    // Inside an App, a member names its own steps unqualified.
+    const def = byName.get(step) ?? (from?.member === undefined ? undefined : byName.get(`${from.member}.${step}`));
     const who = from ? `Step "${from.def.name}"` : "handler.sendEvent()";
     if (!def) {
       throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which workflow "${this.workflowName}" does not have (steps: ${[...this.#setup.plan.byName.keys()].join(", ")}).`, "UNKNOWN_STEP", from);
@@ -228,11 +271,11 @@ export class Run {
       const began = this.#inspectors || journal ? clock.now() : 0;
       let attemptSignal: AbortController | undefined;
       let stepTimer: unknown;
-      const ctx = new Context(this, slot, attempt, no, def.timeout === null ? undefined : (attemptSignal = linkedController(this.signal)).signal);
+      const ctx = new Context(this, slot, ev, attempt, no, def.timeout === null ? undefined : (attemptSignal = linkedController(this.signal)).signal);
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
-        let out: unknown = this.#setup.runtime.invoke(def, this.#setup.instance, ev, ctx);
+        let out: unknown = this.#setup.runtime.invoke(def, slot.instance, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
             const seconds = def.timeout;
@@ -253,7 +296,8 @@ export class Run {
         }
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
         if (!this.#running()) return;
-        const emitted = this.#collectOutput(slot, out);
+        let emitted = this.#collectOutput(slot, out);
+        if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, def.name);
         if (this.#inspectors) this.#inspect({ kind: "step_finished", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, emitted, durationMs: clock.now() - began });
         if (journal) {
           const commit = journal.stepFinished(ctx.stepRunId, def.name, emitted);
@@ -273,6 +317,15 @@ export class Run {
         if (this.#inspectors) this.#inspect({ kind: "step_failed", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, error, willRetry, durationMs: clock.now() - began });
         journal?.stepFailed(ctx.stepRunId, def.name, attempt, error, willRetry);
         if (contract) return this.#fail(error, "failed");
+        if (!willRetry && this.#calls?.has(ev)) {
+          const call = this.#calls.get(ev) as PendingCall;
+          this.#calls.delete(ev);
+          const why = error instanceof Error ? error.message : String(error);
+          call.reject(new WorkflowRuntimeError(`Step "${def.name}", handling ${eventTypeName(ev.constructor as EventClass)} for ctx.call, failed: ${why}`, "CALL_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }));
+          this.#release(slot);
+          this.#next(slot);
+          return;
+        }
         if (!willRetry) {
           const tries = retry ? ` (attempt ${attempt} of ${retry.maxAttempts})` : "";
           const why = error instanceof Error ? error.message : String(error);
@@ -365,10 +418,87 @@ export class Run {
     return result;
   }
 
-  toStream(ev: Event): void {
+  toStream(ev: Event, origin?: StreamOrigin): void {
     if (!this.#running()) return;
     if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
-    this.stream.push(ev);
+    const forward = this.#setup.forward;
+    // A child's handler is never read: its events go up to the parent's stream instead.
+    if (forward) forward(ev, origin ?? { runId: this.id, workflow: this.workflowName });
+    else {
+      if (origin) ORIGINS.set(ev, origin);
+      this.stream.push(ev);
+    }
+  }
+
+  /* ------------------------------------------------------------ many workflows */
+
+  /** `ctx.runWorkflow`: run `target` as a child of this run, from `slot`'s workflow. */
+  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal): Promise<unknown> {
+    const start = this.#setup.runChild;
+    if (!start) return Promise.reject(new WorkflowError("ctx.runWorkflow is not available in this run.", { workflow: this.workflowName, runId: this.id }));
+    return start(slot.instance, target, input, this, signal);
+  }
+
+  /** Inspectors added to this run with `handler.inspect`, which its children report to as well. */
+  get runInspectors(): readonly Inspector[] {
+    return this.#runInspectors;
+  }
+  #runInspectors: Inspector[] = [];
+
+  #calls: Map<Event, PendingCall> | undefined;
+
+  /** `ctx.call`: deliver `request` and resolve with the `reply` event its handling step emits. */
+  call(slot: Slot, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event> {
+    this.checkEmit(slot, request, "sent");
+    const routes = this.#setup.plan.route(request.constructor as EventClass);
+    if (routes.length === 0) {
+      return Promise.reject(this.#contract(`Step "${slot.def.name}" called with ${eventTypeName(request.constructor as EventClass)}, which no step accepts${this.#setup.plan.owners ? " in any member of this App" : ""}.`, "UNKNOWN_STEP", slot));
+    }
+    return new Promise<Event>((resolve, reject) => {
+      let timer: unknown;
+      const calls = (this.#calls ??= new Map<Event, PendingCall>());
+      const settle = () => {
+        calls.delete(request);
+        if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const onAbort = () => {
+        settle();
+        reject(signal.reason as Error);
+      };
+      if (signal.aborted) return reject(signal.reason as Error);
+      signal.addEventListener("abort", onAbort, { once: true });
+      calls.set(request, {
+        reply,
+        resolve: (ev) => {
+          settle();
+          resolve(ev);
+        },
+        reject: (err) => {
+          settle();
+          reject(err as Error); // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a rejection reason is an Error here
+        },
+      });
+      if (timeout !== null) {
+        timer = this.#setup.clock.setTimeout(() => {
+          settle();
+          reject(new WorkflowTimeoutError(`Step "${slot.def.name}" called with ${eventTypeName(request.constructor as EventClass)} and got no ${eventTypeName(reply)} within ${timeout}s.`, timeout, { workflow: this.workflowName, runId: this.id, step: slot.def.name }));
+        }, timeout * 1000);
+      }
+      this.send(request, slot, undefined);
+    });
+  }
+
+  /** The step handling call `request` emitted `emitted`: the first reply goes to the caller, the rest on. */
+  #answer(request: Event, emitted: readonly Event[], step: string): readonly Event[] {
+    const call = this.#calls?.get(request) as PendingCall;
+    const i = emitted.findIndex((e) => e instanceof call.reply);
+    if (i < 0) {
+      call.reject(new WorkflowRuntimeError(`Step "${step}" handled ${eventTypeName(request.constructor as EventClass)} for ctx.call but emitted no ${eventTypeName(call.reply)}; return or send one.`, "NO_REPLY", { workflow: this.workflowName, runId: this.id, step }));
+      return emitted;
+    }
+    call.resolve(emitted[i] as Event);
+    return emitted.filter((_, j) => j !== i);
   }
 
   wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal): Promise<Event> {
@@ -481,9 +611,10 @@ export class Run {
     }
   }
 
-  /** Add an inspector to this run only. */
+  /** Add an inspector to this run only (and to the child runs it starts from now on). */
   addInspector(fn: Inspector): void {
     this.#inspectors = [...(this.#inspectors ?? []), fn];
+    this.#runInspectors = [...this.#runInspectors, fn];
   }
 }
 

@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "./clock.js";
-import { WorkflowError, WorkflowValidationError } from "./errors.js";
+import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { isEvent, type Event, type EventClass } from "./events.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
 import { Journal, type Durability } from "./journal.js";
 import { Plan } from "./plan.js";
-import { Run } from "./run.js";
+import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
 import { localRuntime, type Runtime } from "./runtime.js";
-import { decoratedOptions, defineStep, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
+import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 import type { Store } from "./store.js";
 
 /** Options every workflow takes. */
@@ -44,6 +44,38 @@ const CLASS_DEFS = new WeakMap<object, { version: number; defs: StepDefinition[]
 // Bumped by every Class.addStep, so cached plans of that class and its subclasses are rebuilt.
 let version = 0;
 let getPlan: (wf: Workflow) => Plan;
+let getChildren: (wf: Workflow) => ReadonlyMap<string, Workflow>;
+let startRun: (wf: Workflow, input: unknown, parent: { run: Run; signal: AbortSignal } | undefined) => WorkflowHandler<unknown>;
+/** Plans built by something other than the class's steps (an App's, from its members). */
+const CUSTOM_PLANS = new WeakMap<Workflow, (name: string, options: WorkflowOptions) => Plan>();
+
+/** @internal Let `wf` build its plan with `build` (used by App). */
+export function setPlanBuilder(wf: Workflow, build: (name: string, options: WorkflowOptions) => Plan): void {
+  CUSTOM_PLANS.set(wf, build);
+}
+
+/** @internal The steps and external events of a workflow, for composing Apps. */
+export { classSteps, RESERVED };
+
+/** Starts a child run for `ctx.runWorkflow` and translates its failure for the calling step. */
+const runChild: ChildStarter = async (owner, target, input, parent, signal) => {
+  let wf: Workflow | undefined;
+  if (target instanceof Workflow) wf = target;
+  else if (typeof target === "function" && (target === Workflow || target.prototype instanceof Workflow)) {
+    const added = owner instanceof Workflow ? [...getChildren(owner as Workflow).values()] : [];
+    wf = added.find((w) => w.constructor === target) ?? added.find((w) => w instanceof target) ?? new (target as new () => Workflow)();
+  } else {
+    throw new WorkflowError(`ctx.runWorkflow() takes a Workflow class or instance, got ${describeValue(target)}.`, { workflow: parent.workflowName, runId: parent.id });
+  }
+  const child = startRun(wf, input, { run: parent, signal });
+  try {
+    return await child;
+  } catch (err) {
+    if (err instanceof WorkflowCancelledError && signal.aborted) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new WorkflowRuntimeError(`Child workflow "${planOf(wf).workflow}" (run "${child.runId}") failed: ${why}`, "CHILD_FAILED", { workflow: planOf(wf).workflow, runId: child.runId, cause: err });
+  }
+};
 
 /**
  * A set of steps joined by the events they accept and emit.
@@ -60,16 +92,62 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
   readonly #steps: StepDefinition[] = [];
   #plan: Plan | undefined;
   #planVersion = -1;
+  readonly #children = new Map<string, Workflow>();
 
   static {
     getPlan = (wf) => {
       if (wf.#plan === undefined || wf.#planVersion !== version) {
         const opts = wf.#options;
         const name = opts.name ?? (wf.constructor.name || "Workflow");
-        wf.#plan = new Plan(name, [...classSteps(wf.constructor), ...wf.#steps], { external: opts.externalEvents ?? [], reserved: RESERVED });
+        const custom = CUSTOM_PLANS.get(wf);
+        wf.#plan = custom ? custom(name, opts) : new Plan(name, [...classSteps(wf.constructor), ...wf.#steps], { external: opts.externalEvents ?? [], reserved: RESERVED });
         wf.#planVersion = version;
       }
       return wf.#plan;
+    };
+    getChildren = (wf) => wf.#children;
+    startRun = (wf, input, parent) => {
+      const options = wf.#options;
+      const plan = planOf(wf);
+      const clock = options.clock ?? systemClock;
+      const id = randomUUID();
+      const inspectors = [...globalInspectorList()];
+      if (options.inspect) inspectors.push(options.inspect);
+      if (options.verbose) inspectors.push(verbosePrinter());
+      if (parent) inspectors.push(...parent.run.runInspectors);
+      const store = options.store;
+      const journal = store ? new Journal(store, id, options.durability ?? "sync", clock) : null;
+      const run = new Run({
+        id,
+        workflowName: plan.workflow,
+        instance: wf,
+        plan,
+        clock,
+        runtime: options.runtime ?? localRuntime,
+        timeout: options.timeout === undefined ? 45 : options.timeout,
+        inspectors,
+        journal,
+        runChild,
+        ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
+      });
+      const handler = WorkflowHandler.attach<unknown>(run);
+      let start: Event;
+      try {
+        if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
+        start = toStartEvent(plan, input);
+      } catch (err) {
+        run.reject(err);
+        return handler;
+      }
+      if (journal && store) {
+        journal.onError = (err) => run.reject(new WorkflowError(`The store failed while journaling run "${id}": ${err instanceof Error ? err.message : String(err)}`, { workflow: plan.workflow, runId: id, cause: err }));
+        void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) }))
+          .then(() => run.start(start))
+          .catch(journal.onError);
+      } else {
+        run.start(start);
+      }
+      return handler;
     };
   }
 
@@ -113,44 +191,19 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    * `streamEvents()`, `sendEvent()` and `cancel()`.
    */
   run(input?: TInput | Event): WorkflowHandler<TResult> {
-    const options = this.#options;
-    const plan = planOf(this);
-    const clock = options.clock ?? systemClock;
-    const id = randomUUID();
-    const inspectors = [...globalInspectorList()];
-    if (options.inspect) inspectors.push(options.inspect);
-    if (options.verbose) inspectors.push(verbosePrinter());
-    const store = options.store;
-    const journal = store ? new Journal(store, id, options.durability ?? "sync", clock) : null;
-    const run = new Run({
-      id,
-      workflowName: plan.workflow,
-      instance: this,
-      plan,
-      clock,
-      runtime: options.runtime ?? localRuntime,
-      timeout: options.timeout === undefined ? 45 : options.timeout,
-      inspectors,
-      journal,
-    });
-    const handler = WorkflowHandler.attach<TResult>(run);
-    let start: Event;
-    try {
-      if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
-      start = toStartEvent(plan, input);
-    } catch (err) {
-      run.reject(err);
-      return handler;
+    return startRun(this, input, undefined) as WorkflowHandler<TResult>;
+  }
+
+  /**
+   * Make workflows available to `ctx.runWorkflow` in this workflow's steps, by name
+   * (as in LlamaIndex). `ctx.runWorkflow(Class)` uses the one added for that class.
+   */
+  addWorkflows(workflows: Record<string, Workflow>): this {
+    for (const [name, wf] of Object.entries(workflows)) {
+      if (!(wf instanceof Workflow)) throw new TypeError(`addWorkflows: "${name}" is ${describeValue(wf)}, not a Workflow instance.`);
+      this.#children.set(name, wf);
     }
-    if (journal && store) {
-      journal.onError = (err) => run.reject(new WorkflowError(`The store failed while journaling run "${id}": ${err instanceof Error ? err.message : String(err)}`, { workflow: plan.workflow, runId: id, cause: err }));
-      void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now() }))
-        .then(() => run.start(start))
-        .catch(journal.onError);
-    } else {
-      run.start(start);
-    }
-    return handler;
+    return this;
   }
 }
 
@@ -207,6 +260,10 @@ export interface WorkflowDescription {
   startEvent: EventClass;
   /** Problems validation found (empty when valid). */
   problems: readonly string[];
+  /** For an App: the member owning each step (by step name). */
+  owners: ReadonlyMap<string, string>;
+  /** Workflows added with `addWorkflows`, by name (drawn as linked boxes). */
+  children: ReadonlyMap<string, Workflow>;
 }
 
 /** Describe a workflow instance or class (a class is described as `new Class()` would be, without constructing it). */
@@ -215,7 +272,10 @@ export function describeWorkflow(target: Workflow | (abstract new (...args: neve
     target instanceof Workflow
       ? planOf(target)
       : new Plan(target.name || "Workflow", classSteps(target), { reserved: RESERVED });
-  return { name: plan.workflow, steps: plan.steps, externalEvents: plan.external, startEvent: plan.startClass, problems: plan.problems };
+  const owners = new Map<string, string>();
+  for (const [def, owner] of plan.owners ?? []) owners.set(def.name, owner.member);
+  const children = target instanceof Workflow ? getChildren(target) : new Map<string, Workflow>();
+  return { name: plan.workflow, steps: plan.steps, externalEvents: plan.external, startEvent: plan.startClass, problems: plan.problems, owners, children };
 }
 
 /** The resolved plan of a workflow instance (cached until steps are added). */

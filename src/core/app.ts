@@ -1,0 +1,74 @@
+import { isStart, Plan, type StepOwner } from "./plan.js";
+import type { EventClass } from "./events.js";
+import type { StepDefinition } from "./step.js";
+import { planOf, RESERVED, setPlanBuilder, Workflow, type WorkflowOptions } from "./workflow.js";
+
+/** Options of an {@link App}: its members, and the options of the App's runs. */
+export interface AppOptions extends WorkflowOptions {
+  /** The member workflows: a list (named by their workflow names) or `{ name: instance }`. */
+  workflows: readonly Workflow[] | Readonly<Record<string, Workflow>>;
+  /** The member whose steps receive the StartEvent, when more than one accepts it. */
+  entry?: string;
+}
+
+/**
+ * Independent workflows joined into one event space: an event emitted by a step of one member
+ * reaches every step of every member that accepts it, with no member importing another.
+ * The App has one run id, one stream and one result (the first StopEvent); each member keeps its
+ * own instance (`this`) and its own `ctx.store` keys. Members' own run options (timeout, store…)
+ * are not used: the App's are. Step names are qualified by member: `"TradeStation.trade"`.
+ * @example
+ * const app = new App({ workflows: [new ComplexTradeMonitorV3(), new TradeStation()], timeout: 20 });
+ * await app.run({ payload: "AAPL" });
+ */
+export class App<TInput extends object = Record<string, unknown>, TResult = unknown> extends Workflow<TInput, TResult> {
+  /** The member workflows, by name. */
+  readonly members: ReadonlyMap<string, Workflow>;
+
+  constructor({ workflows, entry, ...options }: AppOptions) {
+    super({ name: "App", ...options });
+    const members = new Map<string, Workflow>();
+    const problems: string[] = [];
+    const list: [string, unknown][] = Array.isArray(workflows)
+      ? (workflows as readonly unknown[]).map((w) => [w instanceof Workflow ? planOf(w as Workflow).workflow : "?", w])
+      : Object.entries(workflows as Record<string, unknown>);
+    if (list.length === 0) problems.push("The App has no member workflows; pass workflows: [new SomeWorkflow(), ...].");
+    for (const [name, wf] of list) {
+      if (!(wf instanceof Workflow)) {
+        problems.push(`App member "${name}" is not a Workflow instance; pass instances (new ${name}()), not classes.`);
+        continue;
+      }
+      if (members.has(name)) problems.push(`Two App members are named "${name}"; pass workflows as { someName: instance, otherName: instance }.`);
+      members.set(name, wf as Workflow);
+    }
+    this.members = members;
+    if (entry !== undefined && !members.has(entry)) problems.push(`entry "${entry}" is not a member of the App (members: ${[...members.keys()].join(", ")}).`);
+    setPlanBuilder(this, (name, opts) => composePlan(name, members, entry, problems, opts.externalEvents ?? []));
+  }
+}
+
+function composePlan(name: string, members: ReadonlyMap<string, Workflow>, entry: string | undefined, fixed: readonly string[], external: readonly EventClass[]): Plan {
+  const problems = [...fixed];
+  const steps: StepDefinition[] = [];
+  const owners = new Map<StepDefinition, StepOwner>();
+  const ext = new Set<EventClass>(external);
+  const starters: string[] = [];
+  for (const [member, wf] of members) {
+    const plan = planOf(wf);
+    for (const e of plan.external) ext.add(e);
+    const startsHere = plan.steps.some((s) => s.accepts.some(isStart));
+    if (startsHere) starters.push(member);
+    const receivesStart = entry === undefined || entry === member;
+    for (const def of plan.steps) {
+      const accepts = receivesStart ? def.accepts : def.accepts.filter((a) => !isStart(a));
+      if (accepts.length === 0) continue;
+      const qualified: StepDefinition = { ...def, name: `${member}.${def.name}`, accepts };
+      steps.push(qualified);
+      owners.set(qualified, { member, instance: wf });
+    }
+  }
+  if (starters.length > 1 && entry === undefined) {
+    problems.push(`Members ${starters.map((m) => `"${m}"`).join(" and ")} all accept StartEvent; name the one that starts the App with entry: "${starters[0] ?? ""}".`);
+  }
+  return new Plan(name, steps, { external: [...ext], reserved: RESERVED, owners, problems });
+}
