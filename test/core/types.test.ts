@@ -69,3 +69,17 @@ describe("types", () => {
     void W;
   });
 });
+
+describe("types of composition", () => {
+  it("types ctx.runWorkflow's result from the child's declared result, and ctx.call's reply", () => {
+    class Child extends Workflow<{ n: number }, number> {}
+    new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx) => {
+      expectTypeOf(await ctx.runWorkflow(Child, { n: 1 })).toEqualTypeOf<number>();
+      expectTypeOf(await ctx.runWorkflow(new Child(), { n: 1 })).toEqualTypeOf<number>();
+      // @ts-expect-error -- the child's input type is checked
+      void ctx.runWorkflow(Child, { m: 1 });
+      expectTypeOf(await ctx.call(new A({ a: "x" }), B)).toEqualTypeOf<B>();
+      return new StopEvent({ result: 1 });
+    });
+  });
+});
