@@ -148,6 +148,8 @@ export class Run {
     return this.#error ?? new WorkflowCancelledError(`Run "${this.id}" of workflow "${this.workflowName}" has finished; this work is no longer needed.`, { workflow: this.workflowName, runId: this.id });
   }
   #error: unknown;
+  /** The StartEvent has been delivered (events sent before then wait for it). */
+  #begun = false;
 
   /** Begin: arm the timeout and deliver the StartEvent on the next microtask. */
   start(input: Event): void {
@@ -172,6 +174,7 @@ export class Run {
     // A microtask later, so the caller can attach stream readers and inspectors first.
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
+      this.#begun = true;
       this.#emit(input, undefined, undefined);
     });
   }
@@ -246,7 +249,7 @@ export class Run {
     const routes = this.#setup.plan.route(ev.constructor as EventClass);
     if (routes.length === 0) {
       this.#unclaimed.push(ev);
-      if (from === undefined && this.#active === 0) this.#idle();
+      if (from === undefined && this.#active === 0 && this.#begun) this.#idle();
       return;
     }
     for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotByDef.get(routes[i] as StepDefinition) as Slot, ev);

@@ -591,3 +591,32 @@ describe("context", () => {
     expect(kinds).toEqual(["run_started", "step_started", "step_finished", "step_started", "step_finished", "run_finished"]);
   });
 });
+
+describe("more bad input", () => {
+  it("rejects a run whose input the StartEvent's schema refuses, naming the field", async () => {
+    const { z } = await import("zod");
+    class OrderStart extends StartEvent.schema(z.object({ qty: z.number().int().positive() })) {}
+    const wf = new Workflow().addStep({ accepts: OrderStart, emits: StopEvent }, async (ev) => new StopEvent({ result: ev.qty }));
+    expect(await wf.run({ qty: 2 })).toBe(2);
+    await expect(wf.run({ qty: -1 })).rejects.toThrow(/Invalid OrderStart: "qty"/);
+  });
+
+  it("refuses handler.sendEvent of something that is not an event", async () => {
+    class Answer extends HumanResponseEvent {}
+    const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: Answer }, async (_ev, ctx) => {
+      await ctx.waitForEvent(Answer);
+      return new StopEvent();
+    });
+    const h = wf.run();
+    expect(() => h.sendEvent({ type: "Answer" } as never)).toThrow(/handler.sendEvent\(\) takes an Event instance, got an object \(Object\)/);
+    h.sendEvent(new Answer());
+    await h;
+  });
+
+  it("refuses collectEvents of an event it does not wait for", async () => {
+    const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async function gather(ev, ctx) {
+      ctx.collectEvents(ev, [A, B]);
+    });
+    await expect(wf.run()).rejects.toThrow('Step "gather" passed StartEvent to collectEvents, which waits only for A, B.');
+  });
+});
