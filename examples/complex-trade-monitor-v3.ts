@@ -4,10 +4,11 @@
  * fails validation, and without validation it still fails). Here an App joins the two into
  * one event space; neither imports the other, they share only the event class.
  */
-import { App, Event, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise";
+import { App, Event, StopEvent, step } from "stepwise";
 import { z } from "zod";
 import { TradeEvent, TradeSignals } from "./complex-trade-monitor.js";
-import { StockTrader, isMain } from "./shared.js";
+import { isMain } from "./shared.js";
+import { TradingDesk } from "./trade-station.js";
 
 /** The one thing both sides share. */
 export class TradeEventV2 extends Event.schema(z.object({ sentiment: z.enum(["Bullish", "Bearish"]), stock: z.string() })) {}
@@ -20,16 +21,7 @@ export class ComplexTradeMonitorV3 extends TradeSignals {
 }
 
 /** TradeStation as the seed's second version has it: it accepts TradeEventV2, not a StartEvent. */
-export class TradeStation extends Workflow {
-  readonly trader: StockTrader;
-  readonly log: (line: string) => void;
-
-  constructor({ trader, log = console.log, ...options }: { trader?: StockTrader; log?: (line: string) => void } & WorkflowOptions = {}) {
-    super(options);
-    this.log = log;
-    this.trader = trader ?? new StockTrader(500, log);
-  }
-
+export class TradeStation extends TradingDesk {
   @step({ accepts: TradeEventV2, emits: StopEvent })
   async trade(ev: TradeEventV2) {
     this.log("We are now in a new workflow named TradeStation");

@@ -2,7 +2,8 @@
 import { StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise";
 import { StockTrader, type Sentiment } from "./shared.js";
 
-export class TradeStation extends Workflow<{ sentiment: Sentiment; stock: string }, string> {
+/** A workflow that places orders through a {@link StockTrader}: the part both TradeStations share. */
+export class TradingDesk<I extends object = Record<string, unknown>> extends Workflow<I, string> {
   readonly trader: StockTrader;
   readonly log: (line: string) => void;
 
@@ -11,7 +12,9 @@ export class TradeStation extends Workflow<{ sentiment: Sentiment; stock: string
     this.log = log;
     this.trader = trader ?? new StockTrader(500, log);
   }
+}
 
+export class TradeStation extends TradingDesk<{ sentiment: Sentiment; stock: string }> {
   @step({ accepts: StartEvent, emits: StopEvent })
   async trade(ev: StartEvent<{ sentiment: Sentiment; stock: string }>) {
     this.log("We are now in a new workflow named TradeStation");
