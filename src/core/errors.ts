@@ -99,3 +99,76 @@ export class WorkflowCancelledError extends WorkflowError {
 export class StreamConsumedError extends WorkflowError {
   override readonly code = "STREAM_CONSUMED";
 }
+
+/**
+ * A store could not do its work: the database went away, a write failed, or the file or
+ * database is not a stepwise store. `code`: `STORE_FAILED` or `NOT_A_STEPWISE_STORE`.
+ * The journal keeps what was committed before the failure.
+ */
+export class StoreError extends WorkflowError {
+  override readonly code: string;
+  constructor(message: string, code = "STORE_FAILED", context: ErrorContext = {}) {
+    super(message, context);
+    this.code = code;
+  }
+}
+
+/** A store or journal was written by a newer stepwise (format `found`; this one reads up to `supported`). */
+export class StoreVersionError extends StoreError {
+  readonly found: number;
+  readonly supported: number;
+  constructor(message: string, found: number, supported: number, context: ErrorContext = {}) {
+    super(message, "STORE_VERSION", context);
+    this.found = found;
+    this.supported = supported;
+  }
+}
+
+/** `resume` or `sendEvent` named a run the store does not have. */
+export class RunNotFoundError extends WorkflowError {
+  override readonly code = "RUN_NOT_FOUND";
+}
+
+/** Another process holds the run's lease: it is running the run now (or did until `expiresAt`). */
+export class RunLockedError extends WorkflowError {
+  override readonly code = "RUN_LOCKED";
+  /** Who holds the lease. */
+  readonly holder: string;
+  /** When the holder's lease runs out unless renewed (ms since the epoch). */
+  readonly expiresAt: number;
+  constructor(message: string, holder: string, expiresAt: number, context: ErrorContext = {}) {
+    super(message, context);
+    this.holder = holder;
+    this.expiresAt = expiresAt;
+  }
+}
+
+/** `resume` or `sendEvent` named a run that has already ended (`status` says how). */
+export class RunFinishedError extends WorkflowError {
+  override readonly code = "RUN_FINISHED";
+  readonly status: string;
+  constructor(message: string, status: string, context: ErrorContext = {}) {
+    super(message, context);
+    this.status = status;
+  }
+}
+
+/** A stored journal does not fit the workflow resuming it: a step it names is gone (`UNKNOWN_STEP_IN_JOURNAL`). */
+export class JournalMismatchError extends WorkflowError {
+  override readonly code: string = "UNKNOWN_STEP_IN_JOURNAL";
+}
+
+/** A stored journal holds an event type the workflow no longer has (or never listed). */
+export class UnknownEventTypeError extends JournalMismatchError {
+  override readonly code: string = "UNKNOWN_EVENT_TYPE";
+  readonly eventType: string;
+  constructor(message: string, eventType: string, context: ErrorContext = {}) {
+    super(message, context);
+    this.eventType = eventType;
+  }
+}
+
+/** The run was suspended in this process (`suspendRun`): it stays in its store, to be resumed anywhere. */
+export class RunSuspendedError extends WorkflowError {
+  override readonly code = "RUN_SUSPENDED";
+}
