@@ -2,7 +2,7 @@
  * The drawing model: plain data (nodes, edges, sections) built from workflow descriptions
  * and inspection events. Renderers (HTML, Mermaid) only read it, so it is tested without a browser.
  */
-import { StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent, Workflow, describeWorkflow, eventTypeName } from "../index.js";
+import { App, StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent, Workflow, describeWorkflow, eventTypeName } from "../index.js";
 import type { EventClass, InspectionEvent, WorkflowDescription, RunStatus, Event } from "../index.js";
 
 /** A box in a drawing. */
@@ -72,8 +72,11 @@ export interface MemberDescription {
 }
 
 type WorkflowClass = abstract new (...args: never[]) => Workflow;
-/** What the drawing functions accept: a workflow class, an instance, or an App (anything with `workflows`). */
-export type DrawTarget = Workflow | WorkflowClass | { readonly workflows: readonly unknown[]; readonly name?: string };
+/**
+ * What the drawing functions accept: a workflow class, an instance, an `App`, or any
+ * object listing member workflows (`{ workflows: [...] }` or `{ members: Map }`).
+ */
+export type DrawTarget = Workflow | WorkflowClass | { readonly workflows: readonly unknown[]; readonly name?: string } | { readonly members: ReadonlyMap<string, Workflow>; readonly name?: string };
 
 /** Thrown when a drawing cannot be made; the message says why and what to pass instead. */
 export class DrawError extends Error {
@@ -116,6 +119,8 @@ export function membersOf(target: DrawTarget): { members: MemberDescription[]; i
 }
 
 function appMembers(target: unknown): MemberDescription[] | undefined {
+  const map = target instanceof App ? target.members : (target as { members?: unknown } | null)?.members;
+  if (map instanceof Map) return [...(map as Map<string, unknown>)].map(([name, wf]) => ({ name, description: describeOrThrow(wf, name) }));
   const list = (target as { workflows?: unknown } | null)?.workflows;
   if (!Array.isArray(list)) return undefined;
   return list.map((m: unknown, i) => {
@@ -126,6 +131,11 @@ function appMembers(target: unknown): MemberDescription[] | undefined {
     const name = !(m instanceof Workflow || isWorkflowClass(m)) && typeof given === "string" ? given : description.name;
     return { name, description };
   });
+}
+
+function describeOrThrow(wf: unknown, name: string): WorkflowDescription {
+  if (wf instanceof Workflow || isWorkflowClass(wf)) return describeWorkflow(wf);
+  throw new DrawError(`App member "${name}" is ${describe(wf)}, not a workflow.`, "NOT_DRAWABLE");
 }
 
 function describe(v: unknown): string {
@@ -157,7 +167,8 @@ function roleOf(cls: EventClass, external: readonly EventClass[]): NonNullable<D
  */
 export function buildFlowsDocument(target: DrawTarget): DrawDocument {
   const { members, isApp } = membersOf(target);
-  const title = isApp ? ((target as { name?: unknown }).name as string | undefined) || members.map((m) => m.name).join(" + ") : (members[0]?.name ?? "Workflow");
+  const given = target instanceof Workflow ? describeWorkflow(target).name : (target as { name?: unknown }).name;
+  const title = isApp ? (typeof given === "string" && given ? given : members.map((m) => m.name).join(" + ")) : (members[0]?.name ?? "Workflow");
   const graphs: DrawGraph[] = [];
   const drawn = new Set<string>();
   const pending: { name: string; description: WorkflowDescription }[] = [];
@@ -192,7 +203,8 @@ export function flowGraph(id: string, title: string, members: readonly MemberDes
   };
   for (const { name: owner, description } of members) {
     const external = description.externalEvents;
-    addEvent(description.startEvent, external);
+    // A member that nothing starts (an App member reached only by others' events) shows no StartEvent.
+    if (description.steps.some((s) => s.accepts.includes(description.startEvent))) addEvent(description.startEvent, external);
     for (const s of description.steps) {
       const sid = stepNodeId(s.name, markOwners ? owner : undefined);
       nodes.set(sid, { id: sid, kind: "step", label: s.name, ...(markOwners ? { owner } : {}) });

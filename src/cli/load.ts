@@ -1,0 +1,92 @@
+/** Loading a user's workflow file and picking the workflow (or App) it exports. */
+import { existsSync, statSync } from "node:fs";
+import { extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { App, Workflow, describeWorkflow, type WorkflowOptions } from "../index.js";
+import { UsageError } from "./errors.js";
+
+/** One workflow a file exports. */
+export interface Candidate {
+  /** The export's name (`default` for a default export). */
+  readonly exportName: string;
+  /** The workflow's own name (class name or `name` option). */
+  readonly name: string;
+  readonly kind: "class" | "instance" | "app";
+  readonly value: Workflow | (new (options?: WorkflowOptions) => Workflow);
+}
+
+const TS = new Set([".ts", ".mts", ".cts", ".tsx"]);
+const JS = new Set([".js", ".mjs", ".cjs", ".jsx"]);
+let tsxReady: Promise<void> | undefined;
+
+/** Lets `import()` load TypeScript (through tsx), once per process. */
+async function enableTypeScript(): Promise<void> {
+  tsxReady ??= (async () => {
+    try {
+      const api = await import("tsx/esm/api");
+      api.register();
+    } catch (err) {
+      throw new UsageError(`Cannot load TypeScript files: the "tsx" package is missing (${err instanceof Error ? err.message : String(err)}). Install it with "npm install tsx", or pass a JavaScript file.`, "NO_TSX");
+    }
+  })();
+  return tsxReady;
+}
+
+const isWorkflowClass = (v: unknown): v is new (options?: WorkflowOptions) => Workflow =>
+  typeof v === "function" && v !== Workflow && v !== App && (v as { prototype: unknown }).prototype instanceof Workflow;
+
+/** Imports `file` (TypeScript or JavaScript) and lists the workflows it exports. */
+export async function loadWorkflows(file: string): Promise<{ path: string; candidates: Candidate[] }> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UsageError(`File "${file}" not found (looked for ${path}).`, "FILE_NOT_FOUND");
+  if (!statSync(path).isFile()) throw new UsageError(`"${file}" is a directory; pass the file that exports your workflow.`, "FILE_NOT_FOUND");
+  const ext = extname(path);
+  if (!TS.has(ext) && !JS.has(ext)) throw new UsageError(`"${file}" is not a TypeScript or JavaScript file (.ts, .mts, .js, .mjs…).`, "BAD_FILE");
+  // Plain JavaScript may import TypeScript siblings too, so tsx is enabled whatever the extension.
+  await enableTypeScript();
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new UsageError(`Could not load "${file}": ${why}`, "LOAD_FAILED");
+  }
+  const candidates: Candidate[] = [];
+  const seen = new Set<unknown>();
+  for (const [exportName, value] of Object.entries(mod)) {
+    if (seen.has(value)) continue;
+    if (value instanceof Workflow) {
+      seen.add(value);
+      candidates.push({ exportName, name: describeWorkflow(value).name, kind: value instanceof App ? "app" : "instance", value });
+    } else if (isWorkflowClass(value)) {
+      seen.add(value);
+      candidates.push({ exportName, name: value.name, kind: value.prototype instanceof App ? "app" : "class", value });
+    }
+  }
+  return { path, candidates };
+}
+
+/** The one workflow to use: the only one, or the one `--workflow` names (export name or workflow name). */
+export function pickWorkflow(file: string, candidates: readonly Candidate[], wanted: string | undefined): Candidate {
+  const list = candidates.map((c) => (c.exportName === c.name || c.exportName === "default" ? c.name : `${c.exportName} (${c.name})`)).join(", ");
+  if (candidates.length === 0) {
+    throw new UsageError(`"${file}" exports no workflow. Export a Workflow subclass (export class MyFlow extends Workflow { … }), a Workflow instance, or an App.`, "NO_WORKFLOW");
+  }
+  if (wanted === undefined) {
+    if (candidates.length === 1) return candidates[0]!;
+    throw new UsageError(`"${file}" exports ${candidates.length} workflows: ${list}. Choose one with --workflow <name>.`, "SEVERAL_WORKFLOWS");
+  }
+  const found = candidates.find((c) => c.exportName === wanted) ?? candidates.find((c) => c.name === wanted);
+  if (!found) throw new UsageError(`"${file}" exports no workflow named "${wanted}"; it exports: ${list}.`, "UNKNOWN_WORKFLOW");
+  return found;
+}
+
+/** A workflow instance to run: classes are constructed with `new Cls({ timeout })`. */
+export function instantiate(c: Candidate, timeout: number | undefined): Workflow {
+  if (c.value instanceof Workflow) return c.value;
+  try {
+    return new c.value(timeout === undefined ? {} : { timeout });
+  } catch (err) {
+    throw new UsageError(`Could not construct ${c.name} with new ${c.name}(${timeout === undefined ? "{}" : `{ timeout: ${timeout} }`}): ${err instanceof Error ? err.message : String(err)}. Export an instance instead if it needs other options.`, "CONSTRUCT_FAILED");
+  }
+}
