@@ -49,3 +49,4 @@ export { localRuntime, type Runtime } from "./core/runtime.js";
 // Durable runs (SPEC 6): stores, leases, resume
 export { JOURNAL_FORMAT, type Lease, type LeaseResult } from "./core/store.js";
 export { StoreError, StoreVersionError, RunNotFoundError, RunLockedError, RunFinishedError, JournalMismatchError, UnknownEventTypeError, RunSuspendedError } from "./core/errors.js";
+export { suspendRun, replay, type Restored, type Replayed } from "./core/resume.js";

@@ -127,7 +127,7 @@ export class Context {
    * or from outside through `handler.sendEvent`.
    */
   waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
-    return this.#run.wait(this.#slot, type, options as WaitOptions<Event>, this.signal) as Promise<InstanceType<T>>;
+    return this.#run.wait(this.#slot, type, options as WaitOptions<Event>, this.signal, this.stepRunId) as Promise<InstanceType<T>>;
   }
 
   /**

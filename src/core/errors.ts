@@ -153,17 +153,23 @@ export class RunFinishedError extends WorkflowError {
   }
 }
 
-/** A stored journal does not fit the workflow resuming it: a step it names is gone (`UNKNOWN_STEP_IN_JOURNAL`). */
+/**
+ * A stored run does not fit the workflow resuming it: a step its journal names is gone
+ * (`UNKNOWN_STEP_IN_JOURNAL`), or it is a run of another workflow (`WRONG_WORKFLOW`).
+ */
 export class JournalMismatchError extends WorkflowError {
-  override readonly code: string = "UNKNOWN_STEP_IN_JOURNAL";
+  override readonly code: string;
+  constructor(message: string, context: ErrorContext = {}, code = "UNKNOWN_STEP_IN_JOURNAL") {
+    super(message, context);
+    this.code = code;
+  }
 }
 
 /** A stored journal holds an event type the workflow no longer has (or never listed). */
 export class UnknownEventTypeError extends JournalMismatchError {
-  override readonly code: string = "UNKNOWN_EVENT_TYPE";
   readonly eventType: string;
   constructor(message: string, eventType: string, context: ErrorContext = {}) {
-    super(message, context);
+    super(message, context, "UNKNOWN_EVENT_TYPE");
     this.eventType = eventType;
   }
 }

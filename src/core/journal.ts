@@ -4,11 +4,13 @@ import type { RunStatus } from "./inspect.js";
 import type { ErrorJSON, JournalEntry, JournalRecord, Store } from "./store.js";
 
 /**
- * How journal writes reach the store.
- * - `"sync"`: a step's completion is committed before the events it emitted move on,
- *   so a step whose completion was journaled never runs again.
- * - `"batched"`: entries are committed together every few milliseconds or when the run
- *   ends: much faster; a crash may re-run steps that finished inside the last window.
+ * How journal writes reach the store. In both modes, entries are group-committed at most a
+ * few milliseconds (`batchMs`, default 5) after they are recorded, and at once when a step
+ * starts waiting, the run's status changes, or the run ends.
+ * - `"sync"` (default): a step's completion is committed before the events it emitted move
+ *   on, so a step whose completion was journaled never runs again.
+ * - `"batched"`: completions join the next group commit instead, and emitted events move on
+ *   at once: several times faster; a crash may re-run steps that finished inside the last window.
  */
 export type Durability = "sync" | "batched";
 
@@ -32,7 +34,8 @@ export class Journal {
 
   record(r: JournalRecord): void {
     this.#pending.push({ ...r, at: this.clock.now() });
-    if (this.durability === "batched" && this.#timer === undefined) {
+    // Group commit in both modes, so a long step's start is durable soon after it begins.
+    if (this.#timer === undefined) {
       this.#timer = this.clock.setTimeout(() => {
         this.#timer = undefined;
         void this.commit();
@@ -66,13 +69,36 @@ export class Journal {
     this.record({ kind: "step_failed", stepRunId, step, attempt, error: errorJSON(error), willRetry });
   }
 
-  collect(key: string, events: readonly Event[]): void {
-    this.record({ kind: "collect", key, seqs: events.map((ev) => this.event(ev, undefined)) });
+  /** The buffer under `key` is now `events`; when a call completed a set, `by` is its event and `taken` the set. */
+  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void {
+    const seqs = events.map((ev) => this.event(ev, undefined));
+    if (by === undefined || taken === undefined) this.record({ kind: "collect", key, seqs });
+    else this.record({ kind: "collect", key, seqs, by: this.event(by, undefined), taken: taken.map((ev) => this.event(ev, undefined)) });
   }
 
   waiting(stepRunId: string, type: string): void {
     this.record({ kind: "waiting", stepRunId, type });
     void this.commit();
+  }
+
+  /** `ev` ended the wait of invocation `stepRunId`. */
+  received(stepRunId: string, ev: Event): void {
+    this.record({ kind: "received", stepRunId, seq: this.event(ev, undefined) });
+  }
+
+  /** The run is now `"waiting"` (only waits are in flight) or `"running"` again: commit, then tell the store. */
+  status(status: RunStatus): void {
+    void this.commit();
+    this.#flushing = this.#flushing.then(() => this.store.setStatus(this.runId, status)).catch((err: unknown) => this.onError(err));
+  }
+
+  /**
+   * Continue a journal read back from its store: `events` are its events revived, by seq.
+   * New events are numbered after the highest seq.
+   */
+  adopt(events: ReadonlyMap<number, Event>, maxSeq: number): void {
+    for (const [seq, ev] of events) this.#seqs.set(ev, seq);
+    if (maxSeq > this.#seq) this.#seq = maxSeq;
   }
 
   finished(status: RunStatus, result: unknown, error: unknown): void {

@@ -9,6 +9,7 @@ import {
 import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
 import type { Journal } from "./journal.js";
+import type { Restored } from "./resume.js";
 import { isA, type Plan } from "./plan.js";
 import type { Runtime } from "./runtime.js";
 import type { StepDefinition } from "./step.js";
@@ -151,8 +152,8 @@ export class Run {
   /** The StartEvent has been delivered (events sent before then wait for it). */
   #begun = false;
 
-  /** Begin: arm the timeout and deliver the StartEvent on the next microtask. */
-  start(input: Event): void {
+  /** Begin: arm the timeout and deliver the StartEvent on the next microtask; or, given `restore`, continue a stored run. */
+  start(input: Event, restore?: Restored): void {
     const { timeout, clock, parentSignal } = this.#setup;
     if (timeout !== null) {
       this.#timer = clock.setTimeout(() => {
@@ -170,7 +171,9 @@ export class Run {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
       parentSignal.addEventListener("abort", () => this.cancel(parentSignal.reason), { once: true });
     }
+    if (restore) return this.#restore(input, restore);
     this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}) });
+    this.#setup.journal?.event(input, undefined);
     // A microtask later, so the caller can attach stream readers and inspectors first.
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
@@ -265,12 +268,12 @@ export class Run {
     }
   }
 
-  async #invoke(slot: Slot, ev: Event): Promise<void> {
+  async #invoke(slot: Slot, ev: Event, resumed?: { no: number; attempt: number }): Promise<void> {
     const def = slot.def;
-    const no = ++this.#invocations;
+    const no = resumed?.no ?? ++this.#invocations;
     const clock = this.#setup.clock;
     const journal = this.#setup.journal;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = resumed?.attempt ?? 1; ; attempt++) {
       const began = this.#inspectors || journal ? clock.now() : 0;
       let attemptSignal: AbortController | undefined;
       let stepTimer: unknown;
@@ -404,7 +407,8 @@ export class Run {
     this.#collect ??= new Map();
     let buffer = this.#collect.get(key);
     if (!buffer) this.#collect.set(key, (buffer = []));
-    buffer.push(ev);
+    // A step re-run on resume collects its event again: keep one copy.
+    if (!buffer.includes(ev)) buffer.push(ev);
     const picked: number[] = [];
     for (const t of types) {
       const i = buffer.findIndex((b, j) => b instanceof t && !picked.includes(j));
@@ -417,7 +421,7 @@ export class Run {
     const result = picked.map((i) => buffer[i] as Event);
     const rest = buffer.filter((_, j) => !picked.includes(j));
     this.#collect.set(key, rest);
-    this.#setup.journal?.collect(key, rest);
+    this.#setup.journal?.collect(key, rest, ev, result);
     return result;
   }
 
@@ -504,11 +508,12 @@ export class Run {
     return emitted.filter((_, j) => j !== i);
   }
 
-  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal): Promise<Event> {
+  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name): Promise<Event> {
     const { filter, timeout = null, waiterEvent } = options;
     const idx = this.#unclaimed.findIndex((e) => e instanceof type && (!filter || filter(e)));
     if (idx >= 0) {
       const [ev] = this.#unclaimed.splice(idx, 1);
+      this.#setup.journal?.received(stepRunId, ev as Event);
       return Promise.resolve(ev as Event);
     }
     return new Promise<Event>((resolve, reject) => {
@@ -518,6 +523,10 @@ export class Run {
         signal.removeEventListener("abort", onAbort);
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
+        if (this.status === "waiting") {
+          this.status = "running";
+          this.#setup.journal?.status("running");
+        }
       };
       const onAbort = () => {
         done();
@@ -528,6 +537,7 @@ export class Run {
         filter,
         slot,
         resolve: (ev) => {
+          this.#setup.journal?.received(stepRunId, ev);
           done();
           resolve(ev);
         },
@@ -536,7 +546,12 @@ export class Run {
       if (signal.aborted) return reject(signal.reason as Error);
       signal.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(waiter);
-      this.#setup.journal?.waiting(`${slot.def.name}`, eventTypeName(type));
+      this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
+      // Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere.
+      if (this.#waiters.length >= this.#active && this.status === "running" && this.#setup.journal) {
+        this.status = "waiting";
+        this.#setup.journal.status("waiting");
+      }
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();
@@ -612,6 +627,37 @@ export class Run {
         console.error(`stepwise: an inspector threw on ${e.kind}:`, err);
       }
     }
+  }
+
+  /* ------------------------------------------------------------ durable runs */
+
+  /** Stop this run in this process without ending it in its journal: it stays resumable. */
+  suspend(reason: unknown): void {
+    this.#setup.journal = null;
+    this.#fail(reason, "cancelled");
+  }
+
+  /** Continue a stored run from what its journal held (see resume.ts). */
+  #restore(input: Event, r: Restored): void {
+    for (const [key, value] of r.state) this.#stateData.set(key, value);
+    if (r.collect.size > 0) this.#collect = new Map([...r.collect].map(([k, evs]) => [k, [...evs]]));
+    this.#unclaimed.push(...r.unclaimed);
+    if (r.invocations > this.#invocations) this.#invocations = r.invocations;
+    const slot = (step: string) => this.#slotByDef.get(this.#setup.plan.byName.get(step) as StepDefinition) as Slot;
+    queueMicrotask(() => {
+      this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
+      this.#begun = true;
+      if (r.stop) return this.#complete(r.stop);
+      for (const f of r.inFlight) {
+        const s = slot(f.step);
+        s.inFlight++;
+        this.#active++;
+        void this.#invoke(s, f.event, { no: f.no, attempt: f.attempt });
+      }
+      for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
+      for (const ev of r.external) this.sendExternal(ev);
+      if (this.#active === 0 && this.#running()) this.#idle();
+    });
   }
 
   /** Add an inspector to this run only (and to the child runs it starts from now on). */

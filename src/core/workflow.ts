@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "./clock.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
-import { isEvent, type Event, type EventClass } from "./events.js";
+import { isEvent, StartEvent, type Event, type EventClass } from "./events.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
 import { Journal, type Durability } from "./journal.js";
 import { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
 import { localRuntime, type Runtime } from "./runtime.js";
+import { beginResume, checkSendable, holdNewRun, liveHandler, storeFailed, type Resuming } from "./resume.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 import type { Store } from "./store.js";
 
@@ -45,7 +46,7 @@ const CLASS_DEFS = new WeakMap<object, { version: number; defs: StepDefinition[]
 let version = 0;
 let getPlan: (wf: Workflow) => Plan;
 let getChildren: (wf: Workflow) => ReadonlyMap<string, Workflow>;
-let startRun: (wf: Workflow, input: unknown, parent: { run: Run; signal: AbortSignal } | undefined) => WorkflowHandler<unknown>;
+let startRun: (wf: Workflow, input: unknown, parent: { run: Run; signal: AbortSignal } | undefined, resume?: Resuming) => WorkflowHandler<unknown>;
 /** Plans built by something other than the class's steps (an App's, from its members). */
 const CUSTOM_PLANS = new WeakMap<Workflow, (name: string, options: WorkflowOptions) => Plan>();
 
@@ -106,11 +107,11 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
       return wf.#plan;
     };
     getChildren = (wf) => wf.#children;
-    startRun = (wf, input, parent) => {
+    startRun = (wf, input, parent, resume) => {
       const options = wf.#options;
       const plan = planOf(wf);
       const clock = options.clock ?? systemClock;
-      const id = randomUUID();
+      const id = resume?.runId ?? randomUUID();
       const inspectors = [...globalInspectorList()];
       if (options.inspect) inspectors.push(options.inspect);
       if (options.verbose) inspectors.push(verbosePrinter());
@@ -139,9 +140,12 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
         run.reject(err);
         return handler;
       }
-      if (journal && store) {
-        journal.onError = (err) => run.reject(new WorkflowError(`The store failed while journaling run "${id}": ${err instanceof Error ? err.message : String(err)}`, { workflow: plan.workflow, runId: id, cause: err }));
+      if (resume) {
+        beginResume(store, plan, run, handler, journal, resume);
+      } else if (journal && store) {
+        journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, id));
         void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) }))
+          .then(() => holdNewRun(store, run, handler, journal))
           .then(() => run.start(start))
           .catch(journal.onError);
       } else {
@@ -192,6 +196,34 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    */
   run(input?: TInput | Event): WorkflowHandler<TResult> {
     return startRun(this, input, undefined) as WorkflowHandler<TResult>;
+  }
+
+  /**
+   * Continue stored run `runId` (from this workflow's `store`) in this process, e.g. after the
+   * process that ran it died: finished steps are not run again, steps that were in flight run
+   * again (`ctx.attempt` goes on, `ctx.stepRunId` is the same), a step that was in
+   * `waitForEvent` waits again. Returns the run's handler. Fails with `RunNotFoundError`,
+   * `RunLockedError` (another process runs it), `RunFinishedError`, `UnknownEventTypeError`…
+   */
+  resume(runId: string): WorkflowHandler<TResult> {
+    const live = liveHandler(this.#options.store, runId);
+    if (live) return live as WorkflowHandler<TResult>;
+    return startRun(this, new StartEvent(), undefined, { runId, events: [] }) as WorkflowHandler<TResult>;
+  }
+
+  /**
+   * Deliver `ev` to stored run `runId`, from any process: to the live run when this process
+   * runs it, else by resuming the run here with the event (e.g. a person's answer to a run
+   * stored as waiting). Returns the run's handler.
+   */
+  sendEvent(runId: string, ev: Event): WorkflowHandler<TResult> {
+    checkSendable(ev, runId, planOf(this).workflow);
+    const live = liveHandler(this.#options.store, runId);
+    if (live) {
+      live.sendEvent(ev);
+      return live as WorkflowHandler<TResult>;
+    }
+    return startRun(this, new StartEvent(), undefined, { runId, events: [ev] }) as WorkflowHandler<TResult>;
   }
 
   /**

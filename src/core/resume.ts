@@ -1,0 +1,407 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import {
+  JournalMismatchError,
+  RunFinishedError,
+  RunLockedError,
+  RunNotFoundError,
+  RunSuspendedError,
+  StoreError,
+  StoreVersionError,
+  UnknownEventTypeError,
+  WorkflowError,
+  WorkflowRuntimeError,
+} from "./errors.js";
+import { eventTypeName, HumanResponseEvent, InputRequiredEvent, isEvent, StartEvent, StopEvent, type Event, type EventClass, type EventJSON } from "./events.js";
+import type { WorkflowHandler } from "./handler.js";
+import type { Journal } from "./journal.js";
+import type { Plan } from "./plan.js";
+import type { Run } from "./run.js";
+import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "./store.js";
+
+/**
+ * What a stored run's journal says, rebuilt for the run loop to continue from
+ * (`Run.start(input, restored)`).
+ */
+export interface Restored {
+  /** `ctx.store` as the journal left it. */
+  readonly state: ReadonlyMap<string, unknown>;
+  /** `ctx.collectEvents` buffers by key. */
+  readonly collect: ReadonlyMap<string, readonly Event[]>;
+  /** Events no step accepted and no wait took yet (a later `waitForEvent` may take them). */
+  readonly unclaimed: readonly Event[];
+  /** Invocations started but not finished: run again with their step-run number and the next attempt. */
+  readonly inFlight: readonly { step: string; event: Event; no: number; attempt: number }[];
+  /** Events routed to a step that never started on them. */
+  readonly deliveries: readonly { step: string; event: Event }[];
+  /** The highest invocation number used: new invocations are numbered after it. */
+  readonly invocations: number;
+  /** A StopEvent was journaled but the run's end was not: it completes with this. */
+  readonly stop?: Event;
+  /** Events from outside to deliver once restored (`wf.sendEvent`). */
+  readonly external: readonly Event[];
+}
+
+/** The result of {@link replay}: the restored state, the run's input, and its events by seq. */
+export interface Replayed {
+  restored: Restored;
+  input: Event;
+  events: ReadonlyMap<number, Event>;
+  maxSeq: number;
+}
+
+const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent];
+
+/** Rebuild an event from its JSON with the workflow's own classes; unknown types are an {@link UnknownEventTypeError}. */
+export function reviveEvent(plan: Plan, json: EventJSON, runId: string): Event {
+  const cls = plan.types.get(json.type) ?? BUILTINS.find((b) => eventTypeName(b) === json.type);
+  if (!cls) {
+    throw new UnknownEventTypeError(
+      `The journal of run "${runId}" holds an event of type "${json.type}", which workflow "${plan.workflow}" does not have (it knows ${[...plan.types.keys()].join(", ")}). ` +
+        `Bring the class back (list it in a step's accepts, emits or waitsFor, or the externalEvents option), or resume with the version of the workflow that wrote the run.`,
+      json.type,
+      { workflow: plan.workflow, runId },
+    );
+  }
+  return new (cls as unknown as new (data: unknown) => Event)(json.data);
+}
+
+/**
+ * Pure: a journal and a plan in, the state to continue from out.
+ * - Steps that finished are not run again; their emitted events are routed again only to the
+ *   steps that never started on them (routing is deterministic from the plan; `to` picks one step).
+ * - Invocations started but not finished (including those paused in `waitForEvent`, and those
+ *   that failed their last attempt before the run's end was journaled) run again: at least once.
+ * - An event that ended a wait of an invocation that runs again goes back to the unclaimed
+ *   events, so its re-registered wait takes it at once: an answer is never lost.
+ * - `ctx.store`, `collectEvents` buffers (putting back a set taken by an invocation that runs
+ *   again) and unclaimed events are as the journal left them.
+ */
+export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
+  const eventRecs = new Map<number, { json: EventJSON; to: string | undefined }>();
+  const started = new Map<string, { step: string; seq: number; attempt: number }>();
+  const ended = new Set<string>();
+  const consumed = new Set<string>();
+  const received = new Map<number, string>();
+  const state = new Map<string, unknown>();
+  const collects: Extract<JournalEntry, { kind: "collect" }>[] = [];
+  let inputJson = stored?.input;
+  let maxNo = 0;
+  let maxSeq = 0;
+  for (const e of entries) {
+    switch (e.kind) {
+      case "run_started":
+        inputJson ??= e.input;
+        break;
+      case "event":
+        eventRecs.set(e.seq, { json: e.event, to: e.to });
+        if (e.seq > maxSeq) maxSeq = e.seq;
+        break;
+      case "step_started": {
+        const prev = started.get(e.stepRunId);
+        started.set(e.stepRunId, { step: e.step, seq: e.seq, attempt: Math.max(e.attempt, prev?.attempt ?? 0) });
+        consumed.add(`${e.seq}|${e.step}`);
+        const no = Number(e.stepRunId.slice(e.stepRunId.lastIndexOf(":") + 1));
+        if (Number.isInteger(no) && no > maxNo) maxNo = no;
+        break;
+      }
+      case "step_finished":
+        ended.add(e.stepRunId);
+        break;
+      case "state":
+        state.set(e.key, e.value);
+        break;
+      case "collect":
+        collects.push(e);
+        break;
+      case "received":
+        received.set(e.seq, e.stepRunId);
+        break;
+      default:
+        break;
+    }
+  }
+  if (inputJson === undefined) {
+    throw new JournalMismatchError(`Run "${runId}" has no input in its store, so it cannot be resumed.`, { workflow: plan.workflow, runId }, "NO_INPUT");
+  }
+  const stepOf = (name: string, what: string): string => {
+    if (plan.byName.has(name)) return name;
+    const qualified = [...plan.byName.keys()].find((n) => n.endsWith(`.${name}`));
+    if (qualified !== undefined) return qualified;
+    throw new JournalMismatchError(
+      `The journal of run "${runId}" ${what} step "${name}", which workflow "${plan.workflow}" does not have (steps: ${[...plan.byName.keys()].join(", ")}). Resume with the version of the workflow that wrote the run.`,
+      { workflow: plan.workflow, runId, step: name },
+    );
+  };
+
+  const events = new Map<number, Event>();
+  for (const [seq, rec] of eventRecs) events.set(seq, reviveEvent(plan, rec.json, runId));
+  const input = reviveEvent(plan, inputJson, runId);
+
+  const inFlight: { step: string; event: Event; no: number; attempt: number }[] = [];
+  const inFlightIds = new Set<string>();
+  for (const [id, s] of started) {
+    if (ended.has(id)) continue;
+    const event = events.get(s.seq) ?? (s.seq === 1 ? input : undefined);
+    if (event === undefined) throw new JournalMismatchError(`The journal of run "${runId}" starts step "${s.step}" on event #${s.seq}, which it never recorded.`, { workflow: plan.workflow, runId }, "CORRUPT_JOURNAL");
+    inFlight.push({ step: stepOf(s.step, "started"), event, no: Number(id.slice(id.lastIndexOf(":") + 1)), attempt: s.attempt + 1 });
+    inFlightIds.add(id);
+  }
+  inFlight.sort((a, b) => a.no - b.no);
+
+  const unclaimed: Event[] = [];
+  const deliveries: { step: string; event: Event }[] = [];
+  let stop: Event | undefined;
+  for (const seq of [...eventRecs.keys()].sort((a, b) => a - b)) {
+    const rec = eventRecs.get(seq) as { json: EventJSON; to: string | undefined };
+    const ev = events.get(seq) as Event;
+    const taker = received.get(seq);
+    if (taker !== undefined) {
+      if (inFlightIds.has(taker)) unclaimed.push(ev);
+      continue;
+    }
+    if (ev instanceof StopEvent) {
+      stop ??= ev;
+      continue;
+    }
+    const targets = rec.to !== undefined ? [stepOf(rec.to, "sends an event to")] : plan.route(ev.constructor as EventClass).map((d) => d.name);
+    if (targets.length === 0) unclaimed.push(ev);
+    for (const t of targets) if (!consumed.has(`${seq}|${t}`)) deliveries.push({ step: t, event: ev });
+  }
+
+  // A journal cut before the input got its seq: the input still has to reach its steps.
+  if (eventRecs.size === 0 && started.size === 0) {
+    for (const d of plan.route(input.constructor as EventClass)) deliveries.push({ step: d.name, event: input });
+  }
+
+  const buffers = new Map<string, number[]>();
+  for (const c of collects) buffers.set(c.key, [...c.seqs]);
+  for (const c of collects) {
+    if (c.taken === undefined || c.by === undefined) continue;
+    const step = c.key.slice(0, c.key.indexOf("|"));
+    const rerun = inFlight.some((f) => f.step === step && f.event === events.get(c.by as number));
+    if (!rerun) continue;
+    const buf = buffers.get(c.key) as number[];
+    for (const t of c.taken) if (!buf.includes(t)) buf.push(t);
+  }
+  const collect = new Map<string, Event[]>();
+  for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
+
+  return {
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(stop ? { stop } : {}) },
+    input,
+    events,
+    maxSeq,
+  };
+}
+
+/* ------------------------------------------------------------------ leases and live runs */
+
+interface Live {
+  run: Run;
+  handler: WorkflowHandler<unknown>;
+  journal: Journal;
+  store: Store;
+  owner: string;
+}
+
+const LIVE = new WeakMap<Store, Map<string, Live>>();
+
+/**
+ * How long a lease lasts unless renewed (renewed every third of it while the run is live here).
+ * A process that dies keeps its runs locked this long, unless it ran on this host: then its
+ * lease is taken over at once. Default 30 s; `STEPWISE_LEASE_TTL_MS` overrides it.
+ */
+export function leaseTtlMs(): number {
+  const env = Number(process.env.STEPWISE_LEASE_TTL_MS);
+  return Number.isFinite(env) && env > 0 ? env : 30_000;
+}
+
+const HOST = hostname();
+
+function newOwner(): string {
+  return `${HOST}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
+/** True when `owner` names a process on this host that no longer exists. */
+function deadLocalOwner(owner: string): boolean {
+  const parts = owner.split(":");
+  const pid = Number(parts[parts.length - 2]);
+  if (parts.slice(0, -2).join(":") !== HOST || !Number.isInteger(pid) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as { code?: string }).code === "ESRCH";
+  }
+}
+
+async function takeLease(store: Store, runId: string, owner: string, workflow: string): Promise<void> {
+  let got = await store.acquireLease(runId, owner, leaseTtlMs(), Date.now());
+  if (!got.acquired && got.holder && deadLocalOwner(got.holder.owner)) {
+    await store.releaseLease(runId, got.holder.owner);
+    got = await store.acquireLease(runId, owner, leaseTtlMs(), Date.now());
+  }
+  if (got.acquired) return;
+  const holder = got.holder ?? { owner: "unknown", expiresAt: 0 };
+  throw new RunLockedError(
+    `Run "${runId}" of workflow "${workflow}" is being run by ${holder.owner} (lease until ${new Date(holder.expiresAt).toISOString()}). ` +
+      `Only one process runs a run at a time: send events through that process, or retry after its lease expires.`,
+    holder.owner,
+    holder.expiresAt,
+    { workflow, runId },
+  );
+}
+
+/** Register a run that now holds its lease in this process; renew while it runs, release when it ends. */
+function hold(live: Live): void {
+  const { run, store, owner, journal } = live;
+  trackStore(store);
+  let runs = LIVE.get(store);
+  if (!runs) LIVE.set(store, (runs = new Map<string, Live>()));
+  runs.set(run.id, live);
+  const ttl = leaseTtlMs();
+  const timer = setInterval(() => {
+    void Promise.resolve(store.acquireLease(run.id, owner, ttl, Date.now())).then(
+      (r) => {
+        if (!r.acquired) {
+          run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
+        }
+      },
+      (err: unknown) => journal.onError(err),
+    );
+  }, Math.max(10, ttl / 3));
+  timer.unref();
+  const end = () => {
+    clearInterval(timer);
+    if (runs.get(run.id) === live) runs.delete(run.id);
+    void journal
+      .flushed()
+      .then(() => store.releaseLease(run.id, owner))
+      .catch(() => {});
+  };
+  run.promise.then(end, end);
+}
+
+/** The error a run fails with when its store fails. */
+export function storeFailed(err: unknown, workflow: string, runId: string): StoreError {
+  if (err instanceof StoreError && err.runId !== undefined) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new StoreError(`The store failed while journaling run "${runId}" of workflow "${workflow}": ${why}. The journal keeps what was committed; resume the run once the store is back.`, err instanceof StoreError ? err.code : "STORE_FAILED", { workflow, runId, cause: err });
+}
+
+/** A new durable run: take its lease (a new run's lease is free) and keep it while the run is live here. */
+export async function holdNewRun(store: Store, run: Run, handler: WorkflowHandler<unknown>, journal: Journal): Promise<void> {
+  const owner = newOwner();
+  await takeLease(store, run.id, owner, run.workflowName);
+  hold({ run, handler, journal, store, owner });
+}
+
+/** What `wf.resume` and `wf.sendEvent` ask of the run starter. */
+export interface Resuming {
+  readonly runId: string;
+  readonly events: readonly Event[];
+}
+
+/** The handler of `runId` when it is live in this process on `store`. */
+export function liveHandler(store: Store | undefined, runId: string): WorkflowHandler<unknown> | undefined {
+  return store ? LIVE.get(store)?.get(runId)?.handler : undefined;
+}
+
+/** Check what `wf.sendEvent(runId, ev)` was given before anything starts. */
+export function checkSendable(ev: unknown, runId: string, workflow: string): void {
+  if (!isEvent(ev)) throw new WorkflowRuntimeError(`sendEvent("${runId}", ...) takes an Event instance, got ${ev === null ? "null" : typeof ev}.`, "NOT_AN_EVENT", { workflow, runId });
+}
+
+/**
+ * Continue stored run `resuming.runId` in `run` (already created with that id and `journal`):
+ * check it, take its lease, replay its journal, and start the run from there. Any problem
+ * settles the handler with a clear error and leaves the journal as it was.
+ */
+export function beginResume(store: Store | undefined, plan: Plan, run: Run, handler: WorkflowHandler<unknown>, journal: Journal | null, resuming: Resuming): void {
+  const { runId } = resuming;
+  const ctx = { workflow: plan.workflow, runId };
+  void (async () => {
+    if (!store || !journal) throw new WorkflowError(`Workflow "${plan.workflow}" has no store, so it cannot resume run "${runId}"; pass one, e.g. { store: new SqliteStore(".stepwise/runs.db") }.`, ctx);
+    let stored: StoredRun | undefined;
+    try {
+      stored = await store.getRun(runId);
+    } catch (err) {
+      throw storeFailed(err, plan.workflow, runId);
+    }
+    if (!stored) throw new RunNotFoundError(`The store has no run "${runId}" to resume (workflow "${plan.workflow}"). List runs with store.listRuns() or \`stepwise runs list\`.`, ctx);
+    if (stored.workflow !== plan.workflow) {
+      throw new JournalMismatchError(`Run "${runId}" is a run of workflow "${stored.workflow}", not "${plan.workflow}"; resume it with that workflow.`, ctx, "WRONG_WORKFLOW");
+    }
+    const format = stored.format ?? JOURNAL_FORMAT;
+    if (format > JOURNAL_FORMAT) {
+      throw new StoreVersionError(`Run "${runId}" was journaled by a newer stepwise (journal format ${format}; this version reads up to ${JOURNAL_FORMAT}). Resume it with that version.`, format, JOURNAL_FORMAT, ctx);
+    }
+    if (stored.status !== "running" && stored.status !== "waiting") {
+      const why = stored.error ? `: ${stored.error.message}` : "";
+      throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ${stored.status === "completed" ? "completed" : `ended (${stored.status})${why}`}; there is nothing to resume.`, stored.status, ctx);
+    }
+    const owner = newOwner();
+    try {
+      await takeLease(store, runId, owner, plan.workflow);
+    } catch (err) {
+      throw err instanceof RunLockedError ? err : storeFailed(err, plan.workflow, runId);
+    }
+    try {
+      let entries: readonly JournalEntry[];
+      try {
+        entries = await store.getJournal(runId);
+      } catch (err) {
+        throw storeFailed(err, plan.workflow, runId);
+      }
+      const r = replay(plan, runId, entries, stored);
+      journal.adopt(r.events, r.maxSeq);
+      journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, runId));
+      journal.record({ kind: "run_resumed", owner });
+      if (stored.status === "waiting") journal.status("running");
+      hold({ run, handler, journal, store, owner });
+      run.start(r.input, { ...r.restored, external: resuming.events });
+    } catch (err) {
+      await Promise.resolve(store.releaseLease(runId, owner)).catch(() => {});
+      throw err;
+    }
+  })().catch((err: unknown) => run.suspend(err));
+}
+
+/**
+ * Stop running `runId` in this process and release it, leaving it in its store (as `"waiting"`
+ * if only waits were in flight, else `"running"`) to be resumed or sent an event from any
+ * process. Its handler rejects with {@link RunSuspendedError}. Resolves once the journal is
+ * committed and the lease released; does nothing if the run is not live here.
+ * @example
+ * for await (const ev of handler.streamEvents()) if (ev instanceof InputRequiredEvent) break;
+ * await suspendRun(handler); // the process may exit; later: wf.sendEvent(runId, answer)
+ */
+export async function suspendRun(target: string | { readonly runId: string }): Promise<void> {
+  const runId = typeof target === "string" ? target : target.runId;
+  const live = findLive(runId);
+  if (!live) return;
+  await live.journal.flushed();
+  live.run.suspend(new RunSuspendedError(`Run "${runId}" of workflow "${live.run.workflowName}" was suspended in this process; resume it with wf.resume("${runId}") or wf.sendEvent("${runId}", ev).`, { workflow: live.run.workflowName, runId }));
+  await live.journal.flushed();
+  await live.store.releaseLease(runId, live.owner);
+}
+
+function findLive(runId: string): Live | undefined {
+  for (const ref of ALL_STORES) {
+    const store = ref.deref();
+    const live = store && LIVE.get(store)?.get(runId);
+    if (live) return live;
+  }
+  return undefined;
+}
+
+const ALL_STORES = new Set<WeakRef<Store>>();
+const SEEN = new WeakSet<Store>();
+
+/** Remember `store` so {@link suspendRun} can find runs by id alone. */
+export function trackStore(store: Store): void {
+  if (SEEN.has(store)) return;
+  SEEN.add(store);
+  ALL_STORES.add(new WeakRef(store));
+}
