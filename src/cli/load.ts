@@ -74,11 +74,19 @@ export function pickWorkflow(file: string, candidates: readonly Candidate[], wan
   }
   if (wanted === undefined) {
     if (candidates.length === 1) return candidates[0]!;
+    // A file exporting an App and its members' classes means the App.
+    const top = candidates.filter((c) => !candidates.some((app) => app !== c && isMemberOf(c, app)));
+    if (top.length === 1) return top[0]!;
     throw new UsageError(`"${file}" exports ${candidates.length} workflows: ${list}. Choose one with --workflow <name>.`, "SEVERAL_WORKFLOWS");
   }
   const found = candidates.find((c) => c.exportName === wanted) ?? candidates.find((c) => c.name === wanted);
   if (!found) throw new UsageError(`"${file}" exports no workflow named "${wanted}"; it exports: ${list}.`, "UNKNOWN_WORKFLOW");
   return found;
+}
+
+function isMemberOf(c: Candidate, app: Candidate): boolean {
+  if (!(app.value instanceof App)) return false;
+  return [...app.value.members.values()].some((m) => m === c.value || m.constructor === c.value);
 }
 
 /** A workflow instance to run: classes are constructed with `new Cls({ timeout })`. */

@@ -13,6 +13,9 @@ function mermaidId(id: string, used: Map<string, string>): string {
   return out;
 }
 
+/** The main graph's ids stay short (`step_begin`); nested graphs' ids are prefixed by their section. */
+const key = (graph: string, id: string): string => (graph === "main" ? id : `${graph}/${id}`);
+
 /** Mermaid label text: quotes and angle brackets become entities. */
 const escape = (text: string): string => text.replace(/"/g, "#quot;").replace(/</g, "#lt;").replace(/>/g, "#gt;");
 const label = (text: string): string => `"${escape(text)}"`;
@@ -39,17 +42,17 @@ function graphLines(g: DrawGraph, indent: string, used: Map<string, string>, own
       if (!list) byOwner.set(n.owner, (list = []));
       list.push(n);
     } else {
-      lines.push(`${indent}${nodeLine(n, mermaidId(`${g.id}/${n.id}`, used))}:::${classOf(n)}`);
+      lines.push(`${indent}${nodeLine(n, mermaidId(key(g.id, n.id), used))}:::${classOf(n)}`);
     }
   }
   for (const [owner, list] of byOwner) {
-    lines.push(`${indent}subgraph ${mermaidId(`${g.id}/owner:${owner}`, used)}[${label(owner)}]`);
-    for (const n of list) lines.push(`${indent}  ${nodeLine(n, mermaidId(`${g.id}/${n.id}`, used))}:::${classOf(n)}`);
+    lines.push(`${indent}subgraph ${mermaidId(key(g.id, `owner:${owner}`), used)}[${label(owner)}]`);
+    for (const n of list) lines.push(`${indent}  ${nodeLine(n, mermaidId(key(g.id, n.id), used))}:::${classOf(n)}`);
     lines.push(`${indent}end`);
   }
   for (const e of g.edges) {
-    const from = mermaidId(`${g.id}/${e.from}`, used);
-    const to = mermaidId(`${g.id}/${e.to}`, used);
+    const from = mermaidId(key(g.id, e.from), used);
+    const to = mermaidId(key(g.id, e.to), used);
     const arrow = e.kind === "waitsFor" || e.kind === "calls" ? "-.->" : "-->";
     lines.push(`${indent}${from} ${arrow}${e.label ? `|${label(e.label)}|` : ""} ${to}`);
   }
@@ -67,7 +70,7 @@ export function renderMermaid(doc: DrawDocument): string {
     lines.push(...graphLines(g, "    ", used, undefined));
     lines.push("  end");
     // The nested workflow's box in the main graph points at its subgraph.
-    const box = doc.graphs.flatMap((x) => x.nodes.filter((n) => n.link === g.id).map((n) => mermaidId(`${x.id}/${n.id}`, used)));
+    const box = doc.graphs.flatMap((x) => x.nodes.filter((n) => n.link === g.id).map((n) => mermaidId(key(x.id, n.id), used)));
     for (const b of box) lines.push(`  ${b} -.- ${mermaidId(`section:${g.id}`, used)}`);
   }
   lines.push(

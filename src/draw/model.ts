@@ -312,7 +312,7 @@ export function buildExecutionDocument(events: readonly InspectionEvent[], rootR
   timeline.sort((a, b) => a.at - b.at);
   const finished = root.find((e) => e.kind === "run_finished");
   const workflow = root[0]!.workflow;
-  const stepRuns = events.filter((e) => e.kind === "step_started").length;
+  const stepRuns = events.filter((e) => e.kind === "step_started" && seen.has(e.runId)).length;
   const status: RunStatus = finished?.kind === "run_finished" ? finished.status : "running";
   const summary = `${workflow} · run ${runId} · ${status}${finished?.kind === "run_finished" ? ` in ${ms(finished.durationMs)}` : ""} · ${stepRuns} step run${stepRuns === 1 ? "" : "s"}${graphs.length > 1 ? ` · ${graphs.length - 1} nested run${graphs.length === 2 ? "" : "s"}` : ""}`;
   return { title: `${workflow} — run ${runId}`, kind: "execution", graphs, timeline, summary };
