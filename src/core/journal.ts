@@ -23,6 +23,8 @@ export class Journal {
   #flushing: Promise<void> = Promise.resolve();
   /** The first error the store raised; the run fails with it. */
   onError: (err: unknown) => void = () => {};
+  /** Runs after the run's end is committed, before the run settles (releases its lease). */
+  afterEnd: (() => unknown) | undefined;
 
   constructor(
     readonly store: Store,
@@ -106,6 +108,7 @@ export class Journal {
     void this.commit();
     this.#flushing = this.#flushing
       .then(() => this.store.setStatus(this.runId, status, status === "completed" ? { result } : { error: errorJSON(error) }))
+      .then(() => this.afterEnd?.())
       .catch((err: unknown) => this.onError(err));
   }
 

@@ -272,6 +272,7 @@ function hold(live: Live): void {
     );
   }, Math.max(10, ttl / 3));
   timer.unref();
+  journal.afterEnd = () => store.releaseLease(run.id, owner);
   const end = () => {
     clearInterval(timer);
     if (runs.get(run.id) === live) runs.delete(run.id);

@@ -595,7 +595,10 @@ export class Run {
     this.#end("completed", result, undefined);
     this.stream.push(stop);
     this.stream.end();
-    this.#settle.resolve(result);
+    // A durable run settles once its end is committed, so the caller may close the store at once.
+    const journal = this.#setup.journal;
+    if (journal) void journal.flushed().then(() => this.#settle.resolve(result));
+    else this.#settle.resolve(result);
   }
 
   #fail(error: unknown, status: RunStatus): void {
@@ -603,7 +606,9 @@ export class Run {
     this.#error = error;
     this.#end(status, undefined, error);
     this.stream.fail(error);
-    this.#settle.reject(error);
+    const journal = this.#setup.journal;
+    if (journal) void journal.flushed().then(() => this.#settle.reject(error));
+    else this.#settle.reject(error);
   }
 
   #end(status: RunStatus, result: unknown, error: unknown): void {

@@ -134,6 +134,16 @@ export class PostgresStore implements Store {
   }
 
   async #q<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[]): Promise<pg.QueryResult<R>> {
+    const done = this.#run<R>(what, sql, args);
+    this.#inflight.add(done);
+    try {
+      return await done;
+    } finally {
+      this.#inflight.delete(done);
+    }
+  }
+
+  async #run<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[]): Promise<pg.QueryResult<R>> {
     await this.#init();
     try {
       return await this.#pool.query<R>(sql, args);
@@ -141,6 +151,8 @@ export class PostgresStore implements Store {
       throw wrap(err, what);
     }
   }
+
+  readonly #inflight = new Set<Promise<unknown>>();
 
   async createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): Promise<void> {
     await this.#q(
@@ -223,8 +235,11 @@ export class PostgresStore implements Store {
     await this.#q(`release the lease on run "${runId}"`, `UPDATE ${this.#t("runs")} SET lease_owner = NULL, lease_expires = NULL WHERE run_id = $1 AND lease_owner = $2`, [runId, owner]);
   }
 
-  /** Ends the pool when the store made it; a pool passed in is left to its owner. */
+  /** Waits for queries in flight, then ends the pool when the store made it; a pool passed in is left to its owner. */
   async close(): Promise<void> {
+    // Let writes already queued (a run's last records, its lease release) reach the database first.
+    await new Promise((r) => setImmediate(r));
+    await Promise.allSettled([...this.#inflight]);
     if (this.#ownsPool) await this.#pool.end();
   }
 }
