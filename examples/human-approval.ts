@@ -38,7 +38,7 @@ export async function ask(store: Store, customer: string, amount: number): Promi
   let question = "";
   for await (const ev of handler.streamEvents()) {
     if (ev instanceof InputRequiredEvent) {
-      question = String(ev.prefix);
+      question = String((ev as InputRequiredEvent<{ prefix: string }>).prefix);
       break;
     }
   }

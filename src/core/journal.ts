@@ -24,7 +24,7 @@ export class Journal {
   /** The first error the store raised; the run fails with it. */
   onError: (err: unknown) => void = () => {};
   /** Runs after the run's end is committed, before the run settles (releases its lease). */
-  afterEnd: (() => unknown) | undefined;
+  afterEnd: (() => void | Promise<void>) | undefined;
 
   constructor(
     readonly store: Store,
