@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { drawCommand, runCommand, type DrawCommandOptions, type RunCommandOptions } from "./commands.js";
 import { RunFailedError, UsageError } from "./errors.js";
+import { registerRunsCommand } from "./runs.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -46,6 +47,7 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .addHelpText("after", `\nExamples:\n  $ stepwise draw examples/trade-monitor.ts -o trade-monitor.html\n  $ stepwise draw examples/trade-monitor.ts --mermaid`)
     .exitOverride()
     .action(async (file: string, options: DrawCommandOptions) => drawCommand(file, options, io));
+  registerRunsCommand(cli, io);
   return cli;
 }
 
