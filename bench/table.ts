@@ -1,0 +1,136 @@
+import { cpus } from "node:os";
+
+export const ENGINES = ["stepwise", "workflow-core", "langgraph", "baseline", "floor"] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+const LABEL: Record<EngineName, string> = {
+  stepwise: "stepwise",
+  "workflow-core": "@llamaindex/workflow-core",
+  langgraph: "@langchain/langgraph",
+  baseline: "plain async",
+  floor: "bare loop (floor)",
+};
+
+interface Metric {
+  label: string;
+  pick: (r: Row) => number | undefined;
+  format: (v: number) => string;
+  /** True when more is better (a rate); ratios are printed as stepwise/peer either way. */
+  higherIsBetter: boolean;
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** Size per engine; an engine without one is not run. */
+  size: Partial<Record<EngineName, number>>;
+  quick: Partial<Record<EngineName, number>>;
+  metrics: Metric[];
+}
+
+export interface Row {
+  scenario: string;
+  engine: string;
+  size: number;
+  reps: number;
+  unavailable: string | undefined;
+  ms: number;
+  perSecond: number | undefined;
+  heapPerItem: number | undefined;
+}
+
+const int = (v: number) => Math.round(v).toLocaleString("en-US");
+const ms = (v: number) => `${v < 100 ? v.toFixed(1) : int(v)} ms`;
+const bytes = (v: number) => (Math.abs(v) >= 1024 ? `${(v / 1024).toFixed(1)} KB` : `${Math.round(v)} B`);
+
+const rate = (unit: string): Metric => ({ label: `${unit}/s`, pick: (r) => r.perSecond, format: int, higherIsBetter: true });
+const wall: Metric = { label: "wall time", pick: (r) => r.ms, format: ms, higherIsBetter: false };
+const heap = (per: string): Metric => ({ label: `heap per ${per}`, pick: (r) => r.heapPerItem, format: bytes, higherIsBetter: false });
+
+// The peers are far slower, and workflow-core's chain slows down as it grows (its handler
+// contexts form a linked chain that is retained until the run ends), so they run smaller sizes:
+// a rate measured at a smaller size flatters them.
+export const SCENARIOS: Scenario[] = [
+  {
+    name: "chain",
+    title: "1. chain: one step re-emitting a loop event",
+    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 100_000, floor: 100_000 },
+    quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 50, baseline: 1_000, floor: 1_000 },
+    metrics: [rate("events"), heap("event")],
+  },
+  {
+    name: "fanout",
+    title: "2. fan-out/fan-in: 1,000 × 10 ms tasks, joined",
+    size: { stepwise: 1_000, "workflow-core": 1_000, langgraph: 1_000, baseline: 1_000 },
+    quick: { stepwise: 50, "workflow-core": 50, langgraph: 20, baseline: 50 },
+    metrics: [wall],
+  },
+  {
+    name: "runs",
+    title: "3. concurrent runs: two-step runs started at once",
+    size: { stepwise: 10_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 10_000 },
+    quick: { stepwise: 200, "workflow-core": 100, langgraph: 20, baseline: 200 },
+    metrics: [wall, rate("runs"), heap("in-flight run")],
+  },
+  {
+    name: "stream",
+    title: "4. streaming: the chain with a stream consumer",
+    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 100_000 },
+    quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 50, baseline: 1_000 },
+    metrics: [rate("events")],
+  },
+  {
+    name: "durable-sync",
+    title: "5a. durable chain on SQLite, durability: \"sync\"",
+    size: { stepwise: 10_000, "workflow-core": 10_000, langgraph: 1_000, baseline: 10_000 },
+    quick: { stepwise: 200, "workflow-core": 200, langgraph: 20, baseline: 200 },
+    metrics: [rate("journaled events")],
+  },
+  {
+    name: "durable-batched",
+    title: "5b. durable chain on SQLite, durability: \"batched\"",
+    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 1_000, baseline: 100_000 },
+    quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 20, baseline: 1_000 },
+    metrics: [rate("journaled events")],
+  },
+];
+
+const PEERS: EngineName[] = ["workflow-core", "langgraph", "baseline"];
+
+/** The results as one Markdown table: medians, then stepwise/peer ratios. */
+export function renderTable(rows: Row[], info: { reps: number; quick: boolean }): string {
+  const present = ENGINES.filter((e) => rows.some((r) => r.engine === e));
+  const peers = PEERS.filter((p) => present.includes(p) && present.includes("stepwise"));
+  const head = ["scenario", "metric", ...present.map((e) => LABEL[e]), ...peers.map((p) => `stepwise / ${LABEL[p]}`)];
+  const lines = [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`];
+  for (const sc of SCENARIOS) {
+    const mine = rows.filter((r) => r.scenario === sc.name);
+    if (mine.length === 0) continue;
+    const nominal = sc.size.stepwise;
+    for (const [mi, metric] of sc.metrics.entries()) {
+      const cell = (e: EngineName): string => {
+        const r = mine.find((x) => x.engine === e);
+        if (!r) return "";
+        if (r.unavailable) return mi === 0 ? `n/a: ${r.unavailable}` : "";
+        const v = metric.pick(r);
+        if (v === undefined) return "";
+        return metric.format(v) + (r.size !== nominal && !info.quick ? ` (n=${int(r.size)})` : "");
+      };
+      const ratio = (p: EngineName): string => {
+        const a = mine.find((x) => x.engine === "stepwise");
+        const b = mine.find((x) => x.engine === p);
+        if (!a || !b || a.unavailable || b.unavailable) return "";
+        const va = metric.pick(a);
+        const vb = metric.pick(b);
+        if (va === undefined || vb === undefined || vb === 0) return "";
+        const q = va / vb;
+        const better = metric.higherIsBetter ? q >= 1 : q <= 1;
+        return `${q >= 10 ? q.toFixed(0) : q >= 0.1 ? q.toFixed(2) : q.toPrecision(2)}×${better ? " ✓" : ""}`;
+      };
+      lines.push(`| ${mi === 0 ? sc.title : ""} | ${metric.label} | ${present.map(cell).join(" | ")} | ${peers.map(ratio).join(" | ")} |`);
+    }
+  }
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const footer = `\nMedians of ${info.reps} fresh process${info.reps === 1 ? "" : "es"} each${info.quick ? " (quick: small sizes, correctness only)" : ""}; Node ${process.version}, ${cpus().length} × ${cpu}. Ratios are stepwise/peer of the metric: for rates ✓ marks ≥ 1, for times and heap ✓ marks ≤ 1.`;
+  return lines.join("\n") + "\n" + footer;
+}
