@@ -20,7 +20,7 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
-import { SqliteStore } from "../stores/sqlite.js";
+import type { SqliteStore } from "../stores/sqlite.js";
 import { RunFailedError, UsageError } from "./errors.js";
 import { loadWorkflows, pickWorkflow } from "./load.js";
 
@@ -39,14 +39,23 @@ interface StoreOption {
   store?: string;
 }
 
-/** Opens the SQLite store at `path`; a missing file or a file that is not a store is a usage error. */
-function openStore(path: string | undefined, create: boolean): SqliteStore {
+/**
+ * Opens the SQLite store at `path`; a missing file or a file that is not a store is a usage error.
+ * The driver is an optional peer dependency, so it is loaded only here: `stepwise run` works without it.
+ */
+async function openStore(path: string | undefined, create: boolean): Promise<SqliteStore> {
   const file = resolve(path ?? DEFAULT_STORE);
   if (!create && !existsSync(file)) {
     throw new UsageError(`No store at ${path ?? DEFAULT_STORE} (looked for ${file}). Runs are stored there when a workflow has store: new SqliteStore("${path ?? DEFAULT_STORE}"); pass --store <file> for another file.`, "NO_STORE");
   }
+  let Sqlite: typeof SqliteStore;
   try {
-    return new SqliteStore(file);
+    ({ SqliteStore: Sqlite } = await import("../stores/sqlite.js"));
+  } catch (err) {
+    throw new UsageError(`"stepwise runs" needs the better-sqlite3 package: npm install better-sqlite3 (${err instanceof Error ? err.message : String(err)}).`, "NO_DRIVER");
+  }
+  try {
+    return new Sqlite(file);
   } catch (err) {
     if (err instanceof StoreError) throw new UsageError(err.message, err.code);
     throw err;
@@ -196,7 +205,7 @@ function positiveSeconds(value: string): number {
 }
 
 async function withStore<T>(path: string | undefined, create: boolean, fn: (store: SqliteStore) => Promise<T>): Promise<T> {
-  const store = openStore(path, create);
+  const store = await openStore(path, create);
   try {
     return await fn(store);
   } finally {
