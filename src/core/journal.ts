@@ -10,7 +10,7 @@ import type { ErrorJSON, JournalEntry, JournalRecord, Store } from "./store.js";
  * - `"sync"` (default): a step's completion is committed before the events it emitted move
  *   on, so a step whose completion was journaled never runs again.
  * - `"batched"`: completions join the next group commit instead, and emitted events move on
- *   at once: several times faster; a crash may re-run steps that finished inside the last window.
+ *   at once: faster (fewer round trips to the store); a crash may re-run steps that finished inside the last window.
  */
 export type Durability = "sync" | "batched";
 
