@@ -35,6 +35,7 @@ export class Journal {
   ) {}
 
   record(r: JournalRecord): void {
+    if (this.#held) return;
     this.#pending.push({ ...r, at: this.clock.now() });
     // Group commit in both modes, so a long step's start is durable soon after it begins.
     if (this.#timer === undefined) {
@@ -90,20 +91,29 @@ export class Journal {
 
   /** The run is now `"waiting"` (only waits are in flight) or `"running"` again: commit, then tell the store. */
   status(status: RunStatus): void {
+    if (this.#held) return;
     void this.commit();
     this.#flushing = this.#flushing.then(() => this.store.setStatus(this.runId, status)).catch((err: unknown) => this.onError(err));
   }
+
+  /** Write nothing until {@link adopt}: a resumed run may not touch its journal before it holds the run's lease. */
+  hold(): void {
+    this.#held = true;
+  }
+  #held = false;
 
   /**
    * Continue a journal read back from its store: `events` are its events revived, by seq.
    * New events are numbered after the highest seq.
    */
   adopt(events: ReadonlyMap<number, Event>, maxSeq: number): void {
+    this.#held = false;
     for (const [seq, ev] of events) this.#seqs.set(ev, seq);
     if (maxSeq > this.#seq) this.#seq = maxSeq;
   }
 
   finished(status: RunStatus, result: unknown, error: unknown): void {
+    if (this.#held) return;
     this.record({ kind: "run_finished", status, ...(status === "completed" ? { result } : { error: errorJSON(error) }) });
     void this.commit();
     this.#flushing = this.#flushing

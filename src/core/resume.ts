@@ -322,6 +322,7 @@ export function checkSendable(ev: unknown, runId: string, workflow: string): voi
 export function beginResume(store: Store | undefined, plan: Plan, run: Run, handler: WorkflowHandler<unknown>, journal: Journal | null, resuming: Resuming): void {
   const { runId } = resuming;
   const ctx = { workflow: plan.workflow, runId };
+  journal?.hold();
   void (async () => {
     if (!store || !journal) throw new WorkflowError(`Workflow "${plan.workflow}" has no store, so it cannot resume run "${runId}"; pass one, e.g. { store: new SqliteStore(".stepwise/runs.db") }.`, ctx);
     let stored: StoredRun | undefined;
@@ -356,6 +357,11 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
         throw storeFailed(err, plan.workflow, runId);
       }
       const r = replay(plan, runId, entries, stored);
+      // Cancelled (or otherwise ended) while loading: leave the stored run as it was.
+      if (run.status !== "running") {
+        await store.releaseLease(runId, owner);
+        return;
+      }
       journal.adopt(r.events, r.maxSeq);
       journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, runId));
       journal.record({ kind: "run_resumed", owner });

@@ -103,3 +103,23 @@ describe("resume, more", () => {
     expect(copy.getRun(h.runId)?.status).toBe("completed");
   });
 });
+
+describe("resume, cancelled at once", () => {
+  it("leaves the stored run as it was when the handler is cancelled before the run is loaded", async () => {
+    class Two extends Workflow {
+      @step({ accepts: StartEvent, emits: StopEvent })
+      async only(_: StartEvent) {
+        return new StopEvent({ result: 1 });
+      }
+    }
+    const store = new MemoryStore();
+    store.createRun({ runId: "r", workflow: "Two", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+    const h = new Two({ store }).resume("r");
+    h.cancel();
+    await expect(h).rejects.toMatchObject({ code: "CANCELLED" });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(store.getRun("r")).toMatchObject({ status: "running" });
+    expect(store.getRun("r")?.lease).toBeUndefined();
+    expect(store.getJournal("r")).toEqual([]);
+  });
+});
