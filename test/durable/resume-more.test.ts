@@ -18,8 +18,8 @@ function crashCopy(from: MemoryStore, runId: string): MemoryStore {
   return copy;
 }
 
-const journaled = (store: Store, runId: string, pred: (e: { kind: string; step?: string }) => boolean) => () =>
-  (store.getJournal(runId) as { kind: string; step?: string }[]).some(pred);
+const journaled = (store: MemoryStore, runId: string, pred: (e: { kind: string; step?: string }) => boolean) => () =>
+  store.getJournal(runId).some((e) => pred(e as { kind: string; step?: string }));
 
 describe("resume, more", () => {
   it("continues a step's retries after a crash: the attempt after the journaled one", async () => {
