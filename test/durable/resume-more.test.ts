@@ -19,7 +19,7 @@ function crashCopy(from: MemoryStore, runId: string): MemoryStore {
 }
 
 const journaled = (store: MemoryStore, runId: string, pred: (e: { kind: string; step?: string }) => boolean) => () =>
-  store.getJournal(runId).some((e) => pred(e as { kind: string; step?: string }));
+  store.getJournal(runId).some((e) => pred(e));
 
 describe("resume, more", () => {
   it("continues a step's retries after a crash: the attempt after the journaled one", async () => {
