@@ -27,6 +27,7 @@ export const stepwise: Engine = {
   },
 
   async fanout(n, ms) {
+    const expected = Array<typeof Done>(n).fill(Done);
     const wf = new Workflow()
       .addStep({ accepts: StartEvent, emits: Task }, async function spread() {
         return Array.from({ length: n }, (_, i) => new Task({ i }));
@@ -36,7 +37,7 @@ export const stepwise: Engine = {
         return new Done({ v: ev.i });
       })
       .addStep({ accepts: Done, emits: StopEvent }, async function join(ev, ctx) {
-        const all = ctx.collectEvents(ev, Array<typeof Done>(n).fill(Done));
+        const all = ctx.collectEvents(ev, expected);
         if (all === null) return undefined;
         let sum = 0;
         for (const d of all) sum += d.v;

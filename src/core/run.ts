@@ -94,12 +94,16 @@ export class Run {
   readonly workflowName: string;
   readonly stream: EventStream<Event>;
   status: RunStatus = "running";
-  readonly state: RunState;
   readonly startedAt: number;
 
   readonly #setup: RunSetup;
   readonly #slotByDef = new Map<StepDefinition, Slot>();
-  readonly #stateData = new Map<string, unknown>();
+  // Created on first use, as are `state` and its closures: most runs never touch them.
+  #stateMap: Map<string, unknown> | undefined;
+  get #stateData(): Map<string, unknown> {
+    return (this.#stateMap ??= new Map());
+  }
+  #state: RunState | undefined;
   #active = 0;
   #invocations = 0;
   #waiters: Waiter[] = [];
@@ -119,13 +123,18 @@ export class Run {
     const owners = setup.plan.owners;
     for (const def of setup.plan.steps) {
       const owner = owners?.get(def);
-      this.#slotByDef.set(def, { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: [], head: 0, allowed: new Set() });
+      this.#slotByDef.set(def, { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: [], head: 0, allowed: allowedFor(def) });
     }
     this.startedAt = setup.clock.now();
     this.stream = new EventStream<Event>(() => `run "${this.id}" of workflow "${this.workflowName}"`);
     this.promise = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
+  }
+
+  /** Per-run state (`ctx.store`). */
+  get state(): RunState {
+    if (this.#state !== undefined) return this.#state;
     const data = this.#stateData;
-    this.state = {
+    return (this.#state = {
       get: (key: string, fallback?: unknown) => (data.has(key) ? data.get(key) : fallback),
       set: (key: string, value: unknown) => {
         assertJson(value, key, this);
@@ -133,7 +142,7 @@ export class Run {
         this.#setup.journal?.record({ kind: "state", key, value });
       },
       has: (key: string) => data.has(key),
-    };
+    });
   }
 
   /** Aborts when the run ends for any reason. Created on first use. */
@@ -400,7 +409,7 @@ export class Run {
   /* ------------------------------------------------------------ context services */
 
   collect(slot: Slot, ev: Event, types: readonly EventClass[]): Event[] | null {
-    const key = `${slot.def.name}|${types.map(eventTypeName).join(",")}`;
+    const key = this.#collectKey(slot, types);
     if (!types.some((t) => ev instanceof t)) {
       throw this.#contract(`Step "${slot.def.name}" passed ${eventTypeName(ev.constructor as EventClass)} to collectEvents, which waits only for ${types.map(eventTypeName).join(", ")}.`, "NOT_AN_EVENT", slot);
     }
@@ -408,22 +417,47 @@ export class Run {
     let buffer = this.#collect.get(key);
     if (!buffer) this.#collect.set(key, (buffer = []));
     // A step re-run on resume collects its event again: keep one copy.
-    if (!buffer.includes(ev)) buffer.push(ev);
-    const picked: number[] = [];
-    for (const t of types) {
-      const i = buffer.findIndex((b, j) => b instanceof t && !picked.includes(j));
-      if (i < 0) {
-        this.#setup.journal?.collect(key, buffer);
-        return null;
-      }
-      picked.push(i);
+    if (this.#setup.journal === null || !buffer.includes(ev)) buffer.push(ev);
+    // For each listed type in order, the first buffered event of it not yet taken. Linear:
+    // a fan-in of 1,000 calls this 1,000 times, so no per-call scan of the list times the buffer.
+    const picked = buffer.length < types.length ? undefined : new Uint8Array(buffer.length);
+    const taken: number[] = [];
+    const cursor = new Map<EventClass, number>();
+    for (let k = 0; picked !== undefined && k < types.length; k++) {
+      const t = types[k] as EventClass;
+      let i = cursor.get(t) ?? 0;
+      while (i < buffer.length && (picked[i] === 1 || !(buffer[i] instanceof t))) i++;
+      if (i === buffer.length) break;
+      picked[i] = 1;
+      taken.push(i);
+      cursor.set(t, i + 1);
     }
-    const result = picked.map((i) => buffer[i] as Event);
-    const rest = buffer.filter((_, j) => !picked.includes(j));
+    if (picked === undefined || taken.length < types.length) {
+      this.#setup.journal?.collect(key, buffer);
+      return null;
+    }
+    const result = taken.map((i) => buffer[i] as Event);
+    const rest = buffer.filter((_, j) => picked[j] === 0);
     this.#collect.set(key, rest);
     this.#setup.journal?.collect(key, rest, ev, result);
     return result;
   }
+
+  /** The buffer key of a collectEvents call; the last one is remembered, as a fan-in repeats one list many times. */
+  #collectKey(slot: Slot, types: readonly EventClass[]): string {
+    const last = this.#lastCollect;
+    if (last !== undefined && last.slot === slot && last.types.length === types.length) {
+      // The same array again (a fan-in's list, kept by the step) is taken as unchanged.
+      if (last.ref === types) return last.key;
+      let same = true;
+      for (let i = 0; same && i < types.length; i++) same = last.types[i] === types[i];
+      if (same) return last.key;
+    }
+    const key = `${slot.def.name}|${types.map(eventTypeName).join(",")}`;
+    this.#lastCollect = { slot, ref: types, types: types.slice(), key };
+    return key;
+  }
+  #lastCollect: { slot: Slot; ref: readonly EventClass[]; types: readonly EventClass[]; key: string } | undefined;
 
   toStream(ev: Event, origin?: StreamOrigin): void {
     if (!this.#running()) return;
@@ -673,6 +707,14 @@ export class Run {
 }
 
 const EMPTY: readonly Event[] = Object.freeze([]);
+
+// Which classes a step may emit depends on the step alone: one cache per step, shared by its runs.
+const ALLOWED = new WeakMap<StepDefinition, Set<unknown>>();
+function allowedFor(def: StepDefinition): Set<unknown> {
+  let set = ALLOWED.get(def);
+  if (set === undefined) ALLOWED.set(def, (set = new Set()));
+  return set;
+}
 
 function linkedController(parent: AbortSignal): AbortController {
   const c = new AbortController();
