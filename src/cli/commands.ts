@@ -1,12 +1,13 @@
 /** The `run` and `draw` commands, apart from argument parsing. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { EventValidationError, WorkflowError, WorkflowTimeoutError, describeWorkflow, inspect, type Event, type InspectionEvent } from "../index.js";
+import { EventValidationError, WorkflowError, WorkflowTimeoutError, describeWorkflow, inspect, type Event, type InspectionEvent, type Store } from "../index.js";
 import { renderHtml } from "../draw/html.js";
 import { renderMermaid } from "../draw/mermaid.js";
 import { buildFlowsDocument } from "../draw/model.js";
 import { RunFailedError, UsageError } from "./errors.js";
-import { instantiate, loadWorkflows, pickWorkflow } from "./load.js";
+import { instantiate, loadWorkflows, pickWorkflow, type Candidate } from "./load.js";
+import { DEFAULT_STORE, openStore } from "./runs.js";
 import { JsonView, LiveView, PlainView, errorJson, safeJson, type ProgressView } from "./progress.js";
 
 /** Options of `stepwise run`. */
@@ -16,6 +17,8 @@ export interface RunCommandOptions {
   inputFile?: string;
   json?: boolean;
   timeout?: number;
+  /** The SQLite journal (`--store FILE`; default `.stepwise/runs.db`), or false (`--no-store`). */
+  store?: string | boolean;
 }
 
 /** Where the command writes; tests and the bin pass process streams. */
@@ -59,7 +62,14 @@ export async function runCommand(file: string, options: RunCommandOptions, io: I
   const input = readInput(options);
   const { candidates } = await loadWorkflows(file);
   const picked = pickWorkflow(file, candidates, options.workflow);
-  const wf = instantiate(picked, options.timeout);
+  const store = await storeFor(picked, options, io);
+  let wf;
+  try {
+    wf = instantiate(picked, { ...(options.timeout === undefined ? {} : { timeout: options.timeout }), ...(store ? { store } : {}) });
+  } catch (err) {
+    await store?.close?.();
+    throw err;
+  }
   const description = describeWorkflow(wf);
   let start: Event;
   try {
@@ -93,6 +103,7 @@ export async function runCommand(file: string, options: RunCommandOptions, io: I
       result = await handler;
     } catch (err) {
       view.finish();
+      if (store && !options.json) io.stderr.write(`The run's journal is in ${storeLabel(options)}: stepwise runs show ${handler.runId}${options.store && options.store !== true ? ` --store ${options.store}` : ""}\n`);
       const e = timedOut ?? err;
       const code = e instanceof WorkflowError ? e.code : e instanceof Error ? e.name : "ERROR";
       if (options.json) io.stdout.write(`${safeJson({ kind: "error", ...errorJson(e), code })}\n`);
@@ -104,6 +115,31 @@ export async function runCommand(file: string, options: RunCommandOptions, io: I
   } finally {
     if (timer) clearTimeout(timer);
     stop();
+    await store?.close?.();
+  }
+}
+
+const storeLabel = (options: RunCommandOptions) => (typeof options.store === "string" ? options.store : DEFAULT_STORE);
+
+/**
+ * The journal for a run of an exported class: SQLite at `--store` (default `.stepwise/runs.db`),
+ * unless `--no-store`. An exported instance keeps its own options, so it gets none.
+ */
+async function storeFor(picked: Candidate, options: RunCommandOptions, io: Io): Promise<Store | undefined> {
+  if (options.store === false) return undefined;
+  const explicit = typeof options.store === "string";
+  if (picked.kind !== "class") {
+    if (explicit) throw new UsageError(`--store works for an exported class; ${picked.name} is an instance, so pass store: new SqliteStore(...) in its own options instead.`, "BAD_USAGE");
+    return undefined;
+  }
+  try {
+    return await openStore(explicit ? (options.store as string) : undefined, true);
+  } catch (err) {
+    if (!explicit && err instanceof UsageError && err.code === "NO_DRIVER") {
+      if (!options.json) io.stderr.write("stepwise: better-sqlite3 is not installed, so this run is not journaled (npm install better-sqlite3, or pass --no-store).\n");
+      return undefined;
+    }
+    throw err;
   }
 }
 

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { App, Workflow, describeWorkflow, type WorkflowOptions } from "../index.js";
+import { App, Workflow, describeWorkflow, type Store, type WorkflowOptions } from "../index.js";
 import { UsageError } from "./errors.js";
 
 /** One workflow a file exports. */
@@ -90,11 +90,12 @@ function isMemberOf(c: Candidate, app: Candidate): boolean {
 }
 
 /** A workflow instance to run: classes are constructed with `new Cls({ timeout })`. */
-export function instantiate(c: Candidate, timeout: number | undefined): Workflow {
+export function instantiate(c: Candidate, options: { timeout?: number; store?: Store }): Workflow {
   if (c.value instanceof Workflow) return c.value;
+  const given = [options.timeout === undefined ? "" : `timeout: ${options.timeout}`, options.store ? "store" : ""].filter(Boolean).join(", ");
   try {
-    return new c.value(timeout === undefined ? {} : { timeout });
+    return new c.value(options);
   } catch (err) {
-    throw new UsageError(`Could not construct ${c.name} with new ${c.name}(${timeout === undefined ? "{}" : `{ timeout: ${timeout} }`}): ${err instanceof Error ? err.message : String(err)}. Export an instance instead if it needs other options.`, "CONSTRUCT_FAILED");
+    throw new UsageError(`Could not construct ${c.name} with new ${c.name}({ ${given} }): ${err instanceof Error ? err.message : String(err)}. Export an instance instead if it needs other options.`, "CONSTRUCT_FAILED");
   }
 }

@@ -34,6 +34,8 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .addOption(new Option("--input-file <file>", "read the input JSON from a file").conflicts("input"))
     .option("--json", "print every inspection event and then the result as JSON lines")
     .option("-t, --timeout <seconds>", "fail the run after this many seconds", positiveSeconds)
+    .option("-s, --store <file>", "journal the run in this SQLite file, so `stepwise runs` can show and resume it (default: .stepwise/runs.db)")
+    .option("--no-store", "do not journal the run")
     .addHelpText("after", `\nExamples:\n  $ stepwise run examples/trade-monitor-v2.ts --input '{"payload":"AAPL"}'\n  $ stepwise run flows.ts --workflow Checkout --input-file order.json --json\n\nExit codes: 0 success, 1 the run failed, 2 bad usage or input.`)
     .exitOverride()
     .action(async (file: string, options: RunCommandOptions) => runCommand(file, options, io));

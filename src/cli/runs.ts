@@ -43,7 +43,7 @@ interface StoreOption {
  * Opens the SQLite store at `path`; a missing file or a file that is not a store is a usage error.
  * The driver is an optional peer dependency, so it is loaded only here: `stepwise run` works without it.
  */
-async function openStore(path: string | undefined, create: boolean): Promise<SqliteStore> {
+export async function openStore(path: string | undefined, create: boolean): Promise<SqliteStore> {
   const file = resolve(path ?? DEFAULT_STORE);
   if (!create && !existsSync(file)) {
     throw new UsageError(`No store at ${path ?? DEFAULT_STORE} (looked for ${file}). Runs are stored there when a workflow has store: new SqliteStore("${path ?? DEFAULT_STORE}"); pass --store <file> for another file.`, "NO_STORE");

@@ -264,3 +264,29 @@ describe("npm start", () => {
     expect(stdout.trim()).toBe("We're done for the day.");
   }, 40_000);
 });
+
+describe("stepwise run --store", () => {
+  it("journals a run of an exported class in SQLite, where `stepwise runs` finds it", async () => {
+    const db = join(tmp, "runs.db");
+    const ran = await cli(["run", fixture("greeter.ts"), "--input", '{"name":"Ada"}', "--store", db]);
+    expect(ran.code).toBe(0);
+    const listed = await cli(["runs", "list", "--store", db, "--json"]);
+    expect(listed.code).toBe(0);
+    const runs = listed.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(runs).toHaveLength(1);
+    expect(runs[0].status).toBe("completed");
+  });
+
+  it("journals nothing with --no-store", async () => {
+    const db = join(tmp, "none.db");
+    const ran = await cli(["run", fixture("greeter.ts"), "--input", '{"name":"Ada"}', "--store", db, "--no-store"]);
+    expect(ran.code).toBe(0);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it("refuses --store for an exported instance, whose options are its own", async () => {
+    const r = await cli(["run", fixture("several.ts"), "--workflow", "shouting", "--input", '{"text":"a"}', "--store", join(tmp, "x.db")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--store works for an exported class/);
+  });
+});
