@@ -16,13 +16,8 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
 
   /** @internal */
   static attach<R>(run: Run): WorkflowHandler<R> {
-    const h = new WorkflowHandler<R>((resolve, reject) => {
-      run.promise.then(resolve as (v: unknown) => void, reject);
-    });
+    const h = run.promise as WorkflowHandler<R>;
     h.#run = run;
-    run.stream.onError = () => {
-      h.catch(() => {});
-    };
     return h;
   }
 
@@ -42,7 +37,13 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
    * One reader per run: a second call throws `StreamConsumedError`.
    */
   streamEvents(): AsyncGenerator<Event> {
-    return this.#run.stream.reader();
+    const stream = this.#run.stream;
+    const reader = stream.reader();
+    // The reader is handed the run's error: the handler's own rejection then counts as handled.
+    stream.onError = () => {
+      this.catch(() => {});
+    };
+    return reader;
   }
 
   /** Send an event into the run from outside, e.g. a person's answer. With `step`, only that step gets it. */

@@ -13,6 +13,7 @@ import type { Restored } from "./resume.js";
 import { isA, type Plan } from "./plan.js";
 import type { Runtime } from "./runtime.js";
 import type { StepDefinition } from "./step.js";
+import { WorkflowHandler } from "./handler.js";
 import { EventStream } from "./stream.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
@@ -92,7 +93,8 @@ const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STE
 export class Run {
   readonly id: string;
   readonly workflowName: string;
-  readonly stream: EventStream<Event>;
+  #stream: EventStream<Event> | undefined;
+  #stop: Event | undefined;
   status: RunStatus = "running";
   readonly startedAt: number;
 
@@ -126,8 +128,20 @@ export class Run {
       this.#slotByDef.set(def, { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: [], head: 0, allowed: allowedFor(def) });
     }
     this.startedAt = setup.clock.now();
-    this.stream = new EventStream<Event>(() => `run "${this.id}" of workflow "${this.workflowName}"`);
-    this.promise = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
+    // The run's promise is its handler itself: one promise per run, not a handler chained to a second.
+    this.promise = new WorkflowHandler((resolve, reject) => (this.#settle = { resolve, reject }));
+  }
+
+  /** The run's event stream, made when first written or read: most runs are never streamed. */
+  get stream(): EventStream<Event> {
+    if (this.#stream === undefined) {
+      const s = (this.#stream = new EventStream<Event>(() => `run "${this.id}" of workflow "${this.workflowName}"`));
+      if (this.status === "completed") {
+        if (this.#stop !== undefined) s.push(this.#stop);
+        s.end();
+      } else if (!this.#running()) s.fail(this.#error);
+    }
+    return this.#stream;
   }
 
   /** Per-run state (`ctx.store`). */
@@ -626,9 +640,13 @@ export class Run {
 
   #complete(stop: Event): void {
     const result = stopResult(stop);
+    this.#stop = stop;
     this.#end("completed", result, undefined);
-    this.stream.push(stop);
-    this.stream.end();
+    const stream = this.#stream;
+    if (stream !== undefined) {
+      stream.push(stop);
+      stream.end();
+    }
     // A durable run settles once its end is committed, so the caller may close the store at once.
     const journal = this.#setup.journal;
     if (journal) void journal.flushed().then(() => this.#settle.resolve(result));
@@ -639,7 +657,7 @@ export class Run {
     if (!this.#running()) return;
     this.#error = error;
     this.#end(status, undefined, error);
-    this.stream.fail(error);
+    this.#stream?.fail(error);
     const journal = this.#setup.journal;
     if (journal) void journal.flushed().then(() => this.#settle.reject(error));
     else this.#settle.reject(error);
@@ -649,7 +667,7 @@ export class Run {
     this.status = status;
     if (this.#timer !== undefined) this.#setup.clock.clearTimeout(this.#timer);
     this.#controller?.abort(this.#endReason());
-    for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
+    if (this.#waiters.length > 0) for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
     if (this.#inspectors) {
       const now = this.#setup.clock.now();

@@ -48,6 +48,7 @@ export class EventStream<T> implements AsyncIterable<T> {
   }
 
   #wakeAll(): void {
+    if (this.#resolveNext === undefined && this.#waiting.length === 0) return;
     const pending = this.#resolveNext === undefined ? [] : [{ resolve: this.#resolveNext, reject: this.#rejectNext as (e: unknown) => void }];
     this.#resolveNext = this.#rejectNext = undefined;
     for (const w of [...pending, ...this.#waiting.splice(0)]) this.#settle(w);
