@@ -37,8 +37,8 @@ const jsonOut = option("--json");
 const source = flag("--source");
 
 /** One child process: node --expose-gc; the bench's own TypeScript through tsx. */
-function child(engine: string, scenario: string, size: number): Promise<Measurement> {
-  const argv = ["--expose-gc", "--max-old-space-size=4096", "--import", "tsx", ...(source ? ["--conditions=stepwise-source"] : []), join(here, "child.ts"), engine, scenario, String(size), ...(quick ? ["--quick"] : [])];
+function child(engine: string, scenario: string, size: number, heap = false): Promise<Measurement> {
+  const argv = ["--expose-gc", "--max-old-space-size=4096", "--import", "tsx", ...(source ? ["--conditions=stepwise-source"] : []), join(here, "child.ts"), engine, scenario, String(size), ...(quick ? ["--quick"] : []), ...(heap ? ["--heap"] : [])];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -73,6 +73,11 @@ for (const sc of SCENARIOS) {
       let m: Measurement;
       try {
         m = await child(engine, sc.name, size);
+        if (sc.heap && !m.unavailable) {
+          const h = await child(engine, sc.name, size, true);
+          if (h.heapPerItem !== undefined) m.heapPerItem = h.heapPerItem;
+          if (!h.ok) m.ok = false;
+        }
       } catch (e) {
         console.error(`✗ ${(e as Error).message}`);
         wrong++;

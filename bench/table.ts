@@ -26,6 +26,8 @@ export interface Scenario {
   size: Partial<Record<EngineName, number>>;
   quick: Partial<Record<EngineName, number>>;
   metrics: Metric[];
+  /** Also run a heap pass (its own process) for this scenario. */
+  heap?: boolean;
 }
 
 export interface Row {
@@ -57,6 +59,7 @@ export const SCENARIOS: Scenario[] = [
     size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 100_000, floor: 100_000 },
     quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 50, baseline: 1_000, floor: 1_000 },
     metrics: [rate("events"), heap("event")],
+    heap: true,
   },
   {
     name: "fanout",
@@ -71,6 +74,7 @@ export const SCENARIOS: Scenario[] = [
     size: { stepwise: 10_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 10_000 },
     quick: { stepwise: 200, "workflow-core": 100, langgraph: 20, baseline: 200 },
     metrics: [wall, rate("runs"), heap("in-flight run")],
+    heap: true,
   },
   {
     name: "stream",
