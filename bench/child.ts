@@ -2,7 +2,7 @@
  * One measurement in a fresh process:
  *   node --expose-gc --import tsx bench/child.ts ENGINE SCENARIO SIZE [--quick]
  * (add --conditions=stepwise-source to measure the TypeScript sources instead of dist/).
- * Each measured pass follows two warm-up runs at a tenth of the size (three full fan-outs for
+ * Each measured pass follows two warm-up runs at a tenth of the size (five full fan-outs for
  * the fan-out), so the numbers are a warmed-up service's, not a cold start's.
  * Prints one JSON line: { ok, result, expected, ... the scenario's metrics }.
  */
@@ -75,8 +75,8 @@ async function measure(engine: Engine, name: ScenarioName, n: number): Promise<M
       const fanout = engine.fanout?.bind(engine);
       if (!fanout) throw new Unavailable(engine.missing?.[name] ?? "not expressible");
       const expected = (n * (n - 1)) / 2;
-      // A service fans out many times: measure it warm (three fan-outs first).
-      if (!quick) for (let i = 0; i < 3; i++) await fanout(n, 10);
+      // A service fans out many times: measure it warm (five fan-outs first).
+      if (!quick) for (let i = 0; i < 5; i++) await fanout(n, 10);
       const { value, ms } = await timed(() => fanout(n, 10));
       return { ok: value === expected, result: value, expected, ms };
     }
