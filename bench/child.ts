@@ -3,7 +3,7 @@
  *   node --expose-gc --import tsx bench/child.ts ENGINE SCENARIO SIZE [--quick]
  * (add --conditions=stepwise-source to measure the TypeScript sources instead of dist/).
  * Each measured pass follows two warm-up runs at a tenth of the size (five full fan-outs for
- * the fan-out), so the numbers are a warmed-up service's, not a cold start's.
+ * the fan-out, two full batches for concurrent runs), so the numbers are a warmed-up service's, not a cold start's.
  * Prints one JSON line: { ok, result, expected, ... the scenario's metrics }.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -91,7 +91,8 @@ async function measure(engine: Engine, name: ScenarioName, n: number): Promise<M
         const value = await runs(n, makeGate(n, () => (peak = heapAfterGc())));
         return { ok: value === n && peak > 0, result: value, expected: n, ms: 0, heapPerItem: (peak - before) / n };
       }
-      if (!quick) for (let i = 0; i < 2; i++) await runs(warm);
+      // Two full-size warm-ups: a service holding thousands of runs has a grown heap and hot code.
+      if (!quick) for (let i = 0; i < 2; i++) await runs(n);
       const { value, ms } = await timed(() => runs(n));
       return { ok: value === n, result: value, expected: n, ms, perSecond: (n / ms) * 1000 };
     }
