@@ -117,7 +117,8 @@ export class EventStream<T> implements AsyncIterable<T> {
       },
       throw: (err?: unknown) => {
         this.#close();
-        return Promise.reject(err as Error);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the caller threw in
+        return Promise.reject(err);
       },
       [Symbol.asyncIterator]: () => reader,
     };
