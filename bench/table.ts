@@ -126,7 +126,9 @@ export function renderTable(rows: Row[], info: { reps: number; quick: boolean })
         if (!a || !b || a.unavailable || b.unavailable) return "";
         const va = metric.pick(a);
         const vb = metric.pick(b);
+        // A ratio to (nearly) nothing says nothing: heap figures of a few bytes are noise.
         if (va === undefined || vb === undefined || vb === 0) return "";
+        if (metric.label.startsWith("heap") && Math.abs(vb) < 8) return "—";
         const q = va / vb;
         const better = metric.higherIsBetter ? q >= 1 : q <= 1;
         return `${q >= 10 ? q.toFixed(0) : q >= 0.1 ? q.toFixed(2) : q.toPrecision(2)}×${better ? " ✓" : ""}`;
