@@ -285,7 +285,9 @@ export class Run {
     if (slot.inFlight < slot.def.numWorkers) {
       slot.inFlight++;
       this.#active++;
-      void this.#invoke(slot, ev);
+      const def = slot.def;
+      if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
+      else void this.#invoke(slot, ev);
     } else {
       slot.backlog.push(ev);
     }
@@ -340,35 +342,90 @@ export class Run {
       } catch (error) {
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
         if (!this.#running()) return;
-        const contract = error instanceof WorkflowRuntimeError && CONTRACT_CODES.has(error.code) && error.runId === this.id;
         const retry = def.retry;
-        const willRetry = !contract && retry !== undefined && attempt < retry.maxAttempts;
-        if (this.#inspectors) this.#inspect({ kind: "step_failed", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, error, willRetry, durationMs: clock.now() - began });
-        journal?.stepFailed(ctx.stepRunId, def.name, attempt, error, willRetry);
-        if (contract) return this.#fail(error, "failed");
-        if (!willRetry && this.#calls?.has(ev)) {
-          const call = this.#calls.get(ev) as PendingCall;
-          this.#calls.delete(ev);
-          const why = error instanceof Error ? error.message : String(error);
-          call.reject(new WorkflowRuntimeError(`Step "${def.name}", handling ${eventTypeName(ev.constructor as EventClass)} for ctx.call, failed: ${why}`, "CALL_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }));
-          this.#release(slot);
-          this.#next(slot);
-          return;
-        }
-        if (!willRetry) {
-          const tries = retry ? ` (attempt ${attempt} of ${retry.maxAttempts})` : "";
-          const why = error instanceof Error ? error.message : String(error);
-          return this.#fail(
-            new WorkflowRuntimeError(`Step "${def.name}" of workflow "${this.workflowName}" failed${tries}: ${why}`, "STEP_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }),
-            "failed",
-          );
-        }
+        if (!this.#attemptFailed(slot, ev, ctx, attempt, began, error) || retry === undefined) return;
         const delay = retry.delay * retry.backoff ** (attempt - 1);
         if (delay > 0) {
           await new Promise<void>((resolve) => clock.setTimeout(resolve, delay * 1000));
           if (!this.#running()) return;
         }
       }
+    }
+  }
+
+  /** A step attempt threw: report it, then fail the run or the call; true when it will be retried. */
+  #attemptFailed(slot: Slot, ev: Event, ctx: Context, attempt: number, began: number, error: unknown): boolean {
+    const def = slot.def;
+    const clock = this.#setup.clock;
+    const contract = error instanceof WorkflowRuntimeError && CONTRACT_CODES.has(error.code) && error.runId === this.id;
+    const retry = def.retry;
+    const willRetry = !contract && retry !== undefined && attempt < retry.maxAttempts;
+    if (this.#inspectors) this.#inspect({ kind: "step_failed", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, error, willRetry, durationMs: clock.now() - began });
+    this.#setup.journal?.stepFailed(ctx.stepRunId, def.name, attempt, error, willRetry);
+    if (contract) {
+      this.#fail(error, "failed");
+      return false;
+    }
+    if (!willRetry && this.#calls?.has(ev)) {
+      const call = this.#calls.get(ev) as PendingCall;
+      this.#calls.delete(ev);
+      const why = error instanceof Error ? error.message : String(error);
+      call.reject(new WorkflowRuntimeError(`Step "${def.name}", handling ${eventTypeName(ev.constructor as EventClass)} for ctx.call, failed: ${why}`, "CALL_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }));
+      this.#release(slot);
+      this.#next(slot);
+      return false;
+    }
+    if (!willRetry) {
+      const tries = retry ? ` (attempt ${attempt} of ${retry.maxAttempts})` : "";
+      const why = error instanceof Error ? error.message : String(error);
+      this.#fail(
+        new WorkflowRuntimeError(`Step "${def.name}" of workflow "${this.workflowName}" failed${tries}: ${why}`, "STEP_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }),
+        "failed",
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The common invocation — no inspector, journal, step timeout or retry — without an `async`
+   * frame: a suspended async function holds ~300 bytes per in-flight step, and 10,000 runs in
+   * flight hold one each. Same order of effects as {@link #invoke}.
+   */
+  #invokeLean(slot: Slot, ev: Event): void {
+    const ctx = new Context(this, slot, ev, 1, ++this.#invocations, undefined);
+    let out: unknown;
+    try {
+      out = this.#setup.runtime.invoke(slot.def, slot.instance, ev, ctx);
+    } catch (error) {
+      return this.#leanSettled(slot, ev, ctx, undefined, error, true);
+    }
+    if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
+      void Promise.resolve(out as PromiseLike<unknown>).then(
+        (value) => this.#leanSettled(slot, ev, ctx, value, undefined, false),
+        (error: unknown) => this.#leanSettled(slot, ev, ctx, undefined, error, true),
+      );
+    } else this.#leanSettled(slot, ev, ctx, out, undefined, false);
+  }
+
+  #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
+    try {
+      if (!this.#running()) return;
+      let emitted: readonly Event[];
+      try {
+        if (failed) throw error;
+        emitted = this.#collectOutput(slot, out);
+        if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
+      } catch (err) {
+        this.#attemptFailed(slot, ev, ctx, 1, 0, err);
+        return;
+      }
+      this.#release(slot);
+      for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
+      this.#next(slot);
+    } catch (err) {
+      // Nothing may escape into the step's promise chain, where it would be an unhandled rejection.
+      this.#fail(err, "failed");
     }
   }
 
