@@ -99,7 +99,13 @@ export class Run {
   readonly startedAt: number;
 
   readonly #setup: RunSetup;
-  readonly #slotByDef = new Map<StepDefinition, Slot>();
+  // Slots in plan order, found through an index shared by every run of the plan: a Map per run
+  // cost ~190 bytes.
+  readonly #slots: Slot[] = [];
+  readonly #slotIndex: ReadonlyMap<StepDefinition, number>;
+  #slotOf(def: StepDefinition): Slot {
+    return this.#slots[this.#slotIndex.get(def) as number] as Slot;
+  }
   // Created on first use, as are `state` and its closures: most runs never touch them.
   #stateMap: Map<string, unknown> | undefined;
   get #stateData(): Map<string, unknown> {
@@ -108,8 +114,9 @@ export class Run {
   #state: RunState | undefined;
   #active = 0;
   #invocations = 0;
-  #waiters: Waiter[] = [];
-  #unclaimed: Event[] = [];
+  // Shared empty arrays until the first push (most runs never wait or leave events unclaimed).
+  #waiters: Waiter[] = NONE as Waiter[];
+  #unclaimed: Event[] = NONE as Event[];
   #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
   #timer: unknown;
@@ -123,9 +130,10 @@ export class Run {
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
     const owners = setup.plan.owners;
+    this.#slotIndex = slotIndex(setup.plan);
     for (const def of setup.plan.steps) {
       const owner = owners?.get(def);
-      this.#slotByDef.set(def, { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: [], head: 0, allowed: allowedFor(def) });
+      this.#slots.push({ def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def) });
     }
     this.startedAt = setup.clock.now();
     // The run's promise is its handler itself: one promise per run, not a handler chained to a second.
@@ -243,7 +251,7 @@ export class Run {
     if (!def.accepts.some((a) => ev instanceof a)) {
       throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which does not accept it (accepts: ${def.accepts.map(eventTypeName).join(", ")}).`, "UNKNOWN_STEP", from);
     }
-    return this.#slotByDef.get(def) as Slot;
+    return this.#slotOf(def);
   }
 
   #contract(message: string, code: string, from: Slot | undefined): WorkflowRuntimeError {
@@ -274,11 +282,12 @@ export class Run {
     if (target !== undefined) return this.#deliver(target, ev);
     const routes = this.#setup.plan.route(ev.constructor as EventClass);
     if (routes.length === 0) {
+      if (this.#unclaimed === NONE) this.#unclaimed = [];
       this.#unclaimed.push(ev);
       if (from === undefined && this.#active === 0 && this.#begun) this.#idle();
       return;
     }
-    for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotByDef.get(routes[i] as StepDefinition) as Slot, ev);
+    for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotOf(routes[i] as StepDefinition), ev);
   }
 
   #deliver(slot: Slot, ev: Event): void {
@@ -289,6 +298,7 @@ export class Run {
       if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
       else void this.#invoke(slot, ev);
     } else {
+      if (slot.backlog === NONE) slot.backlog = [];
       slot.backlog.push(ev);
     }
   }
@@ -650,6 +660,7 @@ export class Run {
       };
       if (signal.aborted) return reject(signal.reason as Error);
       signal.addEventListener("abort", onAbort, { once: true });
+      if (this.#waiters === NONE) this.#waiters = [];
       this.#waiters.push(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
       // Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere.
@@ -755,9 +766,10 @@ export class Run {
   #restore(input: Event, r: Restored): void {
     for (const [key, value] of r.state) this.#stateData.set(key, value);
     if (r.collect.size > 0) this.#collect = new Map([...r.collect].map(([k, evs]) => [k, [...evs]]));
+    if (this.#unclaimed === NONE) this.#unclaimed = [];
     this.#unclaimed.push(...r.unclaimed);
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
-    const slot = (step: string) => this.#slotByDef.get(this.#setup.plan.byName.get(step) as StepDefinition) as Slot;
+    const slot = (step: string) => this.#slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
       this.#begun = true;
@@ -782,6 +794,19 @@ export class Run {
 }
 
 const EMPTY: readonly Event[] = Object.freeze([]);
+/** The shared, frozen stand-in for a per-run list nothing was put in yet. */
+const NONE: readonly unknown[] = Object.freeze([]);
+
+const SLOT_INDEX = new WeakMap<Plan, Map<StepDefinition, number>>();
+function slotIndex(plan: Plan): Map<StepDefinition, number> {
+  let index = SLOT_INDEX.get(plan);
+  if (index === undefined) {
+    index = new Map();
+    plan.steps.forEach((def, i) => index?.set(def, i));
+    SLOT_INDEX.set(plan, index);
+  }
+  return index;
+}
 
 // Which classes a step may emit depends on the step alone: one cache per step, shared by its runs.
 const ALLOWED = new WeakMap<StepDefinition, Set<unknown>>();
