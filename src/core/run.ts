@@ -119,7 +119,11 @@ export class Run {
   #unclaimed: Event[] = NONE as Event[];
   #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
-  #timer: unknown;
+  // The run's place in its deadline list (see `Deadlines`): no timer object per run.
+  #deadline = 0;
+  #deadlines: Deadlines | undefined;
+  #prevByDeadline: Run | undefined;
+  #nextByDeadline: Run | undefined;
   #inspectors: Inspector[] | null;
   #settle!: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
   readonly promise: Promise<unknown>;
@@ -150,6 +154,71 @@ export class Run {
       } else if (!this.#running()) s.fail(this.#error);
     }
     return this.#stream;
+  }
+
+  /*
+   * Run timeouts. Runs with the same clock and timeout reach their deadlines in the order they
+   * started, so they wait in one doubly linked list with one clock timer for its head, instead
+   * of a timer object and closure per run (~220 bytes each, for 10,000 runs in flight).
+   */
+  static #lists = new WeakMap<Clock, Map<number, Deadlines>>();
+
+  static #arm(run: Run, clock: Clock, ms: number): void {
+    let byMs = Run.#lists.get(clock);
+    if (byMs === undefined) Run.#lists.set(clock, (byMs = new Map<number, Deadlines>()));
+    let list = byMs.get(ms);
+    if (list === undefined) byMs.set(ms, (list = { clock, first: undefined, last: undefined, timer: undefined }));
+    run.#deadline = clock.now() + ms;
+    run.#deadlines = list;
+    run.#prevByDeadline = list.last;
+    if (list.last !== undefined) list.last.#nextByDeadline = run;
+    else list.first = run;
+    list.last = run;
+    if (list.timer === undefined) Run.#schedule(list);
+  }
+
+  static #schedule(list: Deadlines): void {
+    const first = list.first;
+    if (first === undefined) return;
+    list.timer = list.clock.setTimeout(() => {
+      list.timer = undefined;
+      const now = list.clock.now();
+      for (let r = list.first; r !== undefined && r.#deadline <= now; r = list.first) {
+        Run.#disarm(r);
+        r.#timedOut();
+      }
+      if (list.timer === undefined) Run.#schedule(list);
+    }, Math.max(0, first.#deadline - list.clock.now()));
+  }
+
+  static #disarm(run: Run): void {
+    const list = run.#deadlines;
+    if (list === undefined) return;
+    run.#deadlines = undefined;
+    const prev = run.#prevByDeadline;
+    const next = run.#nextByDeadline;
+    if (prev !== undefined) prev.#nextByDeadline = next;
+    else list.first = next;
+    if (next !== undefined) next.#prevByDeadline = prev;
+    else list.last = prev;
+    run.#prevByDeadline = run.#nextByDeadline = undefined;
+    // An empty list keeps no timer, so it does not hold the process open.
+    if (list.first === undefined && list.timer !== undefined) {
+      list.clock.clearTimeout(list.timer);
+      list.timer = undefined;
+    }
+  }
+
+  #timedOut(): void {
+    const timeout = this.#setup.timeout;
+    this.#fail(
+      new WorkflowTimeoutError(
+        `Workflow "${this.workflowName}" timed out after ${timeout}s (run "${this.id}"); raise the timeout option or pass timeout: null.`,
+        timeout ?? 0,
+        { workflow: this.workflowName, runId: this.id },
+      ),
+      "timed_out",
+    );
   }
 
   /** Per-run state (`ctx.store`). */
@@ -186,18 +255,7 @@ export class Run {
   /** Begin: arm the timeout and deliver the StartEvent on the next microtask; or, given `restore`, continue a stored run. */
   start(input: Event, restore?: Restored): void {
     const { timeout, clock, parentSignal } = this.#setup;
-    if (timeout !== null) {
-      this.#timer = clock.setTimeout(() => {
-        this.#fail(
-          new WorkflowTimeoutError(
-            `Workflow "${this.workflowName}" timed out after ${timeout}s (run "${this.id}"); raise the timeout option or pass timeout: null.`,
-            timeout,
-            { workflow: this.workflowName, runId: this.id },
-          ),
-          "timed_out",
-        );
-      }, timeout * 1000);
-    }
+    if (timeout !== null) Run.#arm(this, clock, timeout * 1000);
     if (parentSignal) {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
       parentSignal.addEventListener("abort", () => this.cancel(parentSignal.reason), { once: true });
@@ -733,7 +791,7 @@ export class Run {
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
     this.status = status;
-    if (this.#timer !== undefined) this.#setup.clock.clearTimeout(this.#timer);
+    Run.#disarm(this);
     this.#controller?.abort(this.#endReason());
     if (this.#waiters.length > 0) for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
@@ -794,6 +852,14 @@ export class Run {
 }
 
 const EMPTY: readonly Event[] = Object.freeze([]);
+
+/** Runs of one clock and timeout, oldest deadline first, and the one timer set for the first. */
+interface Deadlines {
+  readonly clock: Clock;
+  first: Run | undefined;
+  last: Run | undefined;
+  timer: unknown;
+}
 /** The shared, frozen stand-in for a per-run list nothing was put in yet. */
 const NONE: readonly unknown[] = Object.freeze([]);
 

@@ -82,3 +82,31 @@ describe("run handler and state", () => {
     expect(h.runId).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe("run timeouts (one deadline list per clock and timeout)", () => {
+  it("times each run out at its own deadline, in start order, and not a run that finished", async () => {
+    const { TestClock, WorkflowTimeoutError } = await import("stepwise");
+    const clock = new TestClock();
+    const wf = new Workflow({ timeout: 1, clock }).addStep({ accepts: StartEvent, emits: StopEvent }, async function work(ev: StartEvent<{ ms: number }>) {
+      await new Promise<void>((r) => clock.setTimeout(r, ev.ms));
+      return new StopEvent({ result: ev.ms });
+    });
+    const settled: string[] = [];
+    const track = (name: string, h: Promise<unknown>) =>
+      h.then(
+        () => settled.push(`${name} done@${clock.now()}`),
+        (e: unknown) => settled.push(`${name} ${e instanceof WorkflowTimeoutError ? "timeout" : "error"}@${clock.now()}`),
+      );
+    const all = [track("a", wf.run({ ms: 500 })), track("b", wf.run({ ms: 5000 }))];
+    await clock.advance(300);
+    all.push(track("c", wf.run({ ms: 5000 })));
+    await clock.advance(699);
+    expect(settled).toEqual(["a done@500"]);
+    await clock.advance(1);
+    expect(settled).toEqual(["a done@500", "b timeout@1000"]);
+    await clock.advance(300);
+    await Promise.all(all);
+    expect(settled).toEqual(["a done@500", "b timeout@1000", "c timeout@1300"]);
+    expect(clock.pending).toBe(2); // only the steps' own sleeps remain; no run timer is left armed
+  });
+});
