@@ -16,6 +16,7 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
+import { json, toRun, type RunRow } from "./rows.js";
 
 /** The table layout this version reads and writes (kept in `stepwise_meta`). */
 export const POSTGRES_SCHEMA_VERSION = 1;
@@ -26,20 +27,6 @@ export interface PostgresStoreOptions {
   schema?: string;
 }
 
-interface RunRow {
-  run_id: string;
-  workflow: string;
-  status: string;
-  input: string;
-  result: string | null;
-  error: string | null;
-  parent_run_id: string | null;
-  format: number;
-  created_at: string;
-  updated_at: string;
-  lease_owner: string | null;
-  lease_expires: string | null;
-}
 
 /**
  * Runs and journals in PostgreSQL. Pass a `pg.Pool` (the store does not end it) or a
@@ -248,9 +235,6 @@ export class PostgresStore implements Store {
 const RUN_COLUMNS =
   "run_id, workflow, status, input::text AS input, result::text AS result, error::text AS error, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires";
 
-function json(v: unknown): string | null {
-  return v === undefined ? null : JSON.stringify(v);
-}
 
 function wrap(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
@@ -258,18 +242,3 @@ function wrap(err: unknown, what: string): StoreError {
   return new StoreError(`PostgreSQL store failed to ${what}: ${msg || (err as { code?: string }).code || "connection lost"}`, "STORE_FAILED", { cause: err });
 }
 
-function toRun(row: RunRow): StoredRun {
-  return {
-    runId: row.run_id,
-    workflow: row.workflow,
-    status: row.status as RunStatus,
-    input: JSON.parse(row.input) as StoredRun["input"],
-    ...(row.result === null ? {} : { result: JSON.parse(row.result) as unknown }),
-    ...(row.error === null ? {} : { error: JSON.parse(row.error) as ErrorJSON }),
-    ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-    format: row.format,
-    ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires) } }),
-  };
-}

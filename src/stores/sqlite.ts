@@ -18,6 +18,7 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
+import { json, toRun, type RunRow } from "./rows.js";
 
 /** The table layout this version reads and writes (kept in `stepwise_meta`). */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -33,20 +34,6 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface RunRow {
-  run_id: string;
-  workflow: string;
-  status: string;
-  input: string;
-  result: string | null;
-  error: string | null;
-  parent_run_id: string | null;
-  format: number;
-  created_at: number;
-  updated_at: number;
-  lease_owner: string | null;
-  lease_expires: number | null;
-}
 
 /**
  * Runs and journals in one SQLite file, in WAL mode: the embedded default of the command
@@ -216,7 +203,7 @@ export class SqliteStore implements Store {
     return this.#do(`take the lease on run "${runId}"`, () => {
       if (this.#stmt.lease.run(owner, now + ttlMs, runId, owner, now).changes > 0) return { acquired: true } as const;
       const row = this.#stmt.getRun.get(runId) as RunRow | undefined;
-      return { acquired: false, holder: row?.lease_owner ? { owner: row.lease_owner, expiresAt: row.lease_expires ?? 0 } : undefined } as const;
+      return { acquired: false, holder: row?.lease_owner ? { owner: row.lease_owner, expiresAt: Number(row.lease_expires ?? 0) } : undefined } as const;
     });
   }
 
@@ -229,25 +216,7 @@ export class SqliteStore implements Store {
   }
 }
 
-function json(v: unknown): string | null {
-  return v === undefined ? null : JSON.stringify(v);
-}
 
-function toRun(row: RunRow): StoredRun {
-  return {
-    runId: row.run_id,
-    workflow: row.workflow,
-    status: row.status as RunStatus,
-    input: JSON.parse(row.input) as StoredRun["input"],
-    ...(row.result === null ? {} : { result: JSON.parse(row.result) as unknown }),
-    ...(row.error === null ? {} : { error: JSON.parse(row.error) as ErrorJSON }),
-    ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    format: row.format,
-    ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: row.lease_expires ?? 0 } }),
-  };
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
