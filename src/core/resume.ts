@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import {
+  EventValidationError,
   JournalMismatchError,
   RunFinishedError,
   RunLockedError,
@@ -52,13 +53,22 @@ export interface Replayed {
 
 const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent];
 
-/** Rebuild an event from its JSON with the workflow's own classes; unknown types are an {@link UnknownEventTypeError}. */
-export function reviveEvent(plan: Plan, json: EventJSON, runId: string): Event {
+/**
+ * Rebuild an event from its JSON with the workflow's own classes (its constructor validates the
+ * data); unknown types are an {@link UnknownEventTypeError}. `runId` names the journal it came from.
+ */
+export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event {
+  if (json === null || typeof json !== "object" || typeof json.type !== "string" || json.data === null || typeof json.data !== "object") {
+    throw new EventValidationError(`An event's JSON is { type: string, data: object }, got ${JSON.stringify(json) ?? "undefined"}.`, { eventType: "unknown", issues: [], workflow: plan.workflow, runId });
+  }
   const cls = plan.types.get(json.type) ?? BUILTINS.find((b) => eventTypeName(b) === json.type);
   if (!cls) {
+    const known = [...plan.types.keys()].join(", ");
     throw new UnknownEventTypeError(
-      `The journal of run "${runId}" holds an event of type "${json.type}", which workflow "${plan.workflow}" does not have (it knows ${[...plan.types.keys()].join(", ")}). ` +
-        `Bring the class back (list it in a step's accepts, emits or waitsFor, or the externalEvents option), or resume with the version of the workflow that wrote the run.`,
+      runId === undefined
+        ? `Workflow "${plan.workflow}" has no event class named "${json.type}" (it knows ${known}).`
+        : `The journal of run "${runId}" holds an event of type "${json.type}", which workflow "${plan.workflow}" does not have (it knows ${known}). ` +
+            `Bring the class back (list it in a step's accepts, emits or waitsFor, or the externalEvents option), or resume with the version of the workflow that wrote the run.`,
       json.type,
       { workflow: plan.workflow, runId },
     );

@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "./clock.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
-import { isEvent, StartEvent, type Event, type EventClass } from "./events.js";
+import { isEvent, StartEvent, type Event, type EventClass, type EventJSON } from "./events.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
 import { Journal, type Durability } from "./journal.js";
 import { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
 import { localRuntime, type Runtime } from "./runtime.js";
-import { beginResume, checkSendable, holdNewRun, liveHandler, storeFailed, type Resuming } from "./resume.js";
+import { beginResume, checkSendable, holdNewRun, liveHandler, reviveEvent, storeFailed, type Resuming } from "./resume.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 import type { Store } from "./store.js";
 
@@ -126,7 +126,8 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
         clock,
         runtime: options.runtime ?? localRuntime,
         timeout: options.timeout === undefined ? 45 : options.timeout,
-        inspectors,
+        // No list at all when nobody watches: 10,000 runs in flight keep 10,000 empty arrays otherwise.
+        inspectors: inspectors.length > 0 ? inspectors : null,
         journal,
         runChild,
         ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
@@ -224,6 +225,14 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
       return live as WorkflowHandler<TResult>;
     }
     return startRun(this, new StartEvent(), undefined, { runId, events: [ev] }) as WorkflowHandler<TResult>;
+  }
+
+  /**
+   * Rebuild an event from its JSON (`ev.toJSON()`: `{ type, data }`) with this workflow's own
+   * event classes, validating it as its constructor does. An unknown type is an `UnknownEventTypeError`.
+   */
+  reviveEvent(json: EventJSON): Event {
+    return reviveEvent(planOf(this), json);
   }
 
   /**

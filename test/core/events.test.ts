@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { Event, EventValidationError, StartEvent, StopEvent, eventTypeName, isEvent, WorkflowError } from "../../src/index.js";
+import { Event, EventValidationError, StartEvent, StopEvent, UnknownEventTypeError, Workflow, eventTypeName, isEvent, WorkflowError } from "../../src/index.js";
 
 class BaseEvent extends Event<{ payload: string | Record<string, unknown> | null }> {}
 class SecondStepEvent extends BaseEvent {}
@@ -68,5 +68,33 @@ describe("events", () => {
     expect(foreign).toBeInstanceOf(WorkflowError);
     expect(foreign).toBeInstanceOf(EventValidationError);
     expect(new Error("plain")).not.toBeInstanceOf(WorkflowError);
+  });
+});
+
+describe("reviving events from JSON", () => {
+  const wf = new Workflow()
+    .addStep({ accepts: StartEvent, emits: Trade }, async () => new Trade({ sentiment: "Bullish", stock: "X" }))
+    .addStep({ accepts: Trade, emits: StopEvent }, async () => new StopEvent());
+
+  it("rebuilds an event of the workflow's own class from { type, data }", () => {
+    const original = new Trade({ sentiment: "Bearish", stock: "AAPL" });
+    const back = wf.reviveEvent(JSON.parse(JSON.stringify(original)));
+    expect(back).toBeInstanceOf(Trade);
+    expect(back).toEqual(original);
+    expect(wf.reviveEvent({ type: "StopEvent", data: { result: 1 } })).toBeInstanceOf(StopEvent);
+  });
+
+  it("validates revived data and refuses unknown types and bad JSON", () => {
+    expect(() => wf.reviveEvent({ type: "Trade", data: { sentiment: "Up", stock: "X" } })).toThrow(/Invalid Trade: "sentiment"/);
+    const err = (() => {
+      try {
+        wf.reviveEvent({ type: "Gone", data: {} });
+      } catch (e) {
+        return e as UnknownEventTypeError;
+      }
+    })();
+    expect(err).toBeInstanceOf(UnknownEventTypeError);
+    expect(err?.message).toMatch(/^Workflow "Workflow" has no event class named "Gone" \(it knows .*Trade/);
+    expect(() => wf.reviveEvent({ kind: "Trade" } as never)).toThrow(/An event's JSON is \{ type: string, data: object \}/);
   });
 });
