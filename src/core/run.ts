@@ -125,7 +125,8 @@ export class Run {
   #prevByDeadline: Run | undefined;
   #nextByDeadline: Run | undefined;
   #inspectors: Inspector[] | null;
-  #settle!: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  #resolve!: (v: unknown) => void;
+  #reject!: (e: unknown) => void;
   readonly promise: Promise<unknown>;
 
   constructor(setup: RunSetup) {
@@ -141,7 +142,10 @@ export class Run {
     }
     this.startedAt = setup.clock.now();
     // The run's promise is its handler itself: one promise per run, not a handler chained to a second.
-    this.promise = new WorkflowHandler((resolve, reject) => (this.#settle = { resolve, reject }));
+    this.promise = new WorkflowHandler((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
   }
 
   /** The run's event stream, made when first written or read: most runs are never streamed. */
@@ -623,7 +627,7 @@ export class Run {
   get runInspectors(): readonly Inspector[] {
     return this.#runInspectors;
   }
-  #runInspectors: Inspector[] = [];
+  #runInspectors: Inspector[] = NONE as Inspector[];
 
   #calls: Map<Event, PendingCall> | undefined;
 
@@ -775,8 +779,8 @@ export class Run {
     }
     // A durable run settles once its end is committed, so the caller may close the store at once.
     const journal = this.#setup.journal;
-    if (journal) void journal.flushed().then(() => this.#settle.resolve(result));
-    else this.#settle.resolve(result);
+    if (journal) void journal.flushed().then(() => this.#resolve(result));
+    else this.#resolve(result);
   }
 
   #fail(error: unknown, status: RunStatus): void {
@@ -785,8 +789,8 @@ export class Run {
     this.#end(status, undefined, error);
     this.#stream?.fail(error);
     const journal = this.#setup.journal;
-    if (journal) void journal.flushed().then(() => this.#settle.reject(error));
-    else this.#settle.reject(error);
+    if (journal) void journal.flushed().then(() => this.#reject(error));
+    else this.#reject(error);
   }
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
