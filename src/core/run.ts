@@ -101,7 +101,7 @@ export class Run {
   readonly #setup: RunSetup;
   // Slots in plan order, found through an index shared by every run of the plan: a Map per run
   // cost ~190 bytes.
-  readonly #slots: Slot[] = [];
+  readonly #slots: Slot[];
   readonly #slotIndex: ReadonlyMap<StepDefinition, number>;
   #slotOf(def: StepDefinition): Slot {
     return this.#slots[this.#slotIndex.get(def) as number] as Slot;
@@ -136,10 +136,10 @@ export class Run {
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
     const owners = setup.plan.owners;
     this.#slotIndex = slotIndex(setup.plan);
-    for (const def of setup.plan.steps) {
+    this.#slots = setup.plan.steps.map((def) => {
       const owner = owners?.get(def);
-      this.#slots.push({ def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def) });
-    }
+      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def) };
+    });
     this.startedAt = setup.clock.now();
     // The run's promise is its handler itself: one promise per run, not a handler chained to a second.
     this.promise = new WorkflowHandler((resolve, reject) => {
@@ -171,8 +171,9 @@ export class Run {
     let byMs = Run.#lists.get(clock);
     if (byMs === undefined) Run.#lists.set(clock, (byMs = new Map<number, Deadlines>()));
     let list = byMs.get(ms);
-    if (list === undefined) byMs.set(ms, (list = { clock, first: undefined, last: undefined, timer: undefined }));
-    run.#deadline = clock.now() + ms;
+    if (list === undefined) byMs.set(ms, (list = { clock, base: clock.now(), first: undefined, last: undefined, timer: undefined }));
+    // Kept relative to the list's base: a small integer is stored in the run, a timestamp would be boxed.
+    run.#deadline = clock.now() - list.base + ms;
     run.#deadlines = list;
     run.#prevByDeadline = list.last;
     if (list.last !== undefined) list.last.#nextByDeadline = run;
@@ -186,13 +187,13 @@ export class Run {
     if (first === undefined) return;
     list.timer = list.clock.setTimeout(() => {
       list.timer = undefined;
-      const now = list.clock.now();
+      const now = list.clock.now() - list.base;
       for (let r = list.first; r !== undefined && r.#deadline <= now; r = list.first) {
         Run.#disarm(r);
         r.#timedOut();
       }
       if (list.timer === undefined) Run.#schedule(list);
-    }, Math.max(0, first.#deadline - list.clock.now()));
+    }, Math.max(0, first.#deadline - (list.clock.now() - list.base)));
   }
 
   static #disarm(run: Run): void {
@@ -860,6 +861,8 @@ const EMPTY: readonly Event[] = Object.freeze([]);
 /** Runs of one clock and timeout, oldest deadline first, and the one timer set for the first. */
 interface Deadlines {
   readonly clock: Clock;
+  /** The clock's time when the list was made; deadlines are kept relative to it. */
+  readonly base: number;
   first: Run | undefined;
   last: Run | undefined;
   timer: unknown;
