@@ -10,7 +10,7 @@ import { isMain, type Sentiment } from "./shared.js";
 import { TradeStation } from "./trade-station.js";
 
 export class ComplexTradeMonitorV2 extends ComplexTradeMonitor {
-  @step({ accepts: TradeEvent, emits: StopEvent })
+  @step({ accepts: TradeEvent, emits: StopEvent, calls: TradeStation })
   override async trade(ev: TradeEvent, ctx: Context) {
     await ctx.runWorkflow(TradeStation, { sentiment: ev.payload as Sentiment, stock: this.stock });
     return new StopEvent({ result: "We are done for the day." });

@@ -22,6 +22,8 @@ export interface StepOptions<A extends EventClasses = EventClasses, E extends Ev
   emits?: E;
   /** Event classes received mid-step through `ctx.waitForEvent` or `ctx.call`. */
   waitsFor?: EventClasses;
+  /** Workflows (classes or instances) this step runs with `ctx.runWorkflow`: drawn as edges to them. */
+  calls?: object | readonly object[];
   /** Invocations of this step in flight at once within one run (default 4; `Infinity` allowed). */
   numWorkers?: number;
   retry?: RetryPolicy;
@@ -50,6 +52,8 @@ export interface StepDefinition {
   readonly accepts: readonly EventClass[];
   readonly emits: readonly EventClass[];
   readonly waitsFor: readonly EventClass[];
+  /** Workflows the step declares it runs with `ctx.runWorkflow` (for drawings). */
+  readonly calls: readonly object[];
   readonly numWorkers: number;
   readonly retry: Required<RetryPolicy> | undefined;
   /** Seconds per attempt, or null. */
@@ -108,6 +112,7 @@ export function defineStep(
     accepts: checkClasses("accepts"),
     emits: checkClasses("emits"),
     waitsFor: checkClasses("waitsFor"),
+    calls: options.calls === undefined ? [] : Array.isArray(options.calls) ? (options.calls as readonly object[]) : [options.calls as object],
     numWorkers: numWorkers === Infinity || (Number.isInteger(numWorkers) && numWorkers >= 1) ? numWorkers : 1,
     retry,
     timeout,

@@ -27,6 +27,14 @@ const edges = (doc: { graphs: readonly { edges: readonly { from: string; to: str
   doc.graphs[i]!.edges.map((e) => `${e.from} -${e.kind}-> ${e.to}${e.label ? ` ${e.label}` : ""}`).sort();
 
 describe("buildFlowsDocument", () => {
+  it("draws a step's declared calls as an edge to a linked box of the nested workflow", () => {
+    const doc = buildFlowsDocument(ComplexTradeMonitorV2);
+    const box = doc.graphs[0]!.nodes.find((n) => n.kind === "workflow" && n.label === "TradeStation")!;
+    expect(box).toBeDefined();
+    expect(doc.graphs[0]!.edges).toContainEqual({ from: "step:trade", to: box.id, kind: "calls" });
+    expect(doc.graphs.map((g) => g.title)).toContain("TradeStation");
+  });
+
   it("has every step, every event type and the edges between them", () => {
     const doc = buildFlowsDocument(TradeMonitorWorkflow);
     expect(doc.kind).toBe("flows");
