@@ -112,7 +112,7 @@ export function defineStep(
     accepts: checkClasses("accepts"),
     emits: checkClasses("emits"),
     waitsFor: checkClasses("waitsFor"),
-    calls: options.calls === undefined ? [] : Array.isArray(options.calls) ? (options.calls as readonly object[]) : [options.calls as object],
+    calls: options.calls === undefined ? [] : Array.isArray(options.calls) ? (options.calls as readonly object[]) : [options.calls],
     numWorkers: numWorkers === Infinity || (Number.isInteger(numWorkers) && numWorkers >= 1) ? numWorkers : 1,
     retry,
     timeout,
