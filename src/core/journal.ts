@@ -32,11 +32,20 @@ export class Journal {
     readonly durability: Durability,
     readonly clock: Clock,
     readonly batchMs = 5,
+    readonly maxBatch = 1024,
   ) {}
 
   record(r: JournalRecord): void {
     if (this.#held) return;
-    this.#pending.push({ ...r, at: this.clock.now() });
+    // Every caller hands in a fresh record: stamp it in place (`at` last, as a spread would put it).
+    const e = r as JournalEntry;
+    e.at = this.clock.now();
+    // A run that never yields to timers (steps that only await resolved work) would otherwise
+    // grow one unbounded batch: commit every `maxBatch` entries too.
+    if (this.#pending.push(e) >= this.maxBatch) {
+      void this.commit();
+      return;
+    }
     // Group commit in both modes, so a long step's start is durable soon after it begins.
     if (this.#timer === undefined) {
       this.#timer = this.clock.setTimeout(() => {
@@ -52,7 +61,10 @@ export class Journal {
     if (seq !== undefined) return seq;
     seq = ++this.#seq;
     this.#seqs.set(ev, seq);
-    this.record({ kind: "event", seq, event: ev.toJSON(), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+    const r: JournalRecord & { kind: "event" } = { kind: "event", seq, event: ev.toJSON() };
+    if (from !== undefined) r.from = from;
+    if (to !== undefined) r.to = to;
+    this.record(r);
     return seq;
   }
 

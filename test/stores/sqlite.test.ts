@@ -2,8 +2,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { StoreError, StoreVersionError } from "../../src/index.js";
-import { SqliteStore } from "../../src/stores/sqlite.js";
+import { StoreError, StoreVersionError, type JournalEntry } from "../../src/index.js";
+import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/stores/sqlite.js";
 import { describeStoreConformance } from "./conformance.js";
 import { tempDir } from "./helpers.js";
 
@@ -79,8 +79,113 @@ describe("SqliteStore files", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(StoreVersionError);
-    expect(err).toMatchObject({ code: "STORE_VERSION", found: 99, supported: 1 });
+    expect(err).toMatchObject({ code: "STORE_VERSION", found: 99, supported: SQLITE_SCHEMA_VERSION });
     expect((err as Error).message).toMatch(/newer stepwise \(schema 99/);
+  });
+
+  const start = { type: "StartEvent", data: {} };
+  const entry = (i: number): JournalEntry => ({ kind: "state", key: `k${i}`, value: i, at: i });
+
+  it("keeps one row per append and reads a journal of many commits back in order after reopening", () => {
+    const path = join(dir(), "runs.db");
+    const a = new SqliteStore(path);
+    a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    a.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 });
+    const expected: JournalEntry[] = [];
+    let i = 0;
+    for (let commit = 0; commit < 300; commit++) {
+      const batch = Array.from({ length: (commit % 7) + 1 }, () => entry(++i));
+      expected.push(...batch);
+      a.append("r", batch);
+      if (commit % 50 === 0) a.append("s", [entry(-commit)]);
+    }
+    a.close();
+    const db = new Database(path);
+    expect(db.prepare("SELECT COUNT(*) FROM stepwise_journal WHERE run_id = 'r'").pluck().get()).toBe(300);
+    db.close();
+    const b = new SqliteStore(path);
+    expect(b.getJournal("r")).toEqual(expected);
+    expect(b.getJournal("s")).toHaveLength(6);
+    b.close();
+  });
+
+  it("continues a journal after reopening (the next index is read back from the file)", () => {
+    const path = join(dir(), "runs.db");
+    const a = new SqliteStore(path);
+    a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    a.append("r", [entry(1), entry(2)]);
+    a.append("r", [entry(3)]);
+    a.close();
+    const b = new SqliteStore(path);
+    b.append("r", [entry(4)]);
+    b.append("r", [entry(5), entry(6)]);
+    b.close();
+    const c = new SqliteStore(path);
+    expect(c.getJournal("r")).toEqual([1, 2, 3, 4, 5, 6].map(entry));
+    c.close();
+  });
+
+  it("re-reads the next index when it takes a run's lease, and refuses to interleave with another writer", () => {
+    const path = join(dir(), "runs.db");
+    const a = new SqliteStore(path);
+    const b = new SqliteStore(path);
+    a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    a.append("r", [entry(1)]);
+    // b resumes the run (takes its lease) and appends; then a takes the lease back and appends.
+    expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true });
+    b.append("r", [entry(2)]);
+    b.releaseLease("r", "b");
+    expect(a.acquireLease("r", "a", 1000, 20)).toEqual({ acquired: true });
+    a.append("r", [entry(3)]);
+    // b did not take the lease again: its next index is stale, and its append fails whole.
+    expect(() => b.append("r", [entry(4)])).toThrowError(/another writer appended to it/);
+    expect(a.getJournal("r")).toEqual([1, 2, 3].map(entry));
+    a.close();
+    b.close();
+  });
+
+  it("reads updatedAt as the time of the last commit when that is later than the run row's", () => {
+    const path = join(dir(), "runs.db");
+    const store = new SqliteStore(path);
+    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    expect(store.getRun("r")?.updatedAt).toBe(1);
+    const before = Date.now();
+    store.append("r", [entry(1)]);
+    expect(store.getRun("r")?.updatedAt).toBeGreaterThanOrEqual(before);
+    expect(store.listRuns()[0]?.updatedAt).toBeGreaterThanOrEqual(before);
+    store.close();
+  });
+
+  it("migrates a schema 1 file (one row per entry) to one row per commit, keeping journals in order", () => {
+    const path = join(dir(), "runs.db");
+    const db = new Database(path);
+    db.exec(`
+      CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO stepwise_meta (key, value) VALUES ('schema', '1');
+      CREATE TABLE stepwise_runs (
+        run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+        result TEXT, error TEXT, parent_run_id TEXT, format INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER
+      );
+      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);
+      CREATE TABLE stepwise_journal (
+        run_id TEXT NOT NULL, idx INTEGER NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (run_id, idx)
+      ) WITHOUT ROWID;
+      INSERT INTO stepwise_runs VALUES ('r', 'W', 'waiting', '{"type":"StartEvent","data":{}}', NULL, NULL, NULL, 1, 5, 7, NULL, NULL);
+    `);
+    const ins = db.prepare("INSERT INTO stepwise_journal (run_id, idx, entry) VALUES ('r', ?, ?)");
+    for (const i of [3, 1, 2]) ins.run(i, JSON.stringify(entry(i)));
+    db.close();
+    const store = new SqliteStore(path);
+    expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
+    expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt: 7 });
+    store.append("r", [entry(4)]);
+    expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
+    store.close();
+    const check = new Database(path);
+    expect(check.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
+    check.close();
+    new SqliteStore(path).close(); // opening a migrated file again is a no-op
   });
 
   it("fails with StoreError once closed", () => {
