@@ -22,10 +22,11 @@ import { json, toRun, type RunRow } from "./rows.js";
 
 /**
  * The table layout this version reads and writes (kept in `stepwise_meta`).
- * 1: one journal row per entry. 2: one journal row per commit (`entries`, a JSON array) with the
- * commit's time (`at`); a file at 1 is migrated when opened.
+ * 1: one journal row per entry, keyed by (run_id, idx). 2 (never released): one row per commit,
+ * keyed by (run_id, idx). 3: one row per commit (`entries`, a JSON array, with the commit's time
+ * `at`), keyed by one integer, `run_key << 32 | commit`. Files at 1 or 2 are migrated when opened.
  */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -52,8 +53,8 @@ export class SqliteStore implements Store {
   readonly #stmt: {
     insertRun: Database.Statement;
     insertCommit: Database.Statement;
-    lastIdx: Database.Statement;
-    runExists: Database.Statement;
+    lastKey: Database.Statement;
+    runKey: Database.Statement;
     setStatus: Database.Statement;
     getRun: Database.Statement;
     journal: Database.Statement;
@@ -65,7 +66,7 @@ export class SqliteStore implements Store {
    * file on the first append of a run (and again after this instance takes its lease), then kept
    * here: only the lease holder (or the process that created the run) appends to a run.
    */
-  readonly #lastIdx = new Map<string, number>();
+  readonly #cursors = new Map<string, Cursor>();
 
   constructor(path = ".stepwise/runs.db", options: SqliteStoreOptions = {}) {
     this.path = path;
@@ -100,12 +101,14 @@ export class SqliteStore implements Store {
       insertRun: db.prepare(
         "INSERT INTO stepwise_runs (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
       ),
-      insertCommit: db.prepare("INSERT INTO stepwise_journal (run_id, idx, at, entries) VALUES (?, ?, ?, ?)"),
-      lastIdx: db.prepare("SELECT COALESCE(MAX(idx), 0) AS n FROM stepwise_journal WHERE run_id = ?").pluck(),
-      runExists: db.prepare("SELECT 1 FROM stepwise_runs WHERE run_id = ?").pluck(),
+      insertCommit: db.prepare("INSERT INTO stepwise_journal (id, at, entries) VALUES (?, ?, ?)"),
+      lastKey: db.prepare("SELECT MAX(id) FROM stepwise_journal WHERE id >= ? AND id < ?").pluck().safeIntegers(true),
+      runKey: db.prepare("SELECT run_key FROM stepwise_runs WHERE run_id = ?").pluck().safeIntegers(true),
       setStatus: db.prepare("UPDATE stepwise_runs SET status = ?, result = ?, error = ?, updated_at = ? WHERE run_id = ?"),
       getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM stepwise_runs r WHERE run_id = ?`),
-      journal: db.prepare("SELECT entries FROM stepwise_journal WHERE run_id = ? ORDER BY idx").pluck(),
+      journal: db.prepare(
+        "SELECT entries FROM stepwise_journal, (SELECT run_key FROM stepwise_runs WHERE run_id = ?) r WHERE id >= r.run_key << 32 AND id < (r.run_key + 1) << 32 ORDER BY id",
+      ).pluck(),
       lease: db.prepare(
         "UPDATE stepwise_runs SET lease_owner = ?, lease_expires = ? WHERE run_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?)",
       ),
@@ -122,7 +125,7 @@ export class SqliteStore implements Store {
       if (!Number.isInteger(found)) {
         throw new StoreError(`"${this.path}" is not a stepwise store: its stepwise_meta table has no schema version.`, "NOT_A_STEPWISE_STORE");
       }
-      if (found === 1) return this.#migrateFrom1();
+      if (found === 1 || found === 2) return this.#migrate();
       if (found > SQLITE_SCHEMA_VERSION) {
         throw new StoreVersionError(
           `The store "${this.path}" was written by a newer stepwise (schema ${found}; this version reads up to ${SQLITE_SCHEMA_VERSION}). Upgrade stepwise to read it.`,
@@ -142,30 +145,35 @@ export class SqliteStore implements Store {
       BEGIN;
       CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
-      CREATE TABLE stepwise_runs (
-        run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
-        result TEXT, error TEXT, parent_run_id TEXT, format INTEGER NOT NULL,
-        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER
-      );
-      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);
+      ${RUNS_TABLE}
       ${JOURNAL_TABLE}
       COMMIT;
     `);
   }
 
-  /** Schema 1 kept one journal row per entry: each becomes a commit of one entry, in order. */
-  #migrateFrom1(): void {
+  /**
+   * Schema 1 kept one journal row per entry: each becomes a commit of one entry, in order.
+   * Schema 2 rows are commits already; they move to the integer key.
+   */
+  #migrate(): void {
     const db = this.#db;
     db.exec("BEGIN IMMEDIATE");
     try {
       // Another process may have migrated the file while this one waited for the lock.
-      const again = Number((db.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").get() as { value: string }).value);
-      if (again === 1) {
+      const from = Number((db.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").get() as { value: string }).value);
+      if (from === 1 || from === 2) {
         db.exec(`
           ALTER TABLE stepwise_journal RENAME TO stepwise_journal_v1;
+          ALTER TABLE stepwise_runs RENAME TO stepwise_runs_v1;
+          DROP INDEX stepwise_runs_created;
+          ${RUNS_TABLE}
+          INSERT INTO stepwise_runs (run_id, workflow, status, input, result, error, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires)
+            SELECT run_id, workflow, status, input, result, error, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires FROM stepwise_runs_v1 ORDER BY rowid;
           ${JOURNAL_TABLE}
-          INSERT INTO stepwise_journal (run_id, idx, at, entries) SELECT run_id, idx, 0, '[' || entry || ']' FROM stepwise_journal_v1;
+          INSERT INTO stepwise_journal (id, at, entries)
+            SELECT (r.run_key << 32) + j.idx, ${from === 1 ? "0, '[' || j.entry || ']'" : "j.at, j.entries"} FROM stepwise_journal_v1 j JOIN stepwise_runs r ON r.run_id = j.run_id;
           DROP TABLE stepwise_journal_v1;
+          DROP TABLE stepwise_runs_v1;
           UPDATE stepwise_meta SET value = '${SQLITE_SCHEMA_VERSION}' WHERE key = 'schema';
         `);
       }
@@ -186,11 +194,11 @@ export class SqliteStore implements Store {
   }
 
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void {
-    this.#do(`create run "${run.runId}"`, () =>
+    const key = this.#do(`create run "${run.runId}"`, () =>
       this.#stmt.insertRun.run(run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt),
-    );
-    // A new run has an empty journal (a leftover one, if any, is still read on first append).
-    this.#lastIdx.delete(run.runId);
+    ).lastInsertRowid;
+    // A new run key has no journal rows yet.
+    this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
   }
 
   /**
@@ -200,16 +208,21 @@ export class SqliteStore implements Store {
    */
   append(runId: string, entries: readonly JournalEntry[]): void {
     if (entries.length === 0) return;
-    let last = this.#lastIdx.get(runId);
+    let c = this.#cursors.get(runId);
     try {
-      if (last === undefined) {
-        if (this.#stmt.runExists.get(runId) === undefined) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
-        last = this.#stmt.lastIdx.get(runId) as number;
+      if (c === undefined) {
+        const key = this.#stmt.runKey.get(runId) as bigint | undefined;
+        if (key === undefined) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+        const base = key << 32n;
+        const max = this.#stmt.lastKey.get(base, base + COMMITS) as bigint | null;
+        c = { base, last: max === null ? 0 : Number(max - base) };
+        this.#cursors.set(runId, c);
       }
-      this.#stmt.insertCommit.run(runId, ++last, Date.now(), JSON.stringify(entries));
-      this.#lastIdx.set(runId, last);
+      if (c.last >= MAX_COMMIT) throw new StoreError(`Run "${runId}" has ${MAX_COMMIT} journal commits, the most one run can hold in the SQLite store "${this.path}".`);
+      this.#stmt.insertCommit.run(c.base + BigInt(c.last + 1), Date.now(), JSON.stringify(entries));
+      c.last++;
     } catch (err) {
-      this.#lastIdx.delete(runId);
+      this.#cursors.delete(runId);
       if (err instanceof StoreError) throw err;
       const taken = (err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY";
       throw new StoreError(
@@ -261,7 +274,7 @@ export class SqliteStore implements Store {
     return this.#do(`take the lease on run "${runId}"`, () => {
       if (this.#stmt.lease.run(owner, now + ttlMs, runId, owner, now).changes > 0) {
         // Whoever held the run before may have appended: read its last idx again on the next append.
-        this.#lastIdx.delete(runId);
+        this.#cursors.delete(runId);
         return { acquired: true } as const;
       }
       const row = this.#stmt.getRun.get(runId) as RunRow | undefined;
@@ -279,18 +292,39 @@ export class SqliteStore implements Store {
 }
 
 /**
- * One row per commit; `at` is the commit's time (ms since the epoch). A rowid table, not
- * WITHOUT ROWID: a batched commit's row is tens of KB, and SQLite keeps large rows better
- * outside the key's b-tree (measured: ~20 % faster for 150 KB rows, no slower for small ones).
+ * Runs get a small integer key (`run_key`, stable: an INTEGER PRIMARY KEY survives VACUUM) so
+ * that journal rows can be keyed by one integer.
+ */
+const RUNS_TABLE = `
+      CREATE TABLE stepwise_runs (
+        run_key INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, workflow TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+        result TEXT, error TEXT, parent_run_id TEXT, format INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER
+      );
+      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);`;
+
+/**
+ * One row per commit: `id` is `run_key << 32 | commit number` (1, 2, …), so a run's journal is
+ * one range of the table's own b-tree and a commit writes that b-tree only (no second index:
+ * measured ~16 µs per small commit against ~25 µs with a (run_id, idx) key). `at` is the
+ * commit's time (ms since the epoch); `entries` the commit's entries, one JSON array.
  */
 const JOURNAL_TABLE = `
-      CREATE TABLE stepwise_journal (
-        run_id TEXT NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (run_id, idx)
-      );`;
+      CREATE TABLE stepwise_journal (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, entries TEXT NOT NULL);`;
+
+const COMMITS = 1n << 32n;
+/** Commits one run can hold (the low 32 bits of `id`). */
+const MAX_COMMIT = 2 ** 32 - 1;
+
+/** Where a run's next commit goes: `base` is `run_key << 32`, `last` the last commit number written. */
+interface Cursor {
+  base: bigint;
+  last: number;
+}
 
 /** A run row, its updated_at the later of its own and its journal's last commit. */
 const RUN_COLUMNS = `run_id, workflow, status, input, result, error, parent_run_id, format, created_at,
-  max(updated_at, COALESCE((SELECT j.at FROM stepwise_journal j WHERE j.run_id = r.run_id ORDER BY j.idx DESC LIMIT 1), 0)) AS updated_at,
+  max(updated_at, COALESCE((SELECT j.at FROM stepwise_journal j WHERE j.id >= r.run_key << 32 AND j.id < (r.run_key + 1) << 32 ORDER BY j.id DESC LIMIT 1), 0)) AS updated_at,
   lease_owner, lease_expires`;
 
 function message(err: unknown): string {

@@ -101,7 +101,7 @@ describe("SqliteStore files", () => {
     }
     a.close();
     const db = new Database(path);
-    expect(db.prepare("SELECT COUNT(*) FROM stepwise_journal WHERE run_id = 'r'").pluck().get()).toBe(300);
+    expect(db.prepare("SELECT COUNT(*) FROM stepwise_journal").pluck().get()).toBe(306);
     db.close();
     const b = new SqliteStore(path);
     expect(b.getJournal("r")).toEqual(expected);
@@ -179,6 +179,39 @@ describe("SqliteStore files", () => {
     const store = new SqliteStore(path);
     expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
     expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt: 7 });
+    store.append("r", [entry(4)]);
+    expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
+    store.close();
+    const check = new Database(path);
+    expect(check.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
+    check.close();
+    new SqliteStore(path).close(); // opening a migrated file again is a no-op
+  });
+
+  it("migrates a schema 2 file (one row per commit, keyed by run_id and idx), keeping journals in order", () => {
+    const path = join(dir(), "runs.db");
+    const db = new Database(path);
+    db.exec(`
+      CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO stepwise_meta (key, value) VALUES ('schema', '2');
+      CREATE TABLE stepwise_runs (
+        run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+        result TEXT, error TEXT, parent_run_id TEXT, format INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER
+      );
+      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);
+      CREATE TABLE stepwise_journal (
+        run_id TEXT NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (run_id, idx)
+      );
+      INSERT INTO stepwise_runs VALUES ('r', 'W', 'waiting', '{"type":"StartEvent","data":{}}', NULL, NULL, NULL, 1, 5, 7, NULL, NULL);
+    `);
+    const ins = db.prepare("INSERT INTO stepwise_journal (run_id, idx, at, entries) VALUES ('r', ?, 9, ?)");
+    ins.run(2, JSON.stringify([entry(3)]));
+    ins.run(1, JSON.stringify([entry(1), entry(2)]));
+    db.close();
+    const store = new SqliteStore(path);
+    expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
+    expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt: 9 });
     store.append("r", [entry(4)]);
     expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
     store.close();
