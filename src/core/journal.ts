@@ -43,7 +43,7 @@ export class Journal {
     // A run that never yields to timers (steps that only await resolved work) would otherwise
     // grow one unbounded batch: commit every `maxBatch` entries too.
     if (this.#pending.push(e) >= this.maxBatch) {
-      void this.commit();
+      void this.#commit(true);
       return;
     }
     // Group commit in both modes, so a long step's start is durable soon after it begins.
@@ -77,7 +77,9 @@ export class Journal {
   stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined {
     const seqs = emitted.map((ev) => this.event(ev, stepRunId));
     this.record({ kind: "step_finished", stepRunId, step, emitted: seqs });
-    return this.durability === "sync" ? this.commit() : undefined;
+    // The group-commit timer stays armed: it fires within `batchMs` of what is recorded next
+    // (and commits nothing if that was committed first), instead of one timer per step.
+    return this.durability === "sync" ? this.#commit(true) : undefined;
   }
 
   stepFailed(stepRunId: string, step: string, attempt: number, error: unknown, willRetry: boolean): void {
@@ -142,7 +144,11 @@ export class Journal {
   }
 
   commit(): Promise<void> | undefined {
-    if (this.#timer !== undefined) {
+    return this.#commit(false);
+  }
+
+  #commit(keepTimer: boolean): Promise<void> | undefined {
+    if (!keepTimer && this.#timer !== undefined) {
       this.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
