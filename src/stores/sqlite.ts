@@ -239,6 +239,9 @@ export class SqliteStore implements Store {
     this.#do(`set the status of run "${runId}"`, () => {
       const r = this.#stmt.setStatus.run(status, json(outcome.result), json(outcome.error), Date.now(), runId);
       if (r.changes === 0) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+      // An ended run is not appended to again (if it is, its cursor is read back): keep no cursor
+      // per finished run in a long-lived process.
+      if (status !== "running" && status !== "waiting") this.#cursors.delete(runId);
     });
   }
 
@@ -284,6 +287,7 @@ export class SqliteStore implements Store {
 
   releaseLease(runId: string, owner: string): void {
     this.#do(`release the lease on run "${runId}"`, () => this.#stmt.release.run(runId, owner));
+    this.#cursors.delete(runId);
   }
 
   close(): void {

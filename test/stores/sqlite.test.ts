@@ -131,17 +131,28 @@ describe("SqliteStore files", () => {
     const b = new SqliteStore(path);
     a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     a.append("r", [entry(1)]);
-    // b resumes the run (takes its lease) and appends; then a takes the lease back and appends.
+    // b resumes the run (takes its lease) and appends; its lease expires, a takes it and appends.
     expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true });
     b.append("r", [entry(2)]);
-    b.releaseLease("r", "b");
-    expect(a.acquireLease("r", "a", 1000, 20)).toEqual({ acquired: true });
+    expect(a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true });
     a.append("r", [entry(3)]);
-    // b did not take the lease again: its next index is stale, and its append fails whole.
+    // b, its lease lost, appends again: its next index is stale, and its append fails whole.
     expect(() => b.append("r", [entry(4)])).toThrowError(/another writer appended to it/);
     expect(a.getJournal("r")).toEqual([1, 2, 3].map(entry));
     a.close();
     b.close();
+  });
+
+  it("appends after a run's end still land after what was there (the cursor is dropped, then read back)", () => {
+    const store = new SqliteStore(join(dir(), "runs.db"));
+    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    store.append("r", [entry(1)]);
+    store.setStatus("r", "completed", { result: 1 });
+    store.append("r", [entry(2)]);
+    store.releaseLease("r", "nobody");
+    store.append("r", [entry(3)]);
+    expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
+    store.close();
   });
 
   it("reads updatedAt as the time of the last commit when that is later than the run row's", () => {
