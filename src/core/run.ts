@@ -397,6 +397,9 @@ export class Run {
             // eslint-disable-next-line @typescript-eslint/await-thenable -- checked thenable above
             out = await out;
           }
+        } else {
+          // A synchronous step: go on in a new microtask, or a chain of them would grow the stack without bound.
+          await Promise.resolve();
         }
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
         if (!this.#running()) return;
@@ -478,7 +481,10 @@ export class Run {
         (value) => this.#leanSettled(slot, ev, ctx, value, undefined, false),
         (error: unknown) => this.#leanSettled(slot, ev, ctx, undefined, error, true),
       );
-    } else this.#leanSettled(slot, ev, ctx, out, undefined, false);
+    } else {
+      // A synchronous step: go on in a new microtask, or a chain of them would grow the stack without bound.
+      queueMicrotask(() => this.#leanSettled(slot, ev, ctx, out, undefined, false));
+    }
   }
 
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {

@@ -620,3 +620,22 @@ describe("more bad input", () => {
     await expect(wf.run()).rejects.toThrow('Step "gather" passed StartEvent to collectEvents, which waits only for A, B.');
   });
 });
+
+describe("synchronous steps", () => {
+  class Tick extends Event<{ n: number }> {}
+  const loop = (options: ConstructorParameters<typeof Workflow>[0] = {}) =>
+    new Workflow({ timeout: null, ...options }).addStep({ accepts: [StartEvent, Tick], emits: [Tick, StopEvent] }, (ev) => {
+      const n = ev instanceof Tick ? ev.n : 0;
+      return n < 20_000 ? new Tick({ n: n + 1 }) : new StopEvent({ result: n });
+    });
+
+  it("loops 20,000 times without growing the stack", async () => {
+    expect(await loop().run()).toBe(20_000);
+  });
+
+  it("loops 20,000 times with an inspector attached (the general path)", async () => {
+    let started = 0;
+    expect(await loop({ inspect: (e) => void (e.kind === "step_started" && started++) }).run()).toBe(20_000);
+    expect(started).toBe(20_001);
+  });
+});
