@@ -357,13 +357,31 @@ export class Run {
     if (slot.inFlight < slot.def.numWorkers) {
       slot.inFlight++;
       this.#active++;
-      const def = slot.def;
-      if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
-      else void this.#invoke(slot, ev);
+      // A step that sends events before its first await starts the next step inside its own
+      // call; past a depth, start it in a new microtask instead, so such chains cannot overflow the stack.
+      if (this.#depth >= MAX_DEPTH) {
+        queueMicrotask(() => this.#begin(slot, ev));
+        return;
+      }
+      this.#depth++;
+      try {
+        this.#begin(slot, ev);
+      } finally {
+        this.#depth--;
+      }
     } else {
       if (slot.backlog === NONE) slot.backlog = [];
       slot.backlog.push(ev);
     }
+  }
+
+  #depth = 0;
+
+  #begin(slot: Slot, ev: Event): void {
+    if (!this.#running()) return;
+    const def = slot.def;
+    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
+    else void this.#invoke(slot, ev);
   }
 
   async #invoke(slot: Slot, ev: Event, resumed?: { no: number; attempt: number }): Promise<void> {
@@ -863,6 +881,8 @@ export class Run {
 }
 
 const EMPTY: readonly Event[] = Object.freeze([]);
+/** Nested synchronous step starts allowed before the next one waits for a microtask. */
+const MAX_DEPTH = 200;
 
 /** Runs of one clock and timeout, oldest deadline first, and the one timer set for the first. */
 interface Deadlines {

@@ -638,4 +638,13 @@ describe("synchronous steps", () => {
     expect(await loop({ inspect: (e) => void (e.kind === "step_started" && started++) }).run()).toBe(20_000);
     expect(started).toBe(20_001);
   });
+
+  it("chains 20,000 sends made before a step's first await, with numWorkers: Infinity", async () => {
+    const wf = new Workflow({ timeout: null }).addStep({ accepts: [StartEvent, Tick], emits: [Tick, StopEvent], numWorkers: Infinity }, async (ev, ctx) => {
+      const n = ev instanceof Tick ? ev.n : 0;
+      if (n < 20_000) ctx.sendEvent(new Tick({ n: n + 1 }));
+      else return new StopEvent({ result: n });
+    });
+    expect(await wf.run()).toBe(20_000);
+  });
 });
