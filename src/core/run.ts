@@ -1,6 +1,7 @@
 import type { Clock } from "./clock.js";
 import { Context, type RunState, type WaitOptions } from "./context.js";
 import {
+  RunFinishedError,
   WorkflowCancelledError,
   WorkflowError,
   WorkflowRuntimeError,
@@ -283,7 +284,9 @@ export class Run {
     if (!isEvent(ev)) {
       throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describe(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
     }
-    if (!this.#running()) return;
+    if (!this.#running()) {
+      throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
+    }
     const target = step === undefined ? undefined : this.#target(step, ev, undefined);
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: undefined, event: ev, to: step });
     this.#setup.journal?.event(ev, undefined, step);
@@ -868,7 +871,7 @@ export class Run {
         void this.#invoke(s, f.event, { no: f.no, attempt: f.attempt });
       }
       for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
-      for (const ev of r.external) this.sendExternal(ev);
+      for (const ev of r.external) if (this.#running()) this.sendExternal(ev);
       if (this.#active === 0 && this.#running()) this.#idle();
     });
   }

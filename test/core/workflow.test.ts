@@ -7,6 +7,7 @@ import {
   StartEvent,
   step,
   StopEvent,
+  RunFinishedError,
   StreamConsumedError,
   TestClock,
   Workflow,
@@ -611,6 +612,13 @@ describe("more bad input", () => {
     expect(() => h.sendEvent({ type: "Answer" } as never)).toThrow(/handler.sendEvent\(\) takes an Event instance, got an object \(Object\)/);
     h.sendEvent(new Answer());
     await h;
+  });
+
+  it("refuses handler.sendEvent to a run that has ended, saying the event was not delivered", async () => {
+    const h = new SimpleWorkflow().run({ payload: "x" });
+    await h;
+    expect(() => h.sendEvent(new A({ payload: "late" }))).toThrow(/^Run ".*" of workflow "SimpleWorkflow" has already ended \(completed\); the A sent to it was not delivered\.$/);
+    expect(() => h.sendEvent(new A({ payload: "late" }))).toThrow(RunFinishedError);
   });
 
   it("refuses collectEvents of an event it does not wait for", async () => {
