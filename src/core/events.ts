@@ -93,8 +93,6 @@ export function isEvent(value: unknown): value is Event {
   return value instanceof EventBase;
 }
 
-type Simplify<T> = { [K in keyof T]: T[K] } & {};
-
 /** An event carrying data `D` as typed, read-only properties. */
 export type Event<D extends object = object> = EventBase & Readonly<D>;
 
@@ -194,4 +192,3 @@ export function stopResult(ev: EventBase): unknown {
   return ev.constructor === StopEventBase ? (ev as StopEventBase).result : ev;
 }
 
-export type { Simplify };
