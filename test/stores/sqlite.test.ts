@@ -187,16 +187,7 @@ describe("SqliteStore files", () => {
     const ins = db.prepare("INSERT INTO stepwise_journal (run_id, idx, entry) VALUES ('r', ?, ?)");
     for (const i of [3, 1, 2]) ins.run(i, JSON.stringify(entry(i)));
     db.close();
-    const store = new SqliteStore(path);
-    expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
-    expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt: 7 });
-    store.append("r", [entry(4)]);
-    expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
-    store.close();
-    const check = new Database(path);
-    expect(check.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
-    check.close();
-    new SqliteStore(path).close(); // opening a migrated file again is a no-op
+    expectMigrated(path, 7, entry);
   });
 
   it("migrates a schema 2 file (one row per commit, keyed by run_id and idx), keeping journals in order", () => {
@@ -220,16 +211,7 @@ describe("SqliteStore files", () => {
     ins.run(2, JSON.stringify([entry(3)]));
     ins.run(1, JSON.stringify([entry(1), entry(2)]));
     db.close();
-    const store = new SqliteStore(path);
-    expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
-    expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt: 9 });
-    store.append("r", [entry(4)]);
-    expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
-    store.close();
-    const check = new Database(path);
-    expect(check.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
-    check.close();
-    new SqliteStore(path).close(); // opening a migrated file again is a no-op
+    expectMigrated(path, 9, entry);
   });
 
   it("fails with StoreError once closed", () => {
@@ -238,3 +220,17 @@ describe("SqliteStore files", () => {
     expect(() => store.getRun("x")).toThrowError(StoreError);
   });
 });
+
+/** Opens a file written in an older layout: its journal reads back in order, takes new entries, and the file is at the current schema. */
+function expectMigrated(path: string, updatedAt: number, entry: (i: number) => JournalEntry): void {
+  const store = new SqliteStore(path);
+  expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
+  expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt });
+  store.append("r", [entry(4)]);
+  expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
+  store.close();
+  const check = new Database(path);
+  expect(check.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
+  check.close();
+  new SqliteStore(path).close(); // opening a migrated file again is a no-op
+}
