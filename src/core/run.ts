@@ -360,8 +360,9 @@ export class Run {
     if (slot.inFlight < slot.def.numWorkers) {
       slot.inFlight++;
       this.#active++;
-      // A step that sends events before its first await starts the next step inside its own
-      // call; past a depth, start it in a new microtask instead, so such chains cannot overflow the stack.
+      // A synchronous step, or one that sends events before its first await, starts the next step
+      // inside its own call; past a depth, start it in a new microtask instead, so such chains
+      // cannot overflow the stack.
       if (this.#depth >= MAX_DEPTH) {
         queueMicrotask(() => this.#begin(slot, ev));
         return;
@@ -418,9 +419,6 @@ export class Run {
             // eslint-disable-next-line @typescript-eslint/await-thenable -- checked thenable above
             out = await out;
           }
-        } else {
-          // A synchronous step: go on in a new microtask, or a chain of them would grow the stack without bound.
-          await Promise.resolve();
         }
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
         if (!this.#running()) return;
@@ -502,10 +500,7 @@ export class Run {
         (value) => this.#leanSettled(slot, ev, ctx, value, undefined, false),
         (error: unknown) => this.#leanSettled(slot, ev, ctx, undefined, error, true),
       );
-    } else {
-      // A synchronous step: go on in a new microtask, or a chain of them would grow the stack without bound.
-      queueMicrotask(() => this.#leanSettled(slot, ev, ctx, out, undefined, false));
-    }
+    } else this.#leanSettled(slot, ev, ctx, out, undefined, false);
   }
 
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
