@@ -4,7 +4,7 @@
  * here `ctx.runWorkflow(TradeStation, input)` uses the instance added with `addWorkflows`
  * (the seed's API) or makes one, and links the child to this run.
  */
-import { Context, StopEvent, step } from "stepwise";
+import { Context, StopEvent, step } from "stepwise-ai";
 import { ComplexTradeMonitor, TradeEvent } from "./complex-trade-monitor.js";
 import { isMain, type Sentiment } from "./shared.js";
 import { TradeStation } from "./trade-station.js";

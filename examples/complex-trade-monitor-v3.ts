@@ -4,7 +4,7 @@
  * fails validation, and without validation it still fails). Here an App joins the two into
  * one event space; neither imports the other, they share only the event class.
  */
-import { App, Event, StopEvent, step } from "stepwise";
+import { App, Event, StopEvent, step } from "stepwise-ai";
 import { z } from "zod";
 import { TradeEvent, TradeSignals } from "./complex-trade-monitor.js";
 import { isMain } from "./shared.js";

@@ -1,5 +1,5 @@
 /** The seed's ComplexTradeMonitor: three sources at once, a vote with collectEvents, then a trade. */
-import { Context, StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise";
+import { Context, StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise-ai";
 import { BaseEvent, StockTrader, isMain, sleep, type DemoOptions, type Sentiment } from "./shared.js";
 
 export class WSBEvent extends BaseEvent {}

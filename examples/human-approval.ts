@@ -9,8 +9,8 @@
  * stands for an expensive model call, runs once; the approval step runs again up to its wait,
  * which the journaled answer ends at once.
  */
-import { Context, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, step, StopEvent, suspendRun, Workflow, type Store } from "stepwise";
-import { SqliteStore } from "stepwise/sqlite";
+import { Context, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, step, StopEvent, suspendRun, Workflow, type Store } from "stepwise-ai";
+import { SqliteStore } from "stepwise-ai/sqlite";
 import { isMain } from "./shared.js";
 
 export class RefundDrafted extends Event<{ amount: number; reason: string }> {}

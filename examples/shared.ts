@@ -1,5 +1,5 @@
 /** Events and helpers the seed article's trade monitor shares across its versions. */
-import { Event } from "stepwise";
+import { Event } from "stepwise-ai";
 
 /** Every event of the trade monitor carries a `payload` (the seed types it `str | dict | None`; here every use is a string). */
 export class BaseEvent extends Event<{ payload: string }> {}

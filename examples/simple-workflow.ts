@@ -1,5 +1,5 @@
 /** The seed article's first workflow: two steps joined by one event. */
-import { StartEvent, StopEvent, Workflow, step } from "stepwise";
+import { StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
 import { SecondStepEvent, isMain } from "./shared.js";
 
 export class SimpleWorkflow extends Workflow<{ payload: string }, string> {

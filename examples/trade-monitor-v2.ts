@@ -1,5 +1,5 @@
 /** The seed's TradeMonitorWorkflowV2: progress goes to the stream instead of the console. */
-import { Context, StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise";
+import { Context, StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise-ai";
 import { BuyEvent, GetSentimentEvent, LoopEvent, ProgressEvent, SellEvent, StockTrader, isMain, sleep, type DemoOptions } from "./shared.js";
 
 export class TradeMonitorWorkflowV2 extends Workflow<{ payload: string }, string> {

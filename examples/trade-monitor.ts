@@ -1,5 +1,5 @@
 /** The seed's TradeMonitorWorkflow: branching (buy or sell) and looping (a new cycle). */
-import { StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise";
+import { StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise-ai";
 import { BuyEvent, GetSentimentEvent, LoopEvent, SellEvent, StockTrader, isMain, sleep, type DemoOptions } from "./shared.js";
 
 export class TradeMonitorWorkflow extends Workflow<{ payload: string }, string> {

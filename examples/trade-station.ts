@@ -1,5 +1,5 @@
 /** The seed's TradeStation: order placement split out of the monitor into a workflow of its own. */
-import { StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise";
+import { StartEvent, StopEvent, Workflow, step, type WorkflowOptions } from "stepwise-ai";
 import { StockTrader, type Sentiment } from "./shared.js";
 
 /** A workflow that places orders through a {@link StockTrader}: the part both TradeStations share. */

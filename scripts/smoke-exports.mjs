@@ -4,10 +4,10 @@ import { readFileSync } from "node:fs";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 const expected = {
-  stepwise: ["Workflow", "step", "Event", "StartEvent", "StopEvent", "App", "Context", "MemoryStore", "WorkflowError"],
-  "stepwise/draw": ["drawAllPossibleFlows", "drawMostRecentExecution", "toMermaid"],
-  "stepwise/sqlite": ["SqliteStore"],
-  "stepwise/postgres": ["PostgresStore"],
+  "stepwise-ai": ["Workflow", "step", "Event", "StartEvent", "StopEvent", "App", "Context", "MemoryStore", "WorkflowError"],
+  "stepwise-ai/draw": ["drawAllPossibleFlows", "drawMostRecentExecution", "toMermaid"],
+  "stepwise-ai/sqlite": ["SqliteStore"],
+  "stepwise-ai/postgres": ["PostgresStore"],
 };
 let failed = false;
 for (const sub of Object.keys(pkg.exports).filter((k) => k !== "./package.json")) {

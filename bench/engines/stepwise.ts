@@ -1,4 +1,4 @@
-import { Event, StartEvent, StopEvent, Workflow, type Store } from "stepwise";
+import { Event, StartEvent, StopEvent, Workflow, type Store } from "stepwise-ai";
 import { sleep, Unavailable, type Durability, type Engine } from "../types.js";
 
 class Loop extends Event<{ n: number }> {}
@@ -75,7 +75,7 @@ export const stepwise: Engine = {
     let mod: { SqliteStore: new (filename: string) => Store };
     try {
       // Written concurrently by the durable-runs work; this scenario lights up once it lands.
-      mod = await import("stepwise/sqlite");
+      mod = await import("stepwise-ai/sqlite");
     } catch (err) {
       throw new Unavailable(`stepwise/sqlite is not available yet (${(err as Error).message.split("\n")[0] ?? ""})`);
     }

@@ -1,5 +1,5 @@
 /** The composition root: the only place that knows all three teams. */
-import { App } from "stepwise";
+import { App } from "stepwise-ai";
 import { isMain } from "../shared.js";
 import { Orders } from "./orders.js";
 import { Pricing } from "./pricing.js";

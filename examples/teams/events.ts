@@ -1,5 +1,5 @@
 /** The only module the three teams share: the events they exchange. */
-import { Event, StartEvent, StopEvent } from "stepwise";
+import { Event, StartEvent, StopEvent } from "stepwise-ai";
 
 export class OrderPlaced extends StartEvent<{ orderId: string; sku: string; quantity: number; address: string }> {}
 export class QuoteRequest extends Event<{ sku: string; quantity: number }> {}

@@ -1,5 +1,5 @@
 /** The orders team: takes an order, asks pricing and shipping, confirms. Imports neither team. */
-import { Context, Workflow, step } from "stepwise";
+import { Context, Workflow, step } from "stepwise-ai";
 import { OrderConfirmed, OrderPlaced, QuoteReply, QuoteRequest, ShipmentBooked, ShipmentRequest } from "./events.js";
 
 export class Orders extends Workflow {

@@ -1,5 +1,5 @@
 /** The pricing team: answers quote requests. */
-import { Workflow, step } from "stepwise";
+import { Workflow, step } from "stepwise-ai";
 import { QuoteReply, QuoteRequest } from "./events.js";
 
 const PRICES: Record<string, number> = { "book-42": 12.5, "mug-7": 8 };

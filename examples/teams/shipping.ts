@@ -1,5 +1,5 @@
 /** The shipping team: books shipments. */
-import { Context, Workflow, step } from "stepwise";
+import { Context, Workflow, step } from "stepwise-ai";
 import { ShipmentBooked, ShipmentRequest } from "./events.js";
 
 export class Shipping extends Workflow {

@@ -210,7 +210,7 @@ export function renderHtml(doc: DrawDocument): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="stepwise/draw">
+<meta name="generator" content="stepwise-ai/draw">
 <title>${escapeHtml(`${doc.title} · ${heading}`)}</title>
 <style>${STYLE}</style>
 </head>

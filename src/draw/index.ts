@@ -1,5 +1,5 @@
 /**
- * `stepwise/draw`: see a workflow. Offline HTML drawings of every possible flow and of
+ * `stepwise-ai/draw`: see a workflow. Offline HTML drawings of every possible flow and of
  * one run, and Mermaid text for docs.
  *
  * Importing this module starts recording runs (their inspection events, for the most
@@ -46,7 +46,7 @@ export interface DrawOptions {
  * an App's steps are marked with the member that owns them.
  * @returns the absolute path of the file written
  * @example
- * import { drawAllPossibleFlows } from "stepwise/draw";
+ * import { drawAllPossibleFlows } from "stepwise-ai/draw";
  * drawAllPossibleFlows(TradeMonitorWorkflow, { filename: "trade-monitor.html" });
  */
 export function drawAllPossibleFlows(target: DrawTarget, options: DrawOptions = {}): string {
@@ -63,7 +63,7 @@ export interface HasRunId {
 /**
  * Writes one self-contained HTML file showing what one run did: which steps ran, how often,
  * in what order and for how long, which events flowed, and the runs it started. It is drawn
- * from the inspection events recorded while the run went (import `stepwise/draw` before
+ * from the inspection events recorded while the run went (import `stepwise-ai/draw` before
  * the run starts), never by running it again.
  *
  * Pass the run's handler or id; or the inspection events themselves (e.g. collected with
@@ -83,11 +83,11 @@ export function drawMostRecentExecution(run?: HasRunId | string | readonly Inspe
 function executionEvents(run: HasRunId | string | readonly InspectionEvent[] | undefined): [readonly InspectionEvent[], string | undefined] {
   if (Array.isArray(run)) return [run as readonly InspectionEvent[], undefined];
   const runId = run === undefined ? latestRunId() : typeof run === "string" ? run : (run as HasRunId).runId;
-  if (runId === undefined) throw new DrawError("No run has been recorded yet: import \"stepwise/draw\" before starting the run you want to draw.", "NO_RUN");
+  if (runId === undefined) throw new DrawError("No run has been recorded yet: import \"stepwise-ai/draw\" before starting the run you want to draw.", "NO_RUN");
   const recorded = recordedRun(runId);
   if (!recorded) {
     throw new DrawError(
-      `Run "${runId}" was not recorded. Runs are recorded only after "stepwise/draw" is imported, and only the most recent ones are kept; import it before starting the run, or pass the run's inspection events (collected with handler.inspect).`,
+      `Run "${runId}" was not recorded. Runs are recorded only after "stepwise-ai/draw" is imported, and only the most recent ones are kept; import it before starting the run, or pass the run's inspection events (collected with handler.inspect).`,
       "NO_RUN",
     );
   }

@@ -27,7 +27,7 @@ function record(e: InspectionEvent): void {
 }
 
 /**
- * Start recording every run of this process (idempotent). Importing `stepwise/draw` does
+ * Start recording every run of this process (idempotent). Importing `stepwise-ai/draw` does
  * this, so runs started after the import can be drawn with `drawMostRecentExecution`.
  */
 export function startRecording(): void {

@@ -1,6 +1,6 @@
 /**
  * A {@link Store} in PostgreSQL, on `pg` (an optional peer dependency):
- * `import { PostgresStore } from "stepwise/postgres"`.
+ * `import { PostgresStore } from "stepwise-ai/postgres"`.
  * @packageDocumentation
  */
 import pg from "pg";

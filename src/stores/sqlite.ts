@@ -1,6 +1,6 @@
 /**
  * A {@link Store} in a SQLite file, on `better-sqlite3` (an optional peer dependency):
- * `import { SqliteStore } from "stepwise/sqlite"`.
+ * `import { SqliteStore } from "stepwise-ai/sqlite"`.
  * @packageDocumentation
  */
 import { mkdirSync } from "node:fs";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Event, StartEvent, StopEvent, Workflow } from "stepwise";
+import { Event, StartEvent, StopEvent, Workflow } from "stepwise-ai";
 import { engines } from "../../bench/engines/index.js";
 import { makeGate } from "../../bench/types.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Event, StartEvent, StopEvent, Workflow } from "stepwise";
+import { Event, StartEvent, StopEvent, Workflow } from "stepwise-ai";
 
 // The engine paths the performance work changed (src/core: lazily made stream and state, the
 // hand-written stream reader, the handler as the run's own promise), checked for behaviour.
@@ -85,7 +85,7 @@ describe("run handler and state", () => {
 
 describe("run timeouts (one deadline list per clock and timeout)", () => {
   it("times each run out at its own deadline, in start order, and not a run that finished", async () => {
-    const { TestClock, WorkflowTimeoutError } = await import("stepwise");
+    const { TestClock, WorkflowTimeoutError } = await import("stepwise-ai");
     const clock = new TestClock();
     const wf = new Workflow({ timeout: 1, clock }).addStep({ accepts: StartEvent, emits: StopEvent }, async function work(ev: StartEvent<{ ms: number }>) {
       await new Promise<void>((r) => clock.setTimeout(r, ev.ms));

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildFlowsDocument, drawAllPossibleFlows, drawMostRecentExecution } from "stepwise/draw";
+import { buildFlowsDocument, drawAllPossibleFlows, drawMostRecentExecution } from "stepwise-ai/draw";
 import { TradeMonitorWorkflow } from "../../examples/trade-monitor.js";
 
 const CHROMIUM = "/usr/bin/chromium";

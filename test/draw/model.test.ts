@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { App, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, Workflow, inspect, step, type InspectionEvent } from "stepwise";
+import { App, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, Workflow, inspect, step, type InspectionEvent } from "stepwise-ai";
 import {
   DrawError,
   KEPT_RUNS,
@@ -12,7 +12,7 @@ import {
   drawMostRecentExecution,
   renderHtml,
   toMermaid,
-} from "stepwise/draw";
+} from "stepwise-ai/draw";
 import { TradeMonitorWorkflow } from "../../examples/trade-monitor.js";
 import { ComplexTradeMonitorV2 } from "../../examples/complex-trade-monitor-v2.js";
 import { TradeStation } from "../../examples/trade-station.js";
