@@ -21,8 +21,9 @@ export class Approval extends Workflow<{ amount: number }, string> {
     });
     const typed = await ctx.waitForEvent(Amount, { waiterEvent: new AskAmount({ prefix: "How much?", max: 10 }) });
     assertType<number>()(typed.amount);
-    // The built-in HumanResponseEvent's `response` (LlamaIndex's field) is a string.
-    assertType<string>()(reply.response); // known: human-response-field
+    // The built-in HumanResponseEvent's conventional field (LlamaIndex's `response`) is typed;
+    // an answer may carry other fields, so it is optional.
+    assertType<string | undefined>()(reply.response); // known: human-response-field
     return new StopEvent({ result: String(reply.response) });
   }
 }
@@ -32,7 +33,7 @@ export async function caller(): Promise<string> {
   const handler = new Approval().run({ amount: 5 });
   for await (const ev of handler.streamEvents()) {
     if (ev instanceof InputRequiredEvent) {
-      const question: string = ev.prefix; // known: input-required-narrowed
+      const question: string | undefined = ev.prefix; // known: input-required-narrowed
       handler.sendEvent(new HumanResponseEvent({ response: question ? "yes" : "no" }));
     }
   }
