@@ -88,7 +88,7 @@ const KNOWN_FAILURES: { id: string; issue: string; configs: readonly ConfigName[
     configs: ALL,
     cause: "a step's StopEvent is not checked against the workflow's declared TResult, so a Verdict-returning run typed as string compiles",
   },
-  { id: "human-response-field", issue: "12.4", configs: ALL, cause: "HumanResponseEvent<AnyData>: `response` is any, not string" },
+  { id: "human-response-field", issue: "12.4", configs: ALL, cause: "HumanResponseEvent<AnyData>: `response` is any, not string | undefined" },
   { id: "input-required-narrowed", issue: "12.4", configs: ALL, cause: "`ev instanceof InputRequiredEvent` narrows to InputRequiredEventBase, which has no `prefix`" },
   { id: "addstep-start-input", issue: "12.4", configs: ALL, cause: "instance addStep types StartEvent as StartEvent<AnyData>, not StartEvent<TInput>" },
 ];
