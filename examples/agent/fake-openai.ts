@@ -13,7 +13,7 @@
 import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isMain } from "../shared.js";
+import { fileURLToPath } from "node:url";
 
 /** One tool call the fake model makes. `arguments` is sent as given when a string (even invalid JSON), else JSON-encoded. */
 export interface FakeToolCall {
@@ -307,7 +307,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   };
 }
 
-if (isMain(import.meta.url)) {
+// Run as a program (not imported): it depends on nothing from stepwise, so plain `tsx` starts it.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const dash = args.indexOf("--");
   const portArg = args.indexOf("--port");
