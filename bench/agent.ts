@@ -91,34 +91,44 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-/** Wall and CPU time (user + system, this process: engine, client and fake server together) of one call. */
-async function timed(once: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+interface Sample {
+  wall: number;
+  /** User + system CPU of this process (engine, client and fake server together). */
+  cpu: number;
+  /** For stepwise runs: the time no step was running (routing, journal commits, the run's start and end). */
+  between: number;
+}
+
+async function timed(once: () => Promise<unknown>): Promise<Sample> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await once();
+  const between = await once();
   const wall = performance.now() - t0;
   const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1000 };
+  return { wall, cpu: (c.user + c.system) / 1000, between: typeof between === "number" ? between : Number.NaN };
 }
 
 /**
  * Runs every variant once per round, round after round (so a busy machine weighs on all alike),
  * after 3 warm-up rounds; returns each variant's samples.
  */
-async function rounds<K extends string>(variants: Record<K, () => Promise<unknown>>): Promise<Record<K, { wall: number[]; cpu: number[] }>> {
+async function rounds<K extends string>(variants: Record<K, () => Promise<unknown>>): Promise<Record<K, Samples>> {
   const keys = Object.keys(variants) as K[];
-  const out = Object.fromEntries(keys.map((k) => [k, { wall: [] as number[], cpu: [] as number[] }])) as Record<K, { wall: number[]; cpu: number[] }>;
+  const out = Object.fromEntries(keys.map((k) => [k, { wall: [], cpu: [], between: [] }])) as unknown as Record<K, Samples>;
   for (let r = -3; r < REPS; r++) {
     for (const k of keys) {
       const t = await timed(variants[k]);
       if (r >= 0) {
         out[k].wall.push(t.wall);
         out[k].cpu.push(t.cpu);
+        out[k].between.push(t.between);
       }
     }
   }
   return out;
 }
+
+type Samples = { wall: number[]; cpu: number[]; between: number[] };
 
 async function main(): Promise<void> {
   const fake = await startFakeOpenAI({ script: benchScript });
@@ -127,12 +137,23 @@ async function main(): Promise<void> {
   const stores: Store[] = [];
   const QUESTION = "Wait eight times.";
 
-  async function runAgent(agent: ReActAgent): Promise<void> {
+  /** One run; returns the milliseconds during which none of its steps was running. */
+  async function runAgent(agent: ReActAgent): Promise<number> {
+    const t0 = performance.now();
     const handler = agent.run({ question: QUESTION });
+    let running = 0;
+    let idleSince = t0;
+    let between = 0;
+    // inspect() returns the handler, a promise: awaited below.
+    void handler.inspect((e) => {
+      if (e.kind === "step_started" && running++ === 0) between += performance.now() - idleSince;
+      else if ((e.kind === "step_finished" || e.kind === "step_failed") && --running === 0) idleSince = performance.now();
+    });
     let tokens = 0;
     for await (const ev of handler.streamEvents()) if (ev instanceof TokenEvent) tokens++;
     const result = await handler;
     if (result.modelCalls !== 2 || tokens < 60) throw new Error(`unexpected run: ${JSON.stringify(result)}, ${tokens} tokens`);
+    return between + (performance.now() - idleSince);
   }
 
   const sqlite = () => {
@@ -162,13 +183,17 @@ async function main(): Promise<void> {
   for (const s of stores) await s.close?.();
   rmSync(dir, { recursive: true, force: true });
 
-  type Samples = { wall: number[]; cpu: number[] };
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const wall = (x: Samples) => ms(median(x.wall));
   /** The engine's CPU per run: the median of stepwise's CPU less plain async's, as a share of stepwise's wall time. */
   const engine = (x: Samples, plain: Samples) => {
     const extra = median(x.cpu) - median(plain.cpu);
     return `${ms(extra)} (${((extra / median(x.wall)) * 100).toFixed(1)} % of ${wall(x)})`;
+  };
+  /** The time no step ran, as a share of the run's wall time (medians of each round's share). */
+  const gaps = (x: Samples) => {
+    const m = median(x.between);
+    return `${ms(m)} (${(median(x.between.map((b, i) => b / (x.wall[i] as number))) * 100).toFixed(1)} % of ${wall(x)})`;
   };
   const lines = [
     `One agent run: 2 streamed model calls to the local fake server (replies at once, 60 tokens) and ${CALLS} tool calls. Medians of ${REPS} rounds; Node ${process.version}.`,
@@ -181,6 +206,8 @@ async function main(): Promise<void> {
     `| plain async: Promise.all | ${wall(slow.plain)} | ${wall(fast.plain)} |`,
     `| plain async: one after another | ${wall(slow.plainSequential)} | ${wall(fast.plainSequential)} |`,
     `| concurrency win: one at a time ÷ concurrent | ${(median(slow.stepwiseSequential.wall) / median(slow.stepwise.wall)).toFixed(1)}× | |`,
+    `| time with no step running, no store | ${gaps(slow.stepwise)} | ${gaps(fast.stepwise)} |`,
+    `| time with no step running, SQLite | ${gaps(slow.stepwiseSqlite)} | ${gaps(fast.stepwiseSqlite)} |`,
     `| engine CPU per run over plain async, no store | ${engine(slow.stepwise, slow.plain)} | ${engine(fast.stepwise, fast.plain)} |`,
     `| engine CPU per run over plain async, SQLite | ${engine(slow.stepwiseSqlite, slow.plain)} | ${engine(fast.stepwiseSqlite, fast.plain)} |`,
   ];
