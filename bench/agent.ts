@@ -78,7 +78,7 @@ export async function plainAgent(client: OpenAI, tools: Tool[], question: string
     const calls = (message?.tool_calls ?? []).flatMap((c) => (c.type === "function" ? [c] : []));
     messages.push({ role: "assistant", content: message?.content ?? null, ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: "function" as const, function: c.function })) } : {}) });
     if (calls.length === 0) return message?.content ?? null;
-    const run = async (c: (typeof calls)[number]): Promise<ChatCompletionMessageParam> => ({ role: "tool", tool_call_id: c.id, content: await byName.get(c.function.name)!.run(JSON.parse(c.function.arguments) as Record<string, unknown>, signal) });
+    const run = async (c: (typeof calls)[number]): Promise<ChatCompletionMessageParam> => ({ role: "tool", tool_call_id: c.id, content: await byName.get(c.function.name)!.run(JSON.parse(c.function.arguments) as Record<string, unknown>, signal, c.id) });
     if (parallel) messages.push(...(await Promise.all(calls.map(run))));
     else for (const c of calls) messages.push(await run(c));
   }

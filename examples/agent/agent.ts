@@ -175,7 +175,7 @@ export class ReActAgent extends Workflow<{ question: string; maxTurns?: number }
       if (!approved(answer)) return result(`The user did not allow ${ev.name}; do not try it again.`, false);
     }
     try {
-      return result(await tool.run(args as Record<string, unknown>, ctx.signal), true);
+      return result(await tool.run(args as Record<string, unknown>, ctx.signal, ev.id), true);
     } catch (err) {
       // The run ending (timeout, cancel) is not the tool's answer to the model.
       if (ctx.signal.aborted) throw err;

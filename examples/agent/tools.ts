@@ -8,8 +8,12 @@ export interface Tool {
   parameters: Record<string, unknown>;
   /** Ask a person before running it (the run waits for a `HumanResponseEvent`). */
   dangerous?: boolean;
-  /** Runs the tool; the returned text is what the model observes. A thrown error is shown to the model as `Error: …`. */
-  run(args: Record<string, unknown>, signal: AbortSignal): Promise<string> | string;
+  /**
+   * Runs the tool; the returned text is what the model observes. A thrown error is shown to the
+   * model as `Error: …`. `callId` is the model's id for this call, the same when a resumed run
+   * runs a call again that was in flight at a crash: use it as an idempotency key for side effects.
+   */
+  run(args: Record<string, unknown>, signal: AbortSignal, callId: string): Promise<string> | string;
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when it fires first. */
