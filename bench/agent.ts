@@ -109,14 +109,16 @@ async function timed(once: () => Promise<unknown>): Promise<Sample> {
 }
 
 /**
- * Runs every variant once per round, round after round (so a busy machine weighs on all alike),
- * after 3 warm-up rounds; returns each variant's samples.
+ * Runs every variant once per round, in a shuffled order, round after round (so a busy machine
+ * weighs on all alike), after 3 warm-up rounds; returns each variant's samples.
  */
 async function rounds<K extends string>(variants: Record<K, () => Promise<unknown>>): Promise<Record<K, Samples>> {
   const keys = Object.keys(variants) as K[];
   const out = Object.fromEntries(keys.map((k) => [k, { wall: [], cpu: [], between: [] }])) as unknown as Record<K, Samples>;
   for (let r = -3; r < REPS; r++) {
-    for (const k of keys) {
+    // A fresh order each round: no variant always follows the slow one-at-a-time runs.
+    const order = keys.map((k) => [Math.random(), k] as const).sort((a, b) => a[0] - b[0]).map(([, k]) => k);
+    for (const k of order) {
       const t = await timed(variants[k]);
       if (r >= 0) {
         out[k].wall.push(t.wall);
