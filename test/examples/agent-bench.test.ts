@@ -1,17 +1,14 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { benchScript, plainAgent, SequentialAgent, SYSTEM } from "../../bench/agent.js";
 import { ReActAgent } from "../../examples/agent/agent.js";
-import { startFakeOpenAI, type FakeOpenAI } from "../../examples/agent/fake-openai.js";
 import type { Tool } from "../../examples/agent/tools.js";
+import { fakeServers } from "./agent-helpers.js";
 
 // bench/agent.ts compares the agent with a hand-written loop and with itself one call at a
 // time: the numbers mean something only if all three do the same work. No time is asserted.
 
-const servers: FakeOpenAI[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
+const fake = fakeServers();
 
 /** A tool that records how many of its calls run at once (each yields a few times). */
 function countingTool() {
@@ -32,8 +29,7 @@ function countingTool() {
 }
 
 async function bodies(run: (client: OpenAI, tool: Tool) => Promise<unknown>) {
-  const server = await startFakeOpenAI({ script: benchScript });
-  servers.push(server);
+  const server = await fake({ script: benchScript });
   const { tool, seen } = countingTool();
   await run(new OpenAI({ baseURL: server.baseURL, apiKey: "k", maxRetries: 0 }), tool);
   return { bodies: server.requests.map((r) => r.body), seen };

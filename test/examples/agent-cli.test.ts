@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startFakeOpenAI, type FakeOpenAI } from "../../examples/agent/fake-openai.js";
+import { fakeServers } from "./agent-helpers.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 // The command as `npm start` runs it: from the sources.
@@ -14,11 +14,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function fake(): Promise<FakeOpenAI> {
-  const server = await startFakeOpenAI();
-  cleanups.push(() => server.close());
-  return server;
-}
+const fake = fakeServers();
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "stepwise-agent-cli-"));

@@ -1,17 +1,9 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
-import { demoBrain, startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions, type FakeRequest } from "../../examples/agent/fake-openai.js";
+import { describe, expect, it } from "vitest";
+import { demoBrain, type FakeOpenAI, type FakeRequest } from "../../examples/agent/fake-openai.js";
+import { fakeServers } from "./agent-helpers.js";
 
-const servers: FakeOpenAI[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function fake(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
-  const server = await startFakeOpenAI(options);
-  servers.push(server);
-  return server;
-}
+const fake = fakeServers();
 
 const post = (server: FakeOpenAI, body: string, path = "/chat/completions", headers: Record<string, string> = {}) =>
   fetch(`${server.baseURL}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });

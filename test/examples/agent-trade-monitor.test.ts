@@ -1,20 +1,12 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WorkflowRuntimeError } from "stepwise-ai";
-import { demoBrain, startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions, type FakeRequest } from "../../examples/agent/fake-openai.js";
+import { demoBrain, type FakeOpenAI, type FakeRequest } from "../../examples/agent/fake-openai.js";
 import { LLMTradeMonitor, VerdictError, type LLMTradeMonitorOptions } from "../../examples/agent/trade-monitor-llm.js";
 import { StockTrader } from "../../examples/shared.js";
+import { fakeServers } from "./agent-helpers.js";
 
-const servers: FakeOpenAI[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function fake(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
-  const server = await startFakeOpenAI(options);
-  servers.push(server);
-  return server;
-}
+const fake = fakeServers();
 
 const userText = (r: FakeRequest) => String(r.body.messages.find((m) => m.role === "user")?.content);
 

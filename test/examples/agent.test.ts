@@ -2,21 +2,13 @@ import OpenAI from "openai";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { EventValidationError, HumanResponseEvent, InputRequiredEvent, StopEvent, TestClock, WorkflowCancelledError, WorkflowRuntimeError, WorkflowTimeoutError, type Event } from "stepwise-ai";
 import { AgentConfigError, ReActAgent, TokenEvent, type AgentOptions, type AgentResult } from "../../examples/agent/agent.js";
-import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions, type FakeRequest } from "../../examples/agent/fake-openai.js";
+import type { FakeOpenAI, FakeRequest } from "../../examples/agent/fake-openai.js";
 import { calculate, calculatorTool, lookupTool, sendEmailTool, type Tool } from "../../examples/agent/tools.js";
+import { fakeServers } from "./agent-helpers.js";
 
 type Outbox = { to: string; subject: string; body: string }[];
-const servers: FakeOpenAI[] = [];
-afterEach(async () => {
-  vi.unstubAllEnvs();
-  for (const s of servers.splice(0)) await s.close();
-});
-
-async function fake(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
-  const server = await startFakeOpenAI(options);
-  servers.push(server);
-  return server;
-}
+const fake = fakeServers();
+afterEach(() => void vi.unstubAllEnvs());
 
 const clientFor = (server: FakeOpenAI) => new OpenAI({ baseURL: server.baseURL, apiKey: "test-key", maxRetries: 2 });
 const agentOn = (server: FakeOpenAI, options: AgentOptions = {}) => new ReActAgent({ client: clientFor(server), model: "fake-model", timeout: 10, ...options });
