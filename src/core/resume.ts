@@ -17,6 +17,7 @@ import { eventTypeName, HumanResponseEvent, InputRequiredEvent, isEvent, StartEv
 import type { WorkflowHandler } from "./handler.js";
 import type { Journal } from "./journal.js";
 import type { Plan } from "./plan.js";
+import { stepNamed } from "./machine/routing.js";
 import type { Run } from "./run.js";
 import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "./store.js";
 
@@ -88,7 +89,7 @@ export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event 
  *   again) and unclaimed events are as the journal left them.
  */
 export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
-  const eventRecs = new Map<number, { json: EventJSON; to: string | undefined }>();
+  const eventRecs = new Map<number, { json: EventJSON; to: string | undefined; from: string | undefined }>();
   const started = new Map<string, { step: string; seq: number; attempt: number }>();
   const ended = new Set<string>();
   const consumed = new Set<string>();
@@ -104,7 +105,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         inputJson ??= e.input;
         break;
       case "event":
-        eventRecs.set(e.seq, { json: e.event, to: e.to });
+        eventRecs.set(e.seq, { json: e.event, to: e.to, from: e.from });
         if (e.seq > maxSeq) maxSeq = e.seq;
         break;
       case "step_started": {
@@ -134,10 +135,11 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   if (inputJson === undefined) {
     throw new JournalMismatchError(`Run "${runId}" has no input in its store, so it cannot be resumed.`, { workflow: plan.workflow, runId }, "NO_INPUT");
   }
-  const stepOf = (name: string, what: string): string => {
-    if (plan.byName.has(name)) return name;
-    const qualified = [...plan.byName.keys()].find((n) => n.endsWith(`.${name}`));
-    if (qualified !== undefined) return qualified;
+  // The sender of a send is journaled as its step name; of a step's output, as its stepRunId.
+  const sender = (from: string | undefined) => (from === undefined || !from.startsWith(`${runId}:`) ? from : from.slice(runId.length + 1, from.lastIndexOf(":")));
+  const stepOf = (name: string, what: string, from?: string): string => {
+    const def = stepNamed(plan, name, sender(from));
+    if (def !== undefined) return def.name;
     throw new JournalMismatchError(
       `The journal of run "${runId}" ${what} step "${name}", which workflow "${plan.workflow}" does not have (steps: ${[...plan.byName.keys()].join(", ")}). Resume with the version of the workflow that wrote the run.`,
       { workflow: plan.workflow, runId, step: name },
@@ -163,7 +165,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   const deliveries: { step: string; event: Event }[] = [];
   let stop: Event | undefined;
   for (const seq of [...eventRecs.keys()].sort((a, b) => a - b)) {
-    const rec = eventRecs.get(seq) as { json: EventJSON; to: string | undefined };
+    const rec = eventRecs.get(seq) as { json: EventJSON; to: string | undefined; from: string | undefined };
     const ev = events.get(seq) as Event;
     const taker = received.get(seq);
     if (taker !== undefined) {
@@ -174,7 +176,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
       stop ??= ev;
       continue;
     }
-    const targets = rec.to !== undefined ? [stepOf(rec.to, "sends an event to")] : plan.route(ev.constructor as EventClass).map((d) => d.name);
+    const targets = rec.to !== undefined ? [stepOf(rec.to, "sends an event to", rec.from)] : plan.route(ev.constructor as EventClass).map((d) => d.name);
     if (targets.length === 0) unclaimed.push(ev);
     for (const t of targets) if (!consumed.has(`${seq}|${t}`)) deliveries.push({ step: t, event: ev });
   }

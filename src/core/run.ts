@@ -12,6 +12,7 @@ import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
 import type { Journal } from "./journal.js";
 import type { Restored } from "./resume.js";
 import { isA, type Plan } from "./plan.js";
+import { stepNamed } from "./machine/routing.js";
 import type { Runtime } from "./runtime.js";
 import type { StepDefinition } from "./step.js";
 import { WorkflowHandler } from "./handler.js";
@@ -307,9 +308,7 @@ export class Run {
   }
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
-    const byName = this.#setup.plan.byName;
-    // Inside an App, a member names its own steps unqualified.
-    const def = byName.get(step) ?? (from?.member === undefined ? undefined : byName.get(`${from.member}.${step}`));
+    const def = stepNamed(this.#setup.plan, step, from?.def.name);
     const who = from ? `Step "${from.def.name}"` : "handler.sendEvent()";
     if (!def) {
       throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which workflow "${this.workflowName}" does not have (steps: ${[...this.#setup.plan.byName.keys()].join(", ")}).`, "UNKNOWN_STEP", from);
@@ -383,6 +382,10 @@ export class Run {
 
   #begin(slot: Slot, ev: Event): void {
     if (!this.#running()) return;
+    if (this.status === "waiting") {
+      this.status = "running";
+      this.#setup.journal?.status("running");
+    }
     const def = slot.def;
     if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
@@ -551,6 +554,14 @@ export class Run {
       this.#deliver(slot, ev);
     } else if (this.#active === 0) {
       this.#idle();
+    } else if (this.#waiters.length >= this.#active) this.#waitingOnly();
+  }
+
+  /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
+  #waitingOnly(): void {
+    if (this.status === "running" && this.#setup.journal) {
+      this.status = "waiting";
+      this.#setup.journal.status("waiting");
     }
   }
 
@@ -748,11 +759,7 @@ export class Run {
       if (this.#waiters === NONE) this.#waiters = [];
       this.#waiters.push(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
-      // Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere.
-      if (this.#waiters.length >= this.#active && this.status === "running" && this.#setup.journal) {
-        this.status = "waiting";
-        this.#setup.journal.status("waiting");
-      }
+      if (this.#waiters.length >= this.#active) this.#waitingOnly();
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();
