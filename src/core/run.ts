@@ -10,7 +10,7 @@ import {
 import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
 import type { Journal } from "./journal.js";
-import type { Restored } from "./resume.js";
+import type { Restored } from "./machine/restored.js";
 import { isA, type Plan } from "./plan.js";
 import { stepNamed } from "./machine/routing.js";
 import type { Runtime } from "./runtime.js";
@@ -47,7 +47,8 @@ export interface RunSetup {
   instance: object;
   plan: Plan;
   clock: Clock;
-  runtime: Runtime;
+  /** Where steps execute; undefined: called directly in this process. */
+  runtime: Runtime | undefined;
   /** Seconds, or null for no limit. */
   timeout: number | null;
   inspectors: Inspector[] | null;
@@ -404,7 +405,7 @@ export class Run {
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
-        let out: unknown = this.#setup.runtime.invoke(def, slot.instance, ev, ctx);
+        let out: unknown = def.handler.call(slot.instance, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
             const seconds = def.timeout;
@@ -494,7 +495,7 @@ export class Run {
     const ctx = new Context(this, slot, ev, 1, ++this.#invocations, undefined);
     let out: unknown;
     try {
-      out = this.#setup.runtime.invoke(slot.def, slot.instance, ev, ctx);
+      out = slot.def.handler.call(slot.instance, ev, ctx);
     } catch (error) {
       return this.#leanSettled(slot, ev, ctx, undefined, error, true);
     }
