@@ -15,6 +15,14 @@ import type { JournalEntry, JournalRecord, Store } from "../store.js";
  */
 export type Durability = "sync" | "batched";
 
+/** What a journal tells its owner, given at construction. */
+export interface JournalHooks {
+  /** The store failed: the run fails with this error (the journal keeps what was committed). */
+  readonly onError: (err: unknown) => void;
+  /** Runs after the run's end is committed, before the run settles (releases its lease). */
+  readonly afterEnd?: () => void | Promise<void>;
+}
+
 /** Turns what a run does into journal entries and commits them to a {@link Store}. */
 export class Journal {
   #pending: JournalEntry[] = [];
@@ -22,19 +30,22 @@ export class Journal {
   readonly #seqs = new WeakMap<Event, number>();
   #timer: unknown;
   #flushing: Promise<void> = Promise.resolve();
-  /** The first error the store raised; the run fails with it. */
-  onError: (err: unknown) => void = () => {};
-  /** Runs after the run's end is committed, before the run settles (releases its lease). */
-  afterEnd: (() => void | Promise<void>) | undefined;
+  /** Told the first error the store raised; the run fails with it. */
+  readonly onError: (err: unknown) => void;
+  readonly #afterEnd: (() => void | Promise<void>) | undefined;
 
   constructor(
     readonly store: Store,
     readonly runId: string,
     readonly durability: Durability,
     readonly clock: Clock,
+    hooks: JournalHooks,
     readonly batchMs = 5,
     readonly maxBatch = 1024,
-  ) {}
+  ) {
+    this.onError = hooks.onError;
+    this.#afterEnd = hooks.afterEnd;
+  }
 
   record(r: JournalRecord): void {
     if (this.#held) return;
@@ -133,7 +144,7 @@ export class Journal {
     void this.commit();
     this.#flushing = this.#flushing
       .then(() => this.store.setStatus(this.runId, status, status === "completed" ? { result } : { error: errorJSON(error) }))
-      .then(() => this.afterEnd?.())
+      .then(() => this.#afterEnd?.())
       .catch((err: unknown) => this.onError(err));
   }
 

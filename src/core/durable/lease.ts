@@ -136,7 +136,6 @@ export function hold(live: Live, leasing: Leasing): void {
     (timer as { unref?: () => void } | null)?.unref?.();
   };
   renew();
-  journal.afterEnd = () => store.releaseLease(run.id, owner);
   const end = () => {
     ended = true;
     clock.clearTimeout(timer);
@@ -154,6 +153,12 @@ export async function holdNewRun(store: Store, run: Run, handler: WorkflowHandle
   const owner = leasing.owner.next();
   await takeLease(store, run.id, owner, run.workflowName, leasing);
   hold({ run, handler, journal, store, owner }, leasing);
+}
+
+/** Release the lease of `runId` if it is live in this process on `store` (a journal's `afterEnd`). */
+export function releaseLive(store: Store, runId: string): void | Promise<void> {
+  const live = LIVE.get(store)?.get(runId);
+  return live === undefined ? undefined : store.releaseLease(runId, live.owner);
 }
 
 /** The handler of `runId` when it is live in this process on `store`. */

@@ -227,7 +227,6 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
         return;
       }
       journal.adopt(r.events, r.maxSeq);
-      journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, runId));
       journal.record({ kind: "run_resumed", owner });
       if (stored.status === "waiting") journal.status("running");
       hold({ run, handler, journal, store, owner }, leasing);
