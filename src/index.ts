@@ -25,7 +25,7 @@ export { step, type StepOptions, type StepDefinition, type RetryPolicy, type Ste
 export { Context, type RunState, type WaitOptions } from "./core/context.js";
 export { WorkflowHandler } from "./core/handler.js";
 export { App, type AppOptions } from "./core/app.js";
-export { streamOrigin, type StreamOrigin } from "./core/run.js";
+export { streamOrigin, type StreamOrigin } from "./core/driver/run.js";
 
 // Errors
 export {

@@ -7,7 +7,7 @@ import { isEvent, type Event } from "./events.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
 import type { Plan } from "./plan.js";
-import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
+import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
 import type { Runtime } from "./runtime.js";
 import type { Store } from "./store.js";
 

@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.js";
 import type { Event } from "../events.js";
 import type { RunStatus } from "../inspect.js";
+import type { RunJournal } from "../driver/run.js";
 import { errorJSON } from "../records.js";
 import type { JournalEntry, JournalRecord, Store } from "../store.js";
 
@@ -24,7 +25,7 @@ export interface JournalHooks {
 }
 
 /** Turns what a run does into journal entries and commits them to a {@link Store}. */
-export class Journal {
+export class Journal implements RunJournal {
   #pending: JournalEntry[] = [];
   #seq = 0;
   readonly #seqs = new WeakMap<Event, number>();

@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
 import { RunLockedError } from "../errors.js";
 import type { WorkflowHandler } from "../handler.js";
-import type { Run } from "../run.js";
+import type { Run } from "../driver/run.js";
 import type { Store } from "../store.js";
 import type { Journal } from "./journal.js";
 

@@ -9,15 +9,15 @@ import {
   WorkflowError,
   WorkflowRuntimeError,
 } from "../errors.js";
-import { isEvent, StopEvent, type Event, type EventClass, type EventJSON } from "../events.js";
+import { isEvent, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { WorkflowHandler } from "../handler.js";
 import type { Journal } from "./journal.js";
 import { findLive, hold, takeLease, type Leasing } from "./lease.js";
 import type { Plan } from "../plan.js";
-import { stepNamed } from "../machine/routing.js";
+import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Restored } from "../machine/restored.js";
 import { reviveEvent } from "../records.js";
-import type { Run } from "../run.js";
+import type { Run } from "../driver/run.js";
 import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
 export type { Restored };
@@ -125,13 +125,14 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
       if (inFlightIds.has(taker)) unclaimed.push(ev);
       continue;
     }
-    if (ev instanceof StopEvent) {
+    const targets = destinations(plan, ev, rec.to, sender(rec.from));
+    if (targets === END) {
       stop ??= ev;
       continue;
     }
-    const targets = rec.to !== undefined ? [stepOf(rec.to, "sends an event to", rec.from)] : plan.route(ev.constructor as EventClass).map((d) => d.name);
+    if (rec.to !== undefined && targets.length === 0) stepOf(rec.to, "sends an event to", rec.from);
     if (targets.length === 0) unclaimed.push(ev);
-    for (const t of targets) if (!consumed.has(`${seq}|${t}`)) deliveries.push({ step: t, event: ev });
+    for (const { name } of targets) if (!consumed.has(`${seq}|${name}`)) deliveries.push({ step: name, event: ev });
   }
 
   // A journal cut before the input got its seq: the input still has to reach its steps.

@@ -1,3 +1,4 @@
+import { StopEvent, type Event, type EventClass } from "../events.js";
 import type { Plan } from "../plan.js";
 import type { StepDefinition } from "../step.js";
 
@@ -19,3 +20,21 @@ export function memberOf(plan: Plan, step: string): string | undefined {
   const def = plan.byName.get(step);
   return def === undefined ? undefined : plan.owners?.get(def)?.member;
 }
+
+/** {@link destinations} of a StopEvent: the run ends with it. */
+export const END = "end";
+
+/**
+ * Where an event goes, live and on replay alike: `END` for a StopEvent (the run completes);
+ * else the steps it reaches: the one step `to` names (by {@link stepNamed}, for a send from
+ * step `from`), or every step accepting its class. An empty list: no step takes it (a later
+ * `waitForEvent` may). Allocates nothing for an event that is not sent to a named step.
+ */
+export function destinations(plan: Plan, ev: Event, to?: string, from?: string): readonly StepDefinition[] | typeof END {
+  if (ev instanceof StopEvent) return END;
+  if (to === undefined) return plan.route(ev.constructor as EventClass);
+  const def = stepNamed(plan, to, from);
+  return def === undefined ? NOWHERE : [def];
+}
+
+const NOWHERE: readonly StepDefinition[] = Object.freeze([]);

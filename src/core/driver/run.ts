@@ -1,24 +1,25 @@
-import type { Clock } from "./clock.js";
-import { Context, type RunState, type StepPort, type WaitOptions } from "./context.js";
+import type { Clock } from "../clock.js";
+import { Context, type RunState, type StepPort, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
   WorkflowError,
   WorkflowRuntimeError,
   WorkflowTimeoutError,
-} from "./errors.js";
-import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
-import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
-import type { Journal } from "./durable/journal.js";
-import type { Restored } from "./machine/restored.js";
-import { isA, type Plan } from "./plan.js";
-import { stepNamed } from "./machine/routing.js";
-import type { Runtime, StepTask } from "./runtime.js";
-import { contextScope } from "./driver/scope.js";
-import { errorFromJSON, reviveEvent } from "./records.js";
-import { checkEmits, describeOutput, type StepDefinition } from "./step.js";
-import { WorkflowHandler, type RunControl } from "./handler.js";
-import { EventStream } from "./stream.js";
+} from "../errors.js";
+import { eventTypeName, isEvent, stopResult, type Event, type EventClass } from "../events.js";
+import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
+import type { Restored } from "../machine/restored.js";
+import { isA, type Plan } from "../plan.js";
+import { takeSet } from "../machine/collect.js";
+import { destinations, END, stepNamed } from "../machine/routing.js";
+import type { Runtime, StepTask } from "../runtime.js";
+import type { JournalRecord } from "../store.js";
+import { contextScope } from "./scope.js";
+import { errorFromJSON, reviveEvent } from "../records.js";
+import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
+import { WorkflowHandler, type RunControl } from "../handler.js";
+import { EventStream } from "../stream.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -42,6 +43,27 @@ interface Waiter {
   slot: Slot;
 }
 
+/**
+ * What the run writes to its journal: a port declared here, implemented by the durable
+ * journal (`durable/journal.ts`), so the driver never imports durability.
+ */
+export interface RunJournal {
+  record(r: JournalRecord): void;
+  /** The sequence number of `ev`, journaling it first if it is new. */
+  event(ev: Event, from: string | undefined, to?: string): number;
+  stepStarted(stepRunId: string, step: string, ev: Event, attempt: number): void;
+  /** Journals a completion; returns the commit to await before emitting, when completions are synchronous. */
+  stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined;
+  stepFailed(stepRunId: string, step: string, attempt: number, error: unknown, willRetry: boolean): void;
+  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void;
+  waiting(stepRunId: string, type: string): void;
+  received(stepRunId: string, ev: Event): void;
+  status(status: RunStatus): void;
+  finished(status: RunStatus, result: unknown, error: unknown): void;
+  /** Resolves when everything recorded so far is in the store. */
+  flushed(): Promise<void>;
+}
+
 /** What a run needs from the workflow that starts it. */
 export interface RunSetup {
   id: string;
@@ -54,7 +76,7 @@ export interface RunSetup {
   /** Seconds, or null for no limit. */
   timeout: number | null;
   inspectors: Inspector[] | null;
-  journal: Journal | null;
+  journal: RunJournal | null;
   parentRunId?: string | undefined;
   parentSignal?: AbortSignal | undefined;
   /** A child run hands its streamed events up to its parent through this. */
@@ -338,10 +360,10 @@ export class Run implements StepPort, RunControl {
 
   #emit(ev: Event, from: Slot | undefined, target: Slot | undefined): void {
     if (!this.#running()) return;
-    if (ev instanceof StopEvent) return this.#complete(ev);
+    const routes = destinations(this.#setup.plan, ev);
+    if (routes === END) return this.#complete(ev);
     if (this.#waiters.length > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.#deliver(target, ev);
-    const routes = this.#setup.plan.route(ev.constructor as EventClass);
     if (routes.length === 0) {
       if (this.#unclaimed === NONE) this.#unclaimed = [];
       this.#unclaimed.push(ev);
@@ -619,26 +641,12 @@ export class Run implements StepPort, RunControl {
     if (!buffer) this.#collect.set(key, (buffer = []));
     // A step re-run on resume collects its event again: keep one copy.
     if (this.#setup.journal === null || !buffer.includes(ev)) buffer.push(ev);
-    // For each listed type in order, the first buffered event of it not yet taken. Linear:
-    // a fan-in of 1,000 calls this 1,000 times, so no per-call scan of the list times the buffer.
-    const picked = buffer.length < types.length ? undefined : new Uint8Array(buffer.length);
-    const taken: number[] = [];
-    const cursor = new Map<EventClass, number>();
-    for (let k = 0; picked !== undefined && k < types.length; k++) {
-      const t = types[k] as EventClass;
-      let i = cursor.get(t) ?? 0;
-      while (i < buffer.length && (picked[i] === 1 || !(buffer[i] instanceof t))) i++;
-      if (i === buffer.length) break;
-      picked[i] = 1;
-      taken.push(i);
-      cursor.set(t, i + 1);
-    }
-    if (picked === undefined || taken.length < types.length) {
+    const set = takeSet(buffer, types);
+    if (set === null) {
       this.#setup.journal?.collect(key, buffer);
       return null;
     }
-    const result = taken.map((i) => buffer[i] as Event);
-    const rest = buffer.filter((_, j) => picked[j] === 0);
+    const { taken: result, rest } = set;
     this.#collect.set(key, rest);
     this.#setup.journal?.collect(key, rest, ev, result);
     return result;
