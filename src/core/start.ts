@@ -1,3 +1,4 @@
+import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
 import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, releaseLive, type LeaseOwner, type Leasing } from "./durable/lease.js";
@@ -59,7 +60,7 @@ interface Parent {
 export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming): WorkflowHandler<unknown> {
   const { options, plan } = spec;
   const clock = options.clock ?? systemClock;
-  const id = resume?.runId ?? flatId(crypto.randomUUID());
+  const id = resume?.runId ?? flatId(randomId());
   const inspectors = [...globalInspectorList()];
   if (options.inspect) inspectors.push(options.inspect);
   if (options.verbose) inspectors.push(verbosePrinter());

@@ -1,3 +1,4 @@
+import { randomId } from "../ids.js";
 import type { Clock } from "../clock.js";
 import { RunLockedError } from "../errors.js";
 import type { WorkflowHandler } from "../handler.js";
@@ -18,7 +19,7 @@ export interface LeaseOwner {
 
 /** Lease ids `<prefix>:<random>`: a fixed name for this process (a pod, a host) and a random part per run. */
 export function namedOwner(prefix: string): LeaseOwner {
-  return { next: () => `${prefix}:${crypto.randomUUID().slice(0, 8)}` };
+  return { next: () => `${prefix}:${randomId().slice(0, 8)}` };
 }
 
 interface NodeLikeProcess {
@@ -45,10 +46,10 @@ export function defaultLeaseOwner(): LeaseOwner {
   if (fallback !== undefined) return fallback;
   const proc = hostProcess();
   const os = proc?.getBuiltinModule?.("node:os") as { hostname(): string } | undefined;
-  if (proc === undefined || os === undefined) return (fallback = { next: () => crypto.randomUUID() });
+  if (proc === undefined || os === undefined) return (fallback = { next: () => randomId() });
   const host = os.hostname();
   return (fallback = {
-    next: () => `${host}:${proc.pid}:${crypto.randomUUID().slice(0, 8)}`,
+    next: () => `${host}:${proc.pid}:${randomId().slice(0, 8)}`,
     isGone: (owner) => {
       const parts = owner.split(":");
       const pid = Number(parts[parts.length - 2]);
