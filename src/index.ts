@@ -25,7 +25,7 @@ export { step, type StepOptions, type StepDefinition, type RetryPolicy, type Ste
 export { Context, type RunState, type WaitOptions } from "./core/context.js";
 export { WorkflowHandler } from "./core/handler.js";
 export { App, type AppOptions } from "./core/app.js";
-export { streamOrigin, type StreamOrigin } from "./core/run.js";
+export { streamOrigin, type StreamOrigin } from "./core/driver/run.js";
 
 // Errors
 export {
@@ -43,10 +43,12 @@ export {
 export { inspect, verbosePrinter, type InspectionEvent, type Inspector, type RunStatus } from "./core/inspect.js";
 export { TestClock, systemClock, type Clock } from "./core/clock.js";
 export { MemoryStore, type Store, type StoredRun, type RunFilter, type JournalRecord, type JournalEntry, type ErrorJSON } from "./core/store.js";
-export { type Durability } from "./core/journal.js";
-export { localRuntime, type Runtime } from "./core/runtime.js";
+export { type Durability } from "./core/durable/journal.js";
+export { type Runtime, type StepTask, type StepOutcome, type StepScope, type StepWrite, type StepRequest, type StepReply } from "./core/runtime.js";
+export { executeTask } from "./core/worker.js";
 
 // Durable runs (SPEC 6): stores, leases, resume
 export { JOURNAL_FORMAT, type Lease, type LeaseResult } from "./core/store.js";
 export { StoreError, StoreVersionError, RunNotFoundError, RunLockedError, RunFinishedError, JournalMismatchError, UnknownEventTypeError, RunSuspendedError } from "./core/errors.js";
-export { suspendRun, replay, type Restored, type Replayed } from "./core/resume.js";
+export { suspendRun, replay, type Restored, type Replayed } from "./core/durable/resume.js";
+export { namedOwner, type LeaseOwner } from "./core/durable/lease.js";

@@ -1,7 +1,7 @@
 import { isStart, Plan, type StepOwner } from "./plan.js";
 import type { EventClass } from "./events.js";
 import type { StepDefinition } from "./step.js";
-import { planOf, RESERVED, setPlanBuilder, Workflow, type WorkflowOptions } from "./workflow.js";
+import { planOf, RESERVED, Workflow, type WorkflowOptions } from "./workflow.js";
 
 /** Options of an {@link App}: its members, and the options of the App's runs. */
 export interface AppOptions extends WorkflowOptions {
@@ -26,7 +26,6 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
   readonly members: ReadonlyMap<string, Workflow>;
 
   constructor({ workflows, entry, ...options }: AppOptions) {
-    super({ name: "App", ...options });
     const members = new Map<string, Workflow>();
     const problems: string[] = [];
     const list: [string, unknown][] = Array.isArray(workflows)
@@ -41,9 +40,9 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
       if (members.has(name)) problems.push(`Two App members are named "${name}"; pass workflows as { someName: instance, otherName: instance }.`);
       members.set(name, wf as Workflow);
     }
-    this.members = members;
     if (entry !== undefined && !members.has(entry)) problems.push(`entry "${entry}" is not a member of the App (members: ${[...members.keys()].join(", ")}).`);
-    setPlanBuilder(this, (name, opts) => composePlan(name, members, entry, problems, opts.externalEvents ?? []));
+    super({ name: "App", ...options }, (name, opts) => composePlan(name, members, entry, problems, opts.externalEvents ?? []));
+    this.members = members;
   }
 }
 

@@ -1,39 +1,38 @@
-import { randomUUID } from "node:crypto";
-import { systemClock, type Clock } from "./clock.js";
-import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
-import { isEvent, StartEvent, type Event, type EventClass, type EventJSON } from "./events.js";
-import { WorkflowHandler } from "./handler.js";
-import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
-import { Journal, type Durability } from "./journal.js";
+import { WorkflowError, WorkflowValidationError } from "./errors.js";
+import { StartEvent, type Event, type EventClass, type EventJSON } from "./events.js";
+import type { WorkflowHandler } from "./handler.js";
+import { liveHandler } from "./durable/lease.js";
+import { checkSendable } from "./durable/resume.js";
 import { Plan } from "./plan.js";
-import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
-import { localRuntime, type Runtime } from "./runtime.js";
-import { beginResume, checkSendable, holdNewRun, liveHandler, reviveEvent, storeFailed, type Resuming } from "./resume.js";
+import { reviveEvent } from "./records.js";
+import { startRun, type RunOptions, type RunSpec } from "./start.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
-import type { Store } from "./store.js";
 
 /** Options every workflow takes. */
-export interface WorkflowOptions {
-  /** Seconds a run may take; `null` for no limit. Default 45. */
-  timeout?: number | null;
-  /** Print each step as it starts and what it emitted. */
-  verbose?: boolean;
-  /** Check the steps before the first run (default true). */
-  validate?: boolean;
-  /** Journal runs here (default: nothing is journaled). */
-  store?: Store;
-  /** How journal writes are committed (default `"sync"`). */
-  durability?: Durability;
+export interface WorkflowOptions extends RunOptions {
   /** Accepted event types that arrive from outside the run (`handler.sendEvent`). */
   externalEvents?: readonly EventClass[];
-  /** Where steps execute (default: this process). */
-  runtime?: Runtime;
-  /** Time source for timeouts and retries (tests pass a `TestClock`). */
-  clock?: Clock;
-  /** Watch every run of this workflow. */
-  inspect?: Inspector;
   /** The workflow's name in messages, journals and drawings (default: the class name). */
   name?: string;
+}
+
+/** Builds the plan of a workflow whose steps are not its class's own (an App's, from its members). */
+export type PlanBuilder = (name: string, options: WorkflowOptions) => Plan;
+
+/** A workflow's own state, kept off its public type. */
+interface Internals {
+  readonly options: WorkflowOptions;
+  readonly steps: StepDefinition[];
+  readonly children: Map<string, Workflow>;
+  readonly build: PlanBuilder | undefined;
+  spec: RunSpec | undefined;
+  version: number;
+}
+
+const INTERNALS = new WeakMap<object, Internals>();
+
+function internals(wf: Workflow): Internals {
+  return INTERNALS.get(wf) as Internals;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -44,39 +43,8 @@ const CLASS_STEPS = new WeakMap<object, StepDefinition[]>();
 const CLASS_DEFS = new WeakMap<object, { version: number; defs: StepDefinition[] }>();
 // Bumped by every Class.addStep, so cached plans of that class and its subclasses are rebuilt.
 let version = 0;
-let getPlan: (wf: Workflow) => Plan;
-let getChildren: (wf: Workflow) => ReadonlyMap<string, Workflow>;
-let startRun: (wf: Workflow, input: unknown, parent: { run: Run; signal: AbortSignal } | undefined, resume?: Resuming) => WorkflowHandler<unknown>;
-/** Plans built by something other than the class's steps (an App's, from its members). */
-const CUSTOM_PLANS = new WeakMap<Workflow, (name: string, options: WorkflowOptions) => Plan>();
-
-/** @internal Let `wf` build its plan with `build` (used by App). */
-export function setPlanBuilder(wf: Workflow, build: (name: string, options: WorkflowOptions) => Plan): void {
-  CUSTOM_PLANS.set(wf, build);
-}
-
 /** @internal The steps and external events of a workflow, for composing Apps. */
 export { classSteps, RESERVED };
-
-/** Starts a child run for `ctx.runWorkflow` and translates its failure for the calling step. */
-const runChild: ChildStarter = async (owner, target, input, parent, signal) => {
-  let wf: Workflow | undefined;
-  if (target instanceof Workflow) wf = target;
-  else if (typeof target === "function" && (target === Workflow || target.prototype instanceof Workflow)) {
-    const added = owner instanceof Workflow ? [...getChildren(owner as Workflow).values()] : [];
-    wf = added.find((w) => w.constructor === target) ?? added.find((w) => w instanceof target) ?? new (target as new () => Workflow)();
-  } else {
-    throw new WorkflowError(`ctx.runWorkflow() takes a Workflow class or instance, got ${describeValue(target)}.`, { workflow: parent.workflowName, runId: parent.id });
-  }
-  const child = startRun(wf, input, { run: parent, signal });
-  try {
-    return await child;
-  } catch (err) {
-    if (err instanceof WorkflowCancelledError && signal.aborted) throw err;
-    const why = err instanceof Error ? err.message : String(err);
-    throw new WorkflowRuntimeError(`Child workflow "${planOf(wf).workflow}" (run "${child.runId}") failed: ${why}`, "CHILD_FAILED", { workflow: planOf(wf).workflow, runId: child.runId, cause: err });
-  }
-};
 
 /**
  * A set of steps joined by the events they accept and emit.
@@ -89,80 +57,18 @@ const runChild: ChildStarter = async (owner, target, input, parent, signal) => {
  * await new Hello().run({ name: "Ada" }); // "hi Ada"
  */
 export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
-  readonly #options: WorkflowOptions;
-  readonly #steps: StepDefinition[] = [];
-  #plan: Plan | undefined;
-  #planVersion = -1;
-  readonly #children = new Map<string, Workflow>();
-
-  static {
-    getPlan = (wf) => {
-      if (wf.#plan === undefined || wf.#planVersion !== version) {
-        const opts = wf.#options;
-        const name = opts.name ?? (wf.constructor.name || "Workflow");
-        const custom = CUSTOM_PLANS.get(wf);
-        wf.#plan = custom ? custom(name, opts) : new Plan(name, [...classSteps(wf.constructor), ...wf.#steps], { external: opts.externalEvents ?? [], reserved: RESERVED });
-        wf.#planVersion = version;
-      }
-      return wf.#plan;
-    };
-    getChildren = (wf) => wf.#children;
-    startRun = (wf, input, parent, resume) => {
-      const options = wf.#options;
-      const plan = planOf(wf);
-      const clock = options.clock ?? systemClock;
-      const id = resume?.runId ?? flatId(randomUUID());
-      const inspectors = [...globalInspectorList()];
-      if (options.inspect) inspectors.push(options.inspect);
-      if (options.verbose) inspectors.push(verbosePrinter());
-      if (parent) inspectors.push(...parent.run.runInspectors);
-      const store = options.store;
-      const journal = store ? new Journal(store, id, options.durability ?? "sync", clock) : null;
-      const run = new Run({
-        id,
-        workflowName: plan.workflow,
-        instance: wf,
-        plan,
-        clock,
-        runtime: options.runtime ?? localRuntime,
-        timeout: options.timeout === undefined ? 45 : options.timeout,
-        // No list at all when nobody watches: 10,000 runs in flight keep 10,000 empty arrays otherwise.
-        inspectors: inspectors.length > 0 ? inspectors : null,
-        journal,
-        runChild,
-        ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
-      });
-      const handler = WorkflowHandler.attach<unknown>(run);
-      let start: Event;
-      try {
-        if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
-        start = toStartEvent(plan, input);
-      } catch (err) {
-        run.reject(err);
-        return handler;
-      }
-      if (resume) {
-        beginResume(store, plan, run, handler, journal, resume);
-      } else if (journal && store) {
-        journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, id));
-        void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) }))
-          .then(() => holdNewRun(store, run, handler, journal))
-          .then(() => run.start(start))
-          .catch(journal.onError);
-      } else {
-        run.start(start);
-      }
-      return handler;
-    };
-  }
-
-  constructor(options: WorkflowOptions = {}) {
+  /** @param plan for Apps: builds the plan from the members instead of this class's steps. */
+  constructor(options: WorkflowOptions = {}, plan?: PlanBuilder) {
     if (options === null || typeof options !== "object") throw new TypeError(`Workflow options must be an object, got ${String(options)}.`);
     const t = options.timeout;
     if (t !== undefined && t !== null && !(typeof t === "number" && t > 0)) {
       throw new TypeError(`Workflow option timeout is in seconds and must be > 0 or null, got ${String(t)}.`);
     }
-    this.#options = options;
+    const ttl = options.leaseTtlMs;
+    if (ttl !== undefined && !(typeof ttl === "number" && Number.isFinite(ttl) && ttl > 0)) {
+      throw new TypeError(`Workflow option leaseTtlMs is in milliseconds and must be a number > 0, got ${String(ttl)}.`);
+    }
+    INTERNALS.set(this, { options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1 });
   }
 
   /**
@@ -180,8 +86,9 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
 
   /** Add a step to this instance only. Chainable. */
   addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E, this>): this {
-    this.#steps.push(defineStep(options, handler as Handler, "instance"));
-    this.#plan = undefined;
+    const own = internals(this);
+    own.steps.push(defineStep(options, handler as Handler, "instance"));
+    own.spec = undefined;
     return this;
   }
 
@@ -196,7 +103,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    * `streamEvents()`, `sendEvent()` and `cancel()`.
    */
   run(input?: TInput | Event): WorkflowHandler<TResult> {
-    return startRun(this, input, undefined) as WorkflowHandler<TResult>;
+    return startRun(specOf(this), input) as WorkflowHandler<TResult>;
   }
 
   /**
@@ -207,9 +114,9 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    * `RunLockedError` (another process runs it), `RunFinishedError`, `UnknownEventTypeError`…
    */
   resume(runId: string): WorkflowHandler<TResult> {
-    const live = liveHandler(this.#options.store, runId);
+    const live = liveHandler(internals(this).options.store, runId);
     if (live) return live as WorkflowHandler<TResult>;
-    return startRun(this, new StartEvent(), undefined, { runId, events: [] }) as WorkflowHandler<TResult>;
+    return startRun(specOf(this), new StartEvent(), undefined, { runId, events: [] }) as WorkflowHandler<TResult>;
   }
 
   /**
@@ -219,12 +126,12 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    */
   sendEvent(runId: string, ev: Event): WorkflowHandler<TResult> {
     checkSendable(ev, runId, planOf(this).workflow);
-    const live = liveHandler(this.#options.store, runId);
+    const live = liveHandler(internals(this).options.store, runId);
     if (live) {
       live.sendEvent(ev);
       return live as WorkflowHandler<TResult>;
     }
-    return startRun(this, new StartEvent(), undefined, { runId, events: [ev] }) as WorkflowHandler<TResult>;
+    return startRun(specOf(this), new StartEvent(), undefined, { runId, events: [ev] }) as WorkflowHandler<TResult>;
   }
 
   /**
@@ -242,25 +149,10 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
   addWorkflows(workflows: Record<string, Workflow>): this {
     for (const [name, wf] of Object.entries(workflows)) {
       if (!(wf instanceof Workflow)) throw new TypeError(`addWorkflows: "${name}" is ${describeValue(wf)}, not a Workflow instance.`);
-      this.#children.set(name, wf);
+      internals(this).children.set(name, wf);
     }
     return this;
   }
-}
-
-/** Node builds a UUID as a rope of 14 strings (~490 bytes); reading a character flattens it to one (~66). */
-function flatId(id: string): string {
-  id.charCodeAt(0);
-  return id;
-}
-
-function toStartEvent(plan: Plan, input: unknown): Event {
-  if (isEvent(input)) return input;
-  if (input === undefined) return new (plan.startClass as new (d?: unknown) => Event)();
-  if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    throw new WorkflowError(`Workflow "${plan.workflow}" run() takes an object of StartEvent fields or a StartEvent, got ${Array.isArray(input) ? "an array" : JSON.stringify(input)}.`, { workflow: plan.workflow });
-  }
-  return new (plan.startClass as new (d?: unknown) => Event)(input);
 }
 
 const RESERVED = new Set(Object.getOwnPropertyNames(Workflow.prototype).filter((n) => n !== "constructor"));
@@ -321,13 +213,42 @@ export function describeWorkflow(target: Workflow | (abstract new (...args: neve
       : new Plan(target.name || "Workflow", classSteps(target), { reserved: RESERVED });
   const owners = new Map<string, string>();
   for (const [def, owner] of plan.owners ?? []) owners.set(def.name, owner.member);
-  const children = target instanceof Workflow ? getChildren(target) : new Map<string, Workflow>();
+  const children = target instanceof Workflow ? internals(target).children : new Map<string, Workflow>();
   return { name: plan.workflow, steps: plan.steps, externalEvents: plan.external, startEvent: plan.startClass, problems: plan.problems, owners, children };
 }
 
 /** The resolved plan of a workflow instance (cached until steps are added). */
 export function planOf(wf: Workflow): Plan {
-  return getPlan(wf);
+  return specOf(wf).plan;
+}
+
+/** What starting a run of `wf` needs: its plan (rebuilt when steps were added since), options and children. */
+function specOf(wf: Workflow): RunSpec {
+  const own = internals(wf);
+  if (own.spec !== undefined && own.version === version) return own.spec;
+  const { options } = own;
+  const name = options.name ?? (wf.constructor.name || "Workflow");
+  const plan = own.build ? own.build(name, options) : new Plan(name, [...classSteps(wf.constructor), ...own.steps], { external: options.externalEvents ?? [], reserved: RESERVED });
+  own.version = version;
+  return (own.spec = { instance: wf, plan, options, child: childOf });
+}
+
+/** The workflow `ctx.runWorkflow(target)` means from a step of `owner`. */
+function childOf(owner: object, target: unknown, parent: { readonly workflowName: string; readonly id: string }): RunSpec {
+  const where = { workflow: parent.workflowName, runId: parent.id };
+  const added = owner instanceof Workflow ? internals(owner as Workflow).children : new Map<string, Workflow>();
+  if (target instanceof Workflow) return specOf(target as Workflow);
+  if (typeof target === "string") {
+    // A step on a runtime's worker names the workflow (see StepRequest "runWorkflow").
+    const wf = added.get(target) ?? [...added.values()].find((w) => planOf(w).workflow === target);
+    if (wf === undefined) throw new WorkflowError(`ctx.runWorkflow("${target}"): no workflow by that name was added to workflow "${parent.workflowName}" (added: ${[...added.keys()].join(", ") || "none"}); add it with addWorkflows({ ${target}: instance }).`, where);
+    return specOf(wf);
+  }
+  if (typeof target === "function" && (target === Workflow || target.prototype instanceof Workflow)) {
+    const list = [...added.values()];
+    return specOf(list.find((w) => w.constructor === target) ?? list.find((w) => w instanceof target) ?? new (target as new () => Workflow)());
+  }
+  throw new WorkflowError(`ctx.runWorkflow() takes a Workflow class or instance, got ${describeValue(target)}.`, where);
 }
 
 export type { StepDefinition };

@@ -1,21 +1,25 @@
-import type { Clock } from "./clock.js";
-import { Context, type RunState, type WaitOptions } from "./context.js";
+import type { Clock } from "../clock.js";
+import { Context, type RunState, type StepPort, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
   WorkflowError,
   WorkflowRuntimeError,
   WorkflowTimeoutError,
-} from "./errors.js";
-import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
-import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
-import type { Journal } from "./journal.js";
-import type { Restored } from "./resume.js";
-import { isA, type Plan } from "./plan.js";
-import type { Runtime } from "./runtime.js";
-import type { StepDefinition } from "./step.js";
-import { WorkflowHandler } from "./handler.js";
-import { EventStream } from "./stream.js";
+} from "../errors.js";
+import { eventTypeName, isEvent, stopResult, type Event, type EventClass } from "../events.js";
+import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
+import type { Restored } from "../machine/restored.js";
+import { isA, type Plan } from "../plan.js";
+import { takeSet } from "../machine/collect.js";
+import { destinations, END, stepNamed } from "../machine/routing.js";
+import type { Runtime, StepTask } from "../runtime.js";
+import type { JournalRecord } from "../store.js";
+import { contextScope } from "./scope.js";
+import { errorFromJSON, reviveEvent } from "../records.js";
+import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
+import { WorkflowHandler, type RunControl } from "../handler.js";
+import { EventStream } from "../stream.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -39,6 +43,27 @@ interface Waiter {
   slot: Slot;
 }
 
+/**
+ * What the run writes to its journal: a port declared here, implemented by the durable
+ * journal (`durable/journal.ts`), so the driver never imports durability.
+ */
+export interface RunJournal {
+  record(r: JournalRecord): void;
+  /** The sequence number of `ev`, journaling it first if it is new. */
+  event(ev: Event, from: string | undefined, to?: string): number;
+  stepStarted(stepRunId: string, step: string, ev: Event, attempt: number): void;
+  /** Journals a completion; returns the commit to await before emitting, when completions are synchronous. */
+  stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined;
+  stepFailed(stepRunId: string, step: string, attempt: number, error: unknown, willRetry: boolean): void;
+  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void;
+  waiting(stepRunId: string, type: string): void;
+  received(stepRunId: string, ev: Event): void;
+  status(status: RunStatus): void;
+  finished(status: RunStatus, result: unknown, error: unknown): void;
+  /** Resolves when everything recorded so far is in the store. */
+  flushed(): Promise<void>;
+}
+
 /** What a run needs from the workflow that starts it. */
 export interface RunSetup {
   id: string;
@@ -46,11 +71,12 @@ export interface RunSetup {
   instance: object;
   plan: Plan;
   clock: Clock;
-  runtime: Runtime;
+  /** Where steps execute; undefined: called directly in this process. */
+  runtime: Runtime | undefined;
   /** Seconds, or null for no limit. */
   timeout: number | null;
   inspectors: Inspector[] | null;
-  journal: Journal | null;
+  journal: RunJournal | null;
   parentRunId?: string | undefined;
   parentSignal?: AbortSignal | undefined;
   /** A child run hands its streamed events up to its parent through this. */
@@ -91,7 +117,7 @@ const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STE
  * steps that accept it; each step's invocations are capped by its `numWorkers`; the first
  * StopEvent settles the run. Nothing is retained per event unless a journal asks for it.
  */
-export class Run {
+export class Run implements StepPort, RunControl {
   readonly id: string;
   readonly workflowName: string;
   #stream: EventStream<Event> | undefined;
@@ -282,7 +308,7 @@ export class Run {
   /** An event from outside the run (`handler.sendEvent`). */
   sendExternal(ev: Event, step?: string): void {
     if (!isEvent(ev)) {
-      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describe(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
+      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describeOutput(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
     }
     if (!this.#running()) {
       throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
@@ -307,9 +333,7 @@ export class Run {
   }
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
-    const byName = this.#setup.plan.byName;
-    // Inside an App, a member names its own steps unqualified.
-    const def = byName.get(step) ?? (from?.member === undefined ? undefined : byName.get(`${from.member}.${step}`));
+    const def = stepNamed(this.#setup.plan, step, from?.def.name);
     const who = from ? `Step "${from.def.name}"` : "handler.sendEvent()";
     if (!def) {
       throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which workflow "${this.workflowName}" does not have (steps: ${[...this.#setup.plan.byName.keys()].join(", ")}).`, "UNKNOWN_STEP", from);
@@ -328,14 +352,7 @@ export class Run {
   checkEmit(slot: Slot, ev: unknown, how: "returned" | "sent"): asserts ev is Event {
     const cls = (ev as { constructor?: unknown } | null | undefined)?.constructor;
     if (slot.allowed.has(cls)) return;
-    const step = slot.def.name;
-    if (!isEvent(ev)) {
-      throw this.#contract(`Step "${step}" ${how} ${describe(ev)}, which is not an Event; return an event, an array of events, or nothing.`, "NOT_AN_EVENT", slot);
-    }
-    if (!slot.def.emits.some((e) => ev instanceof e)) {
-      const list = slot.def.emits.map(eventTypeName).join(", ") || "nothing";
-      throw this.#contract(`Step "${step}" ${how} ${eventTypeName(ev.constructor as EventClass)}, which its emits does not list (emits: ${list}). Add it to the step's emits.`, "UNDECLARED_EVENT", slot);
-    }
+    checkEmits(slot.def, ev, how, this.workflowName, this.id);
     slot.allowed.add(cls);
   }
 
@@ -343,10 +360,10 @@ export class Run {
 
   #emit(ev: Event, from: Slot | undefined, target: Slot | undefined): void {
     if (!this.#running()) return;
-    if (ev instanceof StopEvent) return this.#complete(ev);
+    const routes = destinations(this.#setup.plan, ev);
+    if (routes === END) return this.#complete(ev);
     if (this.#waiters.length > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.#deliver(target, ev);
-    const routes = this.#setup.plan.route(ev.constructor as EventClass);
     if (routes.length === 0) {
       if (this.#unclaimed === NONE) this.#unclaimed = [];
       this.#unclaimed.push(ev);
@@ -383,8 +400,12 @@ export class Run {
 
   #begin(slot: Slot, ev: Event): void {
     if (!this.#running()) return;
+    if (this.status === "waiting") {
+      this.status = "running";
+      this.#setup.journal?.status("running");
+    }
     const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
+    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && this.#setup.runtime === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
   }
 
@@ -401,7 +422,8 @@ export class Run {
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
-        let out: unknown = this.#setup.runtime.invoke(def, slot.instance, ev, ctx);
+        const runtime = this.#setup.runtime;
+        let out: unknown = runtime === undefined ? def.handler.call(slot.instance, ev, ctx) : this.#execute(runtime, slot, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
             const seconds = def.timeout;
@@ -448,6 +470,33 @@ export class Run {
     }
   }
 
+  /** One attempt on the run's runtime: the step as a JSON task, its reads answered through a scope over `ctx`. */
+  async #execute(runtime: Runtime, slot: Slot, ev: Event, ctx: Context): Promise<readonly Event[]> {
+    const { member, def } = slot;
+    const plan = this.#setup.plan;
+    let state: Record<string, unknown> | undefined;
+    if (this.#stateMap !== undefined) {
+      state = {};
+      const prefix = member === undefined ? "" : `${member}/`;
+      for (const [k, v] of this.#stateMap) if (k.startsWith(prefix)) state[k.slice(prefix.length)] = v;
+    }
+    const task: StepTask = {
+      runId: this.id,
+      workflow: member ?? this.workflowName,
+      step: member === undefined ? def.name : def.name.slice(member.length + 1),
+      stepRunId: ctx.stepRunId,
+      attempt: ctx.attempt,
+      event: ev.toJSON(),
+      ...(state === undefined ? {} : { state }),
+    };
+    const scope = contextScope(ctx, task, ev, plan);
+    const outcome = await runtime.execute(task, scope);
+    if (!this.#running()) return EMPTY;
+    scope.apply(outcome.writes);
+    if (!outcome.ok) throw errorFromJSON(outcome.error, { workflow: this.workflowName, runId: this.id, step: def.name, attempt: ctx.attempt });
+    return outcome.emitted.map((json) => reviveEvent(plan, json, this.id));
+  }
+
   /** A step attempt threw: report it, then fail the run or the call; true when it will be retried. */
   #attemptFailed(slot: Slot, ev: Event, ctx: Context, attempt: number, began: number, error: unknown): boolean {
     const def = slot.def;
@@ -491,7 +540,7 @@ export class Run {
     const ctx = new Context(this, slot, ev, 1, ++this.#invocations, undefined);
     let out: unknown;
     try {
-      out = this.#setup.runtime.invoke(slot.def, slot.instance, ev, ctx);
+      out = slot.def.handler.call(slot.instance, ev, ctx);
     } catch (error) {
       return this.#leanSettled(slot, ev, ctx, undefined, error, true);
     }
@@ -551,6 +600,14 @@ export class Run {
       this.#deliver(slot, ev);
     } else if (this.#active === 0) {
       this.#idle();
+    } else if (this.#waiters.length >= this.#active) this.#waitingOnly();
+  }
+
+  /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
+  #waitingOnly(): void {
+    if (this.status === "running" && this.#setup.journal) {
+      this.status = "waiting";
+      this.#setup.journal.status("waiting");
     }
   }
 
@@ -584,26 +641,12 @@ export class Run {
     if (!buffer) this.#collect.set(key, (buffer = []));
     // A step re-run on resume collects its event again: keep one copy.
     if (this.#setup.journal === null || !buffer.includes(ev)) buffer.push(ev);
-    // For each listed type in order, the first buffered event of it not yet taken. Linear:
-    // a fan-in of 1,000 calls this 1,000 times, so no per-call scan of the list times the buffer.
-    const picked = buffer.length < types.length ? undefined : new Uint8Array(buffer.length);
-    const taken: number[] = [];
-    const cursor = new Map<EventClass, number>();
-    for (let k = 0; picked !== undefined && k < types.length; k++) {
-      const t = types[k] as EventClass;
-      let i = cursor.get(t) ?? 0;
-      while (i < buffer.length && (picked[i] === 1 || !(buffer[i] instanceof t))) i++;
-      if (i === buffer.length) break;
-      picked[i] = 1;
-      taken.push(i);
-      cursor.set(t, i + 1);
-    }
-    if (picked === undefined || taken.length < types.length) {
+    const set = takeSet(buffer, types);
+    if (set === null) {
       this.#setup.journal?.collect(key, buffer);
       return null;
     }
-    const result = taken.map((i) => buffer[i] as Event);
-    const rest = buffer.filter((_, j) => picked[j] === 0);
+    const { taken: result, rest } = set;
     this.#collect.set(key, rest);
     this.#setup.journal?.collect(key, rest, ev, result);
     return result;
@@ -748,11 +791,7 @@ export class Run {
       if (this.#waiters === NONE) this.#waiters = [];
       this.#waiters.push(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
-      // Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere.
-      if (this.#waiters.length >= this.#active && this.status === "running" && this.#setup.journal) {
-        this.status = "waiting";
-        this.#setup.journal.status("waiting");
-      }
+      if (this.#waiters.length >= this.#active) this.#waitingOnly();
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();
@@ -920,14 +959,6 @@ function linkedController(parent: AbortSignal): AbortController {
   return c;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (v === undefined) return "undefined";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
-  if (typeof v === "function") return `a function`;
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
 
 function assertJson(value: unknown, key: string, run: Run, path = key, seen = new Set<unknown>()): void {
   const bad = (what: string) =>

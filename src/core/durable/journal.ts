@@ -1,7 +1,9 @@
-import type { Clock } from "./clock.js";
-import type { Event } from "./events.js";
-import type { RunStatus } from "./inspect.js";
-import type { ErrorJSON, JournalEntry, JournalRecord, Store } from "./store.js";
+import type { Clock } from "../clock.js";
+import type { Event } from "../events.js";
+import type { RunStatus } from "../inspect.js";
+import type { RunJournal } from "../driver/run.js";
+import { errorJSON } from "../records.js";
+import type { JournalEntry, JournalRecord, Store } from "../store.js";
 
 /**
  * How journal writes reach the store. In both modes, entries are group-committed at most a
@@ -14,26 +16,37 @@ import type { ErrorJSON, JournalEntry, JournalRecord, Store } from "./store.js";
  */
 export type Durability = "sync" | "batched";
 
+/** What a journal tells its owner, given at construction. */
+export interface JournalHooks {
+  /** The store failed: the run fails with this error (the journal keeps what was committed). */
+  readonly onError: (err: unknown) => void;
+  /** Runs after the run's end is committed, before the run settles (releases its lease). */
+  readonly afterEnd?: () => void | Promise<void>;
+}
+
 /** Turns what a run does into journal entries and commits them to a {@link Store}. */
-export class Journal {
+export class Journal implements RunJournal {
   #pending: JournalEntry[] = [];
   #seq = 0;
   readonly #seqs = new WeakMap<Event, number>();
   #timer: unknown;
   #flushing: Promise<void> = Promise.resolve();
-  /** The first error the store raised; the run fails with it. */
-  onError: (err: unknown) => void = () => {};
-  /** Runs after the run's end is committed, before the run settles (releases its lease). */
-  afterEnd: (() => void | Promise<void>) | undefined;
+  /** Told the first error the store raised; the run fails with it. */
+  readonly onError: (err: unknown) => void;
+  readonly #afterEnd: (() => void | Promise<void>) | undefined;
 
   constructor(
     readonly store: Store,
     readonly runId: string,
     readonly durability: Durability,
     readonly clock: Clock,
+    hooks: JournalHooks,
     readonly batchMs = 5,
     readonly maxBatch = 1024,
-  ) {}
+  ) {
+    this.onError = hooks.onError;
+    this.#afterEnd = hooks.afterEnd;
+  }
 
   record(r: JournalRecord): void {
     if (this.#held) return;
@@ -132,7 +145,7 @@ export class Journal {
     void this.commit();
     this.#flushing = this.#flushing
       .then(() => this.store.setStatus(this.runId, status, status === "completed" ? { result } : { error: errorJSON(error) }))
-      .then(() => this.afterEnd?.())
+      .then(() => this.#afterEnd?.())
       .catch((err: unknown) => this.onError(err));
   }
 
@@ -158,18 +171,4 @@ export class Journal {
     this.#flushing = this.#flushing.then(() => this.store.append(this.runId, batch)).catch((err: unknown) => this.onError(err));
     return this.#flushing;
   }
-}
-
-/** An error as the journal keeps it. */
-export function errorJSON(error: unknown): ErrorJSON {
-  if (error instanceof Error) {
-    const e = error as Error & { code?: unknown; step?: unknown };
-    return {
-      name: e.name,
-      message: e.message,
-      ...(typeof e.code === "string" ? { code: e.code } : {}),
-      ...(typeof e.step === "string" ? { step: e.step } : {}),
-    };
-  }
-  return { name: "Error", message: String(error) };
 }

@@ -1,0 +1,149 @@
+import { randomId } from "./ids.js";
+import { systemClock, type Clock } from "./clock.js";
+import { Journal, type Durability } from "./durable/journal.js";
+import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, releaseLive, type LeaseOwner, type Leasing } from "./durable/lease.js";
+import { beginResume, storeFailed, type Resuming } from "./durable/resume.js";
+import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
+import { isEvent, type Event } from "./events.js";
+import { WorkflowHandler } from "./handler.js";
+import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
+import type { Plan } from "./plan.js";
+import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
+import type { Runtime } from "./runtime.js";
+import type { Store } from "./store.js";
+
+/** The options a run is started with (a workflow's options, less what shapes its plan). */
+export interface RunOptions {
+  /** Seconds a run may take; `null` for no limit. Default 45. */
+  timeout?: number | null;
+  /** Print each step as it starts and what it emitted. */
+  verbose?: boolean;
+  /** Check the steps before the first run (default true). */
+  validate?: boolean;
+  /** Journal runs here (default: nothing is journaled). */
+  store?: Store;
+  /** How journal writes are committed (default `"sync"`). */
+  durability?: Durability;
+  /**
+   * Who takes the lease of a durable run in this process: a name for it (each run's lease is
+   * `name:random`), or a {@link LeaseOwner}. Default: `host:pid:random` where there are
+   * processes (a run whose process died on this host is taken over at once), else random.
+   */
+  leaseOwner?: string | LeaseOwner;
+  /** Milliseconds a durable run's lease lasts unless renewed (default 30,000, or `STEPWISE_LEASE_TTL_MS`). */
+  leaseTtlMs?: number;
+  /** Where steps execute (default: called directly in this process). See {@link Runtime}. */
+  runtime?: Runtime;
+  /** Time source for timeouts, retries and leases (tests pass a `TestClock`). */
+  clock?: Clock;
+  /** Watch every run of this workflow. */
+  inspect?: Inspector;
+}
+
+/** What starting a run of a workflow needs, handed down by the workflow. */
+export interface RunSpec {
+  /** The workflow instance (`this` of its steps). */
+  readonly instance: object;
+  readonly plan: Plan;
+  readonly options: RunOptions;
+  /** The workflow `ctx.runWorkflow(target)` from a step of `owner` means; throws a `WorkflowError` when none. */
+  child(owner: object, target: unknown, parent: Run): RunSpec;
+}
+
+/** Where a child run comes from: its parent run and the signal that ends it. */
+interface Parent {
+  run: Run;
+  signal: AbortSignal;
+}
+
+/** Compose and start a run of `spec`: the run, its journal and lease when it has a store, and its handler. */
+export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming): WorkflowHandler<unknown> {
+  const { options, plan } = spec;
+  const clock = options.clock ?? systemClock;
+  const id = resume?.runId ?? flatId(randomId());
+  const inspectors = [...globalInspectorList()];
+  if (options.inspect) inspectors.push(options.inspect);
+  if (options.verbose) inspectors.push(verbosePrinter());
+  if (parent) inspectors.push(...parent.run.runInspectors);
+  const store = options.store;
+  // The journal reports a failing store to the run, made just below.
+  const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { onError: (err) => run.reject(storeFailed(err, plan.workflow, id)), afterEnd: () => releaseLive(store, id) }) : null;
+  const run: Run = new Run({
+    id,
+    workflowName: plan.workflow,
+    instance: spec.instance,
+    plan,
+    clock,
+    runtime: options.runtime,
+    timeout: options.timeout === undefined ? 45 : options.timeout,
+    // No list at all when nobody watches: 10,000 runs in flight keep 10,000 empty arrays otherwise.
+    inspectors: inspectors.length > 0 ? inspectors : null,
+    journal,
+    runChild: childStarter(spec),
+    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
+  });
+  const handler = WorkflowHandler.attach<unknown>(run);
+  let start: Event;
+  try {
+    if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
+    start = toStartEvent(plan, input);
+  } catch (err) {
+    run.reject(err);
+    return handler;
+  }
+  if (resume) {
+    beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
+  } else if (journal && store) {
+    void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) }))
+      .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
+      .then(() => run.start(start))
+      .catch((err: unknown) => journal.onError(err));
+  } else {
+    run.start(start);
+  }
+  return handler;
+}
+
+function leasing(options: RunOptions, clock: Clock): Leasing {
+  const owner = options.leaseOwner;
+  return { clock, owner: typeof owner === "string" ? namedOwner(owner) : (owner ?? defaultLeaseOwner()), ttlMs: options.leaseTtlMs ?? defaultLeaseTtlMs() };
+}
+
+// One starter per workflow spec, shared by its runs: no closure per run.
+const STARTERS = new WeakMap<RunSpec, ChildStarter>();
+
+/** Starts a child run for `ctx.runWorkflow` and translates its failure for the calling step. */
+function childStarter(spec: RunSpec): ChildStarter {
+  let starter = STARTERS.get(spec);
+  if (starter === undefined) {
+    starter = async (owner, target, input, parent, signal) => {
+      const childSpec = spec.child(owner, target, parent);
+      const child = startRun(childSpec, input, { run: parent, signal });
+      try {
+        return await child;
+      } catch (err) {
+        if (err instanceof WorkflowCancelledError && signal.aborted) throw err;
+        const why = err instanceof Error ? err.message : String(err);
+        const name = childSpec.plan.workflow;
+        throw new WorkflowRuntimeError(`Child workflow "${name}" (run "${child.runId}") failed: ${why}`, "CHILD_FAILED", { workflow: name, runId: child.runId, cause: err });
+      }
+    };
+    STARTERS.set(spec, starter);
+  }
+  return starter;
+}
+
+/** Node builds a UUID as a rope of 14 strings (~490 bytes); reading a character flattens it to one (~66). */
+function flatId(id: string): string {
+  id.charCodeAt(0);
+  return id;
+}
+
+function toStartEvent(plan: Plan, input: unknown): Event {
+  if (isEvent(input)) return input;
+  if (input === undefined) return new (plan.startClass as new (d?: unknown) => Event)();
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new WorkflowError(`Workflow "${plan.workflow}" run() takes an object of StartEvent fields or a StartEvent, got ${Array.isArray(input) ? "an array" : JSON.stringify(input)}.`, { workflow: plan.workflow });
+  }
+  return new (plan.startClass as new (d?: unknown) => Event)(input);
+}
