@@ -1,6 +1,5 @@
 /** `createServer`: the HTTP API over a set of workflows, as a Hono app. */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { stream, streamSSE } from "hono/streaming";
 import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
@@ -88,15 +87,6 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.use("*", requestTimeout(timeoutMs));
   if (options.auth) app.use("*", bearerAuth(options.auth.token));
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: maxBody,
-      onError: () => {
-        throw new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${maxBody} bytes.`);
-      },
-    }),
-  );
   for (const m of options.middleware ?? []) app.use("*", m);
 
   app.get("/health", (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
@@ -107,7 +97,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.post("/workflows/:name/runs", async (c) => {
     const s = workflowOf(c.req.param("name"));
     if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and takes no new runs; retry on another instance.");
-    const body = await readJson(c);
+    const body = await readJson(c, maxBody);
     let start;
     try {
       start = startEventOf(s, body);
@@ -172,7 +162,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
 
   app.post("/runs/:id/events", async (c) => {
     const id = c.req.param("id");
-    const body = (await readJson(c)) as EventJSON;
+    const body = (await readJson(c, maxBody)) as EventJSON;
     if (body === null || typeof body !== "object" || Array.isArray(body) || typeof body.type !== "string") {
       throw new ServerError("INVALID_EVENT", `The body is an event as { "type": "<event type>", "data": { ...fields } }; got ${JSON.stringify(body)}.`, { issues: [{ path: "type", message: "Expected a string" }] });
     }
@@ -225,13 +215,37 @@ export function createServer(options: ServerOptions): StepwiseServer {
 
 /* ------------------------------------------------------------------ helpers */
 
-/** Parse the body as JSON: 400 when it is not, and when it would set an object's prototype. */
-async function readJson(c: Context): Promise<unknown> {
+/** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
+async function readJson(c: Context, max: number): Promise<unknown> {
   const type = c.req.header("Content-Type");
   if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
   }
-  const text = await c.req.text();
+  const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
+  if (Number(c.req.header("Content-Length") ?? 0) > max) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return {};
+  // Count bytes as they come: a body without Content-Length is cut off at the limit, not buffered whole.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = (body as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const ch of chunks) {
+    bytes.set(ch, at);
+    at += ch.byteLength;
+  }
+  const text = new TextDecoder().decode(bytes);
   if (text.trim() === "") return {};
   try {
     return JSON.parse(text, (key, value: unknown) => {

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { Context, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
 
-export class Greet extends StartEvent.schema(z.object({ name: z.string().min(1), times: z.number().int().positive().optional() })) {}
+export class Greet extends StartEvent.schema(z.object({ name: z.string().min(1), times: z.number().int().nonnegative().optional() })) {}
 export class Progress extends Event<{ n: number }> {}
 
 /** Streams `times` progress events, then greets. */
@@ -49,5 +49,16 @@ export class Parent extends Workflow<{ k: number }, number> {
   async delegate(ev: StartEvent<{ k: number }>, ctx: Context) {
     const r: number = await ctx.runWorkflow(Child, { k: ev.k });
     return new StopEvent({ result: r + 1 });
+  }
+}
+
+/** Streams 1..half, asks, then streams half+1..2*half. */
+export class Stepper extends Workflow<{ half: number }, string> {
+  @step({ accepts: StartEvent, emits: StopEvent, waitsFor: Answer })
+  async go(ev: StartEvent<{ half: number }>, ctx: Context) {
+    for (let n = 1; n <= ev.half; n++) ctx.writeEventToStream(new Progress({ n }));
+    const a = await ctx.waitForEvent(Answer, { waiterEvent: new Question({ prompt: "go on?" }) });
+    for (let n = ev.half + 1; n <= 2 * ev.half; n++) ctx.writeEventToStream(new Progress({ n }));
+    return new StopEvent({ result: a.response });
   }
 }

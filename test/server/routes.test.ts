@@ -119,6 +119,16 @@ describe("server routes", () => {
     const res = await rq(app, "/workflows/greeter/runs", json({ name: "x".repeat(2000) }));
     expect(res.status).toBe(413);
     expect((await res.json()).error.code).toBe("BODY_TOO_LARGE");
+    // A streamed body (no Content-Length) is cut off at the limit.
+    const bytes = new TextEncoder().encode(JSON.stringify({ name: "y".repeat(5000) }));
+    const body = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        for (let i = 0; i < bytes.length; i += 100) ctl.enqueue(bytes.slice(i, i + 100));
+        ctl.close();
+      },
+    });
+    const streamed = await app.request(new Request("http://x/workflows/greeter/runs", { method: "POST", body, headers: { "Content-Type": "application/json" }, duplex: "half" }));
+    expect(streamed.status).toBe(413);
   });
 
   it("needs the bearer token when auth is set (401), except for /health", async () => {
