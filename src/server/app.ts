@@ -135,15 +135,33 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.get("/runs/:id/events", async (c) => {
     const id = c.req.param("id");
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
-    const { log } = await runs.log(id);
+    let source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
     const read = async (api: { aborted: boolean; onAbort(f: () => void): void }, write: (f: Frame) => Promise<unknown>) => {
       let gone!: () => void;
       const abort = new Promise<void>((r) => (gone = r));
       api.onAbort(gone);
       c.req.raw.signal.addEventListener("abort", gone, { once: true });
-      // A client that goes away only stops its own reading: the run goes on.
-      for await (const f of tail(log, after, (changed) => Promise.race([changed, ticker.next(), abort]), () => api.aborted || c.req.raw.signal.aborted)) await write(f);
+      const aborted = () => api.aborted || c.req.raw.signal.aborted;
+      let pos = after;
+      // A run this process does not run is read from its journal; when it goes live here (an event
+      // sent to it, a resume) or at each heartbeat, the reader looks again and goes on from `pos`.
+      for (;;) {
+        let refresh = false;
+        const idle = async (changed: Promise<void>) => {
+          const why = await Promise.race(source.live ? [changed, ticker.next(), abort] : [changed, ticker.next(), abort, runs.adopted()]);
+          if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
+          return why;
+        };
+        // A client that goes away only stops its own reading: the run goes on.
+        for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
+          if (f.kind === "event") pos = f.entry.id;
+          await write(f);
+        }
+        if (!refresh || aborted()) return;
+        if (!source.live) await write({ kind: "heartbeat" });
+        source = await runs.log(id);
+      }
     };
     if (ndjson) {
       c.header("Content-Type", "application/x-ndjson");

@@ -180,6 +180,7 @@ export class Runs {
       ...(stored?.parentRunId !== undefined ? { parentRunId: stored.parentRunId } : {}),
     };
     this.#live.set(entry.runId, entry);
+    if (stored) this.#wakeAdopted();
     void handler.inspect((ev) => {
       if (ev.kind === "run_started" && ev.parentRunId !== undefined) entry.children.set(ev.runId, ev.parentRunId);
     });
@@ -226,6 +227,24 @@ export class Runs {
     for (let p = entry.children.get(origin.runId); p !== undefined && path.length < 64; p = entry.children.get(p)) path.unshift(p);
     if (path[0] !== entry.runId) path.unshift(entry.runId);
     return { type, data, origin: { runId: origin.runId, workflow: origin.workflow, path } };
+  }
+
+  #adopted: { promise: Promise<"adopted">; resolve: (v: "adopted") => void } | undefined;
+
+  /** Resolves when a stored run next becomes live here (readers of its journal then switch to its live log). */
+  adopted(): Promise<"adopted"> {
+    if (!this.#adopted) {
+      let resolve!: (v: "adopted") => void;
+      const promise = new Promise<"adopted">((r) => (resolve = r));
+      this.#adopted = { promise, resolve };
+    }
+    return this.#adopted.promise;
+  }
+
+  #wakeAdopted(): void {
+    const a = this.#adopted;
+    this.#adopted = undefined;
+    a?.resolve("adopted");
   }
 
   /** The live handler of a run in this process. */

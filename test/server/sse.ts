@@ -7,9 +7,9 @@ export interface SseFrame {
 }
 
 /** Open `url` and yield its SSE frames (comments too); `abort` cuts the connection. */
-export async function* sse(url: string, init: RequestInit = {}): AsyncGenerator<SseFrame> {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+export async function* sse(url: string | Response | Promise<Response>, init: RequestInit = {}): AsyncGenerator<SseFrame> {
+  const res = typeof url === "string" ? await fetch(url, init) : await url;
+  if (!res.ok) throw new Error(`GET ${res.url}: ${res.status} ${await res.text()}`);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   try {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { MemoryStore } from "stepwise-ai";
+import { MemoryStore, suspendRun } from "stepwise-ai";
 import { createServer, serve, type RunningServer } from "stepwise-ai/server";
-import { Greeter, Stepper } from "./fixtures.js";
+import { Asker, Greeter, Stepper } from "./fixtures.js";
 import { sse, type SseFrame } from "./sse.js";
 
 let running: RunningServer | undefined;
@@ -15,6 +15,10 @@ const post = async (url: string, body: unknown) => {
   return { status: res.status, body: (await res.json()) as any };
 };
 const label = (f: SseFrame) => (f.event === "end" ? `end:${f.data.status}` : `${f.id}:${f.data.type}${f.data.data?.n ?? ""}`);
+
+async function waitUntil(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1000 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 5));
+}
 
 async function collect(url: string, init?: RequestInit): Promise<SseFrame[]> {
   const out: SseFrame[] = [];
@@ -97,6 +101,31 @@ describe("event streams", () => {
       expect(lines[0]).toMatchObject({ id: 1, journal: true, data: { name: "Di" } });
       expect(lines.at(-1).result).toBe("hello Di");
     }
+  });
+
+  it("follows a stored waiting run from its journal, and live once an event sent to it continues it here", async () => {
+    const store = new MemoryStore();
+    const first = createServer({ workflows: { asker: Asker }, store });
+    const res = await first.request("/workflows/asker/runs?wait=0.05", { method: "POST", body: '{"topic":"jam"}', headers: { "Content-Type": "application/json" } });
+    const { runId } = (await res.json()) as any;
+    await waitUntil(async () => (await store.getRun(runId))?.status === "waiting");
+    await suspendRun(runId); // the first process lets go of it, as if it had exited
+    const second = createServer({ workflows: { asker: Asker }, store });
+    const info = (await (await second.request(`/runs/${runId}`)).json()) as any;
+    expect(info).toMatchObject({ status: "waiting", live: false, waitingFor: ["Answer"] });
+    const frames: SseFrame[] = [];
+    for await (const f of sse(second.request(`/runs/${runId}/events`))) {
+      if (f.comment) continue;
+      frames.push(f);
+      if (frames.length === 1) {
+        expect(f.data).toMatchObject({ id: 1, type: "StartEvent", journal: true });
+        const sent = await second.request(`/runs/${runId}/events`, { method: "POST", body: '{"type":"Answer","data":{"response":"plum"}}', headers: { "Content-Type": "application/json" } });
+        expect(sent.status).toBe(202);
+      }
+    }
+    // The journal's events, then (live) the step's stream run again, the question asked again (the answer ends it at once), the result.
+    expect(frames.map(label)).toEqual(["1:StartEvent", "2:Progress1", "3:Question", "4:StopEvent", "end:completed"]);
+    expect(frames.at(-1)?.data.result).toBe("you said plum");
   });
 
   it("runs 1,000 runs at once over HTTP, every result right", { timeout: 180_000 }, async () => {
