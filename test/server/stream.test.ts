@@ -108,7 +108,7 @@ describe("event streams", () => {
     const first = createServer({ workflows: { asker: Asker }, store });
     const res = await first.request("/workflows/asker/runs?wait=0.05", { method: "POST", body: '{"topic":"jam"}', headers: { "Content-Type": "application/json" } });
     const { runId } = (await res.json()) as any;
-    await waitUntil(async () => (await store.getRun(runId))?.status === "waiting");
+    await waitUntil(async () => (await Promise.resolve(store.getRun(runId)))?.status === "waiting");
     await suspendRun(runId); // the first process lets go of it, as if it had exited
     const second = createServer({ workflows: { asker: Asker }, store });
     const info = (await (await second.request(`/runs/${runId}`)).json()) as any;
