@@ -34,6 +34,8 @@ export interface ServerOptions {
   keepFinishedRuns?: number;
   /** Events kept per run log (default 10,000); a reader asking for older ones gets a `gap` frame. */
   maxLogEvents?: number;
+  /** Resume the store's `"running"` runs of these workflows when the server starts (default true with a store). */
+  resume?: boolean;
   /** Told about unexpected errors (answered as a bare 500). Default: `console.error`. */
   onError?: (err: unknown) => void;
 }
@@ -42,6 +44,8 @@ export interface ServerOptions {
 export type StepwiseServer = Hono & {
   /** The runs this server knows. */
   readonly runs: Runs;
+  /** Settles once the store's running runs have been resumed (at once without a store or with `resume: false`). */
+  readonly ready: Promise<{ resumed: string[]; failed: { runId: string; error: unknown }[] }>;
   /** Stop taking new runs (503), let live runs go on for `graceSeconds`, then suspend them to the store (or cancel them without one). */
   shutdown(graceSeconds?: number): Promise<void>;
 };
@@ -219,10 +223,16 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json(await runs.info(id));
   });
 
+  const ready = options.resume === false ? Promise.resolve({ resumed: [], failed: [] }) : runs.resumeStored().catch((err: unknown) => {
+    report(err);
+    return { resumed: [], failed: [] };
+  });
   return Object.assign(app, {
     runs,
+    ready,
     async shutdown(graceSeconds = 10) {
       closing = true;
+      await ready;
       const live = runs.liveEntries();
       await Promise.race([Promise.all(live.map((e) => e.done)), sleep(graceSeconds * 1000)]);
       await runs.detachAll();

@@ -143,6 +143,30 @@ export class Runs {
     if (!this.#live.has(stored.runId)) this.#follow(served, handler, stored.input, seed.entries, stored);
   }
 
+  /**
+   * Continue here the store's runs of the served workflows that are `"running"` (their process
+   * died or shut down): what a server does when it starts. Runs another live process holds
+   * (`RUN_LOCKED`) are left to it. Child runs are not resumed on their own: their parent's step
+   * runs again. Resolves with the ids resumed and those that could not be.
+   */
+  async resumeStored(): Promise<{ resumed: string[]; failed: { runId: string; error: unknown }[] }> {
+    const store = this.#opts.store;
+    const out = { resumed: [] as string[], failed: [] as { runId: string; error: unknown }[] };
+    if (!store) return out;
+    for (const stored of await store.listRuns({ status: "running" })) {
+      const served = this.#byWorkflow.get(stored.workflow);
+      if (!served || stored.parentRunId !== undefined || this.#live.has(stored.runId)) continue;
+      try {
+        await this.continueStored(served, stored, (wf) => wf.resume(stored.runId));
+        out.resumed.push(stored.runId);
+      } catch (error) {
+        out.failed.push({ runId: stored.runId, error });
+        if ((error as { code?: unknown } | null)?.code !== "RUN_LOCKED") this.#opts.report(error);
+      }
+    }
+    return out;
+  }
+
   /** Cancel a stored run nobody runs now: take its lease, mark it cancelled, let go. */
   async cancelStored(stored: StoredRun): Promise<void> {
     const store = this.#opts.store as Store;

@@ -39,6 +39,8 @@ export async function serve(app: StepwiseServer, options: ServeOptions = {}): Pr
     s.once("error", reject);
   });
   const port = (server.address() as AddressInfo).port;
+  // Stored runs are resumed before the server counts as up, so their streams are live at once.
+  await app.ready;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
