@@ -3,7 +3,9 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { stream, streamSSE } from "hono/streaming";
 import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
+import { openAPIRouteHandler } from "hono-openapi";
 import { describeServed, type WorkflowInfo } from "./describe.js";
+import { components, routes } from "./openapi.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import { tail, type Frame } from "./log.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
@@ -93,12 +95,12 @@ export function createServer(options: ServerOptions): StepwiseServer {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   for (const m of options.middleware ?? []) app.use("*", m);
 
-  app.get("/health", (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
+  app.get("/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
 
-  app.get("/workflows", (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
-  app.get("/workflows/:name", (c) => c.json(infoOf(workflowOf(c.req.param("name")))));
+  app.get("/workflows", routes.workflows, (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
+  app.get("/workflows/:name", routes.workflow, (c) => c.json(infoOf(workflowOf(c.req.param("name")))));
 
-  app.post("/workflows/:name/runs", async (c) => {
+  app.post("/workflows/:name/runs", routes.start, async (c) => {
     const s = workflowOf(c.req.param("name"));
     if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and takes no new runs; retry on another instance.");
     const body = await readJson(c, maxBody);
@@ -119,7 +121,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json({ runId: entry.runId }, 202);
   });
 
-  app.get("/runs", async (c) => {
+  app.get("/runs", routes.list, async (c) => {
     const workflow = c.req.query("workflow");
     const status = c.req.query("status");
     if (status !== undefined && !STATUSES.has(status as RunStatus)) throw new ServerError("BAD_REQUEST", `status must be one of ${[...STATUSES].join(", ")}; got ${JSON.stringify(status)}.`, { parameter: "status" });
@@ -134,9 +136,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json({ runs: page.runs, nextCursor: page.next ? encodeCursor(page.next) : null });
   });
 
-  app.get("/runs/:id", async (c) => c.json(await runs.info(c.req.param("id"))));
+  app.get("/runs/:id", routes.get, async (c) => c.json(await runs.info(c.req.param("id"))));
 
-  app.get("/runs/:id/events", async (c) => {
+  app.get("/runs/:id/events", routes.events, async (c) => {
     const id = c.req.param("id");
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
     let source = await runs.log(id);
@@ -182,7 +184,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     );
   });
 
-  app.post("/runs/:id/events", async (c) => {
+  app.post("/runs/:id/events", routes.send, async (c) => {
     const id = c.req.param("id");
     const body = (await readJson(c, maxBody)) as EventJSON;
     if (body === null || typeof body !== "object" || Array.isArray(body) || typeof body.type !== "string") {
@@ -210,7 +212,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json({ runId: id, delivered: true }, 202);
   });
 
-  app.post("/runs/:id/cancel", async (c) => {
+  app.post("/runs/:id/cancel", routes.cancel, async (c) => {
     const id = c.req.param("id");
     const entry = runs.entry(id);
     if (entry?.handler) {
@@ -222,6 +224,18 @@ export function createServer(options: ServerOptions): StepwiseServer {
     await runs.cancelStored(await runs.stored(id));
     return c.json(await runs.info(id));
   });
+
+  app.get(
+    "/openapi.json",
+    openAPIRouteHandler(app, {
+      documentation: {
+        openapi: "3.1.0",
+        info: { title: "stepwise server", version: "1", description: `Runs of the workflows ${[...served.keys()].join(", ")}: start them, follow their events, answer them, cancel them.` },
+        components: { schemas: components, ...(options.auth ? { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } } : {}) },
+        ...(options.auth ? { security: [{ bearer: [] }] } : {}),
+      },
+    }),
+  );
 
   const ready = options.resume === false ? Promise.resolve({ resumed: [], failed: [] }) : runs.resumeStored().catch((err: unknown) => {
     report(err);

@@ -292,3 +292,20 @@ describe("server routes", () => {
     expect(info.children).toEqual([progress?.data.origin.runId]);
   });
 });
+
+describe("openapi", () => {
+  it("describes every route, generated from the routes' own descriptions", async () => {
+    const app = make({ auth: { token: "t" } });
+    const spec = await (await rq(app, "/openapi.json", { headers: { Authorization: "Bearer t" } })).json();
+    expect(spec.openapi).toBe("3.1.0");
+    const routes = app.routes.filter((r) => r.method !== "ALL" && r.path !== "/openapi.json");
+    expect(routes.length).toBeGreaterThanOrEqual(9);
+    for (const r of routes) {
+      const path = r.path.replace(/:(\w+)/g, "{$1}");
+      expect(spec.paths[path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).toBeDefined();
+    }
+    expect(Object.keys(spec.paths["/workflows/{name}/runs"].post.responses)).toEqual(expect.arrayContaining(["202", "404", "413", "422"]));
+    expect(spec.components.securitySchemes.bearer.scheme).toBe("bearer");
+    expect(spec.components.schemas.Run.properties.status.enum).toContain("waiting");
+  });
+});
