@@ -25,6 +25,8 @@ export interface RunningServer {
   readonly url: string;
   /** Stop accepting requests, let live runs finish for the grace period, suspend the rest, close every connection. */
   close(): Promise<void>;
+  /** Settles once the server has closed (by `close()` or a signal). */
+  readonly closed: Promise<void>;
 }
 
 /**
@@ -42,6 +44,8 @@ export async function serve(app: StepwiseServer, options: ServeOptions = {}): Pr
   // Stored runs are resumed before the server counts as up, so their streams are live at once.
   await app.ready;
   let closing: Promise<void> | undefined;
+  let onClosed!: () => void;
+  const closed = new Promise<void>((r) => (onClosed = r));
   const close = () =>
     (closing ??= (async () => {
       const stopped = new Promise<void>((r) => server.close(() => r()));
@@ -50,8 +54,9 @@ export async function serve(app: StepwiseServer, options: ServeOptions = {}): Pr
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       await stopped;
       if (options.handleSignals) for (const sig of ["SIGTERM", "SIGINT"] as const) process.off(sig, onSignal);
+      onClosed();
     })());
   const onSignal = () => void close();
   if (options.handleSignals) for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, onSignal);
-  return { server, port, url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`, close };
+  return { server, port, url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`, close, closed };
 }
