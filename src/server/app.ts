@@ -6,6 +6,8 @@ import { EventValidationError, type RunStatus, type Store, type Workflow, type E
 import { openAPIRouteHandler } from "hono-openapi";
 import { describeServed, type WorkflowInfo } from "./describe.js";
 import { components, routes } from "./openapi.js";
+import { PAGE_HTML } from "./page.js";
+import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import { tail, type Frame } from "./log.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
@@ -98,6 +100,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.get("/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
 
   app.get("/workflows", routes.workflows, (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
+  app.get("/", routes.page, (c) => c.html(PAGE_HTML));
+  app.get("/workflows/:name/drawing", routes.drawing, (c) => c.html(renderHtml(infoOf(workflowOf(c.req.param("name"))).graph)));
   app.get("/workflows/:name", routes.workflow, (c) => c.json(infoOf(workflowOf(c.req.param("name")))));
 
   app.post("/workflows/:name/runs", routes.start, async (c) => {
@@ -346,7 +350,8 @@ function bearerAuth(tokens: string | readonly string[]): MiddlewareHandler {
   const allowed = (typeof tokens === "string" ? [tokens] : [...tokens]).map((t) => new TextEncoder().encode(t));
   if (allowed.length === 0 || allowed.some((t) => t.length === 0)) throw new TypeError("createServer: auth.token must be a non-empty string or list of them.");
   return async (c, next) => {
-    if (c.req.path === "/health") return next();
+    // The page itself holds no data (it asks for the token); health checks come from load balancers.
+    if (c.req.path === "/health" || c.req.path === "/") return next();
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer ([^\s]+)$/i.exec(header);
     const given = new TextEncoder().encode(m?.[1] ?? "");

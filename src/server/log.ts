@@ -16,6 +16,8 @@ export interface LogEntry {
   data: Record<string, unknown>;
   /** For an event a child run wrote: that run, its workflow, and the run ids from the top run down to it. */
   origin?: { runId: string; workflow: string; path: string[] };
+  /** The event is an InputRequiredEvent (or a subclass): the run asks for an answer. */
+  inputRequired?: true;
   /** Rebuilt from the store's journal (the live log was lost, e.g. by a restart), not read live. */
   journal?: true;
 }

@@ -72,6 +72,13 @@ const runId = { name: "id", in: "path" as const, required: true, schema: str };
 
 /** The description of each route, by name. */
 export const routes = {
+  page: describeRoute({ hide: true }),
+  drawing: describeRoute({
+    summary: "The workflow's drawing, one offline HTML page",
+    tags: ["workflows"],
+    parameters: [{ name: "name", in: "path", required: true, schema: str }],
+    responses: { 200: { description: "HTML", content: { "text/html": { schema: str } } }, 404: error("No such workflow") },
+  }),
   health: describeRoute({ summary: "Liveness", tags: ["server"], security: [], responses: { 200: json(obj({ status: str, workflows: num, liveRuns: num }), "Up"), 503: json(obj({ status: str }), "Shutting down") } }),
   workflows: describeRoute({ summary: "The served workflows", tags: ["workflows"], responses: { 200: json(obj({ workflows: { type: "array", items: ref("Workflow") } }, ["workflows"]), "Workflows") } }),
   workflow: describeRoute({

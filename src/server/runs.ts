@@ -210,9 +210,10 @@ export class Runs {
     });
     const reading = (async () => {
       for await (const ev of handler.streamEvents()) {
-        const e = log.append(this.#toEntry(entry, ev));
+        const asks = ev instanceof InputRequiredEvent;
+        const e = log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
         entry.updatedAt = Date.now();
-        if (e && ev instanceof InputRequiredEvent) entry.prompts.push(e);
+        if (e && asks) entry.prompts.push(e);
       }
     })();
     entry.done = Promise.allSettled([reading, handler]).then(([, settled]) => {
