@@ -8,6 +8,8 @@ const expected = {
   "stepwise-ai/draw": ["drawAllPossibleFlows", "drawMostRecentExecution", "toMermaid"],
   "stepwise-ai/sqlite": ["SqliteStore"],
   "stepwise-ai/postgres": ["PostgresStore"],
+  "stepwise-ai/server": ["createServer", "serve", "ServerError"],
+  "stepwise-ai/client": ["createClient", "ClientError", "StepwiseClient"],
 };
 let failed = false;
 for (const sub of Object.keys(pkg.exports).filter((k) => k !== "./package.json")) {

@@ -50,6 +50,17 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .exitOverride()
     .action(async (file: string, options: DrawCommandOptions) => drawCommand(file, options, io));
   registerRunsCommand(cli, io);
+  cli
+    .command("serve")
+    .description("Serve the workflows FILE exports over HTTP (API, event streams, and a page at /).")
+    .argument("<file>", "a TypeScript or JavaScript file exporting Workflow classes, instances or Apps")
+    .option("-p, --port <port>", "port to listen on", "3000")
+    .option("--host <host>", "interface to listen on (0.0.0.0 for every one)", "127.0.0.1")
+    .option("-s, --store <file|url>", "SQLite file or postgres:// URL for the runs (default: .stepwise/runs.db)")
+    .option("--no-store", "keep runs in memory only")
+    .option("--token <token>", "require Authorization: Bearer <token> (default: $STEPWISE_TOKEN)")
+    .exitOverride()
+    .action(async (file: string, options: import("../server/file.js").ServeFileOptions) => (await (await import("../server/file.js")).serveFile(file, options, io)).closed);
   return cli;
 }
 

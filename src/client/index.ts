@@ -1,0 +1,286 @@
+/**
+ * `stepwise-ai/client`: talk to a stepwise server (`stepwise-ai/server`) from a browser or Node.
+ * Built on `fetch` alone: no Node modules, no dependencies. Its streams reconnect by themselves
+ * and go on exactly after the last event they delivered.
+ * @packageDocumentation
+ */
+import type { EventClass, EventJSON, RunStatus, Workflow } from "../index.js";
+import type { WorkflowInfo } from "../server/describe.js";
+import type { LogEntry, RunEnd } from "../server/log.js";
+import type { RunInfo, RunSummary } from "../server/runs.js";
+
+export type { LogEntry, RunEnd, RunInfo, RunSummary, WorkflowInfo };
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /** The server's address, e.g. `http://localhost:3000` (or where its app is mounted). */
+  baseUrl: string;
+  /** Bearer token, when the server has `auth`. */
+  token?: string;
+  /** Extra headers on every request. */
+  headers?: Readonly<Record<string, string>>;
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch;
+  /** How streams reconnect: attempts in a row before giving up (default 10), first delay (ms, default 200), cap (ms, default 5000). */
+  reconnect?: { attempts?: number; delayMs?: number; maxDelayMs?: number };
+}
+
+/** An error answered by the server (`code` as in its `{ error: { code, message, details } }`), or a run that did not complete. */
+export class ClientError extends Error {
+  readonly code: string;
+  /** HTTP status, when the server answered; 0 for network failures and failed runs. */
+  readonly status: number;
+  readonly details: unknown;
+  constructor(message: string, code: string, status: number, details: unknown = null) {
+    super(message);
+    this.name = "ClientError";
+    this.code = code;
+    this.status = status;
+    this.details = details;
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyWorkflow = Workflow<any, any>;
+/** The input type of a served workflow. */
+export type InputOf<W> = W extends Workflow<infer I, infer _R> ? I : Record<string, unknown>;
+/** The result type of a served workflow. */
+export type ResultOf<W> = W extends Workflow<infer _I, infer R> ? R : unknown;
+
+/** A run just started; `result` is there when `wait` was given and the run ended in time. */
+export interface Started<R = unknown> {
+  runId: string;
+  status?: RunStatus;
+  result?: R;
+  error?: RunInfo["error"];
+  /** Phantom: carries the result type to {@link StepwiseClient.result}. */
+  readonly __result?: R;
+}
+
+/** One event from a run's stream; `event` is the revived instance when its class was passed in `events`. */
+export interface StreamMessage<E = never> extends LogEntry {
+  event: E | undefined;
+}
+
+/** Options of {@link StepwiseClient.stream}. */
+export interface StreamOptions<C extends readonly EventClass[]> {
+  /** Start after this position (default: from the beginning). */
+  after?: number;
+  /** Stop reading (the run goes on). */
+  signal?: AbortSignal;
+  /** Event classes to revive messages into (`message.event`), matched by type name. */
+  events?: C;
+}
+
+/**
+ * A client for a stepwise server. Pass the served workflows' types for typed inputs and results:
+ * `createClient<{ greeter: Greeter }>({ baseUrl })`.
+ * @example
+ * const client = createClient<{ greeter: Greeter }>({ baseUrl: "http://localhost:3000" });
+ * const run = await client.run("greeter", { name: "Ada" });
+ * for await (const m of client.stream(run.runId, { events: [Progress] })) if (m.event instanceof Progress) console.log(m.event.n);
+ * console.log(await client.result(run));
+ */
+export function createClient<S extends Record<string, AnyWorkflow> = Record<string, AnyWorkflow>>(options: ClientOptions): StepwiseClient<S> {
+  return new StepwiseClient<S>(options);
+}
+
+/** See {@link createClient}. */
+export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<string, AnyWorkflow>> {
+  readonly #base: string;
+  readonly #headers: Record<string, string>;
+  readonly #fetch: typeof fetch;
+  readonly #reconnect: Required<NonNullable<ClientOptions["reconnect"]>>;
+
+  constructor(options: ClientOptions) {
+    if (typeof options?.baseUrl !== "string" || !/^https?:\/\//.test(options.baseUrl)) throw new TypeError(`createClient: baseUrl must be an http(s) URL, got ${JSON.stringify(options?.baseUrl)}.`);
+    this.#base = options.baseUrl.replace(/\/+$/, "");
+    this.#headers = { ...options.headers, ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}) };
+    this.#fetch = options.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
+    this.#reconnect = { attempts: 10, delayMs: 200, maxDelayMs: 5000, ...options.reconnect };
+  }
+
+  /** The served workflows: names, input schemas, event types, drawings. */
+  async workflows(): Promise<WorkflowInfo[]> {
+    return (await this.#json<{ workflows: WorkflowInfo[] }>("GET", "/workflows")).workflows;
+  }
+
+  /** Start a run of `name`. With `wait` (seconds), the result comes back too if the run ends in time. */
+  async run<K extends keyof S & string>(name: K, input: InputOf<S[K]>, options: { wait?: number } = {}): Promise<Started<ResultOf<S[K]>>> {
+    const q = options.wait !== undefined ? `?wait=${encodeURIComponent(options.wait)}` : "";
+    return this.#json("POST", `/workflows/${encodeURIComponent(name)}/runs${q}`, input);
+  }
+
+  /** Wait for a run to end: its result, or a `ClientError` with the run's error code (`STEP_FAILED`, `CANCELLED`…). */
+  async result<R = unknown>(run: string | Started<R>, options: { signal?: AbortSignal } = {}): Promise<R> {
+    const runId = typeof run === "string" ? run : run.runId;
+    // Only the end is wanted: start after any position the run can reach.
+    const gen = this.#frames(runId, 999_999_999_999_999, options.signal);
+    for (;;) {
+      const next = await gen.next();
+      if (!next.done) continue;
+      const end = next.value;
+      if (!end) throw new ClientError(`Stopped waiting for run "${runId}".`, "ABORTED", 0);
+      if (end.status === "completed") return end.result as R;
+      throw new ClientError(end.error?.message ?? `Run "${runId}" ended ${end.status}.`, end.error?.code ?? end.status.toUpperCase(), 0, end);
+    }
+  }
+
+  /**
+   * The run's events as they come, from the beginning (or after `after`). On a lost connection it
+   * reconnects with the last id it delivered, so nothing is lost or repeated. Ends when the run
+   * ends (its `RunEnd` is the iterator's return value) or when `signal` aborts.
+   */
+  async *stream<const C extends readonly EventClass[] = []>(runId: string, options: StreamOptions<C> = {}): AsyncGenerator<StreamMessage<InstanceType<C[number]>>, RunEnd | undefined> {
+    const classes = new Map<string, EventClass>();
+    for (const c of options.events ?? []) classes.set(typeName(c), c);
+    const gen = this.#frames(runId, options.after ?? 0, options.signal);
+    for (;;) {
+      const next = await gen.next();
+      if (next.done) return next.value;
+      const entry = next.value;
+      const cls = classes.get(entry.type);
+      yield { ...entry, event: cls ? (new (cls as unknown as new (d: unknown) => InstanceType<C[number]>)(entry.data)) : undefined };
+    }
+  }
+
+  /** Send an event (`{ type, data }`, or an event instance) into a run, e.g. a person's answer. */
+  async sendEvent(runId: string, event: EventJSON | { toJSON(): EventJSON }): Promise<void> {
+    const json = "toJSON" in event && typeof event.toJSON === "function" ? event.toJSON() : (event as EventJSON);
+    await this.#json("POST", `/runs/${encodeURIComponent(runId)}/events`, { type: json.type, data: json.data });
+  }
+
+  /** Cancel a run; resolves with how it stands after. */
+  cancel(runId: string): Promise<RunInfo> {
+    return this.#json("POST", `/runs/${encodeURIComponent(runId)}/cancel`);
+  }
+
+  /** A run: status, result or error, times, what it waits for. */
+  get(runId: string): Promise<RunInfo> {
+    return this.#json("GET", `/runs/${encodeURIComponent(runId)}`);
+  }
+
+  /** Runs newest first; pass `nextCursor` back as `cursor` for the next page. */
+  list(filter: { workflow?: keyof S & string; status?: RunStatus; cursor?: string; limit?: number } = {}): Promise<{ runs: RunSummary[]; nextCursor: string | null }> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    const qs = q.toString();
+    return this.#json("GET", `/runs${qs ? `?${qs}` : ""}`);
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.#base}${path}`, {
+        method,
+        headers: { ...this.#headers, Accept: "application/json", ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (err) {
+      throw new ClientError(`${method} ${path} failed: ${err instanceof Error ? err.message : String(err)}.`, "NETWORK", 0, null);
+    }
+    if (!res.ok) throw await errorOf(res, method, path);
+    return (await res.json()) as T;
+  }
+
+  /** Frames of a run's SSE stream after `after`, reconnecting as needed; returns the end, or undefined when aborted. */
+  async *#frames(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<LogEntry, RunEnd | undefined> {
+    const path = `/runs/${encodeURIComponent(runId)}/events`;
+    let last = after;
+    let failures = 0;
+    for (;;) {
+      if (signal?.aborted) return undefined;
+      let res: Response | undefined;
+      try {
+        res = await this.#fetch(`${this.#base}${path}`, { headers: { ...this.#headers, Accept: "text/event-stream", ...(last > 0 ? { "Last-Event-ID": String(last) } : {}) }, ...(signal ? { signal } : {}) });
+      } catch (err) {
+        if (signal?.aborted) return undefined;
+        if (++failures > this.#reconnect.attempts) throw new ClientError(`Lost the event stream of run "${runId}" and could not reconnect: ${err instanceof Error ? err.message : String(err)}.`, "STREAM_LOST", 0);
+        await delay(Math.min(this.#reconnect.maxDelayMs, this.#reconnect.delayMs * 2 ** (failures - 1)), signal);
+        continue;
+      }
+      // 5xx may pass (a restart, a proxy); anything else the server meant.
+      if (!res.ok && res.status < 500) throw await errorOf(res, "GET", path);
+      if (res.ok && res.body) {
+        try {
+          for await (const frame of parseSse(res.body)) {
+            if (frame.event === "end") return JSON.parse(frame.data) as RunEnd;
+            if (frame.event !== "message") continue;
+            const entry = JSON.parse(frame.data) as LogEntry;
+            last = entry.id;
+            failures = 0;
+            yield entry;
+          }
+        } catch (err) {
+          if (signal?.aborted) return undefined;
+          if (err instanceof ClientError) throw err;
+        }
+      }
+      if (signal?.aborted) return undefined;
+      // The stream ended without its `end` frame: the connection was cut. Go on after `last`.
+      if (++failures > this.#reconnect.attempts) throw new ClientError(`Lost the event stream of run "${runId}" ${this.#reconnect.attempts} times in a row; giving up.`, "STREAM_LOST", 0);
+      await delay(Math.min(this.#reconnect.maxDelayMs, this.#reconnect.delayMs * 2 ** (failures - 1)), signal);
+    }
+  }
+}
+
+/** The stable type name of an event class: its own static `type`, else its name (as the core defines it). */
+function typeName(cls: EventClass): string {
+  const own = Object.getOwnPropertyDescriptor(cls, "type");
+  return own && typeof own.value === "string" ? own.value : cls.name;
+}
+
+async function errorOf(res: Response, method: string, path: string): Promise<ClientError> {
+  const text = await res.text().catch(() => "");
+  try {
+    const { error } = JSON.parse(text) as { error: { code: string; message: string; details: unknown } };
+    return new ClientError(error.message, error.code, res.status, error.details);
+  } catch {
+    return new ClientError(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, `HTTP_${res.status}`, res.status);
+  }
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Server-sent events from a byte stream: `{ event, data, id }` per frame (comments skipped). */
+async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string; id: string | undefined }> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += decoder.decode(value, { stream: true });
+      for (let m = /\r?\n\r?\n/.exec(buf); m; m = /\r?\n\r?\n/.exec(buf)) {
+        const block = buf.slice(0, m.index);
+        buf = buf.slice(m.index + m[0].length);
+        let event = "message";
+        let id: string | undefined;
+        const data: string[] = [];
+        for (const line of block.split(/\r?\n/)) {
+          if (line === "" || line.startsWith(":")) continue;
+          const j = line.indexOf(":");
+          const field = j < 0 ? line : line.slice(0, j);
+          const v = j < 0 ? "" : line.slice(j + 1).replace(/^ /, "");
+          if (field === "event") event = v;
+          else if (field === "data") data.push(v);
+          else if (field === "id") id = v;
+        }
+        if (data.length > 0) yield { event, data: data.join("\n"), id };
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}

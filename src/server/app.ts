@@ -1,0 +1,413 @@
+/** `createServer`: the HTTP API over a set of workflows, as a Hono app. */
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import { stream, streamSSE } from "hono/streaming";
+import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
+import { openAPIRouteHandler } from "hono-openapi";
+import { describeServed, type WorkflowInfo } from "./describe.js";
+import { components, routes } from "./openapi.js";
+import { PAGE_HTML } from "./page.js";
+import { renderHtml } from "../draw/html.js";
+import { ServerError, issueList, toErrorResponse } from "./errors.js";
+import { tail, type Frame } from "./log.js";
+import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
+
+/** What `createServer` takes. */
+export interface ServerOptions {
+  /** The workflows to serve, by the name used in URLs: instances (an App is one), or classes (constructed with `{ store }`). */
+  workflows: Readonly<Record<string, Workflow | (new (options?: object) => Workflow)>>;
+  /**
+   * Where runs are listed from and resumed from. Pass the same store the workflow instances
+   * were given (classes get it automatically). Without one, the server knows only the runs it
+   * started since it began.
+   */
+  store?: Store;
+  /** Bearer-token auth: requests need `Authorization: Bearer <token>` with one of these tokens (`/health` excepted). */
+  auth?: { token: string | readonly string[] };
+  /** Your own middleware (sessions, rate limits, logging), run after auth and before the routes. */
+  middleware?: readonly MiddlewareHandler[];
+  /** CORS for browsers on other origins: off unless set (`true` allows any origin). */
+  cors?: boolean | Parameters<typeof cors>[0];
+  /** Largest request body in bytes (default 1 MiB); larger is a 413. */
+  maxBodyBytes?: number;
+  /** Seconds a request may take (default 30), event streams excepted; `?wait` is capped below it. */
+  requestTimeout?: number;
+  /** Seconds between heartbeats on an idle event stream (default 15). */
+  heartbeat?: number;
+  /** Ended runs whose logs this process keeps in memory (default 1000); older ones are read from the store. */
+  keepFinishedRuns?: number;
+  /** Events kept per run log (default 10,000); a reader asking for older ones gets a `gap` frame. */
+  maxLogEvents?: number;
+  /** Resume the store's `"running"` runs of these workflows when the server starts (default true with a store). */
+  resume?: boolean;
+  /** Told about unexpected errors (answered as a bare 500). Default: `console.error`. */
+  onError?: (err: unknown) => void;
+}
+
+/** The Hono app `createServer` returns, with the server's own controls. */
+export type StepwiseServer = Hono & {
+  /** The runs this server knows. */
+  readonly runs: Runs;
+  /** Settles once the store's running runs have been resumed (at once without a store or with `resume: false`). */
+  readonly ready: Promise<{ resumed: string[]; failed: { runId: string; error: unknown }[] }>;
+  /** Stop taking new runs (503), let live runs go on for `graceSeconds`, then suspend them to the store (or cancel them without one). */
+  shutdown(graceSeconds?: number): Promise<void>;
+};
+
+const STATUSES = new Set<RunStatus>(["running", "waiting", "completed", "failed", "cancelled", "timed_out"]);
+
+/**
+ * Serve `workflows` over HTTP. Returns a Hono app: mount it in your own (`app.route("/api", server)`),
+ * run it with {@link serve} on Node, or hand `server.fetch` to Bun or Deno.
+ * @example
+ * const server = createServer({ workflows: { approve: new Approval({ store }) }, store, auth: { token: process.env.TOKEN! } });
+ * serve(server, { port: 8080 });
+ */
+export function createServer(options: ServerOptions): StepwiseServer {
+  const served = servedWorkflows(options.workflows, options.store);
+  const report = options.onError ?? ((err: unknown) => console.error("stepwise server:", err));
+  const runs = new Runs(served, { store: options.store, keepFinished: options.keepFinishedRuns ?? 1000, logLimit: options.maxLogEvents ?? 10_000, report });
+  const timeoutMs = (options.requestTimeout ?? 30) * 1000;
+  const ticker = new Ticker((options.heartbeat ?? 15) * 1000);
+  let closing = false;
+  const infos = new Map<string, WorkflowInfo>();
+  const infoOf = (s: Served) => {
+    let i = infos.get(s.name);
+    if (!i) infos.set(s.name, (i = describeServed(s.name, s.wf)));
+    return i;
+  };
+  const workflowOf = (name: string): Served => {
+    const s = served.get(name);
+    if (!s) throw new ServerError("WORKFLOW_NOT_FOUND", `No workflow "${name}" is served here (served: ${[...served.keys()].join(", ")}).`, { workflow: name });
+    return s;
+  };
+
+  const app = new Hono();
+  app.onError((err, c) => {
+    const { status, body } = toErrorResponse(err, report);
+    return c.json(body, status as 500);
+  });
+  app.notFound((c) => {
+    const { status, body } = toErrorResponse(new ServerError("NOT_FOUND", `No route ${c.req.method} ${new URL(c.req.url).pathname}. See GET /openapi.json for the routes.`));
+    return c.json(body, status as 404);
+  });
+  if (options.cors) app.use("*", cors(options.cors === true ? {} : options.cors));
+  app.use("*", requestTimeout(timeoutMs));
+  if (options.auth) app.use("*", bearerAuth(options.auth.token));
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  for (const m of options.middleware ?? []) app.use("*", m);
+
+  app.get("/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
+
+  app.get("/workflows", routes.workflows, (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
+  app.get("/", routes.page, (c) => c.html(PAGE_HTML));
+  app.get("/workflows/:name/drawing", routes.drawing, (c) => c.html(renderHtml(infoOf(workflowOf(c.req.param("name"))).graph)));
+  app.get("/workflows/:name", routes.workflow, (c) => c.json(infoOf(workflowOf(c.req.param("name")))));
+
+  app.post("/workflows/:name/runs", routes.start, async (c) => {
+    const s = workflowOf(c.req.param("name"));
+    if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and takes no new runs; retry on another instance.");
+    const body = await readJson(c, maxBody);
+    let start;
+    try {
+      start = startEventOf(s, body);
+    } catch (err) {
+      if (err instanceof EventValidationError) throw new ServerError("INVALID_INPUT", err.message, { issues: issueList(err.issues) });
+      throw err;
+    }
+    const wait = seconds(c.req.query("wait"), "wait");
+    const entry = runs.start(s, start);
+    if (wait !== undefined && wait > 0) {
+      const cap = Math.max(0, timeoutMs / 1000 - 1);
+      const ended = await Promise.race([entry.done.then(() => true), sleep(Math.min(wait, cap) * 1000).then(() => false)]);
+      if (ended) return c.json(await runs.info(entry.runId), 200);
+    }
+    return c.json({ runId: entry.runId }, 202);
+  });
+
+  app.get("/runs", routes.list, async (c) => {
+    const workflow = c.req.query("workflow");
+    const status = c.req.query("status");
+    if (status !== undefined && !STATUSES.has(status as RunStatus)) throw new ServerError("BAD_REQUEST", `status must be one of ${[...STATUSES].join(", ")}; got ${JSON.stringify(status)}.`, { parameter: "status" });
+    const limit = seconds(c.req.query("limit"), "limit") ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ServerError("BAD_REQUEST", `limit must be an integer from 1 to 500; got ${String(limit)}.`, { parameter: "limit" });
+    const page = await runs.list({
+      ...(workflow !== undefined ? { workflow: workflowOf(workflow) } : {}),
+      ...(status !== undefined ? { status: status as RunStatus } : {}),
+      ...(c.req.query("cursor") !== undefined ? { cursor: decodeCursor(c.req.query("cursor") as string) } : {}),
+      limit,
+    });
+    return c.json({ runs: page.runs, nextCursor: page.next ? encodeCursor(page.next) : null });
+  });
+
+  app.get("/runs/:id", routes.get, async (c) => c.json(await runs.info(c.req.param("id"))));
+
+  app.get("/runs/:id/events", routes.events, async (c) => {
+    const id = c.req.param("id");
+    const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
+    let source = await runs.log(id);
+    const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
+    const read = async (api: { aborted: boolean; onAbort(f: () => void): void }, write: (f: Frame) => Promise<unknown>) => {
+      let gone!: () => void;
+      const abort = new Promise<void>((r) => (gone = r));
+      api.onAbort(gone);
+      c.req.raw.signal.addEventListener("abort", gone, { once: true });
+      const aborted = () => api.aborted || c.req.raw.signal.aborted;
+      let pos = after;
+      // A run this process does not run is read from its journal; when it goes live here (an event
+      // sent to it, a resume) or at each heartbeat, the reader looks again and goes on from `pos`.
+      for (;;) {
+        let refresh = false;
+        const idle = async (changed: Promise<void>) => {
+          const why = await Promise.race(source.live ? [changed, ticker.next(), abort] : [changed, ticker.next(), abort, runs.adopted()]);
+          if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
+          return why;
+        };
+        // A client that goes away only stops its own reading: the run goes on.
+        for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
+          if (f.kind === "event") pos = f.entry.id;
+          await write(f);
+        }
+        if (!refresh || aborted()) return;
+        if (!source.live) await write({ kind: "heartbeat" });
+        source = await runs.log(id);
+      }
+    };
+    if (ndjson) {
+      c.header("Content-Type", "application/x-ndjson");
+      c.header("Cache-Control", "no-cache");
+      return stream(c, (s) => read(s, (f) => s.write(`${JSON.stringify(ndjsonFrame(f))}\n`)));
+    }
+    return streamSSE(c, (s) =>
+      read(s, (f) => {
+        if (f.kind === "event") return s.writeSSE({ id: String(f.entry.id), data: JSON.stringify(f.entry) });
+        if (f.kind === "heartbeat") return s.write(": heartbeat\n\n");
+        if (f.kind === "gap") return s.writeSSE({ event: "gap", data: JSON.stringify({ from: f.from, to: f.to }) });
+        return s.writeSSE({ event: "end", data: JSON.stringify(f.end) });
+      }),
+    );
+  });
+
+  app.post("/runs/:id/events", routes.send, async (c) => {
+    const id = c.req.param("id");
+    const body = (await readJson(c, maxBody)) as EventJSON;
+    if (body === null || typeof body !== "object" || Array.isArray(body) || typeof body.type !== "string") {
+      throw new ServerError("INVALID_EVENT", `The body is an event as { "type": "<event type>", "data": { ...fields } }; got ${JSON.stringify(body)}.`, { issues: [{ path: "type", message: "Expected a string" }] });
+    }
+    if (body.data !== undefined && (body.data === null || typeof body.data !== "object" || Array.isArray(body.data))) {
+      throw new ServerError("INVALID_EVENT", `"data" is the event's fields, an object; got ${JSON.stringify(body.data)}.`, { issues: [{ path: "data", message: "Expected an object" }] });
+    }
+    const json = { type: body.type, data: body.data ?? {} };
+    const entry = runs.entry(id);
+    if (entry?.handler) {
+      const ev = entry.served.wf.reviveEvent(json);
+      entry.handler.sendEvent(ev);
+      runs.answered(id);
+      return c.json({ runId: id, delivered: true }, 202);
+    }
+    if (entry) throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${entry.status}); the ${json.type} was not delivered.`, { status: entry.status });
+    const stored = await runs.stored(id);
+    const s = runs.servedFor(stored.workflow);
+    if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${id}" is a child run; send events to its top run.`, { runId: id });
+    if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
+    const ev = s.wf.reviveEvent(json);
+    if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and continues no runs; retry on another instance.");
+    await runs.continueStored(s, stored, (wf) => wf.sendEvent(id, ev));
+    return c.json({ runId: id, delivered: true }, 202);
+  });
+
+  app.post("/runs/:id/cancel", routes.cancel, async (c) => {
+    const id = c.req.param("id");
+    const entry = runs.entry(id);
+    if (entry?.handler) {
+      entry.handler.cancel();
+      await entry.done;
+      return c.json(await runs.info(id));
+    }
+    if (entry) throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
+    await runs.cancelStored(await runs.stored(id));
+    return c.json(await runs.info(id));
+  });
+
+  app.get(
+    "/openapi.json",
+    openAPIRouteHandler(app, {
+      documentation: {
+        openapi: "3.1.0",
+        info: { title: "stepwise server", version: "1", description: `Runs of the workflows ${[...served.keys()].join(", ")}: start them, follow their events, answer them, cancel them.` },
+        components: { schemas: components, ...(options.auth ? { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } } : {}) },
+        ...(options.auth ? { security: [{ bearer: [] }] } : {}),
+      },
+    }),
+  );
+
+  const ready = options.resume === false ? Promise.resolve({ resumed: [], failed: [] }) : runs.resumeStored().catch((err: unknown) => {
+    report(err);
+    return { resumed: [], failed: [] };
+  });
+  return Object.assign(app, {
+    runs,
+    ready,
+    async shutdown(graceSeconds = 10) {
+      closing = true;
+      await ready;
+      const live = runs.liveEntries();
+      await Promise.race([Promise.all(live.map((e) => e.done)), sleep(graceSeconds * 1000)]);
+      await runs.detachAll();
+      ticker.stop();
+    },
+  });
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+/** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
+async function readJson(c: Context, max: number): Promise<unknown> {
+  const type = c.req.header("Content-Type");
+  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
+    throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
+  }
+  const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
+  if (Number(c.req.header("Content-Length") ?? 0) > max) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return {};
+  // Count bytes as they come: a body without Content-Length is cut off at the limit, not buffered whole.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = (body as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const ch of chunks) {
+    bytes.set(ch, at);
+    at += ch.byteLength;
+  }
+  const text = new TextDecoder().decode(bytes);
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text, (key, value: unknown) => {
+      if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
+      return value;
+    });
+  } catch (err) {
+    if (err instanceof ServerError) throw err;
+    throw new ServerError("BAD_JSON", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}.`);
+  }
+}
+
+/** A non-negative number from a query parameter, or undefined when absent. */
+function seconds(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new ServerError("BAD_REQUEST", `${name} must be a number >= 0; got ${JSON.stringify(raw)}.`, { parameter: name });
+  return n;
+}
+
+/** An event position (`?after=`, `Last-Event-ID`): 0 when absent. */
+function position(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 0;
+  if (!/^\d{1,15}$/.test(raw)) throw new ServerError("BAD_REQUEST", `after / Last-Event-ID is an event position (an integer >= 0); got ${JSON.stringify(raw)}.`, { parameter: "after" });
+  return Number(raw);
+}
+
+function encodeCursor(c: Cursor): string {
+  return btoa(encodeURIComponent(JSON.stringify([c.createdAt, c.runId]))).replace(/=+$/, "");
+}
+
+function decodeCursor(raw: string): Cursor {
+  try {
+    const v = JSON.parse(decodeURIComponent(atob(raw))) as unknown;
+    if (Array.isArray(v) && typeof v[0] === "number" && typeof v[1] === "string") return { createdAt: v[0], runId: v[1] };
+  } catch {
+    // falls through to the error below
+  }
+  throw new ServerError("BAD_REQUEST", "cursor is not one this server gave out; pass nextCursor from a GET /runs response as it is.", { parameter: "cursor" });
+}
+
+function ndjsonFrame(f: Frame): Record<string, unknown> {
+  if (f.kind === "event") return { kind: "event", ...f.entry };
+  if (f.kind === "gap") return { kind: "gap", from: f.from, to: f.to };
+  if (f.kind === "heartbeat") return { kind: "heartbeat" };
+  return { kind: "end", ...f.end };
+}
+
+const sleep = (ms: number) =>
+  new Promise<void>((r) => {
+    setTimeout(r, ms).unref?.();
+  });
+
+/** Bearer auth with a constant-time comparison of the token against each allowed one. */
+function bearerAuth(tokens: string | readonly string[]): MiddlewareHandler {
+  const allowed = (typeof tokens === "string" ? [tokens] : [...tokens]).map((t) => new TextEncoder().encode(t));
+  if (allowed.length === 0 || allowed.some((t) => t.length === 0)) throw new TypeError("createServer: auth.token must be a non-empty string or list of them.");
+  return async (c, next) => {
+    // The page itself holds no data (it asks for the token); health checks come from load balancers.
+    if (c.req.path === "/health" || c.req.path === "/") return next();
+    const header = c.req.header("Authorization") ?? "";
+    const m = /^Bearer ([^\s]+)$/i.exec(header);
+    const given = new TextEncoder().encode(m?.[1] ?? "");
+    let ok = false;
+    for (const t of allowed) ok = constantTimeEqual(given, t) || ok;
+    if (!m || !ok) {
+      c.header("WWW-Authenticate", 'Bearer realm="stepwise"');
+      throw new ServerError("UNAUTHORIZED", m ? "The bearer token is not valid." : "This server needs Authorization: Bearer <token>.");
+    }
+    return next();
+  };
+}
+
+/** Compares every byte whatever the lengths, so the time says nothing about where they differ. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i % Math.max(1, a.length)] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/** Fails requests that take longer than `ms` (event streams excepted: they are meant to stay open). */
+function requestTimeout(ms: number): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.method === "GET" && c.req.path.endsWith("/events")) return next();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        next(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new ServerError("REQUEST_TIMEOUT", `The request took longer than the server's request timeout (${ms / 1000}s).`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** One heartbeat clock for every idle stream: a shared promise per tick, no timer per reader. */
+class Ticker {
+  #tick: Promise<"heartbeat"> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(readonly ms: number) {}
+  next(): Promise<"heartbeat"> {
+    if (!this.#tick) {
+      this.#tick = new Promise((resolve) => {
+        this.#timer = setTimeout(() => {
+          this.#tick = undefined;
+          resolve("heartbeat");
+        }, this.ms);
+        this.#timer.unref?.();
+      });
+    }
+    return this.#tick;
+  }
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * `stepwise-ai/server`: serve workflows over HTTP (Hono). Start runs, follow their events over
+ * SSE or NDJSON from any position, answer their questions, cancel them, list them.
+ * Needs `hono`, and `@hono/node-server` for {@link serve} on Node.
+ * @packageDocumentation
+ */
+export { createServer, type ServerOptions, type StepwiseServer } from "./app.js";
+export { serve, type ServeOptions, type RunningServer } from "./serve.js";
+export { ServerError, type ServerErrorCode, type ErrorBody } from "./errors.js";
+export type { LogEntry, RunEnd } from "./log.js";
+export type { RunInfo, RunSummary } from "./runs.js";
+export type { WorkflowInfo } from "./describe.js";

@@ -1,0 +1,497 @@
+/**
+ * The runs a server knows: those live in this process (with their logs) and, through the
+ * store, every stored run of the served workflows.
+ */
+import {
+  InputRequiredEvent,
+  Workflow,
+  describeWorkflow,
+  eventTypeName,
+  streamOrigin,
+  suspendRun,
+  type Event,
+  type EventJSON,
+  type JournalEntry,
+  type RunStatus,
+  type Store,
+  type StoredRun,
+  type WorkflowHandler,
+} from "../index.js";
+import { ServerError, errorJSON } from "./errors.js";
+import { RunLog, type LogEntry, type RunEnd } from "./log.js";
+
+/** A workflow as served: the name in URLs, the instance, its own (stored) name. */
+export interface Served {
+  readonly name: string;
+  readonly wf: Workflow;
+  /** The workflow's own name, as its stored runs carry it. */
+  readonly workflow: string;
+}
+
+/** A run as the HTTP API shows it. */
+export interface RunInfo {
+  runId: string;
+  /** The served name (`/workflows/:name`), when the run is of a served workflow. */
+  workflow: string;
+  status: RunStatus | "detached";
+  input?: EventJSON;
+  result?: unknown;
+  error?: { name: string; message: string; code?: string; step?: string };
+  /** Ms since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+  parentRunId?: string;
+  /** Child runs (ctx.runWorkflow) started by this run, as far as this server knows. */
+  children: string[];
+  /** Event types the run's steps wait for (from the journal, or InputRequiredEvents seen live). */
+  waitingFor: string[];
+  /** InputRequiredEvents the run streamed and that no event sent since has answered. */
+  inputRequired: LogEntry[];
+  /** True when this server process runs it now. */
+  live: boolean;
+}
+
+/** A run live in this process, or ended here recently. */
+interface Entry {
+  readonly runId: string;
+  readonly served: Served;
+  readonly log: RunLog;
+  readonly createdAt: number;
+  updatedAt: number;
+  input: EventJSON | undefined;
+  handler: WorkflowHandler<unknown> | undefined;
+  status: RunStatus | "detached";
+  result?: unknown;
+  error?: RunInfo["error"];
+  parentRunId?: string;
+  /** Child run id → its parent run id (for origin paths). */
+  readonly children: Map<string, string>;
+  prompts: LogEntry[];
+  /** Settles when the log has ended. */
+  done: Promise<void>;
+}
+
+/** Options of {@link Runs}. */
+export interface RunsOptions {
+  store: Store | undefined;
+  keepFinished: number;
+  logLimit: number;
+  report: (err: unknown) => void;
+}
+
+/** Runs that end by these errors were not ended, only let go by this process (the store keeps them). */
+const DETACHED = new Set(["RUN_SUSPENDED", "RUN_LOCKED", "RUN_FINISHED", "RUN_NOT_FOUND"]);
+
+const statusOfError = (err: unknown): RunStatus => {
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === "WorkflowCancelledError") return "cancelled";
+  if (name === "WorkflowTimeoutError") return "timed_out";
+  return "failed";
+};
+
+/** The registry of runs: starts them, follows their streams into logs, answers what the API asks. */
+export class Runs {
+  readonly #live = new Map<string, Entry>();
+  /** Ended runs, oldest first, at most `keepFinished`. */
+  readonly #ended = new Map<string, Entry>();
+  readonly #opts: RunsOptions;
+  readonly #byWorkflow = new Map<string, Served>();
+  readonly served: ReadonlyMap<string, Served>;
+
+  constructor(served: ReadonlyMap<string, Served>, opts: RunsOptions) {
+    this.served = served;
+    this.#opts = opts;
+    for (const s of served.values()) if (!this.#byWorkflow.has(s.workflow)) this.#byWorkflow.set(s.workflow, s);
+  }
+
+  get store(): Store | undefined {
+    return this.#opts.store;
+  }
+
+  /** Runs live in this process now. */
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /** The served workflow a stored run belongs to. */
+  servedFor(workflow: string): Served | undefined {
+    return this.#byWorkflow.get(workflow);
+  }
+
+  /** Start a run of `served` with its StartEvent. */
+  start(served: Served, start: Event): Entry {
+    return this.#follow(served, served.wf.run(start), start.toJSON(), []);
+  }
+
+  /**
+   * Continue stored run `stored` in this process with `kick` (`wf.resume(id)` or `wf.sendEvent(id, ev)`)
+   * and follow it, its log seeded from the journal. Resolves once the run is live here; rejects
+   * with the reason it could not be (another process holds it, it ended meanwhile…).
+   */
+  async continueStored(served: Served, stored: StoredRun, kick: (wf: Workflow) => WorkflowHandler<unknown>): Promise<void> {
+    // Read the journal before the run goes on, so what it adds now reaches the log live, once.
+    const seed = await this.#journalLog(stored.runId);
+    const handler = kick(served.wf);
+    const started = new Promise<void>((resolve, reject) => {
+      // inspect() returns the handler itself, whose outcome is handled below.
+      void handler.inspect((ev) => {
+        if (ev.kind === "run_started" && ev.runId === stored.runId) resolve();
+      });
+      handler.then(() => resolve(), reject);
+    });
+    await started;
+    if (!this.#live.has(stored.runId)) this.#follow(served, handler, stored.input, seed.entries, stored);
+  }
+
+  /**
+   * Continue here the store's runs of the served workflows that are `"running"` (their process
+   * died or shut down): what a server does when it starts. Runs another live process holds
+   * (`RUN_LOCKED`) are left to it. Child runs are not resumed on their own: their parent's step
+   * runs again. Resolves with the ids resumed and those that could not be.
+   */
+  async resumeStored(): Promise<{ resumed: string[]; failed: { runId: string; error: unknown }[] }> {
+    const store = this.#opts.store;
+    const out = { resumed: [] as string[], failed: [] as { runId: string; error: unknown }[] };
+    if (!store) return out;
+    for (const stored of await store.listRuns({ status: "running" })) {
+      const served = this.#byWorkflow.get(stored.workflow);
+      if (!served || stored.parentRunId !== undefined || this.#live.has(stored.runId)) continue;
+      try {
+        await this.continueStored(served, stored, (wf) => wf.resume(stored.runId));
+        out.resumed.push(stored.runId);
+      } catch (error) {
+        out.failed.push({ runId: stored.runId, error });
+        if ((error as { code?: unknown } | null)?.code !== "RUN_LOCKED") this.#opts.report(error);
+      }
+    }
+    return out;
+  }
+
+  /** Cancel a stored run nobody runs now: take its lease, mark it cancelled, let go. */
+  async cancelStored(stored: StoredRun): Promise<void> {
+    const store = this.#opts.store as Store;
+    if (stored.status !== "running" && stored.status !== "waiting") {
+      throw new ServerError("RUN_FINISHED", `Run "${stored.runId}" has already ended (${stored.status}); there is nothing to cancel.`, { status: stored.status });
+    }
+    const owner = `stepwise-server:cancel:${stored.runId}`;
+    const got = await store.acquireLease(stored.runId, owner, 30_000, Date.now());
+    if (!got.acquired) {
+      throw new ServerError("RUN_LOCKED", `Run "${stored.runId}" is being run by ${got.holder?.owner ?? "another process"}; cancel it through the server that runs it.`, { holder: got.holder?.owner ?? null });
+    }
+    try {
+      await store.setStatus(stored.runId, "cancelled", { error: { name: "WorkflowCancelledError", message: `Run "${stored.runId}" of workflow "${stored.workflow}" was cancelled.`, code: "CANCELLED" } });
+    } finally {
+      await store.releaseLease(stored.runId, owner);
+    }
+  }
+
+  #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, seed: readonly Omit<LogEntry, "id">[], stored?: StoredRun): Entry {
+    const log = new RunLog(this.#opts.logLimit);
+    for (const e of seed) log.append(e);
+    const now = Date.now();
+    const entry: Entry = {
+      runId: handler.runId,
+      served,
+      log,
+      createdAt: stored?.createdAt ?? now,
+      updatedAt: now,
+      input,
+      handler,
+      status: "running",
+      children: new Map(),
+      prompts: [],
+      done: Promise.resolve(),
+      ...(stored?.parentRunId !== undefined ? { parentRunId: stored.parentRunId } : {}),
+    };
+    this.#live.set(entry.runId, entry);
+    if (stored) this.#wakeAdopted();
+    void handler.inspect((ev) => {
+      if (ev.kind === "run_started" && ev.parentRunId !== undefined) entry.children.set(ev.runId, ev.parentRunId);
+    });
+    const reading = (async () => {
+      for await (const ev of handler.streamEvents()) {
+        const asks = ev instanceof InputRequiredEvent;
+        const e = log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
+        entry.updatedAt = Date.now();
+        if (e && asks) entry.prompts.push(e);
+      }
+    })();
+    entry.done = Promise.allSettled([reading, handler]).then(([, settled]) => {
+      const end: RunEnd =
+        settled.status === "fulfilled"
+          ? { status: "completed", result: settled.value }
+          : DETACHED.has(String((settled.reason as { code?: unknown } | null)?.code))
+            ? { status: "detached", error: errorJSON(settled.reason) }
+            : { status: statusOfError(settled.reason), error: errorJSON(settled.reason) };
+      this.#ended_(entry, end);
+    });
+    return entry;
+  }
+
+  #ended_(entry: Entry, end: RunEnd): void {
+    entry.status = end.status as Entry["status"];
+    if ("result" in end) entry.result = end.result;
+    if (end.error) entry.error = end.error;
+    entry.handler = undefined;
+    entry.prompts = [];
+    entry.updatedAt = Date.now();
+    entry.log.finish(end);
+    this.#live.delete(entry.runId);
+    this.#ended.set(entry.runId, entry);
+    for (const id of this.#ended.keys()) {
+      if (this.#ended.size <= this.#opts.keepFinished) break;
+      this.#ended.delete(id);
+    }
+  }
+
+  #toEntry(entry: Entry, ev: Event): Omit<LogEntry, "id"> {
+    const { type, data } = ev.toJSON();
+    const origin = streamOrigin(ev);
+    if (!origin) return { type, data };
+    const path = [origin.runId];
+    for (let p = entry.children.get(origin.runId); p !== undefined && path.length < 64; p = entry.children.get(p)) path.unshift(p);
+    if (path[0] !== entry.runId) path.unshift(entry.runId);
+    return { type, data, origin: { runId: origin.runId, workflow: origin.workflow, path } };
+  }
+
+  #adopted: { promise: Promise<"adopted">; resolve: (v: "adopted") => void } | undefined;
+
+  /** Resolves when a stored run next becomes live here (readers of its journal then switch to its live log). */
+  adopted(): Promise<"adopted"> {
+    if (!this.#adopted) {
+      let resolve!: (v: "adopted") => void;
+      const promise = new Promise<"adopted">((r) => (resolve = r));
+      this.#adopted = { promise, resolve };
+    }
+    return this.#adopted.promise;
+  }
+
+  #wakeAdopted(): void {
+    const a = this.#adopted;
+    this.#adopted = undefined;
+    a?.resolve("adopted");
+  }
+
+  /** The live handler of a run in this process. */
+  handler(runId: string): WorkflowHandler<unknown> | undefined {
+    return this.#live.get(runId)?.handler;
+  }
+
+  /** A run known to this process (live or ended recently). */
+  entry(runId: string): Entry | undefined {
+    return this.#live.get(runId) ?? this.#ended.get(runId);
+  }
+
+  /** Runs live here, for shutdown. */
+  liveEntries(): Entry[] {
+    return [...this.#live.values()];
+  }
+
+  /** Forget the prompts a delivered event may have answered. */
+  answered(runId: string): void {
+    const e = this.#live.get(runId);
+    if (e) e.prompts = [];
+  }
+
+  /** The run's log: the live one, or one rebuilt from the store's journal (ended, or run elsewhere). */
+  async log(runId: string): Promise<{ log: RunLog; live: boolean }> {
+    const e = this.entry(runId);
+    if (e) return { log: e.log, live: true };
+    const stored = await this.#stored(runId);
+    const { entries } = await this.#journalLog(runId);
+    const log = new RunLog(Math.max(this.#opts.logLimit, entries.length));
+    for (const x of entries) log.append(x);
+    if (stored.status !== "running" && stored.status !== "waiting") log.finish(endOf(stored));
+    return { log, live: false };
+  }
+
+  /** A run as the API shows it. Throws RUN_NOT_FOUND. */
+  async info(runId: string): Promise<RunInfo> {
+    const e = this.entry(runId);
+    const store = this.#opts.store;
+    if (e) {
+      const children = [...e.children.keys()];
+      return {
+        runId,
+        workflow: e.served.name,
+        status: e.handler ? e.handler.status : e.status,
+        ...(e.input ? { input: e.input } : {}),
+        ...("result" in e ? { result: e.result } : {}),
+        ...(e.error ? { error: e.error } : {}),
+        createdAt: e.createdAt,
+        updatedAt: e.updatedAt,
+        ...(e.parentRunId !== undefined ? { parentRunId: e.parentRunId } : {}),
+        children,
+        waitingFor: store && e.handler?.status === "waiting" ? waitsOf(await store.getJournal(runId)) : [...new Set(e.prompts.map((p) => p.type))],
+        inputRequired: e.prompts,
+        live: e.handler !== undefined,
+      };
+    }
+    const stored = await this.#stored(runId);
+    const children = store ? (await store.listRuns({})).filter((r) => r.parentRunId === runId).map((r) => r.runId) : [];
+    const waiting = stored.status === "waiting" || stored.status === "running" ? waitsOf(await (store as Store).getJournal(runId)) : [];
+    return { ...this.#fromStored(stored), children, waitingFor: waiting, inputRequired: [], live: false };
+  }
+
+  #fromStored(r: StoredRun): Omit<RunInfo, "children" | "waitingFor" | "inputRequired" | "live"> {
+    return {
+      runId: r.runId,
+      workflow: this.#byWorkflow.get(r.workflow)?.name ?? r.workflow,
+      status: r.status,
+      input: r.input,
+      ...("result" in r ? { result: r.result } : {}),
+      ...(r.error ? { error: r.error } : {}),
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+      ...(r.parentRunId !== undefined ? { parentRunId: r.parentRunId } : {}),
+    };
+  }
+
+  /**
+   * Runs newest first, `limit` at a time after `cursor`: from the store when there is one
+   * (runs of the served workflows), else those this process knows.
+   */
+  async list(filter: { workflow?: Served; status?: RunStatus; cursor?: Cursor; limit: number }): Promise<{ runs: RunSummary[]; next: Cursor | undefined }> {
+    const store = this.#opts.store;
+    let all: RunSummary[];
+    if (store) {
+      const stored = await store.listRuns({ ...(filter.status ? { status: filter.status } : {}), ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}) });
+      all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#live.get(r.runId)));
+    } else {
+      all = [...this.#ended.values(), ...this.#live.values()]
+        .filter((e) => !filter.workflow || e.served === filter.workflow)
+        .map((e) => summary({ runId: e.runId, workflow: e.served.name, status: e.status, createdAt: e.createdAt, updatedAt: e.updatedAt }, e.handler ? e : undefined))
+        .filter((r) => !filter.status || r.status === filter.status);
+    }
+    all.sort((a, b) => b.createdAt - a.createdAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
+    const c = filter.cursor;
+    const after = c ? all.filter((r) => r.createdAt < c.createdAt || (r.createdAt === c.createdAt && r.runId < c.runId)) : all;
+    const runs = after.slice(0, filter.limit);
+    const last = runs[runs.length - 1];
+    return { runs, next: after.length > filter.limit && last ? { createdAt: last.createdAt, runId: last.runId } : undefined };
+  }
+
+  async #stored(runId: string): Promise<StoredRun> {
+    const store = this.#opts.store;
+    const stored = store ? await store.getRun(runId) : undefined;
+    if (!stored || !this.#byWorkflow.has(stored.workflow)) {
+      // A child run of a served workflow's run is served too: its workflow may not be listed.
+      if (stored?.parentRunId !== undefined) return stored;
+      throw new ServerError("RUN_NOT_FOUND", `No run "${runId}" here${store ? "" : " (this server has no store, so it knows only the runs it started since it began)"}. List runs with GET /runs.`, { runId });
+    }
+    return stored;
+  }
+
+  /** A stored run of a served workflow (throws RUN_NOT_FOUND). */
+  stored(runId: string): Promise<StoredRun> {
+    return this.#stored(runId);
+  }
+
+  /**
+   * The events a run's journal holds (and its children's, marked with their origin), oldest
+   * first: what can be shown of a run whose live log is gone. Events only streamed
+   * (`ctx.writeEventToStream`, a wait's `waiterEvent`) are not journaled and so are missing.
+   */
+  async #journalLog(runId: string): Promise<{ entries: Omit<LogEntry, "id">[] }> {
+    const store = this.#opts.store;
+    if (!store) return { entries: [] };
+    const runs = await store.listRuns({});
+    const kids = new Map<string, StoredRun[]>();
+    for (const r of runs) if (r.parentRunId !== undefined) kids.set(r.parentRunId, [...(kids.get(r.parentRunId) ?? []), r]);
+    const rows: { at: number; order: number; entry: Omit<LogEntry, "id"> }[] = [];
+    let order = 0;
+    const walk = async (id: string, workflow: string, path: string[]) => {
+      for (const j of await store.getJournal(id)) {
+        if (j.kind !== "event") continue;
+        const entry: Omit<LogEntry, "id"> = path.length > 1 ? { type: j.event.type, data: j.event.data, origin: { runId: id, workflow, path }, journal: true } : { type: j.event.type, data: j.event.data, journal: true };
+        rows.push({ at: j.at, order: order++, entry });
+      }
+      for (const k of kids.get(id) ?? []) await walk(k.runId, k.workflow, [...path, k.runId]);
+    };
+    await walk(runId, "", [runId]);
+    rows.sort((a, b) => a.at - b.at || a.order - b.order);
+    return { entries: rows.map((r) => r.entry) };
+  }
+
+  /** Let go of every live run: suspend those with a store (they stay there to be resumed), cancel the others. */
+  async detachAll(): Promise<void> {
+    await Promise.all(
+      this.liveEntries().map(async (e) => {
+        if (this.#opts.store) await suspendRun(e.runId).catch(this.#opts.report);
+        else e.handler?.cancel(new Error("The server shut down."));
+        await e.done;
+      }),
+    );
+  }
+}
+
+/** Where `GET /runs` goes on from. */
+export interface Cursor {
+  createdAt: number;
+  runId: string;
+}
+
+/** A run in `GET /runs`. */
+export interface RunSummary {
+  runId: string;
+  workflow: string;
+  status: RunStatus | "detached";
+  createdAt: number;
+  updatedAt: number;
+  parentRunId?: string;
+  live: boolean;
+}
+
+function summary(r: Omit<RunInfo, "children" | "waitingFor" | "inputRequired" | "live">, live: Entry | undefined): RunSummary {
+  return {
+    runId: r.runId,
+    workflow: r.workflow,
+    status: live?.handler ? live.handler.status : r.status,
+    createdAt: r.createdAt,
+    updatedAt: live ? Math.max(live.updatedAt, r.updatedAt) : r.updatedAt,
+    ...(r.parentRunId !== undefined ? { parentRunId: r.parentRunId } : {}),
+    live: live?.handler !== undefined,
+  };
+}
+
+function endOf(r: StoredRun): RunEnd {
+  return { status: r.status, ...("result" in r ? { result: r.result } : {}), ...(r.error ? { error: r.error } : {}) };
+}
+
+/** Types that invocations wait for in `waitForEvent` and have not received, from a journal. */
+function waitsOf(journal: readonly JournalEntry[]): string[] {
+  const waits = new Map<string, string>();
+  for (const j of journal) {
+    if (j.kind === "waiting") waits.set(j.stepRunId, j.type);
+    else if (j.kind === "received" || (j.kind === "step_finished" && waits.has(j.stepRunId))) waits.delete(j.stepRunId);
+    else if (j.kind === "run_resumed") waits.clear();
+  }
+  return [...new Set(waits.values())];
+}
+
+/** Build the served map from `createServer`'s `workflows` option (classes are constructed with the store). */
+export function servedWorkflows(workflows: Readonly<Record<string, unknown>>, store: Store | undefined): Map<string, Served> {
+  const out = new Map<string, Served>();
+  for (const [name, value] of Object.entries(workflows)) {
+    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new TypeError(`createServer: workflow name "${name}" must be 1-100 letters, digits, "_", "." or "-" (it goes in URLs).`);
+    let wf: Workflow;
+    if (value instanceof Workflow) wf = value as Workflow;
+    else if (typeof value === "function" && (value as { prototype: unknown }).prototype instanceof Workflow) {
+      wf = new (value as new (o: object) => Workflow)(store ? { store } : {});
+    } else {
+      throw new TypeError(`createServer: workflows.${name} must be a Workflow (or App) instance or a Workflow class, got ${value === null ? "null" : typeof value}.`);
+    }
+    out.set(name, { name, wf, workflow: describeWorkflow(wf).name });
+  }
+  if (out.size === 0) throw new TypeError("createServer: pass at least one workflow, e.g. createServer({ workflows: { hello: new Hello() } }).");
+  return out;
+}
+
+/** The StartEvent of `served` built from a request body: validated as its constructor does. */
+export function startEventOf(served: Served, body: unknown): Event {
+  const cls = describeWorkflow(served.wf).startEvent;
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new ServerError("INVALID_INPUT", `The body of POST /workflows/${served.name}/runs is the run's input: a JSON object of ${eventTypeName(cls)} fields, got ${Array.isArray(body) ? "an array" : JSON.stringify(body)}.`, { issues: [{ path: "", message: "Expected an object" }] });
+  }
+  return new (cls as unknown as new (data: unknown) => Event)(body);
+}

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createClient } from "stepwise-ai/client";
+import { SqliteStore } from "stepwise-ai/sqlite";
+
+const FIXTURE = join(import.meta.dirname, "../fixtures/server/serve-sqlite.ts");
+const procs: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A server process; `next()` resolves with its next stdout line as JSON. */
+function server(db: string, env: Record<string, string> = {}) {
+  const proc = spawn(process.execPath, ["--import", "tsx", "--conditions=stepwise-source", FIXTURE, db], { cwd: join(import.meta.dirname, "../.."), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  procs.push(proc);
+  const lines: any[] = [];
+  const waiters: (() => void)[] = [];
+  let out = "";
+  let err = "";
+  proc.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    for (let i = out.indexOf("\n"); i >= 0; i = out.indexOf("\n")) {
+      lines.push(JSON.parse(out.slice(0, i)));
+      out = out.slice(i + 1);
+      waiters.splice(0).forEach((w) => w());
+    }
+  });
+  proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((r) => proc.on("exit", () => r()));
+  let read = 0;
+  const next = async (): Promise<any> => {
+    while (lines.length <= read) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`server exited: ${err}`);
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), exited]);
+    }
+    return lines[read++];
+  };
+  return { proc, next, exited, stderr: () => err };
+}
+
+function tempDb(): string {
+  const dir = mkdtempSync(join(tmpdir(), "stepwise-server-"));
+  dirs.push(dir);
+  return join(dir, "runs.db");
+}
+
+describe("server restarts", () => {
+  it("after a SIGKILL mid-run, a new server on the same SQLite file finishes the run and serves its stream", { timeout: 60_000 }, async () => {
+    const db = tempDb();
+    const first = server(db, { HANG: "1" });
+    const { url } = await first.next();
+    const client = createClient({ baseUrl: url });
+    const { runId } = await client.run("slow", { n: 7 });
+    expect(await first.next()).toEqual({ hanging: runId });
+    const before: string[] = [];
+    for await (const m of client.stream(runId)) {
+      before.push(`${m.id}:${m.type}`);
+      if (before.length === 2) break;
+    }
+    expect(before).toEqual(["1:Progress", "2:Progress"]);
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    expect(first.proc.signalCode).toBe("SIGKILL");
+
+    const second = server(db);
+    const started = await second.next();
+    expect(started.resumed).toEqual([runId]);
+    const again = createClient({ baseUrl: started.url });
+    expect(await again.result(runId)).toBe(70);
+    const after: string[] = [];
+    const gen = again.stream(runId);
+    let next = await gen.next();
+    for (; !next.done; next = await gen.next()) after.push(`${next.value.id}:${next.value.type}${next.value.journal ? " (journal)" : ""}`);
+    // What the journal kept of the first process's run, then what the second one streamed live.
+    expect(after).toEqual(["1:StartEvent (journal)", "2:Half (journal)", "3:Progress", "4:StopEvent"]);
+    expect(next.value).toEqual({ status: "completed", result: 70 });
+    second.proc.kill("SIGTERM");
+    await second.exited;
+    expect(second.stderr()).toBe("");
+  });
+
+  it("on SIGTERM stops, suspends the run in flight to the store, and the next server resumes it", { timeout: 60_000 }, async () => {
+    const db = tempDb();
+    const first = server(db, { HANG: "1" });
+    const { url } = await first.next();
+    const { runId } = await createClient({ baseUrl: url }).run("slow", { n: 2 });
+    expect(await first.next()).toEqual({ hanging: runId });
+    first.proc.kill("SIGTERM");
+    await first.exited;
+    expect(first.proc.exitCode).toBe(0);
+    const store = new SqliteStore(db);
+    const stored = store.getRun(runId);
+    expect(stored?.status).toBe("running");
+    expect(stored?.lease).toBeUndefined();
+    store.close();
+    const second = server(db);
+    const started = await second.next();
+    expect(started.resumed).toEqual([runId]);
+    expect(await createClient({ baseUrl: started.url }).result(runId)).toBe(20);
+    second.proc.kill("SIGTERM");
+    await second.exited;
+  });
+});
