@@ -84,7 +84,8 @@ export function writeCharts(results: Results, dir: string): string[] {
   if (o) {
     const kinds = (per: Record<string, { median: number; range: [number, number] }>) =>
       Object.entries(per).map(([k, s]) => ({ label: KIND_LABEL[k] ?? k, value: s.median, range: s.range, mine: k.startsWith("stepwise") }));
-    write("floors.svg", barChart("The chain against its floors, alternated in one process", "ns per event", kinds(o.nsPerEvent), false));
+    write("floors.svg", barChart("The chain against its floors, alternated in one process", "wall ns per event", kinds(o.nsPerEvent), false));
+    if (o.cpuNsPerEvent) write("floors-cpu.svg", barChart("The chain against its floors, alternated in one process", "CPU ns per event", kinds(o.cpuNsPerEvent), false));
     if (o.instructions) write("instructions.svg", barChart("The chain against its floors, counted by valgrind", "instructions per event", kinds(o.instructions.perEvent), false));
   }
   return written;

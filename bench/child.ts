@@ -197,14 +197,15 @@ async function alternate(n: number, rounds: number, kinds: readonly string[]): P
   };
   const fns = await Promise.all(kinds.map(load));
   for (const fn of fns) for (let i = 0; i < ALTERNATE_WARM; i++) await fn(n);
-  const out: AlternateResult = { kinds: Object.fromEntries(kinds.map((k) => [k, [] as number[]])) };
+  const out: AlternateResult = { kinds: Object.fromEntries(kinds.map((k) => [k, [] as number[]])), cpu: Object.fromEntries(kinds.map((k) => [k, [] as number[]])) };
   for (let r = 0; r < rounds; r++) {
     for (let j = 0; j < fns.length; j++) {
       const k = (j + r) % fns.length;
       const fn = fns[k] as (n: number) => Promise<number>;
-      const { value, ms } = await timed(() => fn(n));
+      const { value, ms, cpuUs } = await timed(() => fn(n));
       if (value < n) throw new Error(`${kinds[k]} returned ${value}, expected ${n}`);
       out.kinds[kinds[k] as string]?.push((ms * 1e6) / n);
+      out.cpu[kinds[k] as string]?.push((cpuUs * 1e3) / n);
     }
   }
   return out;

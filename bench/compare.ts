@@ -58,6 +58,7 @@ export function compare(before: Results, after: Results): Change[] {
     }
   };
   spreads("chain ns per event:", before.overhead?.nsPerEvent, after.overhead?.nsPerEvent);
+  spreads("chain CPU ns per event:", before.overhead?.cpuNsPerEvent, after.overhead?.cpuNsPerEvent);
   spreads("chain instructions per event:", before.overhead?.instructions?.perEvent, after.overhead?.instructions?.perEvent);
   return out;
 }

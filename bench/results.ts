@@ -15,6 +15,8 @@ export interface Overhead {
   warm: number;
   /** Per kind: the median over processes of each process's median over its rounds. */
   nsPerEvent: Record<string, Spread>;
+  /** The same, in process CPU time. */
+  cpuNsPerEvent?: Record<string, Spread>;
   instructions?: { size: number; passes: [number, number]; tool: string; perEvent: Record<string, Spread> };
 }
 
@@ -24,7 +26,7 @@ export interface Results {
   machine: { cpu: string; cores: number; memoryGiB: number; freeMemoryGiB: number; os: string };
   node: string;
   versions: Record<string, string | undefined>;
-  options: { reps: number; quick: boolean; source: boolean };
+  options: { reps: number; quick: boolean; source: boolean; peerScale?: number };
   rows: Row[];
   overhead?: Overhead;
 }
@@ -42,24 +44,27 @@ const fmt = (v: number) => Math.round(v).toLocaleString("en-US");
 /** The floors table: ns and instructions per event for each kind, and stepwise's ratios to each floor. */
 export function renderOverhead(o: Overhead): string {
   const ins = o.instructions?.perEvent;
+  const cpu = o.cpuNsPerEvent;
   const lines = [
-    "| chain through | ns per event (range) | instructions per event (range) | stepwise chain / this, time | stepwise chain / this, instructions |",
-    "| --- | --- | --- | --- | --- |",
+    "| chain through | instructions per event (range) | CPU ns per event (range) | wall ns per event (range) | stepwise chain / this: instructions | CPU time | wall time |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   ];
-  const sw = o.nsPerEvent.stepwise?.median;
-  const swI = ins?.stepwise?.median;
+  const cell = (s: Spread | undefined) => (s ? `${fmt(s.median)} (${fmt(s.range[0])}–${fmt(s.range[1])})` : "");
   for (const [kind, t] of Object.entries(o.nsPerEvent)) {
-    const i = ins?.[kind];
-    const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || kind === "stepwise" ? "" : `${(a / b).toFixed(2)}×`);
-    lines.push(
-      `| ${KIND_LABEL[kind] ?? kind} | ${fmt(t.median)} (${fmt(t.range[0])}–${fmt(t.range[1])}) | ${i ? `${fmt(i.median)} (${fmt(i.range[0])}–${fmt(i.range[1])})` : ""} | ${ratio(sw, t.median)} | ${ratio(swI, i?.median)} |`,
-    );
+    const ratio = (per: Record<string, Spread> | undefined) => {
+      const a = per?.stepwise?.median;
+      const b = per?.[kind]?.median;
+      return a === undefined || b === undefined || kind === "stepwise" ? "" : `${(a / b).toFixed(2)}×`;
+    };
+    lines.push(`| ${KIND_LABEL[kind] ?? kind} | ${cell(ins?.[kind])} | ${cell(cpu?.[kind])} | ${cell(t)} | ${ratio(ins)} | ${ratio(cpu)} | ${ratio(o.nsPerEvent)} |`);
   }
-  const stream = o.nsPerEvent["stepwise-stream"]?.median;
-  const streamI = ins?.["stepwise-stream"]?.median;
-  if (stream !== undefined && sw !== undefined) {
-    lines.push("", `Streaming (the chain read through \`handler.streamEvents()\`) costs ${(stream / sw).toFixed(2)}× the chain in time${streamI !== undefined && swI !== undefined ? `, ${(streamI / swI).toFixed(2)}× in instructions` : ""}.`);
-  }
+  const streamCost = (per: Record<string, Spread> | undefined) => {
+    const a = per?.["stepwise-stream"]?.median;
+    const b = per?.stepwise?.median;
+    return a === undefined || b === undefined ? undefined : `${(a / b).toFixed(2)}×`;
+  };
+  const costs = [["instructions", streamCost(ins)], ["CPU time", streamCost(cpu)], ["wall time", streamCost(o.nsPerEvent)]].filter(([, v]) => v !== undefined);
+  if (costs.length > 0) lines.push("", `Streaming (the chain read through \`handler.streamEvents()\`) costs ${costs.map(([w, v]) => `${v} the chain in ${w}`).join(", ")}.`);
   lines.push(
     "",
     `Time: ${o.processes} processes, each warming every kind ${o.warm} × ${fmt(o.size)} events, then ${o.rounds} rounds running each kind once in rotating order; per process the median of its rounds, then the median (range) over processes.` +

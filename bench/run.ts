@@ -6,15 +6,18 @@
  *
  *   npm run bench                        everything, 3 repetitions
  *   npm run bench -- --reps 5            more repetitions
- *   npm run bench -- --only chain,runs   some scenarios (overhead, instructions are scenarios too)
+ *   npm run bench -- --only chain,runs   some scenarios (overhead, instructions are scenarios too); the
+ *                                        day's results file keeps the others
  *   npm run bench -- --engines stepwise  some engines
  *   npm run bench -- --json out.json     write the results there instead of bench/results/<date>.json
  *   npm run bench -- --source            measure src/*.ts through tsx instead of the built dist/
+ *   npm run bench -- --instruction-samples 3   more valgrind pairs per kind (default 2; ~1.5 min of CPU each)
+ *   npm run bench -- --peer-scale 0.2    the peers at a fifth of their sizes (at least 100), for a loaded machine
  *   npm run bench -- --quick             CI smoke test: each scenario once, small sizes; checks
  *                                        every result and exits 1 on a wrong one; times are printed, never asserted
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, freemem, platform, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,6 +45,8 @@ const jsonOut = option("--json");
 // builds it first). tsx's transform wraps every function in a naming helper, which costs
 // allocations in hot paths, so source numbers are lower.
 const source = flag("--source");
+// On a loaded machine the peers' slowest cells take minutes each: --peer-scale 0.2 runs them at a fifth of their size.
+const peerScale = Number(option("--peer-scale") ?? 1);
 const wanted = (scenario: string) => !only || only.includes(scenario);
 const wantedEngine = (engine: string) => !engineFilter || engineFilter.includes(engine);
 
@@ -88,7 +93,50 @@ if (peersWanted && !peersInstalled()) {
   }
 }
 
+const startedAt = new Date();
 const rows: Row[] = [];
+let overhead: Overhead | undefined;
+const versionOf = (pkgJson: string): string | undefined => {
+  try {
+    return (JSON.parse(readFileSync(pkgJson, "utf8")) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Writes what has been measured so far (after every scenario, so a long run interrupted keeps
+ * its finished scenarios): bench/results/<date>.json, or --json's file; not for --quick.
+ */
+function save(final: boolean): void {
+  const results: Results = {
+    date: startedAt.toISOString(),
+    machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), freeMemoryGiB: Math.round(freemem() / 2 ** 30), os: `${platform()} ${release()}` },
+    node: process.version,
+    versions: {
+      "stepwise-ai": versionOf(join(here, "..", "package.json")),
+      ...Object.fromEntries(["@llamaindex/workflow-core", "@langchain/langgraph", "@langchain/core", "@mastra/core"].map((p) => [p, versionOf(join(PEERS_DIR, "node_modules", p, "package.json"))])),
+    },
+    options: { reps, quick, source, peerScale },
+    rows: [...rows],
+    ...(overhead ? { overhead } : {}),
+  };
+  const out = jsonOut ?? (quick ? undefined : join(here, "results", `${results.date.slice(0, 10)}.json`));
+  if (!out) return;
+  mkdirSync(dirname(out), { recursive: true });
+  // A run of some scenarios (--only) completes the day's file instead of replacing it.
+  if (only && existsSync(out)) {
+    const earlier = JSON.parse(readFileSync(out, "utf8")) as Results;
+    results.rows = [...earlier.rows.filter((r) => !rows.some((x) => x.scenario === r.scenario)), ...rows];
+    if (!results.overhead && earlier.overhead) results.overhead = earlier.overhead;
+    else if (results.overhead && !results.overhead.instructions && earlier.overhead?.instructions && !wanted("instructions")) results.overhead.instructions = earlier.overhead.instructions;
+  }
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  if (!final) return;
+  console.log(`\nbench: results written to ${out}`);
+  if (!jsonOut) writeCharts(results, join(here, "results", "charts"));
+}
+
 let wrong = 0;
 // --quick runs every scenario of one engine in one process (a process per cell would make
 // process start-up, not the scenarios, most of the CI time).
@@ -106,8 +154,9 @@ for (const sc of SCENARIOS) {
   if (!wanted(sc.name)) continue;
   for (const engine of ENGINES) {
     if (!wantedEngine(engine)) continue;
-    const size = quick ? sc.quick[engine] : sc.size[engine];
-    if (size === undefined) continue;
+    const full = quick ? sc.quick[engine] : sc.size[engine];
+    if (full === undefined) continue;
+    const size = peerScale !== 1 && PEER_ENGINES.has(engine) ? Math.max(100, Math.round(full * peerScale)) : full;
     const runs: Measurement[] = [];
     for (let r = 0; r < reps; r++) {
       let m: Measurement;
@@ -165,23 +214,27 @@ for (const sc of SCENARIOS) {
       heapPerItem: heap && median(heap),
     });
   }
+  save(false);
 }
 
 // The chain against its floors, in one process per repetition, alternated (bench/child.ts).
-let overhead: Overhead | undefined;
 const kinds = ALTERNATE_KINDS.filter((k) => wantedEngine(k.replace("-stream", "")));
 if (wanted("overhead") && kinds.length > 0) {
   const size = quick ? 2_000 : 100_000;
   const rounds = quick ? 2 : 7;
   const processes = quick ? 1 : Math.max(5, reps);
   const per: Record<string, number[]> = {};
+  const perCpu: Record<string, number[]> = {};
   try {
     for (let p = 0; p < processes; p++) {
       const r = await child<AlternateResult>(["alternate", String(size), String(rounds), kinds.join(",")]);
       for (const [k, xs] of Object.entries(r.kinds)) (per[k] ??= []).push(median(xs));
-      process.stderr.write(`  overhead #${p + 1}: ${Object.entries(r.kinds).map(([k, xs]) => `${k} ${median(xs).toFixed(0)} ns`).join(", ")}\n`);
+      for (const [k, xs] of Object.entries(r.cpu)) (perCpu[k] ??= []).push(median(xs));
+      process.stderr.write(`  overhead #${p + 1}: ${Object.entries(r.kinds).map(([k, xs]) => `${k} ${median(xs).toFixed(0)} ns (CPU ${median(r.cpu[k] ?? []).toFixed(0)})`).join(", ")}\n`);
     }
-    overhead = { size, rounds, processes, warm: ALTERNATE_WARM, nsPerEvent: Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, spread(xs)])) };
+    const spreads = (m: Record<string, number[]>) => Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, spread(xs)]));
+    overhead = { size, rounds, processes, warm: ALTERNATE_WARM, nsPerEvent: spreads(per), cpuNsPerEvent: spreads(perCpu) };
+    save(false);
   } catch (e) {
     console.error(`✗ overhead: ${(e as Error).message}`);
     wrong++;
@@ -196,9 +249,14 @@ if (!quick && wanted("instructions") && kinds.length > 0 && overhead) {
   else {
     const size = 50_000;
     const passes: [number, number] = [1, 3];
-    const samples = Math.max(3, reps);
+    const samples = Number(option("--instruction-samples") ?? 2);
+    // The child compiled to JavaScript: under tsx every process would first run ~2 G instructions
+    // of TypeScript loading, which valgrind executes slowly (they cancel out in the difference).
+    const build = spawnSync(process.execPath, [join(here, "..", "node_modules", "typescript", "bin", "tsc"), "-p", join(here, "tsconfig.build.json")], { stdio: "inherit" });
+    if (build.status !== 0) throw new Error("bench: could not compile bench/child.ts for valgrind (tsc -p bench/tsconfig.build.json)");
+    const compiled = join(here, "..", ".bench-build", "bench", "child.js");
     const count = async (kind: string, rounds: number): Promise<number> => {
-      const vg = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, ...nodeArgs, join(here, "child.ts"), "alternate", String(size), String(rounds), kind];
+      const vg = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--expose-gc", "--max-old-space-size=4096", ...(source ? ["--conditions=stepwise-source"] : []), compiled, "alternate", String(size), String(rounds), kind];
       const { code, err } = await exec("valgrind", vg);
       const m = /I\s+refs:\s+([\d,]+)/.exec(err);
       if (code !== 0 || !m?.[1]) throw new Error(`valgrind ${kind} exited ${code}:\n${err.slice(-1500)}`);
@@ -228,32 +286,7 @@ if (!quick && wanted("instructions") && kinds.length > 0 && overhead) {
 console.log(renderTable(rows, { reps, quick }));
 if (overhead) console.log(`\n${renderOverhead(overhead)}`);
 
-const versionOf = (pkgJson: string): string | undefined => {
-  try {
-    return (JSON.parse(readFileSync(pkgJson, "utf8")) as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
-};
-const results: Results = {
-  date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), freeMemoryGiB: Math.round(freemem() / 2 ** 30), os: `${platform()} ${release()}` },
-  node: process.version,
-  versions: {
-    "stepwise-ai": versionOf(join(here, "..", "package.json")),
-    ...Object.fromEntries(["@llamaindex/workflow-core", "@langchain/langgraph", "@langchain/core", "@mastra/core"].map((p) => [p, versionOf(join(PEERS_DIR, "node_modules", p, "package.json"))])),
-  },
-  options: { reps, quick, source },
-  rows,
-  ...(overhead ? { overhead } : {}),
-};
-const out = jsonOut ?? (quick ? undefined : join(here, "results", `${results.date.slice(0, 10)}.json`));
-if (out) {
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nbench: results written to ${out}`);
-  if (!jsonOut) writeCharts(results, join(here, "results", "charts"));
-}
+save(true);
 if (wrong > 0) {
   console.error(`bench: ${wrong} wrong or failed measurement(s)`);
   process.exit(1);

@@ -75,7 +75,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "chain",
     title: "1. chain: one step re-emitting a loop event",
-    size: { stepwise: 100_000, "workflow-core": 10_000, "workflow-core-stop": 10_000, langgraph: 2_000, mastra: 2_000, baseline: 100_000, floor: 100_000, "floor-queue": 100_000 },
+    size: { stepwise: 100_000, "workflow-core": 2_000, "workflow-core-stop": 10_000, langgraph: 1_000, mastra: 1_000, baseline: 100_000, floor: 100_000, "floor-queue": 100_000 },
     quick: { stepwise: 1_000, "workflow-core": 100, "workflow-core-stop": 100, langgraph: 30, mastra: 30, baseline: 1_000, floor: 1_000, "floor-queue": 1_000 },
     metrics: [rate("events"), coldRate("events"), cpu("event"), heap("event")],
     heap: true,
@@ -90,7 +90,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "runs",
     title: "3. concurrent runs: two-step runs started at once",
-    size: { stepwise: 10_000, "workflow-core": 10_000, "workflow-core-stop": 10_000, langgraph: 2_000, mastra: 2_000, baseline: 10_000 },
+    size: { stepwise: 10_000, "workflow-core": 1_000, "workflow-core-stop": 5_000, langgraph: 1_000, mastra: 1_000, baseline: 10_000 },
     quick: { stepwise: 200, "workflow-core": 100, "workflow-core-stop": 100, langgraph: 20, mastra: 20, baseline: 200 },
     metrics: [wall, coldWall, rate("runs"), cpu("run"), heap("in-flight run")],
     heap: true,
@@ -98,7 +98,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "stream",
     title: "4. streaming: the chain with a stream consumer",
-    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 100_000 },
+    size: { stepwise: 100_000, "workflow-core": 2_000, langgraph: 1_000, baseline: 100_000 },
     quick: { stepwise: 1_000, "workflow-core": 100, langgraph: 30, baseline: 1_000 },
     metrics: [rate("events"), coldRate("events"), cpu("event")],
   },

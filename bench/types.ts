@@ -91,6 +91,8 @@ export function countRight(results: readonly unknown[], expected: (id: number) =
 /** One kind's times in the alternated chain comparison (bench/child.ts alternate), ns per event, one per round. */
 export interface AlternateResult {
   kinds: Record<string, number[]>;
+  /** The same passes' process CPU time (user + system), ns per event: less disturbed by other processes than wall time. */
+  cpu: Record<string, number[]>;
 }
 
 /** What the alternated comparison runs: the chain through each floor, plain async and stepwise, and stepwise's stream. */
