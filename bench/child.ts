@@ -1,38 +1,44 @@
 /**
  * One measurement in a fresh process:
- *   node --expose-gc --import tsx bench/child.ts ENGINE SCENARIO SIZE [--quick]
+ *   node --expose-gc --import tsx bench/child.ts ENGINE SCENARIO SIZE [--quick] [--heap]
  * (add --conditions=stepwise-source to measure the TypeScript sources instead of dist/).
- * Each measured pass follows two warm-up runs at a tenth of the size (five full fan-outs for
- * the fan-out, two full batches for concurrent runs), so the numbers are a warmed-up service's, not a cold start's.
+ * The first pass is timed as the cold figure (a fresh process, nothing run before); then warm-up
+ * runs (two at a tenth of the size; five full fan-outs; two full batches of concurrent runs) and
+ * the timed warm pass, a warmed-up service's figure.
+ *
+ *   node --expose-gc --import tsx bench/child.ts alternate SIZE ROUNDS [KIND,...]
+ * The chain overhead comparison: the floors, plain async and stepwise's chain and stream, each
+ * warmed the same (WARM passes), then ROUNDS rounds each running every kind once, the order
+ * rotating per round. Under valgrind (bench/run.ts --instructions) it runs one kind only.
+ *
  * Prints one JSON line: { ok, result, expected, ... the scenario's metrics }.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { engines } from "./engines/index.js";
-import { makeGate, Unavailable, type Engine, type ScenarioName } from "./types.js";
+import { ALTERNATE_KINDS, ALTERNATE_WARM, makeGate, Unavailable, type AlternateResult, type DurableDb, type Engine, type ScenarioName } from "./types.js";
 
 export interface Measurement {
   ok: boolean;
   /** What the run returned, and what it should have. */
   result: number;
   expected: number;
-  /** Wall time of the measured pass, ms. */
+  /** Wall time of the measured (warm) pass, ms. */
   ms: number;
-  /** Items per second (events, steps) where the scenario is a throughput. */
+  /** Wall time of the first pass in this fresh process, ms. */
+  coldMs?: number;
+  /** Items per second (events, steps) where the scenario is a throughput; warm, and cold. */
   perSecond?: number;
+  coldPerSecond?: number;
+  /** Process CPU time (user + system) of the warm pass per item, µs. */
+  cpuPerItemUs?: number;
   /** Heap retained per event (chain) or per in-flight run (runs), bytes. */
   heapPerItem?: number;
   /** Set when the engine cannot run the scenario here. */
   unavailable?: string;
 }
 
-const [engineName = "", scenario = "", sizeArg = "0", ...flags] = process.argv.slice(2);
-const size = Number(sizeArg);
-const quick = flags.includes("--quick");
-// The heap pass runs in a process of its own, with nothing run before it: what a previous
-// pass left behind (and an engine may keep a reference to its last run) would skew it.
-const heapPass = flags.includes("--heap");
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function collect(): void {
@@ -46,89 +52,201 @@ function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; cpuUs: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await fn();
-  return { value, ms: performance.now() - t0 };
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { value, ms, cpuUs: c.user + c.system };
 }
 
-async function measure(engine: Engine, name: ScenarioName, n: number): Promise<Measurement> {
-  const warm = Math.max(1, Math.floor(n / 10));
+export const PG_URL = process.env.STEPWISE_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** A fresh PostgreSQL schema for one pass, dropped after; Unavailable when PostgreSQL is not reachable (an error under CI=true). */
+async function withPostgres<T>(fn: (db: DurableDb) => Promise<T>): Promise<T> {
+  const { default: pg } = await import("pg");
+  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await admin.connect();
+  } catch (err) {
+    if (process.env.CI === "true") throw new Error(`PostgreSQL at ${PG_URL} is unreachable and CI=true: ${String(err)}`);
+    throw new Unavailable(`PostgreSQL at ${PG_URL} unreachable`);
+  }
+  const schema = `bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    return await fn({ kind: "postgres", url: PG_URL, schema });
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  }
+}
+
+async function withTempFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "stepwise-bench-"));
+  try {
+    return await fn(join(dir, "runs.db"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const withSqlite = <T>(fn: (db: DurableDb) => Promise<T>): Promise<T> => withTempFile((file) => fn({ kind: "sqlite", file }));
+
+interface Plan {
+  /** One pass at size `n`; resolves to the checked value. */
+  pass(n: number): Promise<number>;
+  expected: number;
+  /** Warm-up passes before the timed warm pass: count and size. */
+  warm: [count: number, size: number];
+  /** Items the rate counts (events, runs); omitted where the scenario is a wall time. */
+  items?: number;
+  /** The stream sees at least n events. */
+  atLeast?: boolean;
+}
+
+function planFor(engine: Engine, name: ScenarioName, n: number, missing: (what: string) => never): Plan {
+  const tenth = Math.max(1, Math.floor(n / 10));
   switch (name) {
     case "chain": {
-      const chain = engine.chain?.bind(engine);
-      if (!chain) throw new Unavailable(engine.missing?.[name] ?? "not expressible");
-      if (heapPass) {
-        // Measured inside the last step, while the run and everything it keeps are alive.
-        // One tiny run first, so code compiled on first use is not counted per event.
-        await chain(Math.min(100, n));
-        const before = heapAfterGc();
-        let peak = 0;
-        const value = await chain(n, () => (peak = heapAfterGc()));
-        return { ok: value === n && peak > 0, result: value, expected: n, ms: 0, heapPerItem: (peak - before) / n };
-      }
-      if (!quick) for (let i = 0; i < 2; i++) await chain(warm);
-      const { value, ms } = await timed(() => chain(n));
-      return { ok: value === n, result: value, expected: n, ms, perSecond: (n / ms) * 1000 };
+      const chain = engine.chain?.bind(engine) ?? missing(name);
+      return { pass: (k) => chain(k), expected: n, warm: [2, tenth], items: n };
     }
     case "fanout": {
-      const fanout = engine.fanout?.bind(engine);
-      if (!fanout) throw new Unavailable(engine.missing?.[name] ?? "not expressible");
-      const expected = (n * (n - 1)) / 2;
+      const fanout = engine.fanout?.bind(engine) ?? missing(name);
       // A service fans out many times: measure it warm (five fan-outs first).
-      if (!quick) for (let i = 0; i < 5; i++) await fanout(n, 10);
-      const { value, ms } = await timed(() => fanout(n, 10));
-      return { ok: value === expected, result: value, expected, ms };
+      return { pass: (k) => fanout(k, 10), expected: (n * (n - 1)) / 2, warm: [5, n] };
     }
     case "runs": {
-      const runs = engine.runs?.bind(engine);
-      if (!runs) throw new Unavailable(engine.missing?.[name] ?? "not expressible");
-      if (heapPass) {
-        // Every run parks in its first step; when the last arrives, all n are in flight.
-        await runs(Math.min(100, n));
-        const before = heapAfterGc();
-        let peak = 0;
-        const value = await runs(n, makeGate(n, () => (peak = heapAfterGc())));
-        return { ok: value === n && peak > 0, result: value, expected: n, ms: 0, heapPerItem: (peak - before) / n };
-      }
+      const runs = engine.runs?.bind(engine) ?? missing(name);
       // Two full-size warm-ups: a service holding thousands of runs has a grown heap and hot code.
-      if (!quick) for (let i = 0; i < 2; i++) await runs(n);
-      const { value, ms } = await timed(() => runs(n));
-      return { ok: value === n, result: value, expected: n, ms, perSecond: (n / ms) * 1000 };
+      return { pass: (k) => runs(k), expected: n, warm: [2, n], items: n };
     }
     case "stream": {
-      const stream = engine.stream?.bind(engine);
-      if (!stream) throw new Unavailable(engine.missing?.[name] ?? "not expressible");
-      if (!quick) for (let i = 0; i < 2; i++) await stream(warm);
-      const { value, ms } = await timed(() => stream(n));
-      return { ok: value >= n, result: value, expected: n, ms, perSecond: (n / ms) * 1000 };
+      const stream = engine.stream?.bind(engine) ?? missing(name);
+      return { pass: (k) => stream(k), expected: n, warm: [2, tenth], items: n, atLeast: true };
     }
     case "durable-sync":
     case "durable-batched": {
-      const durable = engine.durable?.bind(engine);
-      if (!durable) throw new Unavailable(engine.missing?.[name] ?? "not expressible");
+      const durable = engine.durable?.bind(engine) ?? missing(name);
       const mode = name === "durable-sync" ? "sync" : "batched";
-      const dir = mkdtempSync(join(tmpdir(), "stepwise-bench-"));
-      try {
-        if (!quick) await durable(warm, mode, join(dir, "warm.db"));
-        const { value, ms } = await timed(() => durable(n, mode, join(dir, "runs.db")));
-        return { ok: value === n, result: value, expected: n, ms, perSecond: (n / ms) * 1000 };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      return { pass: (k) => withTempFile((file) => durable(k, mode, file)), expected: n, warm: [1, tenth], items: n };
+    }
+    case "durable-runs-sqlite":
+    case "durable-runs-postgres": {
+      const durableRuns = engine.durableRuns?.bind(engine) ?? missing(name);
+      const where = name === "durable-runs-sqlite" ? withSqlite : withPostgres;
+      return { pass: (k) => where((db) => durableRuns(k, db)), expected: n, warm: [2, n], items: n };
+    }
+    case "react": {
+      const react = engine.react?.bind(engine) ?? missing(name);
+      return { pass: (k) => react(k), expected: n, warm: [2, n], items: n };
     }
   }
 }
 
-const load = engines[engineName];
-if (!load) throw new Error(`unknown engine ${engineName}`);
-const engine = await load();
-try {
-  const m = await measure(engine, scenario as ScenarioName, size);
-  process.stdout.write(`${JSON.stringify(m)}\n`);
-} catch (err) {
-  if (!(err instanceof Unavailable)) throw err;
-  process.stdout.write(`${JSON.stringify({ ok: true, result: 0, expected: 0, ms: 0, unavailable: err.message })}\n`);
+async function measure(engine: Engine, name: ScenarioName, n: number, quick: boolean, heapPass: boolean): Promise<Measurement> {
+  const missing = (what: string): never => {
+    throw new Unavailable(engine.missing?.[what as ScenarioName] ?? "not expressible");
+  };
+  if (heapPass) {
+    // In a process of its own, with nothing run before it but one tiny run (so code compiled on
+    // first use is not counted per item): what a previous pass left behind would skew it.
+    if (name === "chain") {
+      const chain = engine.chain?.bind(engine) ?? missing(name);
+      await chain(Math.min(100, n));
+      const before = heapAfterGc();
+      let peak = 0;
+      const value = await chain(n, () => (peak = heapAfterGc()));
+      return { ok: value === n && peak > 0, result: value, expected: n, ms: 0, heapPerItem: (peak - before) / n };
+    }
+    // Every run parks in its first step; when the last arrives, all n are in flight.
+    const runs = engine.runs?.bind(engine) ?? missing(name);
+    await runs(Math.min(100, n));
+    const before = heapAfterGc();
+    let peak = 0;
+    const value = await runs(n, makeGate(n, () => (peak = heapAfterGc())));
+    return { ok: value === n && peak > 0, result: value, expected: n, ms: 0, heapPerItem: (peak - before) / n };
+  }
+  const plan = planFor(engine, name, n, missing);
+  const right = (v: number) => (plan.atLeast ? v >= plan.expected : v === plan.expected);
+  if (quick) {
+    const { value, ms } = await timed(() => plan.pass(n));
+    return { ok: right(value), result: value, expected: plan.expected, ms, ...(plan.items === undefined ? {} : { perSecond: (plan.items / ms) * 1000 }) };
+  }
+  const cold = await timed(() => plan.pass(n));
+  for (let i = 0; i < plan.warm[0]; i++) await plan.pass(plan.warm[1]);
+  const warm = await timed(() => plan.pass(n));
+  const m: Measurement = { ok: right(cold.value) && right(warm.value), result: warm.value, expected: plan.expected, ms: warm.ms, coldMs: cold.ms };
+  if (plan.items !== undefined) {
+    m.perSecond = (plan.items / warm.ms) * 1000;
+    m.coldPerSecond = (plan.items / cold.ms) * 1000;
+    m.cpuPerItemUs = warm.cpuUs / plan.items;
+  }
+  return m;
+}
+
+/** The alternated chain comparison (see the header): ns per event per round, per kind. */
+async function alternate(n: number, rounds: number, kinds: readonly string[]): Promise<AlternateResult> {
+  const load = async (kind: string) => {
+    const name = kind === "stepwise-stream" ? "stepwise" : kind;
+    const e = await (engines[name] ?? (() => Promise.reject(new Error(`unknown engine ${name}`))))();
+    const fn = kind === "stepwise-stream" ? e.stream?.bind(e) : e.chain?.bind(e);
+    if (!fn) throw new Error(`${kind} has no chain`);
+    return fn;
+  };
+  const fns = await Promise.all(kinds.map(load));
+  for (const fn of fns) for (let i = 0; i < ALTERNATE_WARM; i++) await fn(n);
+  const out: AlternateResult = { kinds: Object.fromEntries(kinds.map((k) => [k, [] as number[]])), cpu: Object.fromEntries(kinds.map((k) => [k, [] as number[]])) };
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < fns.length; j++) {
+      const k = (j + r) % fns.length;
+      const fn = fns[k] as (n: number) => Promise<number>;
+      const { value, ms, cpuUs } = await timed(() => fn(n));
+      if (value < n) throw new Error(`${kinds[k]} returned ${value}, expected ${n}`);
+      out.kinds[kinds[k] as string]?.push((ms * 1e6) / n);
+      out.cpu[kinds[k] as string]?.push((cpuUs * 1e3) / n);
+    }
+  }
+  return out;
+}
+
+const [engineName = "", ...rest] = process.argv.slice(2);
+if (engineName === "alternate") {
+  const [size = "100000", rounds = "5", kinds] = rest;
+  const result = await alternate(Number(size), Number(rounds), kinds ? kinds.split(",") : ALTERNATE_KINDS);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} else {
+  const [scenario = "", sizeArg = "0", ...flags] = rest;
+  const load = engines[engineName];
+  if (!load) throw new Error(`unknown engine ${engineName}`);
+  const engine = await load();
+  const one = async (name: string, size: number, quick: boolean, heap: boolean): Promise<Measurement> => {
+    try {
+      return await measure(engine, name as ScenarioName, size, quick, heap);
+    } catch (err) {
+      if (!(err instanceof Unavailable)) throw err;
+      return { ok: true, result: 0, expected: 0, ms: 0, unavailable: err.message };
+    }
+  };
+  if (scenario === "quick-batch") {
+    // `ENGINE quick-batch chain:1000:heap,fanout:50,...`: every scenario once, small, in this one
+    // process (the CI smoke test: correctness, not figures), a heap pass where asked.
+    const out: Record<string, Measurement> = {};
+    for (const item of sizeArg.split(",")) {
+      const [name = "", size = "0", heap] = item.split(":");
+      const m = await one(name, Number(size), true, false);
+      if (heap && !m.unavailable) {
+        const h = await one(name, Number(size), true, true);
+        if (h.heapPerItem !== undefined) m.heapPerItem = h.heapPerItem;
+        m.ok &&= h.ok;
+      }
+      out[name] = m;
+    }
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    process.stdout.write(`${JSON.stringify(await one(scenario, Number(sizeArg), flags.includes("--quick"), flags.includes("--heap")))}\n`);
+  }
 }
 // Peers may leave timers behind; the measurement is done.
 process.exit(0);

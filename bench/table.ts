@@ -1,19 +1,25 @@
 import { cpus } from "node:os";
+import { REACT, REACT_IDEAL_MS } from "./types.js";
 
-export const ENGINES = ["stepwise", "workflow-core", "langgraph", "baseline", "floor"] as const;
+export const ENGINES = ["stepwise", "workflow-core", "workflow-core-stop", "langgraph", "mastra", "baseline", "floor", "floor-queue"] as const;
 export type EngineName = (typeof ENGINES)[number];
 
-const LABEL: Record<EngineName, string> = {
+export const LABEL: Record<EngineName, string> = {
   stepwise: "stepwise",
-  "workflow-core": "@llamaindex/workflow-core",
-  langgraph: "@langchain/langgraph",
+  "workflow-core": "workflow-core (stream idiom, documented)",
+  "workflow-core-stop": "workflow-core (stop-handler idiom)",
+  langgraph: "LangGraph (StateGraph)",
+  mastra: "Mastra (workflows)",
   baseline: "plain async",
-  floor: "bare loop (floor)",
+  floor: "minimal floor",
+  "floor-queue": "queue floor",
 };
 
 interface Metric {
   label: string;
   pick: (r: Row) => number | undefined;
+  /** The measured range of the metric over the repetitions, where it has one. */
+  spread?: (r: Row) => [number, number] | undefined;
   format: (v: number) => string;
   /** True when more is better (a rate); ratios are printed as stepwise/peer either way. */
   higherIsBetter: boolean;
@@ -30,6 +36,7 @@ export interface Scenario {
   heap?: boolean;
 }
 
+/** One cell: the medians (and ranges) over the repetitions of one engine in one scenario. */
 export interface Row {
   scenario: string;
   engine: string;
@@ -37,17 +44,29 @@ export interface Row {
   reps: number;
   unavailable: string | undefined;
   ms: number;
-  perSecond: number | undefined;
-  heapPerItem: number | undefined;
+  msRange: [number, number];
+  coldMs?: number | undefined;
+  coldMsRange?: [number, number] | undefined;
+  perSecond?: number | undefined;
+  perSecondRange?: [number, number] | undefined;
+  coldPerSecond?: number | undefined;
+  cpuPerItemUs?: number | undefined;
+  cpuPerItemUsRange?: [number, number] | undefined;
+  heapPerItem?: number | undefined;
 }
 
 const int = (v: number) => Math.round(v).toLocaleString("en-US");
 const ms = (v: number) => `${v < 100 ? v.toFixed(1) : int(v)} ms`;
+const us = (v: number) => `${v < 100 ? v.toFixed(1) : int(v)} µs`;
 const bytes = (v: number) => (Math.abs(v) >= 1024 ? `${(v / 1024).toFixed(1)} KB` : `${Math.round(v)} B`);
 
-const rate = (unit: string): Metric => ({ label: `${unit}/s`, pick: (r) => r.perSecond, format: int, higherIsBetter: true });
-const wall: Metric = { label: "wall time", pick: (r) => r.ms, format: ms, higherIsBetter: false };
+const rate = (unit: string): Metric => ({ label: `${unit}/s, warm`, pick: (r) => r.perSecond, spread: (r) => r.perSecondRange, format: int, higherIsBetter: true });
+const coldRate = (unit: string): Metric => ({ label: `${unit}/s, cold`, pick: (r) => r.coldPerSecond, format: int, higherIsBetter: true });
+const wall: Metric = { label: "wall time, warm", pick: (r) => r.ms, spread: (r) => r.msRange, format: ms, higherIsBetter: false };
+const coldWall: Metric = { label: "wall time, cold", pick: (r) => r.coldMs, spread: (r) => r.coldMsRange, format: ms, higherIsBetter: false };
 const heap = (per: string): Metric => ({ label: `heap per ${per}`, pick: (r) => r.heapPerItem, format: bytes, higherIsBetter: false });
+const cpu = (per: string): Metric => ({ label: `CPU per ${per}, warm`, pick: (r) => r.cpuPerItemUs, spread: (r) => r.cpuPerItemUsRange, format: us, higherIsBetter: false });
+const overIdeal: Metric = { label: `wall − ideal ${REACT_IDEAL_MS} ms, warm`, pick: (r) => r.ms - REACT_IDEAL_MS, format: ms, higherIsBetter: false };
 
 // The peers are far slower, and workflow-core's chain slows down as it grows (its handler
 // contexts form a linked chain that is retained until the run ends), so they run smaller sizes:
@@ -56,52 +75,78 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "chain",
     title: "1. chain: one step re-emitting a loop event",
-    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 100_000, floor: 100_000 },
-    quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 50, baseline: 1_000, floor: 1_000 },
-    metrics: [rate("events"), heap("event")],
+    size: { stepwise: 100_000, "workflow-core": 2_000, "workflow-core-stop": 10_000, langgraph: 1_000, mastra: 1_000, baseline: 100_000, floor: 100_000, "floor-queue": 100_000 },
+    quick: { stepwise: 1_000, "workflow-core": 100, "workflow-core-stop": 100, langgraph: 30, mastra: 30, baseline: 1_000, floor: 1_000, "floor-queue": 1_000 },
+    metrics: [rate("events"), coldRate("events"), cpu("event"), heap("event")],
     heap: true,
   },
   {
     name: "fanout",
     title: "2. fan-out/fan-in: 1,000 × 10 ms tasks, joined",
-    size: { stepwise: 1_000, "workflow-core": 1_000, langgraph: 1_000, baseline: 1_000 },
-    quick: { stepwise: 50, "workflow-core": 50, langgraph: 20, baseline: 50 },
-    metrics: [wall],
+    size: { stepwise: 1_000, "workflow-core": 1_000, "workflow-core-stop": 1_000, langgraph: 1_000, mastra: 1_000, baseline: 1_000 },
+    quick: { stepwise: 50, "workflow-core": 50, "workflow-core-stop": 50, langgraph: 20, mastra: 20, baseline: 50 },
+    metrics: [wall, coldWall],
   },
   {
     name: "runs",
     title: "3. concurrent runs: two-step runs started at once",
-    size: { stepwise: 10_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 10_000 },
-    quick: { stepwise: 200, "workflow-core": 100, langgraph: 20, baseline: 200 },
-    metrics: [wall, rate("runs"), heap("in-flight run")],
+    size: { stepwise: 10_000, "workflow-core": 1_000, "workflow-core-stop": 5_000, langgraph: 1_000, mastra: 1_000, baseline: 10_000 },
+    quick: { stepwise: 200, "workflow-core": 100, "workflow-core-stop": 100, langgraph: 20, mastra: 20, baseline: 200 },
+    metrics: [wall, coldWall, rate("runs"), cpu("run"), heap("in-flight run")],
     heap: true,
   },
   {
     name: "stream",
     title: "4. streaming: the chain with a stream consumer",
-    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 2_000, baseline: 100_000 },
-    quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 50, baseline: 1_000 },
-    metrics: [rate("events")],
+    size: { stepwise: 100_000, "workflow-core": 2_000, langgraph: 1_000, baseline: 100_000 },
+    quick: { stepwise: 1_000, "workflow-core": 100, langgraph: 30, baseline: 1_000 },
+    metrics: [rate("events"), coldRate("events"), cpu("event")],
   },
   {
     name: "durable-sync",
-    title: "5a. durable chain on SQLite, durability: \"sync\"",
-    size: { stepwise: 10_000, "workflow-core": 10_000, langgraph: 1_000, baseline: 10_000 },
-    quick: { stepwise: 200, "workflow-core": 200, langgraph: 20, baseline: 200 },
-    metrics: [rate("journaled events")],
+    title: '5a. durable chain on SQLite, durability: "sync"',
+    size: { stepwise: 10_000, baseline: 10_000 },
+    quick: { stepwise: 200, baseline: 200 },
+    metrics: [rate("journaled events"), coldRate("journaled events")],
   },
   {
     name: "durable-batched",
-    title: "5b. durable chain on SQLite, durability: \"batched\"",
-    size: { stepwise: 100_000, "workflow-core": 10_000, langgraph: 1_000, baseline: 100_000 },
-    quick: { stepwise: 1_000, "workflow-core": 200, langgraph: 20, baseline: 1_000 },
-    metrics: [rate("journaled events")],
+    title: '5b. durable chain on SQLite, durability: "batched"',
+    size: { stepwise: 100_000, baseline: 100_000 },
+    quick: { stepwise: 1_000, baseline: 1_000 },
+    metrics: [rate("journaled events"), coldRate("journaled events")],
+  },
+  {
+    name: "durable-runs-sqlite",
+    title: "6a. 1,000 short durable runs at once on SQLite",
+    size: { stepwise: 1_000, baseline: 1_000 },
+    quick: { stepwise: 50, baseline: 50 },
+    metrics: [wall, coldWall, cpu("run")],
+  },
+  {
+    name: "durable-runs-postgres",
+    title: "6b. 1,000 short durable runs at once on PostgreSQL",
+    size: { stepwise: 1_000, baseline: 1_000 },
+    quick: { stepwise: 50, baseline: 50 },
+    metrics: [wall, coldWall, cpu("run")],
+  },
+  {
+    name: "react",
+    title: `7. ReAct: 1,000 concurrent runs, ${REACT.turns} model calls (${REACT.model} ms) and ${REACT.turns - 1} tool calls (${REACT.tool} ms) each`,
+    size: { stepwise: 1_000, "workflow-core": 1_000, "workflow-core-stop": 1_000, langgraph: 1_000, mastra: 1_000, baseline: 1_000 },
+    quick: { stepwise: 50, "workflow-core": 20, "workflow-core-stop": 20, langgraph: 10, mastra: 10, baseline: 50 },
+    metrics: [wall, overIdeal, coldWall, cpu("run")],
   },
 ];
 
-const PEERS: EngineName[] = ["workflow-core", "langgraph", "baseline"];
+const PEERS: EngineName[] = ["workflow-core", "workflow-core-stop", "langgraph", "mastra", "baseline"];
 
-/** The results as one Markdown table: medians, then stepwise/peer ratios. */
+/** A ratio as printed: two significant figures, and a ✓ when stepwise is the better. */
+export function formatRatio(q: number, better: boolean): string {
+  return `${q >= 10 ? q.toFixed(0) : q >= 0.1 ? q.toFixed(2) : q.toPrecision(2)}×${better ? " ✓" : ""}`;
+}
+
+/** The results as one Markdown table: medians (with their range over the repetitions), then stepwise/peer ratios. */
 export function renderTable(rows: Row[], info: { reps: number; quick: boolean }): string {
   const present = ENGINES.filter((e) => rows.some((r) => r.engine === e));
   const peers = PEERS.filter((p) => present.includes(p) && present.includes("stepwise"));
@@ -118,7 +163,9 @@ export function renderTable(rows: Row[], info: { reps: number; quick: boolean })
         if (r.unavailable) return mi === 0 ? `n/a: ${r.unavailable}` : "";
         const v = metric.pick(r);
         if (v === undefined) return "";
-        return metric.format(v) + (r.size !== nominal && !info.quick ? ` (n=${int(r.size)})` : "");
+        const range = metric.spread?.(r);
+        const spread = range && r.reps > 1 && !info.quick ? ` (${metric.format(range[0])}–${metric.format(range[1])})` : "";
+        return metric.format(v) + spread + (r.size !== nominal && !info.quick ? ` (n=${int(r.size)})` : "");
       };
       const ratio = (p: EngineName): string => {
         const a = mine.find((x) => x.engine === "stepwise");
@@ -130,13 +177,12 @@ export function renderTable(rows: Row[], info: { reps: number; quick: boolean })
         if (va === undefined || vb === undefined || vb === 0) return "";
         if (metric.label.startsWith("heap") && Math.abs(vb) < 8) return "—";
         const q = va / vb;
-        const better = metric.higherIsBetter ? q >= 1 : q <= 1;
-        return `${q >= 10 ? q.toFixed(0) : q >= 0.1 ? q.toFixed(2) : q.toPrecision(2)}×${better ? " ✓" : ""}`;
+        return formatRatio(q, metric.higherIsBetter ? q >= 1 : q <= 1);
       };
       lines.push(`| ${mi === 0 ? sc.title : ""} | ${metric.label} | ${present.map(cell).join(" | ")} | ${peers.map(ratio).join(" | ")} |`);
     }
   }
-  const cpu = cpus()[0]?.model ?? "unknown CPU";
-  const footer = `\nMedians of ${info.reps} fresh process${info.reps === 1 ? "" : "es"} each${info.quick ? " (quick: small sizes, correctness only)" : ""}; Node ${process.version}, ${cpus().length} × ${cpu}. Ratios are stepwise/peer of the metric: for rates ✓ marks ≥ 1, for times and heap ✓ marks ≤ 1.`;
+  const cpuModel = cpus()[0]?.model ?? "unknown CPU";
+  const footer = `\nMedians of ${info.reps} fresh process${info.reps === 1 ? "" : "es"} each (range in parentheses)${info.quick ? " (quick: small sizes, correctness only)" : ""}; Node ${process.version}, ${cpus().length} × ${cpuModel}. Ratios are stepwise/peer of the metric: for rates ✓ marks ≥ 1, for times and heap ✓ marks ≤ 1.`;
   return lines.join("\n") + "\n" + footer;
 }

@@ -44,11 +44,34 @@ export interface Engine {
   stream?(n: number): Promise<number>;
   /** Scenario 5: the chain journaled in SQLite at `file`; resolves to the count. Throws `Unavailable` if the engine lacks it. */
   durable?(n: number, durability: Durability, file: string): Promise<number>;
+  /**
+   * Scenario 6: `n` short runs started at once (`StartEvent → Mid → StopEvent`), journaled in
+   * `db`; resolves to how many returned the right result.
+   */
+  durableRuns?(n: number, db: DurableDb): Promise<number>;
+  /**
+   * Scenario 7: `n` ReAct-shaped runs at once: model call, tool call, model call, tool call,
+   * model call and answer, each call a timer of `REACT` latency; resolves to how many answered right.
+   */
+  react?(n: number): Promise<number>;
   /** Why a scenario is missing (shown in the table). */
   readonly missing?: Partial<Record<ScenarioName, string>>;
 }
 
-export type ScenarioName = "chain" | "fanout" | "runs" | "stream" | "durable-sync" | "durable-batched";
+export type ScenarioName = "chain" | "fanout" | "runs" | "stream" | "durable-sync" | "durable-batched" | "durable-runs-sqlite" | "durable-runs-postgres" | "react";
+
+/** Where scenario 6 journals: a SQLite file, or a PostgreSQL schema of its own (dropped after). */
+export type DurableDb = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string; schema: string };
+
+/**
+ * The simulated latencies of the ReAct scenario, ms: every run makes `turns` model calls with a
+ * tool call between each two, so one run's critical path is `turns × model + (turns − 1) × tool`.
+ */
+export const REACT = { model: 20, tool: 5, turns: 3 } as const;
+export const REACT_IDEAL_MS = REACT.turns * REACT.model + (REACT.turns - 1) * REACT.tool;
+
+/** What a ReAct run answers: its id and the number of tool results it saw, checked by the scenario. */
+export const reactAnswer = (id: number): number => id * 10 + (REACT.turns - 1);
 
 /** Thrown by an engine whose scenario cannot run here (e.g. a module not written yet). */
 export class Unavailable extends Error {
@@ -57,3 +80,22 @@ export class Unavailable extends Error {
 
 /** A timer promise, as a step awaiting an LLM call would. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How many of `results` are right: `results[id]` must equal `expected(id)` (by default, `id`). */
+export function countRight(results: readonly unknown[], expected: (id: number) => number = (id) => id): number {
+  let ok = 0;
+  for (let id = 0; id < results.length; id++) if (results[id] === expected(id)) ok++;
+  return ok;
+}
+
+/** One kind's times in the alternated chain comparison (bench/child.ts alternate), ns per event, one per round. */
+export interface AlternateResult {
+  kinds: Record<string, number[]>;
+  /** The same passes' process CPU time (user + system), ns per event: less disturbed by other processes than wall time. */
+  cpu: Record<string, number[]>;
+}
+
+/** What the alternated comparison runs: the chain through each floor, plain async and stepwise, and stepwise's stream. */
+export const ALTERNATE_KINDS = ["floor", "floor-queue", "baseline", "stepwise", "stepwise-stream"] as const;
+/** Warm-up passes per kind before the alternated rounds (the same for every kind). */
+export const ALTERNATE_WARM = 3;

@@ -1,13 +1,35 @@
 import { Event, StartEvent, StopEvent, Workflow, type Store } from "stepwise-ai";
-import { sleep, Unavailable, type Durability, type Engine } from "../types.js";
+import { countRight, REACT, reactAnswer, sleep, Unavailable, type DurableDb, type Durability, type Engine, type Gate } from "../types.js";
 
 class Loop extends Event<{ n: number }> {}
 class Task extends Event<{ i: number }> {}
 class Done extends Event<{ v: number }> {}
 class Mid extends Event<{ id: number }> {}
+class ToolCall extends Event<{ id: number; seen: number; turn: number }> {}
+class ToolResult extends Event<{ id: number; seen: number; turn: number }> {}
 
 // Idiomatic stepwise: default options (45 s run timeout, validation on), one workflow
 // instance reused for every run, as an application would.
+
+function twoSteps(options: { store?: Store } = {}, gate?: Gate) {
+  return new Workflow(options)
+    .addStep({ accepts: StartEvent, emits: Mid }, async function first(ev: StartEvent<{ id: number }>) {
+      if (gate) await gate.arrive();
+      return new Mid({ id: ev.id });
+    })
+    .addStep({ accepts: Mid, emits: StopEvent }, async function second(ev) {
+      return new StopEvent({ result: ev.id });
+    });
+}
+
+async function openStore(db: DurableDb): Promise<Store> {
+  if (db.kind === "sqlite") {
+    const { SqliteStore } = await import("stepwise-ai/sqlite");
+    return new SqliteStore(db.file);
+  }
+  const { PostgresStore } = await import("stepwise-ai/postgres");
+  return new PostgresStore(db.url, { schema: db.schema });
+}
 
 function chainWorkflow(n: number, options: { store?: Store; durability?: Durability } = {}, probe?: () => void, stream = false) {
   return new Workflow(options).addStep({ accepts: [StartEvent, Loop], emits: [Loop, StopEvent] }, async function loop(ev, ctx) {
@@ -47,20 +69,10 @@ export const stepwise: Engine = {
   },
 
   async runs(n, gate) {
-    const wf = new Workflow()
-      .addStep({ accepts: StartEvent, emits: Mid }, async function first(ev: StartEvent<{ id: number }>) {
-        if (gate) await gate.arrive();
-        return new Mid({ id: ev.id });
-      })
-      .addStep({ accepts: Mid, emits: StopEvent }, async function second(ev) {
-        return new StopEvent({ result: ev.id });
-      });
+    const wf = twoSteps({}, gate);
     const handlers = [];
     for (let id = 0; id < n; id++) handlers.push(wf.run({ id }));
-    const results = await Promise.all(handlers);
-    let ok = 0;
-    for (let id = 0; id < n; id++) if (results[id] === id) ok++;
-    return ok;
+    return countRight(await Promise.all(handlers));
   },
 
   async stream(n) {
@@ -85,5 +97,33 @@ export const stepwise: Engine = {
     } finally {
       await store.close?.();
     }
+  },
+
+  async durableRuns(n, db) {
+    const store = await openStore(db);
+    try {
+      const wf = twoSteps({ store });
+      const results = await Promise.all(Array.from({ length: n }, (_, id) => wf.run({ id })));
+      return countRight(results);
+    } finally {
+      await store.close?.();
+    }
+  },
+
+  // The ReAct loop as a workflow: the agent step calls the model and either asks for a tool
+  // (ToolCall) or answers (StopEvent); the tool step runs the tool and hands the result back.
+  async react(n) {
+    const wf = new Workflow()
+      .addStep({ accepts: [StartEvent, ToolResult], emits: [ToolCall, StopEvent] }, async function agent(ev: StartEvent<{ id: number }> | ToolResult) {
+        const { id, seen, turn } = ev instanceof ToolResult ? ev : { id: ev.id, seen: 0, turn: 0 };
+        await sleep(REACT.model);
+        if (turn + 1 === REACT.turns) return new StopEvent({ result: id * 10 + seen });
+        return new ToolCall({ id, seen, turn: turn + 1 });
+      })
+      .addStep({ accepts: ToolCall, emits: ToolResult }, async function tool(ev) {
+        await sleep(REACT.tool);
+        return new ToolResult({ id: ev.id, seen: ev.seen + 1, turn: ev.turn });
+      });
+    return countRight(await Promise.all(Array.from({ length: n }, (_, id) => wf.run({ id }))), reactAnswer);
   },
 };

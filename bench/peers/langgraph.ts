@@ -1,5 +1,5 @@
 import { Annotation, END, Send, START, StateGraph } from "@langchain/langgraph";
-import { sleep, type Engine } from "../types.js";
+import { countRight, REACT, reactAnswer, sleep, type Engine } from "../types.js";
 
 // Idiomatic LangGraph.js (v1.7): a StateGraph over an Annotation state, conditional edges
 // for the loop, Send for the fan-out with a reducer as the join, no checkpointer.
@@ -27,6 +27,10 @@ const FanState = Annotation.Root({
   sum: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
   result: Annotation<number>,
 });
+
+// The ReAct shape of LangGraph's docs: an agent node and a tools node, a conditional edge from
+// the agent to the tools or to END, an edge back from the tools to the agent.
+const ReactState = Annotation.Root({ id: Annotation<number>, seen: Annotation<number>, turn: Annotation<number>, wantsTool: Annotation<boolean>, answer: Annotation<number> });
 
 const RunState = Annotation.Root({ id: Annotation<number>, mid: Annotation<number>, result: Annotation<number> });
 
@@ -68,10 +72,7 @@ export const langgraph: Engine = {
       .compile();
     const all: Promise<{ result: number }>[] = [];
     for (let id = 0; id < n; id++) all.push(graph.invoke({ id }));
-    const results = await Promise.all(all);
-    let ok = 0;
-    for (let id = 0; id < n; id++) if (results[id]?.result === id) ok++;
-    return ok;
+    return countRight((await Promise.all(all)).map((r) => r.result));
   },
 
   // streamMode "updates": one chunk per node run, read as it is produced.
@@ -80,7 +81,7 @@ export const langgraph: Engine = {
     let seen = 0;
     let last = -1;
     for await (const chunk of chunks) {
-      const update = (chunk).loop;
+      const update = chunk.loop;
       if (update) {
         seen++;
         last = update.n;
@@ -89,8 +90,30 @@ export const langgraph: Engine = {
     return last === n ? seen : -1;
   },
 
+  async react(n) {
+    type S = typeof ReactState.State;
+    const graph = new StateGraph(ReactState)
+      .addNode("agent", async (s: S) => {
+        await sleep(REACT.model);
+        const turn = (s.turn ?? 0) + 1;
+        return turn === REACT.turns ? { turn, wantsTool: false, answer: s.id * 10 + (s.seen ?? 0) } : { turn, wantsTool: true };
+      })
+      .addNode("tools", async (s: S) => {
+        await sleep(REACT.tool);
+        return { seen: (s.seen ?? 0) + 1 };
+      })
+      .addEdge(START, "agent")
+      .addConditionalEdges("agent", (s: S) => (s.wantsTool ? "tools" : END))
+      .addEdge("tools", "agent")
+      .compile();
+    const answers = await Promise.all(Array.from({ length: n }, (_, id) => graph.invoke({ id })));
+    return countRight(answers.map((a) => a.answer), reactAnswer);
+  },
+
   missing: {
     "durable-sync": "SQLite checkpointer not installed",
     "durable-batched": "no batched durability",
+    "durable-runs-sqlite": "SQLite checkpointer not installed",
+    "durable-runs-postgres": "PostgreSQL checkpointer not installed",
   },
 };
