@@ -10,7 +10,7 @@ const available = await postgresAvailable();
 describe.skipIf(!available)("PostgresStore", () => {
   describeStoreConformance("PostgresStore", async () => {
     const schema = uniqueSchema();
-    return { store: new PostgresStore(PG_URL, { schema }), cleanup: () => dropSchema(schema) };
+    return { store: new PostgresStore(PG_URL, { schema }), cleanup: () => dropSchema(schema), another: () => new PostgresStore(PG_URL, { schema }) };
   });
 
   it("shares a pool it was given and leaves it open", async () => {

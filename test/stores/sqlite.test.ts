@@ -9,7 +9,8 @@ import { tempDir } from "./helpers.js";
 
 describeStoreConformance("SqliteStore", async () => {
   const tmp = tempDir();
-  return { store: new SqliteStore(join(tmp.dir, "runs.db")), cleanup: tmp.remove };
+  const path = join(tmp.dir, "runs.db");
+  return { store: new SqliteStore(path), cleanup: tmp.remove, another: () => new SqliteStore(path) };
 });
 
 describe("SqliteStore files", () => {
@@ -132,9 +133,9 @@ describe("SqliteStore files", () => {
     a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     a.append("r", [entry(1)]);
     // b resumes the run (takes its lease) and appends; its lease expires, a takes it and appends.
-    expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true });
+    expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true, token: 1 });
     b.append("r", [entry(2)]);
-    expect(a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true });
+    expect(a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true, token: 2 });
     a.append("r", [entry(3)]);
     // b, its lease lost, appends again: its next index is stale, and its append fails whole.
     expect(() => b.append("r", [entry(4)])).toThrowError(/another writer appended to it/);
