@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { Event, StartEvent, StopEvent, Workflow } from "stepwise-ai";
+import { Event, MemoryStore, StartEvent, StopEvent, Workflow } from "stepwise-ai";
 import { PostgresStore } from "stepwise-ai/postgres";
 import { SqliteStore } from "stepwise-ai/sqlite";
 
@@ -18,6 +18,7 @@ const opt = (name, dflt) => {
 };
 const PG = opt("--pg", process.env.STEPWISE_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test");
 const N = Number(opt("--n", "4000"));
+const only = opt("--only", "postgres,sqlite,collect").split(",");
 
 class Loop extends Event {}
 
@@ -88,5 +89,33 @@ async function sqlite() {
   }
 }
 
-await postgres();
-await sqlite();
+/** Journal bytes per event of a durable fan-out joined by collectEvents (issue 11, item 20), at two widths. */
+async function collectBytes() {
+  class Task extends Event {}
+  class Done extends Event {}
+  for (const width of [100, 1000]) {
+    const store = new MemoryStore();
+    const wf = new Workflow({ store, timeout: null })
+      .addStep({ accepts: StartEvent, emits: Task }, async function spread() {
+        return Array.from({ length: width }, (_, i) => new Task({ i }));
+      })
+      .addStep({ accepts: Task, emits: Done, numWorkers: Infinity }, async function work(ev) {
+        return new Done({ v: ev.i });
+      })
+      .addStep({ accepts: Done, emits: StopEvent }, async function join(ev, ctx) {
+        const all = ctx.collectEvents(ev, Array(width).fill(Done));
+        return all && new StopEvent({ result: all.length });
+      });
+    const h = wf.run();
+    await h;
+    const journal = store.getJournal(h.runId);
+    const bytes = journal.reduce((n, e) => n + JSON.stringify(e).length, 0);
+    const collect = journal.filter((e) => e.kind === "collect").reduce((n, e) => n + JSON.stringify(e).length, 0);
+    const events = journal.filter((e) => e.kind === "event").length;
+    console.log(`collect fan-out width ${String(width).padEnd(5)} ${String(Math.round(bytes / events)).padStart(8)} journal bytes per event (${events} events, ${bytes} bytes, of which collect records ${collect})`);
+  }
+}
+
+if (only.includes("postgres")) await postgres();
+if (only.includes("sqlite")) await sqlite();
+if (only.includes("collect")) await collectBytes();

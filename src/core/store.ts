@@ -219,7 +219,9 @@ export interface Store {
    * holds it, when its holder's lease expired before `now`, or when `owner` already holds it
    * (renewal, same token). A lease that changes hands gets the next fencing token. Otherwise
    * returns the current holder. Unknown run: `{ acquired: false, holder: undefined }`.
-   * With `options.token`, renews that lease only (see {@link LeaseOptions}).
+   * With `options.token`, renews that lease only (see {@link LeaseOptions}). `owner` must name one
+   * holder only (the run loop uses host:pid:random): two processes that share an owner name share
+   * its lease and its token, and fencing cannot tell them apart.
    * The TTL and how often to renew are the caller's choice (the run loop renews every third of it).
    */
   acquireLease(runId: string, owner: string, ttlMs: number, now: number, options?: LeaseOptions): LeaseResult | Promise<LeaseResult>;
