@@ -61,7 +61,11 @@ function fanOut(byArray: boolean) {
       log("spread", ctx);
       const tasks = Array.from({ length: WIDTH }, (_, i) => new Task({ i }));
       if (byArray) return tasks;
-      for (const t of tasks) ctx.sendEvent(t);
+      // Sends while it works: a commit may fall between the sends and the step's completion.
+      for (const [i, t] of tasks.entries()) {
+        ctx.sendEvent(t);
+        if (i % 2 === 1) await nap(8);
+      }
       return undefined;
     }
     @step({ accepts: Task, emits: Done, numWorkers: 3 })
@@ -144,8 +148,9 @@ class Outer extends Workflow {
   @step({ accepts: StartEvent, emits: O1, calls: [Inner] })
   async first(ev: StartEvent<{ x: number }>, ctx: Context) {
     log("first", ctx);
-    const a = (await ctx.runWorkflow(new Inner({ timeout: null }), { n: ev.x })) as number;
-    const b = (await ctx.runWorkflow(new Inner({ timeout: null }), { n: a })) as number;
+    // Child runs journaled in the same store, each a run of its own.
+    const a = (await ctx.runWorkflow(new Inner({ store: journal, timeout: null }), { n: ev.x })) as number;
+    const b = (await ctx.runWorkflow(new Inner({ store: journal, timeout: null }), { n: a })) as number;
     return new O1({ v: a + b });
   }
   @step({ accepts: O1, emits: StopEvent })
@@ -174,6 +179,9 @@ class Callee extends Workflow {
     return new Answer({ a: ev.q * ev.q });
   }
 }
+
+/** The (wrapped) store of this process, for the child runs of `Outer`. */
+let journal: Store;
 
 const FLOWS: Record<string, (store: Store) => Workflow> = {
   chain: (store) => new Chain({ store, timeout: null }),
@@ -222,6 +230,7 @@ if (!make) throw new Error(`unknown flow "${flow}"; one of ${Object.keys(FLOWS).
 const raw = await openStore();
 const counted = { n: 0 };
 const store = crashing(raw, Number(process.env.CRASH_AFTER ?? 0), counted);
+journal = store;
 const wf = make(store);
 if (mode === "start") {
   const handler = wf.run({ x: 4 });

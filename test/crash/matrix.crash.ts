@@ -9,9 +9,11 @@
  *   STEPWISE_CRASH_FULL=1 npm run test:crash            every commit boundary, 5 random kills per cell
  *   STEPWISE_CRASH_RANDOM=20 STEPWISE_CRASH_FULL=1 …    more random kills
  *   STEPWISE_CRASH_FLOWS=chain,nested …                 some flows only
+ *   STEPWISE_CRASH_STORES=sqlite …                      one store only
+ * Each flow's figures are printed as it finishes and appended to test-artifacts/crash-matrix.jsonl.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
@@ -27,6 +29,8 @@ const FULL = process.env.STEPWISE_CRASH_FULL === "1";
 const RANDOM = Number(process.env.STEPWISE_CRASH_RANDOM ?? (FULL ? 5 : 1));
 const ALL_FLOWS = ["chain", "fanout-array", "fanout-send", "waits", "retries", "nested", "app-call"];
 const FLOWS = process.env.STEPWISE_CRASH_FLOWS?.split(",") ?? ALL_FLOWS;
+const STORES = (process.env.STEPWISE_CRASH_STORES?.split(",") ?? ["sqlite", "postgres"]) as Kind[];
+const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");
 /** Cells run this many at a time (each is two processes, one after the other). */
 const PARALLEL = Number(process.env.STEPWISE_CRASH_PARALLEL ?? 2);
 /** A child that takes longer than this is killed and its cell fails ("hung"). */
@@ -192,7 +196,7 @@ afterAll(() => {
   console.log(`\ncrash matrix (${FULL ? "full" : "short"} pass):\n${rows.join("\n")}\n`);
 });
 
-for (const kind of ["sqlite", "postgres"] as const) {
+for (const kind of STORES) {
   describe.skipIf(kind === "postgres" && !pgUp)(`crash matrix on ${kind}`, () => {
     for (const flow of FLOWS) {
       const known = KNOWN_FAILURES.find((k) => k.flow === flow && (k.store === kind || k.store === "any"));
@@ -201,7 +205,11 @@ for (const kind of ["sqlite", "postgres"] as const) {
         const kills = killPoints(ref);
         const results = await pool(kills.map((k) => () => cell(flow, kind, k, ref)));
         const failures = results.flatMap((problems, i) => (problems.length ? [`${describeKill(kills[i] as Kill)}: ${problems.join("; ")}`] : []));
-        figures.push({ flow, kind, cells: kills.length, failed: failures.length, examples: failures.slice(0, 1) });
+        const figure = { flow, kind, cells: kills.length, failed: failures.length, examples: failures.slice(0, 3) };
+        figures.push(figure);
+        mkdirSync(ARTIFACTS, { recursive: true });
+        appendFileSync(join(ARTIFACTS, "crash-matrix.jsonl"), `${JSON.stringify({ ...figure, full: FULL, commits: ref.appends, failures, at: new Date().toISOString() })}\n`);
+        console.log(`crash matrix: ${kind} ${flow}: ${failures.length} of ${kills.length} cells failed${failures.length ? `\n  ${failures.join("\n  ")}` : ""}`);
         if (known) {
           expect(failures.length, `${flow} on ${kind} is listed in test/crash/known-failures.ts (item ${known.item}) but every cell passed: remove it from the list`).toBeGreaterThan(0);
         } else {
