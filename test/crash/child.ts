@@ -148,9 +148,9 @@ class Outer extends Workflow {
   @step({ accepts: StartEvent, emits: O1, calls: [Inner] })
   async first(ev: StartEvent<{ x: number }>, ctx: Context) {
     log("first", ctx);
-    // Child runs journaled in the same store, each a run of its own.
-    const a = (await ctx.runWorkflow(new Inner({ store: journal, timeout: null }), { n: ev.x })) as number;
-    const b = (await ctx.runWorkflow(new Inner({ store: journal, timeout: null }), { n: a })) as number;
+    // Child runs journaled in the same (wrapped) store, each a run of its own.
+    const a = (await ctx.runWorkflow(new Inner({ store, timeout: null }), { n: ev.x })) as number;
+    const b = (await ctx.runWorkflow(new Inner({ store, timeout: null }), { n: a })) as number;
     return new O1({ v: a + b });
   }
   @step({ accepts: O1, emits: StopEvent })
@@ -179,9 +179,6 @@ class Callee extends Workflow {
     return new Answer({ a: ev.q * ev.q });
   }
 }
-
-/** The (wrapped) store of this process, for the child runs of `Outer`. */
-let journal: Store;
 
 const FLOWS: Record<string, (store: Store) => Workflow> = {
   chain: (store) => new Chain({ store, timeout: null }),
@@ -230,7 +227,6 @@ if (!make) throw new Error(`unknown flow "${flow}"; one of ${Object.keys(FLOWS).
 const raw = await openStore();
 const counted = { n: 0 };
 const store = crashing(raw, Number(process.env.CRASH_AFTER ?? 0), counted);
-journal = store;
 const wf = make(store);
 if (mode === "start") {
   const handler = wf.run({ x: 4 });

@@ -180,9 +180,10 @@ async function pool<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   return out;
 }
 
-function killPoints(ref: Reference): Kill[] {
+/** The short pass: the first, middle and last commit, and the commits a known failure names (so it is hit every time). */
+function killPoints(ref: Reference, alsoAfter: readonly number[] = []): Kill[] {
   const n = ref.appends;
-  const boundaries = FULL ? Array.from({ length: n }, (_, i) => i + 1) : [...new Set([1, Math.ceil(n / 2), n])];
+  const boundaries = FULL ? Array.from({ length: n }, (_, i) => i + 1) : [...new Set([1, Math.ceil(n / 2), n, ...alsoAfter.filter((k) => k <= n)])];
   const random = Array.from({ length: RANDOM }, () => ({ atMs: Math.floor(Math.random() * ref.ms) }));
   return [...boundaries.map((after) => ({ after })), ...random];
 }
@@ -202,7 +203,7 @@ for (const kind of STORES) {
       const known = KNOWN_FAILURES.find((k) => k.flow === flow && (k.store === kind || k.store === "any"));
       it(`${flow}: every kill resumes to the uncrashed result${known ? ` (KNOWN FAILURE, issue 11 item ${known.item})` : ""}`, async () => {
         const ref = await reference(flow, kind);
-        const kills = killPoints(ref);
+        const kills = killPoints(ref, known?.failsAfter);
         const results = await pool(kills.map((k) => () => cell(flow, kind, k, ref)));
         const failures = results.flatMap((problems, i) => (problems.length ? [`${describeKill(kills[i] as Kill)}: ${problems.join("; ")}`] : []));
         const figure = { flow, kind, cells: kills.length, failed: failures.length, examples: failures.slice(0, 3) };
