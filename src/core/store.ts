@@ -1,3 +1,4 @@
+import { RunFinishedError, RunLockedError, RunNotFoundError, StoreError, type WorkflowError } from "./errors.js";
 import type { EventJSON } from "./events.js";
 import type { RunStatus } from "./inspect.js";
 
@@ -59,15 +60,102 @@ export interface StoredRun {
 /** The journal format this version writes; a run stored with a higher one cannot be resumed. */
 export const JOURNAL_FORMAT = 1;
 
-/** A process's claim on a run: only the holder runs it, until `expiresAt` unless renewed. */
+/**
+ * A process's claim on a run: only the holder runs it, until `expiresAt` unless renewed.
+ * `token` is the lease's fencing token: it grows by one each time the lease changes hands, so a
+ * holder that lost its lease (paused past its TTL, then woken) is told apart from the new one.
+ */
 export interface Lease {
   owner: string;
   /** Ms since the epoch. */
   expiresAt: number;
+  /** The fencing token of the holder's lease (absent in stores written before fencing). */
+  token?: number;
 }
 
-/** What {@link Store.acquireLease} found: the lease is ours now, or `holder` has it. */
-export type LeaseResult = { acquired: true } | { acquired: false; holder: Lease | undefined };
+/**
+ * What {@link Store.acquireLease} found: the lease is ours now, with its fencing `token` (pass it to
+ * every write), or `holder` has it.
+ */
+export type LeaseResult = { acquired: true; token: number } | { acquired: false; holder: Lease | undefined };
+
+/** Options of {@link Store.acquireLease}. */
+export interface LeaseOptions {
+  /**
+   * Renew the lease held with this token: succeeds only while the token is still the run's latest
+   * (nobody took the run since, even if the lease expired meanwhile); never hands out a new token.
+   */
+  token?: number;
+}
+
+/** Options of a lease holder's writes ({@link Store.append}, {@link Store.setStatus}, {@link Store.finish}). */
+export interface WriteOptions {
+  /**
+   * The fencing token {@link Store.acquireLease} returned. With it the write happens only while
+   * this is the run's latest token and the run has not ended; otherwise nothing is written and the
+   * store throws `RunLockedError` (another process took the run) or `RunFinishedError` (it ended).
+   * Without it the write is not fenced (runs created and written before leases, tools, tests).
+   */
+  token?: number;
+}
+
+/** Options of {@link Store.append} and {@link Store.finish}. */
+export interface AppendOptions extends WriteOptions {
+  /**
+   * Inbox ids (from {@link Store.readInbox}) whose events these entries journal: they leave the
+   * inbox in the same transaction, so a delivered event is journaled exactly once. If one of them is
+   * no longer there (another holder claimed it) nothing is written and the store throws a
+   * `StoreError` with code `INBOX_CLAIMED`.
+   */
+  claim?: readonly number[];
+}
+
+/** How a run ended, for {@link Store.finish}. */
+export interface RunEnd {
+  status: Exclude<RunStatus, "running" | "waiting">;
+  result?: unknown;
+  error?: ErrorJSON;
+}
+
+/** An event waiting in a run's inbox ({@link Store.deliver}); `id` grows in delivery order. */
+export interface InboxItem {
+  id: number;
+  event: EventJSON;
+  /** When it was delivered (ms since the epoch). */
+  at: number;
+}
+
+/** True for the statuses of a run that has not ended. */
+export function isLive(status: RunStatus): boolean {
+  return status === "running" || status === "waiting";
+}
+
+/**
+ * The store error for a journal that already holds an event with sequence number `seq`: two
+ * writers numbered events independently. Nothing of the append was written.
+ */
+export function duplicateSeqError(where: string, runId: string, seq: number | string, cause?: unknown): StoreError {
+  return new StoreError(
+    `${where} refused an append to run "${runId}": its journal already holds event ${seq}, so two writers appended to it at once. Nothing was written; resume the run to continue from its journal.`,
+    "JOURNAL_CONFLICT",
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** The error a fenced write gets when the run is gone, ended, or held under another token. */
+export function fenceError(where: string, runId: string, run: StoredRun | undefined, token: number): WorkflowError {
+  if (!run) return new RunNotFoundError(`${where} has no run "${runId}".`, { runId });
+  if (!isLive(run.status)) {
+    return new RunFinishedError(`Run "${runId}" has already ended (${run.status}); nothing more is written to it.`, run.status, { workflow: run.workflow, runId });
+  }
+  const holder = run.lease?.owner ?? "nobody (the lease was released)";
+  return new RunLockedError(
+    `Run "${runId}" of workflow "${run.workflow}" was taken over (lease token ${run.lease?.token ?? "?"}, this writer held ${token}; holder: ${holder}); this process stops running it and writes nothing more.`,
+    holder,
+    run.lease?.expiresAt ?? 0,
+    { workflow: run.workflow, runId },
+  );
+}
 
 /** Filters for {@link Store.listRuns}. */
 export interface RunFilter {
@@ -82,6 +170,16 @@ export interface RunFilter {
  * Every value handed in is JSON (records round-trip through `JSON.stringify`); a store
  * returns copies, never objects it keeps. A store that fails throws (ideally a `StoreError`);
  * the run then fails with a `StoreError` and the journal keeps what was committed.
+ *
+ * Fencing: {@link acquireLease} hands out a token that grows each time the lease changes hands;
+ * writes made with `{ token }` happen only while it is the run's latest, so a holder that lost its
+ * lease stops at its next write. Every store refuses a second `event` record with the same `seq`
+ * in one run's journal (`StoreError` code `JOURNAL_CONFLICT`).
+ *
+ * Inbox: {@link deliver} queues an event for a live run from any process; the lease holder reads
+ * it with {@link readInbox} and journals it with `append(…, { claim: [id] })`, which takes it out of
+ * the inbox in the same transaction (exactly once). {@link subscribe}, where a store has it, wakes
+ * the holder on delivery; elsewhere the holder polls {@link readInbox}.
  * `describeStoreConformance` (test/stores/conformance.ts) is the executable form of this contract.
  */
 export interface Store {
@@ -93,14 +191,23 @@ export interface Store {
   /**
    * Append entries to a run's journal, atomically and in order: all are kept or none. Later
    * appends come after earlier ones in {@link getJournal}. Bumps the run's `updatedAt`.
-   * Throws if the run does not exist.
+   * Throws if the run does not exist, or (`JOURNAL_CONFLICT`) if an `event` entry repeats a seq
+   * the journal holds. Fenced by `options.token`; `options.claim` takes delivered events out of the inbox.
    */
-  append(runId: string, entries: readonly JournalEntry[]): void | Promise<void>;
+  append(runId: string, entries: readonly JournalEntry[], options?: AppendOptions): void | Promise<void>;
   /**
    * Set a run's status; with `outcome`, also its result (completed) or error (failed, cancelled,
-   * timed out). Bumps `updatedAt`. Throws if the run does not exist.
+   * timed out). Bumps `updatedAt`. Throws if the run does not exist. Fenced by `options.token`
+   * (and then refused, `RunFinishedError`, once the run has ended). To end a run use {@link finish}.
    */
-  setStatus(runId: string, status: RunStatus, outcome?: { result?: unknown; error?: ErrorJSON }): void | Promise<void>;
+  setStatus(runId: string, status: RunStatus, outcome?: { result?: unknown; error?: ErrorJSON }, options?: WriteOptions): void | Promise<void>;
+  /**
+   * End a run in one transaction: append `entries` (its last journal records, e.g. `run_finished`),
+   * set its status and outcome, and release its lease (the token stays, so later fenced writes fail).
+   * Refuses with `RunFinishedError`, writing nothing, when the run has already ended; with
+   * `RunNotFoundError` when the store has no such run; fenced by `options.token`.
+   */
+  finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options?: AppendOptions): void | Promise<void>;
   /** One run (with its lease, when held), or undefined when the store has none with that id. */
   getRun(runId: string): StoredRun | undefined | Promise<StoredRun | undefined>;
   /** A run's journal, oldest first; empty when the run is unknown. */
@@ -110,33 +217,73 @@ export interface Store {
   /**
    * Atomically take the lease on a run for `owner` until `now + ttlMs`: it succeeds when nobody
    * holds it, when its holder's lease expired before `now`, or when `owner` already holds it
-   * (renewal). Otherwise returns the current holder. Unknown run: `{ acquired: false, holder: undefined }`.
+   * (renewal, same token). A lease that changes hands gets the next fencing token. Otherwise
+   * returns the current holder. Unknown run: `{ acquired: false, holder: undefined }`.
+   * With `options.token`, renews that lease only (see {@link LeaseOptions}). `owner` must name one
+   * holder only (the run loop uses host:pid:random): two processes that share an owner name share
+   * its lease and its token, and fencing cannot tell them apart.
+   * The TTL and how often to renew are the caller's choice (the run loop renews every third of it).
    */
-  acquireLease(runId: string, owner: string, ttlMs: number, now: number): LeaseResult | Promise<LeaseResult>;
-  /** Give up the lease if `owner` holds it; otherwise do nothing. */
+  acquireLease(runId: string, owner: string, ttlMs: number, now: number, options?: LeaseOptions): LeaseResult | Promise<LeaseResult>;
+  /** Give up the lease if `owner` holds it; otherwise do nothing. The token is kept (the next holder gets token + 1). */
   releaseLease(runId: string, owner: string): void | Promise<void>;
+  /**
+   * Queue `event` in the inbox of live run `runId`, from any process; returns its inbox id.
+   * Throws `RunNotFoundError` for an unknown run, `RunFinishedError` for one that has ended
+   * (events delivered but not yet claimed when a run ends stay in its inbox, unprocessed).
+   */
+  deliver(runId: string, event: EventJSON): number | Promise<number>;
+  /** The events waiting in a run's inbox, in delivery order (at most `limit`); empty for an unknown run. */
+  readInbox(runId: string, limit?: number): readonly InboxItem[] | Promise<readonly InboxItem[]>;
+  /**
+   * Call `onDelivery` soon after an event is delivered to `runId` (from any process, for stores
+   * that can: PostgreSQL LISTEN/NOTIFY; in-process for MemoryStore). A wake-up only: read the inbox
+   * then. Returns a function that stops it. Stores without it are polled with {@link readInbox}.
+   */
+  subscribe?(runId: string, onDelivery: () => void): () => void;
   /** Release connections and files. Later calls fail. */
   close?(): void | Promise<void>;
 }
 
+interface MemoryRun {
+  run: StoredRun;
+  journal: JournalEntry[];
+  seqs: Set<number>;
+  inbox: InboxItem[];
+}
+
 /** A store in this process's memory: journals survive only as long as the process. */
 export class MemoryStore implements Store {
-  readonly #runs = new Map<string, { run: StoredRun; journal: JournalEntry[] }>();
+  readonly #runs = new Map<string, MemoryRun>();
+  readonly #tokens = new Map<string, number>();
+  readonly #listeners = new Map<string, Set<() => void>>();
+  #nextInboxId = 0;
 
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void {
     if (this.#runs.has(run.runId)) throw new Error(`Run "${run.runId}" already exists in this store.`);
-    this.#runs.set(run.runId, { run: { ...run, status: "running", updatedAt: run.createdAt }, journal: [] });
+    this.#runs.set(run.runId, { run: { ...structuredClone(run), status: "running", updatedAt: run.createdAt }, journal: [], seqs: new Set(), inbox: [] });
   }
 
-  append(runId: string, entries: readonly JournalEntry[]): void {
+  append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): void {
     const r = this.#get(runId);
-    for (const e of entries) r.journal.push(structuredClone(e));
-    r.run.updatedAt = Date.now();
+    this.#fence(runId, r, options);
+    this.#write(runId, r, entries, options);
   }
 
-  setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}): void {
+  setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): void {
     const r = this.#get(runId);
+    this.#fence(runId, r, options);
     r.run = { ...r.run, status, ...structuredClone(outcome), updatedAt: Date.now() };
+  }
+
+  finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): void {
+    const r = this.#runs.get(runId);
+    if (!r) throw new RunNotFoundError(`This store has no run "${runId}" to finish.`, { runId });
+    if (!isLive(r.run.status)) throw fenceError("This store", runId, this.getRun(runId), options.token ?? 0);
+    this.#fence(runId, r, options);
+    this.#write(runId, r, entries, options);
+    const { lease: _released, ...run } = r.run;
+    r.run = { ...run, ...structuredClone(end), updatedAt: Date.now() };
   }
 
   getRun(runId: string): StoredRun | undefined {
@@ -157,13 +304,22 @@ export class MemoryStore implements Store {
       .map((r) => structuredClone(r));
   }
 
-  acquireLease(runId: string, owner: string, ttlMs: number, now: number): LeaseResult {
+  acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): LeaseResult {
     const r = this.#runs.get(runId);
     if (!r) return { acquired: false, holder: undefined };
     const held = r.run.lease;
+    const token = this.#tokens.get(runId) ?? 0;
+    if (options.token !== undefined) {
+      // Renewal: only the lease that still carries this token, held by `owner`.
+      if (options.token !== token || held?.owner !== owner) return { acquired: false, holder: held && { ...held } };
+      r.run.lease = { owner, expiresAt: now + ttlMs, token };
+      return { acquired: true, token };
+    }
     if (held && held.owner !== owner && held.expiresAt >= now) return { acquired: false, holder: { ...held } };
-    r.run.lease = { owner, expiresAt: now + ttlMs };
-    return { acquired: true };
+    const next = held?.owner === owner ? token : token + 1;
+    this.#tokens.set(runId, next);
+    r.run.lease = { owner, expiresAt: now + ttlMs, token: next };
+    return { acquired: true, token: next };
   }
 
   releaseLease(runId: string, owner: string): void {
@@ -171,9 +327,62 @@ export class MemoryStore implements Store {
     if (r?.run.lease?.owner === owner) delete r.run.lease;
   }
 
-  #get(runId: string) {
+  deliver(runId: string, event: EventJSON): number {
+    const r = this.#runs.get(runId);
+    if (!r) throw new RunNotFoundError(`This store has no run "${runId}" to deliver an event to.`, { runId });
+    if (!isLive(r.run.status)) {
+      throw new RunFinishedError(`Run "${runId}" has already ended (${r.run.status}); the event was not delivered.`, r.run.status, { workflow: r.run.workflow, runId });
+    }
+    const id = ++this.#nextInboxId;
+    r.inbox.push({ id, event: structuredClone(event), at: Date.now() });
+    const listeners = this.#listeners.get(runId);
+    // A wake-up, after the caller's turn: a listener that reads the inbox at once finds the event.
+    if (listeners) for (const fn of listeners) queueMicrotask(fn);
+    return id;
+  }
+
+  readInbox(runId: string, limit = Infinity): readonly InboxItem[] {
+    return structuredClone(this.#runs.get(runId)?.inbox.slice(0, limit) ?? []);
+  }
+
+  subscribe(runId: string, onDelivery: () => void): () => void {
+    let set = this.#listeners.get(runId);
+    if (!set) this.#listeners.set(runId, (set = new Set()));
+    // One entry per subscription, even when the same function subscribes twice.
+    const fn = () => onDelivery();
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.#listeners.get(runId) === set) this.#listeners.delete(runId);
+    };
+  }
+
+  #get(runId: string): MemoryRun {
     const r = this.#runs.get(runId);
     if (!r) throw new Error(`Run "${runId}" is not in this store.`);
     return r;
+  }
+
+  #fence(runId: string, r: MemoryRun, options: WriteOptions): void {
+    if (options.token === undefined) return;
+    if (options.token !== (this.#tokens.get(runId) ?? 0) || !isLive(r.run.status)) throw fenceError("This store", runId, this.getRun(runId), options.token);
+  }
+
+  /** Checks everything first, then writes: all or nothing. */
+  #write(runId: string, r: MemoryRun, entries: readonly JournalEntry[], options: AppendOptions): void {
+    const seqs = new Set<number>();
+    for (const e of entries) {
+      if (e.kind !== "event") continue;
+      if (r.seqs.has(e.seq) || seqs.has(e.seq)) throw duplicateSeqError("This store", runId, e.seq);
+      seqs.add(e.seq);
+    }
+    const claim = new Set(options.claim ?? []);
+    if (claim.size > 0 && r.inbox.filter((i) => claim.has(i.id)).length !== claim.size) {
+      throw new StoreError(`Run "${runId}": inbox event(s) ${[...claim].join(", ")} are no longer in its inbox (another holder claimed them); nothing was written.`, "INBOX_CLAIMED", { runId });
+    }
+    if (claim.size > 0) r.inbox = r.inbox.filter((i) => !claim.has(i.id));
+    for (const s of seqs) r.seqs.add(s);
+    for (const e of entries) r.journal.push(structuredClone(e));
+    r.run.updatedAt = Date.now();
   }
 }

@@ -6,9 +6,13 @@
 import pg from "pg";
 import {
   JOURNAL_FORMAT,
+  RunFinishedError,
+  RunNotFoundError,
   StoreError,
   StoreVersionError,
+  WorkflowError,
   type ErrorJSON,
+  type EventJSON,
   type JournalEntry,
   type LeaseResult,
   type RunFilter,
@@ -16,16 +20,24 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
+import { duplicateSeqError, fenceError, isLive, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
 import { json, toRun, type RunRow } from "./rows.js";
 
-/** The table layout this version reads and writes (kept in `stepwise_meta`). */
-export const POSTGRES_SCHEMA_VERSION = 1;
+/**
+ * The table layout this version reads and writes (kept in `stepwise_meta`). 2 adds the lease's
+ * fencing token, the journal's `seq` (unique per run) and `at` columns, and the inbox; a schema at
+ * 1 is migrated when first used.
+ */
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding the tables (created if missing; default `"public"`). */
   schema?: string;
 }
+
+/** The channel `deliver` notifies on (payload: JSON `[schema, runId]`). */
+const CHANNEL = "stepwise_inbox";
 
 
 /**
@@ -39,6 +51,8 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #schema: string;
+  readonly #schemaName: string;
+  readonly #cols: string;
   #ready: Promise<void> | undefined;
 
   constructor(connection: pg.Pool | string | pg.PoolConfig, options: PostgresStoreOptions = {}) {
@@ -47,6 +61,8 @@ export class PostgresStore implements Store {
       throw new StoreError(`PostgresStore schema must be a plain identifier (letters, digits, _), got ${JSON.stringify(schema)}.`, "STORE_FAILED");
     }
     this.#schema = `"${schema}"`;
+    this.#schemaName = schema;
+    this.#cols = RUN_COLUMNS(this.#t("journal"));
     if (connection instanceof pg.Pool) {
       this.#pool = connection;
       this.#ownsPool = false;
@@ -88,6 +104,7 @@ export class PostgresStore implements Store {
             POSTGRES_SCHEMA_VERSION,
           );
         }
+        if (found < 2) await client.query(this.#migration1to2());
       } else {
         await client.query(`
           CREATE TABLE ${this.#t("meta")} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,12 +112,14 @@ export class PostgresStore implements Store {
           CREATE TABLE ${this.#t("runs")} (
             run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL, input JSON NOT NULL,
             result JSON, error JSON, parent_run_id TEXT, format INTEGER NOT NULL,
-            created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, lease_owner TEXT, lease_expires BIGINT
+            created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, lease_owner TEXT, lease_expires BIGINT,
+            lease_token BIGINT NOT NULL DEFAULT 0
           );
           CREATE INDEX ON ${this.#t("runs")} (created_at DESC);
           CREATE TABLE ${this.#t("journal")} (
-            run_id TEXT NOT NULL, idx INTEGER NOT NULL, entry JSON NOT NULL, PRIMARY KEY (run_id, idx)
+            run_id TEXT NOT NULL, idx INTEGER NOT NULL, entry JSON NOT NULL, seq BIGINT, at BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run_id, idx)
           );
+          ${this.#v2Extras()}
         `);
       }
       await client.query("COMMIT");
@@ -112,6 +131,28 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Unique (run_id, seq) and the inbox: in new schemas and in the migration from 1. */
+  #v2Extras(): string {
+    return `
+      CREATE UNIQUE INDEX stepwise_journal_seq ON ${this.#t("journal")} (run_id, seq) WHERE seq IS NOT NULL;
+      CREATE TABLE ${this.#t("inbox")} (id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, event JSON NOT NULL, at BIGINT NOT NULL);
+      CREATE INDEX ON ${this.#t("inbox")} (run_id, id);`;
+  }
+
+  /** A seq journaled twice by schema 1 (two writers at once) keeps its first row's. */
+  #migration1to2(): string {
+    return `
+      ALTER TABLE ${this.#t("runs")} ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE ${this.#t("journal")} ADD COLUMN seq BIGINT, ADD COLUMN at BIGINT NOT NULL DEFAULT 0;
+      UPDATE ${this.#t("journal")} j SET seq = d.s FROM (
+        SELECT run_id, idx, s, row_number() OVER (PARTITION BY run_id, s ORDER BY idx) AS n
+        FROM (SELECT run_id, idx, substring(entry::text from '^\\{"kind":"event","seq":([0-9]{1,15})[,}]')::bigint AS s FROM ${this.#t("journal")}) x
+        WHERE s IS NOT NULL) d
+      WHERE j.run_id = d.run_id AND j.idx = d.idx AND d.n = 1;
+      ${this.#v2Extras()}
+      UPDATE ${this.#t("meta")} SET value = '2' WHERE key = 'schema';`;
+  }
+
   async #connect(what: string): Promise<pg.PoolClient> {
     try {
       return await this.#pool.connect();
@@ -120,8 +161,8 @@ export class PostgresStore implements Store {
     }
   }
 
-  async #q<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[]): Promise<pg.QueryResult<R>> {
-    const done = this.#run<R>(what, sql, args);
+  async #q<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[], runId?: string): Promise<pg.QueryResult<R>> {
+    const done = this.#run<R>(what, sql, args, runId);
     this.#inflight.add(done);
     try {
       return await done;
@@ -130,12 +171,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  async #run<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[]): Promise<pg.QueryResult<R>> {
+  async #run<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[], runId?: string): Promise<pg.QueryResult<R>> {
     await this.#init();
     try {
       return await this.#pool.query<R>(sql, args);
     } catch (err) {
-      throw wrap(err, what);
+      throw runId === undefined ? wrap(err, what) : this.#wrapWrite(err, what, runId);
     }
   }
 
@@ -149,31 +190,136 @@ export class PostgresStore implements Store {
     );
   }
 
-  async append(runId: string, entries: readonly JournalEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    // One statement, so one transaction: all entries are kept or none.
+  /**
+   * One statement (so one transaction) when nothing is claimed from the inbox: all entries are kept
+   * or none. The run row is not written (its `updatedAt` is read as the later of its own and its
+   * last journal row's `at`); a fenced append takes a share lock on it, so it cannot interleave with
+   * a lease changing hands.
+   */
+  async append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): Promise<void> {
+    if (entries.length === 0 && !options.claim?.length && options.token === undefined) return;
+    if (options.claim?.length) return this.#inTransaction(runId, entries, options, undefined, `append to the journal of run "${runId}"`);
+    const what = `append to the journal of run "${runId}"`;
+    const fenced = options.token !== undefined;
+    if (entries.length === 0) {
+      // A fenced empty append checks the fence only.
+      const run = await this.getRun(runId);
+      if (!run || run.lease?.token !== options.token || !isLive(run.status)) throw this.#fenceFailure(runId, run, options.token ?? 0);
+      return;
+    }
     const r = await this.#q(
-      `append to the journal of run "${runId}"`,
-      `WITH run AS (UPDATE ${this.#t("runs")} SET updated_at = $3 WHERE run_id = $1 RETURNING run_id),
+      what,
+      `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1${fenced ? " AND lease_token = $5 AND status IN ('running', 'waiting') FOR SHARE" : ""}),
             base AS (SELECT COALESCE(MAX(idx), 0) AS n FROM ${this.#t("journal")} WHERE run_id = $1)
-       INSERT INTO ${this.#t("journal")} (run_id, idx, entry)
-       SELECT run.run_id, base.n + e.o, e.v FROM run, base, json_array_elements($2::json) WITH ORDINALITY AS e(v, o)`,
-      [runId, JSON.stringify(entries), Date.now()],
+       ${INSERT_ENTRIES(this.#t("journal"))} FROM run, base, json_array_elements($2::json) WITH ORDINALITY AS e(v, o)`,
+      fenced ? [runId, JSON.stringify(entries), Date.now(), seqsOf(entries), options.token] : [runId, JSON.stringify(entries), Date.now(), seqsOf(entries)],
+      runId,
     );
-    if (r.rowCount === 0) throw new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
+    if (r.rowCount === 0) {
+      const run = await this.getRun(runId);
+      if (!run || !fenced) throw new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
+      throw this.#fenceFailure(runId, run, options.token ?? 0);
+    }
   }
 
-  async setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}): Promise<void> {
+  async setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): Promise<void> {
+    const fenced = options.token !== undefined;
     const r = await this.#q(
       `set the status of run "${runId}"`,
-      `UPDATE ${this.#t("runs")} SET status = $2, result = $3, error = $4, updated_at = $5 WHERE run_id = $1`,
-      [runId, status, json(outcome.result), json(outcome.error), Date.now()],
+      `UPDATE ${this.#t("runs")} SET status = $2, result = $3, error = $4, updated_at = $5 WHERE run_id = $1${fenced ? " AND lease_token = $6 AND status IN ('running', 'waiting')" : ""}`,
+      fenced ? [runId, status, json(outcome.result), json(outcome.error), Date.now(), options.token] : [runId, status, json(outcome.result), json(outcome.error), Date.now()],
     );
-    if (r.rowCount === 0) throw new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
+    if (r.rowCount === 0) {
+      const run = fenced ? await this.getRun(runId) : undefined;
+      if (!run) throw new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
+      throw this.#fenceFailure(runId, run, options.token ?? 0);
+    }
+  }
+
+  async finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): Promise<void> {
+    await this.#inTransaction(runId, entries, options, end, `finish run "${runId}"`);
+  }
+
+  /** Fence check, entries, inbox claims and the end of the run, in one transaction on one connection. */
+  async #inTransaction(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined, what: string): Promise<void> {
+    await this.#init();
+    const work = (async () => {
+      const client = await this.#connect(what);
+      let broken: unknown;
+      try {
+        await client.query("BEGIN");
+        // FOR UPDATE when ending: a concurrent deliver (FOR SHARE) waits, then sees the run ended.
+        const row = await client.query<{ lease_token: string; status: RunStatus }>(
+          `SELECT lease_token, status FROM ${this.#t("runs")} WHERE run_id = $1 ${end ? "FOR UPDATE" : "FOR SHARE"}`,
+          [runId],
+        );
+        const found = row.rows[0];
+        if (!found) throw end ? new RunNotFoundError(`The store (schema ${this.#schema}) has no run "${runId}" to finish.`, { runId }) : new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
+        if (end && !isLive(found.status)) throw new RunFinishedError(`Run "${runId}" has already ended (${found.status}); it was not finished again.`, found.status, { runId });
+        if (options.token !== undefined && (Number(found.lease_token) !== options.token || !isLive(found.status))) {
+          throw this.#fenceFailure(runId, await this.#getRunOn(client, runId), options.token);
+        }
+        if (entries.length > 0) {
+          await client.query(
+            `WITH base AS (SELECT COALESCE(MAX(idx), 0) AS n FROM ${this.#t("journal")} WHERE run_id = $1), run AS (SELECT $1::text AS run_id)
+             ${INSERT_ENTRIES(this.#t("journal"))} FROM run, base, json_array_elements($2::json) WITH ORDINALITY AS e(v, o)`,
+            [runId, JSON.stringify(entries), Date.now(), seqsOf(entries)],
+          );
+        }
+        const claim = [...new Set(options.claim ?? [])];
+        if (claim.length > 0) {
+          const d = await client.query(`DELETE FROM ${this.#t("inbox")} WHERE run_id = $1 AND id = ANY($2::bigint[])`, [runId, claim]);
+          if (d.rowCount !== claim.length) {
+            throw new StoreError(`Run "${runId}": inbox event(s) ${claim.join(", ")} are no longer all in its inbox (another holder claimed them); nothing was written.`, "INBOX_CLAIMED", { runId });
+          }
+        }
+        if (end) {
+          await client.query(
+            `UPDATE ${this.#t("runs")} SET status = $2, result = $3, error = $4, updated_at = $5, lease_owner = NULL, lease_expires = NULL WHERE run_id = $1`,
+            [runId, end.status, json(end.result), json(end.error), Date.now()],
+          );
+        }
+        await client.query("COMMIT");
+      } catch (err) {
+        await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
+        throw this.#wrapWrite(err, what, runId);
+      } finally {
+        // A connection that could not roll back is broken: the pool drops it.
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    })();
+    this.#inflight.add(work);
+    try {
+      await work;
+    } finally {
+      this.#inflight.delete(work);
+    }
+  }
+
+  async #getRunOn(client: pg.PoolClient, runId: string): Promise<StoredRun | undefined> {
+    const r = await client.query<RunRow>(`SELECT ${this.#cols} FROM ${this.#t("runs")} r WHERE run_id = $1`, [runId]);
+    return r.rows[0] && toRun(r.rows[0]);
+  }
+
+  #fenceFailure(runId: string, run: StoredRun | undefined, token: number): WorkflowError {
+    return fenceError(`The PostgreSQL store (schema ${this.#schema})`, runId, run, token);
+  }
+
+  /** A unique violation names which key: the journal index (two writers) or a repeated event seq. */
+  #wrapWrite(err: unknown, what: string, runId: string): Error {
+    if (err instanceof WorkflowError) return err;
+    const e = err as { code?: string; constraint?: string; detail?: string };
+    if (e.code === "23505" && e.constraint === "stepwise_journal_seq") {
+      return duplicateSeqError(`The PostgreSQL store (schema ${this.#schema})`, runId, /\(([^)]*)\)=\(([^)]*)\)/.exec(e.detail ?? "")?.[2]?.split(", ")[1] ?? "?", err);
+    }
+    if (e.code === "23505") {
+      return new StoreError(`PostgreSQL store failed to ${what}: another writer appended to it at the same time (does another process hold the run's lease?).`, "JOURNAL_CONFLICT", { cause: err });
+    }
+    return wrap(err, what);
   }
 
   async getRun(runId: string): Promise<StoredRun | undefined> {
-    const r = await this.#q<RunRow>(`read run "${runId}"`, `SELECT ${RUN_COLUMNS} FROM ${this.#t("runs")} WHERE run_id = $1`, [runId]);
+    const r = await this.#q<RunRow>(`read run "${runId}"`, `SELECT ${this.#cols} FROM ${this.#t("runs")} r WHERE run_id = $1`, [runId]);
     const row = r.rows[0];
     return row && toRun(row);
   }
@@ -199,41 +345,163 @@ export class PostgresStore implements Store {
       args.push(filter.workflow);
       where.push(`workflow = $${args.length}`);
     }
-    const limit = filter.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(filter.limit))}` : "";
-    const r = await this.#q<RunRow>("list runs", `SELECT ${RUN_COLUMNS} FROM ${this.#t("runs")} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, run_id DESC${limit}`, args);
+    if (filter.limit !== undefined) args.push(Number.isNaN(filter.limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(filter.limit))));
+    const limit = filter.limit !== undefined ? ` LIMIT $${args.length}` : "";
+    const r = await this.#q<RunRow>("list runs", `SELECT ${this.#cols} FROM ${this.#t("runs")} r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, run_id DESC${limit}`, args);
     return r.rows.map(toRun);
   }
 
-  async acquireLease(runId: string, owner: string, ttlMs: number, now: number): Promise<LeaseResult> {
-    const r = await this.#q<{ lease_owner: string | null; lease_expires: string | null; took: boolean }>(
+  async acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): Promise<LeaseResult> {
+    const renew = options.token !== undefined;
+    // The outer SELECT sees the row as it was before the UPDATE: the holder when it did not take.
+    const r = await this.#q<{ lease_owner: string | null; lease_expires: string | null; lease_token: string; took: string | null }>(
       `take the lease on run "${runId}"`,
-      `WITH took AS (
-         UPDATE ${this.#t("runs")} SET lease_owner = $2, lease_expires = $3 + $4::bigint
-         WHERE run_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires < $3) RETURNING run_id)
-       SELECT lease_owner, lease_expires, EXISTS (SELECT 1 FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`,
-      [runId, owner, now, ttlMs],
+      renew
+        ? `WITH took AS (
+             UPDATE ${this.#t("runs")} SET lease_expires = $3 + $4::bigint WHERE run_id = $1 AND lease_owner = $2 AND lease_token = $5 RETURNING lease_token)
+           SELECT lease_owner, lease_expires, lease_token, (SELECT lease_token FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`
+        : `WITH took AS (
+             UPDATE ${this.#t("runs")} SET lease_token = lease_token + (CASE WHEN lease_owner IS NOT DISTINCT FROM $2 THEN 0 ELSE 1 END), lease_owner = $2, lease_expires = $3 + $4::bigint
+             WHERE run_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires < $3) RETURNING lease_token)
+           SELECT lease_owner, lease_expires, lease_token, (SELECT lease_token FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`,
+      renew ? [runId, owner, now, ttlMs, options.token] : [runId, owner, now, ttlMs],
     );
     const row = r.rows[0];
-    if (row?.took) return { acquired: true };
-    return { acquired: false, holder: row?.lease_owner ? { owner: row.lease_owner, expiresAt: Number(row.lease_expires) } : undefined };
+    if (row?.took != null) return { acquired: true, token: Number(row.took) };
+    return { acquired: false, holder: row?.lease_owner ? { owner: row.lease_owner, expiresAt: Number(row.lease_expires), token: Number(row.lease_token) } : undefined };
   }
 
   async releaseLease(runId: string, owner: string): Promise<void> {
     await this.#q(`release the lease on run "${runId}"`, `UPDATE ${this.#t("runs")} SET lease_owner = NULL, lease_expires = NULL WHERE run_id = $1 AND lease_owner = $2`, [runId, owner]);
   }
 
+  /**
+   * One statement: the share lock on the run row orders it against {@link finish} (an event is
+   * never queued for a run that has ended), and the notification goes out when it commits.
+   */
+  async deliver(runId: string, event: EventJSON): Promise<number> {
+    const r = await this.#q<{ id: string }>(
+      `deliver an event to run "${runId}"`,
+      `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1 AND status IN ('running', 'waiting') FOR SHARE),
+            ins AS (INSERT INTO ${this.#t("inbox")} (run_id, event, at) SELECT run_id, $2, $3 FROM run RETURNING id),
+            woke AS (SELECT pg_notify('${CHANNEL}', $4) FROM ins)
+       SELECT id, (SELECT count(*) FROM woke) AS woke FROM ins`,
+      [runId, JSON.stringify(event), Date.now(), JSON.stringify([this.#schemaName, runId])],
+    );
+    const row = r.rows[0];
+    if (row) return Number(row.id);
+    const run = await this.getRun(runId);
+    if (!run) throw new RunNotFoundError(`The store (schema ${this.#schema}) has no run "${runId}" to deliver an event to.`, { runId });
+    throw new RunFinishedError(`Run "${runId}" of workflow "${run.workflow}" has already ended (${run.status}); the event was not delivered.`, run.status, { workflow: run.workflow, runId });
+  }
+
+  async readInbox(runId: string, limit?: number): Promise<readonly InboxItem[]> {
+    const r = await this.#q<{ id: string; event: string; at: string }>(
+      `read the inbox of run "${runId}"`,
+      `SELECT id, event::text AS event, at FROM ${this.#t("inbox")} WHERE run_id = $1 ORDER BY id${limit === undefined ? "" : " LIMIT $2"}`,
+      limit === undefined ? [runId] : [runId, Number.isNaN(limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(limit)))],
+    );
+    return r.rows.map((row) => ({ id: Number(row.id), event: JSON.parse(row.event) as EventJSON, at: Number(row.at) }));
+  }
+
+  /**
+   * LISTEN on one connection of the pool (taken on the first subscription, given back after the
+   * last). A wake-up only: a notification can be missed when that connection drops (it is taken
+   * again on the next subscription), so callers also poll {@link readInbox} now and then.
+   */
+  subscribe(runId: string, onDelivery: () => void): () => void {
+    let set = this.#subscribers.get(runId);
+    if (!set) this.#subscribers.set(runId, (set = new Set()));
+    const fn = () => onDelivery();
+    set.add(fn);
+    this.#listen();
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.#subscribers.get(runId) === set) this.#subscribers.delete(runId);
+      if (this.#subscribers.size === 0) this.#unlisten();
+    };
+  }
+
+  readonly #subscribers = new Map<string, Set<() => void>>();
+  #listener: Promise<pg.PoolClient | undefined> | undefined;
+
+  #listen(): void {
+    if (this.#listener) return;
+    const generation = ++this.#generation;
+    const mine = () => this.#generation === generation;
+    this.#listener = (async () => {
+      try {
+        await this.#init();
+        const client = await this.#pool.connect();
+        client.on("notification", (msg) => {
+          if (msg.channel !== CHANNEL || !msg.payload) return;
+          const [schema, runId] = JSON.parse(msg.payload) as [string, string];
+          if (schema !== this.#schemaName) return;
+          for (const fn of this.#subscribers.get(runId) ?? []) fn();
+        });
+        // The connection died (terminated, network): forget it; the next subscription listens again.
+        client.on("error", () => {
+          if (mine()) this.#listener = undefined;
+          client.release(true);
+        });
+        await client.query(`LISTEN ${CHANNEL}`);
+        return client;
+      } catch {
+        if (mine()) this.#listener = undefined;
+        return undefined;
+      }
+    })();
+  }
+
+  #generation = 0;
+
+  #unlisten(): void {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    this.#generation++;
+    if (!listener) return;
+    const done = listener.then(async (client) => {
+      if (!client) return;
+      try {
+        await client.query(`UNLISTEN ${CHANNEL}`);
+        client.release();
+      } catch (err) {
+        client.release(err instanceof Error ? err : true);
+      }
+    });
+    this.#inflight.add(done);
+    void done.finally(() => this.#inflight.delete(done));
+  }
+
   /** Waits for queries in flight, then ends the pool when the store made it; a pool passed in is left to its owner. */
   async close(): Promise<void> {
     // Let writes already queued (a run's last records, its lease release) reach the database first.
     await new Promise((r) => setImmediate(r));
+    this.#subscribers.clear();
+    this.#unlisten();
     await Promise.allSettled([...this.#inflight]);
     if (this.#ownsPool) await this.#pool.end();
   }
 }
 
 // JSON columns read as text, so a stored JSON null stays distinct from SQL NULL (no value).
-const RUN_COLUMNS =
-  "run_id, workflow, status, input::text AS input, result::text AS result, error::text AS error, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires";
+// updated_at: the later of the run row's and its last journal row's (appends do not write the run row).
+const RUN_COLUMNS = (journal: string) => `run_id, workflow, status, input::text AS input, result::text AS result, error::text AS error, parent_run_id, format, created_at,
+  GREATEST(updated_at, COALESCE((SELECT j.at FROM ${journal} j WHERE j.run_id = r.run_id ORDER BY j.idx DESC LIMIT 1), 0)) AS updated_at,
+  lease_owner, lease_expires, lease_token`;
+
+/**
+ * Inserts the entries of `$2` (a JSON array) after index `base.n`, with the commit time `$3` and
+ * each entry's event seq from `$4` (computed here: PostgreSQL cannot read fields of JSON that holds
+ * \u0000 anywhere).
+ */
+const INSERT_ENTRIES = (journal: string) => `INSERT INTO ${journal} (run_id, idx, seq, at, entry)
+       SELECT run.run_id, base.n + e.o, ($4::bigint[])[e.o], $3, e.v`;
+
+/** The event seq of each entry (null for other records), as a PostgreSQL array parameter. */
+function seqsOf(entries: readonly JournalEntry[]): (number | null)[] {
+  return entries.map((e) => (e.kind === "event" ? e.seq : null));
+}
 
 
 function wrap(err: unknown, what: string): StoreError {

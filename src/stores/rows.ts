@@ -15,6 +15,7 @@ export interface RunRow {
   updated_at: number | string;
   lease_owner: string | null;
   lease_expires: number | string | null;
+  lease_token: number | string | null;
 }
 
 /** JSON text for a column, or SQL NULL for undefined. */
@@ -34,6 +35,6 @@ export function toRun(row: RunRow): StoredRun {
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
     format: row.format,
-    ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires ?? 0) } }),
+    ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires ?? 0), token: Number(row.lease_token ?? 0) } }),
   };
 }

@@ -3,14 +3,18 @@
  * `import { SqliteStore } from "stepwise-ai/sqlite"`.
  * @packageDocumentation
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import {
   JOURNAL_FORMAT,
+  RunFinishedError,
+  RunNotFoundError,
   StoreError,
   StoreVersionError,
+  WorkflowError,
   type ErrorJSON,
+  type EventJSON,
   type JournalEntry,
   type LeaseResult,
   type RunFilter,
@@ -18,15 +22,18 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
+import { duplicateSeqError, fenceError, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
 import { json, toRun, type RunRow } from "./rows.js";
 
 /**
  * The table layout this version reads and writes (kept in `stepwise_meta`).
  * 1: one journal row per entry, keyed by (run_id, idx). 2 (never released): one row per commit,
  * keyed by (run_id, idx). 3: one row per commit (`entries`, a JSON array, with the commit's time
- * `at`), keyed by one integer, `run_key << 32 | commit`. Files at 1 or 2 are migrated when opened.
+ * `at`), keyed by one integer, `run_key << 32 | commit`. 4: adds the lease's fencing token, one
+ * row per event seq (`stepwise_seqs`, so a seq is unique per run) and the inbox. Files at 1 to 3
+ * are migrated when opened (not when opened `readonly`).
  */
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -35,8 +42,16 @@ export interface SqliteStoreOptions {
    * `"FULL"` also survives a power cut, at the cost of an fsync per commit.
    */
   synchronous?: "NORMAL" | "FULL";
-  /** Ms to wait for another process's write lock before failing (default 5000). */
+  /**
+   * Ms to wait for another connection's write lock (SQLite retries with backoff meanwhile) before
+   * failing with a `StoreError` of code `STORE_BUSY` (default 5000).
+   */
   busyTimeoutMs?: number;
+  /**
+   * Open an existing store for reading only (listing runs, reading journals): nothing is created,
+   * migrated or written, and writes fail with `StoreError`. The file must exist at this version's schema.
+   */
+  readonly?: boolean;
 }
 
 
@@ -50,17 +65,10 @@ export class SqliteStore implements Store {
   /** The file this store reads and writes. */
   readonly path: string;
   readonly #db: Database.Database;
-  readonly #stmt: {
-    insertRun: Database.Statement;
-    insertCommit: Database.Statement;
-    lastKey: Database.Statement;
-    runKey: Database.Statement;
-    setStatus: Database.Statement;
-    getRun: Database.Statement;
-    journal: Database.Statement;
-    lease: Database.Statement;
-    release: Database.Statement;
-  };
+  readonly #stmt: Record<
+    "insertRun" | "insertCommit" | "insertSeq" | "lastKey" | "runKey" | "fence" | "setStatus" | "end" | "getRun" | "journal" | "lease" | "renew" | "release" | "deliver" | "inbox" | "claim",
+    Database.Statement
+  >;
   /**
    * The idx of the last journal row of each run this instance has appended to. Read from the
    * file on the first append of a run (and again after this instance takes its lease), then kept
@@ -70,20 +78,25 @@ export class SqliteStore implements Store {
 
   constructor(path = ".stepwise/runs.db", options: SqliteStoreOptions = {}) {
     this.path = path;
-    if (path !== ":memory:" && !path.startsWith("file:")) mkdirSync(dirname(path), { recursive: true });
+    const readonly = options.readonly === true;
+    this.#busyMs = options.busyTimeoutMs ?? 5000;
     try {
-      this.#db = new Database(path);
+      if (!readonly && path !== ":memory:" && !path.startsWith("file:")) createPrivate(path);
+      this.#db = new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
     } catch (err) {
-      throw new StoreError(`Could not open the SQLite store "${path}": ${message(err)}`, "STORE_FAILED", { cause: err });
+      throw new StoreError(`Could not open the SQLite store "${path}"${readonly ? " to read" : ""}: ${message(err)}`, "STORE_FAILED", { cause: err });
     }
     try {
-      this.#db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-      this.#init();
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`);
-      // Checkpoint the WAL every ~16 MB (4,000 pages) instead of ~4 MB: fewer checkpoints under
-      // batched commits of large rows (measured 220 → 290 MB/s of journal), same small commits.
-      this.#db.pragma("wal_autocheckpoint = 4000");
+      this.#db.pragma(`busy_timeout = ${this.#busyMs}`);
+      if (readonly) this.#checkReadable();
+      else {
+        this.#init();
+        this.#db.pragma("journal_mode = WAL");
+        this.#db.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`);
+        // Checkpoint the WAL every ~16 MB (4,000 pages) instead of ~4 MB: fewer checkpoints under
+        // batched commits of large rows (measured 220 → 290 MB/s of journal), same small commits.
+        this.#db.pragma("wal_autocheckpoint = 4000");
+      }
     } catch (err) {
       this.#db.close();
       if (err instanceof StoreError) throw err;
@@ -102,37 +115,42 @@ export class SqliteStore implements Store {
         "INSERT INTO stepwise_runs (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
       ),
       insertCommit: db.prepare("INSERT INTO stepwise_journal (id, at, entries) VALUES (?, ?, ?)"),
+      insertSeq: db.prepare("INSERT INTO stepwise_seqs (id) VALUES (?)"),
       lastKey: db.prepare("SELECT MAX(id) FROM stepwise_journal WHERE id >= ? AND id < ?").pluck().safeIntegers(true),
       runKey: db.prepare("SELECT run_key FROM stepwise_runs WHERE run_id = ?").pluck().safeIntegers(true),
+      fence: db.prepare("SELECT lease_token AS token, status FROM stepwise_runs WHERE run_key = ?"),
       setStatus: db.prepare("UPDATE stepwise_runs SET status = ?, result = ?, error = ?, updated_at = ? WHERE run_id = ?"),
+      end: db.prepare(
+        "UPDATE stepwise_runs SET status = ?, result = ?, error = ?, updated_at = ?, lease_owner = NULL, lease_expires = NULL WHERE run_key = ? AND status IN ('running', 'waiting')",
+      ),
       getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM stepwise_runs r WHERE run_id = ?`),
       journal: db.prepare(
         "SELECT entries FROM stepwise_journal, (SELECT run_key FROM stepwise_runs WHERE run_id = ?) r WHERE id >= r.run_key << 32 AND id < (r.run_key + 1) << 32 ORDER BY id",
       ).pluck(),
       lease: db.prepare(
-        "UPDATE stepwise_runs SET lease_owner = ?, lease_expires = ? WHERE run_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?)",
-      ),
+        "UPDATE stepwise_runs SET lease_token = lease_token + (lease_owner IS NOT ? OR lease_owner IS NULL), lease_owner = ?, lease_expires = ? WHERE run_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?) RETURNING lease_token",
+      ).pluck(),
+      renew: db.prepare("UPDATE stepwise_runs SET lease_expires = ? WHERE run_id = ? AND lease_owner = ? AND lease_token = ?"),
       release: db.prepare("UPDATE stepwise_runs SET lease_owner = NULL, lease_expires = NULL WHERE run_id = ? AND lease_owner = ?"),
+      deliver: db.prepare("INSERT INTO stepwise_inbox (run_key, event, at) SELECT run_key, ?, ? FROM stepwise_runs WHERE run_id = ? AND status IN ('running', 'waiting')"),
+      inbox: db.prepare(
+        "SELECT i.id, i.event, i.at FROM stepwise_inbox i, (SELECT run_key FROM stepwise_runs WHERE run_id = ?) r WHERE i.run_key = r.run_key ORDER BY i.id LIMIT ?",
+      ),
+      claim: db.prepare("DELETE FROM stepwise_inbox WHERE id = ? AND run_key = ?"),
     };
+    this.#tx = db.transaction((runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined) => this.#write(runId, entries, options, end));
   }
+
+  readonly #busyMs: number;
+  /** One journal write (fence check, commit row, seqs, inbox claims, end) in one IMMEDIATE transaction. */
+  readonly #tx: Database.Transaction<(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined) => void>;
 
   #init(): void {
     const db = this.#db;
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
     if (tables.includes("stepwise_meta")) {
-      const row = db.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").get() as { value: string } | undefined;
-      const found = Number(row?.value);
-      if (!Number.isInteger(found)) {
-        throw new StoreError(`"${this.path}" is not a stepwise store: its stepwise_meta table has no schema version.`, "NOT_A_STEPWISE_STORE");
-      }
-      if (found === 1 || found === 2) return this.#migrate();
-      if (found > SQLITE_SCHEMA_VERSION) {
-        throw new StoreVersionError(
-          `The store "${this.path}" was written by a newer stepwise (schema ${found}; this version reads up to ${SQLITE_SCHEMA_VERSION}). Upgrade stepwise to read it.`,
-          found,
-          SQLITE_SCHEMA_VERSION,
-        );
-      }
+      const found = this.#schemaVersion();
+      if (found < SQLITE_SCHEMA_VERSION) return this.#migrate();
       return;
     }
     if (tables.length > 0) {
@@ -147,13 +165,47 @@ export class SqliteStore implements Store {
       INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
       ${RUNS_TABLE}
       ${JOURNAL_TABLE}
+      ${V4_TABLES}
       COMMIT;
     `);
   }
 
+  /** The file's schema version; throws for a file that is not a stepwise store or is newer than this version. */
+  #schemaVersion(): number {
+    const row = this.#db.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").get() as { value: string } | undefined;
+    const found = Number(row?.value);
+    if (!Number.isInteger(found) || found < 1) {
+      throw new StoreError(`"${this.path}" is not a stepwise store: its stepwise_meta table has no schema version.`, "NOT_A_STEPWISE_STORE");
+    }
+    if (found > SQLITE_SCHEMA_VERSION) {
+      throw new StoreVersionError(
+        `The store "${this.path}" was written by a newer stepwise (schema ${found}; this version reads up to ${SQLITE_SCHEMA_VERSION}). Upgrade stepwise to read it.`,
+        found,
+        SQLITE_SCHEMA_VERSION,
+      );
+    }
+    return found;
+  }
+
+  /** A read-only store reads the current layout only: an older file must be opened writable once, to migrate it. */
+  #checkReadable(): void {
+    const hasMeta = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stepwise_meta'").get() !== undefined;
+    if (!hasMeta) throw new StoreError(`"${this.path}" is not a stepwise store: it has no stepwise_meta table.`, "NOT_A_STEPWISE_STORE");
+    const found = this.#schemaVersion();
+    if (found < SQLITE_SCHEMA_VERSION) {
+      throw new StoreVersionError(
+        `The store "${this.path}" is at schema ${found}, older than this version's ${SQLITE_SCHEMA_VERSION}, and was opened read-only; open it once without readonly (e.g. run a workflow on it) to migrate it.`,
+        found,
+        SQLITE_SCHEMA_VERSION,
+      );
+    }
+  }
+
   /**
    * Schema 1 kept one journal row per entry: each becomes a commit of one entry, in order.
-   * Schema 2 rows are commits already; they move to the integer key.
+   * Schema 2 rows are commits already; they move to the integer key. Schema 3 gains the fencing
+   * token, the seq table (filled from the journal; a seq journaled twice by an earlier version
+   * keeps its first row) and the inbox.
    */
   #migrate(): void {
     const db = this.#db;
@@ -174,6 +226,16 @@ export class SqliteStore implements Store {
             SELECT (r.run_key << 32) + j.idx, ${from === 1 ? "0, '[' || j.entry || ']'" : "j.at, j.entries"} FROM stepwise_journal_v1 j JOIN stepwise_runs r ON r.run_id = j.run_id;
           DROP TABLE stepwise_journal_v1;
           DROP TABLE stepwise_runs_v1;
+        `);
+      } else if (from === 3) {
+        db.exec("ALTER TABLE stepwise_runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;");
+      }
+      if (from < SQLITE_SCHEMA_VERSION) {
+        db.exec(`
+          ${V4_TABLES}
+          INSERT OR IGNORE INTO stepwise_seqs (id)
+            SELECT ((j.id >> 32) << 32) | json_extract(e.value, '$.seq') FROM stepwise_journal j, json_each(j.entries) e
+            WHERE json_extract(e.value, '$.kind') = 'event' AND json_extract(e.value, '$.seq') BETWEEN 0 AND ${MAX_SEQ};
           UPDATE stepwise_meta SET value = '${SQLITE_SCHEMA_VERSION}' WHERE key = 'schema';
         `);
       }
@@ -188,9 +250,20 @@ export class SqliteStore implements Store {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError(`SQLite store "${this.path}" failed to ${what}: ${message(err)}`, "STORE_FAILED", { cause: err });
+      throw this.#wrap(err, what);
     }
+  }
+
+  #wrap(err: unknown, what: string): Error {
+    if (err instanceof StoreError || err instanceof WorkflowError) return err;
+    if (isBusy(err)) {
+      return new StoreError(
+        `SQLite store "${this.path}" could not ${what}: another connection held the database's write lock for more than ${this.#busyMs} ms (busyTimeoutMs). Nothing was written; try again when it is free, or raise busyTimeoutMs.`,
+        "STORE_BUSY",
+        { cause: err },
+      );
+    }
+    return new StoreError(`SQLite store "${this.path}" failed to ${what}: ${message(err)}`, "STORE_FAILED", { cause: err });
   }
 
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void {
@@ -202,47 +275,106 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * One row per call: the entries as one JSON array, in one statement (so one transaction,
-   * atomic by itself). The run's `updatedAt` is not written here; it is read as the later of the
-   * run row's time and its last commit's (`at`).
+   * One row per call: the entries as one JSON array, plus one `stepwise_seqs` row per event, in
+   * one transaction. The run's `updatedAt` is not written here; it is read as the later of the run
+   * row's time and its last commit's (`at`).
    */
-  append(runId: string, entries: readonly JournalEntry[]): void {
-    if (entries.length === 0) return;
-    let c = this.#cursors.get(runId);
-    try {
-      if (c === undefined) {
-        const key = this.#stmt.runKey.get(runId) as bigint | undefined;
-        if (key === undefined) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
-        const base = key << 32n;
-        const max = this.#stmt.lastKey.get(base, base + COMMITS) as bigint | null;
-        c = { base, last: max === null ? 0 : Number(max - base) };
-        this.#cursors.set(runId, c);
-      }
-      if (c.last >= MAX_COMMIT) throw new StoreError(`Run "${runId}" has ${MAX_COMMIT} journal commits, the most one run can hold in the SQLite store "${this.path}".`);
-      this.#stmt.insertCommit.run(c.base + BigInt(c.last + 1), Date.now(), JSON.stringify(entries));
-      c.last++;
-    } catch (err) {
-      this.#cursors.delete(runId);
-      if (err instanceof StoreError) throw err;
-      const taken = (err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY";
-      throw new StoreError(
-        taken
-          ? `SQLite store "${this.path}" failed to append to the journal of run "${runId}": another writer appended to it (does another process hold the run's lease?).`
-          : `SQLite store "${this.path}" failed to append to the journal of run "${runId}": ${message(err)}`,
-        "STORE_FAILED",
-        { cause: err },
-      );
-    }
+  append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): void {
+    if (entries.length === 0 && !options.claim?.length && options.token === undefined) return;
+    this.#commit(runId, entries, options, undefined, `append to the journal of run "${runId}"`);
   }
 
-  setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}): void {
+  setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): void {
     this.#do(`set the status of run "${runId}"`, () => {
-      const r = this.#stmt.setStatus.run(status, json(outcome.result), json(outcome.error), Date.now(), runId);
-      if (r.changes === 0) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+      const set = () => {
+        if (options.token !== undefined) this.#fenced(runId, options.token);
+        const r = this.#stmt.setStatus.run(status, json(outcome.result), json(outcome.error), Date.now(), runId);
+        if (r.changes === 0) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+      };
+      // The fence check and the write must see one state of the row.
+      if (options.token === undefined) set();
+      else this.#db.transaction(set).immediate();
       // An ended run is not appended to again (if it is, its cursor is read back): keep no cursor
       // per finished run in a long-lived process.
       if (status !== "running" && status !== "waiting") this.#cursors.delete(runId);
     });
+  }
+
+  finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): void {
+    this.#commit(runId, entries, options, end, `finish run "${runId}"`);
+    this.#cursors.delete(runId);
+  }
+
+  #commit(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined, what: string): void {
+    try {
+      this.#tx.immediate(runId, entries, options, end);
+    } catch (err) {
+      this.#cursors.delete(runId);
+      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new StoreError(
+          `SQLite store "${this.path}" failed to ${what}: another writer appended to it (does another process hold the run's lease?).`,
+          "JOURNAL_CONFLICT",
+          { cause: err },
+        );
+      }
+      throw this.#wrap(err, what);
+    }
+  }
+
+  /** Inside {@link #tx}: throws (rolling everything back) at the first check that fails. */
+  #write(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined): void {
+    let c = this.#cursors.get(runId);
+    if (c === undefined) {
+      const key = this.#stmt.runKey.get(runId) as bigint | undefined;
+      if (key === undefined) {
+        throw end ? new RunNotFoundError(`The SQLite store "${this.path}" has no run "${runId}" to finish.`, { runId }) : new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+      }
+      const base = key << 32n;
+      const max = this.#stmt.lastKey.get(base, base + COMMITS) as bigint | null;
+      c = { base, last: max === null ? 0 : Number(max - base) };
+      this.#cursors.set(runId, c);
+    }
+    const runKey = c.base >> 32n;
+    if (options.token !== undefined || end) {
+      const row = this.#stmt.fence.get(runKey) as { token: number; status: RunStatus } | undefined;
+      if (!row) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+      if (end && row.status !== "running" && row.status !== "waiting") {
+        throw new RunFinishedError(`Run "${runId}" has already ended (${row.status}); it was not finished again.`, row.status, { runId });
+      }
+      if (options.token !== undefined && (row.token !== options.token || (row.status !== "running" && row.status !== "waiting"))) {
+        throw fenceError(`The SQLite store "${this.path}"`, runId, this.getRun(runId), options.token);
+      }
+    }
+    if (entries.length > 0) {
+      if (c.last >= MAX_COMMIT) throw new StoreError(`Run "${runId}" has ${MAX_COMMIT} journal commits, the most one run can hold in the SQLite store "${this.path}".`);
+      this.#stmt.insertCommit.run(c.base + BigInt(c.last + 1), Date.now(), JSON.stringify(entries));
+      for (const e of entries) {
+        if (e.kind !== "event") continue;
+        if (!Number.isInteger(e.seq) || e.seq < 0 || e.seq > MAX_SEQ) throw new StoreError(`Run "${runId}": event seq ${e.seq} is not an integer from 0 to ${MAX_SEQ}; nothing was written.`);
+        try {
+          this.#stmt.insertSeq.run(c.base + BigInt(e.seq));
+        } catch (err) {
+          if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") throw duplicateSeqError(`The SQLite store "${this.path}"`, runId, e.seq, err);
+          throw err;
+        }
+      }
+    }
+    for (const id of options.claim ?? []) {
+      if (this.#stmt.claim.run(id, runKey).changes === 0) {
+        throw new StoreError(`Run "${runId}": inbox event ${id} is no longer in its inbox (another holder claimed it); nothing was written.`, "INBOX_CLAIMED", { runId });
+      }
+    }
+    if (end) this.#stmt.end.run(end.status, json(end.result), json(end.error), Date.now(), runKey);
+    // Only now is the commit number used: a transaction that threw left it free.
+    if (entries.length > 0) c.last++;
+  }
+
+  /** Throws the fence error when `token` is not run `runId`'s latest or the run has ended. */
+  #fenced(runId: string, token: number): void {
+    const key = this.#stmt.runKey.get(runId) as bigint | undefined;
+    const row = key === undefined ? undefined : (this.#stmt.fence.get(key) as { token: number; status: RunStatus } | undefined);
+    if (!row) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+    if (row.token !== token || (row.status !== "running" && row.status !== "waiting")) throw fenceError(`The SQLite store "${this.path}"`, runId, this.getRun(runId), token);
   }
 
   getRun(runId: string): StoredRun | undefined {
@@ -269,19 +401,25 @@ export class SqliteStore implements Store {
       where.push("workflow = ?");
       args.push(filter.workflow);
     }
-    const sql = `SELECT ${RUN_COLUMNS} FROM stepwise_runs r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC${filter.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(filter.limit))}` : ""}`;
+    const sql = `SELECT ${RUN_COLUMNS} FROM stepwise_runs r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC${filter.limit !== undefined ? " LIMIT ?" : ""}`;
+    if (filter.limit !== undefined) args.push(clampLimit(filter.limit));
     return this.#do("list runs", () => (this.#db.prepare(sql).all(...args) as RunRow[]).map(toRun));
   }
 
-  acquireLease(runId: string, owner: string, ttlMs: number, now: number): LeaseResult {
+  acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): LeaseResult {
     return this.#do(`take the lease on run "${runId}"`, () => {
-      if (this.#stmt.lease.run(owner, now + ttlMs, runId, owner, now).changes > 0) {
-        // Whoever held the run before may have appended: read its last idx again on the next append.
-        this.#cursors.delete(runId);
-        return { acquired: true } as const;
+      if (options.token !== undefined) {
+        if (this.#stmt.renew.run(now + ttlMs, runId, owner, options.token).changes > 0) return { acquired: true, token: options.token } as const;
+      } else {
+        const token = this.#stmt.lease.get(owner, owner, now + ttlMs, runId, owner, now) as number | undefined;
+        if (token !== undefined) {
+          // Whoever held the run before may have appended: read its last idx again on the next append.
+          this.#cursors.delete(runId);
+          return { acquired: true, token } as const;
+        }
       }
       const row = this.#stmt.getRun.get(runId) as RunRow | undefined;
-      return { acquired: false, holder: row?.lease_owner ? { owner: row.lease_owner, expiresAt: Number(row.lease_expires ?? 0) } : undefined } as const;
+      return { acquired: false, holder: row ? toRun(row).lease : undefined } as const;
     });
   }
 
@@ -290,20 +428,61 @@ export class SqliteStore implements Store {
     this.#cursors.delete(runId);
   }
 
+  deliver(runId: string, event: EventJSON): number {
+    return this.#do(`deliver an event to run "${runId}"`, () => {
+      const r = this.#stmt.deliver.run(JSON.stringify(event), Date.now(), runId);
+      if (r.changes > 0) return Number(r.lastInsertRowid);
+      const run = this.getRun(runId);
+      if (!run) throw new RunNotFoundError(`The SQLite store "${this.path}" has no run "${runId}" to deliver an event to.`, { runId });
+      throw new RunFinishedError(`Run "${runId}" of workflow "${run.workflow}" has already ended (${run.status}); the event was not delivered.`, run.status, { workflow: run.workflow, runId });
+    });
+  }
+
+  readInbox(runId: string, limit?: number): readonly InboxItem[] {
+    const rows = this.#do(`read the inbox of run "${runId}"`, () => this.#stmt.inbox.all(runId, limit === undefined ? -1 : clampLimit(limit)) as { id: number; event: string; at: number }[]);
+    return rows.map((r) => ({ id: r.id, event: JSON.parse(r.event) as EventJSON, at: r.at }));
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }
 }
 
 /**
+ * Creates the store's folder (0700) and an empty database file (0600) when they do not exist, so
+ * journals are private to the user running stepwise; SQLite gives the -wal and -shm files the
+ * database file's mode. Existing folders and files keep theirs.
+ */
+function createPrivate(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(path, "", { flag: "wx", mode: 0o600 });
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EEXIST") throw err;
+  }
+}
+
+/** A row limit as SQL takes it: a whole number from 0 to 2^31 - 1 (larger values mean "no limit" in effect). */
+function clampLimit(limit: number): number {
+  return Number.isNaN(limit) ? 0 : Math.min(2 ** 31 - 1, Math.max(0, Math.floor(limit)));
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+}
+
+/**
  * Runs get a small integer key (`run_key`, stable: an INTEGER PRIMARY KEY survives VACUUM) so
- * that journal rows can be keyed by one integer.
+ * that journal rows can be keyed by one integer. `lease_token` is the fencing token: it grows by one
+ * each time the lease changes hands and is never reset.
  */
 const RUNS_TABLE = `
       CREATE TABLE stepwise_runs (
         run_key INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, workflow TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
         result TEXT, error TEXT, parent_run_id TEXT, format INTEGER NOT NULL,
-        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER,
+        lease_token INTEGER NOT NULL DEFAULT 0
       );
       CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);`;
 
@@ -316,9 +495,21 @@ const RUNS_TABLE = `
 const JOURNAL_TABLE = `
       CREATE TABLE stepwise_journal (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, entries TEXT NOT NULL);`;
 
+/**
+ * Schema 4: `stepwise_seqs` holds `run_key << 32 | seq` for every journaled event, so its primary
+ * key makes a seq unique per run; `stepwise_inbox` holds delivered events until the holder claims
+ * them (AUTOINCREMENT: an id is never handed out twice, even after its row is claimed).
+ */
+const V4_TABLES = `
+      CREATE TABLE stepwise_seqs (id INTEGER PRIMARY KEY);
+      CREATE TABLE stepwise_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX stepwise_inbox_run ON stepwise_inbox (run_key, id);`;
+
 const COMMITS = 1n << 32n;
 /** Commits one run can hold (the low 32 bits of `id`). */
 const MAX_COMMIT = 2 ** 32 - 1;
+/** The highest event seq the seq table can key (the low 32 bits). */
+const MAX_SEQ = 2 ** 32 - 1;
 
 /** Where a run's next commit goes: `base` is `run_key << 32`, `last` the last commit number written. */
 interface Cursor {
@@ -329,7 +520,7 @@ interface Cursor {
 /** A run row, its updated_at the later of its own and its journal's last commit. */
 const RUN_COLUMNS = `run_id, workflow, status, input, result, error, parent_run_id, format, created_at,
   max(updated_at, COALESCE((SELECT j.at FROM stepwise_journal j WHERE j.id >= r.run_key << 32 AND j.id < (r.run_key + 1) << 32 ORDER BY j.id DESC LIMIT 1), 0)) AS updated_at,
-  lease_owner, lease_expires`;
+  lease_owner, lease_expires, lease_token`;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

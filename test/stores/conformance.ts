@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { JournalEntry, Store, StoredRun } from "../../src/index.js";
+import { RunFinishedError, RunLockedError, RunNotFoundError, StoreError, type JournalEntry, type Store, type StoredRun } from "../../src/index.js";
 
 /** JSON round trip, as every persistence test does (STYLE.md). */
 export const roundTrip = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
@@ -32,18 +32,45 @@ const newRun = (runId: string, createdAt: number, workflow = "W"): Omit<StoredRu
   createdAt,
 });
 
+/** An event record with sequence number `seq`. */
+const ev = (seq: number, at = seq): JournalEntry => ({ kind: "event", seq, event: { type: "A", data: { seq } }, at });
+
+/** Rejects (sync throw or rejected promise) with what `fn` raised. */
+const failure = async (fn: () => unknown): Promise<unknown> => {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a failure, got none");
+};
+
 /**
  * The Store contract as tests: every store runs these. `makeStore` returns a fresh, empty store
- * (and may return a cleanup function with it).
+ * (and may return a cleanup function with it). `another`, when given, opens a second handle on the
+ * same storage (another connection, as another process would have); the concurrency tests use it.
  */
-export function describeStoreConformance(name: string, makeStore: () => Promise<{ store: Store; cleanup?: () => Promise<void> | void }>): void {
+export function describeStoreConformance(
+  name: string,
+  makeStore: () => Promise<{ store: Store; cleanup?: () => Promise<void> | void; another?: () => Store }>,
+): void {
   describe(`Store conformance: ${name}`, () => {
     let store: Store;
     let cleanup: (() => Promise<void> | void) | undefined;
+    let another: (() => Store) | undefined;
+    const others: Store[] = [];
+    /** A second handle on the same storage (the same store when the factory has none). */
+    const second = (): Store => {
+      if (!another) return store;
+      const s = another();
+      others.push(s);
+      return s;
+    };
     beforeEach(async () => {
-      ({ store, cleanup } = await makeStore());
+      ({ store, cleanup, another } = await makeStore());
     });
     afterEach(async () => {
+      for (const s of others.splice(0)) await s.close?.();
       await store.close?.();
       await cleanup?.();
     });
@@ -130,24 +157,204 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
 
     it("leases: one holder at a time, renewal, expiry, release", async () => {
       await store.createRun(newRun("r", 1));
-      expect(await store.acquireLease("r", "p1", 1000, 10_000)).toEqual({ acquired: true });
-      expect(roundTrip(await store.getRun("r"))?.lease).toEqual({ owner: "p1", expiresAt: 11_000 });
-      expect(await store.acquireLease("r", "p2", 1000, 10_500)).toEqual({ acquired: false, holder: { owner: "p1", expiresAt: 11_000 } });
-      expect(await store.acquireLease("r", "p1", 1000, 10_900)).toEqual({ acquired: true });
-      expect(await store.acquireLease("r", "p2", 1000, 11_800)).toEqual({ acquired: false, holder: { owner: "p1", expiresAt: 11_900 } });
-      expect(await store.acquireLease("r", "p2", 1000, 12_000)).toEqual({ acquired: true });
+      expect(await store.acquireLease("r", "p1", 1000, 10_000)).toEqual({ acquired: true, token: 1 });
+      expect(roundTrip(await store.getRun("r"))?.lease).toEqual({ owner: "p1", expiresAt: 11_000, token: 1 });
+      expect(await store.acquireLease("r", "p2", 1000, 10_500)).toEqual({ acquired: false, holder: { owner: "p1", expiresAt: 11_000, token: 1 } });
+      expect(await store.acquireLease("r", "p1", 1000, 10_900)).toEqual({ acquired: true, token: 1 });
+      expect(await store.acquireLease("r", "p2", 1000, 11_800)).toEqual({ acquired: false, holder: { owner: "p1", expiresAt: 11_900, token: 1 } });
+      expect(await store.acquireLease("r", "p2", 1000, 12_000)).toEqual({ acquired: true, token: 2 });
       await store.releaseLease("r", "p1");
       expect((await store.getRun("r"))?.lease?.owner).toBe("p2");
       await store.releaseLease("r", "p2");
       expect((await store.getRun("r"))?.lease).toBeUndefined();
-      expect(await store.acquireLease("r", "p3", 1000, 12_001)).toEqual({ acquired: true });
+      expect(await store.acquireLease("r", "p3", 1000, 12_001)).toEqual({ acquired: true, token: 3 });
       expect(await store.acquireLease("ghost", "p3", 1000, 1)).toEqual({ acquired: false, holder: undefined });
     });
 
-    it("grants a contended lease to exactly one of many at once", async () => {
+    it("grants a contended lease to exactly one of many at once, from two connections", async () => {
       await store.createRun(newRun("r", 1));
-      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => Promise.resolve(store.acquireLease("r", `p${i}`, 60_000, Date.now()))));
-      expect(results.filter((r) => r.acquired)).toHaveLength(1);
+      const other = second();
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => Promise.resolve((i % 2 ? other : store).acquireLease("r", `p${i}`, 60_000, Date.now()))));
+      expect(results.filter((r) => r.acquired)).toEqual([{ acquired: true, token: 1 }]);
+    });
+
+    it("fences writes: a holder whose lease changed hands writes nothing and gets RunLockedError", async () => {
+      await store.createRun(newRun("r", 1));
+      const first = await store.acquireLease("r", "p1", 1000, 10_000);
+      if (!first.acquired) throw new Error("not acquired");
+      await store.append("r", [ev(1)], { token: first.token });
+      await store.setStatus("r", "waiting", {}, { token: first.token });
+      // p1 is paused past its TTL; p2 takes the run.
+      const taken = await store.acquireLease("r", "p2", 1000, 20_000);
+      expect(taken).toEqual({ acquired: true, token: first.token + 1 });
+      if (!taken.acquired) return;
+      const stale = await failure(() => store.append("r", [ev(2)], { token: first.token }));
+      expect(stale).toBeInstanceOf(RunLockedError);
+      expect(stale).toMatchObject({ code: "RUN_LOCKED", holder: "p2", runId: "r" });
+      expect(String((stale as Error).message)).toMatch(/"r".*taken over/);
+      expect(await failure(() => store.setStatus("r", "running", {}, { token: first.token }))).toBeInstanceOf(RunLockedError);
+      expect(await failure(() => store.finish("r", [ev(2)], { status: "completed", result: "stale" }, { token: first.token }))).toBeInstanceOf(RunLockedError);
+      // Its renewal fails too, and hands out nothing.
+      expect(await store.acquireLease("r", "p1", 1000, 20_001, { token: first.token })).toMatchObject({ acquired: false, holder: { owner: "p2" } });
+      expect(roundTrip(await store.getJournal("r"))).toEqual([ev(1)]);
+      expect((await store.getRun("r"))?.status).toBe("waiting");
+      // The new holder writes, renews with its token (even past expiry: nobody took it since), and ends the run.
+      await store.append("r", [ev(2)], { token: taken.token });
+      expect(await store.acquireLease("r", "p2", 1000, 50_000, { token: taken.token })).toEqual({ acquired: true, token: taken.token });
+      expect((await store.getRun("r"))?.lease).toEqual({ owner: "p2", expiresAt: 51_000, token: taken.token });
+      await store.finish("r", [ev(3)], { status: "completed", result: 3 }, { token: taken.token });
+      expect(roundTrip(await store.getJournal("r"))).toEqual([ev(1), ev(2), ev(3)]);
+      // Unfenced writes (no token) keep working as before.
+      await store.createRun(newRun("plain", 2));
+      await store.append("plain", [ev(1)]);
+      await store.setStatus("plain", "waiting");
+      expect((await store.getRun("plain"))?.status).toBe("waiting");
+    });
+
+    it("a released lease keeps its token: a renewal fails, the next holder gets token + 1", async () => {
+      await store.createRun(newRun("r", 1));
+      const a = await store.acquireLease("r", "p1", 1000, 1);
+      expect(a).toEqual({ acquired: true, token: 1 });
+      await store.releaseLease("r", "p1");
+      expect((await store.acquireLease("r", "p1", 1000, 2, { token: 1 })).acquired).toBe(false);
+      expect(await store.acquireLease("r", "p1", 1000, 3)).toEqual({ acquired: true, token: 2 });
+      expect(await failure(() => store.append("r", [ev(1)], { token: 1 }))).toBeInstanceOf(RunLockedError);
+      await store.append("r", [ev(1)], { token: 2 });
+      expect(await failure(() => store.append("ghost", [ev(1)], { token: 1 }))).toBeInstanceOf(Error);
+    });
+
+    it("keeps (run, seq) unique: a repeated event seq is refused whole, across and within appends", async () => {
+      await store.createRun(newRun("r", 1));
+      await store.createRun(newRun("s", 2));
+      await store.append("r", [ev(1), ev(2)]);
+      await store.append("s", [ev(1)]); // another run may use the same seq
+      const again = await failure(() => store.append("r", [ev(3), ev(2, 99)]));
+      expect(again).toBeInstanceOf(StoreError);
+      expect(again).toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect(String((again as Error).message)).toMatch(/"r".*event 2/);
+      expect(await failure(() => store.append("r", [ev(5), ev(5)]))).toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect(roundTrip(await store.getJournal("r"))).toEqual([ev(1), ev(2)]);
+      // Nothing of a refused append was kept: its other seqs are still free.
+      await store.append("r", [ev(3), { kind: "state", key: "k", value: 1, at: 3 }, ev(5)]);
+      expect(roundTrip(await store.getJournal("r")).map((e) => (e.kind === "event" ? e.seq : e.kind))).toEqual([1, 2, 3, "state", 5]);
+    });
+
+    it("finishes a run in one step: last entries, status, outcome, lease released; never twice", async () => {
+      await store.createRun(newRun("r", 1));
+      const lease = await store.acquireLease("r", "p1", 60_000, Date.now());
+      if (!lease.acquired) throw new Error("not acquired");
+      await store.append("r", [ev(1)], { token: lease.token });
+      const end: JournalEntry = { kind: "run_finished", status: "completed", result: { ok: [1] }, at: 5 };
+      await store.finish("r", [ev(2), end], { status: "completed", result: { ok: [1] } }, { token: lease.token });
+      const run = roundTrip(await store.getRun("r"));
+      expect(run).toMatchObject({ status: "completed", result: { ok: [1] } });
+      expect(run?.lease).toBeUndefined();
+      expect(roundTrip(await store.getJournal("r"))).toEqual([ev(1), ev(2), end]);
+      // Ending again, or writing with the old token, is refused and changes nothing.
+      const twice = await failure(() => store.finish("r", [{ kind: "run_finished", status: "failed", error: { name: "E", message: "late" }, at: 6 }], { status: "failed", error: { name: "E", message: "late" } }));
+      expect(twice).toBeInstanceOf(RunFinishedError);
+      expect(twice).toMatchObject({ code: "RUN_FINISHED", status: "completed" });
+      expect(await failure(() => store.append("r", [ev(3)], { token: lease.token }))).toBeInstanceOf(RunFinishedError);
+      expect(await failure(() => store.setStatus("r", "running", {}, { token: lease.token }))).toBeInstanceOf(RunFinishedError);
+      expect(roundTrip(await store.getRun("r"))).toMatchObject({ status: "completed", result: { ok: [1] } });
+      expect(await store.getJournal("r")).toHaveLength(3);
+      expect(await failure(() => store.finish("ghost", [], { status: "cancelled" }))).toBeInstanceOf(RunNotFoundError);
+    });
+
+    it("finish is all or nothing: a refused entry leaves the run live and its journal as it was", async () => {
+      await store.createRun(newRun("r", 1));
+      await store.append("r", [ev(1)]);
+      expect(await failure(() => store.finish("r", [ev(1)], { status: "failed", error: { name: "E", message: "m" } }))).toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect((await store.getRun("r"))?.status).toBe("running");
+      expect(await store.getJournal("r")).toHaveLength(1);
+      // Two processes ending one run at once: one wins.
+      const other = second();
+      const both = await Promise.allSettled([
+        Promise.resolve().then(() => store.finish("r", [ev(2)], { status: "completed", result: "a" })),
+        Promise.resolve().then(() => other.finish("r", [ev(3)], { status: "completed", result: "b" })),
+      ]);
+      expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const lost = both.find((r) => r.status === "rejected");
+      expect(lost?.status === "rejected" && lost.reason).toBeInstanceOf(RunFinishedError);
+      expect(await store.getJournal("r")).toHaveLength(2);
+    });
+
+    it("inbox: delivers from any connection, in order; the holder claims each event exactly once with its append", async () => {
+      await store.createRun(newRun("r", 1));
+      const other = second();
+      // 50 senders on two connections at once.
+      const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => Promise.resolve((i % 2 ? other : store).deliver("r", { type: "Ping", data: { i } }))));
+      expect(new Set(ids).size).toBe(50);
+      const inbox = roundTrip(await store.readInbox("r"));
+      expect(inbox.map((x) => x.id)).toEqual([...ids].sort((a, b) => a - b));
+      expect(inbox.map((x) => (x.event.data as { i: number }).i).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(inbox.every((x) => typeof x.at === "number" && x.event.type === "Ping")).toBe(true);
+      expect((await store.readInbox("r", 3)).map((x) => x.id)).toEqual(inbox.slice(0, 3).map((x) => x.id));
+      const lease = await store.acquireLease("r", "holder", 60_000, Date.now());
+      if (!lease.acquired) throw new Error("not acquired");
+      // Two claimers of the same events (a stale holder without a token, say): exactly one journals them.
+      const claim = inbox.slice(0, 10).map((x) => x.id);
+      const records = inbox.slice(0, 10).map((x, i) => ({ kind: "event" as const, seq: i + 1, event: x.event, at: 1 }));
+      const both = await Promise.allSettled([
+        Promise.resolve().then(() => store.append("r", records, { token: lease.token, claim })),
+        Promise.resolve().then(() => other.append("r", records.map((r) => ({ ...r, seq: r.seq + 100 })), { claim })),
+      ]);
+      expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect(await store.getJournal("r")).toHaveLength(10);
+      expect((await store.readInbox("r")).map((x) => x.id)).toEqual(inbox.slice(10).map((x) => x.id));
+      const gone = await failure(() => store.append("r", [ev(500)], { claim: [claim[0] as number] }));
+      expect(gone).toMatchObject({ code: "INBOX_CLAIMED" });
+      expect(await store.getJournal("r")).toHaveLength(10);
+      // The rest, claimed by ending the run; then the run takes no more.
+      await store.finish("r", [ev(11)], { status: "completed", result: 1 }, { token: lease.token, claim: inbox.slice(10).map((x) => x.id) });
+      expect(await store.readInbox("r")).toEqual([]);
+      const late = await failure(() => other.deliver("r", { type: "Ping", data: {} }));
+      expect(late).toBeInstanceOf(RunFinishedError);
+      expect(await store.readInbox("r")).toEqual([]);
+      expect(await failure(() => store.deliver("ghost", { type: "Ping", data: {} }))).toBeInstanceOf(RunNotFoundError);
+      expect(await store.readInbox("ghost")).toEqual([]);
+    });
+
+    it("inbox ids are never reused after a claim", async () => {
+      await store.createRun(newRun("r", 1));
+      const a = await store.deliver("r", { type: "Ping", data: { n: 1 } });
+      await store.append("r", [ev(1)], { claim: [a] });
+      const b = await store.deliver("r", { type: "Ping", data: { n: 2 } });
+      expect(b).toBeGreaterThan(a);
+    });
+
+    it("subscribe (where a store has it) wakes a subscriber on delivery from another connection, until unsubscribed", async () => {
+      if (!store.subscribe) return;
+      await store.createRun(newRun("r", 1));
+      await store.createRun(newRun("s", 2));
+      const woke: string[] = [];
+      let wake: () => void = () => {};
+      const next = () => new Promise<void>((r) => (wake = r));
+      const off = store.subscribe("r", () => {
+        woke.push("r");
+        wake();
+      });
+      const offS = store.subscribe("s", () => woke.push("s"));
+      // PostgreSQL: LISTEN is in place once a first delivery gets through; deliver until one does.
+      let got = next();
+      const other = second();
+      await other.deliver("r", { type: "Ping", data: {} });
+      for (let i = 0; i < 50 && woke.length === 0; i++) {
+        await Promise.race([got, new Promise((r) => setTimeout(r, 20))]);
+        if (woke.length === 0) await other.deliver("r", { type: "Ping", data: {} });
+      }
+      expect(woke[0]).toBe("r");
+      expect(woke).not.toContain("s");
+      got = next();
+      await other.deliver("r", { type: "Ping", data: {} });
+      await got;
+      off();
+      offS();
+      const before = woke.length;
+      await other.deliver("r", { type: "Ping", data: {} });
+      await other.deliver("s", { type: "Ping", data: {} });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(woke).toHaveLength(before);
     });
   });
 }

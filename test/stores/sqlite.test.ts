@@ -1,4 +1,6 @@
-import { writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -9,7 +11,8 @@ import { tempDir } from "./helpers.js";
 
 describeStoreConformance("SqliteStore", async () => {
   const tmp = tempDir();
-  return { store: new SqliteStore(join(tmp.dir, "runs.db")), cleanup: tmp.remove };
+  const path = join(tmp.dir, "runs.db");
+  return { store: new SqliteStore(path), cleanup: tmp.remove, another: () => new SqliteStore(path) };
 });
 
 describe("SqliteStore files", () => {
@@ -132,9 +135,9 @@ describe("SqliteStore files", () => {
     a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     a.append("r", [entry(1)]);
     // b resumes the run (takes its lease) and appends; its lease expires, a takes it and appends.
-    expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true });
+    expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true, token: 1 });
     b.append("r", [entry(2)]);
-    expect(a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true });
+    expect(a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true, token: 2 });
     a.append("r", [entry(3)]);
     // b, its lease lost, appends again: its next index is stale, and its append fails whole.
     expect(() => b.append("r", [entry(4)])).toThrowError(/another writer appended to it/);
@@ -214,12 +217,122 @@ describe("SqliteStore files", () => {
     expectMigrated(path, 9, entry);
   });
 
+  it("creates its folder 0700 and the database, -wal and -shm files 0600", () => {
+    const folder = join(dir(), "private", ".stepwise");
+    const path = join(folder, "runs.db");
+    const store = new SqliteStore(path);
+    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    store.append("r", [entry(1)]);
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect(mode(folder)).toBe(0o700);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) expect([f, mode(f)]).toEqual([f, 0o600]);
+    store.close();
+  });
+
+  it("opens read-only for listing: reads runs and journals, writes nothing, creates nothing", () => {
+    const path = join(dir(), "runs.db");
+    const w = new SqliteStore(path);
+    w.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    w.append("r", [entry(1)]);
+    w.close();
+    const ro = new SqliteStore(path, { readonly: true });
+    expect(ro.listRuns().map((r) => r.runId)).toEqual(["r"]);
+    expect(ro.getJournal("r")).toEqual([entry(1)]);
+    expect(() => ro.append("r", [entry(2)])).toThrowError(StoreError);
+    expect(() => ro.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 })).toThrow(/readonly/);
+    ro.close();
+    const missing = join(dir(), "nothing-here", "runs.db");
+    expect(() => new SqliteStore(missing, { readonly: true })).toThrowError(expect.objectContaining({ name: "StoreError" }) as Error);
+    expect(() => statSync(join(missing, ".."))).toThrow(/ENOENT/);
+  });
+
+  it("refuses to read an older schema read-only, naming the fix, and leaves the file as it was", () => {
+    const path = join(dir(), "runs.db");
+    const db = new Database(path);
+    db.exec(`CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO stepwise_meta VALUES ('schema', '3');`);
+    db.close();
+    expect(() => new SqliteStore(path, { readonly: true })).toThrow(/schema 3.*open it once without readonly/);
+    const check = new Database(path);
+    expect(check.prepare("SELECT value FROM stepwise_meta").pluck().get()).toBe("3");
+    check.close();
+  });
+
+  it("waits for another process's write lock, then writes; past busyTimeoutMs it fails with StoreError STORE_BUSY and the next call works", async () => {
+    const path = join(dir(), "runs.db");
+    const store = new SqliteStore(path, { busyTimeoutMs: 100 });
+    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    const holder = new Database(path);
+    holder.exec("BEGIN IMMEDIATE");
+    const err = (() => {
+      try {
+        store.append("r", [entry(1)]);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).toMatchObject({ code: "STORE_BUSY" });
+    expect((err as Error).message).toMatch(/write lock for more than 100 ms \(busyTimeoutMs\)/);
+    holder.exec("ROLLBACK");
+    holder.close();
+    store.append("r", [entry(1)]);
+    expect(store.getJournal("r")).toEqual([entry(1)]);
+    store.close();
+
+    // A lock held by another process for a while, within the store's patience: the append waits and lands.
+    const patient = new SqliteStore(path, { busyTimeoutMs: 20_000 });
+    const child = spawn(process.execPath, ["-e", LOCK_FOR_A_WHILE, path], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+    patient.append("r", [entry(2)]);
+    expect(await new Promise((r) => child.on("exit", r))).toBe(0);
+    expect(patient.getJournal("r")).toEqual([entry(1), entry(2)]);
+    patient.close();
+  });
+
+  it("migrates a schema 3 file: tokens start at 0, seqs already journaled are taken, the inbox is empty", () => {
+    const path = join(dir(), "runs.db");
+    const db = new Database(path);
+    db.exec(`
+      CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO stepwise_meta (key, value) VALUES ('schema', '3');
+      CREATE TABLE stepwise_runs (
+        run_key INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, workflow TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+        result TEXT, error TEXT, parent_run_id TEXT, format INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER
+      );
+      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);
+      CREATE TABLE stepwise_journal (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, entries TEXT NOT NULL);
+      INSERT INTO stepwise_runs VALUES (1, 'r', 'W', 'running', '{"type":"StartEvent","data":{}}', NULL, NULL, NULL, 1, 5, 7, 'old', 99);
+    `);
+    const ev = (seq: number): JournalEntry => ({ kind: "event", seq, event: { type: "A", data: {} }, at: 1 });
+    db.prepare("INSERT INTO stepwise_journal (id, at, entries) VALUES (?, 9, ?)").run((1n << 32n) + 1n, JSON.stringify([ev(1), entry(2), ev(2)]));
+    db.close();
+    const store = new SqliteStore(path);
+    expect(store.getRun("r")?.lease).toEqual({ owner: "old", expiresAt: 99, token: 0 });
+    expect(() => store.append("r", [ev(2)])).toThrowError(expect.objectContaining({ code: "JOURNAL_CONFLICT" }) as Error);
+    store.append("r", [ev(3)]);
+    expect(store.acquireLease("r", "new", 1000, 1000)).toEqual({ acquired: true, token: 1 });
+    expect(store.readInbox("r")).toEqual([]);
+    store.close();
+  });
+
   it("fails with StoreError once closed", () => {
     const store = new SqliteStore(join(dir(), "runs.db"));
     store.close();
     expect(() => store.getRun("x")).toThrowError(StoreError);
   });
 });
+
+/** A child process: takes the write lock on the file argv[1], says so, holds it ~300 ms, commits. */
+const LOCK_FOR_A_WHILE = `
+const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve("better-sqlite3"))});
+const db = new Database(process.argv[1]);
+db.exec("BEGIN IMMEDIATE");
+process.stdout.write("locked\\n");
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+db.exec("COMMIT");
+db.close();`;
 
 /** Opens a file written in an older layout: its journal reads back in order, takes new entries, and the file is at the current schema. */
 function expectMigrated(path: string, updatedAt: number, entry: (i: number) => JournalEntry): void {
