@@ -3,7 +3,7 @@
  * renderer are inlined, so the file opens with no network.
  */
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { resolveOptional } from "../optional.js";
 import type { DrawDocument } from "./model.js";
 
 let elkSource: string | undefined;
@@ -11,9 +11,10 @@ let elkSource: string | undefined;
 /** The browser bundle of elkjs, read once from node_modules. */
 function elkBundle(): string {
   if (elkSource === undefined) {
-    const require = createRequire(import.meta.url);
+    // elkjs is an optional peer dependency: Mermaid output and the drawing model do without it.
+    const file = resolveOptional("elkjs/lib/elk.bundled.js", "Drawing HTML (drawAllPossibleFlows, drawMostRecentExecution, stepwise draw)");
     // An inline script ends at the first "</script"; the bundle must not contain one.
-    elkSource = readFileSync(require.resolve("elkjs/lib/elk.bundled.js"), "utf8").replace(/<\/script/gi, "<\\/script");
+    elkSource = readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script");
   }
   return elkSource;
 }

@@ -3,7 +3,7 @@
  * `import { PostgresStore } from "stepwise-ai/postgres"`.
  * @packageDocumentation
  */
-import pg from "pg";
+import type pg from "pg";
 import {
   JOURNAL_FORMAT,
   StoreError,
@@ -16,7 +16,10 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
+import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
+
+export { MissingDependencyError } from "../optional.js";
 
 /** The table layout this version reads and writes (kept in `stepwise_meta`). */
 export const POSTGRES_SCHEMA_VERSION = 1;
@@ -47,11 +50,13 @@ export class PostgresStore implements Store {
       throw new StoreError(`PostgresStore schema must be a plain identifier (letters, digits, _), got ${JSON.stringify(schema)}.`, "STORE_FAILED");
     }
     this.#schema = `"${schema}"`;
-    if (connection instanceof pg.Pool) {
+    // Loaded here, not at import, so a missing driver is an error saying how to install it.
+    const { Pool } = requireOptional<typeof pg>("pg", "PostgresStore (stepwise-ai/postgres)");
+    if (connection instanceof Pool) {
       this.#pool = connection;
       this.#ownsPool = false;
     } else {
-      this.#pool = new pg.Pool(typeof connection === "string" ? { connectionString: connection } : connection);
+      this.#pool = new Pool(typeof connection === "string" ? { connectionString: connection } : connection);
       this.#ownsPool = true;
     }
     // An idle client whose connection dies emits 'error' on the pool; without a listener it would crash the process.

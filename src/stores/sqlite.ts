@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import {
   JOURNAL_FORMAT,
   StoreError,
@@ -18,7 +18,10 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
+import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
+
+export { MissingDependencyError } from "../optional.js";
 
 /**
  * The table layout this version reads and writes (kept in `stepwise_meta`).
@@ -70,9 +73,11 @@ export class SqliteStore implements Store {
 
   constructor(path = ".stepwise/runs.db", options: SqliteStoreOptions = {}) {
     this.path = path;
+    // Loaded here, not at import, so a missing driver is an error saying how to install it.
+    const Driver = requireOptional<typeof Database>("better-sqlite3", "SqliteStore (stepwise-ai/sqlite)");
     if (path !== ":memory:" && !path.startsWith("file:")) mkdirSync(dirname(path), { recursive: true });
     try {
-      this.#db = new Database(path);
+      this.#db = new Driver(path);
     } catch (err) {
       throw new StoreError(`Could not open the SQLite store "${path}": ${message(err)}`, "STORE_FAILED", { cause: err });
     }
