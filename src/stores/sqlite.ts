@@ -40,6 +40,11 @@ export interface SqliteStoreOptions {
   synchronous?: "NORMAL" | "FULL";
   /** Ms to wait for another process's write lock before failing (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * Open an existing store read-only (default false): reads work, every write fails with
+   * `StoreError`. The file must exist at this version's table layout.
+   */
+  readonly?: boolean;
 }
 
 
@@ -75,20 +80,24 @@ export class SqliteStore implements Store {
     this.path = path;
     // Loaded here, not at import, so a missing driver is an error saying how to install it.
     const Driver = requireOptional<typeof Database>("better-sqlite3", "SqliteStore (stepwise-ai/sqlite)");
-    if (path !== ":memory:" && !path.startsWith("file:")) mkdirSync(dirname(path), { recursive: true });
+    const readonly = options.readonly === true;
+    if (!readonly && path !== ":memory:" && !path.startsWith("file:")) mkdirSync(dirname(path), { recursive: true });
     try {
-      this.#db = new Driver(path);
+      this.#db = new Driver(path, readonly ? { readonly: true, fileMustExist: true } : {});
     } catch (err) {
       throw new StoreError(`Could not open the SQLite store "${path}": ${message(err)}`, "STORE_FAILED", { cause: err });
     }
     try {
       this.#db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-      this.#init();
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`);
-      // Checkpoint the WAL every ~16 MB (4,000 pages) instead of ~4 MB: fewer checkpoints under
-      // batched commits of large rows (measured 220 → 290 MB/s of journal), same small commits.
-      this.#db.pragma("wal_autocheckpoint = 4000");
+      this.#init(readonly);
+      // A read-only connection leaves the file's settings as its writers made them.
+      if (!readonly) {
+        this.#db.pragma("journal_mode = WAL");
+        this.#db.pragma(`synchronous = ${options.synchronous ?? "NORMAL"}`);
+        // Checkpoint the WAL every ~16 MB (4,000 pages) instead of ~4 MB: fewer checkpoints under
+        // batched commits of large rows (measured 220 → 290 MB/s of journal), same small commits.
+        this.#db.pragma("wal_autocheckpoint = 4000");
+      }
     } catch (err) {
       this.#db.close();
       if (err instanceof StoreError) throw err;
@@ -121,8 +130,11 @@ export class SqliteStore implements Store {
     };
   }
 
-  #init(): void {
+  #init(readonly: boolean): void {
     const db = this.#db;
+    const writable = (what: string) => {
+      if (readonly) throw new StoreError(`The store "${this.path}" is opened read-only and needs ${what}; open it once without readonly.`, "STORE_FAILED");
+    };
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
     if (tables.includes("stepwise_meta")) {
       const row = db.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").get() as { value: string } | undefined;
@@ -130,7 +142,10 @@ export class SqliteStore implements Store {
       if (!Number.isInteger(found)) {
         throw new StoreError(`"${this.path}" is not a stepwise store: its stepwise_meta table has no schema version.`, "NOT_A_STEPWISE_STORE");
       }
-      if (found === 1 || found === 2) return this.#migrate();
+      if (found === 1 || found === 2) {
+        writable(`a migration from table layout ${found}`);
+        return this.#migrate();
+      }
       if (found > SQLITE_SCHEMA_VERSION) {
         throw new StoreVersionError(
           `The store "${this.path}" was written by a newer stepwise (schema ${found}; this version reads up to ${SQLITE_SCHEMA_VERSION}). Upgrade stepwise to read it.`,
@@ -146,6 +161,7 @@ export class SqliteStore implements Store {
         "NOT_A_STEPWISE_STORE",
       );
     }
+    writable("its tables created");
     db.exec(`
       BEGIN;
       CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -58,7 +58,7 @@ describe("stepwise runs", () => {
     expect(r.stdout).toBe("Refunded 42 EUR (drafted 1x).\n");
     expect(r.code).toBe(0);
     const again = await stepwise(["runs", "resume", waiting, "--store", db, "--file", "examples/human-approval.ts"]);
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(2); // pointed at a run that has ended: bad input
     expect(again.stderr).toMatch(/\[RUN_FINISHED\].*already completed/);
   });
 
