@@ -223,7 +223,7 @@ describe("SqliteStore files", () => {
     expect(reader.listRuns({})).toHaveLength(1);
     expect(() => reader.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 2 })).toThrowError(StoreError);
     expect(() => reader.setStatus("r", "completed", { result: 1 })).toThrowError(StoreError);
-    expect(() => reader.append("r", [{ kind: "state", key: "k", value: 1, at: 3 } as JournalEntry])).toThrowError(StoreError);
+    expect(() => reader.append("r", [{ kind: "state", key: "k", value: 1, at: 3 }])).toThrowError(StoreError);
     writer.setStatus("r", "completed", { result: "done" });
     expect(reader.getRun("r")).toMatchObject({ status: "completed", result: "done" });
     reader.close();
