@@ -14,8 +14,9 @@ import { clean } from "./text.js";
 /** Options of `stepwise run`. */
 export interface RunCommandOptions {
   workflow?: string;
-  /** `--input JSON`, or false for `--no-input` (never prompt). */
-  input?: string | boolean;
+  input?: string;
+  /** false for `--no-input`: never prompt. */
+  prompt?: boolean;
   inputFile?: string;
   json?: boolean;
   timeout?: number;
@@ -25,7 +26,7 @@ export interface RunCommandOptions {
 
 /** The run's input: `--input` JSON, `--input-file` JSON, or nothing. */
 export function readInput(options: Pick<RunCommandOptions, "input" | "inputFile">): Record<string, unknown> | undefined {
-  const inline = typeof options.input === "string" ? options.input : undefined;
+  const inline = options.input;
   if (inline !== undefined && options.inputFile !== undefined) throw new UsageError("Pass --input or --input-file, not both.");
   let text: string;
   let from: string;
@@ -81,7 +82,7 @@ export async function runCommand(file: string, options: RunCommandOptions, io: I
   }
   const storeArg = typeof options.store === "string" ? options.store : undefined;
   try {
-    await follow(() => wf.run(start), { name: description.name, steps: description.steps.map((s) => s.name), json: options.json === true, prompt: options.input !== false, timeout: picked.kind === "class" ? undefined : options.timeout, storeArg, journaled: opened !== undefined }, io);
+    await follow(() => wf.run(start), { name: description.name, steps: description.steps.map((s) => s.name), json: options.json === true, prompt: options.prompt !== false, timeout: picked.kind === "class" ? undefined : options.timeout, storeArg, journaled: opened !== undefined }, io);
   } finally {
     store?.close();
   }

@@ -10,7 +10,7 @@ import { RunFailedError, RunWaitingError, UsageError } from "./errors.js";
 import { STORE_HELP } from "./store.js";
 import { WorkflowValidationError } from "../index.js";
 import { MissingDependencyError } from "../optional.js";
-import { registerRunsCommand } from "./runs.js";
+import { noInputOption, registerRunsCommand } from "./runs.js";
 import { clean } from "./text.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -38,7 +38,7 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .option("-w, --workflow <name>", "which exported workflow to run, when FILE exports several (export or class name)")
     .option("-i, --input <json>", "the StartEvent's fields as a JSON object")
     .option("--input-file <file>", "read the input JSON from a file")
-    .option("--no-input", "never prompt: a run that asks for input is left waiting (answer it with `stepwise runs send`)")
+    .addOption(noInputOption("never prompt: a run that asks for input is left waiting (answer it with `stepwise runs send`)"))
     .option("--json", "print every inspection event and then the result as JSON lines")
     .option("-t, --timeout <seconds>", "fail the run after this many seconds", positiveSeconds)
     .option("-s, --store <file>", `journal the run in this SQLite file, so \`stepwise runs\` can show and resume it (${STORE_HELP})`)

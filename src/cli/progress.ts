@@ -216,10 +216,11 @@ export class LiveView implements ProgressView {
 
   finish(): void {
     clearInterval(this.#timer);
+    // Put the streams back first: log-update's done() writes to process.stderr, which must not redraw.
+    for (const restore of this.#restore.splice(0)) restore();
     this.#paused = false;
     this.#render();
     this.#log.done();
-    for (const restore of this.#restore.splice(0)) restore();
   }
 
   #render(): void {

@@ -1,5 +1,5 @@
 /** `stepwise runs list|show|resume`: stored runs, read from (and continued in) a store. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import {
   HumanResponseEvent,
   InputRequiredEvent,
@@ -124,7 +124,7 @@ export interface ResumeOptions {
   send?: string;
   timeout?: number;
   /** false for `--no-input`: never prompt. */
-  input?: boolean;
+  prompt?: boolean;
   json?: boolean;
   store?: string;
 }
@@ -155,7 +155,7 @@ export async function resumeRun(store: Store, storePath: string, runId: string, 
   const event = options.send === undefined ? undefined : parseEvent(wf, picked.name, options.send);
   const d = describeWorkflow(wf);
   try {
-    await follow(() => (event ? wf.sendEvent(runId, event) : wf.resume(runId)), { name: d.name, steps: d.steps.map((s) => s.name), json: options.json === true, prompt: options.input !== false, storeArg: options.store, journaled: true, quiet: true }, io);
+    await follow(() => (event ? wf.sendEvent(runId, event) : wf.resume(runId)), { name: d.name, steps: d.steps.map((s) => s.name), json: options.json === true, prompt: options.prompt !== false, storeArg: options.store, journaled: true, quiet: true }, io);
   } catch (err) {
     const cause = err instanceof RunFailedError ? err.cause : undefined;
     if (cause instanceof WorkflowError && WRONG_TARGET.has(cause.code)) throw new UsageError(`[${cause.code}] ${cause.message}`, cause.code);
@@ -181,6 +181,16 @@ function parseEvent(wf: Workflow, name: string, text: string): Event {
   } catch (err) {
     throw new UsageError(`The event does not fit ${parsed.type as string}: ${err instanceof Error ? err.message : String(err)}`, "BAD_INPUT");
   }
+}
+
+/**
+ * `--no-input`, stored as `prompt: false`: `run` also has `--input <json>`, which would share
+ * the attribute `input` with it and be overwritten.
+ */
+export function noInputOption(description: string): Option {
+  const option = new Option("--no-input", description);
+  option.attributeName = () => "prompt";
+  return option;
 }
 
 /** The most runs one `runs list` prints. */
@@ -241,7 +251,7 @@ export function registerRunsCommand(cli: Command, io: Io): Command {
     .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
     .option("--send <json>", 'first deliver this event to the run, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\'')
     .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
-    .option("--no-input", "never prompt: leave the run waiting when it asks for input")
+    .addOption(noInputOption("never prompt: leave the run waiting when it asks for input"))
     .option("--json", "print every inspection event and then the result as JSON lines")
     .option("--store <file>", `the SQLite store (${STORE_HELP})`)
     .addHelpText("after", `\nExamples:\n  $ stepwise runs resume 1b2c…\n  $ stepwise runs resume 1b2c… --file examples/human-approval.ts --send '{"type":"HumanResponseEvent","data":{"response":"yes"}}'`)
@@ -255,7 +265,7 @@ export function registerRunsCommand(cli: Command, io: Io): Command {
     .option("-f, --file <file>", "the file exporting the run's workflow class (default: the file `stepwise run` ran it from)")
     .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
     .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
-    .option("--no-input", "never prompt: leave the run waiting when it asks again")
+    .addOption(noInputOption("never prompt: leave the run waiting when it asks again"))
     .option("--json", "print every inspection event and then the result as JSON lines")
     .option("--store <file>", `the SQLite store (${STORE_HELP})`)
     .addHelpText("after", `\nExamples:\n  $ stepwise runs send 1b2c… --event '{"type":"HumanResponseEvent","data":{"response":"yes"}}'\n\nExit codes: 0 the run completed, 1 it failed, 2 bad usage or input, 3 it waits for input again.`)
