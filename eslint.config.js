@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "scratch/", "**/*.html", ".stepwise/", "test-artifacts/"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", "scratch/", "**/*.html", ".stepwise/", "test-artifacts/", "docs/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
