@@ -243,33 +243,34 @@ export function registerRunsCommand(cli: Command, io: Io): Command {
     .option("--json", "the run and its journal as one JSON object")
     .exitOverride()
     .action(async (runId: string, options: StoreOption & { json?: boolean }) => withStore(options.store, "read", (store) => showRun(store, runId, options, io)));
-  runs
-    .command("resume")
-    .description("Continue a stored run in this process with its workflow class, and print its result.")
-    .argument("<runId>")
-    .option("-f, --file <file>", "the file exporting the run's workflow class (default: the file `stepwise run` ran it from)")
-    .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
-    .option("--send <json>", 'first deliver this event to the run, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\'')
-    .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
-    .addOption(noInputOption("never prompt: leave the run waiting when it asks for input"))
-    .option("--json", "print every inspection event and then the result as JSON lines")
-    .option("--store <file>", `the SQLite store (${STORE_HELP})`)
+  const continuing = (cmd: Command, noInput: string): Command =>
+    cmd
+      .option("-f, --file <file>", "the file exporting the run's workflow class (default: the file `stepwise run` ran it from)")
+      .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
+      .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
+      .addOption(noInputOption(noInput))
+      .option("--json", "print every inspection event and then the result as JSON lines")
+      .option("--store <file>", `the SQLite store (${STORE_HELP})`)
+      .exitOverride();
+  continuing(
+    runs
+      .command("resume")
+      .description("Continue a stored run in this process with its workflow class, and print its result.")
+      .argument("<runId>")
+      .option("--send <json>", 'first deliver this event to the run, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\''),
+    "never prompt: leave the run waiting when it asks for input",
+  )
     .addHelpText("after", `\nExamples:\n  $ stepwise runs resume 1b2c…\n  $ stepwise runs resume 1b2c… --file examples/human-approval.ts --send '{"type":"HumanResponseEvent","data":{"response":"yes"}}'`)
-    .exitOverride()
     .action(async (runId: string, options: ResumeOptions) => withStore(options.store, "write", (store, file) => resumeRun(store, file, runId, options, io)));
-  runs
-    .command("send")
-    .description("Answer a stored run (e.g. one waiting for a person) from any process: deliver the event, continue the run here, print its result.")
-    .argument("<runId>")
-    .requiredOption("-e, --event <json>", 'the event, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\'')
-    .option("-f, --file <file>", "the file exporting the run's workflow class (default: the file `stepwise run` ran it from)")
-    .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
-    .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
-    .addOption(noInputOption("never prompt: leave the run waiting when it asks again"))
-    .option("--json", "print every inspection event and then the result as JSON lines")
-    .option("--store <file>", `the SQLite store (${STORE_HELP})`)
+  continuing(
+    runs
+      .command("send")
+      .description("Answer a stored run (e.g. one waiting for a person) from any process: deliver the event, continue the run here, print its result.")
+      .argument("<runId>")
+      .requiredOption("-e, --event <json>", 'the event, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\''),
+    "never prompt: leave the run waiting when it asks again",
+  )
     .addHelpText("after", `\nExamples:\n  $ stepwise runs send 1b2c… --event '{"type":"HumanResponseEvent","data":{"response":"yes"}}'\n\nExit codes: 0 the run completed, 1 it failed, 2 bad usage or input, 3 it waits for input again.`)
-    .exitOverride()
     .action(async (runId: string, options: ResumeOptions & { event: string }) =>
       withStore(options.store, "write", (store, file) => resumeRun(store, file, runId, { ...options, send: options.event }, io)),
     );
