@@ -84,5 +84,5 @@ describe("stepwise runs", () => {
     expect((await stepwise(["runs", "list", "--store", other])).stderr).toMatch(/other tables \(t\)/);
     const badSend = await stepwise(["runs", "resume", "x", "--store", db, "--file", "examples/human-approval.ts", "--send", "{"]);
     expect(badSend.code).toBe(2);
-  }, 30_000);
+  }, 90_000);
 });
