@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", ".bench-build/", "node_modules/", "coverage/", "scratch/", "**/*.html", ".stepwise/", "test-artifacts/", "test/types/consumers/"] },
+  { ignores: ["dist/", ".bench-build/", "node_modules/", "coverage/", "scratch/", "**/*.html", ".stepwise/", "test-artifacts/", "test/types/consumers/", "docs/api/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,46 +1,45 @@
 /** The `run` and `draw` commands, apart from argument parsing. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { EventValidationError, WorkflowError, WorkflowTimeoutError, describeWorkflow, inspect, type Event, type InspectionEvent, type Store } from "../index.js";
+import { EventValidationError, describeWorkflow, type Event } from "../index.js";
 import { renderHtml } from "../draw/html.js";
 import { renderMermaid } from "../draw/mermaid.js";
 import { buildFlowsDocument } from "../draw/model.js";
-import { RunFailedError, UsageError } from "./errors.js";
+import { UsageError } from "./errors.js";
 import { instantiate, loadWorkflows, pickWorkflow, type Candidate } from "./load.js";
-import { DEFAULT_STORE, openStore } from "./runs.js";
-import { JsonView, LiveView, PlainView, errorJson, safeJson, type ProgressView } from "./progress.js";
+import { follow, type Io } from "./follow.js";
+import { openStore, rememberFile, type OpenedStore } from "./store.js";
+import { clean } from "./text.js";
 
 /** Options of `stepwise run`. */
 export interface RunCommandOptions {
   workflow?: string;
   input?: string;
+  /** false for `--no-input`: never prompt. */
+  prompt?: boolean;
   inputFile?: string;
   json?: boolean;
   timeout?: number;
-  /** The SQLite journal (`--store FILE`; default `.stepwise/runs.db`), or false (`--no-store`). */
+  /** The SQLite journal (`--store FILE`; default {@link defaultStorePath}), or false (`--no-store`). */
   store?: string | boolean;
-}
-
-/** Where the command writes; tests and the bin pass process streams. */
-export interface Io {
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
 }
 
 /** The run's input: `--input` JSON, `--input-file` JSON, or nothing. */
 export function readInput(options: Pick<RunCommandOptions, "input" | "inputFile">): Record<string, unknown> | undefined {
-  if (options.input !== undefined && options.inputFile !== undefined) throw new UsageError("Pass --input or --input-file, not both.");
+  const inline = options.input;
+  if (inline !== undefined && options.inputFile !== undefined) throw new UsageError("Pass --input or --input-file, not both.");
   let text: string;
   let from: string;
-  if (options.input !== undefined) {
-    text = options.input;
+  if (inline !== undefined) {
+    text = inline;
     from = "--input";
   } else if (options.inputFile !== undefined) {
     from = `--input-file "${options.inputFile}"`;
     try {
       text = readFileSync(resolve(options.inputFile), "utf8");
     } catch (err) {
-      throw new UsageError(`Cannot read ${from}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : err instanceof Error ? err.message : String(err)}.`, "FILE_NOT_FOUND");
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(`Cannot read ${from}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : err instanceof Error ? err.message : String(err)}.`, "FILE_NOT_FOUND");
     }
   } else {
     return undefined;
@@ -60,83 +59,54 @@ export function readInput(options: Pick<RunCommandOptions, "input" | "inputFile"
 /** `stepwise run`: load, pick, check the input, run with progress, print the result. */
 export async function runCommand(file: string, options: RunCommandOptions, io: Io): Promise<void> {
   const input = readInput(options);
-  const { candidates } = await loadWorkflows(file);
+  const { path, candidates } = await loadWorkflows(file);
   const picked = pickWorkflow(file, candidates, options.workflow);
-  const store = await storeFor(picked, options, io);
+  const opened = await storeFor(picked, options, io);
+  const store = opened?.store;
   let wf;
   try {
     wf = instantiate(picked, { ...(options.timeout === undefined ? {} : { timeout: options.timeout }), ...(store ? { store } : {}) });
   } catch (err) {
-    await store?.close?.();
+    store?.close();
     throw err;
   }
+  if (opened) rememberFile(opened.path, picked, path);
   const description = describeWorkflow(wf);
   let start: Event;
   try {
     start = new (description.startEvent as new (data?: unknown) => Event)(input);
   } catch (err) {
+    store?.close();
     if (err instanceof EventValidationError) throw new UsageError(`The input does not fit ${err.eventType}, the StartEvent of ${description.name}: ${err.message}`, "BAD_INPUT");
     throw err;
   }
-
-  const view: ProgressView = options.json ? new JsonView(io.stdout) : io.stderr.isTTY ? new LiveView(io.stderr, description.name, description.steps.map((s) => s.name)) : new PlainView(io.stderr);
-  // A global inspector sees nested runs too; this process runs nothing else.
-  const seen: InspectionEvent[] = [];
-  const stop = inspect((e) => {
-    seen.push(e);
-    view.onEvent(e);
-  });
-  let timer: NodeJS.Timeout | undefined;
-  let timedOut: WorkflowTimeoutError | undefined;
+  const storeArg = typeof options.store === "string" ? options.store : undefined;
   try {
-    const handler = wf.run(start);
-    // An exported instance keeps its own timeout option, so --timeout is enforced here.
-    if (options.timeout !== undefined && picked.kind !== "class") {
-      const seconds = options.timeout;
-      timer = setTimeout(() => {
-        timedOut = new WorkflowTimeoutError(`Workflow "${description.name}" timed out after ${seconds} s (--timeout).`, seconds, { workflow: description.name, runId: handler.runId });
-        handler.cancel(timedOut);
-      }, seconds * 1000);
-    }
-    let result: unknown;
-    try {
-      result = await handler;
-    } catch (err) {
-      view.finish();
-      if (store && !options.json) io.stderr.write(`The run's journal is in ${storeLabel(options)}: stepwise runs show ${handler.runId}${options.store && options.store !== true ? ` --store ${options.store}` : ""}\n`);
-      const e = timedOut ?? err;
-      const code = e instanceof WorkflowError ? e.code : e instanceof Error ? e.name : "ERROR";
-      if (options.json) io.stdout.write(`${safeJson({ kind: "error", ...errorJson(e), code })}\n`);
-      throw new RunFailedError(e instanceof Error ? e.message : String(e), code, { cause: e });
-    }
-    view.finish();
-    if (options.json) io.stdout.write(`${safeJson({ kind: "result", runId: handler.runId, status: "completed", result })}\n`);
-    else io.stdout.write(`${typeof result === "string" ? result : (safeJson(result) ?? String(result))}\n`);
+    await follow(() => wf.run(start), { name: description.name, steps: description.steps.map((s) => s.name), json: options.json === true, prompt: options.prompt !== false, timeout: picked.kind === "class" ? undefined : options.timeout, storeArg, journaled: opened !== undefined }, io);
   } finally {
-    if (timer) clearTimeout(timer);
-    stop();
-    await store?.close?.();
+    store?.close();
   }
 }
 
-const storeLabel = (options: RunCommandOptions) => (typeof options.store === "string" ? options.store : DEFAULT_STORE);
-
 /**
- * The journal for a run of an exported class: SQLite at `--store` (default `.stepwise/runs.db`),
+ * The journal for a run of an exported class: SQLite at `--store` (default {@link defaultStorePath}),
  * unless `--no-store`. An exported instance keeps its own options, so it gets none.
  */
-async function storeFor(picked: Candidate, options: RunCommandOptions, io: Io): Promise<Store | undefined> {
+async function storeFor(picked: Candidate, options: RunCommandOptions, io: Io): Promise<OpenedStore | undefined> {
   if (options.store === false) return undefined;
-  const explicit = typeof options.store === "string";
+  const explicit = typeof options.store === "string" ? options.store : undefined;
   if (picked.kind !== "class") {
-    if (explicit) throw new UsageError(`--store works for an exported class; ${picked.name} is an instance, so pass store: new SqliteStore(...) in its own options instead.`, "BAD_USAGE");
+    if (explicit !== undefined) throw new UsageError(`--store works for an exported class; ${picked.name} is an instance, so pass store: new SqliteStore(...) in its own options instead.`, "BAD_USAGE");
     return undefined;
   }
   try {
-    return await openStore(explicit ? (options.store as string) : undefined, true);
+    const opened = await openStore(explicit, "create");
+    // Said once, when the file is made: where runs go, and how to look at them.
+    if (opened.created && !options.json) io.stderr.write(`stepwise: journaling runs in ${clean(opened.path, true)} (made now; "stepwise runs list" shows them, --store picks another file, --no-store none).\n`);
+    return opened;
   } catch (err) {
-    if (!explicit && err instanceof UsageError && err.code === "NO_DRIVER") {
-      if (!options.json) io.stderr.write("stepwise: better-sqlite3 is not installed, so this run is not journaled (npm install better-sqlite3, or pass --no-store).\n");
+    if (explicit === undefined && err instanceof UsageError && err.code === "NO_DRIVER") {
+      if (!options.json) io.stderr.write(`stepwise: ${err.message.replace(/^Stored runs need/, "this run is not journaled: that needs")}\n`);
       return undefined;
     }
     throw err;
@@ -157,14 +127,22 @@ export async function drawCommand(file: string, options: DrawCommandOptions, io:
   const doc = buildFlowsDocument(picked.value);
   if (options.mermaid) {
     const text = renderMermaid(doc);
-    if (options.output === undefined) io.stdout.write(text);
+    if (options.output === undefined) io.stdout.write(clean(text));
     else {
-      writeFileSync(resolve(options.output), text);
-      io.stderr.write(`Wrote ${resolve(options.output)}\n`);
+      writeOut(resolve(options.output), text);
+      io.stderr.write(`Wrote ${clean(resolve(options.output), true)}\n`);
     }
     return;
   }
   const out = resolve(options.output ?? `${picked.name}.html`);
-  writeFileSync(out, renderHtml(doc));
-  io.stdout.write(`Wrote ${out}\n`);
+  writeOut(out, renderHtml(doc));
+  io.stdout.write(`Wrote ${clean(out, true)}\n`);
+}
+
+function writeOut(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (err) {
+    throw new UsageError(`Cannot write ${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "its folder does not exist" : err instanceof Error ? err.message : String(err)}. Pick another -o path.`, "BAD_OUTPUT");
+  }
 }

@@ -21,3 +21,15 @@ export class RunFailedError extends Error {
     this.code = code;
   }
 }
+
+/** The run stopped to wait for an answer that nobody here could give; it is stored and can be answered later. Exit code 3. */
+export class RunWaitingError extends Error {
+  readonly exitCode = 3;
+  readonly code = "WAITING_FOR_INPUT";
+  readonly runId: string;
+  constructor(message: string, runId: string) {
+    super(message);
+    this.name = "RunWaitingError";
+    this.runId = runId;
+  }
+}

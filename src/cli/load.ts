@@ -3,6 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App, Workflow, describeWorkflow, type Store, type WorkflowOptions } from "../index.js";
+import { MissingDependencyError, importOptional, installCommandFor } from "../optional.js";
 import { UsageError } from "./errors.js";
 
 /** One workflow a file exports. */
@@ -17,19 +18,27 @@ export interface Candidate {
 
 const TS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 const JS = new Set([".js", ".mjs", ".cjs", ".jsx"]);
-let tsxReady: Promise<void> | undefined;
+let tsxReady: Promise<boolean> | undefined;
 
-/** Lets `import()` load TypeScript (through tsx), once per process. */
-async function enableTypeScript(): Promise<void> {
-  tsxReady ??= (async () => {
-    try {
-      const api = await import("tsx/esm/api");
+/**
+ * Lets `import()` load TypeScript through tsx (an optional peer dependency: decorators need a
+ * transform, which Node's own type stripping does not do), once per process. Resolves to
+ * false when tsx is not installed; `required` makes that a usage error saying how to install it.
+ */
+async function enableTypeScript(required: boolean): Promise<void> {
+  tsxReady ??= importOptional<typeof import("tsx/esm/api")>("tsx/esm/api", "Running TypeScript files").then(
+    (api) => {
       api.register();
-    } catch (err) {
-      throw new UsageError(`Cannot load TypeScript files: the "tsx" package is missing (${err instanceof Error ? err.message : String(err)}). Install it with "npm install tsx", or pass a JavaScript file.`, "NO_TSX");
-    }
-  })();
-  return tsxReady;
+      return true;
+    },
+    (err: unknown) => {
+      if (err instanceof MissingDependencyError) return false;
+      throw err;
+    },
+  );
+  if (!(await tsxReady) && required) {
+    throw new UsageError(`Loading a TypeScript file needs the "tsx" package, which is not installed. Install it with: ${installCommandFor("tsx")} (or pass a compiled .js/.mjs file).`, "NO_TSX");
+  }
 }
 
 const isWorkflowClass = (v: unknown): v is new (options?: WorkflowOptions) => Workflow =>
@@ -42,8 +51,8 @@ export async function loadWorkflows(file: string): Promise<{ path: string; candi
   if (!statSync(path).isFile()) throw new UsageError(`"${file}" is a directory; pass the file that exports your workflow.`, "FILE_NOT_FOUND");
   const ext = extname(path);
   if (!TS.has(ext) && !JS.has(ext)) throw new UsageError(`"${file}" is not a TypeScript or JavaScript file (.ts, .mts, .js, .mjs…).`, "BAD_FILE");
-  // Plain JavaScript may import TypeScript siblings too, so tsx is enabled whatever the extension.
-  await enableTypeScript();
+  // Plain JavaScript may import TypeScript siblings too, so tsx is enabled where it is installed.
+  await enableTypeScript(TS.has(ext));
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;

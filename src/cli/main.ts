@@ -4,10 +4,14 @@
  * This is the composition root: the one place that imports everything.
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { drawCommand, runCommand, type DrawCommandOptions, type RunCommandOptions } from "./commands.js";
-import { RunFailedError, UsageError } from "./errors.js";
-import { registerRunsCommand } from "./runs.js";
+import { RunFailedError, RunWaitingError, UsageError } from "./errors.js";
+import { STORE_HELP } from "./store.js";
+import { WorkflowValidationError } from "../index.js";
+import { MissingDependencyError } from "../optional.js";
+import { noInputOption, registerRunsCommand } from "./runs.js";
+import { clean } from "./text.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -24,6 +28,8 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .description("Run and draw stepwise workflows.")
     .version(version, "-v, --version")
     .showHelpAfterError('(run "stepwise --help" for usage)')
+    // Commander echoes the arguments it rejects; they may hold control characters.
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(clean(s)) })
     .exitOverride();
   cli
     .command("run")
@@ -31,12 +37,13 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .argument("<file>", "a TypeScript or JavaScript file exporting a Workflow class, instance or App")
     .option("-w, --workflow <name>", "which exported workflow to run, when FILE exports several (export or class name)")
     .option("-i, --input <json>", "the StartEvent's fields as a JSON object")
-    .addOption(new Option("--input-file <file>", "read the input JSON from a file").conflicts("input"))
+    .option("--input-file <file>", "read the input JSON from a file")
+    .addOption(noInputOption("never prompt: a run that asks for input is left waiting (answer it with `stepwise runs send`)"))
     .option("--json", "print every inspection event and then the result as JSON lines")
     .option("-t, --timeout <seconds>", "fail the run after this many seconds", positiveSeconds)
-    .option("-s, --store <file>", "journal the run in this SQLite file, so `stepwise runs` can show and resume it (default: .stepwise/runs.db)")
+    .option("-s, --store <file>", `journal the run in this SQLite file, so \`stepwise runs\` can show and resume it (${STORE_HELP})`)
     .option("--no-store", "do not journal the run")
-    .addHelpText("after", `\nExamples:\n  $ stepwise run examples/trade-monitor-v2.ts --input '{"payload":"AAPL"}'\n  $ stepwise run flows.ts --workflow Checkout --input-file order.json --json\n\nExit codes: 0 success, 1 the run failed, 2 bad usage or input.`)
+    .addHelpText("after", `\nExamples:\n  $ stepwise run examples/trade-monitor-v2.ts --input '{"payload":"AAPL"}'\n  $ stepwise run flows.ts --workflow Checkout --input-file order.json --json\n\nA run that asks for input (an InputRequiredEvent) is asked about on the terminal; without one, or with --no-input, it is left waiting.\n\nExit codes: 0 success, 1 the run failed, 2 bad usage or input, 3 the run waits for input (stepwise runs send answers it).`)
     .exitOverride()
     .action(async (file: string, options: RunCommandOptions) => runCommand(file, options, io));
   cli
@@ -74,15 +81,24 @@ async function main(argv: readonly string[], io = { stdout: process.stdout, stde
       // Commander has printed the message (or the help) already.
       return err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version" ? 0 : 2;
     }
-    if (err instanceof UsageError) {
-      io.stderr.write(`stepwise: ${err.message}\n`);
+    // A workflow file that does not validate and a missing optional package are fixed by the user, like bad usage.
+    if (err instanceof WorkflowValidationError) {
+      io.stderr.write(`stepwise: the workflow is invalid [${err.code}]: ${clean(err.message)}\n`);
       return 2;
     }
+    if (err instanceof UsageError || err instanceof MissingDependencyError) {
+      io.stderr.write(`stepwise: ${clean(err.message)}\n`);
+      return 2;
+    }
+    if (err instanceof RunWaitingError) {
+      io.stderr.write(`stepwise: ${clean(err.message)}\n`);
+      return 3;
+    }
     if (err instanceof RunFailedError) {
-      io.stderr.write(`stepwise: the run failed [${err.code}]: ${err.message}\n`);
+      io.stderr.write(`stepwise: the run failed [${clean(err.code, true)}]: ${clean(err.message)}\n`);
       return 1;
     }
-    io.stderr.write(`stepwise: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    io.stderr.write(`stepwise: unexpected error: ${clean(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
     return 1;
   }
 }

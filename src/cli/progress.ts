@@ -5,26 +5,31 @@
 import { createLogUpdate } from "log-update";
 import pc from "picocolors";
 import { eventTypeName, type Event, type EventClass, type InspectionEvent } from "../index.js";
+import { clean, cleanJson } from "./text.js";
 
 /** Receives a run's inspection events and shows them. */
 export interface ProgressView {
   onEvent(e: InspectionEvent): void;
   /** The run ended: draw the last state and release the terminal. */
   finish(): void;
+  /** Stop drawing while something else (a prompt) uses the terminal. */
+  pause?(): void;
+  /** Draw again after {@link pause}. */
+  resume?(): void;
 }
 
 type Writable = Pick<NodeJS.WriteStream, "write"> & { columns?: number; isTTY?: boolean };
 
-const typeOf = (ev: Event): string => eventTypeName(ev.constructor as EventClass);
+const typeOf = (ev: Event): string => clean(eventTypeName(ev.constructor as EventClass), true);
 /** Seconds with two decimals: `3.01s`. */
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const errorText = (err: unknown): string => clean(err instanceof Error ? err.message : String(err), true);
 
 /** An event's fields as compact JSON, shortened to `max` characters. */
 export function eventData(ev: Event, max = 120): string {
   let text: string;
   try {
-    text = JSON.stringify(ev.toJSON().data);
+    text = cleanJson(JSON.stringify(ev.toJSON().data) ?? "undefined");
   } catch {
     text = "{…}";
   }
@@ -60,7 +65,7 @@ class RunState {
   row(workflow: string, step: string): StepRow {
     const key = `${workflow}\u0000${step}`;
     let r = this.rows.get(key);
-    if (!r) this.rows.set(key, (r = { label: workflow === this.rootWorkflow ? step : `${workflow} › ${step}`, started: 0, done: 0, failed: 0, inFlight: 0, totalMs: 0, lastStart: 0, lastOutcome: undefined }));
+    if (!r) this.rows.set(key, (r = { label: clean(workflow === this.rootWorkflow ? step : `${workflow} › ${step}`, true), started: 0, done: 0, failed: 0, inFlight: 0, totalMs: 0, lastStart: 0, lastOutcome: undefined }));
     return r;
   }
 
@@ -118,24 +123,37 @@ class RunState {
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-/** The live view: a block redrawn in place, streamed events printed above it as they come. */
+/**
+ * The live view: a block redrawn in place, streamed events printed above it as they come.
+ * While it is shown, whatever the process writes to stdout or stderr (a step's console.log)
+ * is printed above the block too, instead of being erased by the next redraw.
+ */
 export class LiveView implements ProgressView {
   readonly #state: RunState;
   readonly #out: Writable;
+  readonly #write: (chunk: string) => boolean;
   readonly #log: ReturnType<typeof createLogUpdate>;
   readonly #timer: NodeJS.Timeout;
   readonly #colors: ReturnType<typeof pc.createColors>;
   readonly #now: () => number;
+  readonly #restore: (() => void)[] = [];
   #frame = 0;
+  #paused = false;
+  /** True while the view itself draws (log-update also writes to process.stderr directly, to hide the cursor). */
+  #drawing = false;
 
   constructor(out: NodeJS.WriteStream, workflow: string, steps: readonly string[], now: () => number = Date.now) {
     this.#state = new RunState(workflow, steps);
     this.#out = out;
     this.#now = now;
     this.#colors = pc.createColors(true);
+    // The view's own output goes to the stream's real write, which the capture below leaves alone.
+    const bound = out.write.bind(out);
+    const write = (chunk: string): boolean => bound(chunk);
+    this.#write = write;
     // A pseudo-terminal may report a size of 0 × 0 (e.g. under `script`); log-update would then draw nothing.
     const sized = {
-      write: (chunk: string) => out.write(chunk),
+      write,
       isTTY: true,
       get columns() {
         return out.columns || 100;
@@ -145,6 +163,8 @@ export class LiveView implements ProgressView {
       },
     };
     this.#log = createLogUpdate(sized as unknown as NodeJS.WriteStream, { showCursor: false });
+    this.#capture(process.stdout);
+    if (out !== process.stdout) this.#capture(process.stderr);
     // Elapsed times and the spinner move even while no event arrives.
     this.#timer = setInterval(() => {
       this.#frame++;
@@ -154,26 +174,66 @@ export class LiveView implements ProgressView {
     this.#render();
   }
 
+  /** Routes `stream.write` around the live block: clear it, write, draw it again below. */
+  #capture(stream: NodeJS.WriteStream): void {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back as it was
+    const original = stream.write;
+    const write = original.bind(stream) as (...args: unknown[]) => boolean;
+    stream.write = ((...args: unknown[]): boolean => {
+      if (this.#paused || this.#drawing) return write(...args);
+      this.#log.clear();
+      const ok = write(...args);
+      this.#render();
+      return ok;
+    });
+    this.#restore.push(() => {
+      stream.write = original;
+    });
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#log.clear();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#render();
+  }
+
   onEvent(e: InspectionEvent): void {
     if (e.kind === "run_started") this.#state.isRoot(e);
     this.#state.apply(e);
     if (e.kind === "stream") {
       this.#log.clear();
-      this.#out.write(`${this.#colors.cyan("  ↳")} ${this.#colors.bold(typeOf(e.event))} ${this.#colors.dim(eventData(e.event, Math.max(20, (this.#out.columns || 100) - typeOf(e.event).length - 8)))}\n`);
+      this.#write(`${this.#colors.cyan("  ↳")} ${this.#colors.bold(typeOf(e.event))} ${this.#colors.dim(eventData(e.event, Math.max(20, (this.#out.columns || 100) - typeOf(e.event).length - 8)))}\n`);
     } else if (e.kind === "step_failed") {
       this.#log.clear();
-      this.#out.write(`${this.#colors.red("  ✖")} ${e.step} failed: ${errorText(e.error)}${e.willRetry ? this.#colors.yellow(" (retrying)") : ""}\n`);
+      this.#write(`${this.#colors.red("  ✖")} ${clean(e.step, true)} failed: ${errorText(e.error)}${e.willRetry ? this.#colors.yellow(" (retrying)") : ""}\n`);
     }
     this.#render();
   }
 
   finish(): void {
     clearInterval(this.#timer);
+    // Put the streams back first: log-update's done() writes to process.stderr, which must not redraw.
+    for (const restore of this.#restore.splice(0)) restore();
+    this.#paused = false;
     this.#render();
     this.#log.done();
   }
 
   #render(): void {
+    if (this.#paused || this.#drawing) return;
+    this.#drawing = true;
+    try {
+      this.#draw();
+    } finally {
+      this.#drawing = false;
+    }
+  }
+
+  #draw(): void {
     const c = this.#colors;
     const s = this.#state;
     const now = s.endedAt ?? this.#now();
@@ -181,7 +241,7 @@ export class LiveView implements ProgressView {
     const spin = SPINNER[this.#frame % SPINNER.length] ?? "•";
     const statusText = s.status === "running" ? c.cyan(`${spin} running`) : s.status === "completed" ? c.green("✔ completed") : c.red(`✖ ${s.status}`);
     const width = Math.max(...[...s.rows.values()].map((r) => r.label.length), 4);
-    const lines = [`${c.bold(s.rootWorkflow)}  ${statusText}  ${c.dim(seconds(elapsed))}`];
+    const lines = [`${c.bold(clean(s.rootWorkflow, true))}  ${statusText}  ${c.dim(seconds(elapsed))}`];
     for (const r of s.rows.values()) {
       let state: string;
       if (r.inFlight > 0) state = `${c.cyan(spin)} ${r.label.padEnd(width)}  ${c.cyan("running".padEnd(7))}  ×${r.started}  ${c.dim(seconds(now - r.lastStart))}`;
@@ -210,7 +270,7 @@ export class PlainView implements ProgressView {
   onEvent(e: InspectionEvent): void {
     this.#t0 ??= e.time;
     const line = this.#line(e);
-    if (line !== undefined) this.#out.write(`[${seconds(e.time - this.#t0).padStart(7)}] ${line}\n`);
+    if (line !== undefined) this.#out.write(`[${seconds(e.time - this.#t0).padStart(7)}] ${clean(line, true)}\n`);
   }
 
   #line(e: InspectionEvent): string | undefined {
@@ -266,15 +326,15 @@ export class JsonView implements ProgressView {
   finish(): void {}
 }
 
-/** JSON.stringify that survives cycles and BigInts. */
+/** JSON.stringify that survives cycles and BigInts, with control characters escaped (see {@link cleanJson}). */
 export function safeJson(value: unknown): string {
   const seen = new WeakSet();
-  return JSON.stringify(value, (_k, v: unknown) => {
+  return cleanJson(JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === "bigint") return v.toString();
     if (v !== null && typeof v === "object") {
       if (seen.has(v)) return "[Circular]";
       seen.add(v);
     }
     return v;
-  });
+  }) ?? "undefined");
 }

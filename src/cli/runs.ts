@@ -1,14 +1,10 @@
 /** `stepwise runs list|show|resume`: stored runs, read from (and continued in) a store. */
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import {
   HumanResponseEvent,
   InputRequiredEvent,
-  RunNotFoundError,
   StartEvent,
   StopEvent,
-  StoreError,
   Workflow,
   WorkflowError,
   describeWorkflow,
@@ -20,46 +16,16 @@ import {
   type Store,
   type StoredRun,
 } from "../index.js";
-import type { SqliteStore } from "../stores/sqlite.js";
+import { follow, type Io } from "./follow.js";
 import { RunFailedError, UsageError } from "./errors.js";
 import { loadWorkflows, pickWorkflow } from "./load.js";
-
-/** Where `stepwise runs` writes. */
-export interface RunsIo {
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
-}
-
-/** The store the command line uses unless `--store` names another file. */
-export const DEFAULT_STORE = ".stepwise/runs.db";
+import { STORE_HELP, openStore, rememberedFile, type StoreAccess } from "./store.js";
+import { clean, cleanJson } from "./text.js";
 
 const STATUSES: readonly RunStatus[] = ["running", "waiting", "completed", "failed", "cancelled", "timed_out"];
 
 interface StoreOption {
   store?: string;
-}
-
-/**
- * Opens the SQLite store at `path`; a missing file or a file that is not a store is a usage error.
- * The driver is an optional peer dependency, so it is loaded only here: `stepwise run` works without it.
- */
-export async function openStore(path: string | undefined, create: boolean): Promise<SqliteStore> {
-  const file = resolve(path ?? DEFAULT_STORE);
-  if (!create && !existsSync(file)) {
-    throw new UsageError(`No store at ${path ?? DEFAULT_STORE} (looked for ${file}). Runs are stored there when a workflow has store: new SqliteStore("${path ?? DEFAULT_STORE}"); pass --store <file> for another file.`, "NO_STORE");
-  }
-  let Sqlite: typeof SqliteStore;
-  try {
-    ({ SqliteStore: Sqlite } = await import("../stores/sqlite.js"));
-  } catch (err) {
-    throw new UsageError(`"stepwise runs" needs the better-sqlite3 package: npm install better-sqlite3 (${err instanceof Error ? err.message : String(err)}).`, "NO_DRIVER");
-  }
-  try {
-    return new Sqlite(file);
-  } catch (err) {
-    if (err instanceof StoreError) throw new UsageError(err.message, err.code);
-    throw err;
-  }
 }
 
 const time = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
@@ -94,7 +60,7 @@ export function describeEntry(e: JournalEntry): string {
 }
 
 /** `runs list`. */
-export async function listRuns(store: Store, options: { status?: string; workflow?: string; limit?: number; json?: boolean }, io: RunsIo): Promise<void> {
+export async function listRuns(store: Store, options: { status?: string; workflow?: string; limit?: number; json?: boolean }, io: Io): Promise<void> {
   if (options.status !== undefined && !STATUSES.includes(options.status as RunStatus)) {
     throw new UsageError(`--status must be one of ${STATUSES.join(", ")}; got "${options.status}".`, "BAD_INPUT");
   }
@@ -104,25 +70,25 @@ export async function listRuns(store: Store, options: { status?: string; workflo
     limit: options.limit ?? 50,
   });
   if (options.json) {
-    for (const r of runs) io.stdout.write(`${JSON.stringify(r)}\n`);
+    for (const r of runs) io.stdout.write(`${cleanJson(JSON.stringify(r))}\n`);
     return;
   }
   if (runs.length === 0) {
     io.stdout.write("No runs.\n");
     return;
   }
-  const rows = [["RUN", "WORKFLOW", "STATUS", "CREATED", "UPDATED"], ...runs.map((r) => [r.runId, r.workflow, r.status, time(r.createdAt), time(r.updatedAt)])];
+  const rows = [["RUN", "WORKFLOW", "STATUS", "CREATED", "UPDATED"], ...runs.map((r) => [r.runId, r.workflow, r.status, time(r.createdAt), time(r.updatedAt)].map((c) => clean(c, true)))];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) io.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
 }
 
 /** `runs show`. */
-export async function showRun(store: Store, runId: string, options: { json?: boolean }, io: RunsIo): Promise<void> {
+export async function showRun(store: Store, runId: string, options: { json?: boolean }, io: Io): Promise<void> {
   const run = await store.getRun(runId);
   if (!run) throw new UsageError(`The store has no run "${runId}"; see "stepwise runs list".`, "RUN_NOT_FOUND");
   const journal = await store.getJournal(runId);
   if (options.json) {
-    io.stdout.write(`${JSON.stringify({ ...run, journal })}\n`);
+    io.stdout.write(`${cleanJson(JSON.stringify({ ...run, journal }))}\n`);
     return;
   }
   const lines = [
@@ -139,7 +105,7 @@ export async function showRun(store: Store, runId: string, options: { json?: boo
     `journal   ${journal.length} record${journal.length === 1 ? "" : "s"}`,
     ...journal.map((e, i) => `  ${String(i + 1).padStart(4)}  ${time(e.at)}  ${describeEntry(e)}`),
   ];
-  io.stdout.write(`${lines.join("\n")}\n`);
+  io.stdout.write(`${lines.map((l) => clean(l, true)).join("\n")}\n`);
 }
 
 /** The event class named `type` among those `wf` knows (and the built-ins). */
@@ -149,52 +115,90 @@ function eventClass(wf: Workflow, type: string): EventClass | undefined {
   return all.find((c) => eventTypeName(c) === type);
 }
 
-/** `runs resume`: continue a stored run with the workflow FILE exports, optionally sending it an event first. */
-export async function resumeRun(
-  store: Store,
-  runId: string,
-  options: { file: string; workflow?: string; send?: string; timeout?: number },
-  io: RunsIo,
-): Promise<void> {
-  const stored: StoredRun | undefined = await store.getRun(runId);
-  if (!stored) throw new UsageError(`The store has no run "${runId}"; see "stepwise runs list".`, "RUN_NOT_FOUND");
-  const { candidates } = await loadWorkflows(options.file);
-  const picked = pickWorkflow(options.file, candidates, options.workflow ?? (candidates.some((c) => c.name === stored.workflow) ? stored.workflow : undefined));
-  if (picked.value instanceof Workflow) {
-    throw new UsageError(`${options.file} exports ${picked.name} as an instance; "runs resume" needs the class, to construct it with this store. Export the class.`, "NEEDS_CLASS");
-  }
-  const wf = new picked.value({ store, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
-  let event: Event | undefined;
-  if (options.send !== undefined) {
-    let parsed: { type?: unknown; data?: unknown };
-    try {
-      parsed = JSON.parse(options.send) as { type?: unknown; data?: unknown };
-    } catch (err) {
-      throw new UsageError(`--send is not valid JSON (${err instanceof Error ? err.message : String(err)}); pass {"type":"HumanResponseEvent","data":{...}}.`, "BAD_INPUT");
-    }
-    const cls = typeof parsed?.type === "string" ? eventClass(wf, parsed.type) : undefined;
-    if (!cls) throw new UsageError(`--send needs {"type": <an event type ${picked.name} knows>, "data": {...}}; got ${options.send}.`, "BAD_INPUT");
-    try {
-      event = new (cls as new (data: unknown) => Event)(parsed.data ?? {});
-    } catch (err) {
-      throw new UsageError(`--send does not fit ${parsed.type as string}: ${err instanceof Error ? err.message : String(err)}`, "BAD_INPUT");
-    }
-  }
-  const handler = event ? wf.sendEvent(runId, event) : wf.resume(runId);
-  let result: unknown;
-  try {
-    result = await handler;
-  } catch (err) {
-    if (err instanceof RunNotFoundError) throw new UsageError(err.message, err.code);
-    const code = err instanceof WorkflowError ? err.code : "ERROR";
-    throw new RunFailedError(err instanceof Error ? err.message : String(err), code, { cause: err });
-  }
-  io.stdout.write(`${typeof result === "string" ? result : json(result)}\n`);
+/** Options of `runs resume` and `runs send`. */
+export interface ResumeOptions {
+  /** The file exporting the run's workflow class; default: the file `stepwise run` ran it from. */
+  file?: string;
+  workflow?: string;
+  /** An event to deliver first, as `{"type": …, "data": {…}}` JSON. */
+  send?: string;
+  timeout?: number;
+  /** false for `--no-input`: never prompt. */
+  prompt?: boolean;
+  json?: boolean;
+  store?: string;
 }
 
+/** Errors that mean the command was pointed at the wrong run or file: usage errors (exit 2), not failed runs. */
+const WRONG_TARGET = new Set(["RUN_NOT_FOUND", "RUN_FINISHED", "JOURNAL_MISMATCH", "UNKNOWN_EVENT_TYPE"]);
+
+/**
+ * `runs resume` and `runs send`: continue a stored run in this process with its workflow class
+ * (from `--file`, or the file `stepwise run` ran it from), delivering an event first if given;
+ * questions it asks are answered on the terminal, or it is left waiting again.
+ */
+export async function resumeRun(store: Store, storePath: string, runId: string, options: ResumeOptions, io: Io): Promise<void> {
+  const stored: StoredRun | undefined = await store.getRun(runId);
+  if (!stored) throw new UsageError(`The store has no run "${runId}"; see "stepwise runs list".`, "RUN_NOT_FOUND");
+  const remembered = options.file === undefined ? rememberedFile(storePath, stored.workflow) : undefined;
+  const file = options.file ?? remembered?.file;
+  if (file === undefined) {
+    throw new UsageError(`Which file exports ${stored.workflow}? "stepwise run" did not record one for this store: pass --file <file>.`, "NEEDS_FILE");
+  }
+  const { candidates } = await loadWorkflows(file);
+  const wanted = options.workflow ?? remembered?.export ?? (candidates.some((c) => c.name === stored.workflow) ? stored.workflow : undefined);
+  const picked = pickWorkflow(file, candidates, wanted);
+  if (picked.value instanceof Workflow) {
+    throw new UsageError(`${file} exports ${picked.name} as an instance; resuming needs the class, to construct it with this store. Export the class.`, "NEEDS_CLASS");
+  }
+  const wf = new picked.value({ store, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
+  const event = options.send === undefined ? undefined : parseEvent(wf, picked.name, options.send);
+  const d = describeWorkflow(wf);
+  try {
+    await follow(() => (event ? wf.sendEvent(runId, event) : wf.resume(runId)), { name: d.name, steps: d.steps.map((s) => s.name), json: options.json === true, prompt: options.prompt !== false, storeArg: options.store, journaled: true, quiet: true }, io);
+  } catch (err) {
+    const cause = err instanceof RunFailedError ? err.cause : undefined;
+    if (cause instanceof WorkflowError && WRONG_TARGET.has(cause.code)) throw new UsageError(`[${cause.code}] ${cause.message}`, cause.code);
+    throw err;
+  }
+}
+
+/** `--send`/`--event` JSON as an event of a type `wf` knows. */
+function parseEvent(wf: Workflow, name: string, text: string): Event {
+  let parsed: { type?: unknown; data?: unknown };
+  try {
+    parsed = JSON.parse(text) as { type?: unknown; data?: unknown };
+  } catch (err) {
+    throw new UsageError(`The event is not valid JSON (${err instanceof Error ? err.message : String(err)}); pass {"type":"HumanResponseEvent","data":{...}}.`, "BAD_INPUT");
+  }
+  const cls = parsed !== null && typeof parsed === "object" && typeof parsed.type === "string" ? eventClass(wf, parsed.type) : undefined;
+  if (!cls) throw new UsageError(`The event needs {"type": <an event type ${name} knows>, "data": {...}}; got ${text}.`, "BAD_INPUT");
+  if (parsed.data !== undefined && (parsed.data === null || typeof parsed.data !== "object" || Array.isArray(parsed.data))) {
+    throw new UsageError(`The event's "data" must be a JSON object of its fields; got ${JSON.stringify(parsed.data)}.`, "BAD_INPUT");
+  }
+  try {
+    return new (cls as new (data: unknown) => Event)(parsed.data ?? {});
+  } catch (err) {
+    throw new UsageError(`The event does not fit ${parsed.type as string}: ${err instanceof Error ? err.message : String(err)}`, "BAD_INPUT");
+  }
+}
+
+/**
+ * `--no-input`, stored as `prompt: false`: `run` also has `--input <json>`, which would share
+ * the attribute `input` with it and be overwritten.
+ */
+export function noInputOption(description: string): Option {
+  const option = new Option("--no-input", description);
+  option.attributeName = () => "prompt";
+  return option;
+}
+
+/** The most runs one `runs list` prints. */
+export const MAX_LIMIT = 100_000;
+
 function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--limit must be a whole number > 0; got "${value}".`, "BAD_INPUT");
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0 || n > MAX_LIMIT) throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIMIT}; got "${value}".`, "BAD_INPUT");
   return n;
 }
 
@@ -204,54 +208,71 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
-async function withStore<T>(path: string | undefined, create: boolean, fn: (store: SqliteStore) => Promise<T>): Promise<T> {
-  const store = await openStore(path, create);
+async function withStore<T>(path: string | undefined, access: StoreAccess, fn: (store: Store, file: string) => Promise<T>): Promise<T> {
+  const { store, path: file } = await openStore(path, access);
   try {
-    return await fn(store);
+    return await fn(store, file);
   } finally {
     store.close();
   }
 }
 
 /**
- * Adds `stepwise runs list|show|resume` to `cli`. The store is the SQLite file `--store`
- * names (default `.stepwise/runs.db`).
+ * Adds `stepwise runs list|show|resume|send` to `cli`. The store is the SQLite file `--store`
+ * names (default: see {@link defaultStorePath}).
  */
-export function registerRunsCommand(cli: Command, io: RunsIo = { stdout: process.stdout, stderr: process.stderr }): Command {
-  const runs = cli.command("runs").description(`Stored runs: list them, show one with its journal, resume one (store: --store, default ${DEFAULT_STORE}).`).exitOverride();
+export function registerRunsCommand(cli: Command, io: Io): Command {
+  const runs = cli.command("runs").description(`Stored runs: list them, show one with its journal, resume one (--store FILE; ${STORE_HELP}).`).exitOverride();
   runs
     .command("list")
     .description("List stored runs, newest first.")
-    .option("--store <file>", `the SQLite store (default ${DEFAULT_STORE})`)
+    .option("--store <file>", `the SQLite store (${STORE_HELP})`)
     .option("-s, --status <status>", `only runs with this status (${STATUSES.join(", ")})`)
     .option("-w, --workflow <name>", "only runs of this workflow")
     .option("-n, --limit <n>", "at most this many (default 50)", positiveInt)
     .option("--json", "one JSON object per line")
     .exitOverride()
     .action(async (options: StoreOption & { status?: string; workflow?: string; limit?: number; json?: boolean }) =>
-      withStore(options.store, false, (store) => listRuns(store, options, io)),
+      withStore(options.store, "read", (store) => listRuns(store, options, io)),
     );
   runs
     .command("show")
     .description("Show a run: status, input, result or error, timestamps, lease and journal.")
     .argument("<runId>")
-    .option("--store <file>", `the SQLite store (default ${DEFAULT_STORE})`)
+    .option("--store <file>", `the SQLite store (${STORE_HELP})`)
     .option("--json", "the run and its journal as one JSON object")
     .exitOverride()
-    .action(async (runId: string, options: StoreOption & { json?: boolean }) => withStore(options.store, false, (store) => showRun(store, runId, options, io)));
-  runs
-    .command("resume")
-    .description("Continue a stored run in this process with the workflow FILE exports, and print its result.")
-    .argument("<runId>")
-    .requiredOption("-f, --file <file>", "the file exporting the run's workflow class")
-    .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
-    .option("--send <json>", 'first deliver this event to the run, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\'')
-    .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
-    .option("--store <file>", `the SQLite store (default ${DEFAULT_STORE})`)
-    .addHelpText("after", `\nExamples:\n  $ stepwise runs resume 1b2c… --file examples/human-approval.ts --send '{"type":"HumanResponseEvent","data":{"response":"yes"}}'`)
-    .exitOverride()
-    .action(async (runId: string, options: StoreOption & { file: string; workflow?: string; send?: string; timeout?: number }) =>
-      withStore(options.store, false, (store) => resumeRun(store, runId, options, io)),
+    .action(async (runId: string, options: StoreOption & { json?: boolean }) => withStore(options.store, "read", (store) => showRun(store, runId, options, io)));
+  const continuing = (cmd: Command, noInput: string): Command =>
+    cmd
+      .option("-f, --file <file>", "the file exporting the run's workflow class (default: the file `stepwise run` ran it from)")
+      .option("-w, --workflow <name>", "which exported workflow (default: the one named like the run's workflow)")
+      .option("-t, --timeout <seconds>", "the run's timeout from now", positiveSeconds)
+      .addOption(noInputOption(noInput))
+      .option("--json", "print every inspection event and then the result as JSON lines")
+      .option("--store <file>", `the SQLite store (${STORE_HELP})`)
+      .exitOverride();
+  continuing(
+    runs
+      .command("resume")
+      .description("Continue a stored run in this process with its workflow class, and print its result.")
+      .argument("<runId>")
+      .option("--send <json>", 'first deliver this event to the run, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\''),
+    "never prompt: leave the run waiting when it asks for input",
+  )
+    .addHelpText("after", `\nExamples:\n  $ stepwise runs resume 1b2c…\n  $ stepwise runs resume 1b2c… --file examples/human-approval.ts --send '{"type":"HumanResponseEvent","data":{"response":"yes"}}'`)
+    .action(async (runId: string, options: ResumeOptions) => withStore(options.store, "write", (store, file) => resumeRun(store, file, runId, options, io)));
+  continuing(
+    runs
+      .command("send")
+      .description("Answer a stored run (e.g. one waiting for a person) from any process: deliver the event, continue the run here, print its result.")
+      .argument("<runId>")
+      .requiredOption("-e, --event <json>", 'the event, e.g. \'{"type":"HumanResponseEvent","data":{"response":"yes"}}\''),
+    "never prompt: leave the run waiting when it asks again",
+  )
+    .addHelpText("after", `\nExamples:\n  $ stepwise runs send 1b2c… --event '{"type":"HumanResponseEvent","data":{"response":"yes"}}'\n\nExit codes: 0 the run completed, 1 it failed, 2 bad usage or input, 3 it waits for input again.`)
+    .action(async (runId: string, options: ResumeOptions & { event: string }) =>
+      withStore(options.store, "write", (store, file) => resumeRun(store, file, runId, { ...options, send: options.event }, io)),
     );
   return runs;
 }

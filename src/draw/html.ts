@@ -3,7 +3,7 @@
  * renderer are inlined, so the file opens with no network.
  */
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { resolveOptional } from "../optional.js";
 import type { DrawDocument } from "./model.js";
 
 let elkSource: string | undefined;
@@ -11,9 +11,10 @@ let elkSource: string | undefined;
 /** The browser bundle of elkjs, read once from node_modules. */
 function elkBundle(): string {
   if (elkSource === undefined) {
-    const require = createRequire(import.meta.url);
+    // elkjs is an optional peer dependency: Mermaid output and the drawing model do without it.
+    const file = resolveOptional("elkjs/lib/elk.bundled.js", "Drawing HTML (drawAllPossibleFlows, drawMostRecentExecution, stepwise draw)");
     // An inline script ends at the first "</script"; the bundle must not contain one.
-    elkSource = readFileSync(require.resolve("elkjs/lib/elk.bundled.js"), "utf8").replace(/<\/script/gi, "<\\/script");
+    elkSource = readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script");
   }
   return elkSource;
 }
@@ -32,12 +33,12 @@ header{padding:10px 16px;border-bottom:1px solid #e2e8f0}
 h1{font-size:18px;margin:0 0 4px}
 h2{font-size:15px;margin:0 0 2px}
 .summary,.subtitle{color:#475569;margin:0}
-.legend{display:flex;flex-wrap:wrap;gap:12px;margin-top:6px;font-size:12px;color:#334155}
+.legend{display:flex;flex-wrap:wrap;gap:12px;margin-top:6px;font-size:13px;color:#334155}
 .legend span{display:inline-flex;align-items:center;gap:4px}
 .sw{display:inline-block;width:18px;height:12px;border:2px solid #64748b;border-radius:3px}
 section.graph{padding:8px 16px}
 section.graph:target{background:#f0f9ff}
-.canvas{overflow:hidden}
+.canvas{overflow:auto}
 .error{color:#b91c1c;white-space:pre-wrap}
 table{border-collapse:collapse;font-size:13px;margin:8px 16px 24px}
 td,th{border-bottom:1px solid #e2e8f0;padding:3px 10px;text-align:left;vertical-align:top}
@@ -53,7 +54,9 @@ const CLIENT = String.raw`
   var data = JSON.parse(document.getElementById("stepwise-data").textContent);
   var NS = "http://www.w3.org/2000/svg";
   var ctx = document.createElement("canvas").getContext("2d");
-  var LABEL_FONT = "600 14px system-ui, sans-serif", DETAIL_FONT = "12px system-ui, sans-serif", SMALL_FONT = "11px system-ui, sans-serif";
+  // The smallest text is 12 px, and drawings are never shrunk below their size (they scroll instead), so text stays readable.
+  var LABEL_FONT = "600 15px system-ui, sans-serif", DETAIL_FONT = "13px system-ui, sans-serif", SMALL_FONT = "12px system-ui, sans-serif";
+  var ICON = 18;
   var STYLES = {
     step: { fill: "#eef2ff", stroke: "#4f46e5", width: 1.5 },
     failed: { fill: "#fee2e2", stroke: "#dc2626", width: 2 },
@@ -77,14 +80,14 @@ const CLIENT = String.raw`
   function lines(n) {
     var out = [];
     if (n.owner !== undefined) out.push({ text: n.owner, font: SMALL_FONT, colour: ownerColour(n.owner) });
-    out.push({ text: (n.kind === "workflow" ? "\u29c9 " : "") + n.label, font: LABEL_FONT, colour: "#0f172a" });
+    out.push({ text: n.label, font: LABEL_FONT, colour: "#0f172a", icon: n.kind === "workflow" });
     (n.details || []).forEach(function (d) { out.push({ text: d, font: DETAIL_FONT, colour: "#475569" }); });
     return out;
   }
   function size(n) {
     var ls = lines(n), w = 0;
-    ls.forEach(function (l) { w = Math.max(w, measure(l.text, l.font)); });
-    return { width: Math.ceil(w) + (n.kind === "event" ? 44 : 28), height: 16 + ls.length * 18 };
+    ls.forEach(function (l) { w = Math.max(w, measure(l.text, l.font) + (l.icon ? ICON : 0)); });
+    return { width: Math.ceil(w) + (n.kind === "event" ? 44 : 28), height: 16 + ls.length * 20 };
   }
   function layout(g) {
     var graph = {
@@ -103,10 +106,15 @@ const CLIENT = String.raw`
       },
       children: g.nodes.map(function (n) { var s = size(n); return { id: n.id, width: s.width, height: s.height }; }),
       edges: g.edges.map(function (e, i) {
-        return { id: "e" + i, sources: [e.from], targets: [e.to], labels: e.label ? [{ text: e.label, width: measure(e.label, SMALL_FONT) + 6, height: 14 }] : [] };
+        return { id: "e" + i, sources: [e.from], targets: [e.to], labels: e.label ? [{ text: e.label, width: measure(e.label, SMALL_FONT) + 6, height: 16 }] : [] };
       })
     };
     return new ELK().layout(graph);
+  }
+  function nestedIcon(parent, x, y, colour) {
+    var icon = el("g", { "class": "icon icon-workflow", transform: "translate(" + x + "," + y + ")" }, parent);
+    el("rect", { x: 1, y: 1, width: 9, height: 9, rx: 1.5, fill: "none", stroke: colour, "stroke-width": 1.5 }, icon);
+    el("rect", { x: 5, y: 5, width: 9, height: 9, rx: 1.5, fill: "#ffffff", stroke: colour, "stroke-width": 1.5 }, icon);
   }
   function draw(g, laid, container) {
     var W = Math.ceil(laid.width), H = Math.ceil(laid.height);
@@ -125,7 +133,7 @@ const CLIENT = String.raw`
         if (e.kind === "waitsFor" || e.kind === "calls") path.setAttribute("stroke-dasharray", "5 4");
       });
       (le.labels || []).forEach(function (l) {
-        var t = el("text", { x: l.x + 3, y: l.y + 11, "font-size": 11, fill: "#334155", "class": "edge-label" }, svg);
+        var t = el("text", { x: l.x + 3, y: l.y + 12, style: "font:" + SMALL_FONT, fill: "#334155", "class": "edge-label" }, svg);
         t.textContent = l.text;
       });
     });
@@ -139,11 +147,14 @@ const CLIENT = String.raw`
       if (n.kind === "workflow") el("rect", { x: -4, y: -4, width: c.width + 8, height: c.height + 8, rx: 9, fill: "none", stroke: st.stroke, "stroke-width": 1 }, gEl);
       el("rect", { width: c.width, height: c.height, rx: r, fill: st.fill, stroke: st.stroke, "stroke-width": st.width }, gEl);
       if (n.owner !== undefined) el("rect", { width: 5, height: c.height, rx: 2, fill: ownerColour(n.owner) }, gEl);
-      var ls = lines(n), y = (c.height - ls.length * 18) / 2 + 13;
+      var ls = lines(n), y = (c.height - ls.length * 20) / 2 + 15;
       ls.forEach(function (l) {
-        var t = el("text", { x: c.width / 2, y: y, "text-anchor": "middle", fill: l.colour, style: "font:" + l.font }, gEl);
+        var x = c.width / 2 + (l.icon ? ICON / 2 : 0);
+        var t = el("text", { x: x, y: y, "text-anchor": "middle", fill: l.colour, style: "font:" + l.font }, gEl);
         t.textContent = l.text;
-        y += 18;
+        // The nested-workflow icon is drawn, not a font glyph: every browser shows it, with no font installed.
+        if (l.icon) nestedIcon(gEl, x - measure(l.text, l.font) / 2 - ICON, y - 12, st.stroke);
+        y += 20;
       });
     });
     container.appendChild(svg);
@@ -151,7 +162,8 @@ const CLIENT = String.raw`
       var top = container.getBoundingClientRect().top + window.scrollY;
       var availH = container.dataset.first === "true" ? Math.max(200, window.innerHeight - top - 12) : window.innerHeight * 0.85;
       var availW = Math.max(200, container.clientWidth);
-      var scale = Math.min(1.25, availW / W, availH / H);
+      // Shrinking to fit would make text unreadably small on large graphs: scroll instead.
+      var scale = Math.max(1, Math.min(1.25, availW / W, availH / H));
       svg.setAttribute("width", String(Math.floor(W * scale)));
       svg.setAttribute("height", String(Math.floor(H * scale)));
     }

@@ -15,6 +15,7 @@ import { DrawError, buildExecutionDocument, buildFlowsDocument, type DrawTarget 
 import { latestRunId, recordedRun, startRecording } from "./record.js";
 
 export { renderHtml } from "./html.js";
+export { MissingDependencyError } from "../optional.js";
 export { renderMermaid } from "./mermaid.js";
 export {
   DrawError,

@@ -3,7 +3,7 @@
  * entry point (it loads files through the command line's loader); `src/cli/main.ts` registers it.
  */
 import { instantiate, loadWorkflows } from "../cli/load.js";
-import { openStore } from "../cli/runs.js";
+import { openStore } from "../cli/store.js";
 import { UsageError } from "../cli/errors.js";
 import type { Store, Workflow } from "../index.js";
 import { createServer } from "./app.js";
@@ -13,7 +13,7 @@ import { serve, type RunningServer } from "./serve.js";
 export interface ServeFileOptions {
   port?: string | number;
   host?: string;
-  /** SQLite file or `postgres://` URL (default `.stepwise/runs.db`); `false` for none. */
+  /** SQLite file or `postgres://` URL (default: the CLI's store location); `false` for none. */
   store?: string | boolean;
   /** Bearer token the server requires (default: `STEPWISE_TOKEN` from the environment, else none). */
   token?: string;
@@ -47,5 +47,5 @@ async function storeFor(option: string | boolean | undefined): Promise<Store | u
     const { PostgresStore } = await import("../stores/postgres.js");
     return new PostgresStore(option);
   }
-  return openStore(typeof option === "string" ? option : undefined, true);
+  return (await openStore(typeof option === "string" ? option : undefined, "create")).store;
 }

@@ -3,7 +3,7 @@
  * `import { PostgresStore } from "stepwise-ai/postgres"`.
  * @packageDocumentation
  */
-import pg from "pg";
+import type pg from "pg";
 import {
   JOURNAL_FORMAT,
   RunFinishedError,
@@ -21,7 +21,10 @@ import {
   type StoredRun,
 } from "../index.js";
 import { duplicateSeqError, fenceError, isLive, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
+import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
+
+export { MissingDependencyError } from "../optional.js";
 
 /**
  * The table layout this version reads and writes (kept in `stepwise_meta`). 2 adds the lease's
@@ -63,11 +66,13 @@ export class PostgresStore implements Store {
     this.#schema = `"${schema}"`;
     this.#schemaName = schema;
     this.#cols = RUN_COLUMNS(this.#t("journal"));
-    if (connection instanceof pg.Pool) {
+    // Loaded here, not at import, so a missing driver is an error saying how to install it.
+    const { Pool } = requireOptional<typeof pg>("pg", "PostgresStore (stepwise-ai/postgres)");
+    if (connection instanceof Pool) {
       this.#pool = connection;
       this.#ownsPool = false;
     } else {
-      this.#pool = new pg.Pool(typeof connection === "string" ? { connectionString: connection } : connection);
+      this.#pool = new Pool(typeof connection === "string" ? { connectionString: connection } : connection);
       this.#ownsPool = true;
     }
     // An idle client whose connection dies emits 'error' on the pool; without a listener it would crash the process.

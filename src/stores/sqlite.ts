@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import {
   JOURNAL_FORMAT,
   RunFinishedError,
@@ -23,7 +23,10 @@ import {
   type StoredRun,
 } from "../index.js";
 import { duplicateSeqError, fenceError, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
+import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
+
+export { MissingDependencyError } from "../optional.js";
 
 /**
  * The table layout this version reads and writes (kept in `stepwise_meta`).
@@ -78,11 +81,13 @@ export class SqliteStore implements Store {
 
   constructor(path = ".stepwise/runs.db", options: SqliteStoreOptions = {}) {
     this.path = path;
+    // Loaded here, not at import, so a missing driver is an error saying how to install it.
+    const Driver = requireOptional<typeof Database>("better-sqlite3", "SqliteStore (stepwise-ai/sqlite)");
     const readonly = options.readonly === true;
     this.#busyMs = options.busyTimeoutMs ?? 5000;
     try {
       if (!readonly && path !== ":memory:" && !path.startsWith("file:")) createPrivate(path);
-      this.#db = new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
+      this.#db = new Driver(path, readonly ? { readonly: true, fileMustExist: true } : {});
     } catch (err) {
       throw new StoreError(`Could not open the SQLite store "${path}"${readonly ? " to read" : ""}: ${message(err)}`, "STORE_FAILED", { cause: err });
     }

@@ -134,7 +134,7 @@ describe("stepwise run without a terminal", () => {
     expect(r.stderr).toContain("step Front.ask done");
     expect(r.stderr).toContain("step Back.answer done");
     const member = await cli(["run", fixture("team.ts"), "--workflow", "Front", "--input", '{"q":"life"}']);
-    expect(member.code).toBe(1);
+    expect(member.code).toBe(2); // the file's workflow is wrong: bad input, not a failed run
     expect(member.stderr).toMatch(/\[INVALID_WORKFLOW\]: Workflow "Front" is invalid/);
   });
 });

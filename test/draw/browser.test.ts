@@ -2,9 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium, type BrowserContext } from "playwright-core";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFlowsDocument, drawAllPossibleFlows, drawMostRecentExecution } from "stepwise-ai/draw";
+import { ComplexTradeMonitorV2 } from "../../examples/complex-trade-monitor-v2.js";
 import { TradeMonitorWorkflow } from "../../examples/trade-monitor.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -50,6 +51,40 @@ async function open(file: string) {
   await page.goto(pathToFileURL(file).href);
   await page.waitForSelector("body[data-rendered=true]", { timeout: 15_000 });
   return { page, requests, errors };
+}
+
+/**
+ * The smallest text on the page in CSS px as rendered (SVG text scaled with its drawing), and
+ * the characters that render as the missing-glyph box: a character no font has is drawn as
+ * .notdef, so it measures exactly like a code point that no font can have.
+ */
+async function textReport(page: Page): Promise<{ minPx: number; texts: number; missing: string[]; controlMissing: boolean }> {
+  // A string, run in the page: the test files are type-checked without the DOM library.
+  return page.evaluate(`(() => {
+    let minPx = Infinity;
+    let texts = 0;
+    for (const t of document.querySelectorAll("svg text")) {
+      const svg = t.ownerSVGElement;
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      minPx = Math.min(minPx, parseFloat(getComputedStyle(t).fontSize) * scale);
+      texts++;
+    }
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    let chars = "";
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (!n.textContent.trim() || n.parentElement.closest("script,title")) continue;
+      chars += n.textContent;
+      if (!n.parentElement.closest("svg")) minPx = Math.min(minPx, parseFloat(getComputedStyle(n.parentElement).fontSize));
+    }
+    const ctx = document.createElement("canvas").getContext("2d");
+    const missingIn = (c, font) => {
+      ctx.font = font;
+      return ctx.measureText(c).width === ctx.measureText("\\u{10FFFD}").width;
+    };
+    const fonts = ["600 15px system-ui, sans-serif", "13px system-ui, sans-serif"];
+    const missing = [...new Set(chars)].filter((c) => c.codePointAt(0) > 0x7f && fonts.every((f) => missingIn(c, f)));
+    return { minPx, texts, missing, controlMissing: missingIn("\\u{10FFFD}", fonts[0]) };
+  })()`);
 }
 
 describe.skipIf(!available)("drawings in headless Chromium", () => {
@@ -102,6 +137,31 @@ describe.skipIf(!available)("drawings in headless Chromium", () => {
     expect(requests).toEqual([]);
     expect(errors).toEqual([]);
     await page.screenshot({ path: join(artifacts, "trade-monitor-run.png"), fullPage: true });
+    const text = await textReport(page);
+    expect(text.minPx).toBeGreaterThanOrEqual(12);
+    expect(text.missing).toEqual([]);
     await page.close();
   }, 30_000);
+
+  it("renders all text at 12 px or more and every glyph, the nested-workflow icon included, at default zoom", async () => {
+    for (const [name, target] of [["trade-monitor", TradeMonitorWorkflow], ["complex-v2", ComplexTradeMonitorV2]] as const) {
+      const file = drawAllPossibleFlows(target, { filename: join(artifacts, `${name}-text.html`) });
+      const { page, errors } = await open(file);
+      const text = await textReport(page);
+      expect(text.texts).toBeGreaterThan(5);
+      expect(text.controlMissing).toBe(true); // the detector itself works
+      expect(text.minPx).toBeGreaterThanOrEqual(12);
+      expect(text.missing).toEqual([]);
+      expect(errors).toEqual([]);
+      if (name === "complex-v2") {
+        // The nested TradeStation is a workflow node with a drawn icon, not a font glyph.
+        const nested = page.locator('section#main g.node[data-kind="workflow"]');
+        expect(await nested.count()).toBeGreaterThan(0);
+        expect(await nested.first().locator("g.icon-workflow rect").count()).toBe(2);
+        expect(await nested.first().textContent()).not.toMatch(/[\u2900-\u2bff]/);
+        await page.screenshot({ path: join(artifacts, "complex-v2-flows.png") });
+      }
+      await page.close();
+    }
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -315,6 +315,35 @@ describe("SqliteStore files", () => {
     expect(store.acquireLease("r", "new", 1000, 1000)).toEqual({ acquired: true, token: 1 });
     expect(store.readInbox("r")).toEqual([]);
     store.close();
+  });
+
+  it("opens read-only: reads what a live writer committed, refuses every write, changes nothing in the file", () => {
+    const path = join(dir(), "runs.db");
+    const writer = new SqliteStore(path);
+    writer.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: { a: 1 } }, createdAt: 1 });
+    const reader = new SqliteStore(path, { readonly: true });
+    expect(reader.getRun("r")).toMatchObject({ workflow: "W", status: "running" });
+    expect(reader.listRuns({})).toHaveLength(1);
+    expect(() => reader.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 2 })).toThrowError(StoreError);
+    expect(() => reader.setStatus("r", "completed", { result: 1 })).toThrowError(StoreError);
+    expect(() => reader.append("r", [{ kind: "state", key: "k", value: 1, at: 3 }])).toThrowError(StoreError);
+    writer.setStatus("r", "completed", { result: "done" });
+    expect(reader.getRun("r")).toMatchObject({ status: "completed", result: "done" });
+    reader.close();
+    writer.close();
+    expect(new SqliteStore(path, { readonly: true }).getJournal("r")).toEqual([]);
+  });
+
+  it("read-only, does not create a missing file, nor the tables of an empty one", () => {
+    const missing = join(dir(), "nowhere", "runs.db");
+    expect(() => new SqliteStore(missing, { readonly: true })).toThrowError(StoreError);
+    expect(existsSync(join(missing, ".."))).toBe(false);
+    const empty = join(dir(), "empty.db");
+    new Database(empty).close();
+    expect(() => new SqliteStore(empty, { readonly: true })).toThrowError(/read-only.*tables created/);
+    const check = new Database(empty);
+    expect(check.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).toBe(0);
+    check.close();
   });
 
   it("fails with StoreError once closed", () => {
