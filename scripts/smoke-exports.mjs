@@ -8,6 +8,7 @@ const expected = {
   "stepwise-ai/draw": ["drawAllPossibleFlows", "drawMostRecentExecution", "toMermaid"],
   "stepwise-ai/sqlite": ["SqliteStore"],
   "stepwise-ai/postgres": ["PostgresStore"],
+  "stepwise-ai/bullmq": ["BullMQRuntime", "createWorker", "BullMQRuntimeError", "DEFAULT_LOCK_SETTINGS"],
 };
 let failed = false;
 for (const sub of Object.keys(pkg.exports).filter((k) => k !== "./package.json")) {
