@@ -1,7 +1,8 @@
 import type { Clock } from "./clock.js";
 import type { Event } from "./events.js";
 import type { RunStatus } from "./inspect.js";
-import type { ErrorJSON, JournalEntry, JournalRecord, Store } from "./store.js";
+import { errorJSON } from "./records.js";
+import type { JournalEntry, JournalRecord, Store } from "./store.js";
 
 /**
  * How journal writes reach the store. In both modes, entries are group-committed at most a
@@ -158,18 +159,4 @@ export class Journal {
     this.#flushing = this.#flushing.then(() => this.store.append(this.runId, batch)).catch((err: unknown) => this.onError(err));
     return this.#flushing;
   }
-}
-
-/** An error as the journal keeps it. */
-export function errorJSON(error: unknown): ErrorJSON {
-  if (error instanceof Error) {
-    const e = error as Error & { code?: unknown; step?: unknown };
-    return {
-      name: e.name,
-      message: e.message,
-      ...(typeof e.code === "string" ? { code: e.code } : {}),
-      ...(typeof e.step === "string" ? { step: e.step } : {}),
-    };
-  }
-  return { name: "Error", message: String(error) };
 }

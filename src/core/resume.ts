@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import {
-  EventValidationError,
   JournalMismatchError,
   RunFinishedError,
   RunLockedError,
@@ -9,39 +8,20 @@ import {
   RunSuspendedError,
   StoreError,
   StoreVersionError,
-  UnknownEventTypeError,
   WorkflowError,
   WorkflowRuntimeError,
 } from "./errors.js";
-import { eventTypeName, HumanResponseEvent, InputRequiredEvent, isEvent, StartEvent, StopEvent, type Event, type EventClass, type EventJSON } from "./events.js";
+import { isEvent, StopEvent, type Event, type EventClass, type EventJSON } from "./events.js";
 import type { WorkflowHandler } from "./handler.js";
 import type { Journal } from "./journal.js";
 import type { Plan } from "./plan.js";
+import { stepNamed } from "./machine/routing.js";
+import type { Restored } from "./machine/restored.js";
+import { reviveEvent } from "./records.js";
 import type { Run } from "./run.js";
 import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "./store.js";
 
-/**
- * What a stored run's journal says, rebuilt for the run loop to continue from
- * (`Run.start(input, restored)`).
- */
-export interface Restored {
-  /** `ctx.store` as the journal left it. */
-  readonly state: ReadonlyMap<string, unknown>;
-  /** `ctx.collectEvents` buffers by key. */
-  readonly collect: ReadonlyMap<string, readonly Event[]>;
-  /** Events no step accepted and no wait took yet (a later `waitForEvent` may take them). */
-  readonly unclaimed: readonly Event[];
-  /** Invocations started but not finished: run again with their step-run number and the next attempt. */
-  readonly inFlight: readonly { step: string; event: Event; no: number; attempt: number }[];
-  /** Events routed to a step that never started on them. */
-  readonly deliveries: readonly { step: string; event: Event }[];
-  /** The highest invocation number used: new invocations are numbered after it. */
-  readonly invocations: number;
-  /** A StopEvent was journaled but the run's end was not: it completes with this. */
-  readonly stop?: Event;
-  /** Events from outside to deliver once restored (`wf.sendEvent`). */
-  readonly external: readonly Event[];
-}
+export type { Restored };
 
 /** The result of {@link replay}: the restored state, the run's input, and its events by seq. */
 export interface Replayed {
@@ -49,31 +29,6 @@ export interface Replayed {
   input: Event;
   events: ReadonlyMap<number, Event>;
   maxSeq: number;
-}
-
-const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent];
-
-/**
- * Rebuild an event from its JSON with the workflow's own classes (its constructor validates the
- * data); unknown types are an {@link UnknownEventTypeError}. `runId` names the journal it came from.
- */
-export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event {
-  if (json === null || typeof json !== "object" || typeof json.type !== "string" || json.data === null || typeof json.data !== "object") {
-    throw new EventValidationError(`An event's JSON is { type: string, data: object }, got ${JSON.stringify(json) ?? "undefined"}.`, { eventType: "unknown", issues: [], workflow: plan.workflow, runId });
-  }
-  const cls = plan.types.get(json.type) ?? BUILTINS.find((b) => eventTypeName(b) === json.type);
-  if (!cls) {
-    const known = [...plan.types.keys()].join(", ");
-    throw new UnknownEventTypeError(
-      runId === undefined
-        ? `Workflow "${plan.workflow}" has no event class named "${json.type}" (it knows ${known}).`
-        : `The journal of run "${runId}" holds an event of type "${json.type}", which workflow "${plan.workflow}" does not have (it knows ${known}). ` +
-            `Bring the class back (list it in a step's accepts, emits or waitsFor, or the externalEvents option), or resume with the version of the workflow that wrote the run.`,
-      json.type,
-      { workflow: plan.workflow, runId },
-    );
-  }
-  return new (cls as unknown as new (data: unknown) => Event)(json.data);
 }
 
 /**
@@ -88,7 +43,7 @@ export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event 
  *   again) and unclaimed events are as the journal left them.
  */
 export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
-  const eventRecs = new Map<number, { json: EventJSON; to: string | undefined }>();
+  const eventRecs = new Map<number, { json: EventJSON; to: string | undefined; from: string | undefined }>();
   const started = new Map<string, { step: string; seq: number; attempt: number }>();
   const ended = new Set<string>();
   const consumed = new Set<string>();
@@ -104,7 +59,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         inputJson ??= e.input;
         break;
       case "event":
-        eventRecs.set(e.seq, { json: e.event, to: e.to });
+        eventRecs.set(e.seq, { json: e.event, to: e.to, from: e.from });
         if (e.seq > maxSeq) maxSeq = e.seq;
         break;
       case "step_started": {
@@ -134,10 +89,11 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   if (inputJson === undefined) {
     throw new JournalMismatchError(`Run "${runId}" has no input in its store, so it cannot be resumed.`, { workflow: plan.workflow, runId }, "NO_INPUT");
   }
-  const stepOf = (name: string, what: string): string => {
-    if (plan.byName.has(name)) return name;
-    const qualified = [...plan.byName.keys()].find((n) => n.endsWith(`.${name}`));
-    if (qualified !== undefined) return qualified;
+  // The sender of a send is journaled as its step name; of a step's output, as its stepRunId.
+  const sender = (from: string | undefined) => (from === undefined || !from.startsWith(`${runId}:`) ? from : from.slice(runId.length + 1, from.lastIndexOf(":")));
+  const stepOf = (name: string, what: string, from?: string): string => {
+    const def = stepNamed(plan, name, sender(from));
+    if (def !== undefined) return def.name;
     throw new JournalMismatchError(
       `The journal of run "${runId}" ${what} step "${name}", which workflow "${plan.workflow}" does not have (steps: ${[...plan.byName.keys()].join(", ")}). Resume with the version of the workflow that wrote the run.`,
       { workflow: plan.workflow, runId, step: name },
@@ -163,7 +119,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   const deliveries: { step: string; event: Event }[] = [];
   let stop: Event | undefined;
   for (const seq of [...eventRecs.keys()].sort((a, b) => a - b)) {
-    const rec = eventRecs.get(seq) as { json: EventJSON; to: string | undefined };
+    const rec = eventRecs.get(seq) as { json: EventJSON; to: string | undefined; from: string | undefined };
     const ev = events.get(seq) as Event;
     const taker = received.get(seq);
     if (taker !== undefined) {
@@ -174,7 +130,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
       stop ??= ev;
       continue;
     }
-    const targets = rec.to !== undefined ? [stepOf(rec.to, "sends an event to")] : plan.route(ev.constructor as EventClass).map((d) => d.name);
+    const targets = rec.to !== undefined ? [stepOf(rec.to, "sends an event to", rec.from)] : plan.route(ev.constructor as EventClass).map((d) => d.name);
     if (targets.length === 0) unclaimed.push(ev);
     for (const t of targets) if (!consumed.has(`${seq}|${t}`)) deliveries.push({ step: t, event: ev });
   }

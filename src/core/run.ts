@@ -10,8 +10,9 @@ import {
 import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
 import type { Journal } from "./journal.js";
-import type { Restored } from "./resume.js";
+import type { Restored } from "./machine/restored.js";
 import { isA, type Plan } from "./plan.js";
+import { stepNamed } from "./machine/routing.js";
 import type { Runtime } from "./runtime.js";
 import type { StepDefinition } from "./step.js";
 import { WorkflowHandler } from "./handler.js";
@@ -46,7 +47,8 @@ export interface RunSetup {
   instance: object;
   plan: Plan;
   clock: Clock;
-  runtime: Runtime;
+  /** Where steps execute; undefined: called directly in this process. */
+  runtime: Runtime | undefined;
   /** Seconds, or null for no limit. */
   timeout: number | null;
   inspectors: Inspector[] | null;
@@ -307,9 +309,7 @@ export class Run {
   }
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
-    const byName = this.#setup.plan.byName;
-    // Inside an App, a member names its own steps unqualified.
-    const def = byName.get(step) ?? (from?.member === undefined ? undefined : byName.get(`${from.member}.${step}`));
+    const def = stepNamed(this.#setup.plan, step, from?.def.name);
     const who = from ? `Step "${from.def.name}"` : "handler.sendEvent()";
     if (!def) {
       throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which workflow "${this.workflowName}" does not have (steps: ${[...this.#setup.plan.byName.keys()].join(", ")}).`, "UNKNOWN_STEP", from);
@@ -383,6 +383,10 @@ export class Run {
 
   #begin(slot: Slot, ev: Event): void {
     if (!this.#running()) return;
+    if (this.status === "waiting") {
+      this.status = "running";
+      this.#setup.journal?.status("running");
+    }
     const def = slot.def;
     if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
@@ -401,7 +405,7 @@ export class Run {
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
-        let out: unknown = this.#setup.runtime.invoke(def, slot.instance, ev, ctx);
+        let out: unknown = def.handler.call(slot.instance, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
             const seconds = def.timeout;
@@ -491,7 +495,7 @@ export class Run {
     const ctx = new Context(this, slot, ev, 1, ++this.#invocations, undefined);
     let out: unknown;
     try {
-      out = this.#setup.runtime.invoke(slot.def, slot.instance, ev, ctx);
+      out = slot.def.handler.call(slot.instance, ev, ctx);
     } catch (error) {
       return this.#leanSettled(slot, ev, ctx, undefined, error, true);
     }
@@ -551,6 +555,14 @@ export class Run {
       this.#deliver(slot, ev);
     } else if (this.#active === 0) {
       this.#idle();
+    } else if (this.#waiters.length >= this.#active) this.#waitingOnly();
+  }
+
+  /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
+  #waitingOnly(): void {
+    if (this.status === "running" && this.#setup.journal) {
+      this.status = "waiting";
+      this.#setup.journal.status("waiting");
     }
   }
 
@@ -748,11 +760,7 @@ export class Run {
       if (this.#waiters === NONE) this.#waiters = [];
       this.#waiters.push(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
-      // Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere.
-      if (this.#waiters.length >= this.#active && this.status === "running" && this.#setup.journal) {
-        this.status = "waiting";
-        this.#setup.journal.status("waiting");
-      }
+      if (this.#waiters.length >= this.#active) this.#waitingOnly();
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();

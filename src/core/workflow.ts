@@ -7,8 +7,9 @@ import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.j
 import { Journal, type Durability } from "./journal.js";
 import { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
-import { localRuntime, type Runtime } from "./runtime.js";
-import { beginResume, checkSendable, holdNewRun, liveHandler, reviveEvent, storeFailed, type Resuming } from "./resume.js";
+import type { Runtime } from "./runtime.js";
+import { reviveEvent } from "./records.js";
+import { beginResume, checkSendable, holdNewRun, liveHandler, storeFailed, type Resuming } from "./resume.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 import type { Store } from "./store.js";
 
@@ -26,7 +27,7 @@ export interface WorkflowOptions {
   durability?: Durability;
   /** Accepted event types that arrive from outside the run (`handler.sendEvent`). */
   externalEvents?: readonly EventClass[];
-  /** Where steps execute (default: this process). */
+  /** Where steps execute (default: called directly in this process). See {@link Runtime}. */
   runtime?: Runtime;
   /** Time source for timeouts and retries (tests pass a `TestClock`). */
   clock?: Clock;
@@ -124,7 +125,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
         instance: wf,
         plan,
         clock,
-        runtime: options.runtime ?? localRuntime,
+        runtime: options.runtime,
         timeout: options.timeout === undefined ? 45 : options.timeout,
         // No list at all when nobody watches: 10,000 runs in flight keep 10,000 empty arrays otherwise.
         inspectors: inspectors.length > 0 ? inspectors : null,

@@ -1,0 +1,25 @@
+import type { Event } from "../events.js";
+
+/**
+ * What a stored run's journal says, rebuilt for the run loop to continue from
+ * (`Run.start(input, restored)`).
+ */
+export interface Restored {
+  /** `ctx.store` as the journal left it. */
+  readonly state: ReadonlyMap<string, unknown>;
+  /** `ctx.collectEvents` buffers by key. */
+  readonly collect: ReadonlyMap<string, readonly Event[]>;
+  /** Events no step accepted and no wait took yet (a later `waitForEvent` may take them). */
+  readonly unclaimed: readonly Event[];
+  /** Invocations started but not finished: run again with their step-run number and the next attempt. */
+  readonly inFlight: readonly { step: string; event: Event; no: number; attempt: number }[];
+  /** Events routed to a step that never started on them. */
+  readonly deliveries: readonly { step: string; event: Event }[];
+  /** The highest invocation number used: new invocations are numbered after it. */
+  readonly invocations: number;
+  /** A StopEvent was journaled but the run's end was not: it completes with this. */
+  readonly stop?: Event;
+  /** Events from outside to deliver once restored (`wf.sendEvent`). */
+  readonly external: readonly Event[];
+}
+

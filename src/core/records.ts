@@ -1,0 +1,61 @@
+import { EventValidationError, UnknownEventTypeError, WorkflowRuntimeError } from "./errors.js";
+import { eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, type Event, type EventClass, type EventJSON } from "./events.js";
+import type { Plan } from "./plan.js";
+import type { ErrorJSON } from "./store.js";
+
+/*
+ * Events and errors as records: JSON in, live objects out, with the workflow's own classes.
+ * Used by replay (journal entries) and by the driver (a remote step's task and outcome).
+ */
+
+const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent];
+
+/**
+ * Rebuild an event from its JSON with the workflow's own classes (its constructor validates the
+ * data); unknown types are an {@link UnknownEventTypeError}. `runId` names the journal it came from.
+ */
+export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event {
+  if (json === null || typeof json !== "object" || typeof json.type !== "string" || json.data === null || typeof json.data !== "object") {
+    throw new EventValidationError(`An event's JSON is { type: string, data: object }, got ${JSON.stringify(json) ?? "undefined"}.`, { eventType: "unknown", issues: [], workflow: plan.workflow, runId });
+  }
+  const cls = eventClass(plan, json.type);
+  if (!cls) {
+    const known = [...plan.types.keys()].join(", ");
+    throw new UnknownEventTypeError(
+      runId === undefined
+        ? `Workflow "${plan.workflow}" has no event class named "${json.type}" (it knows ${known}).`
+        : `The journal of run "${runId}" holds an event of type "${json.type}", which workflow "${plan.workflow}" does not have (it knows ${known}). ` +
+            `Bring the class back (list it in a step's accepts, emits or waitsFor, or the externalEvents option), or resume with the version of the workflow that wrote the run.`,
+      json.type,
+      { workflow: plan.workflow, runId },
+    );
+  }
+  return new (cls as unknown as new (data: unknown) => Event)(json.data);
+}
+
+/** The event class named `type` in `plan` (or a built-in event), if any. */
+export function eventClass(plan: Plan, type: string): EventClass | undefined {
+  return plan.types.get(type) ?? BUILTINS.find((b) => eventTypeName(b) === type);
+}
+
+/** An error as the journal and a runtime carry it. */
+export function errorJSON(error: unknown): ErrorJSON {
+  if (error instanceof Error) {
+    const e = error as Error & { code?: unknown; step?: unknown };
+    return {
+      name: e.name,
+      message: e.message,
+      ...(typeof e.code === "string" ? { code: e.code } : {}),
+      ...(typeof e.step === "string" ? { step: e.step } : {}),
+    };
+  }
+  return { name: "Error", message: String(error) };
+}
+
+/** An error rebuilt from its JSON: its name, message and code (a `WorkflowRuntimeError` when it has a code). */
+export function errorFromJSON(json: ErrorJSON, context: { workflow: string; runId: string; step: string; attempt: number }): Error {
+  if (typeof json.code === "string") return new WorkflowRuntimeError(json.message, json.code, context);
+  const err = new Error(typeof json.message === "string" ? json.message : String(json.message));
+  if (typeof json.name === "string") err.name = json.name;
+  return err;
+}
