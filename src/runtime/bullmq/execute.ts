@@ -8,7 +8,7 @@
 import { describeWorkflow, eventTypeName, isEvent, type Event, type EventClass, type Workflow } from "../../index.js";
 import { errorJSON } from "./bus.js";
 import { BullMQRuntimeError } from "./errors.js";
-import type { StepOutcome, StepReply, StepScope, StepTask, StepWrite } from "./seam.js";
+import type { StepOutcome, StepReply, StepScope, StepTask, StepWrite } from "../../index.js";
 
 export async function executeTask(wf: Workflow, task: StepTask, scope: StepScope): Promise<StepOutcome> {
   const writes: StepWrite[] = [];

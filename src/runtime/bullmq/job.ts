@@ -1,5 +1,5 @@
 import { BullMQRuntimeError } from "./errors.js";
-import type { StepOutcome, StepTask } from "./seam.js";
+import type { StepOutcome, StepTask } from "../../index.js";
 
 /** A step job's data: the JSON task, and the inbox of the coordinator that serves its scope. */
 export interface StepJobData {

@@ -4,7 +4,7 @@ import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
 import { parseOutcome, type StepJobData } from "./job.js";
 import { keys, queueName, routeField, stepJobId } from "./names.js";
-import type { Runtime, StepOutcome, StepReply, StepRequest, StepScope, StepTask, StepWrite } from "./seam.js";
+import type { Runtime, StepOutcome, StepReply, StepRequest, StepScope, StepTask, StepWrite } from "../../index.js";
 
 /** Options of {@link BullMQRuntime}. */
 export interface BullMQRuntimeOptions {

@@ -7,7 +7,7 @@ import { executeTask } from "./execute.js";
 import { parseStepJob, type StepJobData } from "./job.js";
 import { lockProblems, sharedLockSettings, type LockSettings } from "./locks.js";
 import { keys, queueName, routeField } from "./names.js";
-import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "./seam.js";
+import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
 
 /** The workflows a worker runs: a list (by workflow name), `{ name: workflow }`, or an App (by member name). */
 export type WorkerWorkflows = readonly Workflow[] | Readonly<Record<string, Workflow>> | App;
