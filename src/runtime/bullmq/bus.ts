@@ -72,15 +72,24 @@ export class Bus {
   static async open(connection: RedisConnection, prefix: string, timeoutMs = 10_000): Promise<Bus> {
     const bus = new Bus(prefix, newRedis(connection, "stepwise-bus"), newRedis(connection, "stepwise-bus-sub"));
     let lastError = "no answer";
-    const note = (err: Error) => (lastError = err.message);
+    let failFast: ((err: Error) => void) | undefined;
+    // Later errors (Redis restarted) are retried by ioredis; a listener keeps them from being fatal.
+    const note = (err: Error) => {
+      lastError = err.message;
+      failFast?.(err);
+    };
     bus.#pub.on("error", note);
     bus.#sub.on("error", note);
     bus.#sub.on("message", (channel: string, text: string) => bus.#receive(channel, text));
     let timer: NodeJS.Timeout | undefined;
     try {
+      // At start, fail at the first error: a worker that cannot reach Redis should say so, not hang.
       await Promise.race([
         Promise.all([bus.#sub.subscribe(keys.abort(prefix), keys.inbox(prefix, bus.id)), bus.#pub.ping()]),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), timeoutMs))),
+        new Promise((_, reject) => {
+          failFast = reject;
+          timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
+        }),
       ]);
     } catch {
       bus.#sub.disconnect();
@@ -88,6 +97,7 @@ export class Bus {
       throw new BullMQRuntimeError(`Cannot reach Redis at ${describeConnection(connection)} within ${timeoutMs / 1000} s (${lastError}); is it running, and is the URL right?`, "REDIS_UNAVAILABLE");
     } finally {
       clearTimeout(timer);
+      failFast = undefined;
     }
     return bus;
   }
