@@ -1,6 +1,5 @@
 import { WorkflowRuntimeError } from "./errors.js";
 import { isEvent, type Event, type EventClass } from "./events.js";
-import type { Run, Slot } from "./run.js";
 
 /** Per-run state shared by the steps of one run: JSON values, journaled when the run has a store. */
 export interface RunState {
@@ -50,21 +49,52 @@ function namespaced(state: RunState, member: string): RunState {
   return view;
 }
 
+/** The step a {@link Context} belongs to, as its {@link StepPort} knows it. */
+export interface StepRef {
+  readonly def: { readonly name: string };
+  /** The App member owning the step, whose `ctx.store` keys it namespaces. */
+  readonly member: string | undefined;
+}
+
+/**
+ * What a Context needs from the run it belongs to: a port implemented by the run's driver
+ * (for a step in the run's own process) and by `executeTask` (for a step a runtime runs
+ * elsewhere). Each method is handed the step it is called for.
+ * @internal
+ */
+export interface StepPort {
+  readonly id: string;
+  readonly workflowName: string;
+  /** Aborts when the run ends. */
+  readonly signal: AbortSignal;
+  /** The run's `ctx.store`, before any App member's namespace. */
+  readonly state: RunState;
+  /** Throws when `ev` is not an event the step's `emits` lists. */
+  checkEmit(step: StepRef, ev: unknown, how: "returned" | "sent"): asserts ev is Event;
+  /** `ctx.sendEvent`, already checked; `input` is the event the step is handling. */
+  send(ev: Event, from: StepRef, step: string | undefined, input?: Event): void;
+  collect(step: StepRef, ev: Event, types: readonly EventClass[]): Event[] | null;
+  toStream(ev: Event): void;
+  wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string): Promise<Event>;
+  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal): Promise<unknown>;
+  call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event>;
+}
+
 /**
  * What a step gets as its second argument: the run it belongs to and the ways to act on it.
  * One Context per step invocation.
  */
 export class Context {
-  readonly #run: Run;
-  readonly #slot: Slot;
+  readonly #run: StepPort;
+  readonly #slot: StepRef;
   readonly #event: Event;
   readonly #no: number;
   readonly #signal: AbortSignal | undefined;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
 
-  /** @internal created by the run loop */
-  constructor(run: Run, slot: Slot, event: Event, attempt: number, no: number, signal: AbortSignal | undefined) {
+  /** @internal created by the run's driver or by `executeTask` */
+  constructor(run: StepPort, slot: StepRef, event: Event, attempt: number, no: number, signal: AbortSignal | undefined) {
     this.#run = run;
     this.#slot = slot;
     this.#event = event;

@@ -1,6 +1,18 @@
 import type { Event } from "./events.js";
 import type { Inspector, RunStatus } from "./inspect.js";
-import type { Run } from "./run.js";
+import type { EventStream } from "./stream.js";
+
+/** What a handler needs from its run: a port implemented by the run's driver. @internal */
+export interface RunControl {
+  readonly id: string;
+  readonly status: RunStatus;
+  /** The run's promise, made with `new WorkflowHandler(...)`: it becomes the handler. */
+  readonly promise: Promise<unknown>;
+  readonly stream: EventStream<Event>;
+  sendExternal(ev: Event, step?: string): void;
+  cancel(reason?: unknown): void;
+  addInspector(fn: Inspector): void;
+}
 
 /**
  * A started run. It is a Promise of the run's result (`await handler`), and more:
@@ -12,10 +24,10 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
     return Promise;
   }
 
-  #run!: Run;
+  #run!: RunControl;
 
   /** @internal */
-  static attach<R>(run: Run): WorkflowHandler<R> {
+  static attach<R>(run: RunControl): WorkflowHandler<R> {
     const h = run.promise as WorkflowHandler<R>;
     h.#run = run;
     return h;

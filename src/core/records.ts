@@ -1,5 +1,5 @@
 import { EventValidationError, UnknownEventTypeError, WorkflowRuntimeError } from "./errors.js";
-import { eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, type Event, type EventClass, type EventJSON } from "./events.js";
+import { Event, eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, type EventClass, type EventJSON } from "./events.js";
 import type { Plan } from "./plan.js";
 import type { ErrorJSON } from "./store.js";
 
@@ -31,6 +31,29 @@ export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event 
     );
   }
   return new (cls as unknown as new (data: unknown) => Event)(json.data);
+}
+
+const STREAMED = new WeakMap<Plan, Map<string, EventClass>>();
+
+/**
+ * An event a remote step wrote to the stream, rebuilt: with the workflow's class when it has
+ * one, else with a stand-in class of the same name and type (stream-only classes are declared
+ * nowhere, so the run may not know them): readers see its type name and fields.
+ */
+export function reviveStreamed(plan: Plan, json: EventJSON, runId: string): Event {
+  if (json !== null && typeof json === "object" && typeof json.type === "string" && eventClass(plan, json.type) === undefined && json.data !== null && typeof json.data === "object") {
+    let byType = STREAMED.get(plan);
+    if (byType === undefined) STREAMED.set(plan, (byType = new Map<string, EventClass>()));
+    let cls = byType.get(json.type);
+    if (cls === undefined) {
+      const stand = class extends (Event as unknown as new (data?: object) => Event) {};
+      Object.defineProperty(stand, "name", { value: json.type });
+      Object.defineProperty(stand, "type", { value: json.type });
+      byType.set(json.type, (cls = stand as unknown as EventClass));
+    }
+    return new (cls as unknown as new (data: object) => Event)(json.data);
+  }
+  return reviveEvent(plan, json, runId);
 }
 
 /** The event class named `type` in `plan` (or a built-in event), if any. */

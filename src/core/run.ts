@@ -1,5 +1,5 @@
 import type { Clock } from "./clock.js";
-import { Context, type RunState, type WaitOptions } from "./context.js";
+import { Context, type RunState, type StepPort, type WaitOptions } from "./context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -13,9 +13,11 @@ import type { Journal } from "./journal.js";
 import type { Restored } from "./machine/restored.js";
 import { isA, type Plan } from "./plan.js";
 import { stepNamed } from "./machine/routing.js";
-import type { Runtime } from "./runtime.js";
-import type { StepDefinition } from "./step.js";
-import { WorkflowHandler } from "./handler.js";
+import type { Runtime, StepTask } from "./runtime.js";
+import { contextScope } from "./driver/scope.js";
+import { errorFromJSON, reviveEvent } from "./records.js";
+import { checkEmits, describeOutput, type StepDefinition } from "./step.js";
+import { WorkflowHandler, type RunControl } from "./handler.js";
 import { EventStream } from "./stream.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
@@ -93,7 +95,7 @@ const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STE
  * steps that accept it; each step's invocations are capped by its `numWorkers`; the first
  * StopEvent settles the run. Nothing is retained per event unless a journal asks for it.
  */
-export class Run {
+export class Run implements StepPort, RunControl {
   readonly id: string;
   readonly workflowName: string;
   #stream: EventStream<Event> | undefined;
@@ -284,7 +286,7 @@ export class Run {
   /** An event from outside the run (`handler.sendEvent`). */
   sendExternal(ev: Event, step?: string): void {
     if (!isEvent(ev)) {
-      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describe(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
+      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describeOutput(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
     }
     if (!this.#running()) {
       throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
@@ -328,14 +330,7 @@ export class Run {
   checkEmit(slot: Slot, ev: unknown, how: "returned" | "sent"): asserts ev is Event {
     const cls = (ev as { constructor?: unknown } | null | undefined)?.constructor;
     if (slot.allowed.has(cls)) return;
-    const step = slot.def.name;
-    if (!isEvent(ev)) {
-      throw this.#contract(`Step "${step}" ${how} ${describe(ev)}, which is not an Event; return an event, an array of events, or nothing.`, "NOT_AN_EVENT", slot);
-    }
-    if (!slot.def.emits.some((e) => ev instanceof e)) {
-      const list = slot.def.emits.map(eventTypeName).join(", ") || "nothing";
-      throw this.#contract(`Step "${step}" ${how} ${eventTypeName(ev.constructor as EventClass)}, which its emits does not list (emits: ${list}). Add it to the step's emits.`, "UNDECLARED_EVENT", slot);
-    }
+    checkEmits(slot.def, ev, how, this.workflowName, this.id);
     slot.allowed.add(cls);
   }
 
@@ -388,7 +383,7 @@ export class Run {
       this.#setup.journal?.status("running");
     }
     const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined) this.#invokeLean(slot, ev);
+    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && this.#setup.runtime === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
   }
 
@@ -405,7 +400,8 @@ export class Run {
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
-        let out: unknown = def.handler.call(slot.instance, ev, ctx);
+        const runtime = this.#setup.runtime;
+        let out: unknown = runtime === undefined ? def.handler.call(slot.instance, ev, ctx) : this.#execute(runtime, slot, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
             const seconds = def.timeout;
@@ -450,6 +446,33 @@ export class Run {
         }
       }
     }
+  }
+
+  /** One attempt on the run's runtime: the step as a JSON task, its reads answered through a scope over `ctx`. */
+  async #execute(runtime: Runtime, slot: Slot, ev: Event, ctx: Context): Promise<readonly Event[]> {
+    const { member, def } = slot;
+    const plan = this.#setup.plan;
+    let state: Record<string, unknown> | undefined;
+    if (this.#stateMap !== undefined) {
+      state = {};
+      const prefix = member === undefined ? "" : `${member}/`;
+      for (const [k, v] of this.#stateMap) if (k.startsWith(prefix)) state[k.slice(prefix.length)] = v;
+    }
+    const task: StepTask = {
+      runId: this.id,
+      workflow: member ?? this.workflowName,
+      step: member === undefined ? def.name : def.name.slice(member.length + 1),
+      stepRunId: ctx.stepRunId,
+      attempt: ctx.attempt,
+      event: ev.toJSON(),
+      ...(state === undefined ? {} : { state }),
+    };
+    const scope = contextScope(ctx, task, ev, plan);
+    const outcome = await runtime.execute(task, scope);
+    if (!this.#running()) return EMPTY;
+    scope.apply(outcome.writes);
+    if (!outcome.ok) throw errorFromJSON(outcome.error, { workflow: this.workflowName, runId: this.id, step: def.name, attempt: ctx.attempt });
+    return outcome.emitted.map((json) => reviveEvent(plan, json, this.id));
   }
 
   /** A step attempt threw: report it, then fail the run or the call; true when it will be retried. */
@@ -928,14 +951,6 @@ function linkedController(parent: AbortSignal): AbortController {
   return c;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (v === undefined) return "undefined";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
-  if (typeof v === "function") return `a function`;
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
 
 function assertJson(value: unknown, key: string, run: Run, path = key, seen = new Set<unknown>()): void {
   const bad = (what: string) =>

@@ -16,7 +16,10 @@ import type { ErrorJSON } from "./store.js";
  *   `ctx.store.get` and `ctx.collectEvents` are synchronous in the step's API: a worker answers
  *   `store.get` from `task.state` when the task carries it, and `collectEvents` needs a scope
  *   that answers at once (a runtime whose scope answers only asynchronously should run fan-in
- *   steps in the coordinator's process). Wait filters are functions and stay on the worker.
+ *   steps in the coordinator's process). Wait filters are functions and cannot cross: a
+ *   worker refuses them.
+ * - A stream write whose class the workflow does not declare (stream-only events are listed
+ *   nowhere) reaches the reader as a stand-in event with the same type name and fields.
  *
  * Retries and step timeouts are applied once, by the driver, around `execute`: a runtime (or
  * a job queue behind it) must not retry a failed attempt itself, or attempts would be doubled.

@@ -1,5 +1,6 @@
 import type { Context } from "./context.js";
-import type { Event, EventClass, EventOf } from "./events.js";
+import { WorkflowRuntimeError } from "./errors.js";
+import { eventTypeName, isEvent, type Event, type EventClass, type EventOf } from "./events.js";
 
 /** How a failing step is retried. */
 export interface RetryPolicy {
@@ -121,6 +122,32 @@ export function defineStep(
     ...(method === undefined ? {} : { method }),
     problems,
   };
+}
+
+/**
+ * Throws a `WorkflowRuntimeError` when `ev` is not an event that step `def` lists in its
+ * `emits`: one check for steps in the run's process and on a runtime's workers.
+ */
+export function checkEmits(def: Pick<StepDefinition, "name" | "emits">, ev: unknown, how: "returned" | "sent", workflow: string, runId: string): asserts ev is Event {
+  const step = def.name;
+  const context = { workflow, runId, step };
+  if (!isEvent(ev)) {
+    throw new WorkflowRuntimeError(`Step "${step}" ${how} ${describeOutput(ev)}, which is not an Event; return an event, an array of events, or nothing.`, "NOT_AN_EVENT", context);
+  }
+  if (!def.emits.some((e) => ev instanceof e)) {
+    const list = def.emits.map(eventTypeName).join(", ") || "nothing";
+    throw new WorkflowRuntimeError(`Step "${step}" ${how} ${eventTypeName(ev.constructor as EventClass)}, which its emits does not list (emits: ${list}). Add it to the step's emits.`, "UNDECLARED_EVENT", context);
+  }
+}
+
+/** A value a step returned or sent, described for an error message. */
+export function describeOutput(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
+  if (typeof v === "function") return `a function`;
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
 
 function isEventClassLike(c: unknown): c is EventClass {

@@ -63,6 +63,13 @@ export { classSteps, RESERVED };
 const runChild: ChildStarter = async (owner, target, input, parent, signal) => {
   let wf: Workflow | undefined;
   if (target instanceof Workflow) wf = target;
+  else if (typeof target === "string" && owner instanceof Workflow) {
+    // A step on a runtime's worker names the workflow (see StepRequest "runWorkflow").
+    const from = owner as Workflow;
+    const added = getChildren(from);
+    wf = added.get(target) ?? [...added.values()].find((w) => planOf(w).workflow === target);
+    if (wf === undefined) throw new WorkflowError(`ctx.runWorkflow("${target}"): no workflow by that name was added to workflow "${planOf(from).workflow}" (added: ${[...added.keys()].join(", ") || "none"}); add it with addWorkflows({ ${target}: instance }).`, { workflow: parent.workflowName, runId: parent.id });
+  }
   else if (typeof target === "function" && (target === Workflow || target.prototype instanceof Workflow)) {
     const added = owner instanceof Workflow ? [...getChildren(owner as Workflow).values()] : [];
     wf = added.find((w) => w.constructor === target) ?? added.find((w) => w instanceof target) ?? new (target as new () => Workflow)();
