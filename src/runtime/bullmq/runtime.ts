@@ -1,4 +1,5 @@
 import { Queue, QueueEvents, type Job } from "bullmq";
+import { App, describeWorkflow, executeTask, type Workflow } from "../../index.js";
 import { Bus, errorJSON, type ScopeRequest } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
@@ -50,6 +51,10 @@ export class BullMQRuntime implements Runtime {
   #batch: { queue: string; job: { name: string; data: StepJobData; opts: object }; done: (job: Job | undefined, err?: Error) => void }[] = [];
   #closed = false;
   readonly #closing = new AbortController();
+  /** Workflows (or Apps) given to `runInProcess`, by workflow or member name. */
+  readonly #targets = new Map<string, Workflow>();
+  /** Steps run in this process (`routeField`s). */
+  readonly #here = new Set<string>();
 
   constructor(options: BullMQRuntimeOptions) {
     if (options === null || typeof options !== "object" || options.connection === undefined) {
@@ -60,6 +65,30 @@ export class BullMQRuntime implements Runtime {
     this.#connection = options.connection;
     this.#prefix = prefix;
     this.#keep = { completed: options.keep?.completed ?? 3_600, failed: options.keep?.failed ?? 86_400 };
+  }
+
+  /**
+   * Run some steps of `target` (a workflow or App this runtime serves) in this process instead
+   * of on workers: steps that need the run's memory at once — `ctx.collectEvents` (fan-in), and
+   * `ctx.store.get` when the task carries no state — cannot run on a worker. Name them in
+   * `steps` ("step", or "Member.step" in an App); a step that turns out to need it on a worker
+   * (error `NEEDS_RUN_MEMORY`) is run here again and from then on. Returns the runtime.
+   * @example
+   * const runtime = new BullMQRuntime({ connection });
+   * const wf = new FanIn({ runtime });
+   * runtime.runInProcess(wf, ["gather"]);
+   */
+  runInProcess(target: Workflow, steps: readonly string[] = []): this {
+    const d = describeWorkflow(target);
+    const members = target instanceof App ? [...target.members.keys()] : [d.name];
+    for (const m of members) this.#targets.set(m, target);
+    for (const s of steps) {
+      const def = d.steps.find((x) => x.name === s);
+      if (def === undefined) throw new BullMQRuntimeError(`runInProcess: workflow "${d.name}" has no step "${s}" (it has ${d.steps.map((x) => `"${x.name}"`).join(", ")}).`, "BAD_OPTION");
+      const member = d.owners.get(s);
+      this.#here.add(member === undefined ? routeField(d.name, s) : routeField(member, s.slice(member.length + 1)));
+    }
+    return this;
   }
 
   /** Steps awaited now (for tests and leak checks). */
@@ -144,6 +173,20 @@ export class BullMQRuntime implements Runtime {
 
   /** Enqueue one attempt and resolve with its outcome; `scope.signal` aborts it on its worker. */
   async execute(task: StepTask, scope: StepScope): Promise<StepOutcome> {
+    const route = routeField(task.workflow, task.step);
+    const target = this.#targets.get(task.workflow);
+    if (target !== undefined && this.#here.has(route)) return executeTask(target, task, scope);
+    const outcome = await this.#remote(task, scope);
+    if (outcome.ok || outcome.error.code !== "NEEDS_RUN_MEMORY" || scope.signal.aborted) return outcome;
+    if (target === undefined) {
+      const hint = ` (the step ran on a BullMQ worker: call runtime.runInProcess(workflow, ["${task.step}"]) in the coordinating process to run it there)`;
+      return { ...outcome, error: { ...outcome.error, message: outcome.error.message + hint } };
+    }
+    this.#here.add(route);
+    return executeTask(target, task, scope);
+  }
+
+  async #remote(task: StepTask, scope: StepScope): Promise<StepOutcome> {
     const jobId = stepJobId(task.runId, task.stepRunId, task.attempt);
     const failed = (error: unknown, writes: readonly StepWrite[] = []): StepOutcome => ({ ok: false, error: { ...errorJSON(error), step: task.step }, writes });
     if (this.#closed) return failed(new BullMQRuntimeError("The BullMQRuntime was closed; the step was not enqueued.", "CLOSED", { runId: task.runId, step: task.step }));

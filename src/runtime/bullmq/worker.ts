@@ -1,16 +1,18 @@
 import { Queue, Worker, type Job } from "bullmq";
-import { App, Workflow, describeWorkflow, type StepDefinition } from "../../index.js";
+import { App, Workflow, describeWorkflow, executeTask, type StepDefinition } from "../../index.js";
 import { Bus, RemoteError } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
-import { executeTask } from "./execute.js";
 import { parseStepJob, type StepJobData } from "./job.js";
 import { lockProblems, sharedLockSettings, type LockSettings } from "./locks.js";
 import { keys, queueName, routeField } from "./names.js";
 import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
 
-/** The workflows a worker runs: a list (by workflow name), `{ name: workflow }`, or an App (by member name). */
-export type WorkerWorkflows = readonly Workflow[] | Readonly<Record<string, Workflow>> | App;
+/**
+ * The workflows a worker runs: a list (each by its workflow name), or an App (its members by
+ * their member names; to run only some members here, pass the App and `queues`).
+ */
+export type WorkerWorkflows = readonly Workflow[] | App;
 
 /** Options of {@link createWorker}. */
 export interface CreateWorkerOptions {
@@ -18,7 +20,7 @@ export interface CreateWorkerOptions {
   connection: RedisConnection;
   /** Key prefix of the queues; the same as the coordinators' `BullMQRuntime` (default `"stepwise"`). */
   prefix?: string;
-  /** The workflows whose steps this worker runs; an App's members by their member names. */
+  /** The workflows whose steps this worker runs: the same definitions as the coordinators' (a list, or an App). */
   workflows: WorkerWorkflows;
   /** Step jobs run at once per queue in this process (default 1). */
   concurrency?: number;
@@ -54,6 +56,9 @@ export interface StepWorker {
 }
 
 interface Served {
+  /** What `executeTask` runs a task against: the workflow, or the App for its members' tasks. */
+  readonly target: Workflow;
+  /** The workflow (or member) the steps belong to. */
   readonly workflow: Workflow;
   readonly name: string;
   readonly steps: ReadonlyMap<string, StepDefinition>;
@@ -63,20 +68,23 @@ const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
 
 function servedWorkflows(workflows: WorkerWorkflows): Served[] {
   let entries: [string, unknown][];
-  if (workflows instanceof App) entries = [...workflows.members];
-  else if (Array.isArray(workflows)) entries = (workflows as readonly unknown[]).map((w) => [w instanceof Workflow ? describeWorkflow(w).name : "?", w]);
-  else if (typeof workflows === "object" && workflows !== null) entries = Object.entries(workflows);
-  else throw new BullMQRuntimeError(`createWorker: workflows must be a list of workflow instances, { name: workflow } or an App, got ${String(workflows)}.`, "BAD_OPTION");
+  if (workflows instanceof App) {
+    const problems = describeWorkflow(workflows).problems;
+    if (problems.length > 0) throw new BullMQRuntimeError(`createWorker: the App is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}`, "BAD_OPTION");
+    entries = [...workflows.members];
+  } else if (Array.isArray(workflows)) entries = (workflows as readonly unknown[]).map((w) => [w instanceof Workflow ? describeWorkflow(w).name : "?", w]);
+  else throw new BullMQRuntimeError(`createWorker: workflows must be a list of workflow instances or an App, got ${typeof workflows === "object" ? "an object" : String(workflows)}.`, "BAD_OPTION");
   if (entries.length === 0) throw new BullMQRuntimeError("createWorker: workflows is empty; pass the workflows whose steps this worker runs.", "BAD_OPTION");
   const seen = new Set<string>();
   return entries.map(([name, wf]) => {
     if (!(wf instanceof Workflow)) throw new BullMQRuntimeError(`createWorker: workflow "${name}" is not a Workflow instance; pass instances (new ${name}()), not classes.`, "BAD_OPTION");
     if (wf instanceof App) throw new BullMQRuntimeError(`createWorker: "${name}" is an App inside the list; pass the App itself as workflows.`, "BAD_OPTION");
-    if (seen.has(name)) throw new BullMQRuntimeError(`createWorker: two workflows are named "${name}"; pass { someName: wf, otherName: wf }.`, "BAD_OPTION");
+    if (seen.has(name)) throw new BullMQRuntimeError(`createWorker: two workflows are named "${name}"; give one another name with the workflow option name.`, "BAD_OPTION");
     seen.add(name);
     const d = describeWorkflow(wf);
-    if (d.problems.length > 0) throw new BullMQRuntimeError(`createWorker: workflow "${name}" is invalid:\n${d.problems.map((p) => `  - ${p}`).join("\n")}`, "BAD_OPTION");
-    return { workflow: wf, name, steps: new Map(d.steps.map((s) => [s.name, s])) };
+    // An App member alone may not validate (its events come from other members); the App did.
+    if (!(workflows instanceof App) && d.problems.length > 0) throw new BullMQRuntimeError(`createWorker: workflow "${name}" is invalid:\n${d.problems.map((p) => `  - ${p}`).join("\n")}`, "BAD_OPTION");
+    return { target: workflows instanceof App ? workflows : wf, workflow: wf, name, steps: new Map(d.steps.map((s) => [s.name, s])) };
   });
 }
 
@@ -142,7 +150,18 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
       apply(writes) {
         unsent.push(...writes);
       },
-      request(req: StepRequest): Promise<StepReply> {
+      request(req: StepRequest): StepReply | Promise<StepReply> {
+        // The step's API answers these synchronously; a round trip to the coordinator cannot.
+        // A task without state means the run had none when it was handed out: same as a snapshot.
+        if (req.kind === "store.get" && task.state === undefined) return { kind: "store.get", found: false };
+        if (req.kind === "collect" || req.kind === "store.get") {
+          throw new BullMQRuntimeError(
+            `Step "${task.step}" of workflow "${task.workflow}" called ${req.kind === "collect" ? "ctx.collectEvents()" : "ctx.store.get()"} on a BullMQ worker; it needs the run's memory at once. ` +
+              `Run it in the coordinating process: runtime.runInProcess(workflow, ["${task.step}"]).`,
+            "NEEDS_RUN_MEMORY",
+            { runId: task.runId, step: task.step },
+          );
+        }
         const writes = unsent;
         unsent = [];
         return bus.request(coordinator, jobId, "request", [writes, req], controller.signal) as Promise<StepReply>;
@@ -150,7 +169,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
     };
     running.set(jobId, { step: `${task.workflow}.${task.step}`, started: Date.now() });
     try {
-      const outcome = await executeTask(wf.workflow, task, scope);
+      const outcome = await executeTask(wf.target, task, scope);
       return unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
     } finally {
       running.delete(jobId);
