@@ -43,11 +43,12 @@ export {
 export { inspect, verbosePrinter, type InspectionEvent, type Inspector, type RunStatus } from "./core/inspect.js";
 export { TestClock, systemClock, type Clock } from "./core/clock.js";
 export { MemoryStore, type Store, type StoredRun, type RunFilter, type JournalRecord, type JournalEntry, type ErrorJSON } from "./core/store.js";
-export { type Durability } from "./core/journal.js";
+export { type Durability } from "./core/durable/journal.js";
 export { type Runtime, type StepTask, type StepOutcome, type StepScope, type StepWrite, type StepRequest, type StepReply } from "./core/runtime.js";
 export { executeTask } from "./core/worker.js";
 
 // Durable runs (SPEC 6): stores, leases, resume
 export { JOURNAL_FORMAT, type Lease, type LeaseResult } from "./core/store.js";
 export { StoreError, StoreVersionError, RunNotFoundError, RunLockedError, RunFinishedError, JournalMismatchError, UnknownEventTypeError, RunSuspendedError } from "./core/errors.js";
-export { suspendRun, replay, type Restored, type Replayed } from "./core/resume.js";
+export { suspendRun, replay, type Restored, type Replayed } from "./core/durable/resume.js";
+export { namedOwner, type LeaseOwner } from "./core/durable/lease.js";

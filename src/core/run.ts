@@ -9,7 +9,7 @@ import {
 } from "./errors.js";
 import { eventTypeName, isEvent, StopEvent, stopResult, type Event, type EventClass } from "./events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "./inspect.js";
-import type { Journal } from "./journal.js";
+import type { Journal } from "./durable/journal.js";
 import type { Restored } from "./machine/restored.js";
 import { isA, type Plan } from "./plan.js";
 import { stepNamed } from "./machine/routing.js";

@@ -1,15 +1,15 @@
-import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "./clock.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { isEvent, StartEvent, type Event, type EventClass, type EventJSON } from "./events.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
-import { Journal, type Durability } from "./journal.js";
+import { Journal, type Durability } from "./durable/journal.js";
 import { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./run.js";
 import type { Runtime } from "./runtime.js";
 import { reviveEvent } from "./records.js";
-import { beginResume, checkSendable, holdNewRun, liveHandler, storeFailed, type Resuming } from "./resume.js";
+import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, liveHandler, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
+import { beginResume, checkSendable, storeFailed, type Resuming } from "./durable/resume.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 import type { Store } from "./store.js";
 
@@ -25,6 +25,14 @@ export interface WorkflowOptions {
   store?: Store;
   /** How journal writes are committed (default `"sync"`). */
   durability?: Durability;
+  /**
+   * Who takes the lease of a durable run in this process: a name for it (each run's lease is
+   * `name:random`), or a {@link LeaseOwner}. Default: `host:pid:random` where there are
+   * processes (a run whose process died on this host is taken over at once), else random.
+   */
+  leaseOwner?: string | LeaseOwner;
+  /** Milliseconds a durable run's lease lasts unless renewed (default 30,000, or `STEPWISE_LEASE_TTL_MS`). */
+  leaseTtlMs?: number;
   /** Accepted event types that arrive from outside the run (`handler.sendEvent`). */
   externalEvents?: readonly EventClass[];
   /** Where steps execute (default: called directly in this process). See {@link Runtime}. */
@@ -119,7 +127,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
       const options = wf.#options;
       const plan = planOf(wf);
       const clock = options.clock ?? systemClock;
-      const id = resume?.runId ?? flatId(randomUUID());
+      const id = resume?.runId ?? flatId(crypto.randomUUID());
       const inspectors = [...globalInspectorList()];
       if (options.inspect) inspectors.push(options.inspect);
       if (options.verbose) inspectors.push(verbosePrinter());
@@ -149,12 +157,17 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
         run.reject(err);
         return handler;
       }
+      const leasing: Leasing = {
+        clock,
+        owner: typeof options.leaseOwner === "string" ? namedOwner(options.leaseOwner) : (options.leaseOwner ?? defaultLeaseOwner()),
+        ttlMs: options.leaseTtlMs ?? defaultLeaseTtlMs(),
+      };
       if (resume) {
-        beginResume(store, plan, run, handler, journal, resume);
+        beginResume(store, plan, run, handler, journal, resume, leasing);
       } else if (journal && store) {
         journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, id));
         void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) }))
-          .then(() => holdNewRun(store, run, handler, journal))
+          .then(() => holdNewRun(store, run, handler, journal, leasing))
           .then(() => run.start(start))
           .catch(journal.onError);
       } else {
@@ -169,6 +182,10 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
     const t = options.timeout;
     if (t !== undefined && t !== null && !(typeof t === "number" && t > 0)) {
       throw new TypeError(`Workflow option timeout is in seconds and must be > 0 or null, got ${String(t)}.`);
+    }
+    const ttl = options.leaseTtlMs;
+    if (ttl !== undefined && !(typeof ttl === "number" && Number.isFinite(ttl) && ttl > 0)) {
+      throw new TypeError(`Workflow option leaseTtlMs is in milliseconds and must be a number > 0, got ${String(ttl)}.`);
     }
     this.#options = options;
   }

@@ -1,5 +1,3 @@
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import {
   JournalMismatchError,
   RunFinishedError,
@@ -10,16 +8,17 @@ import {
   StoreVersionError,
   WorkflowError,
   WorkflowRuntimeError,
-} from "./errors.js";
-import { isEvent, StopEvent, type Event, type EventClass, type EventJSON } from "./events.js";
-import type { WorkflowHandler } from "./handler.js";
+} from "../errors.js";
+import { isEvent, StopEvent, type Event, type EventClass, type EventJSON } from "../events.js";
+import type { WorkflowHandler } from "../handler.js";
 import type { Journal } from "./journal.js";
-import type { Plan } from "./plan.js";
-import { stepNamed } from "./machine/routing.js";
-import type { Restored } from "./machine/restored.js";
-import { reviveEvent } from "./records.js";
-import type { Run } from "./run.js";
-import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "./store.js";
+import { findLive, hold, takeLease, type Leasing } from "./lease.js";
+import type { Plan } from "../plan.js";
+import { stepNamed } from "../machine/routing.js";
+import type { Restored } from "../machine/restored.js";
+import { reviveEvent } from "../records.js";
+import type { Run } from "../run.js";
+import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
 export type { Restored };
 
@@ -161,95 +160,6 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   };
 }
 
-/* ------------------------------------------------------------------ leases and live runs */
-
-interface Live {
-  run: Run;
-  handler: WorkflowHandler<unknown>;
-  journal: Journal;
-  store: Store;
-  owner: string;
-}
-
-const LIVE = new WeakMap<Store, Map<string, Live>>();
-
-/**
- * How long a lease lasts unless renewed (renewed every third of it while the run is live here).
- * A process that dies keeps its runs locked this long, unless it ran on this host: then its
- * lease is taken over at once. Default 30 s; `STEPWISE_LEASE_TTL_MS` overrides it.
- */
-export function leaseTtlMs(): number {
-  const env = Number(process.env.STEPWISE_LEASE_TTL_MS);
-  return Number.isFinite(env) && env > 0 ? env : 30_000;
-}
-
-const HOST = hostname();
-
-function newOwner(): string {
-  return `${HOST}:${process.pid}:${randomUUID().slice(0, 8)}`;
-}
-
-/** True when `owner` names a process on this host that no longer exists. */
-function deadLocalOwner(owner: string): boolean {
-  const parts = owner.split(":");
-  const pid = Number(parts[parts.length - 2]);
-  if (parts.slice(0, -2).join(":") !== HOST || !Number.isInteger(pid) || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as { code?: string }).code === "ESRCH";
-  }
-}
-
-async function takeLease(store: Store, runId: string, owner: string, workflow: string): Promise<void> {
-  let got = await store.acquireLease(runId, owner, leaseTtlMs(), Date.now());
-  if (!got.acquired && got.holder && deadLocalOwner(got.holder.owner)) {
-    await store.releaseLease(runId, got.holder.owner);
-    got = await store.acquireLease(runId, owner, leaseTtlMs(), Date.now());
-  }
-  if (got.acquired) return;
-  const holder = got.holder ?? { owner: "unknown", expiresAt: 0 };
-  throw new RunLockedError(
-    `Run "${runId}" of workflow "${workflow}" is being run by ${holder.owner} (lease until ${new Date(holder.expiresAt).toISOString()}). ` +
-      `Only one process runs a run at a time: send events through that process, or retry after its lease expires.`,
-    holder.owner,
-    holder.expiresAt,
-    { workflow, runId },
-  );
-}
-
-/** Register a run that now holds its lease in this process; renew while it runs, release when it ends. */
-function hold(live: Live): void {
-  const { run, store, owner, journal } = live;
-  trackStore(store);
-  let runs = LIVE.get(store);
-  if (!runs) LIVE.set(store, (runs = new Map<string, Live>()));
-  runs.set(run.id, live);
-  const ttl = leaseTtlMs();
-  const timer = setInterval(() => {
-    void Promise.resolve(store.acquireLease(run.id, owner, ttl, Date.now())).then(
-      (r) => {
-        if (!r.acquired) {
-          run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
-        }
-      },
-      (err: unknown) => journal.onError(err),
-    );
-  }, Math.max(10, ttl / 3));
-  timer.unref();
-  journal.afterEnd = () => store.releaseLease(run.id, owner);
-  const end = () => {
-    clearInterval(timer);
-    if (runs.get(run.id) === live) runs.delete(run.id);
-    void journal
-      .flushed()
-      .then(() => store.releaseLease(run.id, owner))
-      .catch(() => {});
-  };
-  run.promise.then(end, end);
-}
-
 /** The error a run fails with when its store fails. */
 export function storeFailed(err: unknown, workflow: string, runId: string): StoreError {
   if (err instanceof StoreError && err.runId !== undefined) return err;
@@ -257,22 +167,10 @@ export function storeFailed(err: unknown, workflow: string, runId: string): Stor
   return new StoreError(`The store failed while journaling run "${runId}" of workflow "${workflow}": ${why}. The journal keeps what was committed; resume the run once the store is back.`, err instanceof StoreError ? err.code : "STORE_FAILED", { workflow, runId, cause: err });
 }
 
-/** A new durable run: take its lease (a new run's lease is free) and keep it while the run is live here. */
-export async function holdNewRun(store: Store, run: Run, handler: WorkflowHandler<unknown>, journal: Journal): Promise<void> {
-  const owner = newOwner();
-  await takeLease(store, run.id, owner, run.workflowName);
-  hold({ run, handler, journal, store, owner });
-}
-
 /** What `wf.resume` and `wf.sendEvent` ask of the run starter. */
 export interface Resuming {
   readonly runId: string;
   readonly events: readonly Event[];
-}
-
-/** The handler of `runId` when it is live in this process on `store`. */
-export function liveHandler(store: Store | undefined, runId: string): WorkflowHandler<unknown> | undefined {
-  return store ? LIVE.get(store)?.get(runId)?.handler : undefined;
 }
 
 /** Check what `wf.sendEvent(runId, ev)` was given before anything starts. */
@@ -285,7 +183,7 @@ export function checkSendable(ev: unknown, runId: string, workflow: string): voi
  * check it, take its lease, replay its journal, and start the run from there. Any problem
  * settles the handler with a clear error and leaves the journal as it was.
  */
-export function beginResume(store: Store | undefined, plan: Plan, run: Run, handler: WorkflowHandler<unknown>, journal: Journal | null, resuming: Resuming): void {
+export function beginResume(store: Store | undefined, plan: Plan, run: Run, handler: WorkflowHandler<unknown>, journal: Journal | null, resuming: Resuming, leasing: Leasing): void {
   const { runId } = resuming;
   const ctx = { workflow: plan.workflow, runId };
   journal?.hold();
@@ -309,9 +207,9 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       const why = stored.error ? `: ${stored.error.message}` : "";
       throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ${stored.status === "completed" ? "completed" : `ended (${stored.status})${why}`}; there is nothing to resume.`, stored.status, ctx);
     }
-    const owner = newOwner();
+    const owner = leasing.owner.next();
     try {
-      await takeLease(store, runId, owner, plan.workflow);
+      await takeLease(store, runId, owner, plan.workflow, leasing);
     } catch (err) {
       throw err instanceof RunLockedError ? err : storeFailed(err, plan.workflow, runId);
     }
@@ -332,7 +230,7 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       journal.onError = (err) => run.reject(storeFailed(err, plan.workflow, runId));
       journal.record({ kind: "run_resumed", owner });
       if (stored.status === "waiting") journal.status("running");
-      hold({ run, handler, journal, store, owner });
+      hold({ run, handler, journal, store, owner }, leasing);
       run.start(r.input, { ...r.restored, external: resuming.events });
     } catch (err) {
       await Promise.resolve(store.releaseLease(runId, owner)).catch(() => {});
@@ -358,23 +256,4 @@ export async function suspendRun(target: string | { readonly runId: string }): P
   live.run.suspend(new RunSuspendedError(`Run "${runId}" of workflow "${live.run.workflowName}" was suspended in this process; resume it with wf.resume("${runId}") or wf.sendEvent("${runId}", ev).`, { workflow: live.run.workflowName, runId }));
   await live.journal.flushed();
   await live.store.releaseLease(runId, live.owner);
-}
-
-function findLive(runId: string): Live | undefined {
-  for (const ref of ALL_STORES) {
-    const store = ref.deref();
-    const live = store && LIVE.get(store)?.get(runId);
-    if (live) return live;
-  }
-  return undefined;
-}
-
-const ALL_STORES = new Set<WeakRef<Store>>();
-const SEEN = new WeakSet<Store>();
-
-/** Remember `store` so {@link suspendRun} can find runs by id alone. */
-export function trackStore(store: Store): void {
-  if (SEEN.has(store)) return;
-  SEEN.add(store);
-  ALL_STORES.add(new WeakRef(store));
 }

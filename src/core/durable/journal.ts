@@ -1,8 +1,8 @@
-import type { Clock } from "./clock.js";
-import type { Event } from "./events.js";
-import type { RunStatus } from "./inspect.js";
-import { errorJSON } from "./records.js";
-import type { JournalEntry, JournalRecord, Store } from "./store.js";
+import type { Clock } from "../clock.js";
+import type { Event } from "../events.js";
+import type { RunStatus } from "../inspect.js";
+import { errorJSON } from "../records.js";
+import type { JournalEntry, JournalRecord, Store } from "../store.js";
 
 /**
  * How journal writes reach the store. In both modes, entries are group-committed at most a

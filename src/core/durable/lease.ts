@@ -1,0 +1,182 @@
+import type { Clock } from "../clock.js";
+import { RunLockedError } from "../errors.js";
+import type { WorkflowHandler } from "../handler.js";
+import type { Run } from "../run.js";
+import type { Store } from "../store.js";
+import type { Journal } from "./journal.js";
+
+/**
+ * Who takes a run's lease in this process: the `leaseOwner` workflow option. Leases let only
+ * one process run a run at a time (BullMQ's LockManager does the same for jobs).
+ */
+export interface LeaseOwner {
+  /** A new owner id, for one run this process takes. */
+  next(): string;
+  /** True when `owner`, a lease's holder, is known to be gone (a process that ended): its lease is taken over at once. */
+  isGone?(owner: string): boolean;
+}
+
+/** Lease ids `<prefix>:<random>`: a fixed name for this process (a pod, a host) and a random part per run. */
+export function namedOwner(prefix: string): LeaseOwner {
+  return { next: () => `${prefix}:${crypto.randomUUID().slice(0, 8)}` };
+}
+
+interface NodeLikeProcess {
+  pid: number;
+  env: Record<string, string | undefined>;
+  kill(pid: number, signal: number): unknown;
+  getBuiltinModule?(id: string): unknown;
+}
+
+/** The host's process, where there is one (Node, Bun, Deno's Node mode); read, never imported. */
+function hostProcess(): NodeLikeProcess | undefined {
+  const p = (globalThis as { process?: Partial<NodeLikeProcess> }).process;
+  return typeof p?.pid === "number" && typeof p.kill === "function" ? (p as NodeLikeProcess) : undefined;
+}
+
+let fallback: LeaseOwner | undefined;
+
+/**
+ * The default {@link LeaseOwner}: `host:pid:random` where the host runs processes, so that a
+ * run whose process died on this host is taken over at once instead of after its lease
+ * expires; elsewhere (a browser, an edge worker) a random id.
+ */
+export function defaultLeaseOwner(): LeaseOwner {
+  if (fallback !== undefined) return fallback;
+  const proc = hostProcess();
+  const os = proc?.getBuiltinModule?.("node:os") as { hostname(): string } | undefined;
+  if (proc === undefined || os === undefined) return (fallback = { next: () => crypto.randomUUID() });
+  const host = os.hostname();
+  return (fallback = {
+    next: () => `${host}:${proc.pid}:${crypto.randomUUID().slice(0, 8)}`,
+    isGone: (owner) => {
+      const parts = owner.split(":");
+      const pid = Number(parts[parts.length - 2]);
+      if (parts.slice(0, -2).join(":") !== host || !Number.isInteger(pid) || pid === proc.pid) return false;
+      try {
+        proc.kill(pid, 0);
+        return false;
+      } catch (err) {
+        return (err as { code?: string }).code === "ESRCH";
+      }
+    },
+  });
+}
+
+/**
+ * How long a lease lasts unless renewed (renewed every third of it while the run is live here).
+ * Default 30 s; the `leaseTtlMs` option, or `STEPWISE_LEASE_TTL_MS` in the environment, overrides it.
+ */
+export function defaultLeaseTtlMs(): number {
+  const env = Number(hostProcess()?.env.STEPWISE_LEASE_TTL_MS);
+  return Number.isFinite(env) && env > 0 ? env : 30_000;
+}
+
+/** How this process takes and keeps leases: given by the run's starter. */
+export interface Leasing {
+  readonly clock: Clock;
+  readonly owner: LeaseOwner;
+  readonly ttlMs: number;
+}
+
+interface Live {
+  run: Run;
+  handler: WorkflowHandler<unknown>;
+  journal: Journal;
+  store: Store;
+  owner: string;
+}
+
+const LIVE = new WeakMap<Store, Map<string, Live>>();
+
+/** Take the lease on `runId` as `owner`, taking it over from a holder known to be gone; else a {@link RunLockedError}. */
+export async function takeLease(store: Store, runId: string, owner: string, workflow: string, leasing: Leasing): Promise<void> {
+  const { clock, ttlMs } = leasing;
+  let got = await store.acquireLease(runId, owner, ttlMs, clock.now());
+  if (!got.acquired && got.holder && leasing.owner.isGone?.(got.holder.owner) === true) {
+    await store.releaseLease(runId, got.holder.owner);
+    got = await store.acquireLease(runId, owner, ttlMs, clock.now());
+  }
+  if (got.acquired) return;
+  const holder = got.holder ?? { owner: "unknown", expiresAt: 0 };
+  throw new RunLockedError(
+    `Run "${runId}" of workflow "${workflow}" is being run by ${holder.owner} (lease until ${new Date(holder.expiresAt).toISOString()}). ` +
+      `Only one process runs a run at a time: send events through that process, or retry after its lease expires.`,
+    holder.owner,
+    holder.expiresAt,
+    { workflow, runId },
+  );
+}
+
+/**
+ * Register a run that now holds its lease in this process; renew it on the clock every third
+ * of its time to live while the run is live, and release it once the run's end is committed.
+ */
+export function hold(live: Live, leasing: Leasing): void {
+  const { run, store, owner, journal } = live;
+  const { clock, ttlMs } = leasing;
+  trackStore(store);
+  let runs = LIVE.get(store);
+  if (!runs) LIVE.set(store, (runs = new Map<string, Live>()));
+  runs.set(run.id, live);
+  let timer: unknown;
+  let ended = false;
+  const renew = () => {
+    timer = clock.setTimeout(() => {
+      void Promise.resolve(store.acquireLease(run.id, owner, ttlMs, clock.now())).then(
+        (r) => {
+          if (!r.acquired) {
+            run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
+          } else if (!ended) renew();
+        },
+        (err: unknown) => journal.onError(err),
+      );
+    }, Math.max(10, ttlMs / 3));
+    // A renewal timer alone must not keep a process alive (Node's timers have unref; others need not).
+    (timer as { unref?: () => void } | null)?.unref?.();
+  };
+  renew();
+  journal.afterEnd = () => store.releaseLease(run.id, owner);
+  const end = () => {
+    ended = true;
+    clock.clearTimeout(timer);
+    if (runs.get(run.id) === live) runs.delete(run.id);
+    void journal
+      .flushed()
+      .then(() => store.releaseLease(run.id, owner))
+      .catch(() => {});
+  };
+  run.promise.then(end, end);
+}
+
+/** A new durable run: take its lease (a new run's lease is free) and keep it while the run is live here. */
+export async function holdNewRun(store: Store, run: Run, handler: WorkflowHandler<unknown>, journal: Journal, leasing: Leasing): Promise<void> {
+  const owner = leasing.owner.next();
+  await takeLease(store, run.id, owner, run.workflowName, leasing);
+  hold({ run, handler, journal, store, owner }, leasing);
+}
+
+/** The handler of `runId` when it is live in this process on `store`. */
+export function liveHandler(store: Store | undefined, runId: string): WorkflowHandler<unknown> | undefined {
+  return store ? LIVE.get(store)?.get(runId)?.handler : undefined;
+}
+
+/** The run `runId` live in this process, on any store. */
+export function findLive(runId: string): Live | undefined {
+  for (const ref of ALL_STORES) {
+    const store = ref.deref();
+    const live = store && LIVE.get(store)?.get(runId);
+    if (live) return live;
+  }
+  return undefined;
+}
+
+const ALL_STORES = new Set<WeakRef<Store>>();
+const SEEN = new WeakSet<Store>();
+
+/** Remember `store` so runs can be found by id alone. */
+function trackStore(store: Store): void {
+  if (SEEN.has(store)) return;
+  SEEN.add(store);
+  ALL_STORES.add(new WeakRef(store));
+}
