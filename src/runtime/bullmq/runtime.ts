@@ -17,6 +17,19 @@ export interface BullMQRuntimeOptions {
   keep?: { completed?: number; failed?: number };
 }
 
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(reason: Error): void;
+}
+
+interface Watched {
+  readonly queue: Queue;
+  readonly events: QueueEvents;
+  readonly ready: Promise<unknown>;
+  /** Jobs awaited on this queue, by id (one job may be awaited twice: a re-enqueue). */
+  readonly waiters: Map<string, Waiter[]>;
+}
+
 interface Pending {
   readonly task: StepTask;
   readonly scope: StepScope;
@@ -25,6 +38,8 @@ interface Pending {
 
 /** How long the queue of a step with its own queue (`keys.routes`) is cached. */
 const ROUTES_TTL_MS = 5_000;
+/** How often awaited jobs are looked up directly, besides their completion events. */
+const SWEEP_MS = 5_000;
 
 /**
  * Runs a workflow's steps on worker processes over BullMQ: pass it as the workflow's (or App's)
@@ -44,11 +59,12 @@ export class BullMQRuntime implements Runtime {
   readonly #connection: RedisConnection;
   readonly #prefix: string;
   readonly #keep: { completed: number; failed: number };
-  readonly #queues = new Map<string, { queue: Queue; events: QueueEvents; ready: Promise<unknown> }>();
+  readonly #queues = new Map<string, Watched>();
+  #sweeper: NodeJS.Timeout | undefined;
   readonly #pending = new Map<string, Pending>();
   #bus: Promise<Bus> | undefined;
   #routes: { at: number; map: Map<string, string> } | undefined;
-  #batch: { queue: string; job: { name: string; data: StepJobData; opts: object }; done: (job: Job | undefined, err?: Error) => void }[] = [];
+  #batch: { queue: string; job: StepJob; done: (job: Job | undefined, err?: Error) => void }[] = [];
   #closed = false;
   readonly #closing = new AbortController();
   /** Workflows (or Apps) given to `runInProcess`, by workflow or member name. */
@@ -104,7 +120,7 @@ export class BullMQRuntime implements Runtime {
     return this.#bus;
   }
 
-  #queue(name: string) {
+  #queue(name: string): Watched {
     let q = this.#queues.get(name);
     if (!q) {
       const connection = bullConnection(this.#connection);
@@ -113,10 +129,46 @@ export class BullMQRuntime implements Runtime {
       // Connection trouble is retried by ioredis; a listener keeps Node from treating it as fatal.
       queue.on("error", () => {});
       events.on("error", () => {});
-      q = { queue, events, ready: Promise.all([queue.waitUntilReady(), events.waitUntilReady()]) };
+      const waiters = new Map<string, Waiter[]>();
+      events.on("completed", ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
+        settle(waiters, jobId, (w) => w.resolve(typeof returnvalue === "string" ? safeParse(returnvalue) : returnvalue));
+      });
+      events.on("failed", ({ jobId, failedReason }: { jobId: string; failedReason: string }) => {
+        settle(waiters, jobId, (w) => w.reject(new Error(failedReason)));
+      });
+      q = { queue, events, waiters, ready: Promise.all([queue.waitUntilReady(), events.waitUntilReady()]) };
       this.#queues.set(name, q);
+      this.#sweeper ??= setInterval(() => void this.#sweep(), SWEEP_MS).unref();
     }
     return q;
+  }
+
+  /**
+   * Looks awaited jobs up in Redis: after they are added (one that existed already may be done),
+   * and every few seconds (an event missed while QueueEvents was starting, a job removed by hand).
+   */
+  async #check(name: string, ids: readonly string[]): Promise<void> {
+    const q = this.#queues.get(name);
+    if (!q || ids.length === 0) return;
+    const bus = await this.#openBus();
+    const pipe = bus.redis.pipeline();
+    for (const id of ids) pipe.hmget(`${this.#prefix}:${name}:${id}`, "timestamp", "finishedOn", "returnvalue", "failedReason");
+    const rows = (await pipe.exec()) ?? [];
+    ids.forEach((id, i) => {
+      const [err, fields] = rows[i] ?? [];
+      if (err || !Array.isArray(fields)) return;
+      const [timestamp = null, finishedOn = null, returnvalue = null, failedReason = null] = fields as (string | null)[];
+      if (timestamp === null) {
+        settle(q.waiters, id, (w) => w.reject(new BullMQRuntimeError(`Step job "${id}" is gone from queue "${name}" before it finished (removed by hand, or the queue was emptied).`, "WORKER_LOST")));
+      } else if (finishedOn !== null) {
+        if (returnvalue !== null && failedReason === null) settle(q.waiters, id, (w) => w.resolve(safeParse(returnvalue)));
+        else settle(q.waiters, id, (w) => w.reject(new Error(failedReason ?? "failed")));
+      }
+    });
+  }
+
+  async #sweep(): Promise<void> {
+    for (const [name, q] of this.#queues) await this.#check(name, [...q.waiters.keys()]).catch(() => {});
   }
 
   /** The queue of a task: its workflow's, or its step's own when a worker registered one. */
@@ -141,7 +193,7 @@ export class BullMQRuntime implements Runtime {
   }
 
   /** Adds jobs asked for in the same tick with one `addBulk` per queue: a fan-out is one round trip. */
-  #enqueue(queue: string, job: { name: string; data: StepJobData; opts: object }): Promise<Job> {
+  #enqueue(queue: string, job: StepJob): Promise<Job> {
     return new Promise((resolve, reject) => {
       if (this.#batch.length === 0) queueMicrotask(() => void this.#flush());
       this.#batch.push({ queue, job, done: (added, err) => (added ? resolve(added) : reject(err ?? new Error("addBulk returned no job"))) });
@@ -163,6 +215,7 @@ export class BullMQRuntime implements Runtime {
           const q = this.#queue(name);
           await q.ready;
           const added = await q.queue.addBulk(list.map((b) => b.job));
+          await this.#check(name, list.map((b) => b.job.opts.jobId));
           list.forEach((b, i) => b.done(added[i]));
         } catch (err) {
           for (const b of list) b.done(undefined, err instanceof Error ? err : new Error(String(err)));
@@ -199,8 +252,17 @@ export class BullMQRuntime implements Runtime {
     } catch (err) {
       return failed(err);
     }
-    this.#pending.set(jobId, { task, scope, queue });
+    const mine: Pending = { task, scope, queue };
+    this.#pending.set(jobId, mine);
+    let waiter: Waiter | undefined;
+    const unwait = () => {
+      const list = this.#queues.get(queue)?.waiters.get(jobId);
+      const i = waiter && list ? list.indexOf(waiter) : -1;
+      if (i >= 0) list?.splice(i, 1);
+      if (list?.length === 0) this.#queues.get(queue)?.waiters.delete(jobId);
+    };
     let onAbort: (() => void) | undefined;
+    let onClose: (() => void) | undefined;
     const aborted = new Promise<StepOutcome>((resolve) => {
       onAbort = () => {
         resolve(failed(scope.signal.reason));
@@ -216,15 +278,26 @@ export class BullMQRuntime implements Runtime {
     });
     try {
       const done = (async (): Promise<StepOutcome> => {
-        const job = await this.#enqueue(queue, {
-          name: task.step,
-          data: { task, coordinator: bus.id },
-          opts: { jobId, attempts: 1, removeOnComplete: { age: this.#keep.completed }, removeOnFail: { age: this.#keep.failed } },
+        const watched = this.#queue(queue);
+        // Listening before the job exists: its completion cannot be missed.
+        const finished = new Promise<unknown>((resolve, reject) => {
+          waiter = { resolve, reject };
+          const list = watched.waiters.get(jobId);
+          if (list) list.push(waiter);
+          else watched.waiters.set(jobId, [waiter]);
         });
         try {
-          // Also right for a job that existed already (a re-enqueue): it looks at the job's state first.
-          const value: unknown = await job.waitUntilFinished(this.#queue(queue).events);
-          return parseOutcome(value, jobId);
+          await this.#enqueue(queue, {
+            name: task.step,
+            data: { task, coordinator: bus.id },
+            opts: { jobId, attempts: 1, removeOnComplete: { age: this.#keep.completed }, removeOnFail: { age: this.#keep.failed } },
+          });
+        } catch (err) {
+          unwait();
+          throw err;
+        }
+        try {
+          return parseOutcome(await finished, jobId);
         } catch (err) {
           if (err instanceof BullMQRuntimeError) throw err;
           // The job failed in BullMQ: its workers kept dying or stalling, or it was not a task they could run.
@@ -237,15 +310,18 @@ export class BullMQRuntime implements Runtime {
           );
         }
       })();
+      const closing = this.#closing.signal;
       const closed = new Promise<StepOutcome>((resolve) => {
-        const signal = this.#closing.signal;
-        if (signal.aborted) resolve(failed(signal.reason));
-        else signal.addEventListener("abort", () => resolve(failed(signal.reason)), { once: true });
+        onClose = () => resolve(failed(closing.reason));
+        if (closing.aborted) onClose();
+        else closing.addEventListener("abort", onClose, { once: true });
       });
       return await Promise.race([done.catch((err: unknown) => failed(err)), aborted, closed]);
     } finally {
+      unwait();
       if (onAbort) scope.signal.removeEventListener("abort", onAbort);
-      this.#pending.delete(jobId);
+      if (onClose) this.#closing.signal.removeEventListener("abort", onClose);
+      if (this.#pending.get(jobId) === mine) this.#pending.delete(jobId);
     }
   }
 
@@ -253,10 +329,29 @@ export class BullMQRuntime implements Runtime {
   async close(): Promise<void> {
     this.#closed = true;
     this.#closing.abort(new BullMQRuntimeError("The BullMQRuntime was closed while the step ran on a worker.", "CLOSED"));
+    clearInterval(this.#sweeper);
     const bus = this.#bus;
     this.#bus = undefined;
     await Promise.all([...this.#queues.values()].map(async ({ queue, events }) => Promise.all([queue.close(), events.close()])));
     this.#queues.clear();
     if (bus) await (await bus.catch(() => undefined))?.close();
   }
+}
+
+type StepJob = { name: string; data: StepJobData; opts: { jobId: string; attempts: 1; removeOnComplete: { age: number }; removeOnFail: { age: number } } };
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // parseOutcome says what is wrong with it
+  }
+}
+
+/** Calls `fn` for every waiter of `jobId` and forgets them. */
+function settle(waiters: Map<string, Waiter[]>, jobId: string, fn: (w: Waiter) => void): void {
+  const list = waiters.get(jobId);
+  if (!list) return;
+  waiters.delete(jobId);
+  for (const w of list) fn(w);
 }
