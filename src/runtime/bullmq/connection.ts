@@ -31,7 +31,7 @@ export function describeConnection(connection: RedisConnection): string {
   if (typeof connection === "string") {
     try {
       const u = new URL(connection);
-      return `${u.protocol}//${u.hostname}:${u.port || "6379"}${u.pathname}`;
+      return `${u.protocol}//${u.hostname}:${u.port || "6379"}${u.pathname === "/" ? "" : u.pathname}`;
     } catch {
       return "(an unparsable URL)";
     }

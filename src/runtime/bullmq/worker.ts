@@ -132,6 +132,8 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
   const locks = new Map<string, LockSettings>();
   const workers: Worker[] = [];
   const running = new Map<string, { step: string; started: number }>();
+  // Steps that ran since the last tick of the event-loop watch (a synchronous step is over by then).
+  let seen = new Set<string>();
   let maxLock = Infinity;
 
   const process = async (job: Job<StepJobData, StepOutcome>, _token?: string, bullSignal?: AbortSignal): Promise<StepOutcome> => {
@@ -168,6 +170,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
       },
     };
     running.set(jobId, { step: `${task.workflow}.${task.step}`, started: Date.now() });
+    seen.add(`${task.workflow}.${task.step}`);
     try {
       const outcome = await executeTask(wf.target, task, scope);
       return unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
@@ -220,8 +223,10 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
     const now = Date.now();
     const blocked = now - last - tick;
     last = now;
-    if (blocked > maxLock / 2 && running.size > 0) {
-      const steps = [...new Set([...running.values()].map((r) => `"${r.step}"`))].join(", ");
+    const suspects = seen;
+    seen = new Set([...running.values()].map((r) => r.step));
+    if (blocked > maxLock / 2 && suspects.size > 0) {
+      const steps = [...suspects].map((s) => `"${s}"`).join(", ");
       warn(
         `stepwise worker: the event loop was blocked for ${blocked} ms while step ${steps} ran, more than half the lock duration (${maxLock} ms). ` +
           "If it reaches the lock duration, the step's lock expires and another worker starts it again while it still runs. " +
