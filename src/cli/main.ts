@@ -8,6 +8,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { drawCommand, runCommand, type DrawCommandOptions, type RunCommandOptions } from "./commands.js";
 import { RunFailedError, UsageError } from "./errors.js";
 import { registerRunsCommand } from "./runs.js";
+import { loadWorkflows } from "./load.js";
+import { registerWorkerCommand } from "../runtime/bullmq/command.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -50,6 +52,7 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .exitOverride()
     .action(async (file: string, options: DrawCommandOptions) => drawCommand(file, options, io));
   registerRunsCommand(cli, io);
+  registerWorkerCommand(cli, io, { loadWorkflows, usageError: (message, code) => new UsageError(message, code) });
   return cli;
 }
 
