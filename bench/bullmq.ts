@@ -16,6 +16,12 @@
  *   Redis 7 counts them; the EVALSHA calls alone are the client round trips).
  * - throughput: N 10 ms jobs added in bulk, drained by 1 and by 4 worker processes at concurrency 1.
  * - fan-out: 1,000 × 10 ms jobs added in bulk, drained by 4 worker processes at concurrency 64.
+ *
+ * Then the same through stepwise (`BullMQRuntime` + `createWorker`), in the same run:
+ * - step round trip: one-step runs one after another, the worker in this process (as the floor's);
+ * - scaling: a run fanning out N 10 ms steps, on 1 and on 4 worker processes at concurrency 1;
+ * - fan-out: 1,000 × 10 ms steps over 4 worker processes at concurrency 64, joined in the coordinator.
+ * Run from source: `npm run bench:bullmq` (tsx with the stepwise-source condition).
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,16 +30,57 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Queue, QueueEvents, Worker, type ConnectionOptions } from "bullmq";
 import { Redis } from "ioredis";
+import { Event, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
+import { BullMQRuntime, createWorker } from "stepwise-ai/bullmq";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
+/** Worker children run the bench's TypeScript and stepwise from source, as the parent does. */
+const CHILD_ARGV = ["--import", "tsx", "--conditions=stepwise-source"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connection options that survive being passed to a child process as JSON. */
 type Conn = { path: string } | { host: string; port: number; db?: number };
+
+class Part extends Event<{ n: number }> {}
+class Done extends Event<{ n: number }> {}
+
+/** One step: the round trip. */
+class Single extends Workflow<{ ms: number }, number> {
+  @step({ accepts: StartEvent, emits: StopEvent })
+  async only(ev: StartEvent<{ ms: number }>) {
+    if (ev.ms > 0) await sleep(ev.ms);
+    return new StopEvent({ result: 1 });
+  }
+}
+
+/** Fan-out of `n` steps sleeping `ms`, joined in the coordinator (runInProcess). */
+class Fan extends Workflow<{ n: number; ms: number }, number> {
+  @step({ accepts: StartEvent, emits: Part })
+  start(ev: StartEvent<{ n: number; ms: number }>, ctx: Context) {
+    ctx.store.set("ms", ev.ms);
+    ctx.store.set("n", ev.n);
+    return Array.from({ length: ev.n }, (_, i) => new Part({ n: i }));
+  }
+
+  @step({ accepts: Part, emits: Done, numWorkers: Infinity })
+  async work(ev: Part, ctx: Context) {
+    await sleep(ctx.store.get("ms", 10));
+    return new Done({ n: ev.n });
+  }
+
+  @step({ accepts: Done, emits: StopEvent, numWorkers: Infinity })
+  join(ev: Done, ctx: Context) {
+    const got = ctx.store.get("got", 0) + 1;
+    ctx.store.set("got", got);
+    return got === ctx.store.get("n", -1) ? new StopEvent({ result: got }) : undefined;
+  }
+}
+
+const stepwiseWorkflows = () => [new Single(), new Fan()];
 
 // ---------- worker child: `bench/bullmq.ts --worker QUEUE PREFIX CONN_JSON CONCURRENCY SLEEP_MS`
 if (args[0] === "--worker") {
@@ -49,8 +96,18 @@ if (args[0] === "--worker") {
   process.on("message", (m) => {
     if (m === "stop") void worker.close().then(() => process.exit(0));
   });
+  process.on("disconnect", () => process.exit(0)); // the bench died: do not linger
   process.send?.("ready");
   await worker.run();
+} else if (args[0] === "--stepwise-worker") {
+  // ---------- stepwise worker child: `bench/bullmq.ts --stepwise-worker PREFIX CONN_JSON CONCURRENCY`
+  const [, prefix, conn, conc] = args as [string, string, string, string];
+  const worker = await createWorker({ connection: JSON.parse(conn) as Conn, prefix, workflows: stepwiseWorkflows(), concurrency: Number(conc) });
+  process.on("message", (m) => {
+    if (m === "stop") void worker.close().then(() => process.exit(0));
+  });
+  process.on("disconnect", () => process.exit(0));
+  process.send?.("ready");
 } else {
   await main();
 }
@@ -166,7 +223,7 @@ async function main() {
       const children: ChildProcess[] = [];
       await Promise.all(
         Array.from({ length: procs }, () => {
-          const c = fork(here, ["--worker", name, prefix, JSON.stringify(conn), String(concurrency), String(ms)], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+          const c = fork(here, ["--worker", name, prefix, JSON.stringify(conn), String(concurrency), String(ms)], { execArgv: CHILD_ARGV, stdio: "inherit" });
           children.push(c);
           return new Promise<void>((resolve, reject) => {
             c.once("message", () => resolve());
@@ -206,6 +263,64 @@ async function main() {
     const fan = await runProcs("fan", 4, 64, fanN, 10);
     console.log(`fan-out, ${fanN} × 10 ms jobs in bulk, 4 worker processes × concurrency 64: ${fan.ms.toFixed(0)} ms (${fan.jobsPerSec.toFixed(0)} jobs/s, ${fan.redisCommandsPerJob.toFixed(1)} commands/job)`);
     Object.assign(results, { throughput1x1: one, throughput4x1: four, fanout4x64: fan, scaling1to4: four.jobsPerSec / one.jobsPerSec / 4 });
+
+    // ---------- the same through stepwise
+    const swPrefix = `${prefix}-sw`;
+    for (const ms of [0, 10]) {
+      const worker = await createWorker({ connection: conn, prefix: `${swPrefix}${ms}`, workflows: stepwiseWorkflows(), concurrency: 1 });
+      const runtime = new BullMQRuntime({ connection: conn, prefix: `${swPrefix}${ms}` });
+      const wf = new Single({ runtime, timeout: null });
+      const n = quick ? 20 : 300;
+      for (let i = 0; i < 10; i++) await wf.run({ ms });
+      const before = await commandStats(admin);
+      const t0 = performance.now();
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += await wf.run({ ms });
+      const elapsed = performance.now() - t0;
+      const cmds = delta(before, await commandStats(admin));
+      if (sum !== n) wrong++;
+      const total = [...cmds.values()].reduce((a, b) => a + b, 0);
+      const floor = (results[`roundTrip${ms}ms`] as { meanMs: number }).meanMs;
+      results[`stepwiseRoundTrip${ms}ms`] = { runs: n, meanMs: elapsed / n, overFloorMs: elapsed / n - floor, redisCommandsPerStep: total / n };
+      console.log(`stepwise, one ${ms} ms step per run: ${(elapsed / n).toFixed(2)} ms/run, ${(elapsed / n - floor).toFixed(2)} ms over the bare job's round trip; ${(total / n).toFixed(1)} Redis commands/step`);
+      await runtime.close();
+      await worker.close();
+    }
+
+    const runFan = async (label: string, procs: number, concurrency: number, n: number, ms: number) => {
+      const p = `${swPrefix}-${label}`;
+      const children = await Promise.all(
+        Array.from({ length: procs }, () => {
+          const c = fork(here, ["--stepwise-worker", p, JSON.stringify(conn), String(concurrency)], { execArgv: CHILD_ARGV, stdio: "inherit" });
+          return new Promise<ChildProcess>((resolve, reject) => {
+            c.once("message", () => resolve(c));
+            c.once("exit", (code) => reject(new Error(`stepwise worker exited ${code}`)));
+          });
+        }),
+      );
+      const runtime = new BullMQRuntime({ connection: conn, prefix: p });
+      const wf = new Fan({ runtime, timeout: null });
+      runtime.runInProcess(wf, ["join"]);
+      await wf.run({ n: 2, ms: 0 }); // warm-up: queues, connections
+      const before = await commandStats(admin);
+      const t0 = performance.now();
+      const got = await wf.run({ n, ms });
+      const elapsed = performance.now() - t0;
+      const cmds = delta(before, await commandStats(admin));
+      const total = [...cmds.values()].reduce((a, b) => a + b, 0);
+      if (got !== n) wrong++;
+      for (const c of children) c.send("stop");
+      await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
+      await runtime.close();
+      return { steps: n, procs, concurrency, ms: elapsed, stepsPerSec: (n / elapsed) * 1000, redisCommandsPerStep: total / (n + 1) };
+    };
+    const s1 = await runFan("1x1", 1, 1, tpN, 10);
+    console.log(`stepwise, a run fanning out ${tpN} × 10 ms steps, 1 worker process × concurrency 1: ${s1.stepsPerSec.toFixed(0)} steps/s (${s1.ms.toFixed(0)} ms; bare: ${one.jobsPerSec.toFixed(0)} jobs/s)`);
+    const s4 = await runFan("4x1", 4, 1, tpN * 2, 10);
+    console.log(`stepwise, ${tpN * 2} × 10 ms steps, 4 worker processes × concurrency 1: ${s4.stepsPerSec.toFixed(0)} steps/s (${s4.ms.toFixed(0)} ms; bare: ${four.jobsPerSec.toFixed(0)} jobs/s); scaling ${(s4.stepsPerSec / s1.stepsPerSec / 4).toFixed(2)}× of linear`);
+    const sf = await runFan("fan", 4, 64, fanN, 10);
+    console.log(`stepwise, fan-out ${fanN} × 10 ms steps, 4 worker processes × concurrency 64: ${sf.ms.toFixed(0)} ms (bare: ${fan.ms.toFixed(0)} ms, ${(sf.ms / fan.ms).toFixed(2)}×); ${sf.redisCommandsPerStep.toFixed(1)} Redis commands/step`);
+    Object.assign(results, { stepwise1x1: s1, stepwise4x1: s4, stepwiseFanout4x64: sf, stepwiseScaling1to4: s4.stepsPerSec / s1.stepsPerSec / 4, stepwiseFanoutVsBare: sf.ms / fan.ms });
   } finally {
     admin.disconnect();
     priv?.stop();
