@@ -72,7 +72,8 @@ class Fan extends Workflow<{ n: number; ms: number }, number> {
     return new Done({ n: ev.n });
   }
 
-  @step({ accepts: Done, emits: StopEvent, numWorkers: Infinity })
+  // One at a time: even in the coordinator, a step run through the runtime reads the state as handed out.
+  @step({ accepts: Done, emits: StopEvent, numWorkers: 1 })
   join(ev: Done, ctx: Context) {
     const got = ctx.store.get("got", 0) + 1;
     ctx.store.set("got", got);
