@@ -13,7 +13,7 @@ const fixture = join(root, "test/runtime/fixtures/greeter.ts");
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, argv(args), { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, argv(args), { cwd: root, timeout: 110_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
     });
   });
@@ -47,7 +47,7 @@ describe.skipIf(!available)("stepwise worker", () => {
     child.kill("SIGTERM");
     expect(await exit).toBe(0);
     expect(stdout).toMatch(/SIGTERM, finishing 0 running step job\(s\)/);
-  }, 60_000);
+  }, 120_000);
 
   it("bad usage exits 2 with a message: unknown queue, unreachable Redis, missing --redis", async () => {
     prefix = uniquePrefix();
@@ -62,5 +62,5 @@ describe.skipIf(!available)("stepwise worker", () => {
     expect(redis.stderr).toMatch(/Cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
     expect(missing).toMatchObject({ code: 2 });
     expect(missing.stderr).toMatch(/--redis/);
-  }, 60_000);
+  }, 120_000);
 });

@@ -65,7 +65,7 @@ describe.skipIf(!available)("step jobs on worker processes that die", () => {
     expect(starts).toHaveLength(2);
     expect(starts[1]).not.toBe(firstPid);
     expect(outcome).toEqual({ ok: true, emitted: [{ type: "StopEvent", data: { result: `done by ${starts[1]}` } }], writes: [] });
-  }, 30_000);
+  }, 120_000);
 
   it("a poison step that kills every worker it runs on ends in a failed outcome naming the step", async () => {
     const { runtime, redis } = await setup(2);
@@ -93,7 +93,7 @@ describe.skipIf(!available)("step jobs on worker processes that die", () => {
     // It ran maxStalledCount + 1 times, each time on a worker that then died.
     expect(await redis.llen(`${prefix}:test:poison`)).toBe(LOCK.maxStalledCount + 1);
     respawn = false;
-  }, 60_000);
+  }, 120_000);
 
   it("cancel reaches a step running on a worker process through ctx.signal", async () => {
     const { runtime, redis } = await setup(1);
@@ -107,7 +107,7 @@ describe.skipIf(!available)("step jobs on worker processes that die", () => {
     expect(await pending).toMatchObject({ ok: false, error: { message: "run cancelled", name: "WorkflowCancelledError" } });
     await waitFor(async () => (await redis.llen(key)) === 2);
     expect(await redis.lindex(key, 1)).toBe("aborted: WorkflowCancelledError: run cancelled");
-  }, 30_000);
+  }, 120_000);
 
   it("an abort that arrives before a worker takes the job removes it: the step never starts", async () => {
     prefix = uniquePrefix();
@@ -124,5 +124,5 @@ describe.skipIf(!available)("step jobs on worker processes that die", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await redis.llen(`${prefix}:test:early`)).toBe(0);
     expect(await redis.exists(`${prefix}:Faulty:c2.waitsForAbort%3A1.1`)).toBe(0);
-  }, 30_000);
+  }, 120_000);
 });

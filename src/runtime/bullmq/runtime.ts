@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { Queue, QueueEvents, type Job } from "bullmq";
 import { App, describeWorkflow, executeTask, type Workflow } from "../../index.js";
 import { Bus, errorJSON, type ScopeRequest } from "./bus.js";
@@ -274,6 +275,8 @@ export class BullMQRuntime implements Runtime {
           .then((removed) => (removed ? undefined : bus.abort(jobId, errorJSON(scope.signal.reason))))
           .catch(() => {});
       };
+      // Every step in flight of a run listens to the run's signal: a fan-out of 1,000 is 1,000 listeners, removed as they end.
+      setMaxListeners(0, scope.signal);
       scope.signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
