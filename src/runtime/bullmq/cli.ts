@@ -1,7 +1,21 @@
-import { App, Workflow, describeWorkflow } from "../../index.js";
-import type { WorkerCommandOptions, WorkflowLoader } from "./command.js";
+import { App, Workflow, describeWorkflow, type WorkflowOptions } from "../../index.js";
 import { BullMQRuntimeError } from "./errors.js";
 import { createWorker, type StepWorker, type WorkerWorkflows } from "./worker.js";
+
+/** How the command line loads a file's workflows (src/cli/load.ts), handed in to keep the layers apart. */
+export interface WorkflowLoader {
+  loadWorkflows(file: string): Promise<{ candidates: readonly { kind: "class" | "instance" | "app"; name: string; value: Workflow | (new (options?: WorkflowOptions) => Workflow) }[] }>;
+  /** The error the command line prints as a usage error (exit code 2). */
+  usageError(message: string, code: string): Error;
+}
+
+/** Options of `stepwise worker`. */
+export interface WorkerCommandOptions {
+  redis: string;
+  concurrency?: number;
+  queues?: string[];
+  prefix?: string;
+}
 
 /** The workflows a worker serves from what a file exports: its App, or every workflow it exports. */
 export function workerWorkflows(file: string, candidates: Awaited<ReturnType<WorkflowLoader["loadWorkflows"]>>["candidates"], loader: WorkflowLoader): WorkerWorkflows {

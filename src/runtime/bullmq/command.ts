@@ -3,22 +3,7 @@
  * loaded only when the command runs, so the rest of the command line works without it.
  */
 import { InvalidArgumentError, type Command } from "commander";
-import type { Workflow, WorkflowOptions } from "../../index.js";
-
-/** How the command line loads a file's workflows (src/cli/load.ts), handed in to keep the layers apart. */
-export interface WorkflowLoader {
-  loadWorkflows(file: string): Promise<{ candidates: readonly { kind: "class" | "instance" | "app"; name: string; value: Workflow | (new (options?: WorkflowOptions) => Workflow) }[] }>;
-  /** The error the command line prints as a usage error (exit code 2). */
-  usageError(message: string, code: string): Error;
-}
-
-/** Options of `stepwise worker`. */
-export interface WorkerCommandOptions {
-  redis: string;
-  concurrency?: number;
-  queues?: string[];
-  prefix?: string;
-}
+import type { WorkerCommandOptions, WorkflowLoader } from "./cli.js";
 
 function wholeNumber(value: string): number {
   const n = Number(value);
