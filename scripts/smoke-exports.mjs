@@ -10,6 +10,7 @@ const expected = {
   "stepwise-ai/postgres": ["PostgresStore"],
   "stepwise-ai/server": ["createServer", "serve", "ServerError"],
   "stepwise-ai/client": ["createClient", "ClientError", "StepwiseClient"],
+  "stepwise-ai/bullmq": ["BullMQRuntime", "createWorker", "BullMQRuntimeError", "DEFAULT_LOCK_SETTINGS"],
 };
 let failed = false;
 for (const sub of Object.keys(pkg.exports).filter((k) => k !== "./package.json")) {

@@ -12,6 +12,8 @@ import { WorkflowValidationError } from "../index.js";
 import { MissingDependencyError } from "../optional.js";
 import { noInputOption, registerRunsCommand } from "./runs.js";
 import { clean } from "./text.js";
+import { loadWorkflows } from "./load.js";
+import { registerWorkerCommand } from "../runtime/bullmq/command.js";
 
 const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -68,6 +70,7 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .option("--token <token>", "require Authorization: Bearer <token> (default: $STEPWISE_TOKEN)")
     .exitOverride()
     .action(async (file: string, options: import("../server/file.js").ServeFileOptions) => (await (await import("../server/file.js")).serveFile(file, options, io)).closed);
+  registerWorkerCommand(cli, io, { loadWorkflows, usageError: (message, code) => new UsageError(message, code) });
   return cli;
 }
 

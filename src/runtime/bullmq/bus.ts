@@ -1,0 +1,219 @@
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { ErrorJSON } from "../../index.js";
+import { describeConnection, newRedis, type RedisConnection } from "./connection.js";
+import { BullMQRuntimeError } from "./errors.js";
+import { keys } from "./names.js";
+
+/** A request from a step on a worker to the scope of its run, held by the coordinator. */
+export interface ScopeRequest {
+  /** The process that asks (its inbox). */
+  from: string;
+  /** The step job it asks for: only jobs the coordinator is awaiting are served. */
+  job: string;
+  op: string;
+  args: unknown[];
+}
+
+type Message =
+  | { kind: "req"; id: string; from: string; job: string; op: string; args: unknown[] }
+  | { kind: "res"; id: string; ok: true; value: unknown }
+  | { kind: "res"; id: string; ok: false; error: ErrorJSON };
+
+/** How long an abort is remembered for a job this process has not started yet. */
+const REMEMBER_ABORT_MS = 10 * 60_000;
+const MAX_REMEMBERED = 10_000;
+
+export function errorJSON(err: unknown): ErrorJSON {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const step = (err as { step?: unknown }).step;
+    return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}), ...(typeof step === "string" ? { step } : {}) };
+  }
+  return { name: "Error", message: String(err) };
+}
+
+/** An error that happened in another process, rebuilt from its JSON: same name, message and code. */
+export class RemoteError extends BullMQRuntimeError {
+  constructor(json: ErrorJSON) {
+    super(json.message, json.code ?? "REMOTE_ERROR", json.step === undefined ? {} : { step: json.step });
+    this.name = json.name;
+  }
+}
+
+/**
+ * The runtime's own messages over Redis pub/sub, one per process: aborts broadcast to every
+ * worker, and scope requests and replies between a worker and a coordinator, each process
+ * reading its own inbox channel. Pub/sub keeps nothing: a message sent while a process is
+ * disconnected is lost, so aborts are also remembered for jobs not started yet, and a scope
+ * request is bounded by the step's signal.
+ */
+export class Bus {
+  /** This process's inbox id. */
+  readonly id = randomUUID();
+  readonly #prefix: string;
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #aborts = new Map<string, Set<(reason: ErrorJSON) => void>>();
+  readonly #aborted = new Map<string, { reason: ErrorJSON; at: number }>();
+  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #serve: ((req: ScopeRequest) => Promise<unknown>) | undefined;
+
+  private constructor(prefix: string, pub: Redis, sub: Redis) {
+    this.#prefix = prefix;
+    this.#pub = pub;
+    this.#sub = sub;
+  }
+
+  /**
+   * Connects and subscribes; resolves once messages can be received. Fails with
+   * `REDIS_UNAVAILABLE` when Redis does not answer within `timeoutMs`.
+   */
+  static async open(connection: RedisConnection, prefix: string, timeoutMs = 10_000): Promise<Bus> {
+    const bus = new Bus(prefix, newRedis(connection, "stepwise-bus"), newRedis(connection, "stepwise-bus-sub"));
+    let lastError = "no answer";
+    let failFast: ((err: Error) => void) | undefined;
+    // Later errors (Redis restarted) are retried by ioredis; a listener keeps them from being fatal.
+    const note = (err: Error) => {
+      lastError = err.message;
+      failFast?.(err);
+    };
+    bus.#pub.on("error", note);
+    bus.#sub.on("error", note);
+    bus.#sub.on("message", (channel: string, text: string) => bus.#receive(channel, text));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // At start, fail at the first error: a worker that cannot reach Redis should say so, not hang.
+      await Promise.race([
+        Promise.all([bus.#sub.subscribe(keys.abort(prefix), keys.inbox(prefix, bus.id)), bus.#pub.ping()]),
+        new Promise((_, reject) => {
+          failFast = reject;
+          timer = setTimeout(() => reject(new Error("timeout")), timeoutMs);
+        }),
+      ]);
+    } catch {
+      bus.#sub.disconnect();
+      bus.#pub.disconnect();
+      throw new BullMQRuntimeError(`Cannot reach Redis at ${describeConnection(connection)} within ${timeoutMs / 1000} s (${lastError}); is it running, and is the URL right?`, "REDIS_UNAVAILABLE");
+    } finally {
+      clearTimeout(timer);
+      failFast = undefined;
+    }
+    return bus;
+  }
+
+  /** The connection for the runtime's own commands (lock settings). */
+  get redis(): Redis {
+    return this.#pub;
+  }
+
+  #receive(channel: string, text: string): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return; // not ours: anyone with access to Redis may publish here
+    }
+    if (typeof msg !== "object" || msg === null) return;
+    const m = msg as Record<string, unknown>;
+    if (channel === keys.abort(this.#prefix)) {
+      if (typeof m.job === "string" && typeof m.reason === "object" && m.reason !== null) this.#abortLocal(m.job, m.reason as ErrorJSON);
+      return;
+    }
+    if (m.kind === "res" && typeof m.id === "string") {
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      if (m.ok === true) p.resolve(m.value);
+      else p.reject(new RemoteError((m.error ?? { name: "Error", message: "unknown error" }) as ErrorJSON));
+      return;
+    }
+    if (m.kind === "req" && typeof m.id === "string" && typeof m.from === "string" && typeof m.job === "string" && typeof m.op === "string" && Array.isArray(m.args)) {
+      void this.#answer(m as Extract<Message, { kind: "req" }>);
+    }
+  }
+
+  async #answer(req: Extract<Message, { kind: "req" }>): Promise<void> {
+    let reply: Message;
+    try {
+      if (!this.#serve) throw new BullMQRuntimeError(`This process serves no scope requests (asked for "${req.op}").`, "BAD_TASK");
+      reply = { kind: "res", id: req.id, ok: true, value: await this.#serve(req) };
+    } catch (err) {
+      reply = { kind: "res", id: req.id, ok: false, error: errorJSON(err) };
+    }
+    try {
+      await this.#pub.publish(keys.inbox(this.#prefix, req.from), JSON.stringify(reply));
+    } catch {
+      // The asker waits on its step's signal; nothing else to do without Redis.
+    }
+  }
+
+  #abortLocal(job: string, reason: ErrorJSON): void {
+    if (this.#aborted.size >= MAX_REMEMBERED) {
+      const now = Date.now();
+      for (const [k, v] of this.#aborted) if (now - v.at > REMEMBER_ABORT_MS || this.#aborted.size >= MAX_REMEMBERED) this.#aborted.delete(k);
+    }
+    this.#aborted.set(job, { reason, at: Date.now() });
+    for (const fn of this.#aborts.get(job) ?? []) fn(reason);
+  }
+
+  /** Calls `fn` when `job` is aborted (at once if it already was); returns the unsubscribe. */
+  onAbort(job: string, fn: (reason: ErrorJSON) => void): () => void {
+    const known = this.#aborted.get(job);
+    if (known && Date.now() - known.at <= REMEMBER_ABORT_MS) {
+      fn(known.reason);
+      return () => {};
+    }
+    let set = this.#aborts.get(job);
+    if (!set) this.#aborts.set(job, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0) this.#aborts.delete(job);
+    };
+  }
+
+  /** Tells every worker that `job` must abort. */
+  async abort(job: string, reason: ErrorJSON): Promise<void> {
+    await this.#pub.publish(keys.abort(this.#prefix), JSON.stringify({ job, reason }));
+  }
+
+  /** Serve scope requests addressed to this process with `fn`. */
+  serve(fn: (req: ScopeRequest) => Promise<unknown>): void {
+    this.#serve = fn;
+  }
+
+  /** Asks process `to` to run `op(...args)` on the scope of `job`; rejects when `signal` aborts. */
+  request(to: string, job: string, op: string, args: unknown[], signal: AbortSignal): Promise<unknown> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    const id = randomUUID();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#pending.delete(id);
+        reject(signal.reason as Error);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#pending.set(id, {
+        resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
+        reject: (e: Error) => (signal.removeEventListener("abort", onAbort), reject(e)),
+      });
+      const msg: Message = { kind: "req", id, from: this.id, job, op, args };
+      this.#pub.publish(keys.inbox(this.#prefix, to), JSON.stringify(msg)).catch((err: unknown) => {
+        this.#pending.get(id)?.reject(err instanceof Error ? err : new Error(String(err)));
+        this.#pending.delete(id);
+      });
+    });
+  }
+
+  /** Requests in flight (for tests and leak checks). */
+  get pendingRequests(): number {
+    return this.#pending.size;
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.#pending.values()) p.reject(new BullMQRuntimeError("The BullMQ runtime was closed while a scope request was in flight.", "CLOSED"));
+    this.#pending.clear();
+    this.#sub.disconnect();
+    await this.#pub.quit().catch(() => this.#pub.disconnect());
+  }
+}

@@ -1,0 +1,255 @@
+import { Queue, Worker, type Job } from "bullmq";
+import { App, Workflow, describeWorkflow, executeTask, type StepDefinition } from "../../index.js";
+import { Bus, RemoteError } from "./bus.js";
+import { bullConnection, type RedisConnection } from "./connection.js";
+import { BullMQRuntimeError } from "./errors.js";
+import { parseStepJob, type StepJobData } from "./job.js";
+import { lockProblems, sharedLockSettings, type LockSettings } from "./locks.js";
+import { keys, queueName, routeField } from "./names.js";
+import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
+
+/**
+ * The workflows a worker runs: a list (each by its workflow name), or an App (its members by
+ * their member names; to run only some members here, pass the App and `queues`).
+ */
+export type WorkerWorkflows = readonly Workflow[] | App;
+
+/** Options of {@link createWorker}. */
+export interface CreateWorkerOptions {
+  /** Where Redis is: a URL, ioredis options or an ioredis client. */
+  connection: RedisConnection;
+  /** Key prefix of the queues; the same as the coordinators' `BullMQRuntime` (default `"stepwise"`). */
+  prefix?: string;
+  /** The workflows whose steps this worker runs: the same definitions as the coordinators' (a list, or an App). */
+  workflows: WorkerWorkflows;
+  /** Step jobs run at once per queue in this process (default 1). */
+  concurrency?: number;
+  /** Consume only these queues (names as {@link StepWorker.queues} lists them); default all. */
+  queues?: readonly string[];
+  /**
+   * Lock settings; every worker of a queue shares them through Redis. Leave them out to take the
+   * queue's stored settings (or the defaults for a new queue); giving different ones is refused.
+   */
+  lock?: Partial<LockSettings>;
+  /**
+   * Cluster-wide limits on a step's running invocations, by `"Workflow.step"`, e.g.
+   * `{ "Research.callModel": 5 }`; added to a step's own `globalConcurrency` option. Such a step
+   * gets a queue of its own (BullMQ's global concurrency is per queue).
+   */
+  globalConcurrency?: Readonly<Record<string, number>>;
+  /** Seconds finished jobs are kept (what makes a re-enqueue a no-op): default 3,600 completed, 86,400 failed. */
+  keep?: { completed?: number; failed?: number };
+  /** Called with warnings (a step blocking the event loop); default `console.warn`. */
+  onWarning?: (message: string) => void;
+}
+
+/** A running worker: {@link createWorker}'s result. */
+export interface StepWorker {
+  /** The queues consumed, e.g. `["Checkout", "Checkout.callModel"]`. */
+  readonly queues: readonly string[];
+  /** The lock settings in force, per queue. */
+  readonly lock: ReadonlyMap<string, LockSettings>;
+  /** Step jobs running now. */
+  readonly running: number;
+  /** Stops taking jobs, waits for the running ones (unless `force`), and disconnects. */
+  close(force?: boolean): Promise<void>;
+}
+
+interface Served {
+  /** What `executeTask` runs a task against: the workflow, or the App for its members' tasks. */
+  readonly target: Workflow;
+  /** The workflow (or member) the steps belong to. */
+  readonly workflow: Workflow;
+  readonly name: string;
+  readonly steps: ReadonlyMap<string, StepDefinition>;
+}
+
+const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
+
+function servedWorkflows(workflows: WorkerWorkflows): Served[] {
+  let entries: [string, unknown][];
+  if (workflows instanceof App) {
+    const problems = describeWorkflow(workflows).problems;
+    if (problems.length > 0) throw new BullMQRuntimeError(`createWorker: the App is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}`, "BAD_OPTION");
+    entries = [...workflows.members];
+  } else if (Array.isArray(workflows)) entries = (workflows as readonly unknown[]).map((w) => [w instanceof Workflow ? describeWorkflow(w).name : "?", w]);
+  else throw new BullMQRuntimeError(`createWorker: workflows must be a list of workflow instances or an App, got ${typeof workflows === "object" ? "an object" : String(workflows)}.`, "BAD_OPTION");
+  if (entries.length === 0) throw new BullMQRuntimeError("createWorker: workflows is empty; pass the workflows whose steps this worker runs.", "BAD_OPTION");
+  const seen = new Set<string>();
+  return entries.map(([name, wf]) => {
+    if (!(wf instanceof Workflow)) throw new BullMQRuntimeError(`createWorker: workflow "${name}" is not a Workflow instance; pass instances (new ${name}()), not classes.`, "BAD_OPTION");
+    if (wf instanceof App) throw new BullMQRuntimeError(`createWorker: "${name}" is an App inside the list; pass the App itself as workflows.`, "BAD_OPTION");
+    if (seen.has(name)) throw new BullMQRuntimeError(`createWorker: two workflows are named "${name}"; give one another name with the workflow option name.`, "BAD_OPTION");
+    seen.add(name);
+    const d = describeWorkflow(wf);
+    // An App member alone may not validate (its events come from other members); the App did.
+    if (!(workflows instanceof App) && d.problems.length > 0) throw new BullMQRuntimeError(`createWorker: workflow "${name}" is invalid:\n${d.problems.map((p) => `  - ${p}`).join("\n")}`, "BAD_OPTION");
+    return { target: workflows instanceof App ? workflows : wf, workflow: wf, name, steps: new Map(d.steps.map((s) => [s.name, s])) };
+  });
+}
+
+/** A step's cluster-wide limit: its own `globalConcurrency` option (when the core keeps it), or the worker's option. */
+function globalLimit(def: StepDefinition, workflow: string, option: Readonly<Record<string, number>> | undefined): number | undefined {
+  const own = (def as { globalConcurrency?: unknown }).globalConcurrency;
+  const given = option?.[`${workflow}.${def.name}`] ?? own;
+  if (given === undefined) return undefined;
+  if (!positiveInt(given)) throw new BullMQRuntimeError(`globalConcurrency of step "${workflow}.${def.name}" must be a whole number ≥ 1, got ${JSON.stringify(given)}.`, "BAD_OPTION");
+  return given as number;
+}
+
+/**
+ * Runs the steps of `workflows` for coordinators elsewhere (processes whose workflows use a
+ * {@link BullMQRuntime} with the same Redis and prefix): one BullMQ worker per queue, a queue per
+ * workflow (or App member) and per step with a global concurrency limit. Resolves once it takes jobs.
+ * @example
+ * const worker = await createWorker({ connection: "redis://127.0.0.1:6379", workflows: [new Research()], concurrency: 8 });
+ * process.on("SIGTERM", () => void worker.close());
+ */
+export async function createWorker(options: CreateWorkerOptions): Promise<StepWorker> {
+  const { connection, prefix = "stepwise", concurrency = 1, keep } = options;
+  const warn = options.onWarning ?? ((m: string) => console.warn(m));
+  const problems = [...lockProblems(options.lock ?? {})];
+  if (!positiveInt(concurrency)) problems.push(`concurrency must be a whole number ≥ 1, got ${String(concurrency)}.`);
+  if (typeof prefix !== "string" || prefix === "" || prefix.includes(":")) problems.push(`prefix must be a non-empty string without ":", got ${JSON.stringify(prefix)}.`);
+  if (problems.length > 0) throw new BullMQRuntimeError(`createWorker: ${problems.join(" ")}`, "BAD_OPTION");
+  const served = servedWorkflows(options.workflows);
+  const byName = new Map(served.map((s) => [s.name, s]));
+
+  // Which queues exist, and the steps routed to a queue of their own.
+  const all = new Map<string, { limit?: number; route?: string }>();
+  for (const s of served) {
+    all.set(queueName(s.name), {});
+    for (const def of s.steps.values()) {
+      const limit = globalLimit(def, s.name, options.globalConcurrency);
+      if (limit !== undefined) all.set(queueName(s.name, def.name), { limit, route: routeField(s.name, def.name) });
+    }
+  }
+  const unknown = (options.queues ?? []).filter((q) => !all.has(q));
+  if (unknown.length > 0) throw new BullMQRuntimeError(`createWorker: no queue named ${unknown.map((q) => `"${q}"`).join(", ")}; the workflows given have ${[...all.keys()].map((q) => `"${q}"`).join(", ")}.`, "UNKNOWN_QUEUE");
+  const chosen = options.queues ? [...all].filter(([q]) => options.queues?.includes(q)) : [...all];
+
+  const bus = await Bus.open(connection, prefix);
+  const locks = new Map<string, LockSettings>();
+  const workers: Worker[] = [];
+  const running = new Map<string, { step: string; started: number }>();
+  // Steps that ran since the last tick of the event-loop watch (a synchronous step is over by then).
+  let seen = new Set<string>();
+  let maxLock = Infinity;
+
+  const process = async (job: Job<StepJobData, StepOutcome>, _token?: string, bullSignal?: AbortSignal): Promise<StepOutcome> => {
+    const jobId = job.id ?? "";
+    const { task, coordinator } = parseStepJob(job.data, job.id);
+    const wf = byName.get(task.workflow);
+    if (!wf) throw new BullMQRuntimeError(`This worker does not run workflow "${task.workflow}" (it runs ${[...byName.keys()].map((n) => `"${n}"`).join(", ")}); job "${jobId}" is on the wrong queue.`, "BAD_TASK", { runId: task.runId, step: task.step });
+    const controller = new AbortController();
+    const stop = bus.onAbort(jobId, (reason) => controller.abort(new RemoteError(reason)));
+    const onBull = () => controller.abort(bullSignal?.reason);
+    bullSignal?.addEventListener("abort", onBull, { once: true });
+    // Writes the step made before a request travel with it, so the coordinator applies them first.
+    let unsent: StepWrite[] = [];
+    const scope: StepScope = {
+      signal: controller.signal,
+      apply(writes) {
+        unsent.push(...writes);
+      },
+      request(req: StepRequest): StepReply | Promise<StepReply> {
+        // The step's API answers these synchronously; a round trip to the coordinator cannot.
+        // A task without state means the run had none when it was handed out: same as a snapshot.
+        if (req.kind === "store.get" && task.state === undefined) return { kind: "store.get", found: false };
+        if (req.kind === "collect" || req.kind === "store.get") {
+          throw new BullMQRuntimeError(
+            `Step "${task.step}" of workflow "${task.workflow}" called ${req.kind === "collect" ? "ctx.collectEvents()" : "ctx.store.get()"} on a BullMQ worker; it needs the run's memory at once. ` +
+              `Run it in the coordinating process: runtime.runInProcess(workflow, ["${task.step}"]).`,
+            "NEEDS_RUN_MEMORY",
+            { runId: task.runId, step: task.step },
+          );
+        }
+        const writes = unsent;
+        unsent = [];
+        return bus.request(coordinator, jobId, "request", [writes, req], controller.signal) as Promise<StepReply>;
+      },
+    };
+    running.set(jobId, { step: `${task.workflow}.${task.step}`, started: Date.now() });
+    seen.add(`${task.workflow}.${task.step}`);
+    try {
+      const outcome = await executeTask(wf.target, task, scope);
+      return unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
+    } finally {
+      running.delete(jobId);
+      stop();
+      bullSignal?.removeEventListener("abort", onBull);
+    }
+  };
+
+  try {
+    for (const [queue, { limit, route }] of chosen) {
+      const lock = await sharedLockSettings(bus.redis, prefix, queue, options.lock);
+      locks.set(queue, lock);
+      maxLock = Math.min(maxLock, lock.lockDuration);
+      if (limit !== undefined && route !== undefined) {
+        const q = new Queue(queue, { connection: bullConnection(connection), prefix });
+        await q.setGlobalConcurrency(limit);
+        await q.close();
+        await bus.redis.hset(keys.routes(prefix), route, queue);
+      }
+      const worker = new Worker<StepJobData, StepOutcome>(queue, process, {
+        connection: bullConnection(connection),
+        prefix,
+        concurrency,
+        lockDuration: lock.lockDuration,
+        stalledInterval: lock.stalledInterval,
+        maxStalledCount: lock.maxStalledCount,
+        removeOnComplete: { age: keep?.completed ?? 3_600 },
+        removeOnFail: { age: keep?.failed ?? 86_400 },
+        autorun: false,
+      });
+      // BullMQ reports connection trouble here; without a listener Node would crash the process.
+      worker.on("error", (err) => warn(`stepwise worker, queue "${queue}": ${err.message}`));
+      workers.push(worker);
+      await worker.waitUntilReady();
+    }
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.close(true)));
+    await bus.close();
+    throw err;
+  }
+  for (const w of workers) void w.run().catch((err: unknown) => warn(`stepwise worker stopped: ${err instanceof Error ? err.message : String(err)}`));
+
+  // A step that blocks the event loop stops lock renewal: past the lock duration another worker
+  // runs it a second time. Warn well before that, naming the step.
+  const tick = 100;
+  let last = Date.now();
+  const watch = setInterval(() => {
+    const now = Date.now();
+    const blocked = now - last - tick;
+    last = now;
+    const suspects = seen;
+    seen = new Set([...running.values()].map((r) => r.step));
+    if (blocked > maxLock / 2 && suspects.size > 0) {
+      const steps = [...suspects].map((s) => `"${s}"`).join(", ");
+      warn(
+        `stepwise worker: the event loop was blocked for ${blocked} ms while step ${steps} ran, more than half the lock duration (${maxLock} ms). ` +
+          "If it reaches the lock duration, the step's lock expires and another worker starts it again while it still runs. " +
+          "Move CPU-heavy work off the event loop (node:worker_threads, a child process), or raise lock.lockDuration for every worker of the queue.",
+      );
+    }
+  }, tick);
+  watch.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    queues: chosen.map(([q]) => q),
+    lock: locks,
+    get running() {
+      return running.size;
+    },
+    close(force = false) {
+      closing ??= (async () => {
+        clearInterval(watch);
+        await Promise.all(workers.map((w) => w.close(force)));
+        await bus.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { Redis } from "ioredis";
+
+/** The machine's Redis (override with STEPWISE_TEST_REDIS). */
+export const REDIS_URL = process.env.STEPWISE_TEST_REDIS ?? "redis://127.0.0.1:6379";
+
+let reachable: Promise<boolean> | undefined;
+
+/**
+ * True when Redis answers. When it does not: under CI (CI=true) this throws, so the suite fails;
+ * elsewhere it warns loudly and the caller skips.
+ */
+export function redisAvailable(): Promise<boolean> {
+  reachable ??= (async () => {
+    const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+    r.on("error", () => {});
+    try {
+      await r.connect();
+      await r.ping();
+      return true;
+    } catch (err) {
+      if (process.env.CI === "true") throw new Error(`Redis at ${REDIS_URL} is unreachable and CI=true: ${String(err)}`);
+      console.warn(`\n!!! Redis at ${REDIS_URL} is unreachable (${String(err)}): SKIPPING the BullMQ runtime tests. !!!\n`);
+      return false;
+    } finally {
+      r.disconnect();
+    }
+  })();
+  return reachable;
+}
+
+/** A fresh key prefix for one test (no ":"); `dropPrefix` deletes its keys. */
+export function uniquePrefix(): string {
+  return `swt${process.pid}x${Date.now().toString(36)}x${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Deletes every key under `prefix`. */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL);
+  try {
+    let cursor = "0";
+    do {
+      const [next, found] = await r.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (found.length > 0) await r.unlink(...found);
+    } while (cursor !== "0");
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** How many keys `prefix` has (for leak checks). */
+export async function countKeys(prefix: string): Promise<number> {
+  const r = new Redis(REDIS_URL);
+  try {
+    let cursor = "0";
+    let n = 0;
+    do {
+      const [next, found] = await r.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      n += found.length;
+    } while (cursor !== "0");
+    return n;
+  } finally {
+    r.disconnect();
+  }
+}

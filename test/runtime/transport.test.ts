@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Event, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
+import { BullMQRuntime, BullMQRuntimeError, createWorker, stepJobId, type StepWorker } from "stepwise-ai/bullmq";
+import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
+
+const available = await redisAvailable();
+
+class Ping extends Event<{ n: number }> {}
+class Note extends Event<{ text: string }> {}
+
+const ran: string[] = [];
+
+class Remote extends Workflow {
+  @step({ accepts: StartEvent, emits: [Ping, Note] })
+  async start(ev: StartEvent<{ n: number }>, ctx: Context) {
+    ran.push(`start:${ctx.stepRunId}:${ctx.attempt}`);
+    ctx.writeEventToStream(new Note({ text: "hello" }));
+    ctx.store.set("seen", ev.n);
+    ctx.sendEvent(new Note({ text: "to-b" }), { step: "b" });
+    return [new Ping({ n: ev.n }), new Ping({ n: ev.n + 1 })];
+  }
+
+  @step({ accepts: Ping, emits: StopEvent })
+  async b(ev: Ping) {
+    if (ev.n < 0) throw new Error(`negative ${ev.n}`);
+    return new StopEvent({ result: ev.n });
+  }
+
+  @step({ accepts: Note, emits: StopEvent })
+  async slow(_ev: Note, ctx: Context) {
+    await new Promise((resolve, reject) => {
+      ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true });
+    });
+    return new StopEvent({ result: "never" });
+  }
+}
+
+/** A scope as the core's driver would hand one: records writes, answers nothing. */
+function fakeScope(signal = new AbortController().signal) {
+  const applied: unknown[] = [];
+  return {
+    applied,
+    scope: {
+      signal,
+      apply: (w: readonly unknown[]) => void applied.push(...w),
+      request: () => Promise.reject(new Error("no requests in this test")),
+    },
+  };
+}
+
+const task = (runId: string, stepName: string, event: { type: string; data: Record<string, unknown> }, attempt = 1) => ({ runId, workflow: "Remote", step: stepName, stepRunId: `${runId}:${stepName}:1`, attempt, event });
+
+describe.skipIf(!available)("BullMQRuntime and createWorker (one process)", () => {
+  let prefix = "";
+  let worker: StepWorker | undefined;
+  let runtime: BullMQRuntime | undefined;
+  afterEach(async () => {
+    await runtime?.close();
+    await worker?.close(true);
+    await dropPrefix(prefix);
+  });
+
+  const setup = async () => {
+    prefix = uniquePrefix();
+    worker = await createWorker({ connection: REDIS_URL, prefix, workflows: [new Remote()], concurrency: 4 });
+    runtime = new BullMQRuntime({ connection: REDIS_URL, prefix });
+    return { worker, runtime };
+  };
+
+  it("runs a task on the worker and returns its JSON outcome: emitted events and writes", async () => {
+    const { runtime, worker } = await setup();
+    expect(worker.queues).toEqual(["Remote"]);
+    const { scope } = fakeScope();
+    const outcome = await runtime.execute(task("r1", "start", { type: "StartEvent", data: { n: 5 } }), scope);
+    expect(JSON.parse(JSON.stringify(outcome))).toEqual({
+      ok: true,
+      emitted: [
+        { type: "Ping", data: { n: 5 } },
+        { type: "Ping", data: { n: 6 } },
+      ],
+      writes: [
+        { kind: "stream", event: { type: "Note", data: { text: "hello" } } },
+        { kind: "store", key: "seen", value: 5 },
+        { kind: "send", event: { type: "Note", data: { text: "to-b" } }, step: "b" },
+      ],
+    });
+    expect(runtime.inFlight).toBe(0);
+  });
+
+  it("returns a step's error as a failed outcome, not as a rejection", async () => {
+    const { runtime } = await setup();
+    const outcome = await runtime.execute(task("r2", "b", { type: "Ping", data: { n: -1 } }), fakeScope().scope);
+    expect(outcome.ok).toBe(false);
+    expect(outcome.ok === false && outcome.error.message).toBe("negative -1");
+  });
+
+  it("enqueuing the same attempt again is a no-op: the step runs once, both get its outcome", async () => {
+    const { runtime } = await setup();
+    ran.length = 0;
+    const t = task("r3", "start", { type: "StartEvent", data: { n: 1 } });
+    const [a, b] = await Promise.all([runtime.execute(t, fakeScope().scope), runtime.execute(t, fakeScope().scope)]);
+    const again = await runtime.execute(t, fakeScope().scope);
+    expect(a).toEqual(b);
+    expect(again).toEqual(a);
+    expect(ran).toEqual(["start:r3:start:1:1"]);
+    // A new attempt is a new job.
+    await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope);
+    expect(ran).toEqual(["start:r3:start:1:1", "start:r3:start:1:2"]);
+  });
+
+  it("aborting the scope's signal aborts ctx.signal of the step on the worker", async () => {
+    const { runtime, worker } = await setup();
+    const ac = new AbortController();
+    const pending = runtime.execute(task("r4", "slow", { type: "Note", data: { text: "x" } }), fakeScope(ac.signal).scope);
+    while (worker.running === 0) await new Promise((r) => setTimeout(r, 5));
+    ac.abort(new Error("cancelled by test"));
+    const outcome = await pending;
+    expect(outcome.ok === false && outcome.error.message).toBe("cancelled by test");
+    while (worker.running > 0) await new Promise((r) => setTimeout(r, 5));
+  });
+
+  it("job ids have no ':' and differ by run, stepRunId and attempt", () => {
+    const ids = [stepJobId("a:b", "a:b:s:1", 1), stepJobId("a", "a:b:s:1", 1), stepJobId("a:b", "a:b:s:1", 2), stepJobId("a%3Ab", "a%3Ab:s:1", 1)];
+    for (const id of ids) expect(id).not.toContain(":");
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("refuses bad options with errors naming the option", async () => {
+    expect(() => new BullMQRuntime({ connection: REDIS_URL, prefix: "a:b" })).toThrow(/prefix must be a non-empty string without ":"/);
+    await expect(createWorker({ connection: REDIS_URL, workflows: [], prefix: uniquePrefix() })).rejects.toThrow(/workflows is empty/);
+    await expect(createWorker({ connection: REDIS_URL, workflows: [new Remote()], concurrency: 0 })).rejects.toThrow(/concurrency must be a whole number ≥ 1, got 0/);
+    await expect(createWorker({ connection: REDIS_URL, workflows: [new Remote()], queues: ["Nope"] })).rejects.toMatchObject({ code: "UNKNOWN_QUEUE" });
+    await expect(createWorker({ connection: REDIS_URL, workflows: [Remote as never] })).rejects.toBeInstanceOf(BullMQRuntimeError);
+  });
+});
