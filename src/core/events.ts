@@ -34,13 +34,37 @@ class EventBase {
         { eventType: eventTypeName(this.constructor as EventClass), issues: [] },
       );
     }
-    if (data !== undefined) Object.assign(this, data);
+    if (data !== undefined) assignData(this, data as object);
   }
 
   /** `{ type, data }`: the stable type name and the event's own fields. */
   toJSON(): EventJSON {
     return { type: eventTypeName(this.constructor as EventClass), data: { ...this } as Record<string, unknown> };
   }
+}
+
+/**
+ * Copy an event's fields onto it. A key the event already has through its prototype
+ * (`constructor`, `__proto__`, `toJSON`, `hasOwnProperty`, a method of the class...) is
+ * rejected: shadowing it would let data sent from outside change the event's type name,
+ * its prototype or how it serialises (issue 11.1).
+ */
+function assignData(ev: EventBase, data: object): void {
+  const proto = Object.getPrototypeOf(ev) as object;
+  const target = ev as unknown as Record<string, unknown>;
+  const source = data as Record<string, unknown>;
+  for (const key of Object.keys(source)) {
+    if (key in proto) throw reservedKey(ev, key);
+    target[key] = source[key];
+  }
+}
+
+function reservedKey(ev: EventBase, key: string): EventValidationError {
+  const type = eventTypeName((Object.getPrototypeOf(ev) as { constructor: EventClass }).constructor);
+  return new EventValidationError(
+    `${type} got a field named "${key}", which every event already has (its class, prototype or methods); rename the field.`,
+    { eventType: type, issues: [{ message: `reserved field name "${key}"`, path: [key] }] },
+  );
 }
 
 function describe(value: unknown): string {
