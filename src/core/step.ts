@@ -168,6 +168,8 @@ export function describeOutput(v: unknown): string {
   if (Array.isArray(v)) return "an array";
   if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
   if (typeof v === "function") return `a function`;
+  if (typeof v === "bigint") return `bigint ${v}n`;
+  if (typeof v === "symbol") return v.toString();
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
@@ -181,6 +183,8 @@ export function describeValue(v: unknown): string {
   if (v === undefined) return "undefined";
   if (typeof v === "function") return `function ${v.name || "(anonymous)"}`;
   if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
+  if (typeof v === "bigint") return `bigint ${v}n`;
+  if (typeof v === "symbol") return v.toString();
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
