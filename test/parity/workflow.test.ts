@@ -151,7 +151,7 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(new Set((await handler) as string[])).toEqual(new Set(["test4", "test1", "test2"]));
   });
 
-  it.fails("[12.5] test_workflow_num_workers: an event of a type not in collectEvents' list (LastEvent) returns null instead of failing the run", async () => {
+  it("[12.5] test_workflow_num_workers: an event of a type not in collectEvents' list (LastEvent) returns null instead of failing the run", async () => {
     const { wf, probe } = numWorkers(true);
     const settled = Promise.allSettled([wf.run()]);
     probe.held.open();
