@@ -34,13 +34,37 @@ class EventBase {
         { eventType: eventTypeName(this.constructor as EventClass), issues: [] },
       );
     }
-    if (data !== undefined) Object.assign(this, data);
+    if (data !== undefined) assignData(this, data as object);
   }
 
   /** `{ type, data }`: the stable type name and the event's own fields. */
   toJSON(): EventJSON {
     return { type: eventTypeName(this.constructor as EventClass), data: { ...this } as Record<string, unknown> };
   }
+}
+
+/**
+ * Copy an event's fields onto it. A key the event already has through its prototype
+ * (`constructor`, `__proto__`, `toJSON`, `hasOwnProperty`, a method of the class...) is
+ * rejected: shadowing it would let data sent from outside change the event's type name,
+ * its prototype or how it serialises (issue 11.1).
+ */
+function assignData(ev: EventBase, data: object): void {
+  const proto = Object.getPrototypeOf(ev) as object;
+  const target = ev as unknown as Record<string, unknown>;
+  const source = data as Record<string, unknown>;
+  for (const key of Object.keys(source)) {
+    if (key in proto) throw reservedKey(ev, key);
+    target[key] = source[key];
+  }
+}
+
+function reservedKey(ev: EventBase, key: string): EventValidationError {
+  const type = eventTypeName((Object.getPrototypeOf(ev) as { constructor: EventClass }).constructor);
+  return new EventValidationError(
+    `${type} got a field named "${key}", which every event already has (its class, prototype or methods); rename the field.`,
+    { eventType: type, issues: [{ message: `reserved field name "${key}"`, path: [key] }] },
+  );
 }
 
 function describe(value: unknown): string {
@@ -149,31 +173,46 @@ export const StartEvent = StartEventBase as unknown as StartEventConstructor;
 
 class StopEventBase extends EventBase {
   declare readonly result: unknown;
+  // A type-only brand (the Standard Schema "~" convention) makes StopEvent nominal for the
+  // compiler: an event that merely has a `result` field is not a StopEvent.
+  declare readonly "~stopEvent": true;
 }
 /** The event that ends a run; its `result` is what the run returns. */
 export type StopEvent<R = unknown> = StopEventBase & { readonly result: R };
 /** Constructor of {@link StopEvent}: `new StopEvent({ result })`, or a subclass with more fields. */
 export interface StopEventConstructor extends SchemaStatics {
+  // A second, non-generic signature: with only a generic one, TypeScript infers nothing from
+  // `emits: [Other, StopEvent]` in a project without exactOptionalPropertyTypes (issue 12.1).
+  // It comes first so that EventOf (which reads the last signature) still sees the generic one.
+  new (): StopEventBase & Readonly<{ result?: undefined }>;
   new <D extends { result?: unknown } = { result?: undefined }>(data?: D): StopEventBase & Readonly<D>;
   readonly prototype: StopEventBase;
 }
 export const StopEvent = StopEventBase as unknown as StopEventConstructor;
 
 class InputRequiredEventBase extends EventBase {}
+/** LlamaIndex's conventional field, and any others. */
+type InputRequiredData = { prefix?: string } & Record<string, unknown>;
 /** Written to the stream when a step needs an answer from outside (a person, another system). */
-export type InputRequiredEvent<D extends object = AnyData> = InputRequiredEventBase & Readonly<D>;
+export type InputRequiredEvent<D extends object = InputRequiredData> = InputRequiredEventBase & Readonly<D>;
 export interface InputRequiredEventConstructor extends SchemaStatics {
-  new <D extends AnyData = AnyData>(data?: D): InputRequiredEvent<D>;
-  readonly prototype: InputRequiredEventBase;
+  new <D extends AnyData = InputRequiredData>(data?: D): InputRequiredEvent<D>;
+  // Last, so `InstanceType`, `EventOf` and `waitForEvent` see the typed default (issue 12.4).
+  new (data?: InputRequiredData): InputRequiredEvent;
+  // What `ev instanceof InputRequiredEvent` narrows to.
+  readonly prototype: InputRequiredEvent;
 }
 export const InputRequiredEvent = InputRequiredEventBase as unknown as InputRequiredEventConstructor;
 
 class HumanResponseEventBase extends EventBase {}
+/** LlamaIndex's conventional field, and any others. */
+type HumanResponseData = { response?: string } & Record<string, unknown>;
 /** An answer sent into a run from outside, typically to a step waiting in `ctx.waitForEvent`. */
-export type HumanResponseEvent<D extends object = AnyData> = HumanResponseEventBase & Readonly<D>;
+export type HumanResponseEvent<D extends object = HumanResponseData> = HumanResponseEventBase & Readonly<D>;
 export interface HumanResponseEventConstructor extends SchemaStatics {
-  new <D extends AnyData = AnyData>(data?: D): HumanResponseEvent<D>;
-  readonly prototype: HumanResponseEventBase;
+  new <D extends AnyData = HumanResponseData>(data?: D): HumanResponseEvent<D>;
+  new (data?: HumanResponseData): HumanResponseEvent;
+  readonly prototype: HumanResponseEvent;
 }
 export const HumanResponseEvent = HumanResponseEventBase as unknown as HumanResponseEventConstructor;
 

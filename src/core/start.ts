@@ -4,7 +4,8 @@ import { Journal, type Durability } from "./durable/journal.js";
 import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, releaseLive, type LeaseOwner, type Leasing } from "./durable/lease.js";
 import { beginResume, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
-import { isEvent, type Event } from "./events.js";
+import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
+import { describeValue } from "./step.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
 import type { Plan } from "./plan.js";
@@ -86,7 +87,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   let start: Event;
   try {
     if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
-    start = toStartEvent(plan, input);
+    start = toStartEvent(plan, input, resume !== undefined);
   } catch (err) {
     run.reject(err);
     return handler;
@@ -139,11 +140,20 @@ function flatId(id: string): string {
   return id;
 }
 
-function toStartEvent(plan: Plan, input: unknown): Event {
-  if (isEvent(input)) return input;
+function toStartEvent(plan: Plan, input: unknown, resuming: boolean): Event {
+  if (isEvent(input)) {
+    // A resume starts from the journal; its placeholder start event is never used.
+    if (resuming || input instanceof plan.startClass) return input;
+    const want = eventTypeName(plan.startClass);
+    throw new WorkflowError(
+      `Workflow "${plan.workflow}" run() takes a ${want} (or an object of its fields), got a ${eventTypeName((input as Event).constructor as EventClass)}; ` +
+        `to deliver that event to a running run, use handler.sendEvent().`,
+      { workflow: plan.workflow },
+    );
+  }
   if (input === undefined) return new (plan.startClass as new (d?: unknown) => Event)();
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    throw new WorkflowError(`Workflow "${plan.workflow}" run() takes an object of StartEvent fields or a StartEvent, got ${Array.isArray(input) ? "an array" : JSON.stringify(input)}.`, { workflow: plan.workflow });
+    throw new WorkflowError(`Workflow "${plan.workflow}" run() takes an object of StartEvent fields or a StartEvent, got ${Array.isArray(input) ? "an array" : describeValue(input)}.`, { workflow: plan.workflow });
   }
   return new (plan.startClass as new (d?: unknown) => Event)(input);
 }

@@ -1,6 +1,6 @@
 import type { Context } from "./context.js";
 import { WorkflowRuntimeError } from "./errors.js";
-import { eventTypeName, isEvent, type Event, type EventClass, type EventOf } from "./events.js";
+import { eventTypeName, isEvent, type Event, type EventClass, type EventOf, type StartEvent, type StartEventConstructor, type StopEvent, type StopEventConstructor } from "./events.js";
 
 /** How a failing step is retried. */
 export interface RetryPolicy {
@@ -40,12 +40,33 @@ export type StepResult<E> = E | readonly E[] | void | undefined | null;
 // Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
 type Bivariant<Ev, R, This> = { handle(this: This, ev: Ev, ctx: Context): R | Promise<R> }["handle"];
 
+type AcceptedOne<C, I extends object> = C extends StartEventConstructor ? (StartEventConstructor extends C ? StartEvent<I> : EventOf<C>) : EventOf<C>;
+/** The event a step with `accepts: A` receives; a plain StartEvent carries the workflow's input `I`. */
+export type AcceptedEvent<A, I extends object> = A extends readonly (infer C)[] ? AcceptedOne<C, I> : AcceptedOne<A, I>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyInput = Record<string, any>;
+/** The input type of the workflow `This` (what its `run()` takes). */
+type InputOf<This> = This extends { run(input?: infer I): unknown } ? (Exclude<I, Event | undefined> extends infer J extends object ? J : AnyInput) : AnyInput;
+
 /** A step handler's type for the given accepted and emitted classes. */
-export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown> = Bivariant<
-  EventOf<A>,
+export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown, I extends object = InputOf<This>> = Bivariant<
+  AcceptedEvent<A, I>,
   StepResult<EventOf<E>>,
   This
 >;
+
+type Classes<E> = E extends readonly (infer C)[] ? C : E;
+/** StopEvent subclasses among the classes C: a run that ends with one resolves to the event itself. */
+type StopSubclass<C> = C extends StopEventConstructor ? never : C extends EventClass<infer I> ? (I extends StopEvent ? I : never) : never;
+type RunResult<This> = This extends { run(input?: never): PromiseLike<infer R> } ? R : unknown;
+type Mismatch<I, R> = I extends R ? never : I;
+/**
+ * `unknown` when every StopEvent subclass in `E` is what the workflow `This` says its runs
+ * resolve to (issue 12.2); otherwise a type whose one key is the message tsc shows.
+ */
+export type ResultCheck<E, This> = [Mismatch<StopSubclass<Classes<E>>, RunResult<This>>] extends [never]
+  ? unknown
+  : { "Error: this step ends the run with a StopEvent subclass; the run resolves to that event, so list it in the Workflow's result type": Mismatch<StopSubclass<Classes<E>>, RunResult<This>> };
 
 /** A step, resolved: what the run loop and validation work from. */
 export interface StepDefinition {
@@ -147,6 +168,8 @@ export function describeOutput(v: unknown): string {
   if (Array.isArray(v)) return "an array";
   if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
   if (typeof v === "function") return `a function`;
+  if (typeof v === "bigint") return `bigint ${v}n`;
+  if (typeof v === "symbol") return v.toString();
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
@@ -160,6 +183,8 @@ export function describeValue(v: unknown): string {
   if (v === undefined) return "undefined";
   if (typeof v === "function") return `function ${v.name || "(anonymous)"}`;
   if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
+  if (typeof v === "bigint") return `bigint ${v}n`;
+  if (typeof v === "symbol") return v.toString();
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
@@ -172,7 +197,7 @@ export function describeValue(v: unknown): string {
  * }
  */
 export function step<const A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>) {
-  return function <This, F extends StepHandler<A, E, This>>(method: F, context: ClassMethodDecoratorContext<This, F>): void {
+  return function <This, F extends StepHandler<A, E, This>>(method: F & ResultCheck<E, This>, context: ClassMethodDecoratorContext<This, F>): void {
     if (context.kind !== "method" || context.static) {
       throw new TypeError(`@step decorates instance methods; "${String(context.name)}" is a ${context.static ? "static " : ""}${context.kind}.`);
     }

@@ -6,7 +6,7 @@ import { checkSendable } from "./durable/resume.js";
 import { Plan } from "./plan.js";
 import { reviveEvent } from "./records.js";
 import { startRun, type RunOptions, type RunSpec } from "./start.js";
-import { decoratedOptions, defineStep, describeValue, type EventClasses, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
+import { decoratedOptions, defineStep, describeValue, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 
 /** Options every workflow takes. */
 export interface WorkflowOptions extends RunOptions {
@@ -85,7 +85,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
   }
 
   /** Add a step to this instance only. Chainable. */
-  addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E, this>): this {
+  addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E, this, TInput> & ResultCheck<E, this>): this {
     const own = internals(this);
     own.steps.push(defineStep(options, handler as Handler, "instance"));
     own.spec = undefined;

@@ -156,12 +156,12 @@ describe("LlamaIndex parity: test_context.py", () => {
     expect(await handler).toEqual(["foo", "bar"]);
   });
 
-  it.fails("[12.5] Context.collect_events semantics: collectEvents(ev, []) returns [] at once", async () => {
+  it("[12.5] Context.collect_events semantics: collectEvents(ev, []) returns [] at once", async () => {
     const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async (ev, ctx) => new StopEvent({ result: ctx.collectEvents(ev, []) }));
     expect(await wf.run()).toEqual([]);
   });
 
-  it.fails("[12.5] Context.collect_events semantics: an event of a type not in the list returns null", async () => {
+  it("[12.5] Context.collect_events semantics: an event of a type not in the list returns null", async () => {
     const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async (ev, ctx) => new StopEvent({ result: ctx.collectEvents(ev, [OneTestEvent]) }));
     expect(await wf.run()).toBeNull();
   });

@@ -7,7 +7,7 @@ class Greeting extends Event<{ text: string }> {}
 export const greeter = new Workflow<{ name: string }, string>({ timeout: 5 })
   .addStep({ accepts: StartEvent, emits: Greeting, name: "greet" }, async (ev) => {
     // The run's input type reaches the StartEvent of an instance's addStep.
-    assertType<string>()(ev.name); // known: addstep-start-input
+    assertType<string>()(ev.name);
     return new Greeting({ text: `hi ${String(ev.name)}` });
   })
   .addStep({ accepts: Greeting, emits: StopEvent, numWorkers: 2, retry: { maxAttempts: 3, delay: 0.1, backoff: 2 }, timeout: 1 }, async (ev, ctx) => {

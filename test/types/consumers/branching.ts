@@ -10,7 +10,7 @@ class Loop extends Event<{ cycle: number }> {}
 export class TradeMonitor extends Workflow<{ stock: string }, string> {
   cycles = 0;
 
-  @step({ accepts: [StartEvent, Loop], emits: [GetSentiment, StopEvent] }) // known: loop-emits-stop
+  @step({ accepts: [StartEvent, Loop], emits: [GetSentiment, StopEvent] })
   async begin(ev: StartEvent<{ stock: string }> | Loop, _ctx: Context) {
     if (ev instanceof Loop && ev.cycle >= 2) return new StopEvent({ result: "done" });
     return new GetSentiment({ stock: "AAPL" });
@@ -43,7 +43,7 @@ export class TradeMonitor extends Workflow<{ stock: string }, string> {
 
 // The same loop with addStep: the handler's event and result are checked from the options.
 export const looped = new Workflow<{ stock: string }, string>().addStep(
-  { accepts: [StartEvent, Loop], emits: [Loop, StopEvent] }, // known: addstep-emits-stop
+  { accepts: [StartEvent, Loop], emits: [Loop, StopEvent] },
   async (ev) => (ev instanceof Loop && ev.cycle > 2 ? new StopEvent({ result: "done" }) : new Loop({ cycle: 1 })),
 );
 

@@ -14,7 +14,7 @@ export class Child extends Workflow<{ n: number }, number> {
 }
 
 export class Parent extends Workflow<{ n: number }, number> {
-  @step({ accepts: StartEvent, emits: [Ping, StopEvent], waitsFor: Pong, calls: Child }) // known: ctx-emits-stop
+  @step({ accepts: StartEvent, emits: [Ping, StopEvent], waitsFor: Pong, calls: Child })
   async start(ev: StartEvent<{ n: number }>, ctx: Context) {
     assertType<string>()(ctx.runId);
     assertType<string>()(ctx.stepRunId);

@@ -23,7 +23,7 @@ export class Approval extends Workflow<{ amount: number }, string> {
     assertType<number>()(typed.amount);
     // The built-in HumanResponseEvent's conventional field (LlamaIndex's `response`) is typed;
     // an answer may carry other fields, so it is optional.
-    assertType<string | undefined>()(reply.response); // known: human-response-field
+    assertType<string | undefined>()(reply.response);
     return new StopEvent({ result: String(reply.response) });
   }
 }
@@ -33,7 +33,7 @@ export async function caller(): Promise<string> {
   const handler = new Approval().run({ amount: 5 });
   for await (const ev of handler.streamEvents()) {
     if (ev instanceof InputRequiredEvent) {
-      const question: string | undefined = ev.prefix; // known: input-required-narrowed
+      const question: string | undefined = ev.prefix;
       handler.sendEvent(new HumanResponseEvent({ response: question ? "yes" : "no" }));
     }
   }

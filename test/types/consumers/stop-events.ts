@@ -32,7 +32,7 @@ export async function verdict(): Promise<number> {
 // A workflow declared to return a string whose step ends with a custom StopEvent: the run
 // hands back the Verdict object, so the declared result type is wrong and should not compile.
 export class Mistyped extends Workflow<{ stock: string }, string> {
-  // @ts-expect-error -- the run would resolve to a Verdict, not a string // known: stop-subclass-result
+  // @ts-expect-error -- the run would resolve to a Verdict, not a string
   @step({ accepts: StartEvent, emits: Verdict })
   async judge() {
     return new Verdict({ result: "sell", confidence: 0 });
