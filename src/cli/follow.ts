@@ -100,13 +100,20 @@ export class InputFollower {
     this.#handler.sendEvent(new HumanResponseEvent({ response: answer }));
   }
 
-  /** Resolves once a macrotask turn passes with no inspection event (or the run has ended). */
+  /**
+   * Resolves once the run waits for nothing but answers (its status is "waiting") and a
+   * macrotask turn passed with no inspection event, or once the run has ended. Quiet alone is
+   * not enough: a resumed run whose answer arrived may be busy on I/O (a model call) for long.
+   */
   async #quiet(): Promise<void> {
     for (;;) {
       const before = this.#seen;
       await new Promise((resolve) => setTimeout(resolve, 0));
       await new Promise((resolve) => setImmediate(resolve));
-      if (this.#settled || this.#seen === before) return;
+      if (this.#settled) return;
+      if (this.#seen === before && this.#handler.status === "waiting") return;
+      // Busy: look again when something happens, or shortly.
+      if (this.#seen === before) await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 

@@ -152,17 +152,10 @@ export class SqliteStore implements Store {
 
   #init(): void {
     const db = this.#db;
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
-    if (tables.includes("stepwise_meta")) {
+    if (this.#isStepwise(false)) {
       const found = this.#schemaVersion();
       if (found < SQLITE_SCHEMA_VERSION) return this.#migrate();
       return;
-    }
-    if (tables.length > 0) {
-      throw new StoreError(
-        `"${this.path}" is not a stepwise store: it is a SQLite database with other tables (${tables.slice(0, 5).join(", ")}). Point the store at its own file (default .stepwise/runs.db).`,
-        "NOT_A_STEPWISE_STORE",
-      );
     }
     db.exec(`
       BEGIN;
@@ -173,6 +166,25 @@ export class SqliteStore implements Store {
       ${V4_TABLES}
       COMMIT;
     `);
+  }
+
+  /**
+   * Whether the file holds stepwise's tables. False for an empty file (which a writable store
+   * then sets up); a file with other tables, or an empty one opened `readonly`, is refused.
+   */
+  #isStepwise(readonly: boolean): boolean {
+    const tables = (this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    if (tables.includes("stepwise_meta")) return true;
+    if (tables.length > 0) {
+      throw new StoreError(
+        `"${this.path}" is not a stepwise store: it is a SQLite database with other tables (${tables.slice(0, 5).join(", ")}). Point the store at its own file (default .stepwise/runs.db).`,
+        "NOT_A_STEPWISE_STORE",
+      );
+    }
+    if (readonly) {
+      throw new StoreError(`"${this.path}" is not a stepwise store yet: it is empty, and a read-only store gets no tables created. Open it once without readonly.`, "NOT_A_STEPWISE_STORE");
+    }
+    return false;
   }
 
   /** The file's schema version; throws for a file that is not a stepwise store or is newer than this version. */
@@ -194,8 +206,7 @@ export class SqliteStore implements Store {
 
   /** A read-only store reads the current layout only: an older file must be opened writable once, to migrate it. */
   #checkReadable(): void {
-    const hasMeta = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stepwise_meta'").get() !== undefined;
-    if (!hasMeta) throw new StoreError(`"${this.path}" is not a stepwise store: it has no stepwise_meta table.`, "NOT_A_STEPWISE_STORE");
+    this.#isStepwise(true);
     const found = this.#schemaVersion();
     if (found < SQLITE_SCHEMA_VERSION) {
       throw new StoreVersionError(

@@ -84,7 +84,7 @@ describe("client", () => {
   it("gets, lists and cancels runs; a cancelled or failed run's result rejects with its code", async () => {
     const c = client();
     const { runId } = await c.run("asker", {});
-    expect((await c.get(runId)).status).toBe("running");
+    expect((await c.get(runId)).status).toBe("waiting"); // it waits for an answer
     const page = await c.list({ workflow: "asker", limit: 10 });
     expect(page.runs.map((r) => r.runId)).toContain(runId);
     const cancelled = await c.cancel(runId);

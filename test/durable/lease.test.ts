@@ -21,7 +21,7 @@ describe("leases", () => {
     expect(first?.owner).toMatch(/^pod-7:[0-9a-f]{8}$/);
     expect(first?.expiresAt).toBe(3_000);
     await clock.advance(1_000);
-    expect(store.getRun(h.runId)?.lease).toEqual({ owner: first?.owner, expiresAt: 4_000 });
+    expect(store.getRun(h.runId)?.lease).toMatchObject({ owner: first?.owner, expiresAt: 4_000 });
     await clock.advance(1_000);
     expect(store.getRun(h.runId)?.lease?.expiresAt).toBe(5_000);
     h.sendEvent(new Go());
@@ -37,7 +37,7 @@ describe("leases", () => {
     const h = new Waits({ store, clock, leaseTtlMs: 3_000, timeout: null }).run({});
     await clock.advance(0);
     // Its lease lapsed (as for a process stalled past it) and another process took it.
-    expect(store.acquireLease(h.runId, "thief", 60_000, 10_000)).toEqual({ acquired: true });
+    expect(store.acquireLease(h.runId, "thief", 60_000, 10_000)).toMatchObject({ acquired: true });
     const err = h.catch((e: unknown) => e);
     await clock.advance(1_000);
     expect(await err).toBeInstanceOf(RunLockedError);

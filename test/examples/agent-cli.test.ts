@@ -65,7 +65,7 @@ describe("examples/agent from the command line", () => {
     expect(stderr).toMatch(/"question"/);
   }, 40_000);
 
-  it("a run waiting for approval is stopped with Ctrl-C and answered with stepwise runs resume --send", async () => {
+  it("a run waiting for approval is left waiting (exit 3) and answered with stepwise runs resume --send", async () => {
     const server = await fake();
     const db = join(tempDir(), "runs.db");
     const env = { OPENAI_BASE_URL: server.baseURL, OPENAI_API_KEY: "fake-key" };
@@ -82,10 +82,9 @@ describe("examples/agent from the command line", () => {
     const question = await asked;
     const runId = question.runId as string;
     expect(question.event.data).toMatchObject({ tool: "send_email", toolCallId: expect.any(String) });
-    // Past the journal's 5 ms commit window, then Ctrl-C.
-    await new Promise((r) => setTimeout(r, 50));
-    first.kill("SIGINT");
-    await new Promise((r) => first.on("exit", r));
+    // With no terminal to ask on, the command leaves the run waiting in the store and exits 3.
+    const exitCode = await new Promise<number | null>((r) => (first.exitCode !== null ? r(first.exitCode) : first.on("exit", (code) => r(code))));
+    expect(exitCode).toBe(3);
     expect(server.requests).toHaveLength(2);
 
     const send = JSON.stringify({ type: "HumanResponseEvent", data: { toolCallId: question.event.data.toolCallId, approved: true } });

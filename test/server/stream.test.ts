@@ -39,7 +39,7 @@ describe("event streams", () => {
     }
     expect(first.map(label)).toEqual(["1:Progress1", "2:Progress2", "3:Progress3"]);
     const info = (await (await fetch(`${running.url}/runs/${body.runId}`)).json()) as any;
-    expect(info.status).toBe("running");
+    expect(info.status).toBe("waiting"); // only its wait for the answer is in flight
     expect(info.live).toBe(true);
     expect((await post(url, { type: "Answer", data: { response: "ok" } })).status).toBe(202);
     const rest = await collect(url, { headers: { "Last-Event-ID": "3" } });

@@ -340,7 +340,7 @@ describe("SqliteStore files", () => {
     expect(existsSync(join(missing, ".."))).toBe(false);
     const empty = join(dir(), "empty.db");
     new Database(empty).close();
-    expect(() => new SqliteStore(empty, { readonly: true })).toThrowError(/read-only.*tables created/);
+    expect(() => new SqliteStore(empty, { readonly: true })).toThrowError(/empty, and a read-only store gets no tables created/);
     const check = new Database(empty);
     expect(check.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).toBe(0);
     check.close();

@@ -124,7 +124,7 @@ beforeAll(async () => {
     // Install the package as npm would: its package.json and the built dist, nothing else.
     const pkg = join(project, "node_modules/stepwise-ai");
     mkdirSync(pkg, { recursive: true });
-    const build = await tsc(TSC.latest, ["-p", join(root, "tsconfig.build.json"), "--outDir", join(pkg, "dist"), "--sourceMap", "false"]);
+    const build = await tsc(TSC.latest, ["-p", join(root, "tsconfig.build.json"), "--outDir", join(pkg, "dist"), "--sourceMap", "false", "--inlineSources", "false"]);
     if (build.trim() !== "") throw new Error(`npm run build failed:\n${build}`);
     cpSync(join(root, "package.json"), join(pkg, "package.json"));
     // Its dependencies, and the type packages a consumer installs beside the optional drivers.

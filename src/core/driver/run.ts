@@ -605,9 +605,9 @@ export class Run implements StepPort, RunControl {
 
   /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
   #waitingOnly(): void {
-    if (this.status === "running" && this.#setup.journal) {
+    if (this.status === "running") {
       this.status = "waiting";
-      this.#setup.journal.status("waiting");
+      this.#setup.journal?.status("waiting");
     }
   }
 
