@@ -8,6 +8,7 @@
  */
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
+import { openStore } from "../fixtures/durable/open-store.js";
 import { App, Context, Event, RunFinishedError, StartEvent, step, StopEvent, Workflow, type Store } from "stepwise-ai";
 
 const [mode = "", flow = "", kind = "", where = "", dir = "", runId] = process.argv.slice(2);
@@ -212,19 +213,10 @@ function crashing(store: Store, after: number, counted: { n: number }): Store {
   });
 }
 
-async function openStore(): Promise<Store> {
-  if (kind === "sqlite") {
-    const { SqliteStore } = await import("stepwise-ai/sqlite");
-    return new SqliteStore(where);
-  }
-  const { PostgresStore } = await import("stepwise-ai/postgres");
-  return new PostgresStore(process.env.STEPWISE_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test", { schema: where });
-}
-
 const print = (x: unknown) => process.stdout.write(`${JSON.stringify(x)}\n`);
 const make = FLOWS[flow];
 if (!make) throw new Error(`unknown flow "${flow}"; one of ${Object.keys(FLOWS).join(", ")}`);
-const raw = await openStore();
+const raw = await openStore(kind, where);
 const counted = { n: 0 };
 const store = crashing(raw, Number(process.env.CRASH_AFTER ?? 0), counted);
 const wf = make(store);
