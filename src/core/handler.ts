@@ -25,12 +25,24 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
   }
 
   #run!: RunControl;
+  #recorded!: Promise<void>;
 
   /** @internal */
-  static attach<R>(run: RunControl): WorkflowHandler<R> {
+  static attach<R>(run: RunControl, recorded: Promise<void> = Promise.resolve()): WorkflowHandler<R> {
     const h = run.promise as WorkflowHandler<R>;
     h.#run = run;
+    // Its failure is the run's failure, reported by the handler: nobody has to listen here.
+    recorded.catch(() => {});
+    h.#recorded = recorded;
     return h;
+  }
+
+  /**
+   * Resolves once the run is recorded in its store (at once without a store): from then on a crash
+   * loses nothing and `resume(runId)` finds it. Rejects when the store could not record it.
+   */
+  get recorded(): Promise<void> {
+    return this.#recorded;
   }
 
   /** The run's id. */

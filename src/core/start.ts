@@ -83,22 +83,28 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     runChild: childStarter(spec),
     ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
   });
-  const handler = WorkflowHandler.attach<unknown>(run);
   let start: Event;
   try {
     if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
     start = toStartEvent(plan, input, resume !== undefined);
   } catch (err) {
     run.reject(err);
-    return handler;
+    return WorkflowHandler.attach<unknown>(run, Promise.reject(err as Error));
   }
-  if (resume) {
-    beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
-  } else if (journal && store) {
-    void Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) }))
+  if (!resume && journal && store) {
+    const recorded = Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) })).catch((err: unknown) => {
+      throw storeFailed(err, plan.workflow, id);
+    });
+    const handler = WorkflowHandler.attach<unknown>(run, recorded);
+    void recorded
       .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
       .then(() => run.start(start))
       .catch((err: unknown) => journal.onError(err));
+    return handler;
+  }
+  const handler = WorkflowHandler.attach<unknown>(run);
+  if (resume) {
+    beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
   } else {
     run.start(start);
   }

@@ -117,6 +117,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
     }
     const wait = seconds(c.req.query("wait"), "wait");
     const entry = runs.start(s, start);
+    // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
+    await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
       const ended = await Promise.race([entry.done.then(() => true), sleep(Math.min(wait, cap) * 1000).then(() => false)]);

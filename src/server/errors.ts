@@ -2,7 +2,7 @@
  * The one place where errors become HTTP responses: every route throws, this maps.
  * The body is always `{ error: { code, message, details } }`; stack traces never leave the process.
  */
-import { EventValidationError, RunFinishedError, RunLockedError, RunNotFoundError, UnknownEventTypeError, WorkflowError } from "../index.js";
+import { EventValidationError, RunFinishedError, RunLockedError, RunNotFoundError, StoreError, UnknownEventTypeError, WorkflowError } from "../index.js";
 
 /** Codes the server answers with, and their HTTP status. */
 const STATUS = {
@@ -22,6 +22,7 @@ const STATUS = {
   INTERNAL: 500,
   NO_STORE: 501,
   SHUTTING_DOWN: 503,
+  STORE_UNAVAILABLE: 503,
   REQUEST_TIMEOUT: 504,
 } as const;
 
@@ -76,6 +77,7 @@ function known(err: unknown): ServerError {
   if (err instanceof RunFinishedError) return new ServerError("RUN_FINISHED", err.message, { status: err.status });
   if (err instanceof RunLockedError) return new ServerError("RUN_LOCKED", err.message, { holder: err.holder, expiresAt: err.expiresAt });
   if (err instanceof RunNotFoundError) return new ServerError("RUN_NOT_FOUND", err.message, null);
+  if (err instanceof StoreError) return new ServerError("STORE_UNAVAILABLE", `The run store failed (${err.code}); retry once it is back.`, { code: err.code });
   // Hono's HTTPException (timeout middleware) carries a status; match it by shape, not class.
   const status = (err as { status?: unknown } | null)?.status;
   if (status === 504 || status === 408) return new ServerError("REQUEST_TIMEOUT", "The request took longer than the server's request timeout; retry, or raise requestTimeout.");

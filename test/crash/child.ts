@@ -222,6 +222,8 @@ const store = crashing(raw, Number(process.env.CRASH_AFTER ?? 0), counted);
 const wf = make(store);
 if (mode === "start") {
   const handler = wf.run({ x: 4 });
+  // The id is worth keeping once the run is in the store: a kill before then leaves nothing to resume.
+  await handler.recorded;
   print({ runId: handler.runId });
   print({ result: await handler });
   // Commits after the result (the end, the lease) count too: wait for them.
