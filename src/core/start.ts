@@ -89,7 +89,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     start = toStartEvent(plan, input, resume !== undefined);
   } catch (err) {
     run.reject(err);
-    return WorkflowHandler.attach<unknown>(run, Promise.reject(err as Error));
+    return WorkflowHandler.attach<unknown>(run, Promise.reject(err));
   }
   if (!resume && journal && store) {
     const recorded = Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) })).catch((err: unknown) => {

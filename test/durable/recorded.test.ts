@@ -56,7 +56,7 @@ describe("handler.recorded", () => {
   });
 
   it("rejects with the run's error when the input is bad", async () => {
-    const handler = new Echo().run(new StopEvent({ result: 1 }) as never);
+    const handler = new Echo().run(new StopEvent({ result: 1 }));
     await expect(handler.recorded).rejects.toThrow();
     await expect(handler).rejects.toThrow();
   });
