@@ -89,7 +89,8 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     start = toStartEvent(plan, input, resume !== undefined);
   } catch (err) {
     run.reject(err);
-    return WorkflowHandler.attach<unknown>(run, Promise.reject(err));
+    // The run's own promise rejects with the same error.
+    return WorkflowHandler.attach<unknown>(run, run.promise.then(() => {}));
   }
   if (!resume && journal && store) {
     const recorded = Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) })).catch((err: unknown) => {
