@@ -1,5 +1,6 @@
 import type { Context } from "./context.js";
 import { WorkflowRuntimeError } from "./errors.js";
+import type { StepKind } from "./trace.js";
 import { eventTypeName, isEvent, type Event, type EventClass, type EventOf, type StartEvent, type StartEventConstructor, type StopEvent, type StopEventConstructor } from "./events.js";
 
 /** How a failing step is retried. */
@@ -32,6 +33,8 @@ export interface StepOptions<A extends EventClasses = EventClasses, E extends Ev
   timeout?: number | null;
   /** The step's name (default: the method or function name). */
   name?: string;
+  /** What the step does, for traces: `"tool"` steps get `execute_tool` spans, `"llm"` steps model-call spans. */
+  kind?: StepKind;
 }
 
 /** What a step may return: an event, several (fan-out), or nothing. */
@@ -80,6 +83,7 @@ export interface StepDefinition {
   readonly retry: Required<RetryPolicy> | undefined;
   /** Seconds per attempt, or null. */
   readonly timeout: number | null;
+  readonly kind: StepKind | undefined;
   /** Called with `this` set to the workflow instance. */
   readonly handler: (this: unknown, ev: Event, ctx: Context) => unknown;
   /** Where it came from: a decorated method, `Class.addStep`, or `instance.addStep`. */
@@ -129,6 +133,8 @@ export function defineStep(
     retry = { maxAttempts, delay, backoff };
   }
   if (typeof handler !== "function") problems.push(`${label}: the handler is ${describeValue(handler)}, not a function.`);
+  const kind = options.kind;
+  if (kind !== undefined && kind !== "tool" && kind !== "llm") problems.push(`${label}: kind must be "tool" or "llm", got ${describeValue(kind)}.`);
   return {
     name,
     accepts: checkClasses("accepts"),
@@ -138,6 +144,7 @@ export function defineStep(
     numWorkers: numWorkers === Infinity || (Number.isInteger(numWorkers) && numWorkers >= 1) ? numWorkers : 1,
     retry,
     timeout,
+    kind: kind === "tool" || kind === "llm" ? kind : undefined,
     handler,
     origin,
     ...(method === undefined ? {} : { method }),

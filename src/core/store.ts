@@ -15,7 +15,8 @@ export interface ErrorJSON {
  * events carry a sequence number; steps refer to the event they handle by it.
  */
 export type JournalRecord =
-  | { kind: "run_started"; workflow: string; input: EventJSON; parentRunId?: string }
+  /** `trace`: the run's trace context (W3C headers), continued when it resumes. */
+  | { kind: "run_started"; workflow: string; input: EventJSON; parentRunId?: string; trace?: Record<string, string> }
   /** An event entered the run: the input, a step's output, a send, or one from outside. */
   | { kind: "event"; seq: number; event: EventJSON; from?: string; to?: string }
   | { kind: "step_started"; stepRunId: string; step: string; seq: number; attempt: number }

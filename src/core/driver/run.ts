@@ -20,6 +20,7 @@ import { errorFromJSON, reviveEvent } from "../records.js";
 import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
+import { getTracer, type RunTrace } from "../trace.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -281,6 +282,8 @@ export class Run implements StepPort, RunControl {
     return this.#error ?? new WorkflowCancelledError(`Run "${this.id}" of workflow "${this.workflowName}" has finished; this work is no longer needed.`, { workflow: this.workflowName, runId: this.id });
   }
   #error: unknown;
+  /** This run's trace, when a tracer is set. */
+  #trace: RunTrace | undefined;
   /** The StartEvent has been delivered (events sent before then wait for it). */
   #begun = false;
 
@@ -292,8 +295,11 @@ export class Run implements StepPort, RunControl {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
       parentSignal.addEventListener("abort", () => this.cancel(parentSignal.reason), { once: true });
     }
+    const tracer = getTracer();
+    if (tracer) this.#trace = tracer.startRun({ runId: this.id, workflow: this.workflowName, parentRunId: this.#setup.parentRunId, resumed: restore !== undefined, carrier: restore?.trace });
     if (restore) return this.#restore(input, restore);
-    this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}) });
+    const carrier = this.#trace?.carrier;
+    this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}), ...(carrier ? { trace: { ...carrier } } : {}) });
     this.#setup.journal?.event(input, undefined);
     // A microtask later, so the caller can attach stream readers and inspectors first.
     queueMicrotask(() => {
@@ -405,7 +411,7 @@ export class Run implements StepPort, RunControl {
       this.#setup.journal?.status("running");
     }
     const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && this.#setup.runtime === undefined) this.#invokeLean(slot, ev);
+    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
   }
 
@@ -423,7 +429,13 @@ export class Run implements StepPort, RunControl {
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
         const runtime = this.#setup.runtime;
-        let out: unknown = runtime === undefined ? def.handler.call(slot.instance, ev, ctx) : this.#execute(runtime, slot, ev, ctx);
+        const trace = this.#trace;
+        let out: unknown =
+          trace !== undefined
+            ? trace.step({ runId: this.id, workflow: this.workflowName, step: def.name, kind: def.kind, stepRunId: ctx.stepRunId, attempt, event: ev }, () => (runtime === undefined ? def.handler.call(slot.instance, ev, ctx) : this.#execute(runtime, slot, ev, ctx)))
+            : runtime === undefined
+              ? def.handler.call(slot.instance, ev, ctx)
+              : this.#execute(runtime, slot, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
             const seconds = def.timeout;
@@ -862,6 +874,7 @@ export class Run implements StepPort, RunControl {
     this.#controller?.abort(this.#endReason());
     if (this.#waiters.length > 0) for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
+    this.#trace?.end(status, status === "completed" ? undefined : error);
     if (this.#inspectors) {
       const now = this.#setup.clock.now();
       this.#inspect({ kind: "run_finished", runId: this.id, workflow: this.workflowName, time: now, status, ...(status === "completed" ? { result } : { error }), durationMs: now - this.startedAt });
@@ -884,6 +897,9 @@ export class Run implements StepPort, RunControl {
   /** Stop this run in this process without ending it in its journal: it stays resumable. */
   suspend(reason: unknown): void {
     this.#setup.journal = null;
+    const trace = this.#trace;
+    this.#trace = undefined;
+    trace?.end("suspended");
     this.#fail(reason, "cancelled");
   }
 

@@ -52,10 +52,12 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   let inputJson = stored?.input;
   let maxNo = 0;
   let maxSeq = 0;
+  let trace: Record<string, string> | undefined;
   for (const e of entries) {
     switch (e.kind) {
       case "run_started":
         inputJson ??= e.input;
+        trace ??= e.trace;
         break;
       case "event":
         eventRecs.set(e.seq, { json: e.event, to: e.to, from: e.from });
@@ -154,7 +156,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(stop ? { stop } : {}) },
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
     input,
     events,
     maxSeq,

@@ -1,4 +1,5 @@
 import type { Event } from "../events.js";
+import type { TraceCarrier } from "../trace.js";
 
 /**
  * What a stored run's journal says, rebuilt for the run loop to continue from
@@ -21,5 +22,7 @@ export interface Restored {
   readonly stop?: Event;
   /** Events from outside to deliver once restored (`wf.sendEvent`). */
   readonly external: readonly Event[];
+  /** The trace context the run was started under. */
+  readonly trace?: TraceCarrier;
 }
 
