@@ -41,12 +41,29 @@ export function installCommandFor(packageName: string): string {
   return `npm install ${spec}`;
 }
 
+let manifest: { version: string; peerDependencies?: Record<string, string> } | undefined;
+
+/**
+ * stepwise-ai's own package.json, found by walking up from this module: the built files are
+ * bundled, so how deep this code sits under the package's root depends on the build.
+ */
+export function ownPackage(): { version: string; peerDependencies?: Record<string, string> } {
+  if (manifest) return manifest;
+  for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "stepwise-ai") return (manifest = pkg);
+    } catch {
+      // no package.json here: keep walking up
+    }
+    if (dir.pathname === "/") throw new Error("stepwise-ai: could not find its own package.json");
+  }
+}
+
 /** The range package.json's peerDependencies give for `name`, if any. */
 function peerRange(name: string): string | undefined {
   try {
-    // src/optional.ts and dist/optional.js both sit one folder below package.json.
-    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { peerDependencies?: Record<string, string> };
-    return pkg.peerDependencies?.[name];
+    return ownPackage().peerDependencies?.[name];
   } catch {
     return undefined;
   }

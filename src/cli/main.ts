@@ -3,19 +3,18 @@
  * The `stepwise` command: run a workflow file with live progress, or draw it.
  * This is the composition root: the one place that imports everything.
  */
-import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { drawCommand, runCommand, type DrawCommandOptions, type RunCommandOptions } from "./commands.js";
 import { RunFailedError, RunWaitingError, UsageError } from "./errors.js";
 import { STORE_HELP } from "./store.js";
 import { WorkflowValidationError } from "../index.js";
-import { MissingDependencyError } from "../optional.js";
+import { MissingDependencyError, ownPackage } from "../optional.js";
 import { noInputOption, registerRunsCommand } from "./runs.js";
 import { clean } from "./text.js";
 import { loadWorkflows } from "./load.js";
 import { registerWorkerCommand } from "../runtime/bullmq/command.js";
 
-const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const version = ownPackage().version;
 
 function positiveSeconds(value: string): number {
   const n = Number(value);
