@@ -39,7 +39,9 @@ type Known<X> = string extends keyof X ? unknown : X;
  * The run input a step with `accepts: A` reads, when it accepts the plain StartEvent: the fields
  * of the StartEvent its handler annotates (`Ev`), and the input the workflow declares (`I`).
  */
-type StartInput<A, Ev, I> = true extends IsPlainStart<Classes<A>> ? Known<I> & (Exclude<Ev, OtherEvents<A>> extends infer S ? ([S] extends [never] ? unknown : Known<Fields<S>>) : unknown) : unknown;
+type StartInput<A, Ev, I> = true extends IsPlainStart<Classes<A>> ? Merge<Known<I> & (Exclude<Ev, OtherEvents<A>> extends infer S ? ([S] extends [never] ? unknown : Known<Fields<S>>) : unknown)> : unknown;
+/** One object type for an intersection of them (what tsc shows), `unknown` left alone. */
+type Merge<X> = unknown extends X ? unknown : { [K in keyof X]: X[K] } & {};
 type Flat<R> = R extends readonly (infer U)[] ? U : R;
 /** StopEvent subclasses among the classes C: a run that ends with one resolves to the event itself. */
 type StopSubclass<C> = C extends StopEventConstructor ? never : C extends EventClass<infer S> ? (S extends StopEvent ? S : never) : never;
