@@ -143,6 +143,15 @@ describe("createWorkflow", () => {
     expect(v.confidence).toBe(0.5);
   });
 
+  it("starts from a StartEvent subclass built from the run's input", async () => {
+    class Topic extends StartEvent<{ topic: string }> {}
+    const flow = createWorkflow<{ topic: string }, string>({
+      name: "topic",
+      steps: { echo: step({ accepts: Topic, emits: StopEvent }, (ev) => new StopEvent({ result: `${ev.constructor.name} ${ev.topic}` })) },
+    });
+    expect(await flow.run({ topic: "owls" })).toBe("Topic owls");
+  });
+
   it("applies retry and per-step timeout options", async () => {
     let attempts = 0;
     const flow = createWorkflow({
