@@ -21,7 +21,9 @@ export {
 
 // Workflows and steps
 export { Workflow, describeWorkflow, type WorkflowOptions, type WorkflowDescription } from "./core/workflow.js";
-export { step, type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
+export { type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
+// `step(options)` is the decorator; `step(options, handler)` a step for `createWorkflow` (function style).
+export { step, createWorkflow, type WorkflowStep, type WorkflowSteps, type StepFactory, type CreateWorkflowOptions, type InputOfSteps, type ResultOfSteps } from "./function.js";
 export { Context, type RunState, type WaitOptions } from "./core/context.js";
 export { WorkflowHandler } from "./core/handler.js";
 export { App, type AppOptions } from "./core/app.js";

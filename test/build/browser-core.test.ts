@@ -5,7 +5,7 @@ import { chromium, type BrowserContext } from "playwright-core";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// The core in a browser: src/index.ts and src/core compiled file by file (as tsc builds
+// The core in a browser: src/index.ts, src/function.ts and src/core compiled file by file (as tsc builds
 // dist), served to headless Chromium from memory, and the seed's simple workflow run there.
 const CHROMIUM = "/usr/bin/chromium";
 const root = join(import.meta.dirname, "../..");
@@ -34,6 +34,7 @@ function compiledCore(): Map<string, string> {
   };
   walk(join(root, "src/core"));
   add(join(root, "src/index.ts"));
+  add(join(root, "src/function.ts"));
   return files;
 }
 
@@ -75,7 +76,7 @@ describe.skipIf(!available)("the core in headless Chromium", () => {
     await page.goto(`${ORIGIN}/`);
     // Plain JavaScript as the page gets it: the test runner would rewrite a function's import().
     const result: unknown = await page.evaluate(`(async () => {
-      const { Workflow, Event, StartEvent, StopEvent } = await import("${ORIGIN}/index.js");
+      const { Workflow, Event, StartEvent, StopEvent, createWorkflow, step } = await import("${ORIGIN}/index.js");
       class SecondStepEvent extends Event {}
       const wf = new Workflow({ timeout: 10 })
         .addStep({ accepts: StartEvent, emits: SecondStepEvent }, async function start(ev, ctx) {
@@ -88,10 +89,11 @@ describe.skipIf(!available)("the core in headless Chromium", () => {
       const handler = wf.run({ payload: "hello world" });
       const streamed = [];
       for await (const ev of handler.streamEvents()) streamed.push(ev.constructor.name);
-      return { result: await handler, streamed, node: typeof globalThis.process };
+      const fn = createWorkflow({ name: "fn", steps: { echo: step({ accepts: StartEvent, emits: StopEvent }, (ev) => new StopEvent({ result: "fn " + ev.payload })) } });
+      return { result: await handler, streamed, node: typeof globalThis.process, fn: await fn.run({ payload: "hi" }) };
     })()`);
     expect(missing).toEqual([]);
     expect(errors).toEqual([]);
-    expect(result).toEqual({ result: "hello world", streamed: ["SecondStepEvent", "StopEvent"], node: "undefined" });
+    expect(result).toEqual({ result: "hello world", streamed: ["SecondStepEvent", "StopEvent"], node: "undefined", fn: "fn hi" });
   }, 60_000);
 });
