@@ -9,7 +9,8 @@ import { components, routes } from "./openapi.js";
 import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
-import { tail, type Frame } from "./log.js";
+import type { Frame } from "./log.js";
+import { Ticker, followRun, type StreamApi } from "./follow.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
 /** What `createServer` takes. */
@@ -70,6 +71,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
   const timeoutMs = (options.requestTimeout ?? 30) * 1000;
   const ticker = new Ticker((options.heartbeat ?? 15) * 1000);
   let closing = false;
+  const refuseWhenClosing = () => {
+    if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and continues no runs; retry on another instance.");
+  };
   const infos = new Map<string, WorkflowInfo>();
   const infoOf = (s: Served) => {
     let i = infos.get(s.name);
@@ -147,34 +151,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.get("/runs/:id/events", routes.events, async (c) => {
     const id = c.req.param("id");
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
-    let source = await runs.log(id);
+    const source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
-    const read = async (api: { aborted: boolean; onAbort(f: () => void): void }, write: (f: Frame) => Promise<unknown>) => {
-      let gone!: () => void;
-      const abort = new Promise<void>((r) => (gone = r));
-      api.onAbort(gone);
-      c.req.raw.signal.addEventListener("abort", gone, { once: true });
-      const aborted = () => api.aborted || c.req.raw.signal.aborted;
-      let pos = after;
-      // A run this process does not run is read from its journal; when it goes live here (an event
-      // sent to it, a resume) or at each heartbeat, the reader looks again and goes on from `pos`.
-      for (;;) {
-        let refresh = false;
-        const idle = async (changed: Promise<void>) => {
-          const why = await Promise.race(source.live ? [changed, ticker.next(), abort] : [changed, ticker.next(), abort, runs.adopted()]);
-          if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
-          return why;
-        };
-        // A client that goes away only stops its own reading: the run goes on.
-        for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
-          if (f.kind === "event") pos = f.entry.id;
-          await write(f);
-        }
-        if (!refresh || aborted()) return;
-        if (!source.live) await write({ kind: "heartbeat" });
-        source = await runs.log(id);
-      }
-    };
+    const read = (api: StreamApi, write: (f: Frame) => Promise<unknown>) => followRun(runs, ticker, c, id, after, source, api, write);
     if (ndjson) {
       c.header("Content-Type", "application/x-ndjson");
       c.header("Cache-Control", "no-cache");
@@ -199,35 +178,13 @@ export function createServer(options: ServerOptions): StepwiseServer {
     if (body.data !== undefined && (body.data === null || typeof body.data !== "object" || Array.isArray(body.data))) {
       throw new ServerError("INVALID_EVENT", `"data" is the event's fields, an object; got ${JSON.stringify(body.data)}.`, { issues: [{ path: "data", message: "Expected an object" }] });
     }
-    const json = { type: body.type, data: body.data ?? {} };
-    const entry = runs.entry(id);
-    if (entry?.handler) {
-      const ev = entry.served.wf.reviveEvent(json);
-      entry.handler.sendEvent(ev);
-      runs.answered(id);
-      return c.json({ runId: id, delivered: true }, 202);
-    }
-    if (entry) throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${entry.status}); the ${json.type} was not delivered.`, { status: entry.status });
-    const stored = await runs.stored(id);
-    const s = runs.servedFor(stored.workflow);
-    if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${id}" is a child run; send events to its top run.`, { runId: id });
-    if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
-    const ev = s.wf.reviveEvent(json);
-    if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and continues no runs; retry on another instance.");
-    await runs.continueStored(s, stored, (wf) => wf.sendEvent(id, ev));
+    await runs.deliver(id, { type: body.type, data: body.data ?? {} }, refuseWhenClosing);
     return c.json({ runId: id, delivered: true }, 202);
   });
 
   app.post("/runs/:id/cancel", routes.cancel, async (c) => {
     const id = c.req.param("id");
-    const entry = runs.entry(id);
-    if (entry?.handler) {
-      entry.handler.cancel();
-      await entry.done;
-      return c.json(await runs.info(id));
-    }
-    if (entry) throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
-    await runs.cancelStored(await runs.stored(id));
+    await runs.cancel(id);
     return c.json(await runs.info(id));
   });
 
@@ -390,26 +347,4 @@ function requestTimeout(ms: number): MiddlewareHandler {
       clearTimeout(timer);
     }
   };
-}
-
-/** One heartbeat clock for every idle stream: a shared promise per tick, no timer per reader. */
-class Ticker {
-  #tick: Promise<"heartbeat"> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  constructor(readonly ms: number) {}
-  next(): Promise<"heartbeat"> {
-    if (!this.#tick) {
-      this.#tick = new Promise((resolve) => {
-        this.#timer = setTimeout(() => {
-          this.#tick = undefined;
-          resolve("heartbeat");
-        }, this.ms);
-        this.#timer.unref?.();
-      });
-    }
-    return this.#tick;
-  }
-  stop(): void {
-    clearTimeout(this.#timer);
-  }
 }

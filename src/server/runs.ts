@@ -167,6 +167,41 @@ export class Runs {
     return out;
   }
 
+  /**
+   * Deliver event `json` to run `runId`: to its live handler here, or, for a stored run waiting
+   * or running with no live process, by continuing it here (`beforeContinue` may refuse, e.g.
+   * while shutting down). Validates the event against the workflow's types first. Throws
+   * RUN_NOT_FOUND, RUN_FINISHED (an ended run), UNKNOWN_EVENT_TYPE / INVALID_EVENT, RUN_LOCKED.
+   */
+  async deliver(runId: string, json: EventJSON, beforeContinue: () => void = () => {}): Promise<void> {
+    const entry = this.entry(runId);
+    if (entry?.handler) {
+      entry.handler.sendEvent(entry.served.wf.reviveEvent(json));
+      this.answered(runId);
+      return;
+    }
+    if (entry) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); the ${json.type} was not delivered.`, { status: entry.status });
+    const stored = await this.#stored(runId);
+    const s = this.#byWorkflow.get(stored.workflow);
+    if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${runId}" is a child run; send events to its top run.`, { runId });
+    if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
+    const ev = s.wf.reviveEvent(json);
+    beforeContinue();
+    await this.continueStored(s, stored, (wf) => wf.sendEvent(runId, ev));
+  }
+
+  /** Cancel run `runId`, live here or stored with no live process; resolves once it has ended. Throws RUN_NOT_FOUND, RUN_FINISHED, RUN_LOCKED. */
+  async cancel(runId: string): Promise<void> {
+    const entry = this.entry(runId);
+    if (entry?.handler) {
+      entry.handler.cancel();
+      await entry.done;
+      return;
+    }
+    if (entry) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
+    await this.cancelStored(await this.#stored(runId));
+  }
+
   /** Cancel a stored run nobody runs now: take its lease, mark it cancelled, let go. */
   async cancelStored(stored: StoredRun): Promise<void> {
     const store = this.#opts.store as Store;
