@@ -1,5 +1,5 @@
 /** `createServer`: the HTTP API over a set of workflows, as a Hono app. */
-import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { stream, streamSSE } from "hono/streaming";
 import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
@@ -10,6 +10,8 @@ import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
+import { readJson } from "./body.js";
+import { llamaIndexRoutes } from "./llamaindex.js";
 import { Ticker, followRun, type StreamApi } from "./follow.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
@@ -41,6 +43,12 @@ export interface ServerOptions {
   maxLogEvents?: number;
   /** Resume the store's `"running"` runs of these workflows when the server starts (default true with a store). */
   resume?: boolean;
+  /**
+   * Also speak LlamaIndex's WorkflowServer protocol under this path prefix (`true` = `"/llamaindex"`),
+   * so frontends written for `@llamaindex/workflows-client` work unchanged with `baseUrl` set to
+   * `<server>/llamaindex`. Off by default. See docs/llamaindex-protocol.md.
+   */
+  llamaindex?: string | boolean;
   /** Told about unexpected errors (answered as a bare 500). Default: `console.error`. */
   onError?: (err: unknown) => void;
 }
@@ -96,8 +104,12 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json(body, status as 404);
   });
   if (options.cors) app.use("*", cors(options.cors === true ? {} : options.cors));
+  const llamaPrefix = options.llamaindex === true ? "/llamaindex" : typeof options.llamaindex === "string" && options.llamaindex !== "" ? options.llamaindex.replace(/\/+$/, "") : undefined;
+  if (llamaPrefix !== undefined && !/^(\/[A-Za-z0-9_.~-]+)+$/.test(llamaPrefix)) {
+    throw new TypeError(`createServer: llamaindex must be a path prefix such as "/llamaindex" (its routes would clash with the server's own at "/"); got ${JSON.stringify(options.llamaindex)}.`);
+  }
   app.use("*", requestTimeout(timeoutMs));
-  if (options.auth) app.use("*", bearerAuth(options.auth.token));
+  if (options.auth) app.use("*", bearerAuth(options.auth.token, new Set(["/", "/health", ...(llamaPrefix ? [`${llamaPrefix}/health`] : [])])));
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   for (const m of options.middleware ?? []) app.use("*", m);
 
@@ -188,6 +200,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json(await runs.info(id));
   });
 
+  if (llamaPrefix !== undefined) {
+    app.route(llamaPrefix, llamaIndexRoutes({ runs, ticker, maxBodyBytes: maxBody, closing: () => closing, beforeContinue: refuseWhenClosing, report }));
+  }
+
   app.get(
     "/openapi.json",
     openAPIRouteHandler(app, {
@@ -219,49 +235,6 @@ export function createServer(options: ServerOptions): StepwiseServer {
 }
 
 /* ------------------------------------------------------------------ helpers */
-
-/** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
-async function readJson(c: Context, max: number): Promise<unknown> {
-  const type = c.req.header("Content-Type");
-  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
-    throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
-  }
-  const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
-  if (Number(c.req.header("Content-Length") ?? 0) > max) throw tooLarge();
-  const body = c.req.raw.body;
-  if (!body) return {};
-  // Count bytes as they come: a body without Content-Length is cut off at the limit, not buffered whole.
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = (body as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const ch of chunks) {
-    bytes.set(ch, at);
-    at += ch.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") return {};
-  try {
-    return JSON.parse(text, (key, value: unknown) => {
-      if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
-      return value;
-    });
-  } catch (err) {
-    if (err instanceof ServerError) throw err;
-    throw new ServerError("BAD_JSON", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}.`);
-  }
-}
 
 /** A non-negative number from a query parameter, or undefined when absent. */
 function seconds(raw: string | undefined, name: string): number | undefined {
@@ -305,12 +278,12 @@ const sleep = (ms: number) =>
   });
 
 /** Bearer auth with a constant-time comparison of the token against each allowed one. */
-function bearerAuth(tokens: string | readonly string[]): MiddlewareHandler {
+function bearerAuth(tokens: string | readonly string[], open: ReadonlySet<string>): MiddlewareHandler {
   const allowed = (typeof tokens === "string" ? [tokens] : [...tokens]).map((t) => new TextEncoder().encode(t));
   if (allowed.length === 0 || allowed.some((t) => t.length === 0)) throw new TypeError("createServer: auth.token must be a non-empty string or list of them.");
   return async (c, next) => {
     // The page itself holds no data (it asks for the token); health checks come from load balancers.
-    if (c.req.path === "/health" || c.req.path === "/") return next();
+    if (open.has(c.req.path)) return next();
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer ([^\s]+)$/i.exec(header);
     const given = new TextEncoder().encode(m?.[1] ?? "");
@@ -334,7 +307,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** Fails requests that take longer than `ms` (event streams excepted: they are meant to stay open). */
 function requestTimeout(ms: number): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === "GET" && c.req.path.endsWith("/events")) return next();
+    if (c.req.method === "GET" && /\/events(\/[^/]+)?$/.test(c.req.path)) return next();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([

@@ -47,7 +47,7 @@ export async function followRun(
   after: number,
   first: { log: RunLog; live: boolean },
   api: StreamApi,
-  write: (f: Frame) => Promise<unknown>,
+  write: (f: Frame, log: RunLog) => Promise<unknown>,
 ): Promise<void> {
   let source = first;
   let gone!: () => void;
@@ -67,10 +67,10 @@ export async function followRun(
     };
     for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
       if (f.kind === "event") pos = f.entry.id;
-      await write(f);
+      await write(f, source.log);
     }
     if (!refresh || aborted()) return;
-    if (!source.live) await write({ kind: "heartbeat" });
+    if (!source.live) await write({ kind: "heartbeat" }, source.log);
     source = await runs.log(id);
   }
 }
