@@ -83,7 +83,7 @@ describe("LlamaIndex protocol (with @llamaindex/workflows-client)", () => {
     const events = (await getWorkflowsByNameEvents({ client, path: { name: "asker" } })).data?.events.map((e) => e.title);
     expect(events).toEqual(expect.arrayContaining(["StartEvent", "StopEvent", "Answer"]));
 
-    const spec = await (await fetch(`${running.url}/openapi.json`, { headers: { Authorization: "Bearer t0k" } })).json();
+    const spec = (await (await fetch(`${running.url}/openapi.json`, { headers: { Authorization: "Bearer t0k" } })).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/llamaindex/workflows/{name}/run-nowait", "/llamaindex/events/{id}", "/llamaindex/handlers/{id}/cancel"]));
 
     const missing = await getWorkflowsByNameSchema({ client, path: { name: "nope" } });
