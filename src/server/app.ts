@@ -137,7 +137,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
-      const ended = await Promise.race([entry.done.then(() => true), sleep(Math.min(wait, cap) * 1000).then(() => false)]);
+      const ended = await within(entry.done, Math.min(wait, cap) * 1000);
       if (ended) return c.json(await runs.info(entry.runId), 200);
     }
     return c.json({ runId: entry.runId }, 202);
@@ -270,6 +270,22 @@ function ndjsonFrame(f: Frame): Record<string, unknown> {
   if (f.kind === "gap") return { kind: "gap", from: f.from, to: f.to };
   if (f.kind === "heartbeat") return { kind: "heartbeat" };
   return { kind: "end", ...f.end };
+}
+
+/** True when `p` settles within `ms`; the timer is cleared as soon as it does (none pile up under load). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), ms);
+        timer.unref?.();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const sleep = (ms: number) =>

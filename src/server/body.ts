@@ -9,7 +9,13 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
   }
   const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
-  if (Number(c.req.header("Content-Length") ?? 0) > max) throw tooLarge();
+  const length = c.req.header("Content-Length");
+  if (Number(length ?? 0) > max) throw tooLarge();
+  if (length !== undefined && /^\d+$/.test(length)) {
+    // A declared length within the limit: read it whole (the HTTP parser holds the body to that
+    // length). On @hono/node-server this is its fast path, without a web stream per request.
+    return parse(new TextDecoder().decode(await c.req.raw.arrayBuffer()));
+  }
   const body = c.req.raw.body;
   if (!body) return {};
   // Count bytes as they come: a body without Content-Length is cut off at the limit, not buffered whole.
@@ -32,9 +38,15 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     bytes.set(ch, at);
     at += ch.byteLength;
   }
-  const text = new TextDecoder().decode(bytes);
+  return parse(new TextDecoder().decode(bytes));
+}
+
+/** The body's JSON (`{}` when empty); 400 when it is not JSON or has a `__proto__` key. */
+function parse(text: string): unknown {
   if (text.trim() === "") return {};
   try {
+    // The reviver (slow) only when the text could hold the key.
+    if (!text.includes("__proto__")) return JSON.parse(text) as unknown;
     return JSON.parse(text, (key, value: unknown) => {
       if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
       return value;

@@ -558,9 +558,12 @@ export function servedWorkflows(workflows: Readonly<Record<string, unknown>>, st
   return out;
 }
 
+/** Each served workflow's StartEvent class (its steps are fixed once served). */
+const startClasses = new WeakMap<Workflow, EventClass>();
+
 /** The StartEvent of `served` built from a request body: validated as its constructor does. */
 export function startEventOf(served: Served, body: unknown): Event {
-  const cls = describeWorkflow(served.wf).startEvent;
+  const cls = startClasses.get(served.wf) ?? startClasses.set(served.wf, describeWorkflow(served.wf).startEvent).get(served.wf)!;
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new ServerError("INVALID_INPUT", `The body of POST /workflows/${served.name}/runs is the run's input: a JSON object of ${eventTypeName(cls)} fields, got ${Array.isArray(body) ? "an array" : JSON.stringify(body)}.`, { issues: [{ path: "", message: "Expected an object" }] });
   }
