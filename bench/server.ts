@@ -104,6 +104,7 @@ async function child(mode: Mode): Promise<void> {
       gc?.();
       process.send?.({ kind: "memory", usage: process.memoryUsage() });
     }
+    if (m.kind === "cpu") process.send?.({ kind: "cpu", usage: process.cpuUsage() });
     if (m.kind === "exit") {
       if (dir) rmSync(dir, { recursive: true, force: true });
       process.exit(0);
@@ -118,6 +119,8 @@ interface Server {
   proc: ChildProcess;
   url: string;
   memory(): Promise<NodeJS.MemoryUsage>;
+  /** The server process's CPU time so far, in µs (user + system). */
+  cpu(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -139,23 +142,37 @@ async function start(mode: Mode): Promise<Server> {
       proc.on("message", on);
       proc.send({ kind: "memory" });
     });
+  const cpu = () =>
+    new Promise<number>((resolve) => {
+      const on = (m: { kind: string; usage?: NodeJS.CpuUsage }) => {
+        if (m.kind !== "cpu") return;
+        proc.off("message", on);
+        resolve((m.usage as NodeJS.CpuUsage).user + (m.usage as NodeJS.CpuUsage).system);
+      };
+      proc.on("message", on);
+      proc.send({ kind: "cpu" });
+    });
   const stop = async () => {
     proc.removeAllListeners("exit");
     const exited = new Promise<void>((r) => proc.once("exit", () => r()));
     proc.send({ kind: "exit" });
     await exited;
   };
-  return { proc, url: `http://127.0.0.1:${port}`, memory, stop };
+  return { proc, url: `http://127.0.0.1:${port}`, memory, cpu, stop };
 }
 
 /** One load: `connections` connections for `seconds`, every answer checked by status; a sample checked by body. */
-async function load(name: string, url: string, path: string, seconds: number, connections: number): Promise<{ name: string; runsPerSecond: number; requests: number; non2xx: number; errors: number; latencyP50: number; latencyP99: number }> {
+async function load(name: string, server: Server, path: string, seconds: number, connections: number): Promise<{ name: string; runsPerSecond: number; cpuMicrosPerRun: number; requests: number; non2xx: number; errors: number; latencyP50: number; latencyP99: number }> {
+  const url = server.url;
   const body = JSON.stringify({ n: 20 });
   const sample = (await (await fetch(url + path, { method: "POST", body, headers: { "Content-Type": "application/json" } })).json()) as { status: string; result: number };
   if (sample.status !== "completed" || sample.result !== 42) throw new Error(`${name}: a sample run answered ${JSON.stringify(sample)}, not the completed run with result 42`);
+  const cpu0 = await server.cpu();
   const r = await autocannon({ url: url + path, method: "POST", body, headers: { "Content-Type": "application/json" }, connections, duration: seconds });
+  const cpu1 = await server.cpu();
   const requests = r.requests.total;
-  const out = { name, runsPerSecond: r["2xx"] / seconds, requests, non2xx: r.non2xx, errors: r.errors + r.timeouts, latencyP50: r.latency.p50, latencyP99: r.latency.p99 };
+  // The server's CPU time per answered run does not depend on how busy the machine is, as runs/s does.
+  const out = { name, runsPerSecond: r["2xx"] / seconds, cpuMicrosPerRun: Math.round((cpu1 - cpu0) / Math.max(1, r["2xx"])), requests, non2xx: r.non2xx, errors: r.errors + r.timeouts, latencyP50: r.latency.p50, latencyP99: r.latency.p99 };
   if (out.non2xx > 0 || out.errors > 0) throw new Error(`${name}: ${out.non2xx} answers were not 2xx and ${out.errors} requests failed`);
   if (r["2xx"] === 0) throw new Error(`${name}: no run answered`);
   return out;
@@ -215,12 +232,12 @@ async function main(): Promise<void> {
   const servers = await Promise.all(modes.map(([mode]) => start(mode)));
   const measured: Awaited<ReturnType<typeof load>>[][] = modes.map(() => []);
   try {
-    for (const [k, [mode, path]] of modes.entries()) await load(`${mode} (warm-up)`, servers[k]!.url, path, quick ? 1 : 2, connections);
+    for (const [k, [mode, path]] of modes.entries()) await load(`${mode} (warm-up)`, servers[k]!, path, quick ? 1 : 2, connections);
     for (let r = 0; r < rounds; r++) {
       for (const [k, [mode, path]] of modes.entries()) {
-        const m = await load(mode, servers[k]!.url, path, seconds, connections);
+        const m = await load(mode, servers[k]!, path, seconds, connections);
         measured[k]!.push(m);
-        console.log(`round ${r + 1} ${mode.padEnd(7)} ${m.runsPerSecond.toFixed(0).padStart(7)} runs/s  p50 ${m.latencyP50} ms  p99 ${m.latencyP99} ms  (${m.requests} requests)`);
+        console.log(`round ${r + 1} ${mode.padEnd(7)} ${m.runsPerSecond.toFixed(0).padStart(7)} runs/s  ${m.cpuMicrosPerRun} µs CPU/run  p50 ${m.latencyP50} ms  p99 ${m.latencyP99} ms  (${m.requests} requests)`);
       }
     }
   } finally {
@@ -231,6 +248,9 @@ async function main(): Promise<void> {
   results.loads = loads.map((l) => ({ ...l, ofFloor: Number((l.runsPerSecond / floor).toFixed(3)) }));
   results.rounds = measured;
   for (const l of loads) console.log(`median ${l.name.padEnd(7)} ${l.runsPerSecond.toFixed(0).padStart(7)} runs/s`);
+  const cpu = measured.map((ms) => [...ms].sort((a, b) => a.cpuMicrosPerRun - b.cpuMicrosPerRun)[Math.floor(ms.length / 2)]!.cpuMicrosPerRun);
+  results.cpuMicrosPerRun = { floor: cpu[0], memory: cpu[1], sqlite: cpu[2] };
+  console.log(`server CPU per run (median): floor ${cpu[0]} µs, in memory ${cpu[1]} µs (${(cpu[0]! / cpu[1]!).toFixed(2)}× the floor's rate), on SQLite ${cpu[2]} µs (${(cpu[0]! / cpu[2]!).toFixed(2)}×)`);
   console.log(`in memory: ${(loads[1]!.runsPerSecond / floor).toFixed(2)}× the floor (goal ≥ 0.7); on SQLite: ${(loads[2]!.runsPerSecond / floor).toFixed(2)}×`);
 
   const s = await streams(quick ? 100 : 1000);
