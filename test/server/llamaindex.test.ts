@@ -206,3 +206,28 @@ describe("LlamaIndex protocol (with @llamaindex/workflows-client)", () => {
     expect(anonymous.status).toBe(401);
   });
 });
+
+describe("LlamaIndex protocol, routes in process", () => {
+  it("streams a run whose live log is gone from the store's journal, and lists stored handlers", async () => {
+    const { MemoryStore } = await import("stepwise-ai");
+    const store = new MemoryStore();
+    const app = createServer({ workflows: { greeter: new Greeter({ store }) }, store, llamaindex: true, keepFinishedRuns: 0 });
+    await app.ready;
+    const started = await app.request("/llamaindex/workflows/greeter/run", { method: "POST", body: JSON.stringify({ start_event: { name: "Ada" } }), headers: { "Content-Type": "application/json" } });
+    expect(started.status).toBe(200);
+    const h = (await started.json()) as { handler_id: string; status: string };
+    expect(h.status).toBe("completed");
+    // Evicted at once (keepFinishedRuns: 0): what follows is read from the store.
+    expect(app.runs.entry(h.handler_id)).toBeUndefined();
+    const text = await (await app.request(`/llamaindex/events/${h.handler_id}?after_sequence=-1`)).text();
+    const frames = text.trim().split("\n\n").map((b) => JSON.parse(b.split("\n").find((l) => l.startsWith("data: "))!.slice(6)) as Envelope);
+    expect(frames.at(-1)).toMatchObject({ type: "StopEvent", value: { result: "hello Ada" } });
+    expect((await app.request(`/llamaindex/events/${h.handler_id}`)).status).toBe(204);
+    const listed = (await (await app.request("/llamaindex/handlers?status=completed")).json()) as { handlers: { handler_id: string; result: Envelope }[] };
+    expect(listed.handlers.map((x) => x.handler_id)).toEqual([h.handler_id]);
+    expect(listed.handlers[0]!.result.value.result).toBe("hello Ada");
+    expect((await app.request("/llamaindex/nope")).status).toBe(404);
+    expect(() => createServer({ workflows: { greeter: new Greeter() }, llamaindex: "/" })).toThrow(/path prefix/);
+    await app.shutdown(0);
+  });
+});
