@@ -1,5 +1,5 @@
 /** `createServer`: the HTTP API over a set of workflows, as a Hono app. */
-import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { stream, streamSSE } from "hono/streaming";
 import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
@@ -9,7 +9,10 @@ import { components, routes } from "./openapi.js";
 import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
-import { tail, type Frame } from "./log.js";
+import type { Frame } from "./log.js";
+import { readJson } from "./body.js";
+import { llamaIndexRoutes } from "./llamaindex.js";
+import { Ticker, followRun, type StreamApi } from "./follow.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
 /** What `createServer` takes. */
@@ -40,6 +43,12 @@ export interface ServerOptions {
   maxLogEvents?: number;
   /** Resume the store's `"running"` runs of these workflows when the server starts (default true with a store). */
   resume?: boolean;
+  /**
+   * Also speak LlamaIndex's WorkflowServer protocol under this path prefix (`true` = `"/llamaindex"`),
+   * so frontends written for `@llamaindex/workflows-client` work unchanged with `baseUrl` set to
+   * `<server>/llamaindex`. Off by default. See docs/llamaindex-protocol.md.
+   */
+  llamaindex?: string | boolean;
   /** Told about unexpected errors (answered as a bare 500). Default: `console.error`. */
   onError?: (err: unknown) => void;
 }
@@ -70,6 +79,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
   const timeoutMs = (options.requestTimeout ?? 30) * 1000;
   const ticker = new Ticker((options.heartbeat ?? 15) * 1000);
   let closing = false;
+  const refuseWhenClosing = () => {
+    if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and continues no runs; retry on another instance.");
+  };
   const infos = new Map<string, WorkflowInfo>();
   const infoOf = (s: Served) => {
     let i = infos.get(s.name);
@@ -92,8 +104,12 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json(body, status as 404);
   });
   if (options.cors) app.use("*", cors(options.cors === true ? {} : options.cors));
+  const llamaPrefix = options.llamaindex === true ? "/llamaindex" : typeof options.llamaindex === "string" && options.llamaindex !== "" ? options.llamaindex.replace(/\/+$/, "") : undefined;
+  if (llamaPrefix !== undefined && !/^(\/[A-Za-z0-9_.~-]+)+$/.test(llamaPrefix)) {
+    throw new TypeError(`createServer: llamaindex must be a path prefix such as "/llamaindex" (its routes would clash with the server's own at "/"); got ${JSON.stringify(options.llamaindex)}.`);
+  }
   app.use("*", requestTimeout(timeoutMs));
-  if (options.auth) app.use("*", bearerAuth(options.auth.token));
+  if (options.auth) app.use("*", bearerAuth(options.auth.token, new Set(["/", "/health", ...(llamaPrefix ? [`${llamaPrefix}/health`] : [])])));
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   for (const m of options.middleware ?? []) app.use("*", m);
 
@@ -121,7 +137,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
-      const ended = await Promise.race([entry.done.then(() => true), sleep(Math.min(wait, cap) * 1000).then(() => false)]);
+      const ended = await within(entry.done, Math.min(wait, cap) * 1000);
       if (ended) return c.json(await runs.info(entry.runId), 200);
     }
     return c.json({ runId: entry.runId }, 202);
@@ -147,34 +163,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
   app.get("/runs/:id/events", routes.events, async (c) => {
     const id = c.req.param("id");
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
-    let source = await runs.log(id);
+    const source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
-    const read = async (api: { aborted: boolean; onAbort(f: () => void): void }, write: (f: Frame) => Promise<unknown>) => {
-      let gone!: () => void;
-      const abort = new Promise<void>((r) => (gone = r));
-      api.onAbort(gone);
-      c.req.raw.signal.addEventListener("abort", gone, { once: true });
-      const aborted = () => api.aborted || c.req.raw.signal.aborted;
-      let pos = after;
-      // A run this process does not run is read from its journal; when it goes live here (an event
-      // sent to it, a resume) or at each heartbeat, the reader looks again and goes on from `pos`.
-      for (;;) {
-        let refresh = false;
-        const idle = async (changed: Promise<void>) => {
-          const why = await Promise.race(source.live ? [changed, ticker.next(), abort] : [changed, ticker.next(), abort, runs.adopted()]);
-          if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
-          return why;
-        };
-        // A client that goes away only stops its own reading: the run goes on.
-        for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
-          if (f.kind === "event") pos = f.entry.id;
-          await write(f);
-        }
-        if (!refresh || aborted()) return;
-        if (!source.live) await write({ kind: "heartbeat" });
-        source = await runs.log(id);
-      }
-    };
+    const read = (api: StreamApi, write: (f: Frame) => Promise<unknown>) => followRun(runs, ticker, c, id, after, source, api, write);
     if (ndjson) {
       c.header("Content-Type", "application/x-ndjson");
       c.header("Cache-Control", "no-cache");
@@ -199,37 +190,19 @@ export function createServer(options: ServerOptions): StepwiseServer {
     if (body.data !== undefined && (body.data === null || typeof body.data !== "object" || Array.isArray(body.data))) {
       throw new ServerError("INVALID_EVENT", `"data" is the event's fields, an object; got ${JSON.stringify(body.data)}.`, { issues: [{ path: "data", message: "Expected an object" }] });
     }
-    const json = { type: body.type, data: body.data ?? {} };
-    const entry = runs.entry(id);
-    if (entry?.handler) {
-      const ev = entry.served.wf.reviveEvent(json);
-      entry.handler.sendEvent(ev);
-      runs.answered(id);
-      return c.json({ runId: id, delivered: true }, 202);
-    }
-    if (entry) throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${entry.status}); the ${json.type} was not delivered.`, { status: entry.status });
-    const stored = await runs.stored(id);
-    const s = runs.servedFor(stored.workflow);
-    if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${id}" is a child run; send events to its top run.`, { runId: id });
-    if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
-    const ev = s.wf.reviveEvent(json);
-    if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and continues no runs; retry on another instance.");
-    await runs.continueStored(s, stored, (wf) => wf.sendEvent(id, ev));
+    await runs.deliver(id, { type: body.type, data: body.data ?? {} }, refuseWhenClosing);
     return c.json({ runId: id, delivered: true }, 202);
   });
 
   app.post("/runs/:id/cancel", routes.cancel, async (c) => {
     const id = c.req.param("id");
-    const entry = runs.entry(id);
-    if (entry?.handler) {
-      entry.handler.cancel();
-      await entry.done;
-      return c.json(await runs.info(id));
-    }
-    if (entry) throw new ServerError("RUN_FINISHED", `Run "${id}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
-    await runs.cancelStored(await runs.stored(id));
+    await runs.cancel(id);
     return c.json(await runs.info(id));
   });
+
+  if (llamaPrefix !== undefined) {
+    app.route(llamaPrefix, llamaIndexRoutes({ runs, ticker, maxBodyBytes: maxBody, closing: () => closing, beforeContinue: refuseWhenClosing, report }));
+  }
 
   app.get(
     "/openapi.json",
@@ -262,49 +235,6 @@ export function createServer(options: ServerOptions): StepwiseServer {
 }
 
 /* ------------------------------------------------------------------ helpers */
-
-/** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
-async function readJson(c: Context, max: number): Promise<unknown> {
-  const type = c.req.header("Content-Type");
-  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
-    throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
-  }
-  const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
-  if (Number(c.req.header("Content-Length") ?? 0) > max) throw tooLarge();
-  const body = c.req.raw.body;
-  if (!body) return {};
-  // Count bytes as they come: a body without Content-Length is cut off at the limit, not buffered whole.
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = (body as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const ch of chunks) {
-    bytes.set(ch, at);
-    at += ch.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") return {};
-  try {
-    return JSON.parse(text, (key, value: unknown) => {
-      if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
-      return value;
-    });
-  } catch (err) {
-    if (err instanceof ServerError) throw err;
-    throw new ServerError("BAD_JSON", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}.`);
-  }
-}
 
 /** A non-negative number from a query parameter, or undefined when absent. */
 function seconds(raw: string | undefined, name: string): number | undefined {
@@ -342,18 +272,34 @@ function ndjsonFrame(f: Frame): Record<string, unknown> {
   return { kind: "end", ...f.end };
 }
 
+/** True when `p` settles within `ms`; the timer is cleared as soon as it does (none pile up under load). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), ms);
+        timer.unref?.();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const sleep = (ms: number) =>
   new Promise<void>((r) => {
     setTimeout(r, ms).unref?.();
   });
 
 /** Bearer auth with a constant-time comparison of the token against each allowed one. */
-function bearerAuth(tokens: string | readonly string[]): MiddlewareHandler {
+function bearerAuth(tokens: string | readonly string[], open: ReadonlySet<string>): MiddlewareHandler {
   const allowed = (typeof tokens === "string" ? [tokens] : [...tokens]).map((t) => new TextEncoder().encode(t));
   if (allowed.length === 0 || allowed.some((t) => t.length === 0)) throw new TypeError("createServer: auth.token must be a non-empty string or list of them.");
   return async (c, next) => {
     // The page itself holds no data (it asks for the token); health checks come from load balancers.
-    if (c.req.path === "/health" || c.req.path === "/") return next();
+    if (open.has(c.req.path)) return next();
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer ([^\s]+)$/i.exec(header);
     const given = new TextEncoder().encode(m?.[1] ?? "");
@@ -377,7 +323,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** Fails requests that take longer than `ms` (event streams excepted: they are meant to stay open). */
 function requestTimeout(ms: number): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === "GET" && c.req.path.endsWith("/events")) return next();
+    if (c.req.method === "GET" && /\/events(\/[^/]+)?$/.test(c.req.path)) return next();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
@@ -390,26 +336,4 @@ function requestTimeout(ms: number): MiddlewareHandler {
       clearTimeout(timer);
     }
   };
-}
-
-/** One heartbeat clock for every idle stream: a shared promise per tick, no timer per reader. */
-class Ticker {
-  #tick: Promise<"heartbeat"> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  constructor(readonly ms: number) {}
-  next(): Promise<"heartbeat"> {
-    if (!this.#tick) {
-      this.#tick = new Promise((resolve) => {
-        this.#timer = setTimeout(() => {
-          this.#tick = undefined;
-          resolve("heartbeat");
-        }, this.ms);
-        this.#timer.unref?.();
-      });
-    }
-    return this.#tick;
-  }
-  stop(): void {
-    clearTimeout(this.#timer);
-  }
 }

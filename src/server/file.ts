@@ -17,6 +17,8 @@ export interface ServeFileOptions {
   store?: string | boolean;
   /** Bearer token the server requires (default: `STEPWISE_TOKEN` from the environment, else none). */
   token?: string;
+  /** Also speak LlamaIndex's WorkflowServer protocol under this prefix (`true`: `/llamaindex`). */
+  llamaindex?: string | boolean;
 }
 
 /** Serve what `file` exports until a signal closes the server; resolves when it has closed. */
@@ -33,7 +35,7 @@ export async function serveFile(file: string, options: ServeFileOptions, io: { s
     if (c.kind !== "class" && store) io.stderr.write(`stepwise: ${name} is an exported instance; it keeps its own store option (pass the same store to list and resume its runs).\n`);
   }
   const token = options.token ?? process.env.STEPWISE_TOKEN;
-  const app = createServer({ workflows, ...(store ? { store } : {}), ...(token ? { auth: { token } } : {}) });
+  const app = createServer({ workflows, ...(store ? { store } : {}), ...(token ? { auth: { token } } : {}), ...(options.llamaindex ? { llamaindex: options.llamaindex } : {}) });
   const running = await serve(app, { port, hostname: options.host ?? "127.0.0.1", handleSignals: true });
   const { resumed } = await app.ready;
   io.stderr.write(`stepwise: serving ${Object.keys(workflows).join(", ")} on ${running.url}${resumed.length ? ` (resumed ${resumed.length} run${resumed.length > 1 ? "s" : ""})` : ""}\n`);

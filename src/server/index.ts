@@ -1,6 +1,7 @@
 /**
  * `stepwise-ai/server`: serve workflows over HTTP (Hono). Start runs, follow their events over
  * SSE or NDJSON from any position, answer their questions, cancel them, list them.
+ * With `llamaindex: "/llamaindex"` it also speaks LlamaIndex's WorkflowServer protocol under that prefix.
  * Needs `hono`, and `@hono/node-server` for {@link serve} on Node.
  * @packageDocumentation
  */
@@ -10,3 +11,4 @@ export { ServerError, type ServerErrorCode, type ErrorBody } from "./errors.js";
 export type { LogEntry, RunEnd } from "./log.js";
 export type { RunInfo, RunSummary } from "./runs.js";
 export type { WorkflowInfo } from "./describe.js";
+export type { LlamaIndexHandler, EventEnvelope as LlamaIndexEventEnvelope } from "./llamaindex.js";

@@ -10,6 +10,7 @@ import {
   streamOrigin,
   suspendRun,
   type Event,
+  type EventClass,
   type EventJSON,
   type JournalEntry,
   type RunStatus,
@@ -97,6 +98,8 @@ export class Runs {
   readonly #opts: RunsOptions;
   readonly #byWorkflow = new Map<string, Served>();
   readonly served: ReadonlyMap<string, Served>;
+  /** Event classes seen on live streams, by type name (events written only to the stream are declared nowhere else). */
+  readonly #classes = new Map<string, EventClass>();
 
   constructor(served: ReadonlyMap<string, Served>, opts: RunsOptions) {
     this.served = served;
@@ -165,6 +168,41 @@ export class Runs {
       }
     }
     return out;
+  }
+
+  /**
+   * Deliver event `json` to run `runId`: to its live handler here, or, for a stored run waiting
+   * or running with no live process, by continuing it here (`beforeContinue` may refuse, e.g.
+   * while shutting down). Validates the event against the workflow's types first. Throws
+   * RUN_NOT_FOUND, RUN_FINISHED (an ended run), UNKNOWN_EVENT_TYPE / INVALID_EVENT, RUN_LOCKED.
+   */
+  async deliver(runId: string, json: EventJSON, beforeContinue: () => void = () => {}): Promise<void> {
+    const entry = this.entry(runId);
+    if (entry?.handler) {
+      entry.handler.sendEvent(entry.served.wf.reviveEvent(json));
+      this.answered(runId);
+      return;
+    }
+    if (entry) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); the ${json.type} was not delivered.`, { status: entry.status });
+    const stored = await this.#stored(runId);
+    const s = this.#byWorkflow.get(stored.workflow);
+    if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${runId}" is a child run; send events to its top run.`, { runId });
+    if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
+    const ev = s.wf.reviveEvent(json);
+    beforeContinue();
+    await this.continueStored(s, stored, (wf) => wf.sendEvent(runId, ev));
+  }
+
+  /** Cancel run `runId`, live here or stored with no live process; resolves once it has ended. Throws RUN_NOT_FOUND, RUN_FINISHED, RUN_LOCKED. */
+  async cancel(runId: string): Promise<void> {
+    const entry = this.entry(runId);
+    if (entry?.handler) {
+      entry.handler.cancel();
+      await entry.done;
+      return;
+    }
+    if (entry) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
+    await this.cancelStored(await this.#stored(runId));
   }
 
   /** Cancel a stored run nobody runs now: take its lease, mark it cancelled, let go. */
@@ -246,6 +284,7 @@ export class Runs {
 
   #toEntry(entry: Entry, ev: Event): Omit<LogEntry, "id"> {
     const { type, data } = ev.toJSON();
+    if (!this.#classes.has(type)) this.#classes.set(type, ev.constructor as EventClass);
     const origin = streamOrigin(ev);
     if (!origin) return { type, data };
     const path = [origin.runId];
@@ -270,6 +309,11 @@ export class Runs {
     const a = this.#adopted;
     this.#adopted = undefined;
     a?.resolve("adopted");
+  }
+
+  /** The class of an event type seen on a live stream here, if any. */
+  classOf(type: string): EventClass | undefined {
+    return this.#classes.get(type);
   }
 
   /** The live handler of a run in this process. */
@@ -331,6 +375,33 @@ export class Runs {
     const children = store ? (await store.listRuns({})).filter((r) => r.parentRunId === runId).map((r) => r.runId) : [];
     const waiting = stored.status === "waiting" || stored.status === "running" ? waitsOf(await (store as Store).getJournal(runId)) : [];
     return { ...this.#fromStored(stored), children, waitingFor: waiting, inputRequired: [], live: false };
+  }
+
+  /** A run's status, outcome and times, without its journal or children (cheap). Throws RUN_NOT_FOUND. */
+  async record(runId: string): Promise<RunRecord> {
+    const e = this.entry(runId);
+    if (e) return recordOf(e);
+    return this.#fromStored(await this.#stored(runId));
+  }
+
+  /**
+   * Every top run of the served workflows, newest first: from the store when there is one (with
+   * the live status of those running here), else those this process knows.
+   */
+  async records(): Promise<RunRecord[]> {
+    const store = this.#opts.store;
+    let all: RunRecord[];
+    if (store) {
+      all = (await store.listRuns({}))
+        .filter((r) => r.parentRunId === undefined && this.#byWorkflow.has(r.workflow))
+        .map((r) => {
+          const live = this.#live.get(r.runId);
+          return live ? recordOf(live) : this.#fromStored(r);
+        });
+    } else {
+      all = [...this.#ended.values(), ...this.#live.values()].filter((e) => e.parentRunId === undefined).map(recordOf);
+    }
+    return all.sort((a, b) => b.createdAt - a.createdAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
   }
 
   #fromStored(r: StoredRun): Omit<RunInfo, "children" | "waitingFor" | "inputRequired" | "live"> {
@@ -487,11 +558,31 @@ export function servedWorkflows(workflows: Readonly<Record<string, unknown>>, st
   return out;
 }
 
+/** Each served workflow's StartEvent class (its steps are fixed once served). */
+const startClasses = new WeakMap<Workflow, EventClass>();
+
 /** The StartEvent of `served` built from a request body: validated as its constructor does. */
 export function startEventOf(served: Served, body: unknown): Event {
-  const cls = describeWorkflow(served.wf).startEvent;
+  const cls = startClasses.get(served.wf) ?? startClasses.set(served.wf, describeWorkflow(served.wf).startEvent).get(served.wf)!;
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new ServerError("INVALID_INPUT", `The body of POST /workflows/${served.name}/runs is the run's input: a JSON object of ${eventTypeName(cls)} fields, got ${Array.isArray(body) ? "an array" : JSON.stringify(body)}.`, { issues: [{ path: "", message: "Expected an object" }] });
   }
   return new (cls as unknown as new (data: unknown) => Event)(body);
+}
+
+/** A run's status, outcome and times (what `Runs.record` gives). */
+export type RunRecord = Omit<RunInfo, "children" | "waitingFor" | "inputRequired" | "live">;
+
+function recordOf(e: Entry): RunRecord {
+  return {
+    runId: e.runId,
+    workflow: e.served.name,
+    status: e.handler ? e.handler.status : e.status,
+    ...(e.input ? { input: e.input } : {}),
+    ...("result" in e ? { result: e.result } : {}),
+    ...(e.error ? { error: e.error } : {}),
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+    ...(e.parentRunId !== undefined ? { parentRunId: e.parentRunId } : {}),
+  };
 }

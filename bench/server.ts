@@ -1,0 +1,265 @@
+/**
+ * The HTTP server's costs (`stepwise-ai/server`), each server in a child process of its own and
+ * the load generator (autocannon) in this one:
+ *
+ *   npm run bench:server                     every measurement
+ *   npm run bench:server -- --quick          small sizes; checks every count and result, never a time
+ *   npm run bench:server -- --json out.json  also write the raw figures
+ *
+ * Measurements:
+ * - runs/s of a two-step workflow over HTTP at 100 connections (`POST /workflows/two/runs?wait=10`,
+ *   each answer the ended run with its result), in memory and on SQLite, against the floor: a bare
+ *   Hono handler on @hono/node-server doing the same work (parse the JSON body, two awaited steps,
+ *   answer JSON). The goal is ≥ 0.7× the floor in memory.
+ * - 1,000 open SSE streams on one server: 1,000 runs waiting for an answer, each followed by one
+ *   `GET /runs/:id/events` reader that has received the run's events so far; the server's memory
+ *   (after GC) before and after the streams opened, per stream. The goal is ≤ 50 KB per stream.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { Hono } from "hono";
+import { serve as nodeServe } from "@hono/node-server";
+import { Context, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, Workflow, step, type Store } from "stepwise-ai";
+import { createServer, serve } from "stepwise-ai/server";
+import { SqliteStore } from "stepwise-ai/sqlite";
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = args.includes("--quick");
+
+class Mid extends Event<{ n: number }> {}
+
+/** Two steps: StartEvent → Mid → StopEvent. */
+class Two extends Workflow<{ n: number }, number> {
+  @step({ accepts: StartEvent, emits: Mid })
+  async first(ev: StartEvent<{ n: number }>) {
+    return new Mid({ n: ev.n + 1 });
+  }
+
+  @step({ accepts: Mid, emits: StopEvent })
+  async second(ev: Mid) {
+    return new StopEvent({ result: ev.n * 2 });
+  }
+}
+
+class Ask extends InputRequiredEvent<{ prompt: string }> {}
+class Reply extends HumanResponseEvent<{ response: string }> {}
+class Progress extends Event<{ n: number }> {}
+
+/** Streams one event, then waits for a person. */
+class Waiter extends Workflow<{ n: number }, string> {
+  @step({ accepts: StartEvent, emits: StopEvent, waitsFor: Reply })
+  async ask(ev: StartEvent<{ n: number }>, ctx: Context) {
+    ctx.writeEventToStream(new Progress({ n: ev.n }));
+    const r = await ctx.waitForEvent(Reply, { waiterEvent: new Ask({ prompt: `run ${ev.n}?` }) });
+    return new StopEvent({ result: r.response });
+  }
+}
+
+/** The floor's two steps: the same work as Two's, as plain awaited functions. */
+const first = async (n: number) => n + 1;
+const second = async (n: number) => n * 2;
+
+type Mode = "floor" | "memory" | "sqlite" | "streams";
+
+/* ------------------------------------------------------------------ child: one server */
+
+async function child(mode: Mode): Promise<void> {
+  let port: number;
+  let store: Store | undefined;
+  let dir: string | undefined;
+  if (mode === "floor") {
+    const app = new Hono();
+    app.post("/run", async (c) => {
+      const body = await c.req.json<{ n: number }>();
+      const a = await first(body.n);
+      const b = await second(a);
+      return c.json({ status: "completed", result: b });
+    });
+    port = await new Promise<number>((resolve) => {
+      const s = nodeServe({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
+      void s;
+    });
+  } else {
+    if (mode === "sqlite") {
+      dir = mkdtempSync(join(tmpdir(), "stepwise-bench-server-"));
+      store = new SqliteStore(join(dir, "runs.db"));
+    }
+    const workflows = mode === "streams" ? { waiter: new Waiter({ timeout: null }) } : { two: new Two(store ? { store } : {}) };
+    const app = createServer({ workflows, ...(store ? { store } : {}), heartbeat: 3600 });
+    const running = await serve(app, { port: 0, graceSeconds: 0 });
+    port = running.port;
+  }
+  process.on("message", (m: { kind: string }) => {
+    if (m.kind === "memory") {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      process.send?.({ kind: "memory", usage: process.memoryUsage() });
+    }
+    if (m.kind === "cpu") process.send?.({ kind: "cpu", usage: process.cpuUsage() });
+    if (m.kind === "exit") {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  });
+  process.send?.({ kind: "ready", port });
+}
+
+/* ------------------------------------------------------------------ parent */
+
+interface Server {
+  proc: ChildProcess;
+  url: string;
+  memory(): Promise<NodeJS.MemoryUsage>;
+  /** The server process's CPU time so far, in µs (user + system). */
+  cpu(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function start(mode: Mode): Promise<Server> {
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], { execArgv: ["--expose-gc", "--import", "tsx", "--conditions=stepwise-source"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once("exit", (code) => reject(new Error(`${mode} server exited with ${code}`)));
+    proc.on("message", (m: { kind: string; port?: number }) => {
+      if (m.kind === "ready") resolve(m.port as number);
+    });
+  });
+  const memory = () =>
+    new Promise<NodeJS.MemoryUsage>((resolve) => {
+      const on = (m: { kind: string; usage?: NodeJS.MemoryUsage }) => {
+        if (m.kind !== "memory") return;
+        proc.off("message", on);
+        resolve(m.usage as NodeJS.MemoryUsage);
+      };
+      proc.on("message", on);
+      proc.send({ kind: "memory" });
+    });
+  const cpu = () =>
+    new Promise<number>((resolve) => {
+      const on = (m: { kind: string; usage?: NodeJS.CpuUsage }) => {
+        if (m.kind !== "cpu") return;
+        proc.off("message", on);
+        resolve((m.usage as NodeJS.CpuUsage).user + (m.usage as NodeJS.CpuUsage).system);
+      };
+      proc.on("message", on);
+      proc.send({ kind: "cpu" });
+    });
+  const stop = async () => {
+    proc.removeAllListeners("exit");
+    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    proc.send({ kind: "exit" });
+    await exited;
+  };
+  return { proc, url: `http://127.0.0.1:${port}`, memory, cpu, stop };
+}
+
+/** One load: `connections` connections for `seconds`, every answer checked by status; a sample checked by body. */
+async function load(name: string, server: Server, path: string, seconds: number, connections: number): Promise<{ name: string; runsPerSecond: number; cpuMicrosPerRun: number; requests: number; non2xx: number; errors: number; latencyP50: number; latencyP99: number }> {
+  const url = server.url;
+  const body = JSON.stringify({ n: 20 });
+  const sample = (await (await fetch(url + path, { method: "POST", body, headers: { "Content-Type": "application/json" } })).json()) as { status: string; result: number };
+  if (sample.status !== "completed" || sample.result !== 42) throw new Error(`${name}: a sample run answered ${JSON.stringify(sample)}, not the completed run with result 42`);
+  const cpu0 = await server.cpu();
+  const r = await autocannon({ url: url + path, method: "POST", body, headers: { "Content-Type": "application/json" }, connections, duration: seconds });
+  const cpu1 = await server.cpu();
+  const requests = r.requests.total;
+  // The server's CPU time per answered run does not depend on how busy the machine is, as runs/s does.
+  const out = { name, runsPerSecond: r["2xx"] / seconds, cpuMicrosPerRun: Math.round((cpu1 - cpu0) / Math.max(1, r["2xx"])), requests, non2xx: r.non2xx, errors: r.errors + r.timeouts, latencyP50: r.latency.p50, latencyP99: r.latency.p99 };
+  if (out.non2xx > 0 || out.errors > 0) throw new Error(`${name}: ${out.non2xx} answers were not 2xx and ${out.errors} requests failed`);
+  if (r["2xx"] === 0) throw new Error(`${name}: no run answered`);
+  return out;
+}
+
+/** `count` waiting runs, one SSE reader each; the server's memory before and after the readers opened. */
+async function streams(count: number) {
+  const server = await start("streams");
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, count - i) }, async (_, j) => {
+          const res = await fetch(`${server.url}/workflows/waiter/runs`, { method: "POST", body: JSON.stringify({ n: i + j }), headers: { "Content-Type": "application/json" } });
+          return ((await res.json()) as { runId: string }).runId;
+        }),
+      );
+      ids.push(...batch);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const before = await server.memory();
+    const controllers: AbortController[] = [];
+    // Each reader is open once it has read both of its run's events (Progress, then Ask).
+    await Promise.all(
+      ids.map(async (id) => {
+        const ctl = new AbortController();
+        controllers.push(ctl);
+        const res = await fetch(`${server.url}/runs/${id}/events`, { signal: ctl.signal });
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let text = "";
+        while (!text.includes('"type":"Ask"')) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`stream of ${id} ended early`);
+          text += value;
+        }
+        // Keep the connection open without buffering further reads.
+      }),
+    );
+    const after = await server.memory();
+    const open = controllers.length;
+    for (const c of controllers) c.abort();
+    const per = (k: keyof NodeJS.MemoryUsage) => Math.round((after[k] - before[k]) / open);
+    return { streams: open, rssBefore: before.rss, rssAfter: after.rss, bytesPerStreamRss: per("rss"), bytesPerStreamHeap: per("heapUsed") + per("external") };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const seconds = quick ? 2 : Number(option("--seconds") ?? 5);
+  const connections = quick ? 20 : 100;
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections };
+  // Each server runs in turn for `seconds`, `rounds` times over (the median round counts), so a
+  // busy machine's swings fall on all three alike.
+  const rounds = quick ? 1 : Number(option("--rounds") ?? 3);
+  const modes = [["floor", "/run"], ["memory", "/workflows/two/runs?wait=10"], ["sqlite", "/workflows/two/runs?wait=10"]] as const;
+  const servers = await Promise.all(modes.map(([mode]) => start(mode)));
+  const measured: Awaited<ReturnType<typeof load>>[][] = modes.map(() => []);
+  try {
+    for (const [k, [mode, path]] of modes.entries()) await load(`${mode} (warm-up)`, servers[k]!, path, quick ? 1 : 2, connections);
+    for (let r = 0; r < rounds; r++) {
+      for (const [k, [mode, path]] of modes.entries()) {
+        const m = await load(mode, servers[k]!, path, seconds, connections);
+        measured[k]!.push(m);
+        console.log(`round ${r + 1} ${mode.padEnd(7)} ${m.runsPerSecond.toFixed(0).padStart(7)} runs/s  ${m.cpuMicrosPerRun} µs CPU/run  p50 ${m.latencyP50} ms  p99 ${m.latencyP99} ms  (${m.requests} requests)`);
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+  const loads = measured.map((ms) => [...ms].sort((a, b) => a.runsPerSecond - b.runsPerSecond)[Math.floor(ms.length / 2)]!);
+  const floor = loads[0]!.runsPerSecond;
+  results.loads = loads.map((l) => ({ ...l, ofFloor: Number((l.runsPerSecond / floor).toFixed(3)) }));
+  results.rounds = measured;
+  for (const l of loads) console.log(`median ${l.name.padEnd(7)} ${l.runsPerSecond.toFixed(0).padStart(7)} runs/s`);
+  const cpu = measured.map((ms) => [...ms].sort((a, b) => a.cpuMicrosPerRun - b.cpuMicrosPerRun)[Math.floor(ms.length / 2)]!.cpuMicrosPerRun);
+  results.cpuMicrosPerRun = { floor: cpu[0], memory: cpu[1], sqlite: cpu[2] };
+  console.log(`server CPU per run (median): floor ${cpu[0]} µs, in memory ${cpu[1]} µs (${(cpu[0]! / cpu[1]!).toFixed(2)}× the floor's rate), on SQLite ${cpu[2]} µs (${(cpu[0]! / cpu[2]!).toFixed(2)}×)`);
+  console.log(`in memory: ${(loads[1]!.runsPerSecond / floor).toFixed(2)}× the floor (goal ≥ 0.7); on SQLite: ${(loads[2]!.runsPerSecond / floor).toFixed(2)}×`);
+
+  const s = await streams(quick ? 100 : 1000);
+  if (s.streams !== (quick ? 100 : 1000)) throw new Error(`opened ${s.streams} streams`);
+  results.streams = s;
+  console.log(`${s.streams} open SSE streams: ${(s.bytesPerStreamRss / 1024).toFixed(1)} KB RSS per stream, ${(s.bytesPerStreamHeap / 1024).toFixed(1)} KB heap+external (goal ≤ 50 KB)`);
+  const out = option("--json");
+  if (out) writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+}
+
+if (args[0] === "--child") await child(args[1] as Mode);
+else await main();
