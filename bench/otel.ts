@@ -1,6 +1,7 @@
 /**
  * What tracing costs: chain throughput (one run of N events) and short runs (N two-step runs),
- * with no tracer, with `@opentelemetry/api` installed but no SDK (the automatic tracer: no-op), and
+ * with no tracer, with `@opentelemetry/api` installed but no SDK (the automatic tracer, and the
+ * OpenTelemetry tracer over the API's no-op provider), and
  * with an SDK recording every span (to an exporter that drops them). Alternated in one process,
  * medians of several rounds, per CPU second. Benchmark only: nothing is asserted.
  *
@@ -50,12 +51,15 @@ async function runsRate(): Promise<number> {
   return runsN / cpuSeconds(t);
 }
 
-// The automatic tracer turns into the OpenTelemetry one on the first run.
-await two.run({ id: 0 });
-const otel = getTracer() as Tracer;
+// The tracer importing stepwise-ai installed (it waits for a provider to be registered), and the
+// OpenTelemetry tracer itself over the API's no-op provider (what installOtel() sets).
+const auto = getTracer() as Tracer;
+const { installOtel } = await import("stepwise-ai/otel");
+const explicit = installOtel();
 const modes: [string, () => void][] = [
   ["no tracer", () => setTracer(undefined)],
-  ["api, no SDK", () => setTracer(otel)],
+  ["auto, no SDK", () => setTracer(auto)],
+  ["installOtel, no SDK", () => setTracer(explicit)],
 ];
 if (args.includes("--sdk")) {
   const { trace, context } = await import("@opentelemetry/api");
@@ -63,7 +67,6 @@ if (args.includes("--sdk")) {
   const { BasicTracerProvider, SimpleSpanProcessor } = await import("@opentelemetry/sdk-trace-base");
   const drop = { export: (_: unknown, done: (r: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(drop)] });
-  const { installOtel } = await import("stepwise-ai/otel");
   const sdkTracer = installOtel({ tracerProvider: provider });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   void trace;
@@ -83,6 +86,6 @@ for (const [label, measure] of [["chain (events/s)", chainRate], ["runs (runs/s)
   const base = median(rates.get("no tracer")!);
   for (const [m] of modes) {
     const med = median(rates.get(m)!);
-    console.log(`${label.padEnd(18)} ${m.padEnd(16)} ${Math.round(med).toString().padStart(9)}  ${(med / base).toFixed(3)}× of no tracer`);
+    console.log(`${label.padEnd(18)} ${m.padEnd(20)} ${Math.round(med).toString().padStart(9)}  ${(med / base).toFixed(3)}× of no tracer`);
   }
 }

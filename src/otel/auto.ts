@@ -1,14 +1,15 @@
 /**
- * Traces with nothing to configure: importing `stepwise-ai` sets a process-wide tracer that, on the
- * first run, loads `@opentelemetry/api` if the application has it installed and from then on hands
- * each run to the OpenTelemetry tracer (which records nothing, at the cost of one no-op span per
- * run, until an SDK registers a tracer provider). Without the package, or where there is no
- * `process.getBuiltinModule` (browsers, Node < 20.16), it removes itself after that first run.
+ * Traces with nothing to configure: importing `stepwise-ai` sets a process-wide tracer that looks,
+ * at each run's start, whether an OpenTelemetry tracer provider is registered (the API keeps its
+ * registrations on `globalThis` under a well-known symbol: one property read). Until one is, runs
+ * are not traced and `@opentelemetry/api` is not even loaded; once one is, it loads the API (the
+ * application's copy) and hands this and every later run to the OpenTelemetry tracer.
  *
  * Loading is synchronous (`createRequire`, reached through `process.getBuiltinModule` so that this
- * module imports no `node:` module and bundlers see no import of the API) and happens on the first
- * run, not at import: `import "stepwise-ai"` costs nothing more.
- * `OTEL_SDK_DISABLED=true` turns it off; `setTracer(undefined)` removes it.
+ * module imports no `node:` module and bundlers see no import of the API). Where there is no
+ * `process.getBuiltinModule` (browsers, Node < 20.16) or the API cannot be loaded, the tracer
+ * removes itself: use `stepwise-ai/otel` there. `OTEL_SDK_DISABLED=true` turns it off;
+ * `setTracer(undefined)` removes it.
  */
 import { getTracer, setTracer, type RunTrace, type RunTraceInfo, type TraceCarrier, type Tracer } from "../core/trace.js";
 import { activeCarrier, fromCarrier, makeOtelTracer, type OtelApiModule } from "./tracer.js";
@@ -39,9 +40,19 @@ export function otelApi(): OtelApiModule | null {
   return loaded;
 }
 
-/** The tracer `import "stepwise-ai"` installs: it becomes the OpenTelemetry tracer on the first run, or removes itself. */
+/** Where `@opentelemetry/api` 1.x keeps its global registrations (`trace` once a tracer provider is registered). */
+const API_GLOBAL = Symbol.for("opentelemetry.js.api.1");
+
+/** True once an application registered a tracer provider with the OpenTelemetry API (any copy of it). */
+function providerRegistered(): boolean {
+  const registry = (globalThis as Record<symbol, { trace?: unknown } | undefined>)[API_GLOBAL];
+  return registry?.trace !== undefined;
+}
+
+/** The tracer `import "stepwise-ai"` installs: it turns into the OpenTelemetry tracer once a tracer provider is registered, or removes itself. */
 export const autoTracer: Tracer = {
   startRun(info: RunTraceInfo): RunTrace | undefined {
+    if (!providerRegistered()) return undefined;
     const api = otelApi();
     if (api === null) {
       if (getTracer() === autoTracer) setTracer(undefined);
