@@ -25,7 +25,7 @@ export function registerSdk() {
 const parentOf = (s: ReadableSpan): string | undefined => s.parentSpanContext?.spanId;
 
 /**
- * The finished spans as an indented tree of names (children sorted by name, for concurrent steps),
+ * The finished spans as an indented tree of names (siblings sorted, for concurrent steps),
  * one line each; spans whose parent was not exported are roots.
  */
 export function tree(spans: readonly ReadableSpan[]): string[] {
@@ -36,15 +36,13 @@ export function tree(spans: readonly ReadableSpan[]): string[] {
     const key = p && ids.has(p) ? p : undefined;
     children.set(key, [...(children.get(key) ?? []), s]);
   }
-  const lines: string[] = [];
-  const walk = (key: string | undefined, depth: number) => {
-    for (const s of [...(children.get(key) ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
-      lines.push(`${"  ".repeat(depth)}${s.name}`);
-      walk(s.spanContext().spanId, depth + 1);
-    }
-  };
-  walk(undefined, 0);
-  return lines;
+  // Siblings sorted by their whole subtree's text: concurrent steps in a fixed order.
+  const render = (key: string | undefined, depth: number): string[] =>
+    (children.get(key) ?? [])
+      .map((s) => [`${"  ".repeat(depth)}${s.name}`, ...render(s.spanContext().spanId, depth + 1)])
+      .sort((a, b) => a.join("\n").localeCompare(b.join("\n")))
+      .flat();
+  return render(undefined, 0);
 }
 
 /** The one finished span named `name`. */
