@@ -70,19 +70,22 @@ export const autoTracer: Tracer = {
  * OpenTelemetry API is not installed or no span is active. (For the server and the BullMQ runtime.)
  */
 export function currentTraceCarrier(): TraceCarrier | undefined {
+  if (!providerRegistered()) return undefined;
   const api = otelApi();
   return api ? activeCarrier(api) : undefined;
 }
 
 /**
  * Run `fn` with the trace context `carrier` names (W3C headers: `traceparent`, `tracestate`) as the
- * active one, so that a run started in it joins that trace; just `fn()` when there is none or the
- * OpenTelemetry API is not installed. (For the server and the BullMQ runtime.)
+ * active one, so that a run started in it joins that trace; just `fn()` when there is none, when the
+ * OpenTelemetry API is not installed, or when a span is active already (an HTTP or queue
+ * instrumentation that read the same headers: its span is the better parent). (For the server and
+ * the BullMQ runtime.)
  */
 export function withTraceCarrier<T>(carrier: Readonly<Record<string, string | undefined>> | undefined, fn: () => T): T {
-  if (!carrier || typeof carrier.traceparent !== "string") return fn();
+  if (!carrier || typeof carrier.traceparent !== "string" || !providerRegistered()) return fn();
   const api = otelApi();
-  if (api === null) return fn();
+  if (api === null || api.trace.getSpan(api.context.active()) !== undefined) return fn();
   const ctx = fromCarrier(api, carrier as TraceCarrier);
   return ctx ? api.context.with(ctx, fn) : fn();
 }
