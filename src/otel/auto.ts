@@ -25,7 +25,7 @@ interface ModuleBuiltin {
 let loaded: OtelApiModule | null | undefined;
 
 /** `@opentelemetry/api` as the application has it installed, or null (looked for once). */
-export function otelApi(): OtelApiModule | null {
+function otelApi(): OtelApiModule | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
   const proc = (globalThis as { process?: NodeProcess }).process;
