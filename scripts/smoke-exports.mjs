@@ -11,6 +11,7 @@ const expected = {
   "stepwise-ai/server": ["createServer", "serve", "ServerError"],
   "stepwise-ai/client": ["createClient", "ClientError", "StepwiseClient"],
   "stepwise-ai/bullmq": ["BullMQRuntime", "createWorker", "BullMQRuntimeError", "DEFAULT_LOCK_SETTINGS"],
+  "stepwise-ai/otel": ["otelTracer", "installOtel", "traceCarrier", "withTraceCarrier"],
 };
 let failed = false;
 for (const sub of Object.keys(pkg.exports).filter((k) => k !== "./package.json")) {

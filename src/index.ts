@@ -44,6 +44,8 @@ export {
 // Seams: inspection, time, storage, execution
 export { inspect, verbosePrinter, type InspectionEvent, type Inspector, type RunStatus } from "./core/inspect.js";
 export { getTracer, setTracer, type RunTrace, type RunTraceInfo, type StepKind, type StepTraceInfo, type TraceCarrier, type Tracer } from "./core/trace.js";
+// Traces with nothing to configure (SPEC 11): a tracer that turns into the OpenTelemetry one on the first run when @opentelemetry/api is installed.
+import "./otel/auto.js";
 export { TestClock, systemClock, type Clock } from "./core/clock.js";
 export { MemoryStore, type Store, type StoredRun, type RunFilter, type JournalRecord, type JournalEntry, type ErrorJSON } from "./core/store.js";
 export { type Durability } from "./core/durable/journal.js";

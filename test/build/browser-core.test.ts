@@ -5,7 +5,7 @@ import { chromium, type BrowserContext } from "playwright-core";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// The core in a browser: src/index.ts, src/function.ts and src/core compiled file by file (as tsc builds
+// The core in a browser: src/index.ts, src/function.ts, src/core and the automatic tracer compiled file by file (as tsc builds
 // dist), served to headless Chromium from memory, and the seed's simple workflow run there.
 const CHROMIUM = "/usr/bin/chromium";
 const root = join(import.meta.dirname, "../..");
@@ -35,6 +35,9 @@ function compiledCore(): Map<string, string> {
   walk(join(root, "src/core"));
   add(join(root, "src/index.ts"));
   add(join(root, "src/function.ts"));
+  // src/index.ts installs the automatic tracer (it loads @opentelemetry/api only under Node, once a provider is registered).
+  add(join(root, "src/otel/auto.ts"));
+  add(join(root, "src/otel/tracer.ts"));
   return files;
 }
 
