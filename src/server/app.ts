@@ -11,6 +11,7 @@ import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
 import { readJson } from "./body.js";
+import { traceHeaders, withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexRoutes } from "./llamaindex.js";
 import { Ticker, followRun, type StreamApi } from "./follow.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
@@ -132,7 +133,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
       throw err;
     }
     const wait = seconds(c.req.query("wait"), "wait");
-    const entry = runs.start(s, start);
+    // A `traceparent` header: the run joins the caller's trace.
+    const entry = withTraceCarrier(traceHeaders(c.req.header()), () => runs.start(s, start));
     // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {

@@ -11,6 +11,7 @@ import { stream } from "hono/streaming";
 import { describeRoute } from "hono-openapi";
 import { Event, EventValidationError, HumanResponseEvent, InputRequiredEvent, StopEvent, describeWorkflow, eventTypeName, isEventClass, type EventClass, type Workflow } from "../index.js";
 import { readJson } from "./body.js";
+import { traceHeaders, withTraceCarrier } from "../otel/auto.js";
 import { eventClasses, jsonSchemaOf } from "./describe.js";
 import { ServerError, toErrorResponse } from "./errors.js";
 import { followRun, type Ticker } from "./follow.js";
@@ -175,7 +176,7 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
       if (err instanceof EventValidationError) throw new ServerError("INVALID_INPUT", `Validation error for 'start_event': ${err.message}`);
       throw err;
     }
-    const entry = runs.start(s, startEvent);
+    const entry = withTraceCarrier(traceHeaders(c.req.header()), () => runs.start(s, startEvent));
     await entry.handler?.recorded;
     if (wait) await entry.done;
     const h = handlerOf(await runs.record(entry.runId));

@@ -3,6 +3,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, describe, expect, it } from "vitest";
 import { Research } from "../../examples/otel/research.js";
+import { createServer } from "../../src/server/index.js";
 import { startTracing } from "../../examples/otel/tracing.js";
 import { currentTraceCarrier, withTraceCarrier as withHeaders } from "../../src/otel/auto.js";
 import { traceCarrier, withTraceCarrier as withJobTrace } from "../../src/otel/index.js";
@@ -51,6 +52,23 @@ describe("examples/otel", () => {
     const run = spans().find((s) => s.name === "invoke_workflow Research");
     expect(run?.spanContext().traceId).toBe(traceId);
     expect(run?.parentSpanContext?.spanId).toBe("00f067aa0ba902b7");
+  });
+
+  it("a run started over HTTP, on either protocol, joins the trace its traceparent header names", async () => {
+    const app = createServer({ workflows: { research: new Research() }, llamaindex: "/llamaindex" });
+    for (const [path, body, n] of [
+      ["/workflows/research/runs?wait=5", { topic: "h" }, "1"],
+      ["/llamaindex/workflows/research/run", { start_event: { topic: "l" } }, "2"],
+    ] as const) {
+      exporter.reset();
+      const traceId = n.repeat(32);
+      const res = await app.request(path, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json", traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+      expect(res.status).toBe(200);
+      const run = spans().find((s) => s.name === "invoke_workflow Research");
+      expect(run?.spanContext().traceId, path).toBe(traceId);
+      expect(run?.parentSpanContext?.spanId, path).toBe("00f067aa0ba902b7");
+    }
+    await app.shutdown(0);
   });
 
   it("leaves the parent to an HTTP instrumentation's span when one is active", async () => {
