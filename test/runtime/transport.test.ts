@@ -21,7 +21,8 @@ class Remote extends Workflow {
   }
 
   @step({ accepts: Ping, emits: StopEvent })
-  async b(ev: Ping) {
+  async b(ev: Ping, ctx: Context) {
+    ran.push(`b:${ctx.stepRunId}:${ctx.attempt}`);
     if (ev.n < 0) throw new Error(`negative ${ev.n}`);
     return new StopEvent({ result: ev.n });
   }
@@ -103,9 +104,31 @@ describe.skipIf(!available)("BullMQRuntime and createWorker (one process)", () =
     expect(a).toEqual(b);
     expect(again).toEqual(a);
     expect(ran).toEqual(["start:r3:start:1:1"]);
-    // A new attempt is a new job.
-    await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope);
-    expect(ran).toEqual(["start:r3:start:1:1", "start:r3:start:1:2"]);
+    // The next attempt, from a coordinator that took the run over (it never awaited attempt 1):
+    // attempt 1 finished on a worker meanwhile, so its outcome is taken and the step does not run again.
+    const other = new BullMQRuntime({ connection: REDIS_URL, prefix });
+    try {
+      expect(await other.execute({ ...t, attempt: 2 }, fakeScope().scope)).toEqual(a);
+      expect(ran).toEqual(["start:r3:start:1:1"]);
+      // An invocation under the same stepRunId but another event (handed out before the journal said so): a job of its own.
+      const moved = await other.execute({ ...t, event: { type: "StartEvent", data: { n: 5 } } }, fakeScope().scope);
+      expect(moved.ok && moved.emitted).toEqual([{ type: "Ping", data: { n: 5 } }, { type: "Ping", data: { n: 6 } }]);
+      expect(ran).toEqual(["start:r3:start:1:1", "start:r3:start:1:1"]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a retry after a failed attempt is a new job: the step runs again", async () => {
+    const { runtime } = await setup();
+    ran.length = 0;
+    const t = task("r5", "b", { type: "Ping", data: { n: -1 } });
+    const first = await runtime.execute(t, fakeScope().scope);
+    const second = await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope);
+    expect([first.ok, second.ok]).toEqual([false, false]);
+    expect(second.ok === false && second.error.message).toBe("negative -1");
+    expect(await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope)).toEqual(second);
+    expect(ran).toEqual(["b:r5:b:1:1", "b:r5:b:1:2"]);
   });
 
   it("aborting the scope's signal aborts ctx.signal of the step on the worker", async () => {
