@@ -85,6 +85,8 @@ export class BullMQRuntime implements Runtime {
     this.#connection = options.connection;
     this.#prefix = prefix;
     this.#keep = { completed: options.keep?.completed ?? 3_600, failed: options.keep?.failed ?? 86_400 };
+    // Every step awaited listens to it.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   /**
