@@ -51,7 +51,8 @@ describe.skipIf(!available)("repeated worker SIGKILLs under many runs", () => {
     const live: ChildProcess[] = await Promise.all(Array.from({ length: WORKERS }, start));
     const store = new MemoryStore();
     runtime = new BullMQRuntime({ connection: REDIS_URL, prefix });
-    const wf = new Spread({ runtime, store });
+    // Runs wait in the queue behind each other: no run timeout (1,000 of them take minutes).
+    const wf = new Spread({ runtime, store, timeout: null });
     runtime.runInProcess(wf, ["gather"]);
 
     const handlers = Array.from({ length: RUNS }, () => wf.run({ n: N, ms: STEP_MS }));
@@ -66,7 +67,10 @@ describe.skipIf(!available)("repeated worker SIGKILLs under many runs", () => {
       const victim = live.splice(Math.floor(Math.random() * live.length), 1)[0];
       victim?.kill("SIGKILL");
       kills++;
-      void start().then((c) => live.push(c));
+      start().then(
+        (c) => live.push(c),
+        () => {}, // killed by afterEach while starting
+      );
     }
     const results = await all;
 
