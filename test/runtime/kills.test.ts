@@ -2,7 +2,8 @@
  * Many runs of a fan-out/fan-in workflow on several worker processes, SIGKILLed one after
  * another and replaced while the runs go on: every result is right, no step's result is taken
  * twice, and no step runs again once it finished. The number of runs is STEPWISE_KILL_RUNS
- * (default 60, to keep CI under a minute; SCALING.md gives the figures of 1,000 run by hand).
+ * (default 60, to keep CI under a minute; SCALING.md gives the figures of 1,000 run by hand),
+ * of worker processes STEPWISE_KILL_WORKERS (default 3).
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.j
 
 const available = await redisAvailable();
 const RUNS = Number(process.env.STEPWISE_KILL_RUNS ?? 60);
-const WORKERS = 3;
+const WORKERS = Number(process.env.STEPWISE_KILL_WORKERS ?? 3);
 const N = 4;
 const STEP_MS = 300;
 const KILL_EVERY_MS = 700;
