@@ -49,13 +49,16 @@ describe.skipIf(!available)("stepwise worker", () => {
     expect(stdout).toMatch(/SIGTERM, finishing 0 running step job\(s\)/);
   }, 120_000);
 
-  it("bad usage exits 2 with a message: unknown queue, unreachable Redis, missing --redis", async () => {
+  it("bad usage exits 2 with a message: unknown queue, unreachable Redis, missing --redis, --coordinate without a store", async () => {
     prefix = uniquePrefix();
-    const [queue, redis, missing] = await Promise.all([
+    const [queue, redis, missing, coordinate] = await Promise.all([
       cli([fixture, "--redis", REDIS_URL, "--prefix", prefix, "--queues", "Nope"]),
       cli([fixture, "--redis", "redis://127.0.0.1:1"]),
       cli([fixture]),
+      cli([fixture, "--redis", REDIS_URL, "--prefix", prefix, "--coordinate"]),
     ]);
+    expect(coordinate).toMatchObject({ code: 2 });
+    expect(coordinate.stderr).toMatch(/--coordinate needs the store the coordinators journal runs in: export it from ".*greeter\.ts" as `export const store = new PostgresStore\(pool\)`/);
     expect(queue).toMatchObject({ code: 2 });
     expect(queue.stderr).toMatch(/no queue named "Nope"; the workflows given have "Greeter"/);
     expect(redis).toMatchObject({ code: 2 });

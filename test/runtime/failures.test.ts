@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { BullMQRuntime } from "stepwise-ai/bullmq";
+import { PoisonRun } from "./fixtures/flows.js";
 import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
 
 const available = await redisAvailable();
@@ -67,24 +68,29 @@ describe.skipIf(!available)("step jobs on worker processes that die", () => {
     expect(outcome).toEqual({ ok: true, emitted: [{ type: "StopEvent", data: { result: `done by ${starts[1]}` } }], writes: [] });
   }, 120_000);
 
-  it("a poison step that kills every worker it runs on ends in a failed outcome naming the step", async () => {
-    const { runtime, redis } = await setup(2);
-    // Replace workers as they die, as a process manager would.
+  /** Replaces workers as they die, as a process manager would; returns the switch that stops it. */
+  const respawning = () => {
     let respawns = 0;
-    let respawn = true;
+    let on = true;
     const keepAlive = (c: ChildProcess) =>
       c.once("exit", () => {
-        if (!respawn || respawns++ > 5) return;
+        if (!on || respawns++ > 8) return;
         void startWorker(prefix).then(
           (n) => {
             children.add(n);
-            if (respawn) keepAlive(n);
+            if (on) keepAlive(n);
             else n.kill("SIGKILL");
           },
           () => {},
         );
       });
     for (const c of children) keepAlive(c);
+    return () => (on = false);
+  };
+
+  it("a poison step that kills every worker it runs on ends in a failed outcome naming the step", async () => {
+    const { runtime, redis } = await setup(2);
+    const stop = respawning();
     const outcome = await runtime.execute(task("p1", "poison", { type: "Job", data: { key: "poison" } }), scope());
     expect(outcome.ok).toBe(false);
     if (outcome.ok) return;
@@ -92,7 +98,23 @@ describe.skipIf(!available)("step jobs on worker processes that die", () => {
     expect(outcome.error.message).toMatch(/Step "poison" of workflow "Faulty" \(attempt 1/);
     // It ran maxStalledCount + 1 times, each time on a worker that then died.
     expect(await redis.llen(`${prefix}:test:poison`)).toBe(LOCK.maxStalledCount + 1);
-    respawn = false;
+    stop();
+  }, 120_000);
+
+  it("a run whose step kills its worker every time fails after the step's attempts, naming it; another run is not held up", async () => {
+    const { runtime, redis } = await setup(2);
+    const stop = respawning();
+    const wf = new PoisonRun({ runtime });
+    const poisoned = wf.run({ key: "bad", poison: true });
+    const healthy = wf.run({ key: "good", poison: false });
+    const err = await poisoned.then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: "STEP_FAILED", step: "maybe", cause: { code: "WORKER_LOST", step: "maybe", attempt: 2 } });
+    expect(String(err)).toMatch(/Step "maybe" of workflow "PoisonRun" failed \(attempt 2 of 2\): .*failed on the workers: job stalled more than allowable limit/);
+    expect(await healthy).toBe("healthy");
+    // 2 attempts, each run maxStalledCount + 1 times on a worker that died.
+    expect(await redis.llen(`${prefix}:test:bad`)).toBe(2 * (LOCK.maxStalledCount + 1));
+    expect(await redis.llen(`${prefix}:test:good`)).toBeGreaterThanOrEqual(1);
+    stop();
   }, 120_000);
 
   it("cancel reaches a step running on a worker process through ctx.signal", async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
-import { BullMQRuntime, BullMQRuntimeError, createWorker, stepJobId, type StepWorker } from "stepwise-ai/bullmq";
+import { MemoryStore } from "stepwise-ai";
+import { BullMQRuntime, BullMQRuntimeError, createWorker, queueStats, stepJobId, type StepWorker } from "stepwise-ai/bullmq";
 import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
 
 const available = await redisAvailable();
@@ -21,7 +22,8 @@ class Remote extends Workflow {
   }
 
   @step({ accepts: Ping, emits: StopEvent })
-  async b(ev: Ping) {
+  async b(ev: Ping, ctx: Context) {
+    ran.push(`b:${ctx.stepRunId}:${ctx.attempt}`);
     if (ev.n < 0) throw new Error(`negative ${ev.n}`);
     return new StopEvent({ result: ev.n });
   }
@@ -103,9 +105,31 @@ describe.skipIf(!available)("BullMQRuntime and createWorker (one process)", () =
     expect(a).toEqual(b);
     expect(again).toEqual(a);
     expect(ran).toEqual(["start:r3:start:1:1"]);
-    // A new attempt is a new job.
-    await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope);
-    expect(ran).toEqual(["start:r3:start:1:1", "start:r3:start:1:2"]);
+    // The next attempt, from a coordinator that took the run over (it never awaited attempt 1):
+    // attempt 1 finished on a worker meanwhile, so its outcome is taken and the step does not run again.
+    const other = new BullMQRuntime({ connection: REDIS_URL, prefix });
+    try {
+      expect(await other.execute({ ...t, attempt: 2 }, fakeScope().scope)).toEqual(a);
+      expect(ran).toEqual(["start:r3:start:1:1"]);
+      // An invocation under the same stepRunId but another event (handed out before the journal said so): a job of its own.
+      const moved = await other.execute({ ...t, event: { type: "StartEvent", data: { n: 5 } } }, fakeScope().scope);
+      expect(moved.ok && moved.emitted).toEqual([{ type: "Ping", data: { n: 5 } }, { type: "Ping", data: { n: 6 } }]);
+      expect(ran).toEqual(["start:r3:start:1:1", "start:r3:start:1:1"]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a retry after a failed attempt is a new job: the step runs again", async () => {
+    const { runtime } = await setup();
+    ran.length = 0;
+    const t = task("r5", "b", { type: "Ping", data: { n: -1 } });
+    const first = await runtime.execute(t, fakeScope().scope);
+    const second = await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope);
+    expect([first.ok, second.ok]).toEqual([false, false]);
+    expect(second.ok === false && second.error.message).toBe("negative -1");
+    expect(await runtime.execute({ ...t, attempt: 2 }, fakeScope().scope)).toEqual(second);
+    expect(ran).toEqual(["b:r5:b:1:1", "b:r5:b:1:2"]);
   });
 
   it("aborting the scope's signal aborts ctx.signal of the step on the worker", async () => {
@@ -117,6 +141,39 @@ describe.skipIf(!available)("BullMQRuntime and createWorker (one process)", () =
     const outcome = await pending;
     expect(outcome.ok === false && outcome.error.message).toBe("cancelled by test");
     while (worker.running > 0) await new Promise((r) => setTimeout(r, 5));
+  });
+
+  it("queueStats: depth, running and failed jobs per queue and per step, and the workers", async () => {
+    const { runtime, worker } = await setup();
+    const ac = new AbortController();
+    // 4 slow steps fill the worker's 4 slots; 2 more wait behind them.
+    const slow = Array.from({ length: 4 }, (_, i) => runtime.execute(task(`q${i}`, "slow", { type: "Note", data: { text: "x" } }), fakeScope(ac.signal).scope));
+    while (worker.running < 4) await new Promise((r) => setTimeout(r, 5));
+    const waiting = [runtime.execute(task("q8", "b", { type: "Ping", data: { n: 1 } }), fakeScope().scope), runtime.execute(task("q9", "b", { type: "Ping", data: { n: 2 } }), fakeScope().scope)];
+    let stats = await queueStats({ connection: REDIS_URL, prefix });
+    while (stats[0]?.waiting !== 2) stats = await queueStats({ connection: REDIS_URL, prefix });
+    expect(stats).toEqual([
+      {
+        queue: "Remote",
+        waiting: 2,
+        active: 4,
+        delayed: 0,
+        failed: 0,
+        completed: 0,
+        workers: 1,
+        lock: { lockDuration: 5000, stalledInterval: 2500, maxStalledCount: 2 },
+        steps: { slow: { waiting: 0, active: 4, failed: 0 }, b: { waiting: 2, active: 0, failed: 0 } },
+      },
+    ]);
+    ac.abort(new Error("done"));
+    await Promise.all([...slow, ...waiting]);
+    expect(await queueStats({ connection: REDIS_URL, prefix, queues: ["Remote"], sample: 0 })).toMatchObject([{ queue: "Remote", waiting: 0, active: 0, completed: 6, steps: {} }]);
+  });
+
+  it("coordinate needs the store runs are journaled in", async () => {
+    prefix = uniquePrefix();
+    await expect(createWorker({ connection: REDIS_URL, prefix, workflows: [new Remote()], coordinate: {} as never })).rejects.toThrow(/coordinate.store must be the Store the coordinators journal runs in/);
+    await expect(createWorker({ connection: REDIS_URL, prefix, workflows: [new Remote()], coordinate: { store: new MemoryStore(), intervalMs: 0 } })).rejects.toThrow(/coordinate.intervalMs must be a whole number ≥ 1, got 0/);
   });
 
   it("job ids have no ':' and differ by run, stepRunId and attempt", () => {

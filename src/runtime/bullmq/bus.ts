@@ -56,7 +56,9 @@ export class Bus {
   readonly #sub: Redis;
   readonly #aborts = new Map<string, Set<(reason: ErrorJSON) => void>>();
   readonly #aborted = new Map<string, { reason: ErrorJSON; at: number }>();
-  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; job: string; text: string }>();
+  /** Jobs whose run another coordinator took over, and its inbox. */
+  readonly #moved = new Map<string, { to: string; at: number }>();
   #serve: ((req: ScopeRequest) => Promise<unknown>) | undefined;
 
   private constructor(prefix: string, pub: Redis, sub: Redis) {
@@ -118,6 +120,7 @@ export class Bus {
     const m = msg as Record<string, unknown>;
     if (channel === keys.abort(this.#prefix)) {
       if (typeof m.job === "string" && typeof m.reason === "object" && m.reason !== null) this.#abortLocal(m.job, m.reason as ErrorJSON);
+      if (typeof m.job === "string" && typeof m.moved === "string") this.#movedLocal(m.job, m.moved);
       return;
     }
     if (m.kind === "res" && typeof m.id === "string") {
@@ -157,6 +160,26 @@ export class Bus {
     for (const fn of this.#aborts.get(job) ?? []) fn(reason);
   }
 
+  #movedLocal(job: string, to: string): void {
+    if (this.#moved.size >= MAX_REMEMBERED) {
+      const now = Date.now();
+      for (const [k, v] of this.#moved) if (now - v.at > REMEMBER_ABORT_MS || this.#moved.size >= MAX_REMEMBERED) this.#moved.delete(k);
+    }
+    this.#moved.set(job, { to, at: Date.now() });
+    // Requests the dead coordinator never answered are asked again of the new one.
+    for (const p of this.#pending.values()) if (p.job === job) this.#pub.publish(keys.inbox(this.#prefix, to), p.text).catch(() => {});
+  }
+
+  /** The coordinator that took over `job`'s run, if another one did since the job was added. */
+  coordinatorOf(job: string): string | undefined {
+    return this.#moved.get(job)?.to;
+  }
+
+  /** Tells every worker that the run of `job` is coordinated by this process now: its requests come here. */
+  async moved(job: string): Promise<void> {
+    await this.#pub.publish(keys.abort(this.#prefix), JSON.stringify({ job, moved: this.id }));
+  }
+
   /** Calls `fn` when `job` is aborted (at once if it already was); returns the unsubscribe. */
   onAbort(job: string, fn: (reason: ErrorJSON) => void): () => void {
     const known = this.#aborted.get(job);
@@ -193,12 +216,14 @@ export class Bus {
         reject(signal.reason as Error);
       };
       signal.addEventListener("abort", onAbort, { once: true });
+      const text = JSON.stringify({ kind: "req", id, from: this.id, job, op, args } satisfies Message);
       this.#pending.set(id, {
         resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
         reject: (e: Error) => (signal.removeEventListener("abort", onAbort), reject(e)),
+        job,
+        text,
       });
-      const msg: Message = { kind: "req", id, from: this.id, job, op, args };
-      this.#pub.publish(keys.inbox(this.#prefix, to), JSON.stringify(msg)).catch((err: unknown) => {
+      this.#pub.publish(keys.inbox(this.#prefix, this.coordinatorOf(job) ?? to), text).catch((err: unknown) => {
         this.#pending.get(id)?.reject(err instanceof Error ? err : new Error(String(err)));
         this.#pending.delete(id);
       });

@@ -21,7 +21,11 @@ export function registerWorkerCommand(cli: Command, io: { stdout: NodeJS.Writabl
     .option("-c, --concurrency <n>", "step jobs run at once per queue in this process (default 1)", wholeNumber)
     .option("-q, --queues <names...>", "consume only these queues (workflow or App member names)")
     .option("-p, --prefix <prefix>", "Redis key prefix of the queues (default stepwise)")
-    .addHelpText("after", `\nExamples:\n  $ stepwise worker flows.ts --redis redis://127.0.0.1:6379 --concurrency 8\n  $ stepwise worker app.ts --redis redis://cache:6379 --queues TradeStation`)
+    .option("--coordinate", "also take over runs whose coordinator died (lease expired) and continue them here; FILE must export the shared store as `store`")
+    .addHelpText(
+      "after",
+      `\nExamples:\n  $ stepwise worker flows.ts --redis redis://127.0.0.1:6379 --concurrency 8\n  $ stepwise worker app.ts --redis redis://cache:6379 --queues TradeStation\n  $ stepwise worker flows.ts --redis redis://cache:6379 --coordinate   # flows.ts: export const store = new PostgresStore(pool)`,
+    )
     .exitOverride()
     .action(async (file: string, options: WorkerCommandOptions) => {
       const { runWorkerFromFile } = await import("./cli.js");

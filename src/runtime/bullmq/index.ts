@@ -6,8 +6,9 @@
  * @packageDocumentation
  */
 export { BullMQRuntime, type BullMQRuntimeOptions } from "./runtime.js";
-export { createWorker, type CreateWorkerOptions, type StepWorker, type WorkerWorkflows } from "./worker.js";
+export { createWorker, type CreateWorkerOptions, type CoordinateOptions, type StepWorker, type WorkerWorkflows } from "./worker.js";
 export { DEFAULT_LOCK_SETTINGS, type LockSettings } from "./locks.js";
 export { BullMQRuntimeError } from "./errors.js";
 export { stepJobId, queueName } from "./names.js";
 export type { RedisConnection } from "./connection.js";
+export { queueStats, type QueueStats, type QueueStatsOptions, type StepJobCounts } from "./stats.js";

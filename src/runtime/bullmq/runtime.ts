@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { Queue, QueueEvents, type Job } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import { App, describeWorkflow, executeTask, type Workflow } from "../../index.js";
 import { Bus, errorJSON, type ScopeRequest } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
@@ -65,8 +66,10 @@ export class BullMQRuntime implements Runtime {
   readonly #pending = new Map<string, Pending>();
   #bus: Promise<Bus> | undefined;
   #routes: { at: number; map: Map<string, string> } | undefined;
-  #batch: { queue: string; job: StepJob; done: (job: Job | undefined, err?: Error) => void }[] = [];
+  #batch: { queue: string; job: StepJob; done: (found: Found | undefined, err?: Error) => void }[] = [];
   #closed = false;
+  /** Attempts awaited here that ended badly (see `#remember`). */
+  readonly #ended = new Set<string>();
   readonly #closing = new AbortController();
   /** Workflows (or Apps) given to `runInProcess`, by workflow or member name. */
   readonly #targets = new Map<string, Workflow>();
@@ -82,6 +85,8 @@ export class BullMQRuntime implements Runtime {
     this.#connection = options.connection;
     this.#prefix = prefix;
     this.#keep = { completed: options.keep?.completed ?? 3_600, failed: options.keep?.failed ?? 86_400 };
+    // Every step awaited listens to it.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   /**
@@ -144,28 +149,76 @@ export class BullMQRuntime implements Runtime {
     return q;
   }
 
-  /**
-   * Looks awaited jobs up in Redis: after they are added (one that existed already may be done),
-   * and every few seconds (an event missed while QueueEvents was starting, a job removed by hand).
-   */
-  async #check(name: string, ids: readonly string[]): Promise<void> {
+  /** Settles the waiters of job `id` from its hash fields, if it ended (or is gone). */
+  #settleFrom(name: string, id: string, fields: readonly (string | null)[]): void {
     const q = this.#queues.get(name);
-    if (!q || ids.length === 0) return;
+    if (!q) return;
+    const [timestamp = null, finishedOn = null, returnvalue = null, failedReason = null] = fields;
+    if (timestamp === null) {
+      settle(q.waiters, id, (w) => w.reject(new BullMQRuntimeError(`Step job "${id}" is gone from queue "${name}" before it finished (removed by hand, or the queue was emptied).`, "WORKER_LOST")));
+    } else if (finishedOn !== null) {
+      if (returnvalue !== null && failedReason === null) settle(q.waiters, id, (w) => w.resolve(safeParse(returnvalue)));
+      else settle(q.waiters, id, (w) => w.reject(new Error(failedReason ?? "failed")));
+    }
+  }
+
+  /** Looks awaited jobs up in Redis every few seconds (an event missed while QueueEvents was starting, a job removed by hand). */
+  async #check(name: string, ids: readonly string[]): Promise<void> {
+    if (!this.#queues.has(name) || ids.length === 0) return;
     const bus = await this.#openBus();
     const pipe = bus.redis.pipeline();
-    for (const id of ids) pipe.hmget(`${this.#prefix}:${name}:${id}`, "timestamp", "finishedOn", "returnvalue", "failedReason");
+    for (const id of ids) pipe.hmget(this.#jobKey(name, id), ...FIELDS);
     const rows = (await pipe.exec()) ?? [];
     ids.forEach((id, i) => {
       const [err, fields] = rows[i] ?? [];
-      if (err || !Array.isArray(fields)) return;
-      const [timestamp = null, finishedOn = null, returnvalue = null, failedReason = null] = fields as (string | null)[];
-      if (timestamp === null) {
-        settle(q.waiters, id, (w) => w.reject(new BullMQRuntimeError(`Step job "${id}" is gone from queue "${name}" before it finished (removed by hand, or the queue was emptied).`, "WORKER_LOST")));
-      } else if (finishedOn !== null) {
-        if (returnvalue !== null && failedReason === null) settle(q.waiters, id, (w) => w.resolve(safeParse(returnvalue)));
-        else settle(q.waiters, id, (w) => w.reject(new Error(failedReason ?? "failed")));
-      }
+      if (!err && Array.isArray(fields)) this.#settleFrom(name, id, fields as (string | null)[]);
     });
+  }
+
+  #jobKey(name: string, id: string): string {
+    return `${this.#prefix}:${name}:${id}`;
+  }
+
+  /**
+   * What the ids of jobs just added held: `"new"` (added now), `"same"` (the same task, added
+   * before: by a coordinator that died, whose run this one took over), `"other"` (another task
+   * under the id: an invocation the dead coordinator handed out before its journal said so).
+   * Settles the waiters of jobs that ended already, except `"other"` ones.
+   */
+  async #afterAdd(name: string, jobs: readonly StepJob[]): Promise<Found[]> {
+    const bus = await this.#openBus();
+    const pipe = bus.redis.pipeline();
+    for (const j of jobs) pipe.hmget(this.#jobKey(name, j.opts.jobId), ...FIELDS);
+    const rows = ((await pipe.exec()) ?? []).map(([err, f]) => (err || !Array.isArray(f) ? undefined : (f as (string | null)[])));
+    const older = jobs.map((j, i) => {
+      const stamp = rows[i]?.[0];
+      return stamp !== null && stamp !== undefined && stamp !== String(j.opts.timestamp);
+    });
+    const found: Found[] = jobs.map(() => ({ kind: "new" }));
+    if (older.some(Boolean)) {
+      const data = bus.redis.pipeline();
+      jobs.forEach((j, i) => older[i] && data.hget(this.#jobKey(name, j.opts.jobId), "data"));
+      const got = ((await data.exec()) ?? []).map(([, v]) => v);
+      let k = 0;
+      jobs.forEach((j, i) => {
+        if (older[i]) found[i] = compare(j.data.task, got[k++]);
+      });
+    }
+    jobs.forEach((j, i) => {
+      const fields = rows[i];
+      if (fields && found[i]?.kind !== "other") this.#settleFrom(name, j.opts.jobId, fields);
+    });
+    return found;
+  }
+
+  /** Job `id` as it is, without adding it: `"absent"`, or as {@link #afterAdd} says; settles its waiters if it ended. */
+  async #lookup(name: string, id: string, task: StepTask): Promise<Found | { kind: "absent" }> {
+    const bus = await this.#openBus();
+    const fields = await bus.redis.hmget(this.#jobKey(name, id), ...FIELDS, "data");
+    if (fields[0] === null) return { kind: "absent" };
+    const found = compare(task, fields[4]);
+    if (found.kind !== "other") this.#settleFrom(name, id, fields.slice(0, 4));
+    return found;
   }
 
   async #sweep(): Promise<void> {
@@ -194,7 +247,7 @@ export class BullMQRuntime implements Runtime {
   }
 
   /** Adds jobs asked for in the same tick with one `addBulk` per queue: a fan-out is one round trip. */
-  #enqueue(queue: string, job: StepJob): Promise<Job> {
+  #enqueue(queue: string, job: StepJob): Promise<Found> {
     return new Promise((resolve, reject) => {
       if (this.#batch.length === 0) queueMicrotask(() => void this.#flush());
       this.#batch.push({ queue, job, done: (added, err) => (added ? resolve(added) : reject(err ?? new Error("addBulk returned no job"))) });
@@ -215,9 +268,9 @@ export class BullMQRuntime implements Runtime {
         try {
           const q = this.#queue(name);
           await q.ready;
-          const added = await q.queue.addBulk(list.map((b) => b.job));
-          await this.#check(name, list.map((b) => b.job.opts.jobId));
-          list.forEach((b, i) => b.done(added[i]));
+          await q.queue.addBulk(list.map((b) => b.job));
+          const found = await this.#afterAdd(name, list.map((b) => b.job));
+          list.forEach((b, i) => b.done(found[i]));
         } catch (err) {
           for (const b of list) b.done(undefined, err instanceof Error ? err : new Error(String(err)));
         }
@@ -241,7 +294,6 @@ export class BullMQRuntime implements Runtime {
   }
 
   async #remote(task: StepTask, scope: StepScope): Promise<StepOutcome> {
-    const jobId = stepJobId(task.runId, task.stepRunId, task.attempt);
     const failed = (error: unknown, writes: readonly StepWrite[] = []): StepOutcome => ({ ok: false, error: { ...errorJSON(error), step: task.step }, writes });
     if (this.#closed) return failed(new BullMQRuntimeError("The BullMQRuntime was closed; the step was not enqueued.", "CLOSED", { runId: task.runId, step: task.step }));
     if (scope.signal.aborted) return failed(scope.signal.reason);
@@ -253,6 +305,33 @@ export class BullMQRuntime implements Runtime {
     } catch (err) {
       return failed(err);
     }
+    // A run taken over from a coordinator that died goes on with the next attempt of the steps it
+    // had in flight; the attempt that coordinator handed out may have finished on a worker since
+    // (its outcome is taken, the step does not run again) or still run there (it is awaited).
+    // An attempt this runtime awaited itself and that ended badly is retried as usual.
+    if (task.attempt > 1) {
+      const prev = stepJobId(task.runId, task.stepRunId, task.attempt - 1);
+      if (!this.#ended.delete(prev)) {
+        const outcome = await this.#await(task, scope, bus, queue, prev, false);
+        if (outcome !== undefined && (outcome.ok || scope.signal.aborted || this.#closed)) return outcome;
+      }
+    }
+    const jobId = stepJobId(task.runId, task.stepRunId, task.attempt);
+    // The id may hold another task: an invocation the dead coordinator handed out under the same
+    // stepRunId before its journal recorded it. This task then takes an id of its own, the same one each time.
+    for (const id of [jobId, `${jobId}~${fingerprint(task)}`]) {
+      const outcome = await this.#await(task, scope, bus, queue, id, true);
+      if (outcome !== undefined) return outcome;
+    }
+    return failed(new BullMQRuntimeError(`Step job ids "${jobId}" and "${jobId}~${fingerprint(task)}" on queue "${queue}" both hold other tasks; remove them from the queue and resume the run.`, "BAD_TASK", { runId: task.runId, step: task.step }));
+  }
+
+  /**
+   * Awaits job `jobId` for `task`: adds it first (`add`), or only looks it up. Resolves with its
+   * outcome, or `undefined` when the id holds another task (or, not adding, nothing).
+   */
+  async #await(task: StepTask, scope: StepScope, bus: Bus, queue: string, jobId: string, add: boolean): Promise<StepOutcome | undefined> {
+    const failed = (error: unknown, writes: readonly StepWrite[] = []): StepOutcome => ({ ok: false, error: { ...errorJSON(error), step: task.step }, writes });
     const mine: Pending = { task, scope, queue };
     this.#pending.set(jobId, mine);
     let waiter: Waiter | undefined;
@@ -264,6 +343,7 @@ export class BullMQRuntime implements Runtime {
     };
     let onAbort: (() => void) | undefined;
     let onClose: (() => void) | undefined;
+    let result: StepOutcome | undefined;
     const aborted = new Promise<StepOutcome>((resolve) => {
       onAbort = () => {
         resolve(failed(scope.signal.reason));
@@ -280,7 +360,7 @@ export class BullMQRuntime implements Runtime {
       scope.signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
-      const done = (async (): Promise<StepOutcome> => {
+      const done = (async (): Promise<StepOutcome | undefined> => {
         const watched = this.#queue(queue);
         // Listening before the job exists: its completion cannot be missed.
         const finished = new Promise<unknown>((resolve, reject) => {
@@ -289,15 +369,30 @@ export class BullMQRuntime implements Runtime {
           if (list) list.push(waiter);
           else watched.waiters.set(jobId, [waiter]);
         });
+        finished.catch(() => {});
+        let found: Found | { kind: "absent" };
         try {
-          await this.#enqueue(queue, {
-            name: task.step,
-            data: { task, coordinator: bus.id },
-            opts: { jobId, attempts: 1, removeOnComplete: { age: this.#keep.completed }, removeOnFail: { age: this.#keep.failed } },
-          });
+          if (add) {
+            found = await this.#enqueue(queue, {
+              name: task.step,
+              data: { task, coordinator: bus.id },
+              opts: { jobId, timestamp: Date.now(), attempts: 1, removeOnComplete: { age: this.#keep.completed }, removeOnFail: { age: this.#keep.failed } },
+            });
+          } else {
+            await watched.ready;
+            found = await this.#lookup(queue, jobId, task);
+          }
         } catch (err) {
           unwait();
           throw err;
+        }
+        if (found.kind === "other" || found.kind === "absent") {
+          unwait();
+          return undefined;
+        }
+        if (found.kind === "same" && found.coordinator !== bus.id) {
+          // Added by a coordinator that died: its worker's requests come here from now on.
+          void this.#takeOver(watched.queue, jobId, bus).catch(() => {});
         }
         try {
           return parseOutcome(await finished, jobId);
@@ -319,13 +414,28 @@ export class BullMQRuntime implements Runtime {
         if (closing.aborted) onClose();
         else closing.addEventListener("abort", onClose, { once: true });
       });
-      return await Promise.race([done.catch((err: unknown) => failed(err)), aborted, closed]);
+      result = await Promise.race([done.catch((err: unknown) => failed(err)), aborted, closed]);
+      return result;
     } finally {
       unwait();
       if (onAbort) scope.signal.removeEventListener("abort", onAbort);
       if (onClose) this.#closing.signal.removeEventListener("abort", onClose);
       if (this.#pending.get(jobId) === mine) this.#pending.delete(jobId);
+      if (result !== undefined && !result.ok) this.#remember(jobId);
     }
+  }
+
+  /** Points a job a dead coordinator added at this one: its data for a worker yet to start it, a broadcast for the one running it. */
+  async #takeOver(queue: Queue, jobId: string, bus: Bus): Promise<void> {
+    const job = await queue.getJob(jobId);
+    if (job && job.finishedOn === undefined) await job.updateData({ ...(job.data as StepJobData), coordinator: bus.id });
+    await bus.moved(jobId);
+  }
+
+  /** Remembers an attempt that ended badly here, so its retry does not wait for it again. */
+  #remember(jobId: string): void {
+    if (this.#ended.size >= MAX_ENDED) this.#ended.delete(this.#ended.values().next().value as string);
+    this.#ended.add(jobId);
   }
 
   /** Closes the queues and connections this runtime opened. Steps still awaited end with `CLOSED`. */
@@ -341,7 +451,47 @@ export class BullMQRuntime implements Runtime {
   }
 }
 
-type StepJob = { name: string; data: StepJobData; opts: { jobId: string; attempts: 1; removeOnComplete: { age: number }; removeOnFail: { age: number } } };
+type StepJob = { name: string; data: StepJobData; opts: { jobId: string; timestamp: number; attempts: 1; removeOnComplete: { age: number }; removeOnFail: { age: number } } };
+
+/** What a job id held when a job was added under it (see `#afterAdd`). */
+type Found = { kind: "new" } | { kind: "same"; coordinator: string | undefined } | { kind: "other" };
+
+/** The hash fields of a job that say whether and how it ended. */
+const FIELDS = ["timestamp", "finishedOn", "returnvalue", "failedReason"] as const;
+/** How many attempts that ended badly are remembered (their retries skip the look for a finished copy). */
+const MAX_ENDED = 10_000;
+
+/** JSON with its keys sorted: the same value gives the same text. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/** What makes two tasks the same invocation: workflow, step and event. */
+const identity = (t: StepTask): string => canonical([t.workflow, t.step, t.event]);
+
+/** A short hash of a task's identity, for a job id of its own. */
+function fingerprint(task: StepTask): string {
+  return createHash("sha256").update(identity(task)).digest("hex").slice(0, 12);
+}
+
+/** Whether a stored job's data (`raw`) is `task`'s invocation. */
+function compare(task: StepTask, raw: unknown): Found {
+  if (typeof raw !== "string") return { kind: "other" };
+  try {
+    const data = JSON.parse(raw) as Partial<StepJobData>;
+    if (data.task === undefined || identity(data.task) !== identity(task)) return { kind: "other" };
+    return { kind: "same", coordinator: typeof data.coordinator === "string" ? data.coordinator : undefined };
+  } catch {
+    return { kind: "other" };
+  }
+}
 
 function safeParse(text: string): unknown {
   try {

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from "bullmq";
-import { App, Workflow, describeWorkflow, executeTask, type StepDefinition } from "../../index.js";
+import { App, RunFinishedError, RunLockedError, RunSuspendedError, Workflow, describeWorkflow, executeTask, suspendRun, type StepDefinition, type Store, type WorkflowHandler } from "../../index.js";
 import { Bus, RemoteError } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
@@ -41,6 +41,27 @@ export interface CreateWorkerOptions {
   keep?: { completed?: number; failed?: number };
   /** Called with warnings (a step blocking the event loop); default `console.warn`. */
   onWarning?: (message: string) => void;
+  /**
+   * Also coordinate: take over runs whose coordinator died. Every `intervalMs` the worker looks
+   * in `store` for live runs (running or waiting) of its workflows whose lease expired, and
+   * resumes them here: steps that finished on workers meanwhile are not run again (their
+   * outcome is taken from their job), steps still running on a worker are awaited, the rest run
+   * as their next attempt. The workflows runs are resumed with must have this `store` and a
+   * `BullMQRuntime` as `runtime` (or their steps run in this process).
+   */
+  coordinate?: CoordinateOptions;
+}
+
+/** Options of {@link CreateWorkerOptions.coordinate}. */
+export interface CoordinateOptions {
+  /** The store the coordinators journal runs in (shared: a PostgresStore, or one SQLite file on one machine). */
+  store: Store;
+  /** The workflows (or App) to resume runs with; default the worker's `workflows`. */
+  workflows?: WorkerWorkflows;
+  /** Milliseconds between looks for runs whose lease expired (default 2,000). */
+  intervalMs?: number;
+  /** Called for each run taken over, with its handler (a promise of the run's result). */
+  onTakeOver?: (run: { runId: string; workflow: string; handler: WorkflowHandler<unknown> }) => void;
 }
 
 /** A running worker: {@link createWorker}'s result. */
@@ -51,6 +72,8 @@ export interface StepWorker {
   readonly lock: ReadonlyMap<string, LockSettings>;
   /** Step jobs running now. */
   readonly running: number;
+  /** Runs taken over and coordinated here now (with `coordinate`). */
+  readonly coordinating: number;
   /** Stops taking jobs, waits for the running ones (unless `force`), and disconnects. */
   close(force?: boolean): Promise<void>;
 }
@@ -111,8 +134,14 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
   const problems = [...lockProblems(options.lock ?? {})];
   if (!positiveInt(concurrency)) problems.push(`concurrency must be a whole number ≥ 1, got ${String(concurrency)}.`);
   if (typeof prefix !== "string" || prefix === "" || prefix.includes(":")) problems.push(`prefix must be a non-empty string without ":", got ${JSON.stringify(prefix)}.`);
+  const coord = options.coordinate;
+  if (coord !== undefined) {
+    if (coord === null || typeof coord !== "object" || typeof coord.store?.listRuns !== "function") problems.push("coordinate.store must be the Store the coordinators journal runs in.");
+    else if (coord.intervalMs !== undefined && !positiveInt(coord.intervalMs)) problems.push(`coordinate.intervalMs must be a whole number ≥ 1, got ${String(coord.intervalMs)}.`);
+  }
   if (problems.length > 0) throw new BullMQRuntimeError(`createWorker: ${problems.join(" ")}`, "BAD_OPTION");
   const served = servedWorkflows(options.workflows);
+  const resumers = coord === undefined ? undefined : coordinated(coord.workflows ?? options.workflows);
   const byName = new Map(served.map((s) => [s.name, s]));
 
   // Which queues exist, and the steps routed to a queue of their own.
@@ -236,6 +265,8 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
   }, tick);
   watch.unref();
 
+  const takeover = coord !== undefined && resumers !== undefined ? startTakeover(coord, resumers, warn) : undefined;
+
   let closing: Promise<void> | undefined;
   return {
     queues: chosen.map(([q]) => q),
@@ -243,13 +274,89 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
     get running() {
       return running.size;
     },
+    get coordinating() {
+      return takeover?.live.size ?? 0;
+    },
     close(force = false) {
       closing ??= (async () => {
         clearInterval(watch);
+        await takeover?.stop(force);
         await Promise.all(workers.map((w) => w.close(force)));
         await bus.close();
       })();
       return closing;
+    },
+  };
+}
+
+/** How long a live run without a lease is left alone before it is taken over. */
+const UNHELD_GRACE_MS = 5_000;
+
+/** The workflows runs are resumed with, by the workflow name their runs are stored under. */
+function coordinated(workflows: WorkerWorkflows): Map<string, Workflow> {
+  const list = workflows instanceof App ? [workflows] : Array.isArray(workflows) ? (workflows as readonly Workflow[]) : [];
+  const map = new Map<string, Workflow>();
+  for (const wf of list) {
+    if (!(wf instanceof Workflow)) throw new BullMQRuntimeError("createWorker: coordinate.workflows must be a list of workflow instances or an App.", "BAD_OPTION");
+    map.set(describeWorkflow(wf).name, wf);
+  }
+  if (map.size === 0) throw new BullMQRuntimeError("createWorker: coordinate.workflows is empty.", "BAD_OPTION");
+  return map;
+}
+
+/**
+ * Looks for live runs of `workflows` whose lease expired in `options.store` every interval,
+ * and resumes them here. Another process taking a run first is not an error (`RunLockedError`).
+ */
+function startTakeover(options: CoordinateOptions, workflows: ReadonlyMap<string, Workflow>, warn: (m: string) => void) {
+  const { store, intervalMs = 2_000 } = options;
+  const live = new Map<string, WorkflowHandler<unknown>>();
+  let stopped = false;
+  let polling = false;
+  const poll = async () => {
+    if (polling || stopped) return;
+    polling = true;
+    try {
+      for (const [name, wf] of workflows) {
+        for (const status of ["running", "waiting"] as const) {
+          const runs = await store.listRuns({ status, workflow: name });
+          const now = Date.now();
+          for (const run of runs) {
+            if (stopped || live.has(run.runId)) continue;
+            // A lease that expired (its holder died), or none on a run left running (handed back by a
+            // coordinator that stopped) for a while: a run just created has none for a moment.
+            const orphan = run.lease === undefined ? status === "running" && now - run.updatedAt > UNHELD_GRACE_MS : run.lease.expiresAt < now;
+            if (!orphan) continue;
+            const handler = wf.resume(run.runId);
+            live.set(run.runId, handler);
+            handler.then(
+              () => live.delete(run.runId),
+              (err: unknown) => {
+                live.delete(run.runId);
+                // Another coordinator took it first, it ended meanwhile, or this worker stopped: not this run's failure.
+                if (err instanceof RunLockedError || err instanceof RunFinishedError || err instanceof RunSuspendedError) return;
+                warn(`stepwise worker: run "${run.runId}" of "${name}", taken over here, failed: ${err instanceof Error ? err.message : String(err)}`);
+              },
+            );
+            options.onTakeOver?.({ runId: run.runId, workflow: name, handler });
+          }
+        }
+      }
+    } catch (err) {
+      warn(`stepwise worker: looking for runs to take over failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      polling = false;
+    }
+  };
+  const timer = setInterval(() => void poll(), intervalMs);
+  void poll();
+  return {
+    live,
+    /** Stops looking; hands the runs coordinated here back to the store (another process takes them at once), unless `force`. */
+    async stop(force: boolean): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      if (!force) await Promise.all([...live.values()].map((h) => suspendRun(h).catch(() => {})));
     },
   };
 }
