@@ -5,6 +5,8 @@ import type { StepOutcome, StepTask } from "../../index.js";
 export interface StepJobData {
   readonly task: StepTask;
   readonly coordinator: string;
+  /** The step span's trace context (W3C headers), so the worker's work nests under it. */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -23,7 +25,8 @@ export function parseStepJob(data: unknown, jobId: string | undefined): StepJobD
   if (!(Number.isInteger(task.attempt) && (task.attempt as number) >= 1)) throw bad(`task.attempt is ${describe(task.attempt)}, not a whole number ≥ 1`);
   if (!isObject(task.event) || typeof task.event.type !== "string") throw bad(`task.event is ${describe(task.event)}, not { type, data }`);
   if (task.state !== undefined && !isObject(task.state)) throw bad(`task.state is ${describe(task.state)}, not an object`);
-  return { task: task as unknown as StepTask, coordinator };
+  const trace = isObject(data.trace) && typeof data.trace.traceparent === "string" ? { traceparent: data.trace.traceparent, ...(typeof data.trace.tracestate === "string" ? { tracestate: data.trace.tracestate } : {}) } : undefined;
+  return { task: task as unknown as StepTask, coordinator, ...(trace ? { trace } : {}) };
 }
 
 /** Checks what a worker returned (a job's return value) is an outcome. */

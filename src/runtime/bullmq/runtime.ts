@@ -6,6 +6,7 @@ import { Bus, errorJSON, type ScopeRequest } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
 import { parseOutcome, type StepJobData } from "./job.js";
+import { currentTraceCarrier } from "../../otel/auto.js";
 import { keys, queueName, routeField, stepJobId } from "./names.js";
 import type { Runtime, StepOutcome, StepReply, StepRequest, StepScope, StepTask, StepWrite } from "../../index.js";
 
@@ -375,7 +376,7 @@ export class BullMQRuntime implements Runtime {
           if (add) {
             found = await this.#enqueue(queue, {
               name: task.step,
-              data: { task, coordinator: bus.id },
+              data: { task, coordinator: bus.id, ...traceOf() },
               opts: { jobId, timestamp: Date.now(), attempts: 1, removeOnComplete: { age: this.#keep.completed }, removeOnFail: { age: this.#keep.failed } },
             });
           } else {
@@ -507,4 +508,10 @@ function settle(waiters: Map<string, Waiter[]>, jobId: string, fn: (w: Waiter) =
   if (!list) return;
   waiters.delete(jobId);
   for (const w of list) fn(w);
+}
+
+/** The active trace context (the step span's), for the job's data. */
+function traceOf(): { trace?: Readonly<Record<string, string>> } {
+  const carrier = currentTraceCarrier();
+  return carrier ? { trace: carrier } : {};
 }

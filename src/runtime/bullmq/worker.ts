@@ -4,6 +4,7 @@ import { Bus, RemoteError } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
 import { parseStepJob, type StepJobData } from "./job.js";
+import { withTraceCarrier } from "../../otel/auto.js";
 import { lockProblems, sharedLockSettings, type LockSettings } from "./locks.js";
 import { keys, queueName, routeField } from "./names.js";
 import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
@@ -167,7 +168,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
 
   const process = async (job: Job<StepJobData, StepOutcome>, _token?: string, bullSignal?: AbortSignal): Promise<StepOutcome> => {
     const jobId = job.id ?? "";
-    const { task, coordinator } = parseStepJob(job.data, job.id);
+    const { task, coordinator, trace } = parseStepJob(job.data, job.id);
     const wf = byName.get(task.workflow);
     if (!wf) throw new BullMQRuntimeError(`This worker does not run workflow "${task.workflow}" (it runs ${[...byName.keys()].map((n) => `"${n}"`).join(", ")}); job "${jobId}" is on the wrong queue.`, "BAD_TASK", { runId: task.runId, step: task.step });
     const controller = new AbortController();
@@ -201,7 +202,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
     running.set(jobId, { step: `${task.workflow}.${task.step}`, started: Date.now() });
     seen.add(`${task.workflow}.${task.step}`);
     try {
-      const outcome = await executeTask(wf.target, task, scope);
+      const outcome = await withTraceCarrier(trace, () => executeTask(wf.target, task, scope));
       return unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
     } finally {
       running.delete(jobId);
