@@ -11,6 +11,9 @@ import {
   StoreError,
   StoreVersionError,
   WorkflowError,
+  duplicateSeqError,
+  fenceError,
+  isLive,
   type ErrorJSON,
   type EventJSON,
   type JournalEntry,
@@ -19,8 +22,12 @@ import {
   type RunStatus,
   type Store,
   type StoredRun,
+  type AppendOptions,
+  type InboxItem,
+  type LeaseOptions,
+  type RunEnd,
+  type WriteOptions,
 } from "../index.js";
-import { duplicateSeqError, fenceError, isLive, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
 import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
 

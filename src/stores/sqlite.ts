@@ -13,6 +13,8 @@ import {
   StoreError,
   StoreVersionError,
   WorkflowError,
+  duplicateSeqError,
+  fenceError,
   type ErrorJSON,
   type EventJSON,
   type JournalEntry,
@@ -21,8 +23,12 @@ import {
   type RunStatus,
   type Store,
   type StoredRun,
+  type AppendOptions,
+  type InboxItem,
+  type LeaseOptions,
+  type RunEnd,
+  type WriteOptions,
 } from "../index.js";
-import { duplicateSeqError, fenceError, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
 import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
 
