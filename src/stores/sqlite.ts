@@ -3,8 +3,9 @@
  * `import { SqliteStore } from "stepwise-ai/sqlite"`.
  * @packageDocumentation
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type Database from "better-sqlite3";
 import {
   JOURNAL_FORMAT,
@@ -59,6 +60,9 @@ export interface SqliteStoreOptions {
   /**
    * Open an existing store for reading only (listing runs, reading journals): nothing is created,
    * migrated or written, and writes fail with `StoreError`. The file must exist at this version's schema.
+   * A store in a folder this process cannot write to, with no `-wal` file beside it (SQLite cannot
+   * make the `-shm` file it needs to read a WAL database there), is read from a private copy taken
+   * when it is opened.
    */
   readonly?: boolean;
 }
@@ -93,7 +97,8 @@ export class SqliteStore implements Store {
     this.#busyMs = options.busyTimeoutMs ?? 5000;
     try {
       if (!readonly && path !== ":memory:" && !path.startsWith("file:")) createPrivate(path);
-      this.#db = new Driver(path, readonly ? { readonly: true, fileMustExist: true } : {});
+      if (readonly) ({ db: this.#db, copy: this.#copy } = openReadonly(Driver, path));
+      else this.#db = new Driver(path);
     } catch (err) {
       throw new StoreError(`Could not open the SQLite store "${path}"${readonly ? " to read" : ""}: ${message(err)}`, "STORE_FAILED", { cause: err });
     }
@@ -109,7 +114,7 @@ export class SqliteStore implements Store {
         this.#db.pragma("wal_autocheckpoint = 4000");
       }
     } catch (err) {
-      this.#db.close();
+      this.close();
       if (err instanceof StoreError) throw err;
       const notDb = (err as { code?: string }).code === "SQLITE_NOTADB";
       throw new StoreError(
@@ -467,6 +472,37 @@ export class SqliteStore implements Store {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+    if (this.#copy !== undefined) rmSync(this.#copy, { recursive: true, force: true });
+  }
+
+  /** The folder of the private copy a read-only store reads from, when it needed one. */
+  #copy: string | undefined;
+}
+
+/**
+ * Opens `path` read-only. SQLite reads a WAL database through its `-shm` file, which it must create
+ * when it is missing: in a folder this process cannot write to, and with no `-wal` file (so no
+ * writer is using it and the file holds every commit), the store is read from a copy in a
+ * private temporary folder instead.
+ */
+function openReadonly(Driver: typeof Database, path: string): { db: Database.Database; copy?: string } {
+  const db = new Driver(path, { readonly: true, fileMustExist: true });
+  try {
+    db.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get();
+    return { db };
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? "";
+    if (!(code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN")) || existsSync(`${path}-wal`)) return { db };
+    db.close();
+  }
+  const copy = mkdtempSync(join(tmpdir(), "stepwise-read-"));
+  try {
+    const file = join(copy, "runs.db");
+    copyFileSync(path, file);
+    return { db: new Driver(file, { readonly: true, fileMustExist: true }), copy };
+  } catch (err) {
+    rmSync(copy, { recursive: true, force: true });
+    throw err;
   }
 }
 
