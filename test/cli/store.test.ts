@@ -36,7 +36,7 @@ describe("openStore", () => {
     const file = join(tmp.dir, "fresh", ".stepwise", "runs.db");
     const first = await openStore(file, "create");
     expect(first.created).toBe(true);
-    first.store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+    await first.store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
     expect(mode(join(tmp.dir, "fresh", ".stepwise"))).toBe(0o700);
     expect(mode(file)).toBe(0o600);
     expect(mode(`${file}-wal`)).toBe(0o600);
@@ -51,7 +51,7 @@ describe("openStore", () => {
     const file = join(tmp.dir, "ro.db");
     (await openStore(file, "create")).store.close();
     const { store } = await openStore(file, "read");
-    expect(() => store.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 })).toThrowError(StoreError);
+    await expect(store.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 })).rejects.toThrowError(StoreError);
     store.close();
   });
 });
@@ -67,7 +67,7 @@ describe("runs list and runs show on a store this user cannot write to", () => {
       const folder = join(dir, "store");
       const file = join(folder, "runs.db");
       const { store } = await openStore(file, "create");
-      store.createRun({ runId: "r-ro", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      await store.createRun({ runId: "r-ro", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
       store.close();
       expect(existsSync(`${file}-wal`)).toBe(false);
       chmodSync(file, 0o444);
