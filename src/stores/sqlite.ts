@@ -324,6 +324,19 @@ export class SqliteStore implements Store {
       for (const op of ops) op.reject(new StoreError(`SQLite store "${this.path}" is closed; could not ${op.what}.`, "STORE_FAILED"));
       return;
     }
+    if (ops.length === 1) {
+      // One write alone: its own transaction, no savepoint.
+      const op = ops[0] as PendingWrite;
+      let value: unknown;
+      try {
+        value = this.#savepoint.immediate(op.fn);
+      } catch (err) {
+        op.reject(op.fail ? op.fail(err) : this.#wrap(err, op.what));
+        return;
+      }
+      op.resolve(value);
+      return;
+    }
     const settled: (() => void)[] = [];
     try {
       this.#group.immediate(ops, settled);
