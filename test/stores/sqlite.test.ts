@@ -406,7 +406,7 @@ describe("SqliteStore group commit", () => {
   });
 
   it("a refused write in a group leaves the others written, and is itself written not at all", async () => {
-    const store = new SqliteStore(join(tmp.dir, "runs.db"));
+    const store = new SqliteStore(join(tmp.dir, "refused.db"));
     for (const id of ["a", "b", "c"]) await store.createRun({ runId: id, workflow: "W", input: start, createdAt: 1 });
     await store.append("b", [ev(1)]);
     const { token } = (await store.acquireLease("c", "me", 60_000, Date.now())) as { token: number };
@@ -430,7 +430,7 @@ describe("SqliteStore group commit", () => {
   });
 
   it("keeps the order writes were asked in, reads see what was asked before them, close commits what is pending", async () => {
-    const path = join(tmp.dir, "runs.db");
+    const path = join(tmp.dir, "order.db");
     const store = new SqliteStore(path);
     const created = store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     const appended = store.append("r", [ev(1)]);
@@ -447,7 +447,7 @@ describe("SqliteStore group commit", () => {
   });
 
   it("when the group's transaction cannot start (another connection holds the write lock), every write of it fails and none is written", async () => {
-    const path = join(tmp.dir, "runs.db");
+    const path = join(tmp.dir, "busy.db");
     const store = new SqliteStore(path, { busyTimeoutMs: 50 });
     await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     const holder = new Database(path);
