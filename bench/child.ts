@@ -35,6 +35,8 @@ export interface Measurement {
   cpuPerItemUs?: number;
   /** Heap retained per event (chain) or per in-flight run (runs), bytes. */
   heapPerItem?: number;
+  /** Journal bytes (JSON) per journaled event, where the scenario measures it. */
+  bytesPerItem?: number;
   /** Set when the engine cannot run the scenario here. */
   unavailable?: string;
 }
@@ -103,6 +105,8 @@ interface Plan {
   items?: number;
   /** The stream sees at least n events. */
   atLeast?: boolean;
+  /** What the last pass reported of its journal, bytes per event. */
+  bytes?: () => number | undefined;
 }
 
 function planFor(engine: Engine, name: ScenarioName, n: number, missing: (what: string) => never): Plan {
@@ -138,6 +142,29 @@ function planFor(engine: Engine, name: ScenarioName, n: number, missing: (what: 
       const where = name === "durable-runs-sqlite" ? withSqlite : withPostgres;
       return { pass: (k) => where((db) => durableRuns(k, db)), expected: n, warm: [2, n], items: n };
     }
+    case "durable-sync-postgres":
+    case "durable-batched-postgres": {
+      const durableChain = engine.durableChain?.bind(engine) ?? missing(name);
+      const mode = name === "durable-sync-postgres" ? "sync" : "batched";
+      return { pass: (k) => withPostgres((db) => durableChain(k, mode, db)), expected: n, warm: [1, tenth], items: n };
+    }
+    case "chain-step-timeout":
+    case "chain-no-timeout": {
+      const chain = engine.stepTimeoutChain?.bind(engine) ?? missing(name);
+      const withTimeout = name === "chain-step-timeout";
+      return { pass: (k) => chain(k, withTimeout), expected: n, warm: [2, tenth], items: n };
+    }
+    case "waiters-1k":
+    case "waiters-10k": {
+      const waiters = engine.waiters?.bind(engine) ?? missing(name);
+      return { pass: (k) => waiters(k), expected: (n * (n - 1)) / 2, warm: [1, n], items: n };
+    }
+    case "journal-fanout-100":
+    case "journal-fanout-1000": {
+      const fan = engine.fanoutJournal?.bind(engine) ?? missing(name);
+      let last: number | undefined;
+      return { pass: (k) => withTempFile((file) => fan(k, file, (b) => (last = b))), expected: (n * (n - 1)) / 2, warm: [1, n], items: n, bytes: () => last };
+    }
     case "react": {
       const react = engine.react?.bind(engine) ?? missing(name);
       return { pass: (k) => react(k), expected: n, warm: [2, n], items: n };
@@ -172,12 +199,15 @@ async function measure(engine: Engine, name: ScenarioName, n: number, quick: boo
   const right = (v: number) => (plan.atLeast ? v >= plan.expected : v === plan.expected);
   if (quick) {
     const { value, ms } = await timed(() => plan.pass(n));
-    return { ok: right(value), result: value, expected: plan.expected, ms, ...(plan.items === undefined ? {} : { perSecond: (plan.items / ms) * 1000 }) };
+    const b = plan.bytes?.();
+    return { ok: right(value), result: value, expected: plan.expected, ms, ...(plan.items === undefined ? {} : { perSecond: (plan.items / ms) * 1000 }), ...(b === undefined ? {} : { bytesPerItem: b }) };
   }
   const cold = await timed(() => plan.pass(n));
   for (let i = 0; i < plan.warm[0]; i++) await plan.pass(plan.warm[1]);
   const warm = await timed(() => plan.pass(n));
   const m: Measurement = { ok: right(cold.value) && right(warm.value), result: warm.value, expected: plan.expected, ms: warm.ms, coldMs: cold.ms };
+  const b = plan.bytes?.();
+  if (b !== undefined) m.bytesPerItem = b;
   if (plan.items !== undefined) {
     m.perSecond = (plan.items / warm.ms) * 1000;
     m.coldPerSecond = (plan.items / cold.ms) * 1000;

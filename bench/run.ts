@@ -185,7 +185,7 @@ for (const sc of SCENARIOS) {
       }
       runs.push(m);
       process.stderr.write(
-        `  ${sc.name} ${engine} n=${size} #${r + 1}: ${m.ms.toFixed(1)} ms${m.coldMs !== undefined ? ` (cold ${m.coldMs.toFixed(1)} ms)` : ""}${m.perSecond ? `, ${Math.round(m.perSecond).toLocaleString("en-US")}/s` : ""}${m.heapPerItem !== undefined ? `, ${Math.round(m.heapPerItem)} B/item` : ""}\n`,
+        `  ${sc.name} ${engine} n=${size} #${r + 1}: ${m.ms.toFixed(1)} ms${m.coldMs !== undefined ? ` (cold ${m.coldMs.toFixed(1)} ms)` : ""}${m.perSecond ? `, ${Math.round(m.perSecond).toLocaleString("en-US")}/s` : ""}${m.heapPerItem !== undefined ? `, ${Math.round(m.heapPerItem)} B/item` : ""}${m.bytesPerItem !== undefined ? `, ${Math.round(m.bytesPerItem)} journal B/event` : ""}\n`,
       );
     }
     if (runs.length === 0) continue;
@@ -196,6 +196,7 @@ for (const sc of SCENARIOS) {
     const coldRate = pick((m) => m.coldPerSecond);
     const cpu = pick((m) => m.cpuPerItemUs);
     const heap = pick((m) => m.heapPerItem);
+    const journalBytes = pick((m) => m.bytesPerItem);
     rows.push({
       scenario: sc.name,
       engine,
@@ -212,6 +213,7 @@ for (const sc of SCENARIOS) {
       cpuPerItemUs: cpu && median(cpu),
       cpuPerItemUsRange: cpu && range(cpu),
       heapPerItem: heap && median(heap),
+      bytesPerItem: journalBytes && median(journalBytes),
     });
   }
   save(false);

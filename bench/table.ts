@@ -53,6 +53,7 @@ export interface Row {
   cpuPerItemUs?: number | undefined;
   cpuPerItemUsRange?: [number, number] | undefined;
   heapPerItem?: number | undefined;
+  bytesPerItem?: number | undefined;
 }
 
 const int = (v: number) => Math.round(v).toLocaleString("en-US");
@@ -66,6 +67,9 @@ const wall: Metric = { label: "wall time, warm", pick: (r) => r.ms, spread: (r) 
 const coldWall: Metric = { label: "wall time, cold", pick: (r) => r.coldMs, spread: (r) => r.coldMsRange, format: ms, higherIsBetter: false };
 const heap = (per: string): Metric => ({ label: `heap per ${per}`, pick: (r) => r.heapPerItem, format: bytes, higherIsBetter: false });
 const cpu = (per: string): Metric => ({ label: `CPU per ${per}, warm`, pick: (r) => r.cpuPerItemUs, spread: (r) => r.cpuPerItemUsRange, format: us, higherIsBetter: false });
+const journalBytes: Metric = { label: "journal bytes per event", pick: (r) => r.bytesPerItem, format: bytes, higherIsBetter: false };
+/** Scenario 6's runs journal three events each (StartEvent, Mid, StopEvent): its rate in events. */
+const runEvents: Metric = { label: "journaled events/s (3 per run), warm", pick: (r) => (r.perSecond === undefined ? undefined : r.perSecond * 3), format: int, higherIsBetter: true };
 const overIdeal: Metric = { label: `wall − ideal ${REACT_IDEAL_MS} ms, warm`, pick: (r) => r.ms - REACT_IDEAL_MS, format: ms, higherIsBetter: false };
 
 // The peers are far slower, and workflow-core's chain slows down as it grows (its handler
@@ -121,14 +125,28 @@ export const SCENARIOS: Scenario[] = [
     title: "6a. 1,000 short durable runs at once on SQLite",
     size: { stepwise: 1_000, baseline: 1_000 },
     quick: { stepwise: 50, baseline: 50 },
-    metrics: [wall, coldWall, cpu("run")],
+    metrics: [wall, coldWall, runEvents, cpu("run")],
   },
   {
     name: "durable-runs-postgres",
     title: "6b. 1,000 short durable runs at once on PostgreSQL",
     size: { stepwise: 1_000, baseline: 1_000 },
     quick: { stepwise: 50, baseline: 50 },
-    metrics: [wall, coldWall, cpu("run")],
+    metrics: [wall, coldWall, runEvents, cpu("run")],
+  },
+  {
+    name: "durable-sync-postgres",
+    title: '5c. durable chain on PostgreSQL, durability: "sync"',
+    size: { stepwise: 2_000 },
+    quick: { stepwise: 100 },
+    metrics: [rate("journaled events"), coldRate("journaled events")],
+  },
+  {
+    name: "durable-batched-postgres",
+    title: '5d. durable chain on PostgreSQL, durability: "batched"',
+    size: { stepwise: 20_000 },
+    quick: { stepwise: 500 },
+    metrics: [rate("journaled events"), coldRate("journaled events")],
   },
   {
     name: "react",
@@ -136,6 +154,49 @@ export const SCENARIOS: Scenario[] = [
     size: { stepwise: 1_000, "workflow-core": 1_000, "workflow-core-stop": 1_000, langgraph: 1_000, mastra: 1_000, baseline: 1_000 },
     quick: { stepwise: 50, "workflow-core": 20, "workflow-core-stop": 20, langgraph: 10, mastra: 10, baseline: 50 },
     metrics: [wall, overIdeal, coldWall, cpu("run")],
+  },
+  // Costs that must grow linearly (issue 11): each pair is read as a ratio of its two rows.
+  {
+    name: "chain-no-timeout",
+    title: "8a. 30,000-step chain, steps without a timeout",
+    size: { stepwise: 30_000 },
+    quick: { stepwise: 1_000 },
+    metrics: [wall, rate("events")],
+  },
+  {
+    name: "chain-step-timeout",
+    title: "8b. the same chain, every step with `timeout` (goal: within 1.5× of 8a)",
+    size: { stepwise: 30_000 },
+    quick: { stepwise: 1_000 },
+    metrics: [wall, rate("events")],
+  },
+  {
+    name: "waiters-1k",
+    title: "9a. 1,000 steps waiting at once in ctx.waitForEvent, then answered",
+    size: { stepwise: 1_000 },
+    quick: { stepwise: 100 },
+    metrics: [wall, cpu("waiter")],
+  },
+  {
+    name: "waiters-10k",
+    title: "9b. 10,000 waiting at once (goal: within 15× of 9a's time)",
+    size: { stepwise: 10_000 },
+    quick: { stepwise: 1_000 },
+    metrics: [wall, cpu("waiter")],
+  },
+  {
+    name: "journal-fanout-100",
+    title: "10a. durable fan-out of width 100 joined by collectEvents (SQLite, batched)",
+    size: { stepwise: 100 },
+    quick: { stepwise: 100 },
+    metrics: [journalBytes, wall],
+  },
+  {
+    name: "journal-fanout-1000",
+    title: "10b. the same at width 1,000 (goal: journal bytes per event flat from 10a)",
+    size: { stepwise: 1_000 },
+    quick: { stepwise: 300 },
+    metrics: [journalBytes, wall],
   },
 ];
 

@@ -54,11 +54,45 @@ export interface Engine {
    * model call and answer, each call a timer of `REACT` latency; resolves to how many answered right.
    */
   react?(n: number): Promise<number>;
+  /**
+   * Scenario 5c/5d: the chain of scenario 5 journaled in `db` (PostgreSQL here); resolves to the count.
+   * Throws `Unavailable` when the database is not reachable.
+   */
+  durableChain?(n: number, durability: Durability, db: DurableDb): Promise<number>;
+  /** Scenario 8: the chain of `n` steps, each step with a `timeout` option (or without: `withTimeout` false); resolves to the count. */
+  stepTimeoutChain?(n: number, withTimeout: boolean): Promise<number>;
+  /**
+   * Scenario 9: one run with `n` steps waiting at once in `ctx.waitForEvent` (each for the answer
+   * with its id), answered from outside once all wait; resolves to the sum of the answers (0..n-1).
+   */
+  waiters?(n: number): Promise<number>;
+  /**
+   * Scenario 10: a durable fan-out of width `n` joined by `ctx.collectEvents` (SQLite file `file`,
+   * batched); calls `report` with the journal's JSON bytes per journaled event; resolves to the sum 0..n-1.
+   */
+  fanoutJournal?(n: number, file: string, report: (bytesPerEvent: number) => void): Promise<number>;
   /** Why a scenario is missing (shown in the table). */
   readonly missing?: Partial<Record<ScenarioName, string>>;
 }
 
-export type ScenarioName = "chain" | "fanout" | "runs" | "stream" | "durable-sync" | "durable-batched" | "durable-runs-sqlite" | "durable-runs-postgres" | "react";
+export type ScenarioName =
+  | "chain"
+  | "fanout"
+  | "runs"
+  | "stream"
+  | "durable-sync"
+  | "durable-batched"
+  | "durable-sync-postgres"
+  | "durable-batched-postgres"
+  | "durable-runs-sqlite"
+  | "durable-runs-postgres"
+  | "react"
+  | "chain-step-timeout"
+  | "chain-no-timeout"
+  | "waiters-1k"
+  | "waiters-10k"
+  | "journal-fanout-100"
+  | "journal-fanout-1000";
 
 /** Where scenario 6 journals: a SQLite file, or a PostgreSQL schema of its own (dropped after). */
 export type DurableDb = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string; schema: string };

@@ -53,7 +53,19 @@ export { type Runtime, type StepTask, type StepOutcome, type StepScope, type Ste
 export { executeTask } from "./core/worker.js";
 
 // Durable runs (SPEC 6): stores, leases, resume
-export { JOURNAL_FORMAT, type Lease, type LeaseResult } from "./core/store.js";
+export {
+  JOURNAL_FORMAT,
+  isLive,
+  fenceError,
+  duplicateSeqError,
+  type Lease,
+  type LeaseResult,
+  type LeaseOptions,
+  type WriteOptions,
+  type AppendOptions,
+  type RunEnd,
+  type InboxItem,
+} from "./core/store.js";
 export { StoreError, StoreVersionError, RunNotFoundError, RunLockedError, RunFinishedError, JournalMismatchError, UnknownEventTypeError, RunSuspendedError } from "./core/errors.js";
 export { suspendRun, replay, type Restored, type Replayed } from "./core/durable/resume.js";
 export { namedOwner, type LeaseOwner } from "./core/durable/lease.js";

@@ -7,6 +7,10 @@ class Done extends Event<{ v: number }> {}
 class Mid extends Event<{ id: number }> {}
 class ToolCall extends Event<{ id: number; seen: number; turn: number }> {}
 class ToolResult extends Event<{ id: number; seen: number; turn: number }> {}
+class Ask extends Event<{ i: number }> {}
+class Asked extends Event<{ i: number }> {}
+class Answer extends Event<{ i: number }> {}
+class Got extends Event<{ v: number }> {}
 
 // Idiomatic stepwise: default options (45 s run timeout, validation on), one workflow
 // instance reused for every run, as an application would.
@@ -29,6 +33,15 @@ async function openStore(db: DurableDb): Promise<Store> {
   }
   const { PostgresStore } = await import("stepwise-ai/postgres");
   return new PostgresStore(db.url, { schema: db.schema });
+}
+
+/** The chain, every step with (or without) a step `timeout` of 30 s that never fires. */
+function timeoutChain(n: number, withTimeout: boolean) {
+  return new Workflow().addStep({ accepts: [StartEvent, Loop], emits: [Loop, StopEvent], ...(withTimeout ? { timeout: 30 } : {}) }, async function loop(ev) {
+    const i = ev instanceof Loop ? ev.n : 0;
+    if (i < n) return new Loop({ n: i + 1 });
+    return new StopEvent({ result: i });
+  });
 }
 
 function chainWorkflow(n: number, options: { store?: Store; durability?: Durability } = {}, probe?: () => void, stream = false) {
@@ -107,6 +120,80 @@ export const stepwise: Engine = {
       return countRight(results);
     } finally {
       await store.close?.();
+    }
+  },
+
+  async durableChain(n, durability, db) {
+    const store = await openStore(db);
+    try {
+      return (await chainWorkflow(n, { store, durability }).run()) as number;
+    } finally {
+      await store.close?.();
+    }
+  },
+
+  async stepTimeoutChain(n, withTimeout) {
+    return (await timeoutChain(n, withTimeout).run()) as number;
+  },
+
+  // n invocations wait at once, each for the Answer with its id; the caller answers them all once
+  // it has seen every wait registered (each writes its waiterEvent to the stream first).
+  async waiters(n) {
+    const wf = new Workflow({ timeout: 600 })
+      .addStep({ accepts: StartEvent, emits: Ask }, async function spread() {
+        return Array.from({ length: n }, (_, i) => new Ask({ i }));
+      })
+      .addStep({ accepts: Ask, emits: Got, numWorkers: Infinity }, async function wait(ev, ctx) {
+        const a = await ctx.waitForEvent(Answer, { filter: (x) => x.i === ev.i, waiterEvent: new Asked({ i: ev.i }) });
+        return new Got({ v: a.i });
+      })
+      .addStep({ accepts: Got, emits: StopEvent }, async function join(ev, ctx) {
+        const seen = ctx.store.get("seen", 0) + 1;
+        const sum = ctx.store.get("sum", 0) + ev.v;
+        ctx.store.set("seen", seen);
+        ctx.store.set("sum", sum);
+        return seen === n ? new StopEvent({ result: sum }) : undefined;
+      });
+    const handler = wf.run();
+    let asked = 0;
+    for await (const ev of handler.streamEvents()) {
+      if (ev instanceof Asked && ++asked === n) for (let i = 0; i < n; i++) handler.sendEvent(new Answer({ i }));
+    }
+    return (await handler) as number;
+  },
+
+  async fanoutJournal(n, file, report) {
+    const { SqliteStore } = await import("stepwise-ai/sqlite");
+    const store = new SqliteStore(file);
+    try {
+      const expected = Array<typeof Done>(n).fill(Done);
+      const wf = new Workflow({ store, durability: "batched" })
+        .addStep({ accepts: StartEvent, emits: Task }, async function spread() {
+          return Array.from({ length: n }, (_, i) => new Task({ i }));
+        })
+        .addStep({ accepts: Task, emits: Done, numWorkers: Infinity }, async function work(ev) {
+          return new Done({ v: ev.i });
+        })
+        .addStep({ accepts: Done, emits: StopEvent }, async function join(ev, ctx) {
+          const all = ctx.collectEvents(ev, expected);
+          if (all === null) return undefined;
+          let sum = 0;
+          for (const d of all) sum += d.v;
+          return new StopEvent({ result: sum });
+        });
+      const handler = wf.run();
+      const result = (await handler) as number;
+      const journal = store.getJournal(handler.runId);
+      let bytes = 0;
+      let events = 0;
+      for (const e of journal) {
+        bytes += JSON.stringify(e).length;
+        if (e.kind === "event") events++;
+      }
+      report(bytes / events);
+      return result;
+    } finally {
+      store.close();
     }
   },
 

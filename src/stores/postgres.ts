@@ -11,6 +11,9 @@ import {
   StoreError,
   StoreVersionError,
   WorkflowError,
+  duplicateSeqError,
+  fenceError,
+  isLive,
   type ErrorJSON,
   type EventJSON,
   type JournalEntry,
@@ -19,8 +22,12 @@ import {
   type RunStatus,
   type Store,
   type StoredRun,
+  type AppendOptions,
+  type InboxItem,
+  type LeaseOptions,
+  type RunEnd,
+  type WriteOptions,
 } from "../index.js";
-import { duplicateSeqError, fenceError, isLive, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
 import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
 
@@ -37,6 +44,15 @@ export const POSTGRES_SCHEMA_VERSION = 2;
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding the tables (created if missing; default `"public"`). */
   schema?: string;
+  /**
+   * PostgreSQL's `synchronous_commit` for the store's connections. Default: the server's setting
+   * (normally `"on"`: a commit waits for its WAL to reach the disk, one fsync per journal commit).
+   * `"off"`: a commit returns before that flush; a killed stepwise process loses nothing (its
+   * commits are in the server), a crash of the PostgreSQL server or its machine may lose the
+   * last few hundred ms of commits (never a partial one), as SQLite's `synchronous = NORMAL` does
+   * on a power cut. Runs in `"sync"` durability are then bound by round trips, not by fsync.
+   */
+  synchronousCommit?: "on" | "off";
 }
 
 /** The channel `deliver` notifies on (payload: JSON `[schema, runId]`). */
@@ -63,6 +79,9 @@ export class PostgresStore implements Store {
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
       throw new StoreError(`PostgresStore schema must be a plain identifier (letters, digits, _), got ${JSON.stringify(schema)}.`, "STORE_FAILED");
     }
+    if (options.synchronousCommit !== undefined && options.synchronousCommit !== "on" && options.synchronousCommit !== "off") {
+      throw new StoreError(`PostgresStore synchronousCommit must be "on" or "off", got ${JSON.stringify(options.synchronousCommit)}.`, "STORE_FAILED");
+    }
     this.#schema = `"${schema}"`;
     this.#schemaName = schema;
     this.#cols = RUN_COLUMNS(this.#t("journal"));
@@ -77,6 +96,11 @@ export class PostgresStore implements Store {
     }
     // An idle client whose connection dies emits 'error' on the pool; without a listener it would crash the process.
     this.#pool.on("error", () => {});
+    const sync = options.synchronousCommit;
+    if (sync !== undefined) {
+      // Every connection the pool opens from now on; the first query on it waits for this one (a client runs its queries in order).
+      this.#pool.on("connect", (client) => void client.query(`SET synchronous_commit = ${sync}`).catch(() => {}));
+    }
   }
 
   #t(name: string): string {

@@ -3,8 +3,9 @@
  * `import { SqliteStore } from "stepwise-ai/sqlite"`.
  * @packageDocumentation
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type Database from "better-sqlite3";
 import {
   JOURNAL_FORMAT,
@@ -13,6 +14,8 @@ import {
   StoreError,
   StoreVersionError,
   WorkflowError,
+  duplicateSeqError,
+  fenceError,
   type ErrorJSON,
   type EventJSON,
   type JournalEntry,
@@ -21,8 +24,12 @@ import {
   type RunStatus,
   type Store,
   type StoredRun,
+  type AppendOptions,
+  type InboxItem,
+  type LeaseOptions,
+  type RunEnd,
+  type WriteOptions,
 } from "../index.js";
-import { duplicateSeqError, fenceError, type AppendOptions, type InboxItem, type LeaseOptions, type RunEnd, type WriteOptions } from "../core/store.js";
 import { requireOptional } from "../optional.js";
 import { json, toRun, type RunRow } from "./rows.js";
 
@@ -53,6 +60,9 @@ export interface SqliteStoreOptions {
   /**
    * Open an existing store for reading only (listing runs, reading journals): nothing is created,
    * migrated or written, and writes fail with `StoreError`. The file must exist at this version's schema.
+   * A store in a folder this process cannot write to, with no `-wal` file beside it (SQLite cannot
+   * make the `-shm` file it needs to read a WAL database there), is read from a private copy taken
+   * when it is opened.
    */
   readonly?: boolean;
 }
@@ -60,7 +70,9 @@ export interface SqliteStoreOptions {
 
 /**
  * Runs and journals in one SQLite file, in WAL mode: the embedded default of the command
- * line and server (`.stepwise/runs.db`). Synchronous; safe to share between processes.
+ * line and server (`.stepwise/runs.db`). Safe to share between processes. Reads are synchronous;
+ * writes return promises and are group-committed: the writes asked for in one turn of the event
+ * loop share one transaction (each in its own savepoint), so many concurrent runs share commits.
  * @example
  * const wf = new MyWorkflow({ store: new SqliteStore(".stepwise/runs.db") });
  */
@@ -87,7 +99,8 @@ export class SqliteStore implements Store {
     this.#busyMs = options.busyTimeoutMs ?? 5000;
     try {
       if (!readonly && path !== ":memory:" && !path.startsWith("file:")) createPrivate(path);
-      this.#db = new Driver(path, readonly ? { readonly: true, fileMustExist: true } : {});
+      if (readonly) ({ db: this.#db, copy: this.#copy } = openReadonly(Driver, path));
+      else this.#db = new Driver(path);
     } catch (err) {
       throw new StoreError(`Could not open the SQLite store "${path}"${readonly ? " to read" : ""}: ${message(err)}`, "STORE_FAILED", { cause: err });
     }
@@ -103,7 +116,7 @@ export class SqliteStore implements Store {
         this.#db.pragma("wal_autocheckpoint = 4000");
       }
     } catch (err) {
-      this.#db.close();
+      this.close();
       if (err instanceof StoreError) throw err;
       const notDb = (err as { code?: string }).code === "SQLITE_NOTADB";
       throw new StoreError(
@@ -143,12 +156,15 @@ export class SqliteStore implements Store {
       ),
       claim: db.prepare("DELETE FROM stepwise_inbox WHERE id = ? AND run_key = ?"),
     };
-    this.#tx = db.transaction((runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined) => this.#write(runId, entries, options, end));
+    this.#group = db.transaction((ops: readonly PendingWrite[], settled: (() => void)[]) => this.#runGroup(ops, settled));
+    this.#savepoint = db.transaction((fn: () => unknown) => fn());
   }
 
   readonly #busyMs: number;
-  /** One journal write (fence check, commit row, seqs, inbox claims, end) in one IMMEDIATE transaction. */
-  readonly #tx: Database.Transaction<(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined) => void>;
+  /** The writes of one turn (see {@link #enqueue}), in one IMMEDIATE transaction. */
+  readonly #group: Database.Transaction<(ops: readonly PendingWrite[], settled: (() => void)[]) => void>;
+  /** One write inside the group's transaction: a savepoint, rolled back alone when the write throws. */
+  readonly #savepoint: Database.Transaction<(fn: () => unknown) => unknown>;
 
   #init(): void {
     const db = this.#db;
@@ -282,12 +298,79 @@ export class SqliteStore implements Store {
     return new StoreError(`SQLite store "${this.path}" failed to ${what}: ${message(err)}`, "STORE_FAILED", { cause: err });
   }
 
-  createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void {
-    const key = this.#do(`create run "${run.runId}"`, () =>
-      this.#stmt.insertRun.run(run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt),
-    ).lastInsertRowid;
-    // A new run key has no journal rows yet.
-    this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
+  /**
+   * Writes are group-committed: every write asked for in one turn of the event loop (until the
+   * microtasks queued before the first of them have run) is made in one `IMMEDIATE` transaction,
+   * each in a savepoint of its own, so a refused write (a fence, a repeated seq) leaves the others.
+   * Its promise settles once that transaction committed: 1,000 runs started at once share a
+   * handful of commits instead of making several each. Reads first write what is pending.
+   */
+  #enqueue<T>(what: string, fn: () => T, fail?: (err: unknown) => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#queue.push({ what, fn, fail, resolve: resolve as (v: unknown) => void, reject }) === 1) queueMicrotask(() => this.#flush());
+    });
+  }
+
+  /** Writes asked for and not committed yet, in the order asked. */
+  #queue: PendingWrite[] = [];
+
+  /** Commits every pending write (see {@link #enqueue}); settles each one's promise after the commit. */
+  #flush(): void {
+    const ops = this.#queue;
+    // Reads inside a write (a fence failure names the run's state) find nothing to write first.
+    if (ops.length === 0 || this.#db.inTransaction) return;
+    this.#queue = [];
+    if (!this.#db.open) {
+      for (const op of ops) op.reject(new StoreError(`SQLite store "${this.path}" is closed; could not ${op.what}.`, "STORE_FAILED"));
+      return;
+    }
+    if (ops.length === 1) {
+      // One write alone: its own transaction, no savepoint.
+      const op = ops[0] as PendingWrite;
+      let value: unknown;
+      try {
+        value = this.#savepoint.immediate(op.fn);
+      } catch (err) {
+        op.reject(op.fail ? op.fail(err) : this.#wrap(err, op.what));
+        return;
+      }
+      op.resolve(value);
+      return;
+    }
+    const settled: (() => void)[] = [];
+    try {
+      this.#group.immediate(ops, settled);
+    } catch (err) {
+      // BEGIN or COMMIT failed, or SQLite rolled the whole transaction back: nothing was written.
+      this.#cursors.clear();
+      for (const op of ops) op.reject(this.#wrap(err, op.what));
+      return;
+    }
+    for (const s of settled) s();
+  }
+
+  /** Inside the group's transaction: each write in a savepoint; a failure rolls back that write only. */
+  #runGroup(ops: readonly PendingWrite[], settled: (() => void)[]): void {
+    for (const op of ops) {
+      try {
+        const value = this.#savepoint(op.fn);
+        settled.push(() => op.resolve(value));
+      } catch (err) {
+        // Some errors (a full disk, I/O) make SQLite roll back the whole transaction: then nothing of the group stands.
+        if (!this.#db.inTransaction) throw err;
+        const failed = op.fail ? op.fail(err) : this.#wrap(err, op.what);
+        settled.push(() => op.reject(failed));
+      }
+    }
+  }
+
+  createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): Promise<void> {
+    const input = JSON.stringify(run.input);
+    return this.#enqueue(`create run "${run.runId}"`, () => {
+      const key = this.#stmt.insertRun.run(run.runId, run.workflow, input, run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt).lastInsertRowid;
+      // A new run key has no journal rows yet.
+      this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
+    });
   }
 
   /**
@@ -295,50 +378,44 @@ export class SqliteStore implements Store {
    * one transaction. The run's `updatedAt` is not written here; it is read as the later of the run
    * row's time and its last commit's (`at`).
    */
-  append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): void {
-    if (entries.length === 0 && !options.claim?.length && options.token === undefined) return;
-    this.#commit(runId, entries, options, undefined, `append to the journal of run "${runId}"`);
+  append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): Promise<void> {
+    if (entries.length === 0 && !options.claim?.length && options.token === undefined) return Promise.resolve();
+    return this.#commit(runId, entries, options, undefined, `append to the journal of run "${runId}"`);
   }
 
-  setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): void {
-    this.#do(`set the status of run "${runId}"`, () => {
-      const set = () => {
-        if (options.token !== undefined) this.#fenced(runId, options.token);
-        const r = this.#stmt.setStatus.run(status, json(outcome.result), json(outcome.error), Date.now(), runId);
-        if (r.changes === 0) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
-      };
-      // The fence check and the write must see one state of the row.
-      if (options.token === undefined) set();
-      else this.#db.transaction(set).immediate();
+  setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): Promise<void> {
+    return this.#enqueue(`set the status of run "${runId}"`, () => {
+      // The fence check and the write see one state of the row (one transaction).
+      if (options.token !== undefined) this.#fenced(runId, options.token);
+      const r = this.#stmt.setStatus.run(status, json(outcome.result), json(outcome.error), Date.now(), runId);
+      if (r.changes === 0) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
       // An ended run is not appended to again (if it is, its cursor is read back): keep no cursor
       // per finished run in a long-lived process.
       if (status !== "running" && status !== "waiting") this.#cursors.delete(runId);
     });
   }
 
-  finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): void {
-    this.#commit(runId, entries, options, end, `finish run "${runId}"`);
-    this.#cursors.delete(runId);
+  finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): Promise<void> {
+    return this.#commit(runId, entries, options, end, `finish run "${runId}"`).finally(() => this.#cursors.delete(runId));
   }
 
-  #commit(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined, what: string): void {
-    try {
-      this.#tx.immediate(runId, entries, options, end);
-    } catch (err) {
-      this.#cursors.delete(runId);
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-        throw new StoreError(
-          `SQLite store "${this.path}" failed to ${what}: another writer appended to it (does another process hold the run's lease?).`,
-          "JOURNAL_CONFLICT",
-          { cause: err },
-        );
-      }
-      throw this.#wrap(err, what);
-    }
+  #commit(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined, what: string): Promise<void> {
+    const text = entries.length > 0 ? JSON.stringify(entries) : "";
+    return this.#enqueue(
+      what,
+      () => this.#write(runId, entries, text, options, end),
+      (err) => {
+        this.#cursors.delete(runId);
+        if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+          return new StoreError(`SQLite store "${this.path}" failed to ${what}: another writer appended to it (does another process hold the run's lease?).`, "JOURNAL_CONFLICT", { cause: err });
+        }
+        return this.#wrap(err, what);
+      },
+    );
   }
 
   /** Inside {@link #tx}: throws (rolling everything back) at the first check that fails. */
-  #write(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined): void {
+  #write(runId: string, entries: readonly JournalEntry[], text: string, options: AppendOptions, end: RunEnd | undefined): void {
     let c = this.#cursors.get(runId);
     if (c === undefined) {
       const key = this.#stmt.runKey.get(runId) as bigint | undefined;
@@ -363,7 +440,7 @@ export class SqliteStore implements Store {
     }
     if (entries.length > 0) {
       if (c.last >= MAX_COMMIT) throw new StoreError(`Run "${runId}" has ${MAX_COMMIT} journal commits, the most one run can hold in the SQLite store "${this.path}".`);
-      this.#stmt.insertCommit.run(c.base + BigInt(c.last + 1), Date.now(), JSON.stringify(entries));
+      this.#stmt.insertCommit.run(c.base + BigInt(c.last + 1), Date.now(), text);
       for (const e of entries) {
         if (e.kind !== "event") continue;
         if (!Number.isInteger(e.seq) || e.seq < 0 || e.seq > MAX_SEQ) throw new StoreError(`Run "${runId}": event seq ${e.seq} is not an integer from 0 to ${MAX_SEQ}; nothing was written.`);
@@ -394,11 +471,13 @@ export class SqliteStore implements Store {
   }
 
   getRun(runId: string): StoredRun | undefined {
+    this.#flush();
     const row = this.#do(`read run "${runId}"`, () => this.#stmt.getRun.get(runId) as RunRow | undefined);
     return row && toRun(row);
   }
 
   getJournal(runId: string): readonly JournalEntry[] {
+    this.#flush();
     const rows = this.#do(`read the journal of run "${runId}"`, () => this.#stmt.journal.all(runId) as string[]);
     if (rows.length === 1) return JSON.parse(rows[0] as string) as JournalEntry[];
     const out: JournalEntry[] = [];
@@ -407,6 +486,7 @@ export class SqliteStore implements Store {
   }
 
   listRuns(filter: RunFilter = {}): readonly StoredRun[] {
+    this.#flush();
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.status !== undefined) {
@@ -422,8 +502,8 @@ export class SqliteStore implements Store {
     return this.#do("list runs", () => (this.#db.prepare(sql).all(...args) as RunRow[]).map(toRun));
   }
 
-  acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): LeaseResult {
-    return this.#do(`take the lease on run "${runId}"`, () => {
+  acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): Promise<LeaseResult> {
+    return this.#enqueue(`take the lease on run "${runId}"`, (): LeaseResult => {
       if (options.token !== undefined) {
         if (this.#stmt.renew.run(now + ttlMs, runId, owner, options.token).changes > 0) return { acquired: true, token: options.token } as const;
       } else {
@@ -439,13 +519,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  releaseLease(runId: string, owner: string): void {
-    this.#do(`release the lease on run "${runId}"`, () => this.#stmt.release.run(runId, owner));
-    this.#cursors.delete(runId);
+  releaseLease(runId: string, owner: string): Promise<void> {
+    return this.#enqueue(`release the lease on run "${runId}"`, () => {
+      this.#stmt.release.run(runId, owner);
+      this.#cursors.delete(runId);
+    });
   }
 
-  deliver(runId: string, event: EventJSON): number {
-    return this.#do(`deliver an event to run "${runId}"`, () => {
+  deliver(runId: string, event: EventJSON): Promise<number> {
+    return this.#enqueue(`deliver an event to run "${runId}"`, () => {
       const r = this.#stmt.deliver.run(JSON.stringify(event), Date.now(), runId);
       if (r.changes > 0) return Number(r.lastInsertRowid);
       const run = this.getRun(runId);
@@ -455,12 +537,48 @@ export class SqliteStore implements Store {
   }
 
   readInbox(runId: string, limit?: number): readonly InboxItem[] {
+    this.#flush();
     const rows = this.#do(`read the inbox of run "${runId}"`, () => this.#stmt.inbox.all(runId, limit === undefined ? -1 : clampLimit(limit)) as { id: number; event: string; at: number }[]);
     return rows.map((r) => ({ id: r.id, event: JSON.parse(r.event) as EventJSON, at: r.at }));
   }
 
+  /** Commits what is pending, then closes the file. */
   close(): void {
-    if (this.#db.open) this.#db.close();
+    if (this.#db.open) {
+      this.#flush();
+      this.#db.close();
+    }
+    if (this.#copy !== undefined) rmSync(this.#copy, { recursive: true, force: true });
+  }
+
+  /** The folder of the private copy a read-only store reads from, when it needed one. */
+  #copy: string | undefined;
+}
+
+/**
+ * Opens `path` read-only. SQLite reads a WAL database through its `-shm` file, which it must create
+ * when it is missing: in a folder this process cannot write to, and with no `-wal` file (so no
+ * writer is using it and the file holds every commit), the store is read from a copy in a
+ * private temporary folder instead.
+ */
+function openReadonly(Driver: typeof Database, path: string): { db: Database.Database; copy?: string } {
+  const db = new Driver(path, { readonly: true, fileMustExist: true });
+  try {
+    db.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get();
+    return { db };
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? "";
+    if (!(code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN")) || existsSync(`${path}-wal`)) return { db };
+    db.close();
+  }
+  const copy = mkdtempSync(join(tmpdir(), "stepwise-read-"));
+  try {
+    const file = join(copy, "runs.db");
+    copyFileSync(path, file);
+    return { db: new Driver(file, { readonly: true, fileMustExist: true }), copy };
+  } catch (err) {
+    rmSync(copy, { recursive: true, force: true });
+    throw err;
   }
 }
 
@@ -526,6 +644,16 @@ const COMMITS = 1n << 32n;
 const MAX_COMMIT = 2 ** 32 - 1;
 /** The highest event seq the seq table can key (the low 32 bits). */
 const MAX_SEQ = 2 ** 32 - 1;
+
+/** A write waiting for its group's commit (see `SqliteStore`'s group commit). */
+interface PendingWrite {
+  what: string;
+  fn: () => unknown;
+  /** The error the caller gets when `fn` throws (default: the store's wrapped error). */
+  fail: ((err: unknown) => Error) | undefined;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
 
 /** Where a run's next commit goes: `base` is `run_key << 32`, `last` the last commit number written. */
 interface Cursor {

@@ -1,10 +1,12 @@
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { StoreError } from "stepwise-ai";
 import { defaultStorePath, openStore } from "../../src/cli/store.js";
 import { tempDir } from "../stores/helpers.js";
+import { ROOT } from "./helpers.js";
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -34,7 +36,7 @@ describe("openStore", () => {
     const file = join(tmp.dir, "fresh", ".stepwise", "runs.db");
     const first = await openStore(file, "create");
     expect(first.created).toBe(true);
-    first.store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+    await first.store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
     expect(mode(join(tmp.dir, "fresh", ".stepwise"))).toBe(0o700);
     expect(mode(file)).toBe(0o600);
     expect(mode(`${file}-wal`)).toBe(0o600);
@@ -49,7 +51,51 @@ describe("openStore", () => {
     const file = join(tmp.dir, "ro.db");
     (await openStore(file, "create")).store.close();
     const { store } = await openStore(file, "read");
-    expect(() => store.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 })).toThrowError(StoreError);
+    await expect(store.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 })).rejects.toThrowError(StoreError);
     store.close();
   });
+});
+
+describe("runs list and runs show on a store this user cannot write to", () => {
+  // As root, permissions do not apply: the command then runs as `nobody` (through runuser).
+  const root = process.getuid?.() === 0;
+  const runuser = root && spawnSync("runuser", ["--help"]).status === 0 && spawnSync("id", ["nobody"]).status === 0;
+  it.skipIf(process.platform === "win32" || (root && !runuser))("reads it (a folder without write access, no -wal file beside the store) and leaves it as it was", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-ro-"));
+    try {
+      chmodSync(dir, 0o755);
+      const folder = join(dir, "store");
+      const file = join(folder, "runs.db");
+      const { store } = await openStore(file, "create");
+      await store.createRun({ runId: "r-ro", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      store.close();
+      expect(existsSync(`${file}-wal`)).toBe(false);
+      chmodSync(file, 0o444);
+      chmodSync(folder, 0o555);
+      const env: NodeJS.ProcessEnv = {};
+      let wrap: string[] = [];
+      if (root) {
+        // tsx keeps a cache in the temp folder: give `nobody` one it may write.
+        const home = join(dir, "home");
+        mkdirSync(home);
+        chownSync(home, Number(spawnSync("id", ["-u", "nobody"]).stdout.toString()), 0);
+        wrap = ["runuser", "-u", "nobody", "--", "env", `TMPDIR=${home}`, `HOME=${home}`];
+      }
+      const run = (args: string[]) => {
+        const cmd = [...wrap, process.execPath, "--import", "tsx", "--conditions=stepwise-source", join(ROOT, "src/cli/main.ts"), ...args];
+        return spawnSync(cmd[0]!, cmd.slice(1), { cwd: ROOT, env: { ...process.env, ...env, NO_COLOR: "1" }, encoding: "utf8", timeout: 60_000 });
+      };
+      const list = run(["runs", "list", "--store", file]);
+      expect(list.stderr).toBe("");
+      expect(list.status).toBe(0);
+      expect(list.stdout).toMatch(/r-ro\s+W\s+running/);
+      const show = run(["runs", "show", "r-ro", "--store", file, "--json"]);
+      expect(show.status).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({ runId: "r-ro", status: "running" });
+      expect(readdirSync(folder)).toEqual(["runs.db"]);
+    } finally {
+      spawnSync("chmod", ["-R", "u+w", dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -27,6 +27,35 @@ describe.skipIf(!available)("PostgresStore", () => {
     }
   });
 
+  it("synchronousCommit sets synchronous_commit on every connection of its pool; without it the server's setting stays", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 3 });
+    const plain = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    try {
+      const store = new PostgresStore(pool, { schema, synchronousCommit: "off" });
+      await Promise.all(Array.from({ length: 6 }, (_, i) => store.createRun({ runId: `r${i}`, workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 })));
+      const seen = await Promise.all(Array.from({ length: 3 }, async () => {
+        const client = await pool.connect();
+        try {
+          return (await client.query<{ synchronous_commit: string }>("SHOW synchronous_commit")).rows[0]?.synchronous_commit;
+        } finally {
+          client.release();
+        }
+      }));
+      expect(seen).toEqual(["off", "off", "off"]);
+      const other = new PostgresStore(plain, { schema });
+      expect(await other.getRun("r0")).toMatchObject({ status: "running" });
+      expect((await plain.query<{ synchronous_commit: string }>("SHOW synchronous_commit")).rows[0]?.synchronous_commit).toBe("on");
+      await store.close();
+      await other.close();
+      expect(() => new PostgresStore(PG_URL, { schema, synchronousCommit: "sometimes" as "on" })).toThrowError(StoreError);
+    } finally {
+      await pool.end();
+      await plain.end();
+      await dropSchema(schema);
+    }
+  });
+
   it("rejects a store written by a newer schema version", async () => {
     const schema = uniqueSchema();
     try {

@@ -3,7 +3,7 @@ import { existsSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StoreError, StoreVersionError, type JournalEntry } from "../../src/index.js";
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/stores/sqlite.js";
 import { describeStoreConformance } from "./conformance.js";
@@ -33,10 +33,10 @@ describe("SqliteStore files", () => {
     db.close();
   });
 
-  it("reopens its own file and sees what was written", () => {
+  it("reopens its own file and sees what was written", async () => {
     const path = join(dir(), "runs.db");
     const a = new SqliteStore(path);
-    a.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+    await a.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
     a.close();
     const b = new SqliteStore(path);
     expect(b.getRun("r")?.status).toBe("running");
@@ -89,18 +89,18 @@ describe("SqliteStore files", () => {
   const start = { type: "StartEvent", data: {} };
   const entry = (i: number): JournalEntry => ({ kind: "state", key: `k${i}`, value: i, at: i });
 
-  it("keeps one row per append and reads a journal of many commits back in order after reopening", () => {
+  it("keeps one row per append and reads a journal of many commits back in order after reopening", async () => {
     const path = join(dir(), "runs.db");
     const a = new SqliteStore(path);
-    a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
-    a.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 });
+    await a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await a.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 });
     const expected: JournalEntry[] = [];
     let i = 0;
     for (let commit = 0; commit < 300; commit++) {
       const batch = Array.from({ length: (commit % 7) + 1 }, () => entry(++i));
       expected.push(...batch);
-      a.append("r", batch);
-      if (commit % 50 === 0) a.append("s", [entry(-commit)]);
+      await a.append("r", batch);
+      if (commit % 50 === 0) await a.append("s", [entry(-commit)]);
     }
     a.close();
     const db = new Database(path);
@@ -112,65 +112,65 @@ describe("SqliteStore files", () => {
     b.close();
   });
 
-  it("continues a journal after reopening (the next index is read back from the file)", () => {
+  it("continues a journal after reopening (the next index is read back from the file)", async () => {
     const path = join(dir(), "runs.db");
     const a = new SqliteStore(path);
-    a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
-    a.append("r", [entry(1), entry(2)]);
-    a.append("r", [entry(3)]);
+    await a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await a.append("r", [entry(1), entry(2)]);
+    await a.append("r", [entry(3)]);
     a.close();
     const b = new SqliteStore(path);
-    b.append("r", [entry(4)]);
-    b.append("r", [entry(5), entry(6)]);
+    await b.append("r", [entry(4)]);
+    await b.append("r", [entry(5), entry(6)]);
     b.close();
     const c = new SqliteStore(path);
     expect(c.getJournal("r")).toEqual([1, 2, 3, 4, 5, 6].map(entry));
     c.close();
   });
 
-  it("re-reads the next index when it takes a run's lease, and refuses to interleave with another writer", () => {
+  it("re-reads the next index when it takes a run's lease, and refuses to interleave with another writer", async () => {
     const path = join(dir(), "runs.db");
     const a = new SqliteStore(path);
     const b = new SqliteStore(path);
-    a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
-    a.append("r", [entry(1)]);
+    await a.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await a.append("r", [entry(1)]);
     // b resumes the run (takes its lease) and appends; its lease expires, a takes it and appends.
-    expect(b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true, token: 1 });
-    b.append("r", [entry(2)]);
-    expect(a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true, token: 2 });
-    a.append("r", [entry(3)]);
+    expect(await b.acquireLease("r", "b", 1000, 10)).toEqual({ acquired: true, token: 1 });
+    await b.append("r", [entry(2)]);
+    expect(await a.acquireLease("r", "a", 1000, 5000)).toEqual({ acquired: true, token: 2 });
+    await a.append("r", [entry(3)]);
     // b, its lease lost, appends again: its next index is stale, and its append fails whole.
-    expect(() => b.append("r", [entry(4)])).toThrowError(/another writer appended to it/);
+    await expect(b.append("r", [entry(4)])).rejects.toThrowError(/another writer appended to it/);
     expect(a.getJournal("r")).toEqual([1, 2, 3].map(entry));
     a.close();
     b.close();
   });
 
-  it("appends after a run's end still land after what was there (the cursor is dropped, then read back)", () => {
+  it("appends after a run's end still land after what was there (the cursor is dropped, then read back)", async () => {
     const store = new SqliteStore(join(dir(), "runs.db"));
-    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
-    store.append("r", [entry(1)]);
-    store.setStatus("r", "completed", { result: 1 });
-    store.append("r", [entry(2)]);
-    store.releaseLease("r", "nobody");
-    store.append("r", [entry(3)]);
+    await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await store.append("r", [entry(1)]);
+    await store.setStatus("r", "completed", { result: 1 });
+    await store.append("r", [entry(2)]);
+    await store.releaseLease("r", "nobody");
+    await store.append("r", [entry(3)]);
     expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
     store.close();
   });
 
-  it("reads updatedAt as the time of the last commit when that is later than the run row's", () => {
+  it("reads updatedAt as the time of the last commit when that is later than the run row's", async () => {
     const path = join(dir(), "runs.db");
     const store = new SqliteStore(path);
-    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     expect(store.getRun("r")?.updatedAt).toBe(1);
     const before = Date.now();
-    store.append("r", [entry(1)]);
+    await store.append("r", [entry(1)]);
     expect(store.getRun("r")?.updatedAt).toBeGreaterThanOrEqual(before);
     expect(store.listRuns()[0]?.updatedAt).toBeGreaterThanOrEqual(before);
     store.close();
   });
 
-  it("migrates a schema 1 file (one row per entry) to one row per commit, keeping journals in order", () => {
+  it("migrates a schema 1 file (one row per entry) to one row per commit, keeping journals in order", async () => {
     const path = join(dir(), "runs.db");
     const db = new Database(path);
     db.exec(`
@@ -190,10 +190,10 @@ describe("SqliteStore files", () => {
     const ins = db.prepare("INSERT INTO stepwise_journal (run_id, idx, entry) VALUES ('r', ?, ?)");
     for (const i of [3, 1, 2]) ins.run(i, JSON.stringify(entry(i)));
     db.close();
-    expectMigrated(path, 7, entry);
+    await expectMigrated(path, 7, entry);
   });
 
-  it("migrates a schema 2 file (one row per commit, keyed by run_id and idx), keeping journals in order", () => {
+  it("migrates a schema 2 file (one row per commit, keyed by run_id and idx), keeping journals in order", async () => {
     const path = join(dir(), "runs.db");
     const db = new Database(path);
     db.exec(`
@@ -214,32 +214,32 @@ describe("SqliteStore files", () => {
     ins.run(2, JSON.stringify([entry(3)]));
     ins.run(1, JSON.stringify([entry(1), entry(2)]));
     db.close();
-    expectMigrated(path, 9, entry);
+    await expectMigrated(path, 9, entry);
   });
 
-  it("creates its folder 0700 and the database, -wal and -shm files 0600", () => {
+  it("creates its folder 0700 and the database, -wal and -shm files 0600", async () => {
     const folder = join(dir(), "private", ".stepwise");
     const path = join(folder, "runs.db");
     const store = new SqliteStore(path);
-    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
-    store.append("r", [entry(1)]);
+    await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await store.append("r", [entry(1)]);
     const mode = (p: string) => statSync(p).mode & 0o777;
     expect(mode(folder)).toBe(0o700);
     for (const f of [path, `${path}-wal`, `${path}-shm`]) expect([f, mode(f)]).toEqual([f, 0o600]);
     store.close();
   });
 
-  it("opens read-only for listing: reads runs and journals, writes nothing, creates nothing", () => {
+  it("opens read-only for listing: reads runs and journals, writes nothing, creates nothing", async () => {
     const path = join(dir(), "runs.db");
     const w = new SqliteStore(path);
-    w.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
-    w.append("r", [entry(1)]);
+    await w.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await w.append("r", [entry(1)]);
     w.close();
     const ro = new SqliteStore(path, { readonly: true });
     expect(ro.listRuns().map((r) => r.runId)).toEqual(["r"]);
     expect(ro.getJournal("r")).toEqual([entry(1)]);
-    expect(() => ro.append("r", [entry(2)])).toThrowError(StoreError);
-    expect(() => ro.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 })).toThrow(/readonly/);
+    await expect(ro.append("r", [entry(2)])).rejects.toThrowError(StoreError);
+    await expect(ro.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 })).rejects.toThrow(/readonly/);
     ro.close();
     const missing = join(dir(), "nothing-here", "runs.db");
     expect(() => new SqliteStore(missing, { readonly: true })).toThrowError(expect.objectContaining({ name: "StoreError" }) as Error);
@@ -260,12 +260,12 @@ describe("SqliteStore files", () => {
   it("waits for another process's write lock, then writes; past busyTimeoutMs it fails with StoreError STORE_BUSY and the next call works", async () => {
     const path = join(dir(), "runs.db");
     const store = new SqliteStore(path, { busyTimeoutMs: 100 });
-    store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
     const holder = new Database(path);
     holder.exec("BEGIN IMMEDIATE");
-    const err = (() => {
+    const err = await (async () => {
       try {
-        store.append("r", [entry(1)]);
+        await store.append("r", [entry(1)]);
       } catch (e) {
         return e;
       }
@@ -276,7 +276,7 @@ describe("SqliteStore files", () => {
     expect((err as Error).message).toMatch(/write lock for more than 100 ms \(busyTimeoutMs\)/);
     holder.exec("ROLLBACK");
     holder.close();
-    store.append("r", [entry(1)]);
+    await store.append("r", [entry(1)]);
     expect(store.getJournal("r")).toEqual([entry(1)]);
     store.close();
 
@@ -284,13 +284,13 @@ describe("SqliteStore files", () => {
     const patient = new SqliteStore(path, { busyTimeoutMs: 20_000 });
     const child = spawn(process.execPath, ["-e", LOCK_FOR_A_WHILE, path], { stdio: ["ignore", "pipe", "inherit"] });
     await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
-    patient.append("r", [entry(2)]);
+    await patient.append("r", [entry(2)]);
     expect(await new Promise((r) => child.on("exit", r))).toBe(0);
     expect(patient.getJournal("r")).toEqual([entry(1), entry(2)]);
     patient.close();
   });
 
-  it("migrates a schema 3 file: tokens start at 0, seqs already journaled are taken, the inbox is empty", () => {
+  it("migrates a schema 3 file: tokens start at 0, seqs already journaled are taken, the inbox is empty", async () => {
     const path = join(dir(), "runs.db");
     const db = new Database(path);
     db.exec(`
@@ -310,24 +310,24 @@ describe("SqliteStore files", () => {
     db.close();
     const store = new SqliteStore(path);
     expect(store.getRun("r")?.lease).toEqual({ owner: "old", expiresAt: 99, token: 0 });
-    expect(() => store.append("r", [ev(2)])).toThrowError(expect.objectContaining({ code: "JOURNAL_CONFLICT" }) as Error);
-    store.append("r", [ev(3)]);
-    expect(store.acquireLease("r", "new", 1000, 1000)).toEqual({ acquired: true, token: 1 });
+    await expect(store.append("r", [ev(2)])).rejects.toThrowError(expect.objectContaining({ code: "JOURNAL_CONFLICT" }) as Error);
+    await store.append("r", [ev(3)]);
+    expect(await store.acquireLease("r", "new", 1000, 1000)).toEqual({ acquired: true, token: 1 });
     expect(store.readInbox("r")).toEqual([]);
     store.close();
   });
 
-  it("opens read-only: reads what a live writer committed, refuses every write, changes nothing in the file", () => {
+  it("opens read-only: reads what a live writer committed, refuses every write, changes nothing in the file", async () => {
     const path = join(dir(), "runs.db");
     const writer = new SqliteStore(path);
-    writer.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: { a: 1 } }, createdAt: 1 });
+    await writer.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: { a: 1 } }, createdAt: 1 });
     const reader = new SqliteStore(path, { readonly: true });
     expect(reader.getRun("r")).toMatchObject({ workflow: "W", status: "running" });
     expect(reader.listRuns({})).toHaveLength(1);
-    expect(() => reader.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 2 })).toThrowError(StoreError);
-    expect(() => reader.setStatus("r", "completed", { result: 1 })).toThrowError(StoreError);
-    expect(() => reader.append("r", [{ kind: "state", key: "k", value: 1, at: 3 }])).toThrowError(StoreError);
-    writer.setStatus("r", "completed", { result: "done" });
+    await expect(reader.createRun({ runId: "x", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 2 })).rejects.toThrowError(StoreError);
+    await expect(reader.setStatus("r", "completed", { result: 1 })).rejects.toThrowError(StoreError);
+    await expect(reader.append("r", [{ kind: "state", key: "k", value: 1, at: 3 }])).rejects.toThrowError(StoreError);
+    await writer.setStatus("r", "completed", { result: "done" });
     expect(reader.getRun("r")).toMatchObject({ status: "completed", result: "done" });
     reader.close();
     writer.close();
@@ -364,11 +364,11 @@ db.exec("COMMIT");
 db.close();`;
 
 /** Opens a file written in an older layout: its journal reads back in order, takes new entries, and the file is at the current schema. */
-function expectMigrated(path: string, updatedAt: number, entry: (i: number) => JournalEntry): void {
+async function expectMigrated(path: string, updatedAt: number, entry: (i: number) => JournalEntry): Promise<void> {
   const store = new SqliteStore(path);
   expect(store.getJournal("r")).toEqual([1, 2, 3].map(entry));
   expect(store.getRun("r")).toMatchObject({ status: "waiting", createdAt: 5, updatedAt });
-  store.append("r", [entry(4)]);
+  await store.append("r", [entry(4)]);
   expect(store.getJournal("r")).toEqual([1, 2, 3, 4].map(entry));
   store.close();
   const check = new Database(path);
@@ -376,3 +376,90 @@ function expectMigrated(path: string, updatedAt: number, entry: (i: number) => J
   check.close();
   new SqliteStore(path).close(); // opening a migrated file again is a no-op
 }
+
+describe("SqliteStore group commit", () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.remove());
+  const start = { type: "StartEvent", data: {} };
+  const ev = (seq: number): JournalEntry => ({ kind: "event", seq, event: { type: "A", data: { seq } }, at: 1 });
+  const walBytes = (path: string) => statSync(`${path}-wal`).size;
+
+  it("writes asked for in one turn share one transaction: far fewer WAL bytes than one commit each", async () => {
+    const one = new SqliteStore(join(tmp.dir, "grouped.db"));
+    const each = new SqliteStore(join(tmp.dir, "each.db"));
+    await one.createRun({ runId: "warm", workflow: "W", input: start, createdAt: 1 });
+    await each.createRun({ runId: "warm", workflow: "W", input: start, createdAt: 1 });
+    const before = [walBytes(one.path), walBytes(each.path)];
+    const runs = Array.from({ length: 100 }, (_, i) => `r${i}`);
+    await Promise.all(runs.flatMap((id) => [one.createRun({ runId: id, workflow: "W", input: start, createdAt: 2 }), one.append(id, [ev(1)])]));
+    for (const id of runs) {
+      await each.createRun({ runId: id, workflow: "W", input: start, createdAt: 2 });
+      await each.append(id, [ev(1)]);
+    }
+    const grouped = walBytes(one.path) - before[0]!;
+    const separate = walBytes(each.path) - before[1]!;
+    expect(grouped).toBeGreaterThan(0);
+    expect(grouped * 10).toBeLessThan(separate);
+    for (const id of runs) expect(one.getJournal(id)).toEqual([ev(1)]);
+    one.close();
+    each.close();
+  });
+
+  it("a refused write in a group leaves the others written, and is itself written not at all", async () => {
+    const store = new SqliteStore(join(tmp.dir, "refused.db"));
+    for (const id of ["a", "b", "c"]) await store.createRun({ runId: id, workflow: "W", input: start, createdAt: 1 });
+    await store.append("b", [ev(1)]);
+    const { token } = (await store.acquireLease("c", "me", 60_000, Date.now())) as { token: number };
+    const results = await Promise.allSettled([
+      store.append("a", [ev(1), ev(2)]),
+      store.append("b", [ev(2), ev(1)]), // seq 1 again: refused whole
+      store.append("c", [ev(1)], { token: token + 1 }), // a stale token: refused
+      store.append("c", [ev(1)], { token }),
+      store.append("nope", [ev(1)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled", "rejected"]);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: "JOURNAL_CONFLICT" });
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ name: "RunLockedError" });
+    expect(store.getJournal("a")).toEqual([ev(1), ev(2)]);
+    expect(store.getJournal("b")).toEqual([ev(1)]);
+    expect(store.getJournal("c")).toEqual([ev(1)]);
+    // The cursor of the refused append was dropped and read back: the next append follows on.
+    await store.append("b", [ev(2)]);
+    expect(store.getJournal("b")).toEqual([ev(1), ev(2)]);
+    store.close();
+  });
+
+  it("keeps the order writes were asked in, reads see what was asked before them, close commits what is pending", async () => {
+    const path = join(tmp.dir, "order.db");
+    const store = new SqliteStore(path);
+    const created = store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    const appended = store.append("r", [ev(1)]);
+    const ended = store.finish("r", [ev(2)], { status: "completed", result: 3 });
+    // A read in the same turn writes what is pending first.
+    expect(store.getRun("r")).toMatchObject({ status: "completed", result: 3 });
+    await Promise.all([created, appended, ended]);
+    void store.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 });
+    store.close();
+    const again = new SqliteStore(path);
+    expect(again.getJournal("r")).toEqual([ev(1), ev(2)]);
+    expect(again.getRun("s")).toMatchObject({ status: "running" });
+    again.close();
+  });
+
+  it("when the group's transaction cannot start (another connection holds the write lock), every write of it fails and none is written", async () => {
+    const path = join(tmp.dir, "busy.db");
+    const store = new SqliteStore(path, { busyTimeoutMs: 50 });
+    await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    const holder = new Database(path);
+    holder.exec("BEGIN IMMEDIATE");
+    const results = await Promise.allSettled([store.append("r", [ev(1)]), store.createRun({ runId: "s", workflow: "W", input: start, createdAt: 2 })]);
+    holder.exec("ROLLBACK");
+    holder.close();
+    expect(results.map((r) => r.status === "rejected" && (r.reason as StoreError).code)).toEqual(["STORE_BUSY", "STORE_BUSY"]);
+    expect(store.getJournal("r")).toEqual([]);
+    expect(store.getRun("s")).toBeUndefined();
+    await store.append("r", [ev(1)]);
+    expect(store.getJournal("r")).toEqual([ev(1)]);
+    store.close();
+  });
+});
