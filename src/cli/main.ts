@@ -67,6 +67,7 @@ function program(io = { stdout: process.stdout, stderr: process.stderr }): Comma
     .option("-s, --store <file|url>", "SQLite file or postgres:// URL for the runs (default: .stepwise/runs.db)")
     .option("--no-store", "keep runs in memory only")
     .option("--token <token>", "require Authorization: Bearer <token> (default: $STEPWISE_TOKEN)")
+    .option("--llamaindex [prefix]", "also speak LlamaIndex's WorkflowServer protocol under this prefix (default /llamaindex)")
     .exitOverride()
     .action(async (file: string, options: import("../server/file.js").ServeFileOptions) => (await (await import("../server/file.js")).serveFile(file, options, io)).closed);
   registerWorkerCommand(cli, io, { loadWorkflows, usageError: (message, code) => new UsageError(message, code) });

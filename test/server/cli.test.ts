@@ -11,7 +11,7 @@ describe("stepwise serve", () => {
   it("serves every workflow the file exports, journaled in SQLite, until SIGTERM", { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "stepwise-serve-"));
     try {
-      const proc = spawn(process.execPath, ["--import", "tsx", "--conditions=stepwise-source", "src/cli/main.ts", "serve", "test/server/fixtures.ts", "--port", "0", "--store", join(dir, "runs.db"), "--token", "tk"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      const proc = spawn(process.execPath, ["--import", "tsx", "--conditions=stepwise-source", "src/cli/main.ts", "serve", "test/server/fixtures.ts", "--port", "0", "--store", join(dir, "runs.db"), "--token", "tk", "--llamaindex"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
       const url = await new Promise<string>((resolve, reject) => {
         proc.stderr.on("data", (d: Buffer) => {
@@ -26,6 +26,10 @@ describe("stepwise serve", () => {
       expect(await client.run("Greeter", { name: "Eve" }, { wait: 10 })).toMatchObject({ status: "completed", result: "hello Eve" });
       expect((await client.list({ workflow: "Greeter" })).runs).toHaveLength(1);
       await expect(createClient({ baseUrl: url }).list()).rejects.toMatchObject({ status: 401 });
+      // --llamaindex: LlamaIndex's protocol under /llamaindex, behind the same token.
+      const li = await fetch(`${url.replace(/\/$/, "")}/llamaindex/workflows`, { headers: { Authorization: "Bearer tk" } });
+      expect(li.status).toBe(200);
+      expect(JSON.stringify(await li.json())).toContain("Greeter");
       const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
       proc.kill("SIGTERM");
       expect(await exited).toBe(0);
