@@ -17,8 +17,12 @@ export interface ErrorJSON {
 export type JournalRecord =
   /** `trace`: the run's trace context (W3C headers), continued when it resumes. */
   | { kind: "run_started"; workflow: string; input: EventJSON; parentRunId?: string; trace?: Record<string, string> }
-  /** An event entered the run: the input, a step's output, a send, or one from outside. */
-  | { kind: "event"; seq: number; event: EventJSON; from?: string; to?: string }
+  /**
+   * An event entered the run: the input, a step's output, a send, or one from outside. A
+   * `ctx.sendEvent` also names the invocation that sent it (`by`, its stepRunId) and its index
+   * among that invocation's sends (`n`): a re-run of the invocation does not send it again.
+   */
+  | { kind: "event"; seq: number; event: EventJSON; from?: string; to?: string; by?: string; n?: number }
   | { kind: "step_started"; stepRunId: string; step: string; seq: number; attempt: number }
   /** A step completed; `emitted` are the seqs of the events it returned. */
   | { kind: "step_finished"; stepRunId: string; step: string; emitted: number[] }

@@ -6,13 +6,6 @@
  */
 export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
-    flow: "fanout-send",
-    store: "any",
-    item: "11.9",
-    why: "a step re-run after the kill sends its events again: collectEvents joins duplicates and the result is wrong",
-    failsAfter: [1, 2],
-  },
-  {
     flow: "nested",
     store: "any",
     item: "11.10",

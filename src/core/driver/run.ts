@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { Context, type RunState, type StepPort, type WaitOptions } from "../context.js";
+import { Context, type RunState, type SendOrigin, type StepPort, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -50,8 +50,8 @@ interface Waiter {
  */
 export interface RunJournal {
   record(r: JournalRecord): void;
-  /** The sequence number of `ev`, journaling it first if it is new. */
-  event(ev: Event, from: string | undefined, to?: string): number;
+  /** The sequence number of `ev`, journaling it first if it is new (`sender`: a `ctx.sendEvent`'s origin). */
+  event(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number;
   stepStarted(stepRunId: string, step: string, ev: Event, attempt: number): void;
   /** Journals a completion; returns the commit to await before emitting, when completions are synchronous. */
   stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined;
@@ -326,17 +326,22 @@ export class Run implements StepPort, RunControl {
   }
 
   /** `ctx.sendEvent`: already checked against the sender's `emits`. `input` is the event the sender is handling. */
-  send(ev: Event, from: Slot, step: string | undefined, input?: Event): void {
+  send(ev: Event, from: Slot, step: string | undefined, input?: Event, sender?: SendOrigin): void {
     if (!this.#running()) return;
     if (this.#calls !== undefined && input !== undefined && step === undefined && this.#calls.has(input) && ev instanceof (this.#calls.get(input) as PendingCall).reply) {
       this.#answer(input, [ev], from.def.name);
       return;
     }
+    // A step run again after a crash: its earlier run's sends are in the journal and were routed
+    // on resume; the same sends again are not sent twice (issue 11.9).
+    if (sender !== undefined && this.#resent !== undefined && this.#resent.get(sender.stepRunId)?.has(sender.n) === true) return;
     const target = step === undefined ? undefined : this.#target(step, ev, from);
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: from.def.name, event: ev, to: step });
-    this.#setup.journal?.event(ev, from.def.name, step);
+    this.#setup.journal?.event(ev, from.def.name, step, sender);
     this.#emit(ev, from, target);
   }
+  /** For invocations run again on resume: the indexes of their sends the journal already holds. */
+  #resent: ReadonlyMap<string, ReadonlySet<number>> | undefined;
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
     const def = stepNamed(this.#setup.plan, step, from?.def.name);
@@ -910,6 +915,7 @@ export class Run implements StepPort, RunControl {
     if (this.#unclaimed === NONE) this.#unclaimed = [];
     this.#unclaimed.push(...r.unclaimed);
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
+    if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;
     const slot = (step: string) => this.#slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });

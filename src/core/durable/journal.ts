@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import type { SendOrigin } from "../context.js";
 import type { Event } from "../events.js";
 import type { RunStatus } from "../inspect.js";
 import type { RunJournal } from "../driver/run.js";
@@ -69,7 +70,7 @@ export class Journal implements RunJournal {
   }
 
   /** The sequence number of `ev`, journaling it first if it is new. */
-  event(ev: Event, from: string | undefined, to?: string): number {
+  event(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number {
     let seq = this.#seqs.get(ev);
     if (seq !== undefined) return seq;
     seq = ++this.#seq;
@@ -77,6 +78,10 @@ export class Journal implements RunJournal {
     const r: JournalRecord & { kind: "event" } = { kind: "event", seq, event: ev.toJSON() };
     if (from !== undefined) r.from = from;
     if (to !== undefined) r.to = to;
+    if (sender !== undefined) {
+      r.by = sender.stepRunId;
+      r.n = sender.n;
+    }
     this.record(r);
     return seq;
   }

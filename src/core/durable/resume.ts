@@ -43,6 +43,7 @@ export interface Replayed {
  */
 export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
   const eventRecs = new Map<number, { json: EventJSON; to: string | undefined; from: string | undefined }>();
+  const sends: { by: string; n: number }[] = [];
   const started = new Map<string, { step: string; seq: number; attempt: number }>();
   const ended = new Set<string>();
   const consumed = new Set<string>();
@@ -61,6 +62,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         break;
       case "event":
         eventRecs.set(e.seq, { json: e.event, to: e.to, from: e.from });
+        if (typeof e.by === "string" && typeof e.n === "number") sends.push({ by: e.by, n: e.n });
         if (e.seq > maxSeq) maxSeq = e.seq;
         break;
       case "step_started": {
@@ -115,6 +117,13 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
     inFlightIds.add(id);
   }
   inFlight.sort((a, b) => a.no - b.no);
+  const sent = new Map<string, Set<number>>();
+  for (const { by, n } of sends) {
+    if (!inFlightIds.has(by)) continue;
+    let set = sent.get(by);
+    if (set === undefined) sent.set(by, (set = new Set()));
+    set.add(n);
+  }
 
   const unclaimed: Event[] = [];
   const deliveries: { step: string; event: Event }[] = [];
@@ -156,7 +165,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
     input,
     events,
     maxSeq,
