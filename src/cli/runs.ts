@@ -44,6 +44,8 @@ export function describeEntry(e: JournalEntry): string {
       return `step ${e.step} finished (${e.stepRunId})${e.emitted.length ? `, emitted ${e.emitted.map((s) => `#${s}`).join(", ")}` : ""}`;
     case "step_failed":
       return `step ${e.step} failed (${e.stepRunId}, attempt ${e.attempt}): ${e.error.message}${e.willRetry ? " — will retry" : ""}`;
+    case "child":
+      return `${e.stepRunId} started child run ${e.runId}`;
     case "state":
       return `ctx.store ${e.key} = ${json(e.value)}`;
     case "collect":

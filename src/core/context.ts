@@ -49,7 +49,7 @@ function namespaced(state: RunState, member: string): RunState {
   return view;
 }
 
-/** Which invocation made a `ctx.sendEvent`, and the how-manieth of its sends it was (from 0). */
+/** Which invocation made a `ctx.sendEvent` (or `ctx.runWorkflow`), and the how-manieth of its sends (child runs) it was, from 0. */
 export interface SendOrigin {
   readonly stepRunId: string;
   readonly n: number;
@@ -86,7 +86,8 @@ export interface StepPort {
   collect(step: StepRef, ev: Event, types: readonly EventClass[]): Event[] | null;
   toStream(ev: Event): void;
   wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string): Promise<Event>;
-  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal): Promise<unknown>;
+  /** `ctx.runWorkflow`; `origin`: the invocation and the how-manieth child run of its attempt this is. */
+  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown>;
   call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event>;
 }
 
@@ -101,6 +102,7 @@ export class Context {
   readonly #no: number;
   readonly #signal: AbortSignal | undefined;
   #sends = 0;
+  #children = 0;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
 
@@ -178,7 +180,7 @@ export class Context {
    * streamed events reach the parent's stream (see `streamOrigin`).
    */
   runWorkflow<W extends RunnableLike>(target: W | (abstract new (...args: never[]) => W), input?: InputOf<W> | Event): Promise<ResultOf<W>> {
-    return this.#run.runChild(this.#slot, target, input, this.signal) as Promise<ResultOf<W>>;
+    return this.#run.runChild(this.#slot, target, input, this.signal, { stepRunId: this.stepRunId, n: this.#children++ }) as Promise<ResultOf<W>>;
   }
 
   /**

@@ -27,6 +27,11 @@ export type JournalRecord =
   /** A step completed; `emitted` are the seqs of the events it returned. */
   | { kind: "step_finished"; stepRunId: string; step: string; emitted: number[] }
   | { kind: "step_failed"; stepRunId: string; step: string; attempt: number; error: ErrorJSON; willRetry: boolean }
+  /**
+   * Invocation `stepRunId` starts child run `runId`, its `n`th `ctx.runWorkflow` (from 0),
+   * committed before the child is created: a re-run of the invocation on resume re-attaches to it.
+   */
+  | { kind: "child"; stepRunId: string; n: number; runId: string }
   /** `ctx.store.set(key, value)`. */
   | { kind: "state"; key: string; value: unknown }
   /**

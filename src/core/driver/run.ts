@@ -21,6 +21,7 @@ import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
+import { randomId } from "../ids.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -86,8 +87,18 @@ export interface RunSetup {
   runChild?: ChildStarter | undefined;
 }
 
-/** Starts `target` as a child of `parent`; resolves to its result. */
-export type ChildStarter = (owner: object, target: unknown, input: unknown, parent: Run, signal: AbortSignal) => Promise<unknown>;
+/**
+ * Starts `target` as a child of `parent`; resolves to its result. `child.runId`: the id to give
+ * it (journaled by the parent); with `child.attach`, a re-run re-attaches to that stored run.
+ */
+export type ChildStarter = (owner: object, target: unknown, input: unknown, parent: Run, signal: AbortSignal, child?: ChildRef) => Promise<unknown>;
+
+/** The child run a durable parent's `ctx.runWorkflow` starts or, after a crash, re-attaches to. */
+export interface ChildRef {
+  readonly runId: string;
+  /** The parent's journal names this child already: continue it (or take its end) if it is stored. */
+  readonly attach: boolean;
+}
 
 /** Where a streamed event came from, when a child run wrote it. */
 export interface StreamOrigin {
@@ -701,11 +712,24 @@ export class Run implements StepPort, RunControl {
   /* ------------------------------------------------------------ many workflows */
 
   /** `ctx.runWorkflow`: run `target` as a child of this run, from `slot`'s workflow. */
-  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal): Promise<unknown> {
+  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown> {
     const start = this.#setup.runChild;
     if (!start) return Promise.reject(new WorkflowError("ctx.runWorkflow is not available in this run.", { workflow: this.workflowName, runId: this.id }));
-    return start(slot.instance, target, input, this, signal);
+    const journal = this.#setup.journal;
+    if (journal === null || origin === undefined) return start(slot.instance, target, input, this, signal);
+    // A durable parent names the child in its journal, committed, before the child exists: after a
+    // crash, the invocation's re-run re-attaches to it instead of leaving it running for ever (11.10).
+    const known = this.#childRuns?.get(origin.stepRunId)?.get(origin.n);
+    if (known !== undefined) return start(slot.instance, target, input, this, signal, { runId: known, attach: true });
+    const runId = childRunId();
+    journal.record({ kind: "child", stepRunId: origin.stepRunId, n: origin.n, runId });
+    return journal.flushed().then(() => {
+      if (!this.#running()) throw this.#endReason();
+      return start(slot.instance, target, input, this, signal, { runId, attach: false });
+    });
   }
+  /** For invocations run again on resume: the child runs they started, by index. */
+  #childRuns: ReadonlyMap<string, ReadonlyMap<number, string>> | undefined;
 
   /** Inspectors added to this run with `handler.inspect`, which its children report to as well. */
   get runInspectors(): readonly Inspector[] {
@@ -916,6 +940,7 @@ export class Run implements StepPort, RunControl {
     this.#unclaimed.push(...r.unclaimed);
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
     if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;
+    if (r.children !== undefined && r.children.size > 0) this.#childRuns = r.children;
     const slot = (step: string) => this.#slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
@@ -973,6 +998,13 @@ function allowedFor(def: StepDefinition): Set<unknown> {
   let set = ALLOWED.get(def);
   if (set === undefined) ALLOWED.set(def, (set = new Set()));
   return set;
+}
+
+/** A new child run's id: flat (see start.ts's flatId). */
+function childRunId(): string {
+  const id = randomId();
+  id.charCodeAt(0);
+  return id;
 }
 
 function linkedController(parent: AbortSignal): AbortController {

@@ -44,6 +44,7 @@ export interface Replayed {
 export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
   const eventRecs = new Map<number, { json: EventJSON; to: string | undefined; from: string | undefined }>();
   const sends: { by: string; n: number }[] = [];
+  const childRecs: { stepRunId: string; n: number; runId: string }[] = [];
   const started = new Map<string, { step: string; seq: number; attempt: number }>();
   const ended = new Set<string>();
   const consumed = new Set<string>();
@@ -75,6 +76,9 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
       }
       case "step_finished":
         ended.add(e.stepRunId);
+        break;
+      case "child":
+        childRecs.push(e);
         break;
       case "state":
         state.set(e.key, e.value);
@@ -124,6 +128,14 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
     if (set === undefined) sent.set(by, (set = new Set()));
     set.add(n);
   }
+  // The latest child run of each index wins (a retried attempt started its own).
+  const children = new Map<string, Map<number, string>>();
+  for (const c of childRecs) {
+    if (!inFlightIds.has(c.stepRunId)) continue;
+    let byN = children.get(c.stepRunId);
+    if (byN === undefined) children.set(c.stepRunId, (byN = new Map<number, string>()));
+    byN.set(c.n, c.runId);
+  }
 
   const unclaimed: Event[] = [];
   const deliveries: { step: string; event: Event }[] = [];
@@ -165,7 +177,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
     input,
     events,
     maxSeq,
