@@ -1,7 +1,7 @@
 import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
-import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, releaseLive, type LeaseOwner, type Leasing } from "./durable/lease.js";
+import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
 import { beginResume, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
@@ -70,7 +70,8 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   if (parent) inspectors.push(...parent.run.runInspectors);
   const store = options.store;
   // The journal reports a failing store to the run, made just below.
-  const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { onError: (err) => run.reject(storeFailed(err, plan.workflow, id)), afterEnd: () => releaseLive(store, id) }) : null;
+  // A store that fails (or a fenced write) stops the run here, leaving it resumable in its store.
+  const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { workflow: plan.workflow, onError: (err) => run.suspend(err) }) : null;
   const run: Run = new Run({
     id,
     workflowName: plan.workflow,
@@ -102,7 +103,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     void recorded
       .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
       .then(() => run.start(start))
-      .catch((err: unknown) => journal.onError(err));
+      .catch((err: unknown) => journal.fail(err));
     return handler;
   }
   const handler = WorkflowHandler.attach<unknown>(run);

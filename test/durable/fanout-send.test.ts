@@ -15,13 +15,20 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** What a SIGKILL leaves: a copy of the store's journal as it is now. */
-async function crashCopy(from: Store, runId: string): Promise<MemoryStore> {
+/** What a SIGKILL leaves: a copy of the store's journal up to its record `cut` (not included). */
+async function crashCopy(from: Store, runId: string, cut = Infinity): Promise<MemoryStore> {
   const run = (await from.getRun(runId))!;
   const copy = new MemoryStore();
   copy.createRun(roundTrip({ runId, workflow: run.workflow, input: run.input, createdAt: run.createdAt }));
-  copy.append(runId, roundTrip(await from.getJournal(runId)));
+  copy.append(runId, roundTrip((await from.getJournal(runId)).slice(0, cut)));
   return copy;
+}
+
+/** The index after the `count`th completion of `step` in the journal. */
+function after(journal: readonly { kind: string; step?: string }[], step: string, count: number): number {
+  let seen = 0;
+  const i = journal.findIndex((e) => e.kind === "step_finished" && e.step === step && ++seen === count);
+  return i + 1;
 }
 
 function fanOut(gate: { block: boolean; work: number }) {
@@ -56,7 +63,8 @@ describe("fan-out by ctx.sendEvent survives a crash of the sender (issue 11.9)",
     h.catch(() => {});
     await until(() => gate.work === WIDTH, "the workers");
     await until(() => store.getJournal(h.runId).filter((e) => e.kind === "step_finished" && e.step === "work").length === WIDTH, "the workers journaled");
-    const copy = await crashCopy(store, h.runId);
+    // The process died right after the last worker's completion was committed.
+    const copy = await crashCopy(store, h.runId, after(store.getJournal(h.runId), "work", WIDTH));
     h.cancel();
     // The sends carry their invocation and index.
     const sends = copy.getJournal(h.runId).filter((e) => e.kind === "event" && e.event.type === "Task");
@@ -98,7 +106,7 @@ describe("fan-out by ctx.sendEvent survives a crash of the sender (issue 11.9)",
     const h = new Partial({ store, timeout: null }).run({});
     h.catch(() => {});
     await until(() => store.getJournal(h.runId).filter((e) => e.kind === "step_finished" && e.step === "work").length === 2, "two workers journaled");
-    const copy = await crashCopy(store, h.runId);
+    const copy = await crashCopy(store, h.runId, after(store.getJournal(h.runId), "work", 2));
     h.cancel();
     gate.block = false;
     expect(await new Partial({ store: copy, timeout: null }).resume(h.runId)).toEqual({ sum: 14, seen: [0, 1, 2, 3] });

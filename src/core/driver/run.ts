@@ -863,6 +863,8 @@ export class Run implements StepPort, RunControl {
 
   /** End a run that never started (its workflow failed validation, its input was rejected). */
   reject(error: unknown): void {
+    // Nothing of it is in a store: nothing to journal.
+    this.#setup.journal = null;
     this.#fail(error, "failed");
   }
 
@@ -881,9 +883,10 @@ export class Run implements StepPort, RunControl {
       stream.push(stop);
       stream.end();
     }
-    // A durable run settles once its end is committed, so the caller may close the store at once.
+    // A durable run settles once its end is committed, so the caller may close the store at once;
+    // if the store failed, the run stays resumable and the handler rejects with the StoreError.
     const journal = this.#setup.journal;
-    if (journal) void journal.flushed().then(() => this.#resolve(result));
+    if (journal) void journal.flushed().then(() => this.#resolve(result), (err: unknown) => this.#reject(err));
     else this.#resolve(result);
   }
 
@@ -893,8 +896,18 @@ export class Run implements StepPort, RunControl {
     this.#end(status, undefined, error);
     this.#stream?.fail(error);
     const journal = this.#setup.journal;
-    if (journal) void journal.flushed().then(() => this.#reject(error));
-    else this.#reject(error);
+    if (journal === null) return this.#reject(error);
+    const settled = journal.flushed().then(
+      () => this.#reject(error),
+      (err: unknown) => this.#reject(err),
+    );
+    // A run timeout fires whatever the store does: a store that hangs does not hold the handler
+    // past a grace period (the end is still committed once the store answers).
+    if (status === "timed_out") {
+      const clock = this.#setup.clock;
+      const timer = clock.setTimeout(() => this.#reject(error), END_GRACE_MS);
+      void settled.then(() => clock.clearTimeout(timer));
+    }
   }
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
@@ -966,6 +979,8 @@ export class Run implements StepPort, RunControl {
 }
 
 const EMPTY: readonly Event[] = Object.freeze([]);
+/** How long a timed-out durable run waits for its end to be committed before its handler rejects anyway. */
+const END_GRACE_MS = 1000;
 /** Nested synchronous step starts allowed before the next one waits for a microtask. */
 const MAX_DEPTH = 200;
 

@@ -4,14 +4,13 @@ import {
   RunLockedError,
   RunNotFoundError,
   RunSuspendedError,
-  StoreError,
   StoreVersionError,
   WorkflowError,
   WorkflowRuntimeError,
 } from "../errors.js";
 import { isEvent, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { WorkflowHandler } from "../handler.js";
-import type { Journal } from "./journal.js";
+import { storeFailed, type Journal } from "./journal.js";
 import { findLive, hold, takeLease, type Leasing } from "./lease.js";
 import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
@@ -184,12 +183,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   };
 }
 
-/** The error a run fails with when its store fails. */
-export function storeFailed(err: unknown, workflow: string, runId: string): StoreError {
-  if (err instanceof StoreError && err.runId !== undefined) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new StoreError(`The store failed while journaling run "${runId}" of workflow "${workflow}": ${why}. The journal keeps what was committed; resume the run once the store is back.`, err instanceof StoreError ? err.code : "STORE_FAILED", { workflow, runId, cause: err });
-}
+export { storeFailed };
 
 /** What `wf.resume` and `wf.sendEvent` ask of the run starter. */
 export interface Resuming {
@@ -232,8 +226,9 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ${stored.status === "completed" ? "completed" : `ended (${stored.status})${why}`}; there is nothing to resume.`, stored.status, ctx);
     }
     const owner = leasing.owner.next();
+    let token: number;
     try {
-      await takeLease(store, runId, owner, plan.workflow, leasing);
+      token = await takeLease(store, runId, owner, plan.workflow, leasing);
     } catch (err) {
       throw err instanceof RunLockedError ? err : storeFailed(err, plan.workflow, runId);
     }
@@ -244,6 +239,9 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       } catch (err) {
         throw storeFailed(err, plan.workflow, runId);
       }
+      // It ended between the status check and the lease: ending is one transaction, so its journal says so.
+      const end = entries.find((e) => e.kind === "run_finished");
+      if (end !== undefined) throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ended (${end.status}); there is nothing to resume.`, end.status, ctx);
       const r = replay(plan, runId, entries, stored);
       // Cancelled (or otherwise ended) while loading: leave the stored run as it was.
       if (run.status !== "running") {
@@ -251,9 +249,10 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
         return;
       }
       journal.adopt(r.events, r.maxSeq);
+      journal.fence(token);
       journal.record({ kind: "run_resumed", owner });
       if (stored.status === "waiting") journal.status("running");
-      hold({ run, handler, journal, store, owner }, leasing);
+      hold({ run, handler, journal, store, owner, token }, leasing);
       run.start(r.input, { ...r.restored, external: resuming.events });
     } catch (err) {
       await Promise.resolve(store.releaseLease(runId, owner)).catch(() => {});
