@@ -1,7 +1,7 @@
 import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
-import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
+import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, markResuming, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
 import { beginResume, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
@@ -108,6 +108,8 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   }
   const handler = WorkflowHandler.attach<unknown>(run);
   if (resume) {
+    // Sends and resumes of this run in this process join this resume until it is live.
+    if (store) markResuming(store, resume.runId, { handler, events: resume.events });
     beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
   } else {
     run.start(start);

@@ -7,7 +7,7 @@ import {
   WorkflowRuntimeError,
   WorkflowTimeoutError,
 } from "../errors.js";
-import { eventTypeName, isEvent, stopResult, type Event, type EventClass } from "../events.js";
+import { eventTypeName, isEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
@@ -64,6 +64,8 @@ export interface RunJournal {
   finished(status: RunStatus, result: unknown, error: unknown): void;
   /** Resolves when everything recorded so far is in the store. */
   flushed(): Promise<void>;
+  /** Inbox event `inboxId` is journaled by what is recorded next: it leaves the inbox in that commit. */
+  claim(inboxId: number): void;
 }
 
 /** What a run needs from the workflow that starts it. */
@@ -317,6 +319,7 @@ export class Run implements StepPort, RunControl {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
       this.#begun = true;
       this.#emit(input, undefined, undefined);
+      this.#sendEarly();
     });
   }
 
@@ -331,9 +334,72 @@ export class Run implements StepPort, RunControl {
       throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
     }
     const target = step === undefined ? undefined : this.#target(step, ev, undefined);
+    if (!this.#begun) {
+      // Before the run has begun (a resume still restoring): queued, journaled and routed once it has.
+      if (this.#early === NONE) this.#early = [];
+      this.#early.push({ ev, step });
+      return;
+    }
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: undefined, event: ev, to: step });
     this.#setup.journal?.event(ev, undefined, step);
     this.#emit(ev, undefined, target);
+  }
+
+  #early: { ev: Event; step: string | undefined; inboxId?: number }[] = NONE as { ev: Event; step: string | undefined; inboxId?: number }[];
+
+  /** Route the events sent before the run began. */
+  #sendEarly(): void {
+    if (this.#early === NONE) return;
+    const early = this.#early;
+    this.#early = NONE as { ev: Event; step: string | undefined; inboxId?: number }[];
+    for (const { ev, step, inboxId } of early) {
+      if (!this.#running()) return;
+      if (inboxId !== undefined) this.#setup.journal?.claim(inboxId);
+      this.sendExternal(ev, step);
+    }
+  }
+
+  /** An event from the run's inbox in the store (`store.deliver`, from any process): claimed with its journal record. */
+  deliverFromInbox(json: EventJSON, inboxId: number): void {
+    const journal = this.#setup.journal;
+    if (!this.#running() || journal === null) return;
+    let ev: Event;
+    try {
+      ev = reviveEvent(this.#setup.plan, json, this.id);
+    } catch (err) {
+      // Not an event this workflow knows: taken out of the inbox, reported, not delivered.
+      journal.claim(inboxId);
+      console.error(`stepwise: run "${this.id}" dropped an event from its inbox:`, err);
+      return;
+    }
+    if (!this.#begun) {
+      if (this.#early === NONE) this.#early = [];
+      this.#early.push({ ev, step: undefined, inboxId });
+      return;
+    }
+    journal.claim(inboxId);
+    try {
+      this.sendExternal(ev);
+    } catch (err) {
+      console.error(`stepwise: run "${this.id}" could not take an event from its inbox:`, err);
+    }
+  }
+
+  /**
+   * This process delivered events to the run's inbox because another process runs it: the handler
+   * settles as the run ends there (`outcome`). Nothing is journaled from here.
+   */
+  followRemote(outcome: Promise<unknown>): void {
+    this.#setup.journal = null;
+    outcome.then(
+      (result) => {
+        if (!this.#running()) return;
+        this.status = "completed";
+        this.#stream?.end();
+        this.#resolve(result);
+      },
+      (err: unknown) => this.#fail(err, "failed"),
+    );
   }
 
   /** `ctx.sendEvent`: already checked against the sender's `emits`. `input` is the event the sender is handling. */
@@ -967,6 +1033,7 @@ export class Run implements StepPort, RunControl {
       }
       for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
       for (const ev of r.external) if (this.#running()) this.sendExternal(ev);
+      this.#sendEarly();
       if (this.#active === 0 && this.#running()) this.#idle();
     });
   }

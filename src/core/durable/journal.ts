@@ -122,9 +122,22 @@ export class Journal implements RunJournal {
     return this.#flushing;
   }
 
-  #options(): { token?: number } {
-    return this.#token === undefined ? {} : { token: this.#token };
+  /** The write options: the fencing token, and (`claims`) the inbox events the batch journals. */
+  #options(claims = false): { token?: number; claim?: number[] } {
+    const o: { token?: number; claim?: number[] } = this.#token === undefined ? {} : { token: this.#token };
+    if (claims && this.#claims.length > 0) {
+      o.claim = this.#claims;
+      this.#claims = [];
+    }
+    return o;
   }
+
+  /** Inbox event `inboxId` leaves the inbox in the next commit, with the records that journal it. */
+  claim(inboxId: number): void {
+    if (this.#held || this.#failure !== undefined) return;
+    this.#claims.push(inboxId);
+  }
+  #claims: number[] = [];
 
   record(r: JournalRecord): void {
     if (this.#held || this.#failure !== undefined) return;
@@ -236,8 +249,9 @@ export class Journal implements RunJournal {
     const batch = this.#pending;
     this.#pending = [];
     batch.push(last);
+    const options = this.#options(true);
     void this.#chain(async () => {
-      await this.store.finish(this.runId, batch, end, this.#options());
+      await this.store.finish(this.runId, batch, end, options);
       this.ended = true;
     });
   }
@@ -259,9 +273,10 @@ export class Journal implements RunJournal {
       this.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#pending.length === 0) return undefined;
+    if (this.#pending.length === 0 && this.#claims.length === 0) return undefined;
     const batch = this.#pending;
     this.#pending = [];
-    return this.#chain(() => this.store.append(this.runId, batch, this.#options()));
+    const options = this.#options(true);
+    return this.#chain(() => this.store.append(this.runId, batch, options));
   }
 }

@@ -3,6 +3,7 @@ import type { Clock } from "../clock.js";
 import { RunLockedError } from "../errors.js";
 import type { WorkflowHandler } from "../handler.js";
 import type { Run } from "../driver/run.js";
+import type { Event } from "../events.js";
 import type { Store } from "../store.js";
 import { retryBusy, type Journal } from "./journal.js";
 
@@ -90,6 +91,33 @@ interface Live {
   token: number;
 }
 
+/** How often a live run reads its inbox in a store that cannot wake it (`subscribe`). */
+const INBOX_POLL_MS = 250;
+
+const RESUMING = new WeakMap<Store, Map<string, Resumption>>();
+
+/** A resume under way in this process: later sends to the run join it (queued onto the run). */
+export interface Resumption {
+  readonly handler: WorkflowHandler<unknown>;
+  readonly events: Event[];
+}
+
+/** Register (or, with `undefined`, forget) the resume of `runId` under way in this process. */
+export function markResuming(store: Store, runId: string, r: Resumption | undefined): void {
+  let runs = RESUMING.get(store);
+  if (r === undefined) {
+    runs?.delete(runId);
+    return;
+  }
+  if (!runs) RESUMING.set(store, (runs = new Map<string, Resumption>()));
+  runs.set(runId, r);
+}
+
+/** The resume of `runId` under way in this process on `store`, if any. */
+export function resuming(store: Store | undefined, runId: string): Resumption | undefined {
+  return store ? RESUMING.get(store)?.get(runId) : undefined;
+}
+
 /**
  * Owners whose run stopped in this process without its lease released yet (the store failed):
  * this process may take their leases over at once (item 11.5: not locked out of its own run).
@@ -157,8 +185,54 @@ export function hold(live: Live, leasing: Leasing): void {
     (timer as { unref?: () => void } | null)?.unref?.();
   };
   renew();
+
+  // The run's inbox (events delivered from other processes): drained on a store's wake-up, else
+  // polled; like PostgreSQL's LISTEN connection, the poll keeps the process alive while the run is live.
+  const claimed = new Set<number>();
+  let draining = false;
+  let again = false;
+  const drain = async (): Promise<void> => {
+    if (draining) {
+      again = true;
+      return;
+    }
+    draining = true;
+    try {
+      do {
+        again = false;
+        const items = await store.readInbox(run.id);
+        for (const item of items) {
+          if (ended) return;
+          if (claimed.has(item.id)) continue;
+          claimed.add(item.id);
+          run.deliverFromInbox(item.event, item.id);
+        }
+      } while (again && !ended);
+    } catch {
+      // A store that fails to read: the next wake-up or poll tries again.
+    } finally {
+      draining = false;
+    }
+  };
+  const unsubscribe = store.subscribe?.(run.id, () => void drain());
+  let poll: unknown;
+  if (unsubscribe === undefined) {
+    const every = Math.min(INBOX_POLL_MS, Math.max(10, ttlMs / 3));
+    const tick = () => {
+      poll = clock.setTimeout(() => {
+        void drain().then(() => {
+          if (!ended) tick();
+        });
+      }, every);
+    };
+    tick();
+  }
+  void drain();
+
   const end = () => {
     ended = true;
+    unsubscribe?.();
+    if (poll !== undefined) clock.clearTimeout(poll);
     clock.clearTimeout(timer);
     if (runs.get(run.id) === live) runs.delete(run.id);
     // Ended in the store: `finish` released the lease. Stopped here (suspended, the store failed):

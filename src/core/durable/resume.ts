@@ -10,14 +10,15 @@ import {
 } from "../errors.js";
 import { isEvent, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { WorkflowHandler } from "../handler.js";
-import { storeFailed, type Journal } from "./journal.js";
-import { findLive, hold, takeLease, type Leasing } from "./lease.js";
+import { retryBusy, storeFailed, type Journal } from "./journal.js";
+import type { Clock } from "../clock.js";
+import { findLive, hold, markResuming, takeLease, type Leasing } from "./lease.js";
 import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Restored } from "../machine/restored.js";
 import { reviveEvent } from "../records.js";
 import type { Run } from "../driver/run.js";
-import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
+import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
 export type { Restored };
 
@@ -188,7 +189,8 @@ export { storeFailed };
 /** What `wf.resume` and `wf.sendEvent` ask of the run starter. */
 export interface Resuming {
   readonly runId: string;
-  readonly events: readonly Event[];
+  /** Events to deliver once resumed; sends made while the resume is under way are added here. */
+  readonly events: Event[];
 }
 
 /** Check what `wf.sendEvent(runId, ev)` was given before anything starts. */
@@ -230,7 +232,19 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
     try {
       token = await takeLease(store, runId, owner, plan.workflow, leasing);
     } catch (err) {
-      throw err instanceof RunLockedError ? err : storeFailed(err, plan.workflow, runId);
+      if (!(err instanceof RunLockedError)) throw storeFailed(err, plan.workflow, runId);
+      // Another process runs it: events sent go to the run's inbox there (exactly once), and
+      // this handler follows the run to its end (issue 11.14). A bare resume is refused.
+      if (resuming.events.length === 0) throw err;
+      markResuming(store, runId, undefined);
+      const events = resuming.events.splice(0);
+      try {
+        for (const ev of events) await retryBusy(leasing.clock, () => store.deliver(runId, ev.toJSON()));
+      } catch (deliverErr) {
+        throw deliverErr instanceof RunFinishedError ? deliverErr : storeFailed(deliverErr, plan.workflow, runId);
+      }
+      run.followRemote(followEnd(store, runId, plan.workflow, leasing.clock));
+      return;
     }
     try {
       let entries: readonly JournalEntry[];
@@ -253,12 +267,34 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       journal.record({ kind: "run_resumed", owner });
       if (stored.status === "waiting") journal.status("running");
       hold({ run, handler, journal, store, owner, token }, leasing);
-      run.start(r.input, { ...r.restored, external: resuming.events });
+      // From here sends reach the live run; those made meanwhile are delivered with the restore.
+      markResuming(store, runId, undefined);
+      run.start(r.input, { ...r.restored, external: resuming.events.splice(0) });
     } catch (err) {
       await Promise.resolve(store.releaseLease(runId, owner)).catch(() => {});
       throw err;
     }
-  })().catch((err: unknown) => run.suspend(err));
+  })().catch((err: unknown) => {
+    if (store) markResuming(store, runId, undefined);
+    run.suspend(err);
+  });
+}
+
+/** How often a handler following a run in another process looks at its stored status. */
+const FOLLOW_POLL_MS = 200;
+
+/** Resolves with the result of `runId` once it completed in whichever process runs it; rejects if it ended otherwise. */
+async function followEnd(store: Store, runId: string, workflow: string, clock: Clock): Promise<unknown> {
+  for (;;) {
+    const stored = await store.getRun(runId);
+    if (stored === undefined) throw new RunNotFoundError(`Run "${runId}" is no longer in the store.`, { workflow, runId });
+    if (stored.status === "completed") return stored.result;
+    if (!isLive(stored.status)) {
+      const why = stored.error ? `: ${stored.error.message}` : "";
+      throw new RunFinishedError(`Run "${runId}" of workflow "${workflow}" ended ${stored.status} in the process running it${why}`, stored.status, { workflow, runId });
+    }
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, FOLLOW_POLL_MS));
+  }
 }
 
 /**
