@@ -156,7 +156,8 @@ export class Run implements StepPort, RunControl {
   #active = 0;
   #invocations = 0;
   // Shared empty arrays until the first push (most runs never wait or leave events unclaimed).
-  #waiters: Waiter[] = NONE as Waiter[];
+  // A Set: a waiter leaves in O(1), so W concurrent waits cost O(W), not O(W²) (issue 11.19).
+  #waiters: Set<Waiter> = NO_WAITERS;
   #unclaimed: Event[] = NONE as Event[];
   #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
@@ -297,6 +298,7 @@ export class Run implements StepPort, RunControl {
   #error: unknown;
   /** This run's trace, when a tracer is set. */
   #trace: RunTrace | undefined;
+  #unlinkParent: (() => void) | undefined;
   /** The StartEvent has been delivered (events sent before then wait for it). */
   #begun = false;
 
@@ -306,7 +308,10 @@ export class Run implements StepPort, RunControl {
     if (timeout !== null) Run.#arm(this, clock, timeout * 1000);
     if (parentSignal) {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
-      parentSignal.addEventListener("abort", () => this.cancel(parentSignal.reason), { once: true });
+      const onAbort = () => this.cancel(parentSignal.reason);
+      parentSignal.addEventListener("abort", onAbort, { once: true });
+      // Removed when the child ends: a parent step running many children keeps no listener per child (11.16).
+      this.#unlinkParent = () => parentSignal.removeEventListener("abort", onAbort);
     }
     const tracer = getTracer();
     if (tracer) this.#trace = tracer.startRun({ runId: this.id, workflow: this.workflowName, parentRunId: this.#setup.parentRunId, resumed: restore !== undefined, carrier: restore?.trace });
@@ -450,7 +455,7 @@ export class Run implements StepPort, RunControl {
     if (!this.#running()) return;
     const routes = destinations(this.#setup.plan, ev);
     if (routes === END) return this.#complete(ev);
-    if (this.#waiters.length > 0 && this.#offer(ev)) return;
+    if (this.#waiters.size > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.#deliver(target, ev);
     if (routes.length === 0) {
       if (this.#unclaimed === NONE) this.#unclaimed = [];
@@ -505,8 +510,10 @@ export class Run implements StepPort, RunControl {
     for (let attempt = resumed?.attempt ?? 1; ; attempt++) {
       const began = this.#inspectors || journal ? clock.now() : 0;
       let attemptSignal: AbortController | undefined;
+      let unlink: (() => void) | undefined;
       let stepTimer: unknown;
-      const ctx = new Context(this, slot, ev, attempt, no, def.timeout === null ? undefined : (attemptSignal = linkedController(this.signal)).signal);
+      if (def.timeout !== null) [attemptSignal, unlink] = linkedController(this.signal);
+      const ctx = new Context(this, slot, ev, attempt, no, attemptSignal?.signal);
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
@@ -529,6 +536,15 @@ export class Run implements StepPort, RunControl {
                   attemptSignal?.abort(err);
                   reject(err);
                 }, seconds * 1000);
+                // The run ended (cancelled, failed): the timer goes at once, not holding the process until it fires.
+                attemptSignal?.signal.addEventListener(
+                  "abort",
+                  () => {
+                    clock.clearTimeout(stepTimer);
+                    reject(attemptSignal?.signal.reason as Error);
+                  },
+                  { once: true },
+                );
               }),
             ]);
           } else {
@@ -557,11 +573,28 @@ export class Run implements StepPort, RunControl {
         if (!this.#attemptFailed(slot, ev, ctx, attempt, began, error) || retry === undefined) return;
         const delay = retry.delay * retry.backoff ** (attempt - 1);
         if (delay > 0) {
-          await new Promise<void>((resolve) => clock.setTimeout(resolve, delay * 1000));
+          await this.#pause(delay * 1000);
           if (!this.#running()) return;
         }
+      } finally {
+        unlink?.();
       }
     }
+  }
+
+  /** Wait `ms` on the clock, or less if the run ends meanwhile (its timer then goes at once). */
+  #pause(ms: number): Promise<void> {
+    const clock = this.#setup.clock;
+    const signal = this.signal;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clock.clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = clock.setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   /** One attempt on the run's runtime: the step as a JSON task, its reads answered through a scope over `ctx`. */
@@ -694,7 +727,7 @@ export class Run implements StepPort, RunControl {
       this.#deliver(slot, ev);
     } else if (this.#active === 0) {
       this.#idle();
-    } else if (this.#waiters.length >= this.#active) this.#waitingOnly();
+    } else if (this.#waiters.size >= this.#active) this.#waitingOnly();
   }
 
   /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
@@ -815,17 +848,19 @@ export class Run implements StepPort, RunControl {
     return new Promise<Event>((resolve, reject) => {
       let timer: unknown;
       const calls = (this.#calls ??= new Map<Event, PendingCall>());
+      // As for waits: no listener on the run's own signal; the run's end rejects pending calls.
+      const own = signal === this.#controller?.signal;
       const settle = () => {
         calls.delete(request);
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
+        if (!own) signal.removeEventListener("abort", onAbort);
       };
       const onAbort = () => {
         settle();
         reject(signal.reason as Error);
       };
       if (signal.aborted) return reject(signal.reason as Error);
-      signal.addEventListener("abort", onAbort, { once: true });
+      if (!own) signal.addEventListener("abort", onAbort, { once: true });
       calls.set(request, {
         reply,
         resolve: (ev) => {
@@ -869,11 +904,12 @@ export class Run implements StepPort, RunControl {
     }
     return new Promise<Event>((resolve, reject) => {
       let timer: unknown;
+      // The run's own signal gets no listener per waiter (Node warns past 10): the run's end rejects its waiters.
+      const own = signal === this.#controller?.signal;
       const done = () => {
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
+        if (!own) signal.removeEventListener("abort", onAbort);
+        this.#waiters.delete(waiter);
         if (this.status === "waiting") {
           this.status = "running";
           this.#setup.journal?.status("running");
@@ -892,14 +928,17 @@ export class Run implements StepPort, RunControl {
           done();
           resolve(ev);
         },
-        reject,
+        reject: (err) => {
+          done();
+          reject(err as Error); // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a rejection reason is an Error here
+        },
       };
       if (signal.aborted) return reject(signal.reason as Error);
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (this.#waiters === NONE) this.#waiters = [];
-      this.#waiters.push(waiter);
+      if (!own) signal.addEventListener("abort", onAbort, { once: true });
+      if (this.#waiters === NO_WAITERS) this.#waiters = new Set();
+      this.#waiters.add(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
-      if (this.#waiters.length >= this.#active) this.#waitingOnly();
+      if (this.#waiters.size >= this.#active) this.#waitingOnly();
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();
@@ -979,8 +1018,16 @@ export class Run implements StepPort, RunControl {
   #end(status: RunStatus, result: unknown, error: unknown): void {
     this.status = status;
     Run.#disarm(this);
+    this.#unlinkParent?.();
+    this.#unlinkParent = undefined;
     this.#controller?.abort(this.#endReason());
-    if (this.#waiters.length > 0) for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
+    if (this.#waiters.size > 0) {
+      const waiters = [...this.#waiters];
+      this.#waiters.clear();
+      for (const w of waiters) w.reject(this.#endReason());
+    }
+    // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
+    if (this.#calls !== undefined && this.#calls.size > 0) for (const call of [...this.#calls.values()]) call.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
     this.#trace?.end(status, status === "completed" ? undefined : error);
     if (this.#inspectors) {
@@ -1060,6 +1107,8 @@ interface Deadlines {
   last: Run | undefined;
   timer: unknown;
 }
+/** The shared stand-in for a run's waiters before its first wait (never added to). */
+const NO_WAITERS: Set<Waiter> = new Set();
 /** The shared, frozen stand-in for a per-run list nothing was put in yet. */
 const NONE: readonly unknown[] = Object.freeze([]);
 
@@ -1089,11 +1138,16 @@ function childRunId(): string {
   return id;
 }
 
-function linkedController(parent: AbortSignal): AbortController {
+/** A controller aborted with `parent`, and the function that unlinks it (call it when the attempt ends: no listener left behind). */
+function linkedController(parent: AbortSignal): [AbortController, () => void] {
   const c = new AbortController();
-  if (parent.aborted) c.abort(parent.reason);
-  else parent.addEventListener("abort", () => c.abort(parent.reason), { once: true });
-  return c;
+  if (parent.aborted) {
+    c.abort(parent.reason);
+    return [c, () => {}];
+  }
+  const onAbort = () => c.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  return [c, () => parent.removeEventListener("abort", onAbort)];
 }
 
 
