@@ -49,7 +49,7 @@ export function describeEntry(e: JournalEntry): string {
     case "state":
       return `ctx.store ${e.key} = ${json(e.value)}`;
     case "collect":
-      return `collectEvents ${e.key} holds ${e.seqs.map((s) => `#${s}`).join(", ") || "nothing"}${e.taken ? `, took ${e.taken.map((s) => `#${s}`).join(", ")}` : ""}`;
+      return `collectEvents ${e.key}${e.seqs ? ` holds ${e.seqs.map((s) => `#${s}`).join(", ") || "nothing"}` : ""}${e.add !== undefined ? ` added #${e.add}` : ""}${e.taken ? `, took ${e.taken.map((s) => `#${s}`).join(", ")}` : ""}`;
     case "waiting":
       return `${e.stepRunId} waits for ${e.type}`;
     case "received":

@@ -35,10 +35,11 @@ export type JournalRecord =
   /** `ctx.store.set(key, value)`. */
   | { kind: "state"; key: string; value: unknown }
   /**
-   * The events `ctx.collectEvents` holds under `key` (replaces the previous list). When a call
-   * completed a set, `by` is the seq of the event it was called with and `taken` the seqs it took.
+   * A change of the events `ctx.collectEvents` holds under `key`: `add` joined the buffer; when a
+   * call completed a set, `by` is the seq of the event it was called with and `taken` the seqs it
+   * took out. (Journals written before 0.2 hold the whole buffer in `seqs`, which replaces it.)
    */
-  | { kind: "collect"; key: string; seqs: number[]; by?: number; taken?: number[] }
+  | { kind: "collect"; key: string; add?: number; seqs?: number[]; by?: number; taken?: number[] }
   /** A step invocation paused in `ctx.waitForEvent` for an event of `type`. */
   | { kind: "waiting"; stepRunId: string; type: string }
   /** The event `seq` ended the wait of invocation `stepRunId` (it reached no step). */

@@ -11,7 +11,7 @@ import { eventTypeName, isEvent, stopResult, type Event, type EventClass, type E
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
-import { takeSet } from "../machine/collect.js";
+import { collectKey, takeSet } from "../machine/collect.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
@@ -57,7 +57,8 @@ export interface RunJournal {
   /** Journals a completion; returns the commit to await before emitting, when completions are synchronous. */
   stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined;
   stepFailed(stepRunId: string, step: string, attempt: number, error: unknown, willRetry: boolean): void;
-  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void;
+  /** A collectEvents buffer changed: `added` joined it; a completed set `taken` by a call with `by`. */
+  collect(key: string, added: Event | undefined, by?: Event, taken?: readonly Event[]): void;
   waiting(stepRunId: string, type: string): void;
   received(stepRunId: string, ev: Event): void;
   status(status: RunStatus): void;
@@ -768,15 +769,16 @@ export class Run implements StepPort, RunControl {
     let buffer = this.#collect.get(key);
     if (!buffer) this.#collect.set(key, (buffer = []));
     // A step re-run on resume collects its event again: keep one copy.
-    if (this.#setup.journal === null || !buffer.includes(ev)) buffer.push(ev);
+    const added = this.#setup.journal === null || !buffer.includes(ev);
+    if (added) buffer.push(ev);
     const set = takeSet(buffer, types);
     if (set === null) {
-      this.#setup.journal?.collect(key, buffer);
+      if (added) this.#setup.journal?.collect(key, ev);
       return null;
     }
     const { taken: result, rest } = set;
     this.#collect.set(key, rest);
-    this.#setup.journal?.collect(key, rest, ev, result);
+    this.#setup.journal?.collect(key, added ? ev : undefined, ev, result);
     return result;
   }
 
@@ -790,7 +792,7 @@ export class Run implements StepPort, RunControl {
       for (let i = 0; same && i < types.length; i++) same = last.types[i] === types[i];
       if (same) return last.key;
     }
-    const key = `${slot.def.name}|${types.map(eventTypeName).join(",")}`;
+    const key = collectKey(slot.def.name, types.map(eventTypeName));
     this.#lastCollect = { slot, ref: types, types: types.slice(), key };
     return key;
   }

@@ -194,11 +194,16 @@ export class Journal implements RunJournal {
     this.record({ kind: "step_failed", stepRunId, step, attempt, error: errorJSON(error), willRetry });
   }
 
-  /** The buffer under `key` is now `events`; when a call completed a set, `by` is its event and `taken` the set. */
-  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void {
-    const seqs = events.map((ev) => this.event(ev, undefined));
-    if (by === undefined || taken === undefined) this.record({ kind: "collect", key, seqs });
-    else this.record({ kind: "collect", key, seqs, by: this.event(by, undefined), taken: taken.map((ev) => this.event(ev, undefined)) });
+  /** The buffer under `key` changed: `added` joined it; when a call completed a set, `by` is its event and `taken` the set. Only the change is journaled. */
+  collect(key: string, added: Event | undefined, by?: Event, taken?: readonly Event[]): void {
+    if (added === undefined && taken === undefined) return;
+    const r: JournalRecord & { kind: "collect" } = { kind: "collect", key };
+    if (added !== undefined) r.add = this.event(added, undefined);
+    if (by !== undefined && taken !== undefined) {
+      r.by = this.event(by, undefined);
+      r.taken = taken.map((ev) => this.event(ev, undefined));
+    }
+    this.record(r);
   }
 
   waiting(stepRunId: string, type: string): void {

@@ -16,6 +16,7 @@ import { findLive, hold, markResuming, takeLease, type Leasing } from "./lease.j
 import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Restored } from "../machine/restored.js";
+import { normalCollectKey } from "../machine/collect.js";
 import { reviveEvent } from "../records.js";
 import type { Run } from "../driver/run.js";
 import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
@@ -84,7 +85,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         state.set(e.key, e.value);
         break;
       case "collect":
-        collects.push(e);
+        collects.push({ ...e, key: normalCollectKey(e.key) });
         break;
       case "received":
         received.set(e.seq, e.stepRunId);
@@ -164,7 +165,20 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   }
 
   const buffers = new Map<string, number[]>();
-  for (const c of collects) buffers.set(c.key, [...c.seqs]);
+  for (const c of collects) {
+    // The whole buffer (older journals), or a change of it.
+    if (c.seqs !== undefined) {
+      buffers.set(c.key, [...c.seqs]);
+      continue;
+    }
+    let buf = buffers.get(c.key);
+    if (buf === undefined) buffers.set(c.key, (buf = []));
+    if (c.add !== undefined && !buf.includes(c.add)) buf.push(c.add);
+    if (c.taken !== undefined) {
+      const out = new Set(c.taken);
+      buffers.set(c.key, buf.filter((seq) => !out.has(seq)));
+    }
+  }
   for (const c of collects) {
     if (c.taken === undefined || c.by === undefined) continue;
     const step = c.key.slice(0, c.key.indexOf("|"));
