@@ -44,10 +44,12 @@ export function describeEntry(e: JournalEntry): string {
       return `step ${e.step} finished (${e.stepRunId})${e.emitted.length ? `, emitted ${e.emitted.map((s) => `#${s}`).join(", ")}` : ""}`;
     case "step_failed":
       return `step ${e.step} failed (${e.stepRunId}, attempt ${e.attempt}): ${e.error.message}${e.willRetry ? " — will retry" : ""}`;
+    case "child":
+      return `${e.stepRunId} started child run ${e.runId}`;
     case "state":
       return `ctx.store ${e.key} = ${json(e.value)}`;
     case "collect":
-      return `collectEvents ${e.key} holds ${e.seqs.map((s) => `#${s}`).join(", ") || "nothing"}${e.taken ? `, took ${e.taken.map((s) => `#${s}`).join(", ")}` : ""}`;
+      return `collectEvents ${e.key}${e.seqs ? ` holds ${e.seqs.map((s) => `#${s}`).join(", ") || "nothing"}` : ""}${e.add !== undefined ? ` added #${e.add}` : ""}${e.taken ? `, took ${e.taken.map((s) => `#${s}`).join(", ")}` : ""}`;
     case "waiting":
       return `${e.stepRunId} waits for ${e.type}`;
     case "received":

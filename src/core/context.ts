@@ -49,6 +49,12 @@ function namespaced(state: RunState, member: string): RunState {
   return view;
 }
 
+/** Which invocation made a `ctx.sendEvent` (or `ctx.runWorkflow`), and the how-manieth of its sends (child runs) it was, from 0. */
+export interface SendOrigin {
+  readonly stepRunId: string;
+  readonly n: number;
+}
+
 /** The step a {@link Context} belongs to, as its {@link StepPort} knows it. */
 export interface StepRef {
   readonly def: { readonly name: string };
@@ -71,12 +77,17 @@ export interface StepPort {
   readonly state: RunState;
   /** Throws when `ev` is not an event the step's `emits` lists. */
   checkEmit(step: StepRef, ev: unknown, how: "returned" | "sent"): asserts ev is Event;
-  /** `ctx.sendEvent`, already checked; `input` is the event the step is handling. */
-  send(ev: Event, from: StepRef, step: string | undefined, input?: Event): void;
+  /**
+   * `ctx.sendEvent`, already checked; `input` is the event the step is handling, `sender` the
+   * invocation sending it and the index of this send among that attempt's sends (a step run
+   * again after a crash does not send again what its earlier run's journal already holds).
+   */
+  send(ev: Event, from: StepRef, step: string | undefined, input?: Event, sender?: SendOrigin): void;
   collect(step: StepRef, ev: Event, types: readonly EventClass[]): Event[] | null;
   toStream(ev: Event): void;
   wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string): Promise<Event>;
-  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal): Promise<unknown>;
+  /** `ctx.runWorkflow`; `origin`: the invocation and the how-manieth child run of its attempt this is. */
+  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown>;
   call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event>;
 }
 
@@ -90,6 +101,8 @@ export class Context {
   readonly #event: Event;
   readonly #no: number;
   readonly #signal: AbortSignal | undefined;
+  #sends = 0;
+  #children = 0;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
 
@@ -135,7 +148,7 @@ export class Context {
    */
   sendEvent(ev: Event, options: { step?: string } = {}): void {
     this.#run.checkEmit(this.#slot, ev, "sent");
-    this.#run.send(ev, this.#slot, options.step, this.#event);
+    this.#run.send(ev, this.#slot, options.step, this.#event, { stepRunId: this.stepRunId, n: this.#sends++ });
   }
 
   /**
@@ -167,7 +180,7 @@ export class Context {
    * streamed events reach the parent's stream (see `streamOrigin`).
    */
   runWorkflow<W extends RunnableLike>(target: W | (abstract new (...args: never[]) => W), input?: InputOf<W> | Event): Promise<ResultOf<W>> {
-    return this.#run.runChild(this.#slot, target, input, this.signal) as Promise<ResultOf<W>>;
+    return this.#run.runChild(this.#slot, target, input, this.signal, { stepRunId: this.stepRunId, n: this.#children++ }) as Promise<ResultOf<W>>;
   }
 
   /**

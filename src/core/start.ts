@@ -1,7 +1,7 @@
 import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
-import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, namedOwner, releaseLive, type LeaseOwner, type Leasing } from "./durable/lease.js";
+import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, markResuming, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
 import { beginResume, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
@@ -11,7 +11,7 @@ import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.j
 import type { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
 import type { Runtime } from "./runtime.js";
-import type { Store } from "./store.js";
+import { isLive, type Store, type StoredRun } from "./store.js";
 
 /** The options a run is started with (a workflow's options, less what shapes its plan). */
 export interface RunOptions {
@@ -55,20 +55,23 @@ export interface RunSpec {
 interface Parent {
   run: Run;
   signal: AbortSignal;
+  /** The id the parent journaled for this child (a new run takes it). */
+  runId?: string;
 }
 
 /** Compose and start a run of `spec`: the run, its journal and lease when it has a store, and its handler. */
 export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming): WorkflowHandler<unknown> {
   const { options, plan } = spec;
   const clock = options.clock ?? systemClock;
-  const id = resume?.runId ?? flatId(randomId());
+  const id = resume?.runId ?? parent?.runId ?? flatId(randomId());
   const inspectors = [...globalInspectorList()];
   if (options.inspect) inspectors.push(options.inspect);
   if (options.verbose) inspectors.push(verbosePrinter());
   if (parent) inspectors.push(...parent.run.runInspectors);
   const store = options.store;
   // The journal reports a failing store to the run, made just below.
-  const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { onError: (err) => run.reject(storeFailed(err, plan.workflow, id)), afterEnd: () => releaseLive(store, id) }) : null;
+  // A store that fails (or a fenced write) stops the run here, leaving it resumable in its store.
+  const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { workflow: plan.workflow, onError: (err) => run.suspend(err) }) : null;
   const run: Run = new Run({
     id,
     workflowName: plan.workflow,
@@ -100,11 +103,13 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     void recorded
       .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
       .then(() => run.start(start))
-      .catch((err: unknown) => journal.onError(err));
+      .catch((err: unknown) => journal.fail(err));
     return handler;
   }
   const handler = WorkflowHandler.attach<unknown>(run);
   if (resume) {
+    // Sends and resumes of this run in this process join this resume until it is live.
+    if (store) markResuming(store, resume.runId, { handler, events: resume.events });
     beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
   } else {
     run.start(start);
@@ -124,11 +129,15 @@ const STARTERS = new WeakMap<RunSpec, ChildStarter>();
 function childStarter(spec: RunSpec): ChildStarter {
   let starter = STARTERS.get(spec);
   if (starter === undefined) {
-    starter = async (owner, target, input, parent, signal) => {
+    starter = async (owner, target, input, parent, signal, ref) => {
       const childSpec = spec.child(owner, target, parent);
-      const child = startRun(childSpec, input, { run: parent, signal });
+      let child: ChildRun;
+      if (ref === undefined) {
+        const h = startRun(childSpec, input, { run: parent, signal });
+        child = { runId: h.runId, result: h };
+      } else child = await attachChild(childSpec, input, { run: parent, signal, runId: ref.runId }, ref.attach);
       try {
-        return await child;
+        return await child.result;
       } catch (err) {
         if (err instanceof WorkflowCancelledError && signal.aborted) throw err;
         const why = err instanceof Error ? err.message : String(err);
@@ -139,6 +148,37 @@ function childStarter(spec: RunSpec): ChildStarter {
     STARTERS.set(spec, starter);
   }
   return starter;
+}
+
+/**
+ * The child run `parent.runId` a durable parent journaled: a new run with that id, or, when
+ * `attach` (the parent's step runs again after a crash) and the store has it, that run continued
+ * (live), its result (completed) or its failure (ended otherwise). A child without a store is
+ * started afresh: nothing of it survived.
+ */
+async function attachChild(spec: RunSpec, input: unknown, parent: Parent & { runId: string }, attach: boolean): Promise<ChildRun> {
+  const store = spec.options.store;
+  const runId = parent.runId;
+  const started = (h: WorkflowHandler<unknown>): ChildRun => ({ runId: h.runId, result: h });
+  if (!attach || store === undefined) return started(startRun(spec, input, parent));
+  let stored: StoredRun | undefined;
+  try {
+    stored = await store.getRun(runId);
+  } catch (err) {
+    throw storeFailed(err, spec.plan.workflow, runId);
+  }
+  if (stored === undefined) return started(startRun(spec, input, parent));
+  if (isLive(stored.status)) return started(startRun(spec, undefined, parent, { runId, events: [] }));
+  if (stored.status === "completed") return { runId, result: Promise.resolve(stored.result) };
+  const why = stored.error?.message ?? `it ended ${stored.status}`;
+  const failed = new WorkflowError(why, { workflow: stored.workflow, runId });
+  return { runId, result: Promise.reject(failed) };
+}
+
+/** A child run started or re-attached: its id and its result. */
+interface ChildRun {
+  readonly runId: string;
+  readonly result: PromiseLike<unknown>;
 }
 
 /** Node builds a UUID as a rope of 14 strings (~490 bytes); reading a character flattens it to one (~66). */

@@ -17,19 +17,29 @@ export interface ErrorJSON {
 export type JournalRecord =
   /** `trace`: the run's trace context (W3C headers), continued when it resumes. */
   | { kind: "run_started"; workflow: string; input: EventJSON; parentRunId?: string; trace?: Record<string, string> }
-  /** An event entered the run: the input, a step's output, a send, or one from outside. */
-  | { kind: "event"; seq: number; event: EventJSON; from?: string; to?: string }
+  /**
+   * An event entered the run: the input, a step's output, a send, or one from outside. A
+   * `ctx.sendEvent` also names the invocation that sent it (`by`, its stepRunId) and its index
+   * among that invocation's sends (`n`): a re-run of the invocation does not send it again.
+   */
+  | { kind: "event"; seq: number; event: EventJSON; from?: string; to?: string; by?: string; n?: number }
   | { kind: "step_started"; stepRunId: string; step: string; seq: number; attempt: number }
   /** A step completed; `emitted` are the seqs of the events it returned. */
   | { kind: "step_finished"; stepRunId: string; step: string; emitted: number[] }
   | { kind: "step_failed"; stepRunId: string; step: string; attempt: number; error: ErrorJSON; willRetry: boolean }
+  /**
+   * Invocation `stepRunId` starts child run `runId`, its `n`th `ctx.runWorkflow` (from 0),
+   * committed before the child is created: a re-run of the invocation on resume re-attaches to it.
+   */
+  | { kind: "child"; stepRunId: string; n: number; runId: string }
   /** `ctx.store.set(key, value)`. */
   | { kind: "state"; key: string; value: unknown }
   /**
-   * The events `ctx.collectEvents` holds under `key` (replaces the previous list). When a call
-   * completed a set, `by` is the seq of the event it was called with and `taken` the seqs it took.
+   * A change of the events `ctx.collectEvents` holds under `key`: `add` joined the buffer; when a
+   * call completed a set, `by` is the seq of the event it was called with and `taken` the seqs it
+   * took out. (Journals written before 0.2 hold the whole buffer in `seqs`, which replaces it.)
    */
-  | { kind: "collect"; key: string; seqs: number[]; by?: number; taken?: number[] }
+  | { kind: "collect"; key: string; add?: number; seqs?: number[]; by?: number; taken?: number[] }
   /** A step invocation paused in `ctx.waitForEvent` for an event of `type`. */
   | { kind: "waiting"; stepRunId: string; type: string }
   /** The event `seq` ended the wait of invocation `stepRunId` (it reached no step). */

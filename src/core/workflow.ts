@@ -1,7 +1,7 @@
 import { WorkflowError, WorkflowValidationError } from "./errors.js";
 import { StartEvent, type Event, type EventClass, type EventJSON } from "./events.js";
 import type { WorkflowHandler } from "./handler.js";
-import { liveHandler } from "./durable/lease.js";
+import { liveHandler, resuming } from "./durable/lease.js";
 import { checkSendable } from "./durable/resume.js";
 import { Plan } from "./plan.js";
 import { reviveEvent } from "./records.js";
@@ -114,7 +114,8 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    * `RunLockedError` (another process runs it), `RunFinishedError`, `UnknownEventTypeError`…
    */
   resume(runId: string): WorkflowHandler<TResult> {
-    const live = liveHandler(internals(this).options.store, runId);
+    const store = internals(this).options.store;
+    const live = liveHandler(store, runId) ?? resuming(store, runId)?.handler;
     if (live) return live as WorkflowHandler<TResult>;
     return startRun(specOf(this), new StartEvent(), undefined, { runId, events: [] }) as WorkflowHandler<TResult>;
   }
@@ -126,10 +127,17 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    */
   sendEvent(runId: string, ev: Event): WorkflowHandler<TResult> {
     checkSendable(ev, runId, planOf(this).workflow);
-    const live = liveHandler(internals(this).options.store, runId);
+    const store = internals(this).options.store;
+    const live = liveHandler(store, runId);
     if (live) {
       live.sendEvent(ev);
       return live as WorkflowHandler<TResult>;
+    }
+    // A resume of it under way here: the event is queued onto the run (issue 11.14).
+    const pending = resuming(store, runId);
+    if (pending) {
+      pending.events.push(ev);
+      return pending.handler as WorkflowHandler<TResult>;
     }
     return startRun(specOf(this), new StartEvent(), undefined, { runId, events: [ev] }) as WorkflowHandler<TResult>;
   }

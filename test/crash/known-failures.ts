@@ -4,22 +4,7 @@
  * and every other cell to pass: it turns red when one of these starts passing (remove it here) or
  * when anything else breaks.
  */
-export const KNOWN_FAILURES: readonly KnownFailure[] = [
-  {
-    flow: "fanout-send",
-    store: "any",
-    item: "11.9",
-    why: "a step re-run after the kill sends its events again: collectEvents joins duplicates and the result is wrong",
-    failsAfter: [1, 2],
-  },
-  {
-    flow: "nested",
-    store: "any",
-    item: "11.10",
-    why: "resuming the parent starts a new child run instead of resuming the one in flight, which stays running for ever",
-    failsAfter: [1, 2],
-  },
-];
+export const KNOWN_FAILURES: readonly KnownFailure[] = [];
 
 export interface KnownFailure {
   flow: string;

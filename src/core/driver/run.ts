@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { Context, type RunState, type StepPort, type WaitOptions } from "../context.js";
+import { Context, type RunState, type SendOrigin, type StepPort, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -7,11 +7,11 @@ import {
   WorkflowRuntimeError,
   WorkflowTimeoutError,
 } from "../errors.js";
-import { eventTypeName, isEvent, stopResult, type Event, type EventClass } from "../events.js";
+import { eventTypeName, isEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
-import { takeSet } from "../machine/collect.js";
+import { collectKey, takeSet } from "../machine/collect.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
@@ -21,6 +21,7 @@ import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
+import { randomId } from "../ids.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -50,19 +51,22 @@ interface Waiter {
  */
 export interface RunJournal {
   record(r: JournalRecord): void;
-  /** The sequence number of `ev`, journaling it first if it is new. */
-  event(ev: Event, from: string | undefined, to?: string): number;
+  /** The sequence number of `ev`, journaling it first if it is new (`sender`: a `ctx.sendEvent`'s origin). */
+  event(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number;
   stepStarted(stepRunId: string, step: string, ev: Event, attempt: number): void;
   /** Journals a completion; returns the commit to await before emitting, when completions are synchronous. */
   stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined;
   stepFailed(stepRunId: string, step: string, attempt: number, error: unknown, willRetry: boolean): void;
-  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void;
+  /** A collectEvents buffer changed: `added` joined it; a completed set `taken` by a call with `by`. */
+  collect(key: string, added: Event | undefined, by?: Event, taken?: readonly Event[]): void;
   waiting(stepRunId: string, type: string): void;
   received(stepRunId: string, ev: Event): void;
   status(status: RunStatus): void;
   finished(status: RunStatus, result: unknown, error: unknown): void;
   /** Resolves when everything recorded so far is in the store. */
   flushed(): Promise<void>;
+  /** Inbox event `inboxId` is journaled by what is recorded next: it leaves the inbox in that commit. */
+  claim(inboxId: number): void;
 }
 
 /** What a run needs from the workflow that starts it. */
@@ -86,8 +90,18 @@ export interface RunSetup {
   runChild?: ChildStarter | undefined;
 }
 
-/** Starts `target` as a child of `parent`; resolves to its result. */
-export type ChildStarter = (owner: object, target: unknown, input: unknown, parent: Run, signal: AbortSignal) => Promise<unknown>;
+/**
+ * Starts `target` as a child of `parent`; resolves to its result. `child.runId`: the id to give
+ * it (journaled by the parent); with `child.attach`, a re-run re-attaches to that stored run.
+ */
+export type ChildStarter = (owner: object, target: unknown, input: unknown, parent: Run, signal: AbortSignal, child?: ChildRef) => Promise<unknown>;
+
+/** The child run a durable parent's `ctx.runWorkflow` starts or, after a crash, re-attaches to. */
+export interface ChildRef {
+  readonly runId: string;
+  /** The parent's journal names this child already: continue it (or take its end) if it is stored. */
+  readonly attach: boolean;
+}
 
 /** Where a streamed event came from, when a child run wrote it. */
 export interface StreamOrigin {
@@ -143,7 +157,8 @@ export class Run implements StepPort, RunControl {
   #active = 0;
   #invocations = 0;
   // Shared empty arrays until the first push (most runs never wait or leave events unclaimed).
-  #waiters: Waiter[] = NONE as Waiter[];
+  // A Set: a waiter leaves in O(1), so W concurrent waits cost O(W), not O(W²) (issue 11.19).
+  #waiters: Set<Waiter> = NO_WAITERS;
   #unclaimed: Event[] = NONE as Event[];
   #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
@@ -284,6 +299,7 @@ export class Run implements StepPort, RunControl {
   #error: unknown;
   /** This run's trace, when a tracer is set. */
   #trace: RunTrace | undefined;
+  #unlinkParent: (() => void) | undefined;
   /** The StartEvent has been delivered (events sent before then wait for it). */
   #begun = false;
 
@@ -293,7 +309,10 @@ export class Run implements StepPort, RunControl {
     if (timeout !== null) Run.#arm(this, clock, timeout * 1000);
     if (parentSignal) {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
-      parentSignal.addEventListener("abort", () => this.cancel(parentSignal.reason), { once: true });
+      const onAbort = () => this.cancel(parentSignal.reason);
+      parentSignal.addEventListener("abort", onAbort, { once: true });
+      // Removed when the child ends: a parent step running many children keeps no listener per child (11.16).
+      this.#unlinkParent = () => parentSignal.removeEventListener("abort", onAbort);
     }
     const tracer = getTracer();
     if (tracer) this.#trace = tracer.startRun({ runId: this.id, workflow: this.workflowName, parentRunId: this.#setup.parentRunId, resumed: restore !== undefined, carrier: restore?.trace });
@@ -306,6 +325,7 @@ export class Run implements StepPort, RunControl {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
       this.#begun = true;
       this.#emit(input, undefined, undefined);
+      this.#sendEarly();
     });
   }
 
@@ -320,23 +340,91 @@ export class Run implements StepPort, RunControl {
       throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
     }
     const target = step === undefined ? undefined : this.#target(step, ev, undefined);
+    if (!this.#begun) {
+      // Before the run has begun (a resume still restoring): queued, journaled and routed once it has.
+      if (this.#early === NONE) this.#early = [];
+      this.#early.push({ ev, step });
+      return;
+    }
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: undefined, event: ev, to: step });
     this.#setup.journal?.event(ev, undefined, step);
     this.#emit(ev, undefined, target);
   }
 
+  #early: { ev: Event; step: string | undefined; inboxId?: number }[] = NONE as { ev: Event; step: string | undefined; inboxId?: number }[];
+
+  /** Route the events sent before the run began. */
+  #sendEarly(): void {
+    if (this.#early === NONE) return;
+    const early = this.#early;
+    this.#early = NONE as { ev: Event; step: string | undefined; inboxId?: number }[];
+    for (const { ev, step, inboxId } of early) {
+      if (!this.#running()) return;
+      if (inboxId !== undefined) this.#setup.journal?.claim(inboxId);
+      this.sendExternal(ev, step);
+    }
+  }
+
+  /** An event from the run's inbox in the store (`store.deliver`, from any process): claimed with its journal record. */
+  deliverFromInbox(json: EventJSON, inboxId: number): void {
+    const journal = this.#setup.journal;
+    if (!this.#running() || journal === null) return;
+    let ev: Event;
+    try {
+      ev = reviveEvent(this.#setup.plan, json, this.id);
+    } catch (err) {
+      // Not an event this workflow knows: taken out of the inbox, reported, not delivered.
+      journal.claim(inboxId);
+      console.error(`stepwise: run "${this.id}" dropped an event from its inbox:`, err);
+      return;
+    }
+    if (!this.#begun) {
+      if (this.#early === NONE) this.#early = [];
+      this.#early.push({ ev, step: undefined, inboxId });
+      return;
+    }
+    journal.claim(inboxId);
+    try {
+      this.sendExternal(ev);
+    } catch (err) {
+      console.error(`stepwise: run "${this.id}" could not take an event from its inbox:`, err);
+    }
+  }
+
+  /**
+   * This process delivered events to the run's inbox because another process runs it: the handler
+   * settles as the run ends there (`outcome`). Nothing is journaled from here.
+   */
+  followRemote(outcome: Promise<unknown>): void {
+    this.#setup.journal = null;
+    outcome.then(
+      (result) => {
+        if (!this.#running()) return;
+        this.status = "completed";
+        this.#stream?.end();
+        this.#resolve(result);
+      },
+      (err: unknown) => this.#fail(err, "failed"),
+    );
+  }
+
   /** `ctx.sendEvent`: already checked against the sender's `emits`. `input` is the event the sender is handling. */
-  send(ev: Event, from: Slot, step: string | undefined, input?: Event): void {
+  send(ev: Event, from: Slot, step: string | undefined, input?: Event, sender?: SendOrigin): void {
     if (!this.#running()) return;
     if (this.#calls !== undefined && input !== undefined && step === undefined && this.#calls.has(input) && ev instanceof (this.#calls.get(input) as PendingCall).reply) {
       this.#answer(input, [ev], from.def.name);
       return;
     }
+    // A step run again after a crash: its earlier run's sends are in the journal and were routed
+    // on resume; the same sends again are not sent twice (issue 11.9).
+    if (sender !== undefined && this.#resent !== undefined && this.#resent.get(sender.stepRunId)?.has(sender.n) === true) return;
     const target = step === undefined ? undefined : this.#target(step, ev, from);
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: from.def.name, event: ev, to: step });
-    this.#setup.journal?.event(ev, from.def.name, step);
+    this.#setup.journal?.event(ev, from.def.name, step, sender);
     this.#emit(ev, from, target);
   }
+  /** For invocations run again on resume: the indexes of their sends the journal already holds. */
+  #resent: ReadonlyMap<string, ReadonlySet<number>> | undefined;
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
     const def = stepNamed(this.#setup.plan, step, from?.def.name);
@@ -368,7 +456,7 @@ export class Run implements StepPort, RunControl {
     if (!this.#running()) return;
     const routes = destinations(this.#setup.plan, ev);
     if (routes === END) return this.#complete(ev);
-    if (this.#waiters.length > 0 && this.#offer(ev)) return;
+    if (this.#waiters.size > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.#deliver(target, ev);
     if (routes.length === 0) {
       if (this.#unclaimed === NONE) this.#unclaimed = [];
@@ -423,8 +511,10 @@ export class Run implements StepPort, RunControl {
     for (let attempt = resumed?.attempt ?? 1; ; attempt++) {
       const began = this.#inspectors || journal ? clock.now() : 0;
       let attemptSignal: AbortController | undefined;
+      let unlink: (() => void) | undefined;
       let stepTimer: unknown;
-      const ctx = new Context(this, slot, ev, attempt, no, def.timeout === null ? undefined : (attemptSignal = linkedController(this.signal)).signal);
+      if (def.timeout !== null) [attemptSignal, unlink] = linkedController(this.signal);
+      const ctx = new Context(this, slot, ev, attempt, no, attemptSignal?.signal);
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
@@ -447,6 +537,15 @@ export class Run implements StepPort, RunControl {
                   attemptSignal?.abort(err);
                   reject(err);
                 }, seconds * 1000);
+                // The run ended (cancelled, failed): the timer goes at once, not holding the process until it fires.
+                attemptSignal?.signal.addEventListener(
+                  "abort",
+                  () => {
+                    clock.clearTimeout(stepTimer);
+                    reject(attemptSignal?.signal.reason as Error);
+                  },
+                  { once: true },
+                );
               }),
             ]);
           } else {
@@ -475,11 +574,28 @@ export class Run implements StepPort, RunControl {
         if (!this.#attemptFailed(slot, ev, ctx, attempt, began, error) || retry === undefined) return;
         const delay = retry.delay * retry.backoff ** (attempt - 1);
         if (delay > 0) {
-          await new Promise<void>((resolve) => clock.setTimeout(resolve, delay * 1000));
+          await this.#pause(delay * 1000);
           if (!this.#running()) return;
         }
+      } finally {
+        unlink?.();
       }
     }
+  }
+
+  /** Wait `ms` on the clock, or less if the run ends meanwhile (its timer then goes at once). */
+  #pause(ms: number): Promise<void> {
+    const clock = this.#setup.clock;
+    const signal = this.signal;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clock.clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = clock.setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   /** One attempt on the run's runtime: the step as a JSON task, its reads answered through a scope over `ctx`. */
@@ -612,7 +728,7 @@ export class Run implements StepPort, RunControl {
       this.#deliver(slot, ev);
     } else if (this.#active === 0) {
       this.#idle();
-    } else if (this.#waiters.length >= this.#active) this.#waitingOnly();
+    } else if (this.#waiters.size >= this.#active) this.#waitingOnly();
   }
 
   /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
@@ -653,15 +769,16 @@ export class Run implements StepPort, RunControl {
     let buffer = this.#collect.get(key);
     if (!buffer) this.#collect.set(key, (buffer = []));
     // A step re-run on resume collects its event again: keep one copy.
-    if (this.#setup.journal === null || !buffer.includes(ev)) buffer.push(ev);
+    const added = this.#setup.journal === null || !buffer.includes(ev);
+    if (added) buffer.push(ev);
     const set = takeSet(buffer, types);
     if (set === null) {
-      this.#setup.journal?.collect(key, buffer);
+      if (added) this.#setup.journal?.collect(key, ev);
       return null;
     }
     const { taken: result, rest } = set;
     this.#collect.set(key, rest);
-    this.#setup.journal?.collect(key, rest, ev, result);
+    this.#setup.journal?.collect(key, added ? ev : undefined, ev, result);
     return result;
   }
 
@@ -675,7 +792,7 @@ export class Run implements StepPort, RunControl {
       for (let i = 0; same && i < types.length; i++) same = last.types[i] === types[i];
       if (same) return last.key;
     }
-    const key = `${slot.def.name}|${types.map(eventTypeName).join(",")}`;
+    const key = collectKey(slot.def.name, types.map(eventTypeName));
     this.#lastCollect = { slot, ref: types, types: types.slice(), key };
     return key;
   }
@@ -696,11 +813,24 @@ export class Run implements StepPort, RunControl {
   /* ------------------------------------------------------------ many workflows */
 
   /** `ctx.runWorkflow`: run `target` as a child of this run, from `slot`'s workflow. */
-  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal): Promise<unknown> {
+  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown> {
     const start = this.#setup.runChild;
     if (!start) return Promise.reject(new WorkflowError("ctx.runWorkflow is not available in this run.", { workflow: this.workflowName, runId: this.id }));
-    return start(slot.instance, target, input, this, signal);
+    const journal = this.#setup.journal;
+    if (journal === null || origin === undefined) return start(slot.instance, target, input, this, signal);
+    // A durable parent names the child in its journal, committed, before the child exists: after a
+    // crash, the invocation's re-run re-attaches to it instead of leaving it running for ever (11.10).
+    const known = this.#childRuns?.get(origin.stepRunId)?.get(origin.n);
+    if (known !== undefined) return start(slot.instance, target, input, this, signal, { runId: known, attach: true });
+    const runId = childRunId();
+    journal.record({ kind: "child", stepRunId: origin.stepRunId, n: origin.n, runId });
+    return journal.flushed().then(() => {
+      if (!this.#running()) throw this.#endReason();
+      return start(slot.instance, target, input, this, signal, { runId, attach: false });
+    });
   }
+  /** For invocations run again on resume: the child runs they started, by index. */
+  #childRuns: ReadonlyMap<string, ReadonlyMap<number, string>> | undefined;
 
   /** Inspectors added to this run with `handler.inspect`, which its children report to as well. */
   get runInspectors(): readonly Inspector[] {
@@ -720,17 +850,19 @@ export class Run implements StepPort, RunControl {
     return new Promise<Event>((resolve, reject) => {
       let timer: unknown;
       const calls = (this.#calls ??= new Map<Event, PendingCall>());
+      // As for waits: no listener on the run's own signal; the run's end rejects pending calls.
+      const own = signal === this.#controller?.signal;
       const settle = () => {
         calls.delete(request);
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
+        if (!own) signal.removeEventListener("abort", onAbort);
       };
       const onAbort = () => {
         settle();
         reject(signal.reason as Error);
       };
       if (signal.aborted) return reject(signal.reason as Error);
-      signal.addEventListener("abort", onAbort, { once: true });
+      if (!own) signal.addEventListener("abort", onAbort, { once: true });
       calls.set(request, {
         reply,
         resolve: (ev) => {
@@ -774,11 +906,12 @@ export class Run implements StepPort, RunControl {
     }
     return new Promise<Event>((resolve, reject) => {
       let timer: unknown;
+      // The run's own signal gets no listener per waiter (Node warns past 10): the run's end rejects its waiters.
+      const own = signal === this.#controller?.signal;
       const done = () => {
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
+        if (!own) signal.removeEventListener("abort", onAbort);
+        this.#waiters.delete(waiter);
         if (this.status === "waiting") {
           this.status = "running";
           this.#setup.journal?.status("running");
@@ -797,14 +930,17 @@ export class Run implements StepPort, RunControl {
           done();
           resolve(ev);
         },
-        reject,
+        reject: (err) => {
+          done();
+          reject(err as Error); // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a rejection reason is an Error here
+        },
       };
       if (signal.aborted) return reject(signal.reason as Error);
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (this.#waiters === NONE) this.#waiters = [];
-      this.#waiters.push(waiter);
+      if (!own) signal.addEventListener("abort", onAbort, { once: true });
+      if (this.#waiters === NO_WAITERS) this.#waiters = new Set();
+      this.#waiters.add(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
-      if (this.#waiters.length >= this.#active) this.#waitingOnly();
+      if (this.#waiters.size >= this.#active) this.#waitingOnly();
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();
@@ -834,6 +970,8 @@ export class Run implements StepPort, RunControl {
 
   /** End a run that never started (its workflow failed validation, its input was rejected). */
   reject(error: unknown): void {
+    // Nothing of it is in a store: nothing to journal.
+    this.#setup.journal = null;
     this.#fail(error, "failed");
   }
 
@@ -852,9 +990,10 @@ export class Run implements StepPort, RunControl {
       stream.push(stop);
       stream.end();
     }
-    // A durable run settles once its end is committed, so the caller may close the store at once.
+    // A durable run settles once its end is committed, so the caller may close the store at once;
+    // if the store failed, the run stays resumable and the handler rejects with the StoreError.
     const journal = this.#setup.journal;
-    if (journal) void journal.flushed().then(() => this.#resolve(result));
+    if (journal) void journal.flushed().then(() => this.#resolve(result), (err: unknown) => this.#reject(err));
     else this.#resolve(result);
   }
 
@@ -864,15 +1003,33 @@ export class Run implements StepPort, RunControl {
     this.#end(status, undefined, error);
     this.#stream?.fail(error);
     const journal = this.#setup.journal;
-    if (journal) void journal.flushed().then(() => this.#reject(error));
-    else this.#reject(error);
+    if (journal === null) return this.#reject(error);
+    const settled = journal.flushed().then(
+      () => this.#reject(error),
+      (err: unknown) => this.#reject(err),
+    );
+    // A run timeout fires whatever the store does: a store that hangs does not hold the handler
+    // past a grace period (the end is still committed once the store answers).
+    if (status === "timed_out") {
+      const clock = this.#setup.clock;
+      const timer = clock.setTimeout(() => this.#reject(error), END_GRACE_MS);
+      void settled.then(() => clock.clearTimeout(timer));
+    }
   }
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
     this.status = status;
     Run.#disarm(this);
+    this.#unlinkParent?.();
+    this.#unlinkParent = undefined;
     this.#controller?.abort(this.#endReason());
-    if (this.#waiters.length > 0) for (const w of this.#waiters.splice(0)) w.reject(this.#endReason());
+    if (this.#waiters.size > 0) {
+      const waiters = [...this.#waiters];
+      this.#waiters.clear();
+      for (const w of waiters) w.reject(this.#endReason());
+    }
+    // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
+    if (this.#calls !== undefined && this.#calls.size > 0) for (const call of [...this.#calls.values()]) call.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
     this.#trace?.end(status, status === "completed" ? undefined : error);
     if (this.#inspectors) {
@@ -910,6 +1067,8 @@ export class Run implements StepPort, RunControl {
     if (this.#unclaimed === NONE) this.#unclaimed = [];
     this.#unclaimed.push(...r.unclaimed);
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
+    if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;
+    if (r.children !== undefined && r.children.size > 0) this.#childRuns = r.children;
     const slot = (step: string) => this.#slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
@@ -923,6 +1082,7 @@ export class Run implements StepPort, RunControl {
       }
       for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
       for (const ev of r.external) if (this.#running()) this.sendExternal(ev);
+      this.#sendEarly();
       if (this.#active === 0 && this.#running()) this.#idle();
     });
   }
@@ -935,6 +1095,8 @@ export class Run implements StepPort, RunControl {
 }
 
 const EMPTY: readonly Event[] = Object.freeze([]);
+/** How long a timed-out durable run waits for its end to be committed before its handler rejects anyway. */
+const END_GRACE_MS = 1000;
 /** Nested synchronous step starts allowed before the next one waits for a microtask. */
 const MAX_DEPTH = 200;
 
@@ -947,6 +1109,8 @@ interface Deadlines {
   last: Run | undefined;
   timer: unknown;
 }
+/** The shared stand-in for a run's waiters before its first wait (never added to). */
+const NO_WAITERS: Set<Waiter> = new Set();
 /** The shared, frozen stand-in for a per-run list nothing was put in yet. */
 const NONE: readonly unknown[] = Object.freeze([]);
 
@@ -969,11 +1133,23 @@ function allowedFor(def: StepDefinition): Set<unknown> {
   return set;
 }
 
-function linkedController(parent: AbortSignal): AbortController {
+/** A new child run's id: flat (see start.ts's flatId). */
+function childRunId(): string {
+  const id = randomId();
+  id.charCodeAt(0);
+  return id;
+}
+
+/** A controller aborted with `parent`, and the function that unlinks it (call it when the attempt ends: no listener left behind). */
+function linkedController(parent: AbortSignal): [AbortController, () => void] {
   const c = new AbortController();
-  if (parent.aborted) c.abort(parent.reason);
-  else parent.addEventListener("abort", () => c.abort(parent.reason), { once: true });
-  return c;
+  if (parent.aborted) {
+    c.abort(parent.reason);
+    return [c, () => {}];
+  }
+  const onAbort = () => c.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  return [c, () => parent.removeEventListener("abort", onAbort)];
 }
 
 

@@ -1,9 +1,11 @@
 import type { Clock } from "../clock.js";
+import type { SendOrigin } from "../context.js";
 import type { Event } from "../events.js";
 import type { RunStatus } from "../inspect.js";
 import type { RunJournal } from "../driver/run.js";
+import { RunFinishedError, RunLockedError, StoreError } from "../errors.js";
 import { errorJSON } from "../records.js";
-import type { JournalEntry, JournalRecord, Store } from "../store.js";
+import type { JournalEntry, JournalRecord, RunEnd, Store } from "../store.js";
 
 /**
  * How journal writes reach the store. In both modes, entries are group-committed at most a
@@ -18,10 +20,43 @@ export type Durability = "sync" | "batched";
 
 /** What a journal tells its owner, given at construction. */
 export interface JournalHooks {
-  /** The store failed: the run fails with this error (the journal keeps what was committed). */
-  readonly onError: (err: unknown) => void;
-  /** Runs after the run's end is committed, before the run settles (releases its lease). */
-  readonly afterEnd?: () => void | Promise<void>;
+  /** The workflow the run belongs to (for error messages). */
+  readonly workflow: string;
+  /**
+   * The journal stopped: the store failed (a {@link StoreError}), or another process took the run
+   * or ended it (`RunLockedError`, `RunFinishedError`). Nothing more is written; the journal keeps
+   * what was committed, and the run is left as it is in its store (resumable unless it ended).
+   */
+  readonly onError: (err: Error) => void;
+}
+
+/** The error a run stops with when its store fails (a fenced write's RunLockedError/RunFinishedError as is). */
+export function storeFailed(err: unknown, workflow: string, runId: string): Error {
+  if (err instanceof RunLockedError || err instanceof RunFinishedError) return err;
+  if (err instanceof StoreError && err.runId !== undefined) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new StoreError(`The store failed while journaling run "${runId}" of workflow "${workflow}": ${why}. The journal keeps what was committed; resume the run once the store is back.`, err instanceof StoreError ? err.code : "STORE_FAILED", { workflow, runId, cause: err });
+}
+
+/** Attempts of a store call that fails with `STORE_BUSY` (a lock held elsewhere): retried with backoff. */
+const BUSY_RETRIES = 5;
+const BUSY_FIRST_DELAY_MS = 50;
+
+/** True for a store error worth retrying: the call did nothing (a lock held elsewhere). */
+export function isBusy(err: unknown): boolean {
+  return err instanceof StoreError && err.code === "STORE_BUSY";
+}
+
+/** `call`, retried with backoff on the clock while the store is busy; other errors go through at once. */
+export async function retryBusy<T>(clock: Clock, call: () => T | Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isBusy(err) || i >= BUSY_RETRIES) throw err;
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, BUSY_FIRST_DELAY_MS * 2 ** i));
+    }
+  }
 }
 
 /** Turns what a run does into journal entries and commits them to a {@link Store}. */
@@ -31,9 +66,13 @@ export class Journal implements RunJournal {
   readonly #seqs = new WeakMap<Event, number>();
   #timer: unknown;
   #flushing: Promise<void> = Promise.resolve();
-  /** Told the first error the store raised; the run fails with it. */
-  readonly onError: (err: unknown) => void;
-  readonly #afterEnd: (() => void | Promise<void>) | undefined;
+  readonly #hooks: JournalHooks;
+  /** The lease's fencing token: every write carries it (undefined until the run holds its lease). */
+  #token: number | undefined;
+  /** Why the journal stopped writing, once it has. */
+  #failure: Error | undefined;
+  /** The run's end is committed (`store.finish` returned). */
+  ended = false;
 
   constructor(
     readonly store: Store,
@@ -44,12 +83,64 @@ export class Journal implements RunJournal {
     readonly batchMs = 5,
     readonly maxBatch = 1024,
   ) {
-    this.onError = hooks.onError;
-    this.#afterEnd = hooks.afterEnd;
+    this.#hooks = hooks;
   }
 
+  /** Write with this fencing token from now on (the run holds its lease with it). */
+  fence(token: number): void {
+    this.#token = token;
+  }
+
+  /** Why the journal stopped, if it has: the run's handler rejects with it. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** The store failed (or another holder fenced us off): stop writing, keep the first error, tell the run. */
+  fail(err: unknown): void {
+    if (this.#failure !== undefined) return;
+    const failure = storeFailed(err, this.#hooks.workflow, this.runId);
+    this.#failure = failure;
+    this.#pending = [];
+    if (this.#timer !== undefined) {
+      this.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#hooks.onError(failure);
+  }
+
+  /** Chains a store write after the ones before it; after a failure, nothing more is written. */
+  #chain(write: () => unknown): Promise<void> {
+    this.#flushing = this.#flushing.then(async () => {
+      if (this.#failure !== undefined) return;
+      try {
+        await retryBusy(this.clock, write);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    return this.#flushing;
+  }
+
+  /** The write options: the fencing token, and (`claims`) the inbox events the batch journals. */
+  #options(claims = false): { token?: number; claim?: number[] } {
+    const o: { token?: number; claim?: number[] } = this.#token === undefined ? {} : { token: this.#token };
+    if (claims && this.#claims.length > 0) {
+      o.claim = this.#claims;
+      this.#claims = [];
+    }
+    return o;
+  }
+
+  /** Inbox event `inboxId` leaves the inbox in the next commit, with the records that journal it. */
+  claim(inboxId: number): void {
+    if (this.#held || this.#failure !== undefined) return;
+    this.#claims.push(inboxId);
+  }
+  #claims: number[] = [];
+
   record(r: JournalRecord): void {
-    if (this.#held) return;
+    if (this.#held || this.#failure !== undefined) return;
     // Every caller hands in a fresh record: stamp it in place (`at` last, as a spread would put it).
     const e = r as JournalEntry;
     e.at = this.clock.now();
@@ -69,7 +160,7 @@ export class Journal implements RunJournal {
   }
 
   /** The sequence number of `ev`, journaling it first if it is new. */
-  event(ev: Event, from: string | undefined, to?: string): number {
+  event(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number {
     let seq = this.#seqs.get(ev);
     if (seq !== undefined) return seq;
     seq = ++this.#seq;
@@ -77,6 +168,10 @@ export class Journal implements RunJournal {
     const r: JournalRecord & { kind: "event" } = { kind: "event", seq, event: ev.toJSON() };
     if (from !== undefined) r.from = from;
     if (to !== undefined) r.to = to;
+    if (sender !== undefined) {
+      r.by = sender.stepRunId;
+      r.n = sender.n;
+    }
     this.record(r);
     return seq;
   }
@@ -99,11 +194,16 @@ export class Journal implements RunJournal {
     this.record({ kind: "step_failed", stepRunId, step, attempt, error: errorJSON(error), willRetry });
   }
 
-  /** The buffer under `key` is now `events`; when a call completed a set, `by` is its event and `taken` the set. */
-  collect(key: string, events: readonly Event[], by?: Event, taken?: readonly Event[]): void {
-    const seqs = events.map((ev) => this.event(ev, undefined));
-    if (by === undefined || taken === undefined) this.record({ kind: "collect", key, seqs });
-    else this.record({ kind: "collect", key, seqs, by: this.event(by, undefined), taken: taken.map((ev) => this.event(ev, undefined)) });
+  /** The buffer under `key` changed: `added` joined it; when a call completed a set, `by` is its event and `taken` the set. Only the change is journaled. */
+  collect(key: string, added: Event | undefined, by?: Event, taken?: readonly Event[]): void {
+    if (added === undefined && taken === undefined) return;
+    const r: JournalRecord & { kind: "collect" } = { kind: "collect", key };
+    if (added !== undefined) r.add = this.event(added, undefined);
+    if (by !== undefined && taken !== undefined) {
+      r.by = this.event(by, undefined);
+      r.taken = taken.map((ev) => this.event(ev, undefined));
+    }
+    this.record(r);
   }
 
   waiting(stepRunId: string, type: string): void {
@@ -118,9 +218,9 @@ export class Journal implements RunJournal {
 
   /** The run is now `"waiting"` (only waits are in flight) or `"running"` again: commit, then tell the store. */
   status(status: RunStatus): void {
-    if (this.#held) return;
+    if (this.#held || this.#failure !== undefined) return;
     void this.commit();
-    this.#flushing = this.#flushing.then(() => this.store.setStatus(this.runId, status)).catch((err: unknown) => this.onError(err));
+    void this.#chain(() => this.store.setStatus(this.runId, status, undefined, this.#options()));
   }
 
   /** Write nothing until {@link adopt}: a resumed run may not touch its journal before it holds the run's lease. */
@@ -139,21 +239,34 @@ export class Journal implements RunJournal {
     if (maxSeq > this.#seq) this.#seq = maxSeq;
   }
 
+  /**
+   * The run ended: its last records, `run_finished`, its status and outcome are committed in one
+   * transaction (`store.finish`, which also releases the lease), or nothing is.
+   */
   finished(status: RunStatus, result: unknown, error: unknown): void {
-    if (this.#held) return;
-    this.record({ kind: "run_finished", status, ...(status === "completed" ? { result } : { error: errorJSON(error) }) });
-    void this.commit();
-    this.#flushing = this.#flushing
-      .then(() => this.store.setStatus(this.runId, status, status === "completed" ? { result } : { error: errorJSON(error) }))
-      .then(() => this.#afterEnd?.())
-      .catch((err: unknown) => this.onError(err));
+    if (this.#held || this.#failure !== undefined) return;
+    const end = (status === "completed" ? { status, result } : { status, error: errorJSON(error) }) as RunEnd;
+    const last: JournalEntry = { kind: "run_finished", ...end, at: this.clock.now() };
+    if (this.#timer !== undefined) {
+      this.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#pending;
+    this.#pending = [];
+    batch.push(last);
+    const options = this.#options(true);
+    void this.#chain(async () => {
+      await this.store.finish(this.runId, batch, end, options);
+      this.ended = true;
+    });
   }
 
-  /** Write what is pending, in order; commits never overlap. */
-  /** Resolves when everything recorded so far is in the store. */
+  /** Resolves when everything recorded so far is in the store; rejects with {@link failure} once the journal stopped. */
   flushed(): Promise<void> {
     void this.commit();
-    return this.#flushing;
+    return this.#flushing.then(() => {
+      if (this.#failure !== undefined) throw this.#failure;
+    });
   }
 
   commit(): Promise<void> | undefined {
@@ -165,10 +278,10 @@ export class Journal implements RunJournal {
       this.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#pending.length === 0) return undefined;
+    if (this.#pending.length === 0 && this.#claims.length === 0) return undefined;
     const batch = this.#pending;
     this.#pending = [];
-    this.#flushing = this.#flushing.then(() => this.store.append(this.runId, batch)).catch((err: unknown) => this.onError(err));
-    return this.#flushing;
+    const options = this.#options(true);
+    return this.#chain(() => this.store.append(this.runId, batch, options));
   }
 }

@@ -3,8 +3,9 @@ import type { Clock } from "../clock.js";
 import { RunLockedError } from "../errors.js";
 import type { WorkflowHandler } from "../handler.js";
 import type { Run } from "../driver/run.js";
+import type { Event } from "../events.js";
 import type { Store } from "../store.js";
-import type { Journal } from "./journal.js";
+import { retryBusy, type Journal } from "./journal.js";
 
 /**
  * Who takes a run's lease in this process: the `leaseOwner` workflow option. Leases let only
@@ -86,19 +87,56 @@ interface Live {
   journal: Journal;
   store: Store;
   owner: string;
+  /** The lease's fencing token. */
+  token: number;
 }
+
+/** How often a live run reads its inbox in a store that cannot wake it (`subscribe`). */
+const INBOX_POLL_MS = 250;
+
+const RESUMING = new WeakMap<Store, Map<string, Resumption>>();
+
+/** A resume under way in this process: later sends to the run join it (queued onto the run). */
+export interface Resumption {
+  readonly handler: WorkflowHandler<unknown>;
+  readonly events: Event[];
+}
+
+/** Register (or, with `undefined`, forget) the resume of `runId` under way in this process. */
+export function markResuming(store: Store, runId: string, r: Resumption | undefined): void {
+  let runs = RESUMING.get(store);
+  if (r === undefined) {
+    runs?.delete(runId);
+    return;
+  }
+  if (!runs) RESUMING.set(store, (runs = new Map<string, Resumption>()));
+  runs.set(runId, r);
+}
+
+/** The resume of `runId` under way in this process on `store`, if any. */
+export function resuming(store: Store | undefined, runId: string): Resumption | undefined {
+  return store ? RESUMING.get(store)?.get(runId) : undefined;
+}
+
+/**
+ * Owners whose run stopped in this process without its lease released yet (the store failed):
+ * this process may take their leases over at once (item 11.5: not locked out of its own run).
+ */
+const STRANDED = new Set<string>();
 
 const LIVE = new WeakMap<Store, Map<string, Live>>();
 
 /** Take the lease on `runId` as `owner`, taking it over from a holder known to be gone; else a {@link RunLockedError}. */
-export async function takeLease(store: Store, runId: string, owner: string, workflow: string, leasing: Leasing): Promise<void> {
+export async function takeLease(store: Store, runId: string, owner: string, workflow: string, leasing: Leasing): Promise<number> {
   const { clock, ttlMs } = leasing;
-  let got = await store.acquireLease(runId, owner, ttlMs, clock.now());
-  if (!got.acquired && got.holder && leasing.owner.isGone?.(got.holder.owner) === true) {
-    await store.releaseLease(runId, got.holder.owner);
-    got = await store.acquireLease(runId, owner, ttlMs, clock.now());
+  let got = await retryBusy(clock, () => store.acquireLease(runId, owner, ttlMs, clock.now()));
+  if (!got.acquired && got.holder && (STRANDED.has(got.holder.owner) || leasing.owner.isGone?.(got.holder.owner) === true)) {
+    const gone = got.holder.owner;
+    await retryBusy(clock, () => store.releaseLease(runId, gone));
+    STRANDED.delete(gone);
+    got = await retryBusy(clock, () => store.acquireLease(runId, owner, ttlMs, clock.now()));
   }
-  if (got.acquired) return;
+  if (got.acquired) return got.token;
   const holder = got.holder ?? { owner: "unknown", expiresAt: 0 };
   throw new RunLockedError(
     `Run "${runId}" of workflow "${workflow}" is being run by ${holder.owner} (lease until ${new Date(holder.expiresAt).toISOString()}). ` +
@@ -114,36 +152,99 @@ export async function takeLease(store: Store, runId: string, owner: string, work
  * of its time to live while the run is live, and release it once the run's end is committed.
  */
 export function hold(live: Live, leasing: Leasing): void {
-  const { run, store, owner, journal } = live;
+  const { run, store, owner, journal, token } = live;
   const { clock, ttlMs } = leasing;
   trackStore(store);
+  journal.fence(token);
   let runs = LIVE.get(store);
   if (!runs) LIVE.set(store, (runs = new Map<string, Live>()));
   runs.set(run.id, live);
   let timer: unknown;
   let ended = false;
+  let failures = 0;
+  const renewal = async () => {
+    try {
+      // No store call from a timer may throw out of it (a synchronous store throws in the call).
+      const r = await store.acquireLease(run.id, owner, ttlMs, clock.now(), { token });
+      if (!r.acquired) {
+        if (!ended) run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
+        return;
+      }
+      failures = 0;
+    } catch {
+      // A busy or failing store: try again sooner, with backoff. The lease is not lost until its
+      // TTL passes, and a holder that lost it is stopped by fencing at its next write.
+      failures++;
+    }
+    if (!ended) renew();
+  };
   const renew = () => {
-    timer = clock.setTimeout(() => {
-      void Promise.resolve(store.acquireLease(run.id, owner, ttlMs, clock.now())).then(
-        (r) => {
-          if (!r.acquired) {
-            run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
-          } else if (!ended) renew();
-        },
-        (err: unknown) => journal.onError(err),
-      );
-    }, Math.max(10, ttlMs / 3));
+    const every = Math.max(10, ttlMs / 3);
+    timer = clock.setTimeout(() => void renewal(), failures === 0 ? every : Math.min(every, 50 * 2 ** failures));
     // A renewal timer alone must not keep a process alive (Node's timers have unref; others need not).
     (timer as { unref?: () => void } | null)?.unref?.();
   };
   renew();
+
+  // The run's inbox (events delivered from other processes): drained on a store's wake-up, else
+  // polled; like PostgreSQL's LISTEN connection, the poll keeps the process alive while the run is live.
+  const claimed = new Set<number>();
+  let draining = false;
+  let again = false;
+  const drain = async (): Promise<void> => {
+    if (draining) {
+      again = true;
+      return;
+    }
+    draining = true;
+    try {
+      do {
+        again = false;
+        const items = await store.readInbox(run.id);
+        for (const item of items) {
+          if (ended) return;
+          if (claimed.has(item.id)) continue;
+          claimed.add(item.id);
+          run.deliverFromInbox(item.event, item.id);
+        }
+      } while (again && !ended);
+    } catch {
+      // A store that fails to read: the next wake-up or poll tries again.
+    } finally {
+      draining = false;
+    }
+  };
+  const unsubscribe = store.subscribe?.(run.id, () => void drain());
+  let poll: unknown;
+  if (unsubscribe === undefined) {
+    const every = Math.min(INBOX_POLL_MS, Math.max(10, ttlMs / 3));
+    const tick = () => {
+      poll = clock.setTimeout(() => {
+        void drain().then(() => {
+          if (!ended) tick();
+        });
+      }, every);
+    };
+    tick();
+  }
+  void drain();
+
   const end = () => {
     ended = true;
+    unsubscribe?.();
+    if (poll !== undefined) clock.clearTimeout(poll);
     clock.clearTimeout(timer);
     if (runs.get(run.id) === live) runs.delete(run.id);
+    // Ended in the store: `finish` released the lease. Stopped here (suspended, the store failed):
+    // release it, and until that works let this process take it over at once.
+    STRANDED.add(owner);
     void journal
       .flushed()
-      .then(() => store.releaseLease(run.id, owner))
+      .catch(() => {})
+      .then(async () => {
+        if (!journal.ended) await retryBusy(clock, () => store.releaseLease(run.id, owner));
+        STRANDED.delete(owner);
+      })
       .catch(() => {});
   };
   run.promise.then(end, end);
@@ -152,14 +253,8 @@ export function hold(live: Live, leasing: Leasing): void {
 /** A new durable run: take its lease (a new run's lease is free) and keep it while the run is live here. */
 export async function holdNewRun(store: Store, run: Run, handler: WorkflowHandler<unknown>, journal: Journal, leasing: Leasing): Promise<void> {
   const owner = leasing.owner.next();
-  await takeLease(store, run.id, owner, run.workflowName, leasing);
-  hold({ run, handler, journal, store, owner }, leasing);
-}
-
-/** Release the lease of `runId` if it is live in this process on `store` (a journal's `afterEnd`). */
-export function releaseLive(store: Store, runId: string): void | Promise<void> {
-  const live = LIVE.get(store)?.get(runId);
-  return live === undefined ? undefined : store.releaseLease(runId, live.owner);
+  const token = await takeLease(store, run.id, owner, run.workflowName, leasing);
+  hold({ run, handler, journal, store, owner, token }, leasing);
 }
 
 /** The handler of `runId` when it is live in this process on `store`. */

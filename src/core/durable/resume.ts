@@ -4,21 +4,22 @@ import {
   RunLockedError,
   RunNotFoundError,
   RunSuspendedError,
-  StoreError,
   StoreVersionError,
   WorkflowError,
   WorkflowRuntimeError,
 } from "../errors.js";
 import { isEvent, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { WorkflowHandler } from "../handler.js";
-import type { Journal } from "./journal.js";
-import { findLive, hold, takeLease, type Leasing } from "./lease.js";
+import { retryBusy, storeFailed, type Journal } from "./journal.js";
+import type { Clock } from "../clock.js";
+import { findLive, hold, markResuming, takeLease, type Leasing } from "./lease.js";
 import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Restored } from "../machine/restored.js";
+import { normalCollectKey } from "../machine/collect.js";
 import { reviveEvent } from "../records.js";
 import type { Run } from "../driver/run.js";
-import { JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
+import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
 export type { Restored };
 
@@ -43,6 +44,8 @@ export interface Replayed {
  */
 export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
   const eventRecs = new Map<number, { json: EventJSON; to: string | undefined; from: string | undefined }>();
+  const sends: { by: string; n: number }[] = [];
+  const childRecs: { stepRunId: string; n: number; runId: string }[] = [];
   const started = new Map<string, { step: string; seq: number; attempt: number }>();
   const ended = new Set<string>();
   const consumed = new Set<string>();
@@ -61,6 +64,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         break;
       case "event":
         eventRecs.set(e.seq, { json: e.event, to: e.to, from: e.from });
+        if (typeof e.by === "string" && typeof e.n === "number") sends.push({ by: e.by, n: e.n });
         if (e.seq > maxSeq) maxSeq = e.seq;
         break;
       case "step_started": {
@@ -74,11 +78,14 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
       case "step_finished":
         ended.add(e.stepRunId);
         break;
+      case "child":
+        childRecs.push(e);
+        break;
       case "state":
         state.set(e.key, e.value);
         break;
       case "collect":
-        collects.push(e);
+        collects.push({ ...e, key: normalCollectKey(e.key) });
         break;
       case "received":
         received.set(e.seq, e.stepRunId);
@@ -115,6 +122,21 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
     inFlightIds.add(id);
   }
   inFlight.sort((a, b) => a.no - b.no);
+  const sent = new Map<string, Set<number>>();
+  for (const { by, n } of sends) {
+    if (!inFlightIds.has(by)) continue;
+    let set = sent.get(by);
+    if (set === undefined) sent.set(by, (set = new Set()));
+    set.add(n);
+  }
+  // The latest child run of each index wins (a retried attempt started its own).
+  const children = new Map<string, Map<number, string>>();
+  for (const c of childRecs) {
+    if (!inFlightIds.has(c.stepRunId)) continue;
+    let byN = children.get(c.stepRunId);
+    if (byN === undefined) children.set(c.stepRunId, (byN = new Map<number, string>()));
+    byN.set(c.n, c.runId);
+  }
 
   const unclaimed: Event[] = [];
   const deliveries: { step: string; event: Event }[] = [];
@@ -143,7 +165,20 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   }
 
   const buffers = new Map<string, number[]>();
-  for (const c of collects) buffers.set(c.key, [...c.seqs]);
+  for (const c of collects) {
+    // The whole buffer (older journals), or a change of it.
+    if (c.seqs !== undefined) {
+      buffers.set(c.key, [...c.seqs]);
+      continue;
+    }
+    let buf = buffers.get(c.key);
+    if (buf === undefined) buffers.set(c.key, (buf = []));
+    if (c.add !== undefined && !buf.includes(c.add)) buf.push(c.add);
+    if (c.taken !== undefined) {
+      const out = new Set(c.taken);
+      buffers.set(c.key, buf.filter((seq) => !out.has(seq)));
+    }
+  }
   for (const c of collects) {
     if (c.taken === undefined || c.by === undefined) continue;
     const step = c.key.slice(0, c.key.indexOf("|"));
@@ -156,24 +191,20 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
     input,
     events,
     maxSeq,
   };
 }
 
-/** The error a run fails with when its store fails. */
-export function storeFailed(err: unknown, workflow: string, runId: string): StoreError {
-  if (err instanceof StoreError && err.runId !== undefined) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new StoreError(`The store failed while journaling run "${runId}" of workflow "${workflow}": ${why}. The journal keeps what was committed; resume the run once the store is back.`, err instanceof StoreError ? err.code : "STORE_FAILED", { workflow, runId, cause: err });
-}
+export { storeFailed };
 
 /** What `wf.resume` and `wf.sendEvent` ask of the run starter. */
 export interface Resuming {
   readonly runId: string;
-  readonly events: readonly Event[];
+  /** Events to deliver once resumed; sends made while the resume is under way are added here. */
+  readonly events: Event[];
 }
 
 /** Check what `wf.sendEvent(runId, ev)` was given before anything starts. */
@@ -211,10 +242,23 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ${stored.status === "completed" ? "completed" : `ended (${stored.status})${why}`}; there is nothing to resume.`, stored.status, ctx);
     }
     const owner = leasing.owner.next();
+    let token: number;
     try {
-      await takeLease(store, runId, owner, plan.workflow, leasing);
+      token = await takeLease(store, runId, owner, plan.workflow, leasing);
     } catch (err) {
-      throw err instanceof RunLockedError ? err : storeFailed(err, plan.workflow, runId);
+      if (!(err instanceof RunLockedError)) throw storeFailed(err, plan.workflow, runId);
+      // Another process runs it: events sent go to the run's inbox there (exactly once), and
+      // this handler follows the run to its end (issue 11.14). A bare resume is refused.
+      if (resuming.events.length === 0) throw err;
+      markResuming(store, runId, undefined);
+      const events = resuming.events.splice(0);
+      try {
+        for (const ev of events) await retryBusy(leasing.clock, () => store.deliver(runId, ev.toJSON()));
+      } catch (deliverErr) {
+        throw deliverErr instanceof RunFinishedError ? deliverErr : storeFailed(deliverErr, plan.workflow, runId);
+      }
+      run.followRemote(followEnd(store, runId, plan.workflow, leasing.clock));
+      return;
     }
     try {
       let entries: readonly JournalEntry[];
@@ -223,6 +267,9 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       } catch (err) {
         throw storeFailed(err, plan.workflow, runId);
       }
+      // It ended between the status check and the lease: ending is one transaction, so its journal says so.
+      const end = entries.find((e) => e.kind === "run_finished");
+      if (end !== undefined) throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ended (${end.status}); there is nothing to resume.`, end.status, ctx);
       const r = replay(plan, runId, entries, stored);
       // Cancelled (or otherwise ended) while loading: leave the stored run as it was.
       if (run.status !== "running") {
@@ -230,15 +277,38 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
         return;
       }
       journal.adopt(r.events, r.maxSeq);
+      journal.fence(token);
       journal.record({ kind: "run_resumed", owner });
       if (stored.status === "waiting") journal.status("running");
-      hold({ run, handler, journal, store, owner }, leasing);
-      run.start(r.input, { ...r.restored, external: resuming.events });
+      hold({ run, handler, journal, store, owner, token }, leasing);
+      // From here sends reach the live run; those made meanwhile are delivered with the restore.
+      markResuming(store, runId, undefined);
+      run.start(r.input, { ...r.restored, external: resuming.events.splice(0) });
     } catch (err) {
       await Promise.resolve(store.releaseLease(runId, owner)).catch(() => {});
       throw err;
     }
-  })().catch((err: unknown) => run.suspend(err));
+  })().catch((err: unknown) => {
+    if (store) markResuming(store, runId, undefined);
+    run.suspend(err);
+  });
+}
+
+/** How often a handler following a run in another process looks at its stored status. */
+const FOLLOW_POLL_MS = 200;
+
+/** Resolves with the result of `runId` once it completed in whichever process runs it; rejects if it ended otherwise. */
+async function followEnd(store: Store, runId: string, workflow: string, clock: Clock): Promise<unknown> {
+  for (;;) {
+    const stored = await store.getRun(runId);
+    if (stored === undefined) throw new RunNotFoundError(`Run "${runId}" is no longer in the store.`, { workflow, runId });
+    if (stored.status === "completed") return stored.result;
+    if (!isLive(stored.status)) {
+      const why = stored.error ? `: ${stored.error.message}` : "";
+      throw new RunFinishedError(`Run "${runId}" of workflow "${workflow}" ended ${stored.status} in the process running it${why}`, stored.status, { workflow, runId });
+    }
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, FOLLOW_POLL_MS));
+  }
 }
 
 /**

@@ -27,3 +27,26 @@ export function takeSet(buffer: readonly Event[], types: readonly EventClass[]):
   }
   return { taken: taken.map((i) => buffer[i] as Event), rest: buffer.filter((_, j) => picked[j] === 0) };
 }
+
+/**
+ * The journal key of a `collectEvents` buffer: the step and its list of types, repeats written
+ * once with a count (`join|Part*1000`), so a wide fan-in's key does not grow with its width.
+ * Keys journaled before in full (`join|Part,Part,…`) map to the same key.
+ */
+export function collectKey(step: string, typeNames: readonly string[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < typeNames.length; ) {
+    let j = i + 1;
+    while (j < typeNames.length && typeNames[j] === typeNames[i]) j++;
+    parts.push(j - i > 1 ? `${typeNames[i] as string}*${j - i}` : (typeNames[i] as string));
+    i = j;
+  }
+  return `${step}|${parts.join(",")}`;
+}
+
+/** {@link collectKey} of a key as journaled (either form). */
+export function normalCollectKey(key: string): string {
+  const bar = key.indexOf("|");
+  if (bar < 0 || !key.includes(",", bar)) return key;
+  return collectKey(key.slice(0, bar), key.slice(bar + 1).split(","));
+}

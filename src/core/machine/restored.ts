@@ -18,6 +18,16 @@ export interface Restored {
   readonly deliveries: readonly { step: string; event: Event }[];
   /** The highest invocation number used: new invocations are numbered after it. */
   readonly invocations: number;
+  /**
+   * For each invocation in `inFlight`: the indexes of its `ctx.sendEvent`s the journal holds
+   * (already routed); its re-run does not send those again.
+   */
+  readonly sent?: ReadonlyMap<string, ReadonlySet<number>>;
+  /**
+   * For each invocation in `inFlight`: the child runs it started (`ctx.runWorkflow`), by index;
+   * its re-run re-attaches to them instead of starting new ones.
+   */
+  readonly children?: ReadonlyMap<string, ReadonlyMap<number, string>>;
   /** A StopEvent was journaled but the run's end was not: it completes with this. */
   readonly stop?: Event;
   /** Events from outside to deliver once restored (`wf.sendEvent`). */
