@@ -35,6 +35,12 @@ export interface StepOptions<A extends EventClasses = EventClasses, E extends Ev
   name?: string;
   /** What the step does, for traces: `"tool"` steps get `execute_tool` spans, `"llm"` steps model-call spans. */
   kind?: StepKind;
+  /**
+   * Invocations of this step running at once across every process, for a runtime with a shared
+   * queue (BullMQ: the step gets a queue of its own with that global concurrency). Unlike
+   * `numWorkers`, it holds across runs and machines.
+   */
+  globalConcurrency?: number;
 }
 
 /** What a step may return: an event, several (fan-out), or nothing. */
@@ -84,6 +90,8 @@ export interface StepDefinition {
   /** Seconds per attempt, or null. */
   readonly timeout: number | null;
   readonly kind: StepKind | undefined;
+  /** The cluster-wide limit, for runtimes with a shared queue. */
+  readonly globalConcurrency?: number;
   /** Called with `this` set to the workflow instance. */
   readonly handler: (this: unknown, ev: Event, ctx: Context) => unknown;
   /** Where it came from: a decorated method, `Class.addStep`, or `instance.addStep`. */
@@ -135,6 +143,9 @@ export function defineStep(
   if (typeof handler !== "function") problems.push(`${label}: the handler is ${describeValue(handler)}, not a function.`);
   const kind = options.kind;
   if (kind !== undefined && kind !== "tool" && kind !== "llm") problems.push(`${label}: kind must be "tool" or "llm", got ${describeValue(kind)}.`);
+  const globalConcurrency = options.globalConcurrency;
+  const globalOk = globalConcurrency === undefined || (Number.isInteger(globalConcurrency) && globalConcurrency >= 1);
+  if (!globalOk) problems.push(`${label}: globalConcurrency must be a whole number ≥ 1, got ${String(globalConcurrency)}.`);
   return {
     name,
     accepts: checkClasses("accepts"),
@@ -145,6 +156,7 @@ export function defineStep(
     retry,
     timeout,
     kind: kind === "tool" || kind === "llm" ? kind : undefined,
+    ...(globalConcurrency !== undefined && globalOk ? { globalConcurrency } : {}),
     handler,
     origin,
     ...(method === undefined ? {} : { method }),

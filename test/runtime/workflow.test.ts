@@ -256,4 +256,40 @@ describe.skipIf(!available)("workflows with runtime: BullMQRuntime", () => {
     expect(await completedJobs("Limited.callModel")).toBe(6);
     await expect(createWorker({ connection: REDIS_URL, prefix, workflows: [new Limited()], globalConcurrency: { "Limited.callModel": 0 } })).rejects.toThrow(/globalConcurrency of step "Limited.callModel" must be a whole number ≥ 1, got 0/);
   });
+
+  it("the step option globalConcurrency does the same, declared where the step is", async () => {
+    class Declared extends Workflow<object, number> {
+      @step({ accepts: StartEvent, emits: Part })
+      start() {
+        return [1, 2, 3, 4, 5, 6].map((n) => new Part({ n }));
+      }
+      @step({ accepts: Part, emits: Done, numWorkers: Infinity, globalConcurrency: 2 })
+      async callModel(ev: Part) {
+        most = Math.max(most, ++inside);
+        await new Promise((r) => setTimeout(r, 20));
+        inside--;
+        return new Done({ n: ev.n });
+      }
+      @step({ accepts: Done, emits: StopEvent, numWorkers: 1 })
+      gather(_ev: Done, ctx: Context) {
+        const n = ctx.store.get("n", 0) + 1;
+        ctx.store.set("n", n);
+        return n === 6 ? new StopEvent({ result: n }) : undefined;
+      }
+    }
+    const runtime = await setup([new Declared()]);
+    expect(workers[0]?.queues).toEqual(["Declared", "Declared.callModel"]);
+    workers.push(await createWorker({ connection: REDIS_URL, prefix, workflows: [new Declared()], concurrency: 8 }));
+    inside = most = 0;
+    expect(await new Declared({ runtime }).run({})).toBe(6);
+    expect(most).toBe(2);
+    expect(await completedJobs("Declared.callModel")).toBe(6);
+    class Bad extends Workflow {
+      @step({ accepts: StartEvent, emits: StopEvent, globalConcurrency: 0.5 })
+      only() {
+        return new StopEvent({ result: 1 });
+      }
+    }
+    await expect(new Bad().run()).rejects.toThrow(/Step "only": globalConcurrency must be a whole number ≥ 1, got 0.5/);
+  });
 });

@@ -112,13 +112,12 @@ function servedWorkflows(workflows: WorkerWorkflows): Served[] {
   });
 }
 
-/** A step's cluster-wide limit: its own `globalConcurrency` option (when the core keeps it), or the worker's option. */
+/** A step's cluster-wide limit: the worker's option for it, else the step's own `globalConcurrency` option. */
 function globalLimit(def: StepDefinition, workflow: string, option: Readonly<Record<string, number>> | undefined): number | undefined {
-  const own = (def as { globalConcurrency?: unknown }).globalConcurrency;
-  const given = option?.[`${workflow}.${def.name}`] ?? own;
+  const given = option?.[`${workflow}.${def.name}`] ?? def.globalConcurrency;
   if (given === undefined) return undefined;
   if (!positiveInt(given)) throw new BullMQRuntimeError(`globalConcurrency of step "${workflow}.${def.name}" must be a whole number ≥ 1, got ${JSON.stringify(given)}.`, "BAD_OPTION");
-  return given as number;
+  return given;
 }
 
 /**
