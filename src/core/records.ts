@@ -82,3 +82,55 @@ export function errorFromJSON(json: ErrorJSON, context: { workflow: string; runI
   if (typeof json.name === "string") err.name = json.name;
   return err;
 }
+
+/**
+ * Where an event's data would not come back the same from a journal (JSON): the dotted path and
+ * why, or undefined when it round-trips. Plain objects, arrays, strings, finite numbers, booleans
+ * and null do; class instances come back as plain objects (their own fields).
+ */
+export function jsonProblem(value: unknown, path = "data", seen: object[] = []): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${String(value)}, which JSON cannot hold (it would come back as null)`;
+    case "bigint":
+      return `${path} is a BigInt, which JSON cannot hold: store it as a string (String(n)) or a number`;
+    case "function":
+    case "symbol":
+      return `${path} is a ${typeof value}, which JSON cannot hold`;
+  }
+  if (value === null) return undefined;
+  const obj = value as object;
+  if (seen.includes(obj)) return `${path} refers back to an object that contains it (a cycle), which JSON cannot hold`;
+  if (obj instanceof Date) return `${path} is a Date, which would come back as a string: store date.toISOString()`;
+  if (obj instanceof Map || obj instanceof Set) return `${path} is a ${obj instanceof Map ? "Map" : "Set"}, which would come back as {}: store an array (Array.from(...))`;
+  seen.push(obj);
+  try {
+    if (Array.isArray(obj)) {
+      for (let i = 0; i < obj.length; i++) {
+        const p = jsonProblem(obj[i], `${path}[${i}]`, seen);
+        if (p !== undefined) return p;
+      }
+      return undefined;
+    }
+    if (typeof (obj as { toJSON?: unknown }).toJSON === "function") return undefined;
+    for (const key of Object.keys(obj)) {
+      const p = jsonProblem((obj as Record<string, unknown>)[key], `${path}.${key}`, seen);
+      if (p !== undefined) return p;
+    }
+    return undefined;
+  } finally {
+    seen.pop();
+  }
+}
+
+/** Throws an {@link EventValidationError} naming the field when `ev`'s data would not survive the journal. */
+export function checkJournalable(ev: Event, workflow: string, runId: string): void {
+  const problem = jsonProblem(ev.toJSON().data);
+  if (problem === undefined) return;
+  const type = eventTypeName(ev.constructor as EventClass);
+  throw new EventValidationError(`Event ${type} cannot be journaled: ${problem}. A durable run keeps JSON data only (plain objects, arrays, strings, finite numbers, booleans, null).`, { eventType: type, issues: [{ path: problem.split(" ")[0], message: problem }], workflow, runId });
+}

@@ -4,7 +4,7 @@ import type { Event } from "../events.js";
 import type { RunStatus } from "../inspect.js";
 import type { RunJournal } from "../driver/run.js";
 import { RunFinishedError, RunLockedError, StoreError } from "../errors.js";
-import { errorJSON } from "../records.js";
+import { checkJournalable, errorJSON } from "../records.js";
 import type { JournalEntry, JournalRecord, RunEnd, Store } from "../store.js";
 
 /**
@@ -161,9 +161,15 @@ export class Journal implements RunJournal {
 
   /** The sequence number of `ev`, journaling it first if it is new. */
   event(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number {
-    let seq = this.#seqs.get(ev);
+    const seq = this.#seqs.get(ev);
     if (seq !== undefined) return seq;
-    seq = ++this.#seq;
+    // Before it takes a number: a refused event leaves no trace and loses no other record (issue 11.12).
+    checkJournalable(ev, this.#hooks.workflow, this.runId);
+    return this.#add(ev, from, to, sender);
+  }
+
+  #add(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number {
+    const seq = ++this.#seq;
     this.#seqs.set(ev, seq);
     const r: JournalRecord & { kind: "event" } = { kind: "event", seq, event: ev.toJSON() };
     if (from !== undefined) r.from = from;
@@ -183,7 +189,9 @@ export class Journal implements RunJournal {
 
   /** Journals a completion; in `"sync"` mode, returns the commit to await before emitting. */
   stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined {
-    const seqs = emitted.map((ev) => this.event(ev, stepRunId));
+    // All or none: an output that cannot be journaled fails the attempt before any is recorded.
+    for (const ev of emitted) if (!this.#seqs.has(ev)) checkJournalable(ev, this.#hooks.workflow, this.runId);
+    const seqs = emitted.map((ev) => this.#seqs.get(ev) ?? this.#add(ev, stepRunId));
     this.record({ kind: "step_finished", stepRunId, step, emitted: seqs });
     // The group-commit timer stays armed: it fires within `batchMs` of what is recorded next
     // (and commits nothing if that was committed first), instead of one timer per step.

@@ -5,6 +5,7 @@ import {
   RunNotFoundError,
   RunSuspendedError,
   StoreVersionError,
+  UnknownEventTypeError,
   WorkflowError,
   WorkflowRuntimeError,
 } from "../errors.js";
@@ -17,7 +18,7 @@ import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Restored } from "../machine/restored.js";
 import { normalCollectKey } from "../machine/collect.js";
-import { reviveEvent } from "../records.js";
+import { errorJSON, reviveEvent } from "../records.js";
 import type { Run } from "../driver/run.js";
 import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
@@ -270,7 +271,19 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       // It ended between the status check and the lease: ending is one transaction, so its journal says so.
       const end = entries.find((e) => e.kind === "run_finished");
       if (end !== undefined) throw new RunFinishedError(`Run "${runId}" of workflow "${plan.workflow}" has already ended (${end.status}); there is nothing to resume.`, end.status, ctx);
-      const r = replay(plan, runId, entries, stored);
+      let r: Replayed;
+      try {
+        r = replay(plan, runId, entries, stored);
+      } catch (err) {
+        // An event type this program no longer has (its class removed in a deploy): the run can
+        // never resume, so it fails once, here, instead of on every resume (issue 11.11).
+        if (err instanceof UnknownEventTypeError) {
+          const clock = leasing.clock;
+          const error = errorJSON(err);
+          await store.finish(runId, [{ kind: "run_finished", status: "failed", error, at: clock.now() }], { status: "failed", error }, { token });
+        }
+        throw err;
+      }
       // Cancelled (or otherwise ended) while loading: leave the stored run as it was.
       if (run.status !== "running") {
         await store.releaseLease(runId, owner);
