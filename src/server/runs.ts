@@ -173,7 +173,7 @@ export class Runs {
   /**
    * Deliver event `json` to run `runId`: to its live handler here, or, for a stored run waiting
    * or running with no live process, by continuing it here (`beforeContinue` may refuse, e.g.
-   * while shutting down). Validates the event against the workflow's types first. Throws
+   * while shutting down); for a run another process holds, through the store's inbox. Validates the event against the workflow's types first. Throws
    * RUN_NOT_FOUND, RUN_FINISHED (an ended run), UNKNOWN_EVENT_TYPE / INVALID_EVENT, RUN_LOCKED.
    */
   async deliver(runId: string, json: EventJSON, beforeContinue: () => void = () => {}): Promise<void> {
@@ -189,6 +189,13 @@ export class Runs {
     if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${runId}" is a child run; send events to its top run.`, { runId });
     if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
     const ev = s.wf.reviveEvent(json);
+    const store = this.#opts.store;
+    if (store && stored.lease && stored.lease.expiresAt > Date.now()) {
+      // Another process runs it: the event joins the run's inbox there, journaled exactly once by
+      // its holder (issue 11.14); following it stays with the server that runs it.
+      await store.deliver(runId, ev.toJSON());
+      return;
+    }
     beforeContinue();
     await this.continueStored(s, stored, (wf) => wf.sendEvent(runId, ev));
   }

@@ -280,6 +280,22 @@ describe("server routes", () => {
     expect(one).toMatchObject({ result: "hello Cy", input: { type: "Greet" } });
   });
 
+  it("delivers an event to a run another process holds through the store's inbox (202), never 409", async () => {
+    const store = new MemoryStore();
+    // The other process: same store, its own lease owner.
+    const elsewhere = new Asker({ store, leaseOwner: "worker-b", timeout: 10 }).run({ topic: "tea" });
+    await waitFor(async () => store.getRun(elsewhere.runId)?.status, (s) => s === "waiting");
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false });
+    expect((await rq(app, `/runs/${elsewhere.runId}/events`, json({ type: "Nope", data: {} }))).status).toBe(422);
+    const res = await rq(app, `/runs/${elsewhere.runId}/events`, json({ type: "Answer", data: { response: "yes" } }));
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ runId: elsewhere.runId, delivered: true });
+    // The holder journals it from its inbox and finishes; this server never ran it.
+    expect(await elsewhere).toBe("you said yes");
+    expect(app.runs.liveCount).toBe(0);
+    expect((await rq(app, `/runs/${elsewhere.runId}/events`, json({ type: "Answer", data: { response: "late" } }))).status).toBe(409);
+  });
+
   it("marks a child run's events with its path", async () => {
     const app = make();
     const { runId }: any = await (await rq(app, "/workflows/parent/runs", json({ k: 4 }))).json();
