@@ -50,6 +50,12 @@ export interface ServerOptions {
    * `<server>/llamaindex`. Off by default. See docs/llamaindex-protocol.md.
    */
   llamaindex?: string | boolean;
+  /**
+   * Where steps queue when they run on workers: a function answering each queue's figures, served
+   * at `GET /queues` and shown on the page, e.g. `() => queueStats({ connection })` from
+   * `stepwise-ai/bullmq`. Without it `/queues` is a 404.
+   */
+  queues?: () => unknown;
   /** Told about unexpected errors (answered as a bare 500). Default: `console.error`. */
   onError?: (err: unknown) => void;
 }
@@ -115,6 +121,11 @@ export function createServer(options: ServerOptions): StepwiseServer {
   for (const m of options.middleware ?? []) app.use("*", m);
 
   app.get("/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
+
+  app.get("/queues", routes.queues, async (c) => {
+    if (!options.queues) throw new ServerError("NOT_FOUND", "This server shows no queues: pass createServer({ queues: () => queueStats({ connection }) }) (stepwise-ai/bullmq).");
+    return c.json({ queues: await options.queues() });
+  });
 
   app.get("/workflows", routes.workflows, (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
   app.get("/", routes.page, (c) => c.html(PAGE_HTML));

@@ -79,6 +79,7 @@ export const routes = {
     parameters: [{ name: "name", in: "path", required: true, schema: str }],
     responses: { 200: { description: "HTML", content: { "text/html": { schema: str } } }, 404: error("No such workflow") },
   }),
+  queues: describeRoute({ summary: "Step queues (runs on workers)", tags: ["server"], responses: { 200: json(obj({ queues: { type: "array", items: { type: "object" } } }), "Each queue's figures, as the queues option answers them"), 404: error("No queues configured") } }),
   health: describeRoute({ summary: "Liveness", tags: ["server"], security: [], responses: { 200: json(obj({ status: str, workflows: num, liveRuns: num }), "Up"), 503: json(obj({ status: str }), "Shutting down") } }),
   workflows: describeRoute({ summary: "The served workflows", tags: ["workflows"], responses: { 200: json(obj({ workflows: { type: "array", items: ref("Workflow") } }, ["workflows"]), "Workflows") } }),
   workflow: describeRoute({

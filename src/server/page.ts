@@ -21,7 +21,7 @@ ol#events{font-family:ui-monospace,monospace;font-size:12px;background:#fafbfd;b
 .completed{color:#1a7f37}.failed,.timed_out,.cancelled{color:#c62828}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
 td a{cursor:pointer;color:#3b6fd8}.err{color:#c62828}
 </style></head>
-<body><nav><h1>stepwise</h1><div id="workflows"></div><hr><button id="show-runs">Past runs</button></nav>
+<body><nav><h1>stepwise</h1><div id="workflows"></div><hr><button id="show-runs">Past runs</button><button id="show-queues" hidden>Queues</button></nav>
 <main><div id="error" class="err"></div><div id="view"><p>Choose a workflow.</p></div></main>
 <script>
 "use strict";
@@ -169,6 +169,23 @@ async function showRuns() {
   view.replaceChildren(el("section", {}, el("h2", { textContent: "Past runs" }), filter, table));
   await fill();
 }
+async function showQueues() {
+  stopReading(); showError(); mark(null);
+  const table = el("table", { id: "queues" });
+  const cols = ["waiting", "active", "delayed", "failed", "completed", "workers"];
+  try {
+    const { queues } = await api("GET", "queues");
+    const rows = [];
+    for (const q of queues) {
+      rows.push(el("tr", {}, el("td", { textContent: q.queue }), ...cols.map((c) => el("td", { textContent: String(q[c] ?? "") }))));
+      for (const [name, n] of Object.entries(q.steps || {})) rows.push(el("tr", { className: "step" }, el("td", { textContent: "  " + name }), el("td", { textContent: String(n.waiting) }), el("td", { textContent: String(n.active) }), el("td"), el("td", { textContent: String(n.failed) }), el("td"), el("td")));
+    }
+    table.replaceChildren(el("tr", {}, ...["queue", ...cols].map((h) => el("th", { textContent: h }))), ...rows);
+  } catch (e) { showError(e.message); }
+  view.replaceChildren(el("section", {}, el("h2", { textContent: "Queues" }), table));
+}
 document.getElementById("show-runs").onclick = showRuns;
-load();
+document.getElementById("show-queues").onclick = showQueues;
+// The Queues button shows only when the server has queues to show (asked after load(), which gets the token).
+load().then(() => fetch("queues", { headers: headers(false) })).then((r) => { if (r.ok) document.getElementById("show-queues").hidden = false; }, () => {});
 </script></body></html>`;

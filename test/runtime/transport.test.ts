@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
 import { MemoryStore } from "stepwise-ai";
 import { BullMQRuntime, BullMQRuntimeError, createWorker, queueStats, stepJobId, type StepWorker } from "stepwise-ai/bullmq";
+import { createServer } from "stepwise-ai/server";
 import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
 
 const available = await redisAvailable();
@@ -165,6 +166,10 @@ describe.skipIf(!available)("BullMQRuntime and createWorker (one process)", () =
         steps: { slow: { waiting: 0, active: 4, failed: 0 }, b: { waiting: 2, active: 0, failed: 0 } },
       },
     ]);
+    // The same figures through the server's queue view (GET /queues, shown on its page).
+    const server = createServer({ workflows: { remote: new Remote() }, queues: () => queueStats({ connection: REDIS_URL, prefix }) });
+    const viewed = (await (await server.request("/queues")).json()) as { queues: { queue: string; active: number; steps: Record<string, { active: number }> }[] };
+    expect(viewed.queues).toMatchObject([{ queue: "Remote", active: 4, steps: { slow: { active: 4 } } }]);
     ac.abort(new Error("done"));
     await Promise.all([...slow, ...waiting]);
     expect(await queueStats({ connection: REDIS_URL, prefix, queues: ["Remote"], sample: 0 })).toMatchObject([{ queue: "Remote", waiting: 0, active: 0, completed: 6, steps: {} }]);

@@ -19,7 +19,10 @@ let context: BrowserContext;
 let profile: string;
 beforeAll(async () => {
   if (!have) return;
-  running = await serve(createServer({ workflows: { asker: new Asker({ timeout: null }), greeter: new Greeter() }, auth: { token: "page-token" } }), { port: 0, graceSeconds: 0 });
+  // The queues option as a BullMQ deployment passes it (queueStats); here figures that move with each call.
+  let calls = 0;
+  const queues = () => [{ queue: "Research", waiting: ++calls, active: 1, delayed: 0, failed: 0, completed: 5, workers: 2, steps: { callModel: { waiting: calls, active: 1, failed: 0 } } }];
+  running = await serve(createServer({ workflows: { asker: new Asker({ timeout: null }), greeter: new Greeter() }, auth: { token: "page-token" }, queues }), { port: 0, graceSeconds: 0 });
   profile = mkdtempSync(join(tmpdir(), "stepwise-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -64,6 +67,15 @@ describe.skipIf(!have)("the page at /", () => {
     await page.locator("#status-filter").selectOption("completed");
     await expect.poll(() => page.locator("table tr").count()).toBe(2);
     await page.screenshot({ path: join(ARTIFACTS, "server-page-runs.png") });
+    // The queue view: a row per queue and per step, as the server's queues option answers them.
+    await page.getByRole("button", { name: "Queues" }).click();
+    await expect.poll(() => page.locator("#queues tr").count()).toBe(3);
+    const cells = await page.locator("#queues tr").nth(1).locator("td").allTextContents();
+    expect(cells[0]).toBe("Research");
+    expect(Number(cells[1])).toBeGreaterThanOrEqual(1);
+    expect(cells.slice(2)).toEqual(["1", "0", "0", "5", "2"]);
+    expect((await page.locator("#queues tr").nth(2).locator("td").first().textContent())?.trim()).toBe("callModel");
+    await page.screenshot({ path: join(ARTIFACTS, "server-page-queues.png") });
     expect(offline).toEqual([]);
   });
 });

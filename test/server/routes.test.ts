@@ -296,6 +296,16 @@ describe("server routes", () => {
     expect((await rq(app, `/runs/${elsewhere.runId}/events`, json({ type: "Answer", data: { response: "late" } }))).status).toBe(409);
   });
 
+  it("serves /queues from the queues option, 404 without one", async () => {
+    expect((await rq(make(), "/queues")).status).toBe(404);
+    const app = make({ queues: async () => [{ queue: "Greeter", waiting: 3 }] });
+    const res = await rq(app, "/queues");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ queues: [{ queue: "Greeter", waiting: 3 }] });
+    const broken = make({ queues: () => Promise.reject(new Error("redis is down")), onError: () => {} });
+    expect((await rq(broken, "/queues")).status).toBe(500);
+  });
+
   it("marks a child run's events with its path", async () => {
     const app = make();
     const { runId }: any = await (await rq(app, "/workflows/parent/runs", json({ k: 4 }))).json();
