@@ -148,7 +148,7 @@ describe("errors and App (12.3, 12.10, 12.16)", () => {
     expect(() => legacy({}, "go", { value: method })).toThrow(/experimentalDecorators/);
   });
 
-  it.fails("[12.10] the run-timeout error names the steps still active and what each waits for", async () => {
+  it("[12.10] the run-timeout error names the steps still active and what each waits for", async () => {
     const clock = new TestClock();
     const held = gate();
     const wf = new Workflow({ timeout: 5, clock })

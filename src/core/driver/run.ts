@@ -257,11 +257,23 @@ export class Run implements StepPort, RunControl {
     }
   }
 
+  /** " Still active: approve (waiting for HumanResponseEvent); slow ×2." — what a timeout cut short. */
+  #stillActive(): string {
+    const parts: string[] = [];
+    for (const slot of this.#slots) {
+      if (slot.inFlight === 0) continue;
+      const waits = new Set<string>();
+      for (const w of this.#waiters) if (w.slot === slot) waits.add(eventTypeName(w.type));
+      parts.push(`${slot.def.name}${slot.inFlight > 1 ? ` ×${slot.inFlight}` : ""}${waits.size > 0 ? ` (waiting for ${[...waits].join(", ")})` : ""}`);
+    }
+    return parts.length > 0 ? ` Still active: ${parts.join("; ")}.` : "";
+  }
+
   #timedOut(): void {
     const timeout = this.#setup.timeout;
     this.#fail(
       new WorkflowTimeoutError(
-        `Workflow "${this.workflowName}" timed out after ${timeout}s (run "${this.id}"); raise the timeout option or pass timeout: null.`,
+        `Workflow "${this.workflowName}" timed out after ${timeout}s (run "${this.id}").${this.#stillActive()} Raise the timeout option or pass timeout: null.`,
         timeout ?? 0,
         { workflow: this.workflowName, runId: this.id },
       ),
