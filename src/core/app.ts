@@ -37,8 +37,14 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
         problems.push(`App member "${name}" is not a Workflow instance; pass instances (new ${name}()), not classes.`);
         continue;
       }
-      if (members.has(name)) problems.push(`Two App members are named "${name}"; pass workflows as { someName: instance, otherName: instance }.`);
-      members.set(name, wf as Workflow);
+      let memberName = name;
+      // Plain `new Workflow()` members built with addStep share the class's name: number them by position.
+      if (Array.isArray(workflows) && members.has(name) && wf.constructor === Workflow && name === "Workflow") for (let n = 2; members.has(memberName); n++) memberName = `${name}${n}`;
+      if (members.has(memberName)) {
+        problems.push(`Two App members are named "${name}"; pass workflows as { someName: instance, otherName: instance }, or give each a name option.`);
+        continue;
+      }
+      members.set(memberName, wf as Workflow);
     }
     if (entry !== undefined && !members.has(entry)) problems.push(`entry "${entry}" is not a member of the App (members: ${[...members.keys()].join(", ")}).`);
     super({ name: "App", ...options }, (name, opts) => composePlan(name, members, entry, problems, opts.externalEvents ?? []));

@@ -240,7 +240,7 @@ describe("App", () => {
     })();
     expect(err?.problems).toEqual(
       expect.arrayContaining([
-        'Two App members are named "A"; pass workflows as { someName: instance, otherName: instance }.',
+        'Two App members are named "A"; pass workflows as { someName: instance, otherName: instance }, or give each a name option.',
         expect.stringMatching(/Step "A\.step\d+" emits Unused, which no step accepts/),
         expect.stringMatching(/Step "B\.step\d+" accepts Orphan, which no step emits/),
       ]),
