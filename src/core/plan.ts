@@ -77,6 +77,29 @@ export class Plan {
         problems.push(`Step "${s.name}" accepts ${eventTypeName(a)}, which no step emits (list it in the workflow's externalEvents option if it is sent from outside).`);
       }
     }
+    for (const s of steps) {
+      const stop = s.accepts.find((a) => isA(a, StopEvent));
+      if (stop) problems.push(`Step "${s.name}" accepts ${eventTypeName(stop)}: a StopEvent ends the run and reaches no step; accept another event.`);
+    }
+    // Reachability from StartEvent (and events sent from outside): a step no run can ever invoke is a
+    // mistake, reported once per step. Only for plain workflows: an App composes its members' routes.
+    if (options.owners === undefined && starters.length > 0) {
+      const available: EventClass[] = [StartEvent, ...starters.flatMap((st) => st.accepts.filter(isStart)), ...external];
+      const reached = new Set<StepDefinition>();
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const st of steps) {
+          if (reached.has(st) || !st.accepts.some((a) => available.some((e) => isA(e, a)))) continue;
+          reached.add(st);
+          available.push(...st.emits);
+          grew = true;
+        }
+      }
+      for (const st of steps) {
+        if (reached.has(st) || st.accepts.some((a) => !emitted.some((e) => isA(e, a)) && !external.includes(a))) continue;
+        problems.push(`Step "${st.name}" can never run: it accepts ${st.accepts.map(eventTypeName).join(" or ")}, which only steps that can never run emit (nothing leads to them from StartEvent).`);
+      }
+    }
     this.external = external;
     this.problems = problems;
     const start = starters.flatMap((s) => s.accepts).find((a) => isA(a, StartEvent) && a !== StartEvent);

@@ -89,7 +89,8 @@ describe("LlamaIndex parity: test_context.py", () => {
   });
 
   it("test_send_event_to_wrong_step: sending to a step that does not accept the event fails", async () => {
-    const wf = new Workflow()
+    // `other` can never run (12.6 reports it): validation off, as the upstream test has no such check.
+    const wf = new Workflow({ validate: false })
       .addStep({ accepts: StartEvent, emits: [OneTestEvent, StopEvent] }, async function start(_ev, ctx) {
         ctx.sendEvent(new OneTestEvent({}), { step: "other" });
         return new StopEvent({});

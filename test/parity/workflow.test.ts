@@ -333,7 +333,7 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(String((settled as Error).message)).toMatch(/StartEvent/);
   });
 
-  it.fails("[12.6] test_workflow_validation_steps_cannot_accept_stop_event: a step accepting StopEvent is a validation error", () => {
+  it("[12.6] test_workflow_validation_steps_cannot_accept_stop_event: a step accepting StopEvent is a validation error", () => {
     const wf = new Workflow()
       .addStep({ accepts: StartEvent, emits: StopEvent }, async function start_step() {
         return new StopEvent({});
@@ -344,7 +344,7 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(() => wf.validate()).toThrow(/bad_step.*StopEvent/);
   });
 
-  it.fails("[12.6] steps unreachable from StartEvent are reported by validation", () => {
+  it("[12.6] steps unreachable from StartEvent are reported by validation", () => {
     const wf = new Workflow()
       .addStep({ accepts: StartEvent, emits: StopEvent }, async function start() {
         return new StopEvent({});
