@@ -167,7 +167,7 @@ describe("LlamaIndex parity: test_context.py", () => {
     expect(await wf.run()).toBeNull();
   });
 
-  it.fails("[12.8] one HumanResponseEvent resolves every parallel waiter it matches", async () => {
+  it("[12.8] one HumanResponseEvent resolves every parallel waiter it matches", async () => {
     const wf = new Workflow<Record<string, never>, string[]>()
       .addStep({ accepts: StartEvent, emits: [Waiter1, Waiter2] }, async (_ev, ctx) => {
         ctx.sendEvent(new Waiter1({ msg: "a" }));

@@ -964,14 +964,13 @@ export class Run implements StepPort, RunControl {
   }
 
   /** Hands `ev` to the first waiter it satisfies. */
+  /** Hand `ev` to every wait it matches (LlamaIndex's semantics: one answer ends each parallel wait for it). */
   #offer(ev: Event): boolean {
-    for (const w of this.#waiters) {
-      if (ev instanceof w.type && (!w.filter || w.filter(ev))) {
-        w.resolve(ev);
-        return true;
-      }
-    }
-    return false;
+    let taken: Waiter[] | undefined;
+    for (const w of this.#waiters) if (ev instanceof w.type && (!w.filter || w.filter(ev))) (taken ??= []).push(w);
+    if (taken === undefined) return false;
+    for (const w of taken) w.resolve(ev);
+    return true;
   }
 
   /* ------------------------------------------------------------ ending */
