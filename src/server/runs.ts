@@ -363,15 +363,7 @@ export class Runs {
     if (e) {
       const children = [...e.children.keys()];
       return {
-        runId,
-        workflow: e.served.name,
-        status: e.handler ? e.handler.status : e.status,
-        ...(e.input ? { input: e.input } : {}),
-        ...("result" in e ? { result: e.result } : {}),
-        ...(e.error ? { error: e.error } : {}),
-        createdAt: e.createdAt,
-        updatedAt: e.updatedAt,
-        ...(e.parentRunId !== undefined ? { parentRunId: e.parentRunId } : {}),
+        ...recordOf(e),
         children,
         waitingFor: store && e.handler?.status === "waiting" ? waitsOf(await store.getJournal(runId)) : [...new Set(e.prompts.map((p) => p.type))],
         inputRequired: e.prompts,
