@@ -124,19 +124,29 @@ class Limited extends Workflow<object, number> {
   }
 
   @step({ accepts: Part, emits: Done, numWorkers: Infinity })
-  async callModel(ev: Part) {
-    most = Math.max(most, ++inside);
-    await new Promise((r) => setTimeout(r, 20));
-    inside--;
-    return new Done({ n: ev.n });
+  callModel(ev: Part) {
+    return callModel(ev);
   }
 
   @step({ accepts: Done, emits: StopEvent, numWorkers: 1 })
   gather(_ev: Done, ctx: Context) {
-    const n = ctx.store.get("n", 0) + 1;
-    ctx.store.set("n", n);
-    return n === 6 ? new StopEvent({ result: n }) : undefined;
+    return gather(ctx);
   }
+}
+
+/** Limited's model call: counts how many run at once. */
+async function callModel(ev: Part): Promise<Done> {
+  most = Math.max(most, ++inside);
+  await new Promise((r) => setTimeout(r, 20));
+  inside--;
+  return new Done({ n: ev.n });
+}
+
+/** Limited's fan-in: the sixth Done ends the run. */
+function gather(ctx: Context): StopEvent | undefined {
+  const n = ctx.store.get("n", 0) + 1;
+  ctx.store.set("n", n);
+  return n === 6 ? new StopEvent({ result: n }) : undefined;
 }
 
 describe.skipIf(!available)("workflows with runtime: BullMQRuntime", () => {
@@ -264,17 +274,12 @@ describe.skipIf(!available)("workflows with runtime: BullMQRuntime", () => {
         return [1, 2, 3, 4, 5, 6].map((n) => new Part({ n }));
       }
       @step({ accepts: Part, emits: Done, numWorkers: Infinity, globalConcurrency: 2 })
-      async callModel(ev: Part) {
-        most = Math.max(most, ++inside);
-        await new Promise((r) => setTimeout(r, 20));
-        inside--;
-        return new Done({ n: ev.n });
+      callModel(ev: Part) {
+        return callModel(ev);
       }
       @step({ accepts: Done, emits: StopEvent, numWorkers: 1 })
       gather(_ev: Done, ctx: Context) {
-        const n = ctx.store.get("n", 0) + 1;
-        ctx.store.set("n", n);
-        return n === 6 ? new StopEvent({ result: n }) : undefined;
+        return gather(ctx);
       }
     }
     const runtime = await setup([new Declared()]);
