@@ -127,10 +127,11 @@ export function jsonProblem(value: unknown, path = "data", seen: object[] = []):
   }
 }
 
-/** Throws an {@link EventValidationError} naming the field when `ev`'s data would not survive the journal. */
-export function checkJournalable(ev: Event, workflow: string, runId: string): void {
-  const problem = jsonProblem(ev.toJSON().data);
-  if (problem === undefined) return;
+/** `ev` as JSON for the journal; throws an {@link EventValidationError} naming the field when its data would not survive it. */
+export function journalableJSON(ev: Event, workflow: string, runId: string): EventJSON {
+  const json = ev.toJSON();
+  const problem = jsonProblem(json.data);
+  if (problem === undefined) return json;
   const type = eventTypeName(ev.constructor as EventClass);
   throw new EventValidationError(`Event ${type} cannot be journaled: ${problem}. A durable run keeps JSON data only (plain objects, arrays, strings, finite numbers, booleans, null).`, { eventType: type, issues: [{ path: problem.split(" ")[0], message: problem }], workflow, runId });
 }

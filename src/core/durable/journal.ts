@@ -1,10 +1,10 @@
 import type { Clock } from "../clock.js";
 import type { SendOrigin } from "../context.js";
-import type { Event } from "../events.js";
+import type { Event, EventJSON } from "../events.js";
 import type { RunStatus } from "../inspect.js";
 import type { RunJournal } from "../driver/run.js";
 import { RunFinishedError, RunLockedError, StoreError } from "../errors.js";
-import { checkJournalable, errorJSON } from "../records.js";
+import { errorJSON, journalableJSON } from "../records.js";
 import type { JournalEntry, JournalRecord, RunEnd, Store } from "../store.js";
 
 /**
@@ -164,14 +164,13 @@ export class Journal implements RunJournal {
     const seq = this.#seqs.get(ev);
     if (seq !== undefined) return seq;
     // Before it takes a number: a refused event leaves no trace and loses no other record (issue 11.12).
-    checkJournalable(ev, this.#hooks.workflow, this.runId);
-    return this.#add(ev, from, to, sender);
+    return this.#add(ev, journalableJSON(ev, this.#hooks.workflow, this.runId), from, to, sender);
   }
 
-  #add(ev: Event, from: string | undefined, to?: string, sender?: SendOrigin): number {
+  #add(ev: Event, json: EventJSON, from: string | undefined, to?: string, sender?: SendOrigin): number {
     const seq = ++this.#seq;
     this.#seqs.set(ev, seq);
-    const r: JournalRecord & { kind: "event" } = { kind: "event", seq, event: ev.toJSON() };
+    const r: JournalRecord & { kind: "event" } = { kind: "event", seq, event: json };
     if (from !== undefined) r.from = from;
     if (to !== undefined) r.to = to;
     if (sender !== undefined) {
@@ -190,8 +189,8 @@ export class Journal implements RunJournal {
   /** Journals a completion; in `"sync"` mode, returns the commit to await before emitting. */
   stepFinished(stepRunId: string, step: string, emitted: readonly Event[]): Promise<void> | undefined {
     // All or none: an output that cannot be journaled fails the attempt before any is recorded.
-    for (const ev of emitted) if (!this.#seqs.has(ev)) checkJournalable(ev, this.#hooks.workflow, this.runId);
-    const seqs = emitted.map((ev) => this.#seqs.get(ev) ?? this.#add(ev, stepRunId));
+    const fresh = emitted.map((ev) => (this.#seqs.has(ev) ? undefined : journalableJSON(ev, this.#hooks.workflow, this.runId)));
+    const seqs = emitted.map((ev, i) => this.#seqs.get(ev) ?? this.#add(ev, fresh[i] as EventJSON, stepRunId));
     this.record({ kind: "step_finished", stepRunId, step, emitted: seqs });
     // The group-commit timer stays armed: it fires within `batchMs` of what is recorded next
     // (and commits nothing if that was committed first), instead of one timer per step.
