@@ -93,7 +93,7 @@ export function withTraceCarrier<T>(carrier: Readonly<Record<string, string | un
 const proc = (globalThis as { process?: NodeProcess }).process;
 if (proc?.env?.OTEL_SDK_DISABLED?.toLowerCase() !== "true" && getTracer() === undefined) setTracer(autoTracer);
 
-/** The W3C trace headers among a request's (lower-case names), for {@link withTraceCarrier}. */
-export function traceHeaders(headers: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
-  return { traceparent: headers.traceparent, tracestate: headers.tracestate };
+/** A request's W3C trace headers, read by `header(name)`, for {@link withTraceCarrier}. */
+export function traceHeaders(header: (name: string) => string | undefined): Record<string, string | undefined> {
+  return { traceparent: header("traceparent"), tracestate: header("tracestate") };
 }

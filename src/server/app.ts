@@ -145,7 +145,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     }
     const wait = seconds(c.req.query("wait"), "wait");
     // A `traceparent` header: the run joins the caller's trace.
-    const entry = withTraceCarrier(traceHeaders(c.req.header()), () => runs.start(s, start));
+    const entry = withTraceCarrier(traceHeaders((name) => c.req.header(name)), () => runs.start(s, start));
     // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {

@@ -176,7 +176,7 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
       if (err instanceof EventValidationError) throw new ServerError("INVALID_INPUT", `Validation error for 'start_event': ${err.message}`);
       throw err;
     }
-    const entry = withTraceCarrier(traceHeaders(c.req.header()), () => runs.start(s, startEvent));
+    const entry = withTraceCarrier(traceHeaders((name) => c.req.header(name)), () => runs.start(s, startEvent));
     await entry.handler?.recorded;
     if (wait) await entry.done;
     const h = handlerOf(await runs.record(entry.runId));
