@@ -217,6 +217,13 @@ export function describeValue(v: unknown): string {
  */
 export function step<const A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>) {
   return function <This, F extends StepHandler<A, E, This>>(method: F & ResultCheck<E, This>, context: ClassMethodDecoratorContext<This, F>): void {
+    // TypeScript's legacy decorators call (prototype, name, descriptor): no context object.
+    if (typeof context !== "object" || context === null) {
+      throw new TypeError(
+        `@step got TypeScript's legacy decorator arguments (for "${String(context)}"): stepwise uses standard (TC39) decorators. ` +
+          `Remove "experimentalDecorators" from your tsconfig.json (or set it to false), or use createWorkflow/addStep, which need no decorators.`,
+      );
+    }
     if (context.kind !== "method" || context.static) {
       throw new TypeError(`@step decorates instance methods; "${String(context.name)}" is a ${context.static ? "static " : ""}${context.kind}.`);
     }

@@ -141,7 +141,7 @@ describe("function-style API (12.14)", () => {
 });
 
 describe("errors and App (12.3, 12.10, 12.16)", () => {
-  it.fails("[12.3] @step under experimentalDecorators throws an error naming the tsconfig flag", () => {
+  it("[12.3] @step under experimentalDecorators throws an error naming the tsconfig flag", () => {
     // What TypeScript's legacy decorators call: (prototype, name, descriptor), no context object.
     const legacy = step({ accepts: StartEvent, emits: StopEvent }) as unknown as (target: object, key: string, descriptor: PropertyDescriptor) => void;
     const method = () => new StopEvent({});
