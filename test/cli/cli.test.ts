@@ -159,11 +159,11 @@ describe("stepwise run when the run fails", () => {
   });
 
   it("fails with TIMEOUT after --timeout seconds", async () => {
-    const began = Date.now();
+    // The step would take two minutes; cli() kills the process after 20 s (code null), so only
+    // the timeout can give exit code 1 with TIMEOUT. No wall-clock bound: CI machines are loaded.
     const r = await cli(["run", fixture("slow.ts"), "--timeout", "0.3"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\[TIMEOUT\]/);
-    expect(Date.now() - began).toBeLessThan(4500);
   });
 });
 
