@@ -100,20 +100,23 @@ export class Context {
   readonly #slot: StepRef;
   readonly #event: Event;
   readonly #no: number;
-  readonly #signal: AbortSignal | undefined;
+  readonly #attempt: { readonly signal: AbortSignal } | undefined;
   #sends = 0;
   #children = 0;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
 
-  /** @internal created by the run's driver or by `executeTask` */
-  constructor(run: StepPort, slot: StepRef, event: Event, attempt: number, no: number, signal: AbortSignal | undefined) {
+  /**
+   * @internal created by the run's driver or by `executeTask`; `source.signal` is the attempt's
+   * own signal (read only when the step reads `ctx.signal`), or the run's when there is none.
+   */
+  constructor(run: StepPort, slot: StepRef, event: Event, attempt: number, no: number, source: { readonly signal: AbortSignal } | undefined) {
     this.#run = run;
     this.#slot = slot;
     this.#event = event;
     this.attempt = attempt;
     this.#no = no;
-    this.#signal = signal;
+    this.#attempt = source;
   }
 
   /** The run's id. */
@@ -133,7 +136,7 @@ export class Context {
 
   /** Fires when the run times out, is cancelled, fails or finishes, or this attempt passes its step timeout. */
   get signal(): AbortSignal {
-    return this.#signal ?? this.#run.signal;
+    return this.#attempt !== undefined ? this.#attempt.signal : this.#run.signal;
   }
 
   /** Per-run state (`get`, `set`). In an App, each member has its own keys. */

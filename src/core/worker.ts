@@ -23,7 +23,7 @@ export async function executeTask(target: Workflow, task: StepTask, scope: StepS
     const { def, ref, instance } = port.resolve();
     const ev = reviveEvent(port.plan, task.event, task.runId);
     const no = Number(task.stepRunId.slice(task.stepRunId.lastIndexOf(":") + 1));
-    const ctx = new Context(port, ref, ev, task.attempt, no, scope.signal);
+    const ctx = new Context(port, ref, ev, task.attempt, no, scope);
     const out: unknown = await def.handler.call(instance, ev, ctx);
     const returned = out === undefined || out === null ? [] : Array.isArray(out) ? (out as unknown[]) : [out];
     for (const e of returned) port.checkEmit(ref, e, "returned");
