@@ -15,6 +15,13 @@ export interface RunState {
 export interface WaitOptions<E> {
   /** Only an event for which this returns true ends the wait. */
   filter?: (ev: E) => boolean;
+  /**
+   * Only an event whose fields have these values (compared as JSON) ends the wait, as in
+   * LlamaIndex's `requirements`. Unlike a filter, waits by requirements are indexed, so many
+   * parallel waits for different values (one per id) cost each event the same as one wait, and a
+   * step on a runtime's worker can use them.
+   */
+  requirements?: { readonly [K in keyof E]?: E[K] };
   /** Seconds to wait before failing with `WorkflowTimeoutError` (default: no limit but the run's). */
   timeout?: number | null;
   /** Written to the stream once the wait is registered, e.g. an `InputRequiredEvent` asking a person. */
@@ -173,7 +180,7 @@ export class Context {
    * or from outside through `handler.sendEvent`.
    */
   waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
-    return this.#run.wait(this.#slot, type, options as WaitOptions<Event>, this.signal, this.stepRunId) as Promise<InstanceType<T>>;
+    return this.#run.wait(this.#slot, type, options as unknown as WaitOptions<Event>, this.signal, this.stepRunId) as Promise<InstanceType<T>>;
   }
 
   /**

@@ -46,7 +46,7 @@ describe("costs that grow with the work, not faster (issue 11.16, 11.18, 11.19)"
     const h = new Chain({ clock: counting, timeout: null }).run({});
     const settled = Promise.allSettled([h]);
     for (let i = 0; i < 100 && seen === undefined; i++) await new Promise((r) => setImmediate(r));
-    if (seen === undefined) throw new Error(`the chain did not reach its last step: ${String(await Promise.race([h.catch((e: unknown) => e), "pending"]))}`);
+    if (seen === undefined) throw new Error("the chain did not reach its last step");
     expect(timers).toBeLessThanOrEqual(2);
     expect(seen.aborted).toBe(false);
     await clock.advance(5_000);

@@ -13,6 +13,7 @@ import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
 import { collectKey, takeSet } from "../machine/collect.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
+import { meets, requirementsOf, Waits, type PendingWait } from "../machine/waits.js";
 import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
@@ -40,9 +41,7 @@ export interface Slot {
   deadlines: DeadlineList | undefined;
 }
 
-interface Waiter {
-  type: EventClass;
-  filter: ((ev: Event) => boolean) | undefined;
+interface Waiter extends PendingWait {
   resolve: (ev: Event) => void;
   reject: (err: unknown) => void;
   slot: Slot;
@@ -161,7 +160,7 @@ export class Run extends Deadline implements StepPort, RunControl {
   #invocations = 0;
   // Shared empty arrays until the first push (most runs never wait or leave events unclaimed).
   // A Set: a waiter leaves in O(1), so W concurrent waits cost O(W), not O(W²) (issue 11.19).
-  #waiters: Set<Waiter> = NO_WAITERS;
+  #waiters: Waits<Waiter> = NO_WAITERS;
   #unclaimed: Event[] = NONE as Event[];
   #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
@@ -228,7 +227,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     for (const slot of this.#slots) {
       if (slot.inFlight === 0) continue;
       const waits = new Set<string>();
-      for (const w of this.#waiters) if (w.slot === slot) waits.add(eventTypeName(w.type));
+      for (const w of this.#waiters.all) if (w.slot === slot) waits.add(eventTypeName(w.type));
       parts.push(`${slot.def.name}${slot.inFlight > 1 ? ` ×${slot.inFlight}` : ""}${waits.size > 0 ? ` (waiting for ${[...waits].join(", ")})` : ""}`);
     }
     return parts.length > 0 ? ` Still active: ${parts.join("; ")}.` : "";
@@ -872,7 +871,8 @@ export class Run extends Deadline implements StepPort, RunControl {
 
   wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name): Promise<Event> {
     const { filter, timeout = null, waiterEvent } = options;
-    const idx = this.#unclaimed.findIndex((e) => e instanceof type && (!filter || filter(e)));
+    const requirements = requirementsOf(options.requirements);
+    const idx = this.#unclaimed.findIndex((e) => e instanceof type && meets(e, requirements) && (!filter || filter(e)));
     if (idx >= 0) {
       const [ev] = this.#unclaimed.splice(idx, 1);
       this.#setup.journal?.received(stepRunId, ev as Event);
@@ -898,6 +898,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       const waiter: Waiter = {
         type,
         filter,
+        requirements,
         slot,
         resolve: (ev) => {
           this.#setup.journal?.received(stepRunId, ev);
@@ -911,7 +912,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       };
       if (signal.aborted) return reject(signal.reason as Error);
       if (!own) signal.addEventListener("abort", onAbort, { once: true });
-      if (this.#waiters === NO_WAITERS) this.#waiters = new Set();
+      if (this.#waiters === NO_WAITERS) this.#waiters = new Waits();
       this.#waiters.add(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
       if (this.#waiters.size >= this.#active) this.#waitingOnly();
@@ -925,11 +926,9 @@ export class Run extends Deadline implements StepPort, RunControl {
     });
   }
 
-  /** Hands `ev` to the first waiter it satisfies. */
   /** Hand `ev` to every wait it matches (LlamaIndex's semantics: one answer ends each parallel wait for it). */
   #offer(ev: Event): boolean {
-    let taken: Waiter[] | undefined;
-    for (const w of this.#waiters) if (ev instanceof w.type && (!w.filter || w.filter(ev))) (taken ??= []).push(w);
+    const taken = this.#waiters.matching(ev);
     if (taken === undefined) return false;
     for (const w of taken) w.resolve(ev);
     return true;
@@ -998,8 +997,8 @@ export class Run extends Deadline implements StepPort, RunControl {
     this.#unlinkParent = undefined;
     this.#controller?.abort(this.#endReason());
     if (this.#waiters.size > 0) {
-      const waiters = [...this.#waiters];
-      this.#waiters.clear();
+      const waiters = [...this.#waiters.all];
+      this.#waiters = NO_WAITERS;
       for (const w of waiters) w.reject(this.#endReason());
     }
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
@@ -1075,7 +1074,7 @@ const END_GRACE_MS = 1000;
 const MAX_DEPTH = 200;
 
 /** The shared stand-in for a run's waiters before its first wait (never added to). */
-const NO_WAITERS: Set<Waiter> = new Set();
+const NO_WAITERS: Waits<Waiter> = new Waits();
 /** The shared, frozen stand-in for a per-run list nothing was put in yet. */
 const NONE: readonly unknown[] = Object.freeze([]);
 
