@@ -172,7 +172,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: "waiters-1k",
-    title: "9a. 1,000 steps waiting at once in ctx.waitForEvent, then answered",
+    title: "9a. 1,000 steps waiting at once in ctx.waitForEvent (each by requirements: its id), then answered",
     size: { stepwise: 1_000 },
     quick: { stepwise: 100 },
     metrics: [wall, cpu("waiter")],

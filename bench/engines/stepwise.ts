@@ -136,15 +136,16 @@ export const stepwise: Engine = {
     return (await timeoutChain(n, withTimeout).run()) as number;
   },
 
-  // n invocations wait at once, each for the Answer with its id; the caller answers them all once
-  // it has seen every wait registered (each writes its waiterEvent to the stream first).
+  // n invocations wait at once, each for the Answer with its id (by `requirements`, LlamaIndex's
+  // idiom for it, which stepwise indexes); the caller answers them all once it has seen every wait
+  // registered (each writes its waiterEvent to the stream first).
   async waiters(n) {
     const wf = new Workflow({ timeout: 600 })
       .addStep({ accepts: StartEvent, emits: Ask }, async function spread() {
         return Array.from({ length: n }, (_, i) => new Ask({ i }));
       })
       .addStep({ accepts: Ask, emits: Got, numWorkers: Infinity }, async function wait(ev, ctx) {
-        const a = await ctx.waitForEvent(Answer, { filter: (x) => x.i === ev.i, waiterEvent: new Asked({ i: ev.i }) });
+        const a = await ctx.waitForEvent(Answer, { requirements: { i: ev.i }, waiterEvent: new Asked({ i: ev.i }) });
         return new Got({ v: a.i });
       })
       .addStep({ accepts: Got, emits: StopEvent }, async function join(ev, ctx) {

@@ -15,6 +15,13 @@ export interface RunState {
 export interface WaitOptions<E> {
   /** Only an event for which this returns true ends the wait. */
   filter?: (ev: E) => boolean;
+  /**
+   * Only an event whose fields have these values (compared as JSON) ends the wait, as in
+   * LlamaIndex's `requirements`. Unlike a filter, waits by requirements are indexed, so many
+   * parallel waits for different values (one per id) cost each event the same as one wait, and a
+   * step on a runtime's worker can use them.
+   */
+  requirements?: { readonly [K in keyof E]?: E[K] };
   /** Seconds to wait before failing with `WorkflowTimeoutError` (default: no limit but the run's). */
   timeout?: number | null;
   /** Written to the stream once the wait is registered, e.g. an `InputRequiredEvent` asking a person. */
@@ -100,20 +107,23 @@ export class Context {
   readonly #slot: StepRef;
   readonly #event: Event;
   readonly #no: number;
-  readonly #signal: AbortSignal | undefined;
+  readonly #attempt: { readonly signal: AbortSignal } | undefined;
   #sends = 0;
   #children = 0;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
 
-  /** @internal created by the run's driver or by `executeTask` */
-  constructor(run: StepPort, slot: StepRef, event: Event, attempt: number, no: number, signal: AbortSignal | undefined) {
+  /**
+   * @internal created by the run's driver or by `executeTask`; `source.signal` is the attempt's
+   * own signal (read only when the step reads `ctx.signal`), or the run's when there is none.
+   */
+  constructor(run: StepPort, slot: StepRef, event: Event, attempt: number, no: number, source: { readonly signal: AbortSignal } | undefined) {
     this.#run = run;
     this.#slot = slot;
     this.#event = event;
     this.attempt = attempt;
     this.#no = no;
-    this.#signal = signal;
+    this.#attempt = source;
   }
 
   /** The run's id. */
@@ -133,7 +143,7 @@ export class Context {
 
   /** Fires when the run times out, is cancelled, fails or finishes, or this attempt passes its step timeout. */
   get signal(): AbortSignal {
-    return this.#signal ?? this.#run.signal;
+    return this.#attempt !== undefined ? this.#attempt.signal : this.#run.signal;
   }
 
   /** Per-run state (`get`, `set`). In an App, each member has its own keys. */
@@ -170,7 +180,7 @@ export class Context {
    * or from outside through `handler.sendEvent`.
    */
   waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
-    return this.#run.wait(this.#slot, type, options as WaitOptions<Event>, this.signal, this.stepRunId) as Promise<InstanceType<T>>;
+    return this.#run.wait(this.#slot, type, options as unknown as WaitOptions<Event>, this.signal, this.stepRunId) as Promise<InstanceType<T>>;
   }
 
   /**

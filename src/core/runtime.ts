@@ -63,8 +63,8 @@ export type StepRequest =
   | { readonly kind: "store.get"; readonly key: string }
   /** `ctx.collectEvents(event, types)`: `types` are event type names. */
   | { readonly kind: "collect"; readonly event: EventJSON; readonly types: readonly string[] }
-  /** `ctx.waitForEvent(type, { timeout, waiterEvent })`. */
-  | { readonly kind: "wait"; readonly type: string; readonly timeout: number | null; readonly waiterEvent?: EventJSON }
+  /** `ctx.waitForEvent(type, { timeout, waiterEvent, requirements })`. */
+  | { readonly kind: "wait"; readonly type: string; readonly timeout: number | null; readonly waiterEvent?: EventJSON; readonly requirements?: Readonly<Record<string, unknown>> }
   /** `ctx.call(request, reply, { timeout })`. */
   | { readonly kind: "call"; readonly request: EventJSON; readonly reply: string; readonly timeout: number | null }
   /** `ctx.runWorkflow(name, input)`: a workflow added with `addWorkflows` under `workflow`, or with that workflow name. */

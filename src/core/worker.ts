@@ -23,7 +23,7 @@ export async function executeTask(target: Workflow, task: StepTask, scope: StepS
     const { def, ref, instance } = port.resolve();
     const ev = reviveEvent(port.plan, task.event, task.runId);
     const no = Number(task.stepRunId.slice(task.stepRunId.lastIndexOf(":") + 1));
-    const ctx = new Context(port, ref, ev, task.attempt, no, scope.signal);
+    const ctx = new Context(port, ref, ev, task.attempt, no, scope);
     const out: unknown = await def.handler.call(instance, ev, ctx);
     const returned = out === undefined || out === null ? [] : Array.isArray(out) ? (out as unknown[]) : [out];
     for (const e of returned) port.checkEmit(ref, e, "returned");
@@ -146,9 +146,9 @@ class WorkerPort implements StepPort {
 
   async wait(step: StepRef, type: EventClass, options: WaitOptions<Event>): Promise<Event> {
     if (options.filter !== undefined) {
-      throw new WorkflowRuntimeError(`Step "${step.def.name}" passed a filter to ctx.waitForEvent on a runtime's worker; a filter is a function and cannot reach the run. Wait for a narrower event class instead.`, "NEEDS_RUN_MEMORY", { workflow: this.workflowName, runId: this.id, step: step.def.name });
+      throw new WorkflowRuntimeError(`Step "${step.def.name}" passed a filter to ctx.waitForEvent on a runtime's worker; a filter is a function and cannot reach the run. Use requirements (field values the event must have) or a narrower event class instead.`, "NEEDS_RUN_MEMORY", { workflow: this.workflowName, runId: this.id, step: step.def.name });
     }
-    const r = await this.#ask({ kind: "wait", type: eventTypeName(type), timeout: options.timeout ?? null, ...(options.waiterEvent ? { waiterEvent: options.waiterEvent.toJSON() } : {}) });
+    const r = await this.#ask({ kind: "wait", type: eventTypeName(type), timeout: options.timeout ?? null, ...(options.waiterEvent ? { waiterEvent: options.waiterEvent.toJSON() } : {}), ...(options.requirements ? { requirements: options.requirements } : {}) });
     return this.#revive((r as { event: EventJSON }).event);
   }
 

@@ -28,6 +28,35 @@ describe("costs that grow with the work, not faster (issue 11.16, 11.18, 11.19)"
     expect(result.listeners).toBeLessThanOrEqual(1);
   });
 
+  it("a 1,000-step chain with a step timeout sets a few clock timers, not one per step; a later step still times out", async () => {
+    const N = 1_000;
+    const clock = new TestClock(0);
+    let timers = 0;
+    const counting = { now: () => clock.now(), setTimeout: (fn: () => void, ms: number) => (timers++, clock.setTimeout(fn, ms)), clearTimeout: (h: unknown) => clock.clearTimeout(h) };
+    let seen: AbortSignal | undefined;
+    class Chain extends Workflow {
+      @step({ accepts: [StartEvent, Tick], emits: [Tick, StopEvent], timeout: 5 })
+      async loop(ev: StartEvent | Tick, ctx: Context) {
+        const n = ev instanceof Tick ? ev.n : 0;
+        if (n + 1 < N) return new Tick({ n: n + 1 });
+        seen = ctx.signal;
+        return new Promise<StopEvent>(() => {}); // the last one hangs
+      }
+    }
+    const h = new Chain({ clock: counting, timeout: null }).run({});
+    const settled = Promise.allSettled([h]);
+    for (let i = 0; i < 100 && seen === undefined; i++) await new Promise((r) => setImmediate(r));
+    if (seen === undefined) throw new Error("the chain did not reach its last step");
+    expect(timers).toBeLessThanOrEqual(2);
+    expect(seen.aborted).toBe(false);
+    await clock.advance(5_000);
+    const [outcome] = await settled;
+    expect(outcome).toMatchObject({ status: "rejected", reason: { code: "STEP_FAILED", step: "loop" } });
+    expect(((outcome as PromiseRejectedResult).reason as Error & { cause: Error }).cause.message).toMatch(/Step "loop" of workflow "Chain" timed out after 5s \(attempt 1\)/);
+    expect(seen.aborted).toBe(true);
+    expect(clock.pending).toBe(0);
+  });
+
   it("child runs leave no abort listener on the parent step's signal", async () => {
     class Leaf extends Workflow {
       @step({ accepts: StartEvent, emits: StopEvent })

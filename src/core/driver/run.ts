@@ -13,6 +13,7 @@ import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
 import { collectKey, takeSet } from "../machine/collect.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
+import { meets, requirementsOf, Waits, type PendingWait } from "../machine/waits.js";
 import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
@@ -22,6 +23,7 @@ import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
 import { randomId } from "../ids.js";
+import { Deadline, DeadlineList } from "./deadlines.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -35,11 +37,11 @@ export interface Slot {
   head: number;
   /** Classes already checked against `emits`. */
   readonly allowed: Set<unknown>;
+  /** The deadlines of this step's attempts in flight, when it has a step `timeout`; made on first use. */
+  deadlines: DeadlineList | undefined;
 }
 
-interface Waiter {
-  type: EventClass;
-  filter: ((ev: Event) => boolean) | undefined;
+interface Waiter extends PendingWait {
   resolve: (ev: Event) => void;
   reject: (err: unknown) => void;
   slot: Slot;
@@ -132,7 +134,7 @@ const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STE
  * steps that accept it; each step's invocations are capped by its `numWorkers`; the first
  * StopEvent settles the run. Nothing is retained per event unless a journal asks for it.
  */
-export class Run implements StepPort, RunControl {
+export class Run extends Deadline implements StepPort, RunControl {
   readonly id: string;
   readonly workflowName: string;
   #stream: EventStream<Event> | undefined;
@@ -158,21 +160,17 @@ export class Run implements StepPort, RunControl {
   #invocations = 0;
   // Shared empty arrays until the first push (most runs never wait or leave events unclaimed).
   // A Set: a waiter leaves in O(1), so W concurrent waits cost O(W), not O(W²) (issue 11.19).
-  #waiters: Set<Waiter> = NO_WAITERS;
+  #waiters: Waits<Waiter> = NO_WAITERS;
   #unclaimed: Event[] = NONE as Event[];
   #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
-  // The run's place in its deadline list (see `Deadlines`): no timer object per run.
-  #deadline = 0;
-  #deadlines: Deadlines | undefined;
-  #prevByDeadline: Run | undefined;
-  #nextByDeadline: Run | undefined;
   #inspectors: Inspector[] | null;
   #resolve!: (v: unknown) => void;
   #reject!: (e: unknown) => void;
   readonly promise: Promise<unknown>;
 
   constructor(setup: RunSetup) {
+    super();
     this.#setup = setup;
     this.id = setup.id;
     this.workflowName = setup.workflowName;
@@ -181,7 +179,7 @@ export class Run implements StepPort, RunControl {
     this.#slotIndex = slotIndex(setup.plan);
     this.#slots = setup.plan.steps.map((def) => {
       const owner = owners?.get(def);
-      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def) };
+      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), deadlines: undefined };
     });
     this.startedAt = setup.clock.now();
     // The run's promise is its handler itself: one promise per run, not a handler chained to a second.
@@ -205,56 +203,22 @@ export class Run implements StepPort, RunControl {
 
   /*
    * Run timeouts. Runs with the same clock and timeout reach their deadlines in the order they
-   * started, so they wait in one doubly linked list with one clock timer for its head, instead
-   * of a timer object and closure per run (~220 bytes each, for 10,000 runs in flight).
+   * started: they wait in one shared list per clock and timeout, with one clock timer, instead of
+   * a timer object and closure per run (~220 bytes each, for 10,000 runs in flight).
    */
-  static #lists = new WeakMap<Clock, Map<number, Deadlines>>();
+  static #lists = new WeakMap<Clock, Map<number, DeadlineList>>();
 
-  static #arm(run: Run, clock: Clock, ms: number): void {
+  static #listFor(clock: Clock, ms: number): DeadlineList {
     let byMs = Run.#lists.get(clock);
-    if (byMs === undefined) Run.#lists.set(clock, (byMs = new Map<number, Deadlines>()));
+    if (byMs === undefined) Run.#lists.set(clock, (byMs = new Map<number, DeadlineList>()));
     let list = byMs.get(ms);
-    if (list === undefined) byMs.set(ms, (list = { clock, base: clock.now(), first: undefined, last: undefined, timer: undefined }));
-    // Kept relative to the list's base: a small integer is stored in the run, a timestamp would be boxed.
-    run.#deadline = clock.now() - list.base + ms;
-    run.#deadlines = list;
-    run.#prevByDeadline = list.last;
-    if (list.last !== undefined) list.last.#nextByDeadline = run;
-    else list.first = run;
-    list.last = run;
-    if (list.timer === undefined) Run.#schedule(list);
+    if (list === undefined) byMs.set(ms, (list = new DeadlineList(clock, ms)));
+    return list;
   }
 
-  static #schedule(list: Deadlines): void {
-    const first = list.first;
-    if (first === undefined) return;
-    list.timer = list.clock.setTimeout(() => {
-      list.timer = undefined;
-      const now = list.clock.now() - list.base;
-      for (let r = list.first; r !== undefined && r.#deadline <= now; r = list.first) {
-        Run.#disarm(r);
-        r.#timedOut();
-      }
-      if (list.timer === undefined) Run.#schedule(list);
-    }, Math.max(0, first.#deadline - (list.clock.now() - list.base)));
-  }
-
-  static #disarm(run: Run): void {
-    const list = run.#deadlines;
-    if (list === undefined) return;
-    run.#deadlines = undefined;
-    const prev = run.#prevByDeadline;
-    const next = run.#nextByDeadline;
-    if (prev !== undefined) prev.#nextByDeadline = next;
-    else list.first = next;
-    if (next !== undefined) next.#prevByDeadline = prev;
-    else list.last = prev;
-    run.#prevByDeadline = run.#nextByDeadline = undefined;
-    // An empty list keeps no timer, so it does not hold the process open.
-    if (list.first === undefined && list.timer !== undefined) {
-      list.clock.clearTimeout(list.timer);
-      list.timer = undefined;
-    }
+  /** @internal the run's timeout passed */
+  expire(): void {
+    this.#timedOut();
   }
 
   /** " Still active: approve (waiting for HumanResponseEvent); slow ×2." — what a timeout cut short. */
@@ -263,7 +227,7 @@ export class Run implements StepPort, RunControl {
     for (const slot of this.#slots) {
       if (slot.inFlight === 0) continue;
       const waits = new Set<string>();
-      for (const w of this.#waiters) if (w.slot === slot) waits.add(eventTypeName(w.type));
+      for (const w of this.#waiters.all) if (w.slot === slot) waits.add(eventTypeName(w.type));
       parts.push(`${slot.def.name}${slot.inFlight > 1 ? ` ×${slot.inFlight}` : ""}${waits.size > 0 ? ` (waiting for ${[...waits].join(", ")})` : ""}`);
     }
     return parts.length > 0 ? ` Still active: ${parts.join("; ")}.` : "";
@@ -318,7 +282,7 @@ export class Run implements StepPort, RunControl {
   /** Begin: arm the timeout and deliver the StartEvent on the next microtask; or, given `restore`, continue a stored run. */
   start(input: Event, restore?: Restored): void {
     const { timeout, clock, parentSignal } = this.#setup;
-    if (timeout !== null) Run.#arm(this, clock, timeout * 1000);
+    if (timeout !== null) Run.#listFor(clock, timeout * 1000).add(this);
     if (parentSignal) {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
       const onAbort = () => this.cancel(parentSignal.reason);
@@ -511,7 +475,7 @@ export class Run implements StepPort, RunControl {
       this.#setup.journal?.status("running");
     }
     const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
+    if (this.#inspectors === null && this.#setup.journal === null && def.retry === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
   }
 
@@ -522,11 +486,8 @@ export class Run implements StepPort, RunControl {
     const journal = this.#setup.journal;
     for (let attempt = resumed?.attempt ?? 1; ; attempt++) {
       const began = this.#inspectors || journal ? clock.now() : 0;
-      let attemptSignal: AbortController | undefined;
-      let unlink: (() => void) | undefined;
-      let stepTimer: unknown;
-      if (def.timeout !== null) [attemptSignal, unlink] = linkedController(this.signal);
-      const ctx = new Context(this, slot, ev, attempt, no, attemptSignal?.signal);
+      const timed = def.timeout === null ? undefined : new TimedAttempt(this, def.name, def.timeout, attempt);
+      const ctx = new Context(this, slot, ev, attempt, no, timed);
       if (this.#inspectors) this.#inspect({ kind: "step_started", runId: this.id, workflow: this.workflowName, time: began, step: def.name, stepRunId: ctx.stepRunId, attempt, event: ev });
       journal?.stepStarted(ctx.stepRunId, def.name, ev, attempt);
       try {
@@ -539,33 +500,14 @@ export class Run implements StepPort, RunControl {
               ? def.handler.call(slot.instance, ev, ctx)
               : this.#execute(runtime, slot, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
-          if (def.timeout !== null) {
-            const seconds = def.timeout;
-            out = await Promise.race([
-              out as PromiseLike<unknown>,
-              new Promise((_, reject) => {
-                stepTimer = clock.setTimeout(() => {
-                  const err = new WorkflowTimeoutError(`Step "${def.name}" of workflow "${this.workflowName}" timed out after ${seconds}s (attempt ${attempt}).`, seconds, { workflow: this.workflowName, runId: this.id, step: def.name, attempt });
-                  attemptSignal?.abort(err);
-                  reject(err);
-                }, seconds * 1000);
-                // The run ended (cancelled, failed): the timer goes at once, not holding the process until it fires.
-                attemptSignal?.signal.addEventListener(
-                  "abort",
-                  () => {
-                    clock.clearTimeout(stepTimer);
-                    reject(attemptSignal?.signal.reason as Error);
-                  },
-                  { once: true },
-                );
-              }),
-            ]);
+          if (timed !== undefined) {
+            out = await timed.race(out as PromiseLike<unknown>, this.#deadlinesOf(slot));
           } else {
             // eslint-disable-next-line @typescript-eslint/await-thenable -- checked thenable above
             out = await out;
           }
         }
-        if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
+        timed?.finish();
         if (!this.#running()) return;
         let emitted = this.#collectOutput(slot, out);
         if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, def.name);
@@ -580,7 +522,7 @@ export class Run implements StepPort, RunControl {
         this.#next(slot);
         return;
       } catch (error) {
-        if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
+        timed?.finish();
         if (!this.#running()) return;
         const retry = def.retry;
         if (!this.#attemptFailed(slot, ev, ctx, attempt, began, error) || retry === undefined) return;
@@ -589,10 +531,13 @@ export class Run implements StepPort, RunControl {
           await this.#pause(delay * 1000);
           if (!this.#running()) return;
         }
-      } finally {
-        unlink?.();
       }
     }
+  }
+
+  /** The deadline list of `slot`'s attempts (its step has a `timeout`). */
+  #deadlinesOf(slot: Slot): DeadlineList {
+    return (slot.deadlines ??= new DeadlineList(this.#setup.clock, (slot.def.timeout as number) * 1000, true));
   }
 
   /** Wait `ms` on the clock, or less if the run ends meanwhile (its timer then goes at once). */
@@ -672,24 +617,40 @@ export class Run implements StepPort, RunControl {
   }
 
   /**
-   * The common invocation — no inspector, journal, step timeout or retry — without an `async`
+   * The common invocation — no inspector, journal, retry, runtime or tracer — without an `async`
    * frame: a suspended async function holds ~300 bytes per in-flight step, and 10,000 runs in
    * flight hold one each. Same order of effects as {@link #invoke}.
    */
   #invokeLean(slot: Slot, ev: Event): void {
-    const ctx = new Context(this, slot, ev, 1, ++this.#invocations, undefined);
+    const def = slot.def;
+    const timed = def.timeout === null ? undefined : new TimedAttempt(this, def.name, def.timeout, 1);
+    const ctx = new Context(this, slot, ev, 1, ++this.#invocations, timed);
     let out: unknown;
     try {
-      out = slot.def.handler.call(slot.instance, ev, ctx);
+      out = def.handler.call(slot.instance, ev, ctx);
     } catch (error) {
+      timed?.finish();
       return this.#leanSettled(slot, ev, ctx, undefined, error, true);
     }
     if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
+      if (timed === undefined) {
+        void Promise.resolve(out as PromiseLike<unknown>).then(
+          (value) => this.#leanSettled(slot, ev, ctx, value, undefined, false),
+          (error: unknown) => this.#leanSettled(slot, ev, ctx, undefined, error, true),
+        );
+        return;
+      }
+      // Whichever comes first, the step's outcome or its deadline, settles the attempt.
+      this.#deadlinesOf(slot).add(timed);
+      timed.onExpire = (error) => this.#leanSettled(slot, ev, ctx, undefined, error, true);
       void Promise.resolve(out as PromiseLike<unknown>).then(
-        (value) => this.#leanSettled(slot, ev, ctx, value, undefined, false),
-        (error: unknown) => this.#leanSettled(slot, ev, ctx, undefined, error, true),
+        (value) => timed.finish() && this.#leanSettled(slot, ev, ctx, value, undefined, false),
+        (error: unknown) => timed.finish() && this.#leanSettled(slot, ev, ctx, undefined, error, true),
       );
-    } else this.#leanSettled(slot, ev, ctx, out, undefined, false);
+    } else {
+      timed?.finish();
+      this.#leanSettled(slot, ev, ctx, out, undefined, false);
+    }
   }
 
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
@@ -910,7 +871,8 @@ export class Run implements StepPort, RunControl {
 
   wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name): Promise<Event> {
     const { filter, timeout = null, waiterEvent } = options;
-    const idx = this.#unclaimed.findIndex((e) => e instanceof type && (!filter || filter(e)));
+    const requirements = requirementsOf(options.requirements);
+    const idx = this.#unclaimed.findIndex((e) => e instanceof type && meets(e, requirements) && (!filter || filter(e)));
     if (idx >= 0) {
       const [ev] = this.#unclaimed.splice(idx, 1);
       this.#setup.journal?.received(stepRunId, ev as Event);
@@ -936,6 +898,7 @@ export class Run implements StepPort, RunControl {
       const waiter: Waiter = {
         type,
         filter,
+        requirements,
         slot,
         resolve: (ev) => {
           this.#setup.journal?.received(stepRunId, ev);
@@ -949,7 +912,7 @@ export class Run implements StepPort, RunControl {
       };
       if (signal.aborted) return reject(signal.reason as Error);
       if (!own) signal.addEventListener("abort", onAbort, { once: true });
-      if (this.#waiters === NO_WAITERS) this.#waiters = new Set();
+      if (this.#waiters === NO_WAITERS) this.#waiters = new Waits();
       this.#waiters.add(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
       if (this.#waiters.size >= this.#active) this.#waitingOnly();
@@ -963,11 +926,9 @@ export class Run implements StepPort, RunControl {
     });
   }
 
-  /** Hands `ev` to the first waiter it satisfies. */
   /** Hand `ev` to every wait it matches (LlamaIndex's semantics: one answer ends each parallel wait for it). */
   #offer(ev: Event): boolean {
-    let taken: Waiter[] | undefined;
-    for (const w of this.#waiters) if (ev instanceof w.type && (!w.filter || w.filter(ev))) (taken ??= []).push(w);
+    const taken = this.#waiters.matching(ev);
     if (taken === undefined) return false;
     for (const w of taken) w.resolve(ev);
     return true;
@@ -1030,13 +991,14 @@ export class Run implements StepPort, RunControl {
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
     this.status = status;
-    Run.#disarm(this);
+    this.dlList?.remove(this);
+    for (const slot of this.#slots) slot.deadlines?.clear();
     this.#unlinkParent?.();
     this.#unlinkParent = undefined;
     this.#controller?.abort(this.#endReason());
     if (this.#waiters.size > 0) {
-      const waiters = [...this.#waiters];
-      this.#waiters.clear();
+      const waiters = [...this.#waiters.all];
+      this.#waiters = NO_WAITERS;
       for (const w of waiters) w.reject(this.#endReason());
     }
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
@@ -1111,17 +1073,8 @@ const END_GRACE_MS = 1000;
 /** Nested synchronous step starts allowed before the next one waits for a microtask. */
 const MAX_DEPTH = 200;
 
-/** Runs of one clock and timeout, oldest deadline first, and the one timer set for the first. */
-interface Deadlines {
-  readonly clock: Clock;
-  /** The clock's time when the list was made; deadlines are kept relative to it. */
-  readonly base: number;
-  first: Run | undefined;
-  last: Run | undefined;
-  timer: unknown;
-}
 /** The shared stand-in for a run's waiters before its first wait (never added to). */
-const NO_WAITERS: Set<Waiter> = new Set();
+const NO_WAITERS: Waits<Waiter> = new Waits();
 /** The shared, frozen stand-in for a per-run list nothing was put in yet. */
 const NONE: readonly unknown[] = Object.freeze([]);
 
@@ -1149,6 +1102,63 @@ function childRunId(): string {
   const id = randomId();
   id.charCodeAt(0);
   return id;
+}
+
+/**
+ * One attempt of a step that has a step `timeout`: it waits in its step's {@link DeadlineList}
+ * while its promise is pending. Its AbortSignal (`ctx.signal`) is made only if the step reads it.
+ */
+class TimedAttempt extends Deadline {
+  #controller: AbortController | undefined;
+  #unlink: (() => void) | undefined;
+  #error: WorkflowTimeoutError | undefined;
+  /** Called once, when the deadline passes first. */
+  onExpire: ((error: WorkflowTimeoutError) => void) | undefined;
+
+  constructor(
+    readonly run: Run,
+    readonly step: string,
+    readonly seconds: number,
+    readonly attempt: number,
+  ) {
+    super();
+  }
+
+  /** Aborts when the run ends or this attempt passes its step timeout. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      if (this.#error !== undefined) return AbortSignal.abort(this.#error);
+      [this.#controller, this.#unlink] = linkedController(this.run.signal);
+    }
+    return this.#controller.signal;
+  }
+
+  /** `out` or this attempt's timeout error, whichever comes first. */
+  race(out: PromiseLike<unknown>, list: DeadlineList): Promise<unknown> {
+    list.add(this);
+    return new Promise((resolve, reject) => {
+      this.onExpire = reject;
+      out.then(resolve, reject);
+    });
+  }
+
+  expire(): void {
+    const { run, step, seconds, attempt } = this;
+    const error = (this.#error = new WorkflowTimeoutError(`Step "${step}" of workflow "${run.workflowName}" timed out after ${seconds}s (attempt ${attempt}).`, seconds, { workflow: run.workflowName, runId: run.id, step, attempt }));
+    this.#controller?.abort(error);
+    this.#unlink?.();
+    this.#unlink = undefined;
+    this.onExpire?.(error);
+  }
+
+  /** The attempt ended: true, or false when its deadline had passed first (it has failed already). */
+  finish(): boolean {
+    if (this.#error !== undefined) return false;
+    this.dlList?.remove(this);
+    this.#unlink?.();
+    this.#unlink = undefined;
+    return true;
+  }
 }
 
 /** A controller aborted with `parent`, and the function that unlinks it (call it when the attempt ends: no listener left behind). */

@@ -42,7 +42,7 @@ export function contextScope(ctx: Context, task: StepTask, input: Event, plan: P
         }
         case "wait":
           return ctx
-            .waitForEvent(cls(req.type), { timeout: req.timeout, ...(req.waiterEvent ? { waiterEvent: reviveEvent(plan, req.waiterEvent, task.runId) } : {}) })
+            .waitForEvent(cls(req.type), { timeout: req.timeout, ...(req.waiterEvent ? { waiterEvent: reviveEvent(plan, req.waiterEvent, task.runId) } : {}), ...(req.requirements ? { requirements: req.requirements } : {}) })
             .then((ev) => ({ kind: "event", event: ev.toJSON() }));
         case "call":
           return ctx.call(revive(req.request), cls(req.reply), { timeout: req.timeout }).then((ev) => ({ kind: "event", event: ev.toJSON() }));

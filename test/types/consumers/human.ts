@@ -21,6 +21,11 @@ export class Approval extends Workflow<{ amount: number }, string> {
     });
     const typed = await ctx.waitForEvent(Amount, { waiterEvent: new AskAmount({ prefix: "How much?", max: 10 }) });
     assertType<number>()(typed.amount);
+    // requirements: field values the answer must have, typed from the event's fields.
+    const exact = await ctx.waitForEvent(Amount, { requirements: { amount: ev.amount } });
+    assertType<number>()(exact.amount);
+    // @ts-expect-error a required value of the wrong type
+    await ctx.waitForEvent(Amount, { requirements: { amount: "five" } });
     // The built-in HumanResponseEvent's conventional field (LlamaIndex's `response`) is typed;
     // an answer may carry other fields, so it is optional.
     assertType<string | undefined>()(reply.response);
