@@ -314,7 +314,7 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(got.sort()).toEqual(["one:q", "two:q"]);
   });
 
-  it.fails("[run-loop bug, not in issue 12] test_workflow_sync_async_steps: an event reaching two steps, the first synchronous and silent, does not stall the run", async () => {
+  it("[run-loop bug, not in issue 12] test_workflow_sync_async_steps: an event reaching two steps, the first synchronous and silent, does not stall the run", async () => {
     // The synchronous step finishes inside the delivery loop, the run counts no active step and
     // declares itself stalled before the event reaches the second step.
     const wf = new Workflow()
@@ -323,6 +323,53 @@ describe("LlamaIndex parity: test_workflow.py", () => {
         return new StopEvent({ result: "ok" });
       });
     expect(await wf.run()).toBe("ok");
+  });
+
+  it("[run-loop bug] a step's event reaching a synchronous silent step and then another does not stall the run", async () => {
+    const wf = new Workflow()
+      .addStep({ accepts: StartEvent, emits: OneTestEvent }, function start() {
+        return new OneTestEvent({});
+      })
+      .addStep({ accepts: OneTestEvent }, function silent() {})
+      .addStep({ accepts: OneTestEvent, emits: StopEvent }, function finish() {
+        return new StopEvent({ result: "ok" });
+      });
+    expect(await wf.run()).toBe("ok");
+  });
+
+  it("[run-loop bug] a step returning two events, the first taken by a synchronous silent step, does not stall the run", async () => {
+    const wf = new Workflow()
+      .addStep({ accepts: StartEvent, emits: [OneTestEvent, AnotherTestEvent] }, function start() {
+        return [new OneTestEvent({}), new AnotherTestEvent({})];
+      })
+      .addStep({ accepts: OneTestEvent }, function silent() {})
+      .addStep({ accepts: AnotherTestEvent, emits: StopEvent }, async function finish() {
+        return new StopEvent({ result: "ok" });
+      });
+    expect(await wf.run()).toBe("ok");
+  });
+
+  it("[run-loop bug] a run whose every step is synchronous and silent still fails as stalled, once", async () => {
+    const wf = new Workflow({ validate: false })
+      .addStep({ accepts: StartEvent }, function one() {})
+      .addStep({ accepts: StartEvent }, function two() {});
+    await expect(wf.run()).rejects.toMatchObject({ code: "STALLED" });
+  });
+
+  it("[run-loop bug] an event sent from outside to two steps, the first synchronous and silent, reaches the second", async () => {
+    const wf = new Workflow({ timeout: null, externalEvents: [AnotherTestEvent] })
+      .addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: LastEvent }, async function wait(_ev, ctx) {
+        await ctx.waitForEvent(LastEvent);
+        return new StopEvent({ result: "waited" });
+      })
+      .addStep({ accepts: AnotherTestEvent }, function silent() {})
+      .addStep({ accepts: AnotherTestEvent, emits: LastEvent }, function relay() {
+        return new LastEvent();
+      });
+    const handler = wf.run();
+    await tick();
+    handler.sendEvent(new AnotherTestEvent({}));
+    expect(await handler).toBe("waited");
   });
 
   it("[12.7] test__get_start_event_instance: run(anEventThatIsNotAStartEvent) is rejected at once", async () => {

@@ -476,7 +476,15 @@ export class Run implements StepPort, RunControl {
       if (from === undefined && this.#active === 0 && this.#begun) this.#idle();
       return;
     }
+    if (routes.length === 1) return this.#deliver(this.#slotOf(routes[0] as StepDefinition), ev);
+    // Several steps take it: the delivery itself counts as active, so a synchronous step that
+    // finishes silently inside it does not declare the run stalled before the others have it.
+    this.#active++;
     for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotOf(routes[i] as StepDefinition), ev);
+    this.#active--;
+    if (this.#active === 0) {
+      if (this.#running()) this.#idle();
+    } else if (this.#waiters.size >= this.#active) this.#waitingOnly();
   }
 
   #deliver(slot: Slot, ev: Event): void {
@@ -575,9 +583,7 @@ export class Run implements StepPort, RunControl {
           if (commit) await commit;
           if (!this.#running()) return;
         }
-        this.#release(slot);
-        for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
-        this.#next(slot);
+        this.#finish(slot, emitted);
         return;
       } catch (error) {
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
@@ -704,9 +710,7 @@ export class Run implements StepPort, RunControl {
         this.#attemptFailed(slot, ev, ctx, 1, 0, err);
         return;
       }
-      this.#release(slot);
-      for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
-      this.#next(slot);
+      this.#finish(slot, emitted);
     } catch (err) {
       // Nothing may escape into the step's promise chain, where it would be an unhandled rejection.
       this.#fail(err, "failed");
@@ -721,6 +725,18 @@ export class Run implements StepPort, RunControl {
     }
     this.checkEmit(slot, out, "returned");
     return [out];
+  }
+
+  /**
+   * An attempt ended with `emitted`: its worker is free at once (an event it emits to its own
+   * step starts there), but it still counts as active until all its events are delivered, so a
+   * synchronous step finishing inside that delivery does not find the run idle (12: run-loop bug).
+   */
+  #finish(slot: Slot, emitted: readonly Event[]): void {
+    slot.inFlight--;
+    for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
+    this.#active--;
+    this.#next(slot);
   }
 
   #release(slot: Slot): void {
@@ -1085,6 +1101,8 @@ export class Run implements StepPort, RunControl {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
       this.#begun = true;
       if (r.stop) return this.#complete(r.stop);
+      // Counted as active while restoring, as in #emit: a synchronous step ending here is not the run's end.
+      this.#active++;
       for (const f of r.inFlight) {
         const s = slot(f.step);
         s.inFlight++;
@@ -1094,7 +1112,9 @@ export class Run implements StepPort, RunControl {
       for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
       for (const ev of r.external) if (this.#running()) this.sendExternal(ev);
       this.#sendEarly();
+      this.#active--;
       if (this.#active === 0 && this.#running()) this.#idle();
+      else if (this.#running() && this.#waiters.size >= this.#active) this.#waitingOnly();
     });
   }
 
