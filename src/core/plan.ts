@@ -1,4 +1,4 @@
-import { eventTypeName, HumanResponseEvent, StartEvent, StopEvent, type EventClass } from "./events.js";
+import { eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, type EventClass } from "./events.js";
 import type { StepDefinition } from "./step.js";
 
 /** In an App, which member a step belongs to: its `this` and its `ctx.store` namespace. */
@@ -59,7 +59,8 @@ export class Plan {
     if (!emitted.some((e) => isA(e, StopEvent))) problems.push("No step emits StopEvent, so a run could never end.");
     for (const s of steps) {
       for (const e of s.emits) {
-        if (isA(e, StopEvent)) continue;
+        // A StopEvent ends the run; an InputRequiredEvent no step takes goes to the caller's stream (12.9).
+        if (isA(e, StopEvent) || isA(e, InputRequiredEvent)) continue;
         if (!consumers.some((a) => isA(e, a))) {
           problems.push(`Step "${s.name}" emits ${eventTypeName(e)}, which no step accepts (write stream-only events with ctx.writeEventToStream instead).`);
         }

@@ -437,7 +437,7 @@ function humanInTheLoop(options: ConstructorParameters<typeof Workflow>[0] = {})
 }
 
 describe("LlamaIndex parity: human in the loop (test_workflow.py)", () => {
-  it.fails("[12.9] test_human_in_the_loop: a step returning InputRequiredEvent validates, streams it, and the answer reaches the HumanResponseEvent step", async () => {
+  it("[12.9] test_human_in_the_loop: a step returning InputRequiredEvent validates, streams it, and the answer reaches the HumanResponseEvent step", async () => {
     const handler = humanInTheLoop().run();
     for await (const ev of handler.streamEvents()) {
       if (ev instanceof InputRequiredEvent) {
@@ -448,7 +448,7 @@ describe("LlamaIndex parity: human in the loop (test_workflow.py)", () => {
     expect(await handler).toBe("42");
   });
 
-  it.fails("[12.9] test_human_in_the_loop_with_resume: the run is suspended at the question and answered later; each step ran once", async () => {
+  it("[12.9] test_human_in_the_loop_with_resume: the run is suspended at the question and answered later; each step ran once", async () => {
     const store = new MemoryStore();
     const handler = humanInTheLoop({ store, timeout: null }).run();
     for await (const ev of handler.streamEvents()) {
@@ -457,6 +457,61 @@ describe("LlamaIndex parity: human in the loop (test_workflow.py)", () => {
     await suspendRun(handler);
     await handler.catch(() => {});
     expect(await humanInTheLoop({ store, timeout: null }).sendEvent(handler.runId, new HumanResponseEvent({ response: "42" }))).toBe("42");
+  });
+
+  it("[12.9] the two-step pattern validates; the question is streamed once and not routed anywhere", async () => {
+    const wf = humanInTheLoop();
+    expect(() => wf.validate()).not.toThrow();
+    const handler = wf.run();
+    const seen: string[] = [];
+    for await (const ev of handler.streamEvents()) {
+      seen.push(ev.constructor.name);
+      if (ev instanceof InputRequiredEvent) handler.sendEvent(new HumanResponseEvent({ response: "7" }));
+    }
+    expect(seen).toEqual(["InputRequiredEvent", "StopEvent"]);
+    expect(await handler).toBe("7");
+  });
+
+  it("[12.9] a subclass of InputRequiredEvent sent with ctx.sendEvent is streamed too, with its fields", async () => {
+    class AskAge extends InputRequiredEvent<{ prefix: string; user: string }> {}
+    class Age extends HumanResponseEvent<{ response: string; years: number }> {}
+    const wf = new Workflow<Record<string, never>, number>()
+      .addStep({ accepts: StartEvent, emits: AskAge }, function ask(_ev, ctx) {
+        ctx.sendEvent(new AskAge({ prefix: "Age? ", user: "ada" }));
+      })
+      .addStep({ accepts: Age, emits: StopEvent }, (ev) => new StopEvent({ result: ev.years + 1 }));
+    const handler = wf.run();
+    const asked: string[] = [];
+    for await (const ev of handler.streamEvents()) {
+      if (ev instanceof AskAge) {
+        asked.push(ev.user);
+        handler.sendEvent(new Age({ response: "41", years: 41 }));
+      }
+    }
+    expect(asked).toEqual(["ada"]);
+    expect(await handler).toBe(42);
+  });
+
+  it("[12.9] suspended at the question and answered through the store: step1 is not run again, step2 runs once", async () => {
+    const store = new MemoryStore();
+    const runs = { step1: 0, step2: 0 };
+    const build = () =>
+      new Workflow<Record<string, never>, string>({ store, timeout: null })
+        .addStep({ accepts: StartEvent, emits: InputRequiredEvent }, function step1() {
+          runs.step1++;
+          return new InputRequiredEvent({ prefix: "Enter a number: " });
+        })
+        .addStep({ accepts: HumanResponseEvent, emits: StopEvent }, function step2(ev) {
+          runs.step2++;
+          return new StopEvent({ result: `got ${String(ev.response)}` });
+        });
+    const handler = build().run();
+    for await (const ev of handler.streamEvents()) if (ev instanceof InputRequiredEvent) break;
+    await suspendRun(handler);
+    await handler.catch(() => {});
+    expect(runs).toEqual({ step1: 1, step2: 0 });
+    expect(await build().sendEvent(handler.runId, new HumanResponseEvent({ response: "5" }))).toBe("got 5");
+    expect(runs).toEqual({ step1: 1, step2: 1 });
   });
 
   it("test_human_in_the_loop, the stepwise way: waitForEvent with a waiterEvent streams the question and takes the answer", async () => {

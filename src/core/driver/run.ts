@@ -7,7 +7,7 @@ import {
   WorkflowRuntimeError,
   WorkflowTimeoutError,
 } from "../errors.js";
-import { eventTypeName, isEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
+import { eventTypeName, InputRequiredEvent, isEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
@@ -471,6 +471,8 @@ export class Run implements StepPort, RunControl {
     if (this.#waiters.size > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.#deliver(target, ev);
     if (routes.length === 0) {
+      // LlamaIndex's two-step human in the loop: a question no step takes is for the caller (12.9).
+      if (ev instanceof InputRequiredEvent) this.toStream(ev);
       if (this.#unclaimed === NONE) this.#unclaimed = [];
       this.#unclaimed.push(ev);
       if (from === undefined && this.#active === 0 && this.#begun) this.#idle();
