@@ -577,6 +577,7 @@ export class Run implements StepPort, RunControl {
         }
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
         if (!this.#running()) return;
+        if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, false);
         let emitted = this.#collectOutput(slot, out);
         if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, def.name);
         if (this.#inspectors) this.#inspect({ kind: "step_finished", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, emitted, durationMs: clock.now() - began });
@@ -591,7 +592,9 @@ export class Run implements StepPort, RunControl {
         if (stepTimer !== undefined) clock.clearTimeout(stepTimer);
         if (!this.#running()) return;
         const retry = def.retry;
-        if (!this.#attemptFailed(slot, ev, ctx, attempt, began, error) || retry === undefined) return;
+        const again = this.#attemptFailed(slot, ev, ctx, attempt, began, error);
+        if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, again);
+        if (!again || retry === undefined) return;
         const delay = retry.delay * retry.backoff ** (attempt - 1);
         if (delay > 0) {
           await this.#pause(delay * 1000);
@@ -930,9 +933,10 @@ export class Run implements StepPort, RunControl {
     const { filter, timeout = null, waiterEvent } = options;
     const idx = this.#unclaimed.findIndex((e) => e instanceof type && (!filter || filter(e)));
     if (idx >= 0) {
-      const [ev] = this.#unclaimed.splice(idx, 1);
-      this.#setup.journal?.received(stepRunId, ev as Event);
-      return Promise.resolve(ev as Event);
+      const ev = this.#unclaimed.splice(idx, 1)[0] as Event;
+      this.#setup.journal?.received(stepRunId, ev);
+      if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
+      return Promise.resolve(ev);
     }
     return new Promise<Event>((resolve, reject) => {
       let timer: unknown;
@@ -957,6 +961,7 @@ export class Run implements StepPort, RunControl {
         slot,
         resolve: (ev) => {
           this.#setup.journal?.received(stepRunId, ev);
+          if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
           done();
           resolve(ev);
         },
@@ -981,7 +986,30 @@ export class Run implements StepPort, RunControl {
     });
   }
 
-  /** Hands `ev` to the first waiter it satisfies. */
+  /**
+   * What the waits of an invocation of a step with `retry` received, by stepRunId, until the
+   * invocation ends: an attempt that fails after its answer came gives it back for the next
+   * attempt's wait (12.8), as a resume does from the journal.
+   */
+  #answers: Map<string, Event[]> | undefined;
+
+  #keepAnswer(stepRunId: string, ev: Event): void {
+    const answers = (this.#answers ??= new Map<string, Event[]>());
+    const list = answers.get(stepRunId);
+    if (list === undefined) answers.set(stepRunId, [ev]);
+    else list.push(ev);
+  }
+
+  /** The invocation `stepRunId` ended (`retry`: it will run again, and its answers wait for it). */
+  #answersDone(stepRunId: string, retry: boolean): void {
+    const list = this.#answers?.get(stepRunId);
+    if (list === undefined) return;
+    this.#answers?.delete(stepRunId);
+    if (!retry) return;
+    if (this.#unclaimed === NONE) this.#unclaimed = [];
+    this.#unclaimed.unshift(...list);
+  }
+
   /** Hand `ev` to every wait it matches (LlamaIndex's semantics: one answer ends each parallel wait for it). */
   #offer(ev: Event): boolean {
     let taken: Waiter[] | undefined;
