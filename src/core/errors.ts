@@ -95,7 +95,11 @@ export class WorkflowCancelledError extends WorkflowError {
   override readonly code = "CANCELLED";
 }
 
-/** `handler.streamEvents()` was called a second time on one run. */
+/**
+ * Was thrown by a second `handler.streamEvents()` on one run; no longer thrown since every
+ * reader gets every event (issue 12.13). Kept exported for code that checks for it.
+ * @deprecated Nothing throws it.
+ */
 export class StreamConsumedError extends WorkflowError {
   override readonly code = "STREAM_CONSUMED";
 }

@@ -58,7 +58,8 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
   /**
    * The events steps write with `ctx.writeEventToStream`, then the StopEvent. The iteration
    * ends when the run ends; it throws the run's error if the run failed, timed out or was cancelled.
-   * One reader per run: a second call throws `StreamConsumedError`.
+   * Any number of readers, each from the run's first streamed event, at once or one after
+   * another (also after the run ended); the events are kept while the handler is reachable.
    */
   streamEvents(): AsyncGenerator<Event> {
     const stream = this.#run.stream;

@@ -78,18 +78,36 @@ describe("LlamaIndex parity: test_streaming.py", () => {
     await Promise.all([a, b]);
   });
 
-  it.fails("[12.13] test_consume_only_once, changed by the issue: a second reader gets every event from the start", async () => {
+  it("[12.13] test_consume_only_once, changed by the issue: a second reader gets every event from the start", async () => {
     const handler = new StreamingWorkflow().run();
     const first = await collect(handler);
     const second = await collect(handler);
     expect(second).toEqual(first);
   });
 
-  it.fails("[12.13] two readers at once each get every event", async () => {
+  it("[12.13] two readers at once each get every event", async () => {
     const handler = new StreamingWorkflow().run();
     const [a, b] = await Promise.all([collect(handler), collect(handler)]);
     expect(a).toHaveLength(12);
     expect(b).toEqual(a);
+  });
+
+  it("[12.13] a reader that breaks early does not take events from another; a failed run gives each reader the error", async () => {
+    const handler = new StreamingWorkflow().run();
+    for await (const ev of handler.streamEvents()) {
+      expect(ev).toBeInstanceOf(Msg);
+      break;
+    }
+    expect(await collect(handler)).toHaveLength(12);
+    const failing = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx) => {
+      ctx.writeEventToStream(new Msg({ msg: "one" }));
+      await tick();
+      throw new Error("boom");
+    });
+    const run = failing.run();
+    const readers = [collect(run), collect(run)];
+    for (const r of readers) await expect(r).rejects.toBeInstanceOf(WorkflowRuntimeError);
+    await expect(run).rejects.toBeInstanceOf(WorkflowRuntimeError);
   });
 
   it.fails("[12.11] test_resume_streams: a run continued from another's state counts on from it", async () => {
