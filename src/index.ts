@@ -10,6 +10,8 @@ export {
   StopEvent,
   InputRequiredEvent,
   HumanResponseEvent,
+  StepFailedEvent,
+  type StepFailure,
   eventTypeName,
   isEvent,
   isEventClass,
@@ -21,7 +23,7 @@ export {
 
 // Workflows and steps
 export { Workflow, describeWorkflow, type WorkflowOptions, type WorkflowDescription } from "./core/workflow.js";
-export { type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
+export { type StepOptions, type StepDefinition, type RetryPolicy, type ErrorClass, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
 // `step(options)` is the decorator; `step(options, handler)` a step for `createWorkflow` (function style).
 export { step, createWorkflow, type WorkflowStep, type WorkflowSteps, type StepFactory, type CreateWorkflowOptions, type InputOfSteps, type ResultOfSteps } from "./function.js";
 export { Context, type RunState, type WaitOptions } from "./core/context.js";

@@ -12,6 +12,7 @@ import type { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
 import type { Runtime } from "./runtime.js";
 import { isLive, type Store, type StoredRun } from "./store.js";
+import type { Admission } from "./admission.js";
 
 /** The options a run is started with (a workflow's options, less what shapes its plan). */
 export interface RunOptions {
@@ -49,6 +50,8 @@ export interface RunSpec {
   readonly options: RunOptions;
   /** The workflow `ctx.runWorkflow(target)` from a step of `owner` means; throws a `WorkflowError` when none. */
   child(owner: object, target: unknown, parent: Run): RunSpec;
+  /** The instance's `numConcurrentRuns` queue: new top-level runs start through it. */
+  readonly admission?: Admission | undefined;
 }
 
 /** Where a child run comes from: its parent run and the signal that ends it. */
@@ -72,6 +75,9 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   // The journal reports a failing store to the run, made just below.
   // A store that fails (or a fenced write) stops the run here, leaving it resumable in its store.
   const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { workflow: plan.workflow, onError: (err) => run.suspend(err) }) : null;
+  // A new top-level run of an instance with numConcurrentRuns waits for a place; it leaves it when it ends.
+  const admission = parent === undefined && resume === undefined ? spec.admission : undefined;
+  let leave: (() => void) | undefined;
   const run: Run = new Run({
     id,
     workflowName: plan.workflow,
@@ -84,6 +90,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     inspectors: inspectors.length > 0 ? inspectors : null,
     journal,
     runChild: childStarter(spec),
+    ...(admission ? { onEnd: () => leave?.() } : {}),
     ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
   });
   let start: Event;
@@ -100,10 +107,14 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
       throw storeFailed(err, plan.workflow, id);
     });
     const handler = WorkflowHandler.attach<unknown>(run, recorded);
-    void recorded
-      .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
-      .then(() => run.start(start))
-      .catch((err: unknown) => journal.fail(err));
+    const begin = () => {
+      void recorded
+        .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
+        .then(() => run.start(start))
+        .catch((err: unknown) => journal.fail(err));
+    };
+    if (admission) leave = admission.enter(() => (run.status === "running" ? begin() : leave?.()));
+    else begin();
     return handler;
   }
   const handler = WorkflowHandler.attach<unknown>(run);
@@ -111,6 +122,8 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     // Sends and resumes of this run in this process join this resume until it is live.
     if (store) markResuming(store, resume.runId, { handler, events: resume.events });
     beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
+  } else if (admission) {
+    leave = admission.enter(() => (run.status === "running" ? run.start(start) : leave?.()));
   } else {
     run.start(start);
   }

@@ -3,6 +3,10 @@ import { WorkflowRuntimeError } from "./errors.js";
 import type { StepKind } from "./trace.js";
 import { eventTypeName, isEvent, type Event, type EventClass, type EventOf, type StartEvent, type StartEventConstructor, type StopEvent, type StopEventConstructor } from "./events.js";
 
+/** An error class, for {@link RetryPolicy.retryOn}. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => unknown;
+
 /** How a failing step is retried. */
 export interface RetryPolicy {
   /** Attempts in all, the first included (≥ 1). */
@@ -11,6 +15,46 @@ export interface RetryPolicy {
   delay?: number;
   /** Factor the delay grows by after each attempt (default 1: a constant delay). */
   backoff?: number;
+  /** Seconds no delay exceeds, however far `backoff` grows it (default: no cap). */
+  maxDelay?: number;
+  /**
+   * Randomness in each delay: a fraction 0–1 of it that is taken off at random (`true` is 1,
+   * "full jitter": anywhere from 0 to the delay). Default 0. Spreads retries of many runs apart.
+   */
+  jitter?: boolean | number;
+  /**
+   * Which errors are retried (default: every error): error classes (`instanceof`), or a
+   * predicate of the error and the attempt that failed (1-based). Any other error fails the step
+   * at once. A predicate that throws counts as `false`.
+   */
+  retryOn?: readonly ErrorClass[] | ((error: unknown, attempt: number) => boolean);
+}
+
+/** A {@link RetryPolicy} with its defaults filled in (`maxDelay` Infinity, `jitter` a fraction). */
+export interface ResolvedRetry {
+  readonly maxAttempts: number;
+  readonly delay: number;
+  readonly backoff: number;
+  readonly maxDelay: number;
+  readonly jitter: number;
+  readonly retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
+}
+
+/** Seconds to wait after failed attempt `attempt` (1-based) before the next. */
+export function retryDelay(retry: ResolvedRetry, attempt: number, random: () => number = Math.random): number {
+  const delay = Math.min(retry.delay * retry.backoff ** (attempt - 1), retry.maxDelay);
+  return retry.jitter === 0 ? delay : delay * (1 - retry.jitter * random());
+}
+
+/** Whether `retry` retries `error`, thrown by attempt `attempt`. */
+export function retries(retry: ResolvedRetry, error: unknown, attempt: number): boolean {
+  if (attempt >= retry.maxAttempts) return false;
+  if (retry.retryOn === undefined) return true;
+  try {
+    return retry.retryOn(error, attempt) === true;
+  } catch {
+    return false;
+  }
 }
 
 /** One event class, or several. */
@@ -86,7 +130,7 @@ export interface StepDefinition {
   /** Workflows the step declares it runs with `ctx.runWorkflow` (for drawings). */
   readonly calls: readonly object[];
   readonly numWorkers: number;
-  readonly retry: Required<RetryPolicy> | undefined;
+  readonly retry: ResolvedRetry | undefined;
   /** Seconds per attempt, or null. */
   readonly timeout: number | null;
   readonly kind: StepKind | undefined;
@@ -132,13 +176,25 @@ export function defineStep(
   }
   const timeout = options.timeout ?? null;
   if (timeout !== null && !(typeof timeout === "number" && timeout > 0)) problems.push(`${label}: timeout must be a number of seconds > 0 or null, got ${String(timeout)}.`);
-  let retry: Required<RetryPolicy> | undefined;
+  let retry: ResolvedRetry | undefined;
   if (options.retry !== undefined) {
-    const { maxAttempts, delay = 0, backoff = 1 } = options.retry;
+    const { maxAttempts, delay = 0, backoff = 1, maxDelay = Infinity, jitter = 0, retryOn } = options.retry;
     if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) problems.push(`${label}: retry.maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}.`);
     if (!(delay >= 0)) problems.push(`${label}: retry.delay must be seconds ≥ 0, got ${String(delay)}.`);
     if (!(backoff >= 1)) problems.push(`${label}: retry.backoff must be ≥ 1, got ${String(backoff)}.`);
-    retry = { maxAttempts, delay, backoff };
+    if (!(typeof maxDelay === "number" && maxDelay >= 0)) problems.push(`${label}: retry.maxDelay must be seconds ≥ 0, got ${describeValue(maxDelay)}.`);
+    const share = jitter === true ? 1 : jitter === false ? 0 : jitter;
+    if (!(typeof share === "number" && share >= 0 && share <= 1)) problems.push(`${label}: retry.jitter must be true, false or a fraction from 0 to 1, got ${describeValue(jitter)}.`);
+    let predicate: ResolvedRetry["retryOn"];
+    if (typeof retryOn === "function") predicate = retryOn;
+    else if (Array.isArray(retryOn)) {
+      const classes = retryOn as readonly unknown[];
+      const bad = classes.find((c) => typeof c !== "function");
+      if (bad !== undefined || classes.length === 0) problems.push(`${label}: retry.retryOn must be error classes or a function (error, attempt) => boolean, got ${bad !== undefined ? describeValue(bad) : "an empty list"}.`);
+      const list = classes.filter((c): c is ErrorClass => typeof c === "function");
+      predicate = (error) => list.some((c) => error instanceof c);
+    } else if (retryOn !== undefined) problems.push(`${label}: retry.retryOn must be error classes or a function (error, attempt) => boolean, got ${describeValue(retryOn)}.`);
+    retry = { maxAttempts, delay, backoff, maxDelay: typeof maxDelay === "number" ? maxDelay : Infinity, jitter: typeof share === "number" && share >= 0 && share <= 1 ? share : 0, retryOn: predicate };
   }
   if (typeof handler !== "function") problems.push(`${label}: the handler is ${describeValue(handler)}, not a function.`);
   const kind = options.kind;

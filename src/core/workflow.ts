@@ -4,6 +4,7 @@ import type { WorkflowHandler } from "./handler.js";
 import { liveHandler, resuming } from "./durable/lease.js";
 import { checkSendable } from "./durable/resume.js";
 import { Plan } from "./plan.js";
+import { Admission } from "./admission.js";
 import { reviveEvent } from "./records.js";
 import { startRun, type RunOptions, type RunSpec } from "./start.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
@@ -14,6 +15,12 @@ export interface WorkflowOptions extends RunOptions {
   externalEvents?: readonly EventClass[];
   /** The workflow's name in messages, journals and drawings (default: the class name). */
   name?: string;
+  /**
+   * Runs of this instance started with `run()` that may be in progress at once (default: no
+   * limit). Runs beyond it wait, first come first served, and begin when one ends; a waiting
+   * run's timeout starts when it begins. Resumes and child runs are not counted.
+   */
+  numConcurrentRuns?: number;
 }
 
 /** Builds the plan of a workflow whose steps are not its class's own (an App's, from its members). */
@@ -27,6 +34,7 @@ interface Internals {
   readonly build: PlanBuilder | undefined;
   spec: RunSpec | undefined;
   version: number;
+  readonly admission: Admission | undefined;
 }
 
 const INTERNALS = new WeakMap<object, Internals>();
@@ -68,7 +76,12 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
     if (ttl !== undefined && !(typeof ttl === "number" && Number.isFinite(ttl) && ttl > 0)) {
       throw new TypeError(`Workflow option leaseTtlMs is in milliseconds and must be a number > 0, got ${String(ttl)}.`);
     }
-    INTERNALS.set(this, { options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1 });
+    const limit = options.numConcurrentRuns;
+    if (limit !== undefined && !(limit === Infinity || (Number.isInteger(limit) && limit >= 1))) {
+      throw new TypeError(`Workflow option numConcurrentRuns must be a whole number ≥ 1 (or Infinity), got ${String(limit)}.`);
+    }
+    const admission = limit === undefined || limit === Infinity ? undefined : new Admission(limit);
+    INTERNALS.set(this, { options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1, admission });
   }
 
   /**
@@ -238,7 +251,7 @@ function specOf(wf: Workflow): RunSpec {
   const name = options.name ?? (wf.constructor.name || "Workflow");
   const plan = own.build ? own.build(name, options) : new Plan(name, [...classSteps(wf.constructor), ...own.steps], { external: options.externalEvents ?? [], reserved: RESERVED });
   own.version = version;
-  return (own.spec = { instance: wf, plan, options, child: childOf });
+  return (own.spec = { instance: wf, plan, options, child: childOf, admission: own.admission });
 }
 
 /** The workflow `ctx.runWorkflow(target)` means from a step of `owner`. */

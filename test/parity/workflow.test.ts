@@ -405,11 +405,11 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(() => wf.validate()).toThrow(/island_a/);
   });
 
-  it.fails("[12.12] test_workflow_run_num_concurrent: numConcurrentRuns queues the runs beyond it", async () => {
+  it("[12.12] test_workflow_run_num_concurrent: numConcurrentRuns queues the runs beyond it", async () => {
     let active = 0;
     let peak = 0;
     const held = gate();
-    const wf = new Workflow({ numConcurrentRuns: 1 } as object).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ run_num: number }>) => {
+    const wf = new Workflow({ numConcurrentRuns: 1 }).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ run_num: number }>) => {
       peak = Math.max(peak, ++active);
       await held.promise;
       active--;
@@ -420,6 +420,77 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     held.open();
     expect(await Promise.all(runs)).toEqual([1, 2, 3, 4].map((n) => `Run ${n}: Done`));
     expect(peak).toBe(1);
+  });
+});
+
+describe("numConcurrentRuns (12.12)", () => {
+  it("runs beyond the limit start in the order run() was called, each when a place frees", async () => {
+    const order: string[] = [];
+    const gates = new Map<number, ReturnType<typeof gate<void>>>();
+    const wf = new Workflow({ numConcurrentRuns: 2 }).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ n: number }>) => {
+      order.push(`start ${ev.n}`);
+      const g = gate<void>();
+      gates.set(ev.n, g);
+      await g.promise;
+      return new StopEvent({ result: ev.n });
+    });
+    const runs = [1, 2, 3, 4, 5].map((n) => wf.run({ n }));
+    for (let i = 0; i < 3; i++) await tick();
+    expect(order).toEqual(["start 1", "start 2"]);
+    gates.get(2)?.open();
+    await runs[1];
+    for (let i = 0; i < 3; i++) await tick();
+    expect(order).toEqual(["start 1", "start 2", "start 3"]);
+    gates.get(1)?.open();
+    gates.get(3)?.open();
+    await Promise.all([runs[0], runs[2]]);
+    for (let i = 0; i < 3; i++) await tick();
+    expect(order).toEqual(["start 1", "start 2", "start 3", "start 4", "start 5"]);
+    gates.get(4)?.open();
+    gates.get(5)?.open();
+    expect(await Promise.all(runs)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("a waiting run can be cancelled (it never starts, and frees nothing it did not hold); a failed run frees its place", async () => {
+    let started = 0;
+    const held = gate();
+    const wf = new Workflow({ numConcurrentRuns: 1 }).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ fail?: boolean }>) => {
+      started++;
+      if (ev.fail === true) throw new Error("boom");
+      await held.promise;
+      return new StopEvent({ result: "ok" });
+    });
+    const first = wf.run({ fail: true });
+    const waiting = wf.run({});
+    const third = wf.run({});
+    waiting.cancel();
+    await expect(first).rejects.toMatchObject({ code: "STEP_FAILED" });
+    await expect(waiting).rejects.toBeInstanceOf(WorkflowCancelledError);
+    for (let i = 0; i < 3; i++) await tick();
+    expect(started).toBe(2);
+    held.open();
+    expect(await third).toBe("ok");
+    expect(started).toBe(2);
+  });
+
+  it("an event sent to a waiting run is delivered once it begins", async () => {
+    const held = gate();
+    const wf = new Workflow({ numConcurrentRuns: 1, timeout: null })
+      .addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent }, async (ev: StartEvent<{ n: number }>, ctx) => {
+        if (ev.n === 1) await held.promise;
+        else await ctx.waitForEvent(HumanResponseEvent);
+        return new StopEvent({ result: ev.n });
+      });
+    const first = wf.run({ n: 1 });
+    const second = wf.run({ n: 2 });
+    second.sendEvent(new HumanResponseEvent({ response: "early" }));
+    held.open();
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+  });
+
+  it("rejects a numConcurrentRuns that is not a whole number ≥ 1", () => {
+    expect(() => new Workflow({ numConcurrentRuns: 0 })).toThrow(/numConcurrentRuns must be a whole number ≥ 1.*got 0/);
+    expect(() => new Workflow({ numConcurrentRuns: 1.5 })).toThrow(TypeError);
   });
 });
 

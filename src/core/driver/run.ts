@@ -7,7 +7,7 @@ import {
   WorkflowRuntimeError,
   WorkflowTimeoutError,
 } from "../errors.js";
-import { eventTypeName, InputRequiredEvent, isEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
+import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
@@ -17,7 +17,7 @@ import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
 import { errorFromJSON, reviveEvent } from "../records.js";
-import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
+import { checkEmits, describeOutput, retries, retryDelay, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
@@ -88,6 +88,8 @@ export interface RunSetup {
   forward?: ((ev: Event, origin: StreamOrigin) => void) | undefined;
   /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
   runChild?: ChildStarter | undefined;
+  /** Told once when the run ends, however it ends (frees its `numConcurrentRuns` place). */
+  onEnd?: (() => void) | undefined;
 }
 
 /**
@@ -595,7 +597,7 @@ export class Run implements StepPort, RunControl {
         const again = this.#attemptFailed(slot, ev, ctx, attempt, began, error);
         if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, again);
         if (!again || retry === undefined) return;
-        const delay = retry.delay * retry.backoff ** (attempt - 1);
+        const delay = retryDelay(retry, attempt);
         if (delay > 0) {
           await this.#pause(delay * 1000);
           if (!this.#running()) return;
@@ -654,7 +656,7 @@ export class Run implements StepPort, RunControl {
     const clock = this.#setup.clock;
     const contract = error instanceof WorkflowRuntimeError && CONTRACT_CODES.has(error.code) && error.runId === this.id;
     const retry = def.retry;
-    const willRetry = !contract && retry !== undefined && attempt < retry.maxAttempts;
+    const willRetry = !contract && retry !== undefined && retries(retry, error, attempt);
     if (this.#inspectors) this.#inspect({ kind: "step_failed", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, error, willRetry, durationMs: clock.now() - began });
     this.#setup.journal?.stepFailed(ctx.stepRunId, def.name, attempt, error, willRetry);
     if (contract) {
@@ -670,6 +672,10 @@ export class Run implements StepPort, RunControl {
       this.#next(slot);
       return false;
     }
+    if (!willRetry && !(ev instanceof StepFailedEvent) && this.#setup.plan.catches) {
+      this.#caught(slot, ctx.stepRunId, ev, attempt, error);
+      return false;
+    }
     if (!willRetry) {
       const tries = retry ? ` (attempt ${attempt} of ${retry.maxAttempts})` : "";
       const why = error instanceof Error ? error.message : String(error);
@@ -680,6 +686,30 @@ export class Run implements StepPort, RunControl {
       return false;
     }
     return true;
+  }
+
+  /**
+   * A step failed for good and a catch-error step accepts {@link StepFailedEvent}: the failure
+   * becomes the invocation's output (journaled as such, so a resume routes it the same way).
+   */
+  #caught(slot: Slot, stepRunId: string, ev: Event, attempt: number, error: unknown): void {
+    const err = error instanceof Error ? error : undefined;
+    const code = (error as { code?: unknown } | null)?.code;
+    const failed = new StepFailedEvent({
+      step: slot.def.name,
+      error: { name: err?.name ?? typeof error, message: err?.message ?? String(error), ...(typeof code === "string" ? { code } : {}) },
+      eventType: eventTypeName(ev.constructor as EventClass),
+      attempt,
+    });
+    const emitted = [failed];
+    const commit = this.#setup.journal?.stepFinished(stepRunId, slot.def.name, emitted);
+    if (commit === undefined) return this.#finish(slot, emitted);
+    void commit.then(
+      () => {
+        if (this.#running()) this.#finish(slot, emitted);
+      },
+      () => {},
+    );
   }
 
   /**
@@ -1088,6 +1118,7 @@ export class Run implements StepPort, RunControl {
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
     if (this.#calls !== undefined && this.#calls.size > 0) for (const call of [...this.#calls.values()]) call.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
+    this.#setup.onEnd?.();
     this.#trace?.end(status, status === "completed" ? undefined : error);
     if (this.#inspectors) {
       const now = this.#setup.clock.now();
