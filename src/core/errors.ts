@@ -67,6 +67,17 @@ export class EventValidationError extends WorkflowError {
   }
 }
 
+/** A run's state does not fit the workflow's `state` schema (`run(input, { state })`, `ctx.store.set`, `setState`, `edit`). */
+export class StateValidationError extends WorkflowError {
+  override readonly code = "INVALID_STATE";
+  /** The schema's issues, each with its `path`. */
+  readonly issues: readonly unknown[];
+  constructor(message: string, details: { issues: readonly unknown[] } & ErrorContext) {
+    super(message, details);
+    this.issues = details.issues;
+  }
+}
+
 /** A run (or a step, or a wait) took longer than its timeout. */
 export class WorkflowTimeoutError extends WorkflowError {
   override readonly code: string = "TIMEOUT";

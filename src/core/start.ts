@@ -13,6 +13,7 @@ import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
 import type { Runtime } from "./runtime.js";
 import { isLive, type Store, type StoredRun } from "./store.js";
 import type { Admission } from "./admission.js";
+import { validateState, type StateSchema } from "./state.js";
 
 /** The options a run is started with (a workflow's options, less what shapes its plan). */
 export interface RunOptions {
@@ -50,6 +51,8 @@ export interface RunSpec {
   readonly options: RunOptions;
   /** The workflow `ctx.runWorkflow(target)` from a step of `owner` means; throws a `WorkflowError` when none. */
   child(owner: object, target: unknown, parent: Run): RunSpec;
+  /** The workflow's `state` schema, if it has one. */
+  readonly stateSchema?: StateSchema | undefined;
   /** The instance's `numConcurrentRuns` queue: new top-level runs start through it. */
   readonly admission?: Admission | undefined;
 }
@@ -63,7 +66,13 @@ interface Parent {
 }
 
 /** Compose and start a run of `spec`: the run, its journal and lease when it has a store, and its handler. */
-export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming): WorkflowHandler<unknown> {
+/** What `wf.run(input, options)` may add to a run. */
+export interface RunStartOptions<S = Record<string, unknown>> {
+  /** The state the run starts from (checked against the workflow's `state` schema), e.g. an earlier run's `handler.state`. */
+  state?: S;
+}
+
+export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming, init?: RunStartOptions<unknown>): WorkflowHandler<unknown> {
   const { options, plan } = spec;
   const clock = options.clock ?? systemClock;
   const id = resume?.runId ?? parent?.runId ?? flatId(randomId());
@@ -91,12 +100,14 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     journal,
     runChild: childStarter(spec),
     ...(admission ? { onEnd: () => leave?.() } : {}),
+    ...(spec.stateSchema ? { stateSchema: spec.stateSchema } : {}),
     ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
   });
   let start: Event;
   try {
     if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
     start = toStartEvent(plan, input, resume !== undefined);
+    if (resume === undefined) run.initialState = initialState(spec, init?.state, id);
   } catch (err) {
     run.reject(err);
     // The run's own promise rejects with the same error.
@@ -198,6 +209,17 @@ interface ChildRun {
 function flatId(id: string): string {
   id.charCodeAt(0);
   return id;
+}
+
+/** A new run's first state: `given` checked against the schema (its defaults filled in), or `given` as it is without one. */
+function initialState(spec: RunSpec, given: unknown, runId: string): Record<string, unknown> | undefined {
+  const workflow = spec.plan.workflow;
+  if (spec.stateSchema !== undefined) return validateState(spec.stateSchema, given ?? {}, { workflow, runId, what: given === undefined ? "The default state" : "The state passed to run()" }) as Record<string, unknown>;
+  if (given === undefined) return undefined;
+  if (given === null || typeof given !== "object" || Array.isArray(given)) {
+    throw new WorkflowError(`run(input, { state }) takes an object of state keys, got ${Array.isArray(given) ? "an array" : describeValue(given)}.`, { workflow, runId });
+  }
+  return given as Record<string, unknown>;
 }
 
 function toStartEvent(plan: Plan, input: unknown, resuming: boolean): Event {

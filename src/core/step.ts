@@ -91,7 +91,10 @@ export interface StepOptions<A extends EventClasses = EventClasses, E extends Ev
 export type StepResult<E> = E | readonly E[] | void | undefined | null;
 
 // Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
-type Bivariant<Ev, R, This> = { handle(this: This, ev: Ev, ctx: Context): R | Promise<R> }["handle"];
+type Bivariant<Ev, R, This> = { handle(this: This, ev: Ev, ctx: Context<StateOf<This>>): R | Promise<R> }["handle"];
+/** The state type of workflow `This` (its `state` schema's output), or never without one. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type StateOf<This> = This extends { readonly "~state"?: (s: infer S) => void } ? (S extends object ? S : Record<string, any>) : Record<string, any>;
 
 type AcceptedOne<C, I extends object> = C extends StartEventConstructor ? (StartEventConstructor extends C ? StartEvent<I> : EventOf<C>) : EventOf<C>;
 /** The event a step with `accepts: A` receives; a plain StartEvent carries the workflow's input `I`. */

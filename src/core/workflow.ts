@@ -4,13 +4,20 @@ import type { WorkflowHandler } from "./handler.js";
 import { liveHandler, resuming } from "./durable/lease.js";
 import { checkSendable } from "./durable/resume.js";
 import { Plan } from "./plan.js";
+import type { StateSchema } from "./state.js";
 import { Admission } from "./admission.js";
 import { reviveEvent } from "./records.js";
-import { startRun, type RunOptions, type RunSpec } from "./start.js";
+import { startRun, type RunOptions, type RunSpec, type RunStartOptions } from "./start.js";
 import { decoratedOptions, defineStep, describeValue, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 
-/** Options every workflow takes. */
-export interface WorkflowOptions extends RunOptions {
+/** Options every workflow takes. `S`: the state type its `state` schema gives. */
+export interface WorkflowOptions<S extends object = AnyState> extends RunOptions {
+  /**
+   * The run's state, declared (12.11): any Standard Schema of an object (zod, valibot…). Each run
+   * starts from its defaults (or `run(input, { state })`), `ctx.store` is typed by it (dotted
+   * paths, `getState`, `setState`, atomic `edit`), every write is checked, and `handler.state` has it.
+   */
+  state?: StateSchema<S>;
   /** Accepted event types that arrive from outside the run (`handler.sendEvent`). */
   externalEvents?: readonly EventClass[];
   /** The workflow's name in messages, journals and drawings (default: the class name). */
@@ -45,6 +52,9 @@ function internals(wf: Workflow): Internals {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyInput = Record<string, any>;
+/** A run's state type without a `state` schema: string keys to JSON values. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyState = Record<string, any>;
 type Handler = (this: unknown, ev: Event, ctx: import("./context.js").Context) => unknown;
 
 const CLASS_STEPS = new WeakMap<object, StepDefinition[]>();
@@ -64,10 +74,17 @@ export { classSteps, RESERVED };
  * }
  * await new Hello().run({ name: "Ada" }); // "hi Ada"
  */
-export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
+export class Workflow<TInput extends object = AnyInput, TResult = unknown, TState extends object = AnyState> {
+  /** @internal type only: the state type, read by step handler types (a method type, so workflows of any state are assignable). */
+  declare readonly "~state"?: { bivariant(state: TState): void }["bivariant"];
+
   /** @param plan for Apps: builds the plan from the members instead of this class's steps. */
-  constructor(options: WorkflowOptions = {}, plan?: PlanBuilder) {
+  constructor(options: WorkflowOptions<TState> = {}, plan?: PlanBuilder) {
     if (options === null || typeof options !== "object") throw new TypeError(`Workflow options must be an object, got ${String(options)}.`);
+    const schema = options.state as unknown;
+    if (schema !== undefined && (schema === null || typeof schema !== "object" || typeof (schema as { "~standard"?: { validate?: unknown } })["~standard"]?.validate !== "function")) {
+      throw new TypeError(`Workflow option state must be a Standard Schema (zod, valibot, arktype…), got ${describeValue(schema)}.`);
+    }
     const t = options.timeout;
     if (t !== undefined && t !== null && !(typeof t === "number" && t > 0)) {
       throw new TypeError(`Workflow option timeout is in seconds and must be > 0 or null, got ${String(t)}.`);
@@ -81,7 +98,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
       throw new TypeError(`Workflow option numConcurrentRuns must be a whole number ≥ 1 (or Infinity), got ${String(limit)}.`);
     }
     const admission = limit === undefined || limit === Infinity ? undefined : new Admission(limit);
-    INTERNALS.set(this, { options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1, admission });
+    INTERNALS.set(this, { options: options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1, admission });
   }
 
   /**
@@ -115,8 +132,8 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    * Start a run. Returns at once: the handler is a Promise of the result, with
    * `streamEvents()`, `sendEvent()` and `cancel()`.
    */
-  run(input?: TInput | Event): WorkflowHandler<TResult> {
-    return startRun(specOf(this), input) as WorkflowHandler<TResult>;
+  run(input?: TInput | Event, options?: RunStartOptions<TState>): WorkflowHandler<TResult, TState> {
+    return startRun(specOf(this), input, undefined, undefined, options) as WorkflowHandler<TResult, TState>;
   }
 
   /**
@@ -251,7 +268,7 @@ function specOf(wf: Workflow): RunSpec {
   const name = options.name ?? (wf.constructor.name || "Workflow");
   const plan = own.build ? own.build(name, options) : new Plan(name, [...classSteps(wf.constructor), ...own.steps], { external: options.externalEvents ?? [], reserved: RESERVED });
   own.version = version;
-  return (own.spec = { instance: wf, plan, options, child: childOf, admission: own.admission });
+  return (own.spec = { instance: wf, plan, options, child: childOf, admission: own.admission, stateSchema: options.state as StateSchema | undefined });
 }
 
 /** The workflow `ctx.runWorkflow(target)` means from a step of `owner`. */

@@ -249,16 +249,16 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(await wf.run()).toBe(1);
   });
 
-  it.fails("[12.11] test_workflow_continue_context (third run): a run starts from given state, readable on the handler after the run", async () => {
+  it("[12.11] test_workflow_continue_context (third run): a run starts from given state, readable on the handler after the run", async () => {
     const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx) => {
       ctx.store.set("number", ctx.store.get("number", 0) + 1);
       return new StopEvent({ result: "Done" });
     });
     const first = wf.run();
     await first;
-    const state = (first as unknown as { state: { number: number } }).state;
+    const state = first.state;
     expect(state).toEqual({ number: 1 });
-    const second = (wf as any).run({}, { state }) as Promise<unknown> & { state: unknown };
+    const second = wf.run({}, { state });
     await second;
     expect(second.state).toEqual({ number: 2 });
   });

@@ -22,6 +22,7 @@ import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
 import { randomId } from "../ids.js";
+import { stateStore, type StateSchema, type StateStore } from "../state.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -88,6 +89,8 @@ export interface RunSetup {
   forward?: ((ev: Event, origin: StreamOrigin) => void) | undefined;
   /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
   runChild?: ChildStarter | undefined;
+  /** The workflow's `state` schema (12.11): `ctx.store` is then typed and checked. */
+  stateSchema?: StateSchema | undefined;
   /** Told once when the run ends, however it ends (frees its `numConcurrentRuns` place). */
   onEnd?: (() => void) | undefined;
 }
@@ -298,6 +301,33 @@ export class Run implements StepPort, RunControl {
     });
   }
 
+  #stateStore: StateStore<object> | undefined;
+  /** Set by `startRun` before `start`: the state a new run begins with. */
+  initialState: Record<string, unknown> | undefined;
+
+  /** The typed `ctx.store` when the workflow has a `state` schema (12.11). */
+  get stateStore(): StateStore<object> | undefined {
+    const schema = this.#setup.stateSchema;
+    if (schema === undefined) return undefined;
+    if (this.#stateStore === undefined) {
+      const state = this.state;
+      const data = this.#stateData;
+      this.#stateStore = stateStore(
+        { get: (k) => state.get(k), set: (k, v) => state.set(k, v), has: (k) => state.has(k), entries: () => data.entries() },
+        schema,
+        { workflow: this.workflowName, runId: this.id },
+      );
+    }
+    return this.#stateStore;
+  }
+
+  /** A copy of the run's state: `handler.state`. */
+  stateNow(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (this.#stateMap !== undefined) for (const [k, v] of this.#stateMap) out[k] = v === null || typeof v !== "object" ? v : (JSON.parse(JSON.stringify(v)) as unknown);
+    return out;
+  }
+
   /** Aborts when the run ends for any reason. Created on first use. */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
@@ -334,6 +364,15 @@ export class Run implements StepPort, RunControl {
     const carrier = this.#trace?.carrier;
     this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}), ...(carrier ? { trace: { ...carrier } } : {}) });
     this.#setup.journal?.event(input, undefined);
+    const initial = this.initialState;
+    this.initialState = undefined;
+    if (initial !== undefined) {
+      try {
+        for (const [k, v] of Object.entries(initial)) this.state.set(k, v);
+      } catch (err) {
+        return this.#fail(err, "failed");
+      }
+    }
     // A microtask later, so the caller can attach stream readers and inspectors first.
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
