@@ -14,6 +14,7 @@ import type { Runtime } from "./runtime.js";
 import { isLive, type Store, type StoredRun } from "./store.js";
 import type { Admission } from "./admission.js";
 import { validateState, type StateSchema } from "./state.js";
+import { Resource, type Provided } from "./resource.js";
 
 /** The options a run is started with (a workflow's options, less what shapes its plan). */
 export interface RunOptions {
@@ -70,6 +71,8 @@ interface Parent {
 export interface RunStartOptions<S = Record<string, unknown>> {
   /** The state the run starts from (checked against the workflow's `state` schema), e.g. an earlier run's `handler.state`. */
   state?: S;
+  /** Resource values for this run, replacing their factories (tests): `[provide(llm, fakeLlm)]`. */
+  resources?: readonly Provided[];
 }
 
 export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming, init?: RunStartOptions<unknown>): WorkflowHandler<unknown> {
@@ -108,6 +111,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
     start = toStartEvent(plan, input, resume !== undefined);
     if (resume === undefined) run.initialState = initialState(spec, init?.state, id);
+    if (init?.resources !== undefined) run.provided = providedMap(init.resources, plan.workflow);
   } catch (err) {
     run.reject(err);
     // The run's own promise rejects with the same error.
@@ -220,6 +224,16 @@ function initialState(spec: RunSpec, given: unknown, runId: string): Record<stri
     throw new WorkflowError(`run(input, { state }) takes an object of state keys, got ${Array.isArray(given) ? "an array" : describeValue(given)}.`, { workflow, runId });
   }
   return given as Record<string, unknown>;
+}
+
+function providedMap(list: readonly Provided[], workflow: string): Map<Resource, unknown> {
+  if (!Array.isArray(list)) throw new WorkflowError(`run(input, { resources }) takes a list of provide(resource, value), got ${describeValue(list)}.`, { workflow });
+  const map = new Map<Resource, unknown>();
+  for (const [i, p] of list.entries()) {
+    if (p === null || typeof p !== "object" || !((p as Provided).resource instanceof Resource)) throw new WorkflowError(`run(input, { resources }): item ${i} is ${describeValue(p)}, not provide(resource, value).`, { workflow });
+    map.set((p as Provided).resource, (p as Provided).value);
+  }
+  return map;
 }
 
 function toStartEvent(plan: Plan, input: unknown, resuming: boolean): Event {

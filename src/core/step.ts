@@ -1,6 +1,7 @@
 import type { Context } from "./context.js";
 import { WorkflowRuntimeError } from "./errors.js";
 import type { StepKind } from "./trace.js";
+import { Resource, type ResourceMap, type ResourcesOf } from "./resource.js";
 import { eventTypeName, isEvent, type Event, type EventClass, type EventOf, type StartEvent, type StartEventConstructor, type StopEvent, type StopEventConstructor } from "./events.js";
 
 /** An error class, for {@link RetryPolicy.retryOn}. */
@@ -60,8 +61,16 @@ export function retries(retry: ResolvedRetry, error: unknown, attempt: number): 
 /** One event class, or several. */
 export type EventClasses = EventClass | readonly EventClass[];
 
+/** No resources: the default of a step's `resources` type. */
+export type NoResources = Readonly<Record<never, never>>;
+
 /** Options of {@link step} and `addStep`. */
-export interface StepOptions<A extends EventClasses = EventClasses, E extends EventClasses = EventClasses> {
+export interface StepOptions<A extends EventClasses = EventClasses, E extends EventClasses = EventClasses, R extends ResourceMap = ResourceMap> {
+  /**
+   * What the step needs, made by {@link resource} factories: `{ llm, memory }`. The handler gets
+   * the values as its third argument, typed from the factories (issue 12.15).
+   */
+  resources?: R;
   /** The event class (or classes) this step handles; subclasses reach it too. */
   accepts: A;
   /** Every event class this step returns or sends with `ctx.sendEvent`. */
@@ -91,7 +100,7 @@ export interface StepOptions<A extends EventClasses = EventClasses, E extends Ev
 export type StepResult<E> = E | readonly E[] | void | undefined | null;
 
 // Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
-type Bivariant<Ev, R, This> = { handle(this: This, ev: Ev, ctx: Context<StateOf<This>>): R | Promise<R> }["handle"];
+type Bivariant<Ev, R, This, Res = NoResources> = { handle(this: This, ev: Ev, ctx: Context<StateOf<This>>, resources: ResourcesOf<Res>): R | Promise<R> }["handle"];
 /** The state type of workflow `This` (its `state` schema's output), or never without one. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type StateOf<This> = This extends { readonly "~state"?: (s: infer S) => void } ? (S extends object ? S : Record<string, any>) : Record<string, any>;
@@ -105,11 +114,7 @@ type AnyInput = Record<string, any>;
 type InputOf<This> = This extends { run(input?: infer I): unknown } ? (Exclude<I, Event | undefined> extends infer J extends object ? J : AnyInput) : AnyInput;
 
 /** A step handler's type for the given accepted and emitted classes. */
-export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown, I extends object = InputOf<This>> = Bivariant<
-  AcceptedEvent<A, I>,
-  StepResult<EventOf<E>>,
-  This
->;
+export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown, I extends object = InputOf<This>, R = NoResources> = Bivariant<AcceptedEvent<A, I>, StepResult<EventOf<E>>, This, R>;
 
 type Classes<E> = E extends readonly (infer C)[] ? C : E;
 /** StopEvent subclasses among the classes C: a run that ends with one resolves to the event itself. */
@@ -139,8 +144,10 @@ export interface StepDefinition {
   readonly kind: StepKind | undefined;
   /** The cluster-wide limit, for runtimes with a shared queue. */
   readonly globalConcurrency?: number;
-  /** Called with `this` set to the workflow instance. */
-  readonly handler: (this: unknown, ev: Event, ctx: Context) => unknown;
+  /** Called with `this` set to the workflow instance; the third argument only when the step has `resources`. */
+  readonly handler: (this: unknown, ev: Event, ctx: Context, resources?: Record<string, unknown>) => unknown;
+  /** The step's `resources` option, when it has one. */
+  readonly resources?: ResourceMap | undefined;
   /** Where it came from: a decorated method, `Class.addStep`, or `instance.addStep`. */
   readonly origin: "method" | "class" | "instance";
   /** The method's property name, for decorated steps. */
@@ -200,6 +207,14 @@ export function defineStep(
     retry = { maxAttempts, delay, backoff, maxDelay: typeof maxDelay === "number" ? maxDelay : Infinity, jitter: typeof share === "number" && share >= 0 && share <= 1 ? share : 0, retryOn: predicate };
   }
   if (typeof handler !== "function") problems.push(`${label}: the handler is ${describeValue(handler)}, not a function.`);
+  let resources: ResourceMap | undefined;
+  if (options.resources !== undefined) {
+    if (options.resources === null || typeof options.resources !== "object" || Array.isArray(options.resources)) problems.push(`${label}: resources must be an object of resource() values ({ llm: resource(...) }), got ${describeValue(options.resources)}.`);
+    else {
+      for (const [key, r] of Object.entries(options.resources)) if (!((r as unknown) instanceof Resource)) problems.push(`${label}: resources.${key} is ${describeValue(r)}, not made with resource(factory).`);
+      resources = Object.keys(options.resources).length > 0 ? options.resources : undefined;
+    }
+  }
   const kind = options.kind;
   if (kind !== undefined && kind !== "tool" && kind !== "llm") problems.push(`${label}: kind must be "tool" or "llm", got ${describeValue(kind)}.`);
   const globalConcurrency = options.globalConcurrency;
@@ -216,6 +231,7 @@ export function defineStep(
     timeout,
     kind: kind === "tool" || kind === "llm" ? kind : undefined,
     ...(globalConcurrency !== undefined && globalOk ? { globalConcurrency } : {}),
+    ...(resources !== undefined ? { resources } : {}),
     handler,
     origin,
     ...(method === undefined ? {} : { method }),
@@ -274,8 +290,8 @@ export function describeValue(v: unknown): string {
  *   async greet(ev: StartEvent<{ name: string }>) { return new StopEvent({ result: `hi ${ev.name}` }); }
  * }
  */
-export function step<const A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>) {
-  return function <This, F extends StepHandler<A, E, This>>(method: F & ResultCheck<E, This>, context: ClassMethodDecoratorContext<This, F>): void {
+export function step<const A extends EventClasses, const E extends EventClasses = never, const R extends ResourceMap = NoResources>(options: StepOptions<A, E, R>) {
+  return function <This, F extends StepHandler<A, E, This, InputOf<This>, R>>(method: F & ResultCheck<E, This>, context: ClassMethodDecoratorContext<This, F>): void {
     // TypeScript's legacy decorators call (prototype, name, descriptor): no context object.
     if (typeof context !== "object" || context === null) {
       throw new TypeError(

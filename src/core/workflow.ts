@@ -8,7 +8,8 @@ import type { StateSchema } from "./state.js";
 import { Admission } from "./admission.js";
 import { reviveEvent } from "./records.js";
 import { startRun, type RunOptions, type RunSpec, type RunStartOptions } from "./start.js";
-import { decoratedOptions, defineStep, describeValue, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
+import type { ResourceMap } from "./resource.js";
+import { decoratedOptions, defineStep, describeValue, type NoResources, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 
 /** Options every workflow takes. `S`: the state type its `state` schema gives. */
 export interface WorkflowOptions<S extends object = AnyState> extends RunOptions {
@@ -105,7 +106,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown, TStat
    * Add a step to every instance of this class (and its subclasses): for plain JavaScript,
    * or for steps written in other files.
    */
-  static addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E>): typeof Workflow {
+  static addStep<A extends EventClasses, const E extends EventClasses = never, const R extends ResourceMap = NoResources>(options: StepOptions<A, E, R>, handler: StepHandler<A, E, unknown, AnyInput, R>): typeof Workflow {
     if (this === Workflow) throw new TypeError("Workflow.addStep() would add the step to every workflow; call it on your subclass or on an instance.");
     let list = CLASS_STEPS.get(this);
     if (!list) CLASS_STEPS.set(this, (list = []));
@@ -115,7 +116,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown, TStat
   }
 
   /** Add a step to this instance only. Chainable. */
-  addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E, this, TInput> & ResultCheck<E, this>): this {
+  addStep<A extends EventClasses, const E extends EventClasses = never, const R extends ResourceMap = NoResources>(options: StepOptions<A, E, R>, handler: StepHandler<A, E, this, TInput, R> & ResultCheck<E, this>): this {
     const own = internals(this);
     own.steps.push(defineStep(options, handler as Handler, "instance"));
     own.spec = undefined;

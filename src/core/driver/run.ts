@@ -23,6 +23,7 @@ import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
 import { randomId } from "../ids.js";
 import { stateStore, type StateSchema, type StateStore } from "../state.js";
+import { resolveResources, type Resource } from "../resource.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -302,6 +303,11 @@ export class Run implements StepPort, RunControl {
   }
 
   #stateStore: StateStore<object> | undefined;
+  /** Set by `startRun` before `start`: resource values given for this run (`provide`). */
+  provided: ReadonlyMap<Resource, unknown> | undefined;
+  /** Values of `"run"`-scoped resources, made on first use. */
+  #resources: Map<Resource, unknown> | undefined;
+
   /** Set by `startRun` before `start`: the state a new run begins with. */
   initialState: Record<string, unknown> | undefined;
 
@@ -562,7 +568,7 @@ export class Run implements StepPort, RunControl {
       this.#setup.journal?.status("running");
     }
     const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
+    if (this.#inspectors === null && this.#setup.journal === null && def.timeout === null && def.retry === undefined && def.resources === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
   }
 
@@ -583,11 +589,18 @@ export class Run implements StepPort, RunControl {
       try {
         const runtime = this.#setup.runtime;
         const trace = this.#trace;
+        // The step's resources (12.15), made or taken from their scope's cache before the handler runs.
+        let res: Record<string, unknown> | undefined;
+        if (def.resources !== undefined) {
+          const made = resolveResources(def.resources, (this.#resources ??= new Map<Resource, unknown>()), slot.instance, this.provided);
+          res = made instanceof Promise ? await made : made;
+          if (!this.#running()) return;
+        }
         let out: unknown =
           trace !== undefined
-            ? trace.step({ runId: this.id, workflow: this.workflowName, step: def.name, kind: def.kind, stepRunId: ctx.stepRunId, attempt, event: ev }, () => (runtime === undefined ? def.handler.call(slot.instance, ev, ctx) : this.#execute(runtime, slot, ev, ctx)))
+            ? trace.step({ runId: this.id, workflow: this.workflowName, step: def.name, kind: def.kind, stepRunId: ctx.stepRunId, attempt, event: ev }, () => (runtime === undefined ? def.handler.call(slot.instance, ev, ctx, res) : this.#execute(runtime, slot, ev, ctx)))
             : runtime === undefined
-              ? def.handler.call(slot.instance, ev, ctx)
+              ? def.handler.call(slot.instance, ev, ctx, res)
               : this.#execute(runtime, slot, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (def.timeout !== null) {
