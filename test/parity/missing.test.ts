@@ -249,6 +249,16 @@ describe("LlamaIndex parity: test_resources.py (12.15)", () => {
     expect(toMermaid(wf)).toContain("uses llm: openai (run)");
   });
 
+  it("[12.15] a step with resources on a runtime's worker fails the run at once, naming the step", async () => {
+    let executed = 0;
+    const runtime = { execute: () => ((executed++, Promise.reject(new Error("not reached")))) };
+    const wf = new Workflow({ runtime }).addStep({ accepts: StartEvent, emits: StopEvent, resources: { llm: resource(() => 1) }, retry: { maxAttempts: 3 } }, function remote() {
+      return new StopEvent({});
+    });
+    await expect(wf.run()).rejects.toMatchObject({ code: "RESOURCES_ON_RUNTIME", step: "remote" });
+    expect(executed).toBe(0);
+  });
+
   it("[12.15] the function style: step(options, handler) with resources, typed", async () => {
     const greeting = resource(() => "hello");
     const greet = step({ accepts: StartEvent, emits: StopEvent, resources: { greeting } }, (ev: StartEvent<{ name: string }>, _ctx, r) => {

@@ -131,7 +131,7 @@ interface PendingCall {
   readonly reject: (err: unknown) => void;
 }
 
-const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP"]);
+const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP", "RESOURCES_ON_RUNTIME"]);
 
 /**
  * One run of a workflow: a state machine driven by events. Each event is routed to the
@@ -592,6 +592,7 @@ export class Run implements StepPort, RunControl {
         // The step's resources (12.15), made or taken from their scope's cache before the handler runs.
         let res: Record<string, unknown> | undefined;
         if (def.resources !== undefined) {
+          if (runtime !== undefined) throw this.#contract(`Step "${def.name}" declares resources, which a runtime's worker cannot be handed; run it without a runtime, or make the value on the worker.`, "RESOURCES_ON_RUNTIME", slot);
           const made = resolveResources(def.resources, (this.#resources ??= new Map<Resource, unknown>()), slot.instance, this.provided);
           res = made instanceof Promise ? await made : made;
           if (!this.#running()) return;
