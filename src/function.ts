@@ -5,7 +5,8 @@
  */
 import type { Context } from "./core/context.js";
 import type { Event, EventClass, EventOf, StartEventConstructor, StopEvent, StopEventConstructor } from "./core/events.js";
-import { describeValue, step as decorator, type AcceptedEvent, type EventClasses, type StepOptions, type StepResult } from "./core/step.js";
+import { describeValue, step as decorator, type AcceptedEvent, type EventClasses, type NoResources, type StepOptions, type StepResult } from "./core/step.js";
+import type { ResourceMap, ResourcesOf } from "./core/resource.js";
 import { Workflow, type WorkflowOptions } from "./core/workflow.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -20,13 +21,13 @@ type AnyInput = Record<string, any>;
 export interface WorkflowStep<I = unknown, R = never> {
   /** The options it was made with (`name` is set by `createWorkflow` from its key). */
   readonly options: StepOptions;
-  readonly handler: (ev: Event, ctx: Context) => unknown;
+  readonly handler: (ev: Event, ctx: Context, resources?: Record<string, unknown>) => unknown;
   /** Type-only: never set. A function type keeps the input contravariant. */
   readonly "~types"?: { readonly input: (input: I) => void; readonly result: R };
 }
 
 // Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
-type Bivariant<Ev, R> = { handle(ev: Ev, ctx: Context): R | Promise<R> }["handle"];
+type Bivariant<Ev, R, Res> = { handle(ev: Ev, ctx: Context, resources: ResourcesOf<Res>): R | Promise<R> }["handle"];
 
 type Classes<E> = E extends readonly (infer C)[] ? C : E;
 type IsPlainStart<C> = C extends StartEventConstructor ? (StartEventConstructor extends C ? true : false) : false;
@@ -67,9 +68,10 @@ export interface StepFactory {
     I extends object = AnyInput,
     Ev extends AcceptedEvent<A, AnyInput> = AcceptedEvent<A, I>,
     R extends StepResult<EventOf<E>> = StepResult<EventOf<E>>,
+    const Res extends ResourceMap = NoResources,
   >(
-    options: StepOptions<A, E>,
-    handler: Bivariant<Ev, R>,
+    options: StepOptions<A, E, Res>,
+    handler: Bivariant<Ev, R, Res>,
   ): WorkflowStep<StartInput<A, Ev, I>, StepRunResult<E, R>>;
 }
 

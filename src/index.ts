@@ -10,6 +10,8 @@ export {
   StopEvent,
   InputRequiredEvent,
   HumanResponseEvent,
+  StepFailedEvent,
+  type StepFailure,
   eventTypeName,
   isEvent,
   isEventClass,
@@ -20,11 +22,14 @@ export {
 } from "./core/events.js";
 
 // Workflows and steps
-export { Workflow, describeWorkflow, type WorkflowOptions, type WorkflowDescription } from "./core/workflow.js";
-export { type StepOptions, type StepDefinition, type RetryPolicy, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
+export { Workflow, describeWorkflow, type WorkflowOptions, type WorkflowDescription, type AnyState } from "./core/workflow.js";
+export { type StateSchema, type StateStore, type StatePath, type StateValue } from "./core/state.js";
+export { type RunStartOptions } from "./core/start.js";
+export { type StepOptions, type StepDefinition, type RetryPolicy, type ErrorClass, type NoResources, type StepHandler, type StepResult, type EventClasses } from "./core/step.js";
 // `step(options)` is the decorator; `step(options, handler)` a step for `createWorkflow` (function style).
 export { step, createWorkflow, type WorkflowStep, type WorkflowSteps, type StepFactory, type CreateWorkflowOptions, type InputOfSteps, type ResultOfSteps } from "./function.js";
-export { Context, type RunState, type WaitOptions } from "./core/context.js";
+export { resource, provide, Resource, type ResourceScope, type Provided, type ResourceMap, type ResourcesOf } from "./core/resource.js";
+export { Context, type RunState, type WaitOptions, type StoreOf } from "./core/context.js";
 export { WorkflowHandler } from "./core/handler.js";
 export { App, type AppOptions } from "./core/app.js";
 export { streamOrigin, type StreamOrigin } from "./core/driver/run.js";
@@ -38,6 +43,7 @@ export {
   WorkflowRuntimeError,
   WorkflowCancelledError,
   StreamConsumedError,
+  StateValidationError,
   type ErrorContext,
 } from "./core/errors.js";
 

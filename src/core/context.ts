@@ -1,5 +1,6 @@
 import { WorkflowRuntimeError } from "./errors.js";
 import { isEvent, type Event, type EventClass } from "./events.js";
+import type { StateStore } from "./state.js";
 
 /** Per-run state shared by the steps of one run: JSON values, journaled when the run has a store. */
 export interface RunState {
@@ -82,6 +83,8 @@ export interface StepPort {
   readonly signal: AbortSignal;
   /** The run's `ctx.store`, before any App member's namespace. */
   readonly state: RunState;
+  /** The typed `ctx.store` of a workflow with a `state` schema (12.11); undefined without one. */
+  readonly stateStore?: StateStore<object> | undefined;
   /** Throws when `ev` is not an event the step's `emits` lists. */
   checkEmit(step: StepRef, ev: unknown, how: "returned" | "sent"): asserts ev is Event;
   /**
@@ -98,11 +101,15 @@ export interface StepPort {
   call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event>;
 }
 
+/** `ctx.store`'s type: {@link RunState} without a state schema, the typed {@link StateStore} with one. */
+export type StoreOf<S> = string extends keyof S ? RunState : S extends object ? StateStore<S> : RunState;
+
 /**
  * What a step gets as its second argument: the run it belongs to and the ways to act on it.
- * One Context per step invocation.
+ * One Context per step invocation. `S`: the workflow's state type, when it has a `state` schema.
  */
-export class Context {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class Context<S extends object = Record<string, any>> {
   readonly #run: StepPort;
   readonly #slot: StepRef;
   readonly #event: Event;
@@ -146,10 +153,14 @@ export class Context {
     return this.#attempt !== undefined ? this.#attempt.signal : this.#run.signal;
   }
 
-  /** Per-run state (`get`, `set`). In an App, each member has its own keys. */
-  get store(): RunState {
+  /**
+   * Per-run state (`get`, `set`). In an App, each member has its own keys. With a `state`
+   * schema on the workflow: typed, by dotted path, with `getState`, `setState` and `edit`.
+   */
+  get store(): StoreOf<S> {
     const member = this.#slot.member;
-    return member === undefined ? this.#run.state : namespaced(this.#run.state, member);
+    if (member === undefined) return (this.#run.stateStore ?? this.#run.state) as StoreOf<S>;
+    return namespaced(this.#run.state, member) as StoreOf<S>;
   }
 
   /**

@@ -67,6 +67,17 @@ export class EventValidationError extends WorkflowError {
   }
 }
 
+/** A run's state does not fit the workflow's `state` schema (`run(input, { state })`, `ctx.store.set`, `setState`, `edit`). */
+export class StateValidationError extends WorkflowError {
+  override readonly code = "INVALID_STATE";
+  /** The schema's issues, each with its `path`. */
+  readonly issues: readonly unknown[];
+  constructor(message: string, details: { issues: readonly unknown[] } & ErrorContext) {
+    super(message, details);
+    this.issues = details.issues;
+  }
+}
+
 /** A run (or a step, or a wait) took longer than its timeout. */
 export class WorkflowTimeoutError extends WorkflowError {
   override readonly code: string = "TIMEOUT";
@@ -95,7 +106,11 @@ export class WorkflowCancelledError extends WorkflowError {
   override readonly code = "CANCELLED";
 }
 
-/** `handler.streamEvents()` was called a second time on one run. */
+/**
+ * Was thrown by a second `handler.streamEvents()` on one run; no longer thrown since every
+ * reader gets every event (issue 12.13). Kept exported for code that checks for it.
+ * @deprecated Nothing throws it.
+ */
 export class StreamConsumedError extends WorkflowError {
   override readonly code = "STREAM_CONSUMED";
 }

@@ -216,6 +216,28 @@ export interface HumanResponseEventConstructor extends SchemaStatics {
 }
 export const HumanResponseEvent = HumanResponseEventBase as unknown as HumanResponseEventConstructor;
 
+/** What {@link StepFailedEvent} carries: which step failed for good, on what, and why. */
+export interface StepFailure {
+  /** The step's name. */
+  readonly step: string;
+  /** The step's error: its class name, message and, for a `WorkflowError`, its code. */
+  readonly error: { readonly name: string; readonly message: string; readonly code?: string };
+  /** The type name of the event the step was handling. */
+  readonly eventType: string;
+  /** The attempt that failed last (1-based). */
+  readonly attempt: number;
+}
+
+/**
+ * Emitted by the run when a step has failed for good (its retries spent, or an error its
+ * `retryOn` does not retry). A step that accepts it is the workflow's catch-error step
+ * (LlamaIndex's): the run goes on with it instead of failing. With no such step the run fails
+ * as before. A failure of a step handling a StepFailedEvent fails the run.
+ */
+export class StepFailedEvent extends (EventBase as unknown as EventConstructor)<StepFailure> {
+  static readonly type = "StepFailedEvent";
+}
+
 for (const [cls, name] of [
   [StartEventBase, "StartEvent"],
   [StopEventBase, "StopEvent"],

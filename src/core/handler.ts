@@ -9,6 +9,8 @@ export interface RunControl {
   /** The run's promise, made with `new WorkflowHandler(...)`: it becomes the handler. */
   readonly promise: Promise<unknown>;
   readonly stream: EventStream<Event>;
+  /** A copy of the run's state (`ctx.store`) now. */
+  stateNow(): Record<string, unknown>;
   sendExternal(ev: Event, step?: string): void;
   cancel(reason?: unknown): void;
   addInspector(fn: Inspector): void;
@@ -18,7 +20,8 @@ export interface RunControl {
  * A started run. It is a Promise of the run's result (`await handler`), and more:
  * its stream of events, a way in for events from outside, and cancellation.
  */
-export class WorkflowHandler<R = unknown> extends Promise<R> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class WorkflowHandler<R = unknown, S = Record<string, any>> extends Promise<R> {
   // `then` and friends return plain promises, not handlers.
   static override get [Symbol.species](): PromiseConstructor {
     return Promise;
@@ -50,6 +53,14 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
     return this.#run.id;
   }
 
+  /**
+   * A copy of the run's state (`ctx.store`) as it is now; after the run, its final state. Hand it
+   * to `wf.run(input, { state })` to start another run from it.
+   */
+  get state(): S {
+    return this.#run.stateNow() as S;
+  }
+
   /** The run's status now. */
   get status(): RunStatus {
     return this.#run.status;
@@ -58,7 +69,8 @@ export class WorkflowHandler<R = unknown> extends Promise<R> {
   /**
    * The events steps write with `ctx.writeEventToStream`, then the StopEvent. The iteration
    * ends when the run ends; it throws the run's error if the run failed, timed out or was cancelled.
-   * One reader per run: a second call throws `StreamConsumedError`.
+   * Any number of readers, each from the run's first streamed event, at once or one after
+   * another (also after the run ended); the events are kept while the handler is reachable.
    */
   streamEvents(): AsyncGenerator<Event> {
     const stream = this.#run.stream;

@@ -1,4 +1,4 @@
-import { eventTypeName, HumanResponseEvent, StartEvent, StopEvent, type EventClass } from "./events.js";
+import { eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StepFailedEvent, StopEvent, type EventClass } from "./events.js";
 import type { StepDefinition } from "./step.js";
 
 /** In an App, which member a step belongs to: its `this` and its `ctx.store` namespace. */
@@ -24,6 +24,8 @@ export class Plan {
   /** Set for Apps: the member each step belongs to. */
   readonly owners: ReadonlyMap<StepDefinition, StepOwner> | undefined;
   readonly #routes = new Map<EventClass, readonly StepDefinition[]>();
+  /** A step accepts StepFailedEvent (by name, not through a parent class): it catches failed steps (12.12). */
+  readonly catches: boolean;
 
   constructor(
     readonly workflow: string,
@@ -59,7 +61,8 @@ export class Plan {
     if (!emitted.some((e) => isA(e, StopEvent))) problems.push("No step emits StopEvent, so a run could never end.");
     for (const s of steps) {
       for (const e of s.emits) {
-        if (isA(e, StopEvent)) continue;
+        // A StopEvent ends the run; an InputRequiredEvent no step takes goes to the caller's stream (12.9).
+        if (isA(e, StopEvent) || isA(e, InputRequiredEvent)) continue;
         if (!consumers.some((a) => isA(e, a))) {
           problems.push(`Step "${s.name}" emits ${eventTypeName(e)}, which no step accepts (write stream-only events with ctx.writeEventToStream instead).`);
         }
@@ -68,7 +71,8 @@ export class Plan {
     const external: EventClass[] = [...(options.external ?? [])];
     for (const s of steps) {
       for (const a of s.accepts) {
-        if (isA(StartEvent, a) || isA(a, StartEvent)) continue;
+        // StartEvent comes with the run; StepFailedEvent from the run when a step fails (12.12).
+        if (isA(StartEvent, a) || isA(a, StartEvent) || isA(StepFailedEvent, a)) continue;
         if (emitted.some((e) => isA(e, a))) continue;
         if (isA(a, HumanResponseEvent) || options.external?.some((x) => isA(x, a))) {
           if (!external.includes(a)) external.push(a);
@@ -84,7 +88,7 @@ export class Plan {
     // Reachability from StartEvent (and events sent from outside): a step no run can ever invoke is a
     // mistake, reported once per step. Only for plain workflows: an App composes its members' routes.
     if (options.owners === undefined && starters.length > 0) {
-      const available: EventClass[] = [StartEvent, ...starters.flatMap((st) => st.accepts.filter(isStart)), ...external];
+      const available: EventClass[] = [StartEvent, StepFailedEvent, ...starters.flatMap((st) => st.accepts.filter(isStart)), ...external];
       const reached = new Set<StepDefinition>();
       for (let grew = true; grew; ) {
         grew = false;
@@ -100,6 +104,7 @@ export class Plan {
         problems.push(`Step "${st.name}" can never run: it accepts ${st.accepts.map(eventTypeName).join(" or ")}, which only steps that can never run emit (nothing leads to them from StartEvent).`);
       }
     }
+    this.catches = steps.some((st) => st.accepts.some((a) => isA(a, StepFailedEvent)));
     this.external = external;
     this.problems = problems;
     const start = starters.flatMap((s) => s.accepts).find((a) => isA(a, StartEvent) && a !== StartEvent);

@@ -1,5 +1,5 @@
 import { EventValidationError, UnknownEventTypeError, WorkflowRuntimeError } from "./errors.js";
-import { Event, eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, type EventClass, type EventJSON } from "./events.js";
+import { Event, eventTypeName, HumanResponseEvent, InputRequiredEvent, StartEvent, StepFailedEvent, StopEvent, type EventClass, type EventJSON } from "./events.js";
 import type { Plan } from "./plan.js";
 import type { ErrorJSON } from "./store.js";
 
@@ -8,7 +8,7 @@ import type { ErrorJSON } from "./store.js";
  * Used by replay (journal entries) and by the driver (a remote step's task and outcome).
  */
 
-const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent];
+const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent, StepFailedEvent];
 
 /**
  * Rebuild an event from its JSON with the workflow's own classes (its constructor validates the

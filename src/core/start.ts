@@ -12,6 +12,9 @@ import type { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
 import type { Runtime } from "./runtime.js";
 import { isLive, type Store, type StoredRun } from "./store.js";
+import type { Admission } from "./admission.js";
+import { validateState, type StateSchema } from "./state.js";
+import { Resource, type Provided } from "./resource.js";
 
 /** The options a run is started with (a workflow's options, less what shapes its plan). */
 export interface RunOptions {
@@ -49,6 +52,10 @@ export interface RunSpec {
   readonly options: RunOptions;
   /** The workflow `ctx.runWorkflow(target)` from a step of `owner` means; throws a `WorkflowError` when none. */
   child(owner: object, target: unknown, parent: Run): RunSpec;
+  /** The workflow's `state` schema, if it has one. */
+  readonly stateSchema?: StateSchema | undefined;
+  /** The instance's `numConcurrentRuns` queue: new top-level runs start through it. */
+  readonly admission?: Admission | undefined;
 }
 
 /** Where a child run comes from: its parent run and the signal that ends it. */
@@ -60,7 +67,15 @@ interface Parent {
 }
 
 /** Compose and start a run of `spec`: the run, its journal and lease when it has a store, and its handler. */
-export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming): WorkflowHandler<unknown> {
+/** What `wf.run(input, options)` may add to a run. */
+export interface RunStartOptions<S = Record<string, unknown>> {
+  /** The state the run starts from (checked against the workflow's `state` schema), e.g. an earlier run's `handler.state`. */
+  state?: S;
+  /** Resource values for this run, replacing their factories (tests): `[provide(llm, fakeLlm)]`. */
+  resources?: readonly Provided[];
+}
+
+export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming, init?: RunStartOptions<unknown>): WorkflowHandler<unknown> {
   const { options, plan } = spec;
   const clock = options.clock ?? systemClock;
   const id = resume?.runId ?? parent?.runId ?? flatId(randomId());
@@ -72,6 +87,9 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   // The journal reports a failing store to the run, made just below.
   // A store that fails (or a fenced write) stops the run here, leaving it resumable in its store.
   const journal = store ? new Journal(store, id, options.durability ?? "sync", clock, { workflow: plan.workflow, onError: (err) => run.suspend(err) }) : null;
+  // A new top-level run of an instance with numConcurrentRuns waits for a place; it leaves it when it ends.
+  const admission = parent === undefined && resume === undefined ? spec.admission : undefined;
+  let leave: (() => void) | undefined;
   const run: Run = new Run({
     id,
     workflowName: plan.workflow,
@@ -84,12 +102,16 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     inspectors: inspectors.length > 0 ? inspectors : null,
     journal,
     runChild: childStarter(spec),
+    ...(admission ? { onEnd: () => leave?.() } : {}),
+    ...(spec.stateSchema ? { stateSchema: spec.stateSchema } : {}),
     ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
   });
   let start: Event;
   try {
     if (options.validate !== false && plan.problems.length > 0) throw new WorkflowValidationError(plan.workflow, plan.problems);
     start = toStartEvent(plan, input, resume !== undefined);
+    if (resume === undefined) run.initialState = initialState(spec, init?.state, id);
+    if (init?.resources !== undefined) run.provided = providedMap(init.resources, plan.workflow);
   } catch (err) {
     run.reject(err);
     // The run's own promise rejects with the same error.
@@ -100,10 +122,14 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
       throw storeFailed(err, plan.workflow, id);
     });
     const handler = WorkflowHandler.attach<unknown>(run, recorded);
-    void recorded
-      .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
-      .then(() => run.start(start))
-      .catch((err: unknown) => journal.fail(err));
+    const begin = () => {
+      void recorded
+        .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
+        .then(() => run.start(start))
+        .catch((err: unknown) => journal.fail(err));
+    };
+    if (admission) leave = admission.enter(() => (run.status === "running" ? begin() : leave?.()));
+    else begin();
     return handler;
   }
   const handler = WorkflowHandler.attach<unknown>(run);
@@ -111,6 +137,8 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     // Sends and resumes of this run in this process join this resume until it is live.
     if (store) markResuming(store, resume.runId, { handler, events: resume.events });
     beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
+  } else if (admission) {
+    leave = admission.enter(() => (run.status === "running" ? run.start(start) : leave?.()));
   } else {
     run.start(start);
   }
@@ -185,6 +213,27 @@ interface ChildRun {
 function flatId(id: string): string {
   id.charCodeAt(0);
   return id;
+}
+
+/** A new run's first state: `given` checked against the schema (its defaults filled in), or `given` as it is without one. */
+function initialState(spec: RunSpec, given: unknown, runId: string): Record<string, unknown> | undefined {
+  const workflow = spec.plan.workflow;
+  if (spec.stateSchema !== undefined) return validateState(spec.stateSchema, given ?? {}, { workflow, runId, what: given === undefined ? "The default state" : "The state passed to run()" }) as Record<string, unknown>;
+  if (given === undefined) return undefined;
+  if (given === null || typeof given !== "object" || Array.isArray(given)) {
+    throw new WorkflowError(`run(input, { state }) takes an object of state keys, got ${Array.isArray(given) ? "an array" : describeValue(given)}.`, { workflow, runId });
+  }
+  return given as Record<string, unknown>;
+}
+
+function providedMap(list: readonly Provided[], workflow: string): Map<Resource, unknown> {
+  if (!Array.isArray(list)) throw new WorkflowError(`run(input, { resources }) takes a list of provide(resource, value), got ${describeValue(list)}.`, { workflow });
+  const map = new Map<Resource, unknown>();
+  for (const [i, p] of list.entries()) {
+    if (p === null || typeof p !== "object" || !((p as Provided).resource instanceof Resource)) throw new WorkflowError(`run(input, { resources }): item ${i} is ${describeValue(p)}, not provide(resource, value).`, { workflow });
+    map.set((p as Provided).resource, (p as Provided).value);
+  }
+  return map;
 }
 
 function toStartEvent(plan: Plan, input: unknown, resuming: boolean): Event {

@@ -1,7 +1,12 @@
 import type { Context } from "./context.js";
 import { WorkflowRuntimeError } from "./errors.js";
 import type { StepKind } from "./trace.js";
+import { Resource, type ResourceMap, type ResourcesOf } from "./resource.js";
 import { eventTypeName, isEvent, type Event, type EventClass, type EventOf, type StartEvent, type StartEventConstructor, type StopEvent, type StopEventConstructor } from "./events.js";
+
+/** An error class, for {@link RetryPolicy.retryOn}. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => unknown;
 
 /** How a failing step is retried. */
 export interface RetryPolicy {
@@ -11,13 +16,61 @@ export interface RetryPolicy {
   delay?: number;
   /** Factor the delay grows by after each attempt (default 1: a constant delay). */
   backoff?: number;
+  /** Seconds no delay exceeds, however far `backoff` grows it (default: no cap). */
+  maxDelay?: number;
+  /**
+   * Randomness in each delay: a fraction 0–1 of it that is taken off at random (`true` is 1,
+   * "full jitter": anywhere from 0 to the delay). Default 0. Spreads retries of many runs apart.
+   */
+  jitter?: boolean | number;
+  /**
+   * Which errors are retried (default: every error): error classes (`instanceof`), or a
+   * predicate of the error and the attempt that failed (1-based). Any other error fails the step
+   * at once. A predicate that throws counts as `false`.
+   */
+  retryOn?: readonly ErrorClass[] | ((error: unknown, attempt: number) => boolean);
+}
+
+/** A {@link RetryPolicy} with its defaults filled in (`maxDelay` Infinity, `jitter` a fraction). */
+export interface ResolvedRetry {
+  readonly maxAttempts: number;
+  readonly delay: number;
+  readonly backoff: number;
+  readonly maxDelay: number;
+  readonly jitter: number;
+  readonly retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
+}
+
+/** Seconds to wait after failed attempt `attempt` (1-based) before the next. */
+export function retryDelay(retry: ResolvedRetry, attempt: number, random: () => number = Math.random): number {
+  const delay = Math.min(retry.delay * retry.backoff ** (attempt - 1), retry.maxDelay);
+  return retry.jitter === 0 ? delay : delay * (1 - retry.jitter * random());
+}
+
+/** Whether `retry` retries `error`, thrown by attempt `attempt`. */
+export function retries(retry: ResolvedRetry, error: unknown, attempt: number): boolean {
+  if (attempt >= retry.maxAttempts) return false;
+  if (retry.retryOn === undefined) return true;
+  try {
+    return retry.retryOn(error, attempt) === true;
+  } catch {
+    return false;
+  }
 }
 
 /** One event class, or several. */
 export type EventClasses = EventClass | readonly EventClass[];
 
+/** No resources: the default of a step's `resources` type. */
+export type NoResources = Readonly<Record<never, never>>;
+
 /** Options of {@link step} and `addStep`. */
-export interface StepOptions<A extends EventClasses = EventClasses, E extends EventClasses = EventClasses> {
+export interface StepOptions<A extends EventClasses = EventClasses, E extends EventClasses = EventClasses, R extends ResourceMap = ResourceMap> {
+  /**
+   * What the step needs, made by {@link resource} factories: `{ llm, memory }`. The handler gets
+   * the values as its third argument, typed from the factories (issue 12.15).
+   */
+  resources?: R;
   /** The event class (or classes) this step handles; subclasses reach it too. */
   accepts: A;
   /** Every event class this step returns or sends with `ctx.sendEvent`. */
@@ -47,7 +100,10 @@ export interface StepOptions<A extends EventClasses = EventClasses, E extends Ev
 export type StepResult<E> = E | readonly E[] | void | undefined | null;
 
 // Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
-type Bivariant<Ev, R, This> = { handle(this: This, ev: Ev, ctx: Context): R | Promise<R> }["handle"];
+type Bivariant<Ev, R, This, Res = NoResources> = { handle(this: This, ev: Ev, ctx: Context<StateOf<This>>, resources: ResourcesOf<Res>): R | Promise<R> }["handle"];
+/** The state type of workflow `This` (its `state` schema's output), or never without one. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type StateOf<This> = This extends { readonly "~state"?: (s: infer S) => void } ? (S extends object ? S : Record<string, any>) : Record<string, any>;
 
 type AcceptedOne<C, I extends object> = C extends StartEventConstructor ? (StartEventConstructor extends C ? StartEvent<I> : EventOf<C>) : EventOf<C>;
 /** The event a step with `accepts: A` receives; a plain StartEvent carries the workflow's input `I`. */
@@ -58,11 +114,7 @@ type AnyInput = Record<string, any>;
 type InputOf<This> = This extends { run(input?: infer I): unknown } ? (Exclude<I, Event | undefined> extends infer J extends object ? J : AnyInput) : AnyInput;
 
 /** A step handler's type for the given accepted and emitted classes. */
-export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown, I extends object = InputOf<This>> = Bivariant<
-  AcceptedEvent<A, I>,
-  StepResult<EventOf<E>>,
-  This
->;
+export type StepHandler<A extends EventClasses, E extends EventClasses, This = unknown, I extends object = InputOf<This>, R = NoResources> = Bivariant<AcceptedEvent<A, I>, StepResult<EventOf<E>>, This, R>;
 
 type Classes<E> = E extends readonly (infer C)[] ? C : E;
 /** StopEvent subclasses among the classes C: a run that ends with one resolves to the event itself. */
@@ -86,14 +138,16 @@ export interface StepDefinition {
   /** Workflows the step declares it runs with `ctx.runWorkflow` (for drawings). */
   readonly calls: readonly object[];
   readonly numWorkers: number;
-  readonly retry: Required<RetryPolicy> | undefined;
+  readonly retry: ResolvedRetry | undefined;
   /** Seconds per attempt, or null. */
   readonly timeout: number | null;
   readonly kind: StepKind | undefined;
   /** The cluster-wide limit, for runtimes with a shared queue. */
   readonly globalConcurrency?: number;
-  /** Called with `this` set to the workflow instance. */
-  readonly handler: (this: unknown, ev: Event, ctx: Context) => unknown;
+  /** Called with `this` set to the workflow instance; the third argument only when the step has `resources`. */
+  readonly handler: (this: unknown, ev: Event, ctx: Context, resources?: Record<string, unknown>) => unknown;
+  /** The step's `resources` option, when it has one. */
+  readonly resources?: ResourceMap | undefined;
   /** Where it came from: a decorated method, `Class.addStep`, or `instance.addStep`. */
   readonly origin: "method" | "class" | "instance";
   /** The method's property name, for decorated steps. */
@@ -132,15 +186,35 @@ export function defineStep(
   }
   const timeout = options.timeout ?? null;
   if (timeout !== null && !(typeof timeout === "number" && timeout > 0)) problems.push(`${label}: timeout must be a number of seconds > 0 or null, got ${String(timeout)}.`);
-  let retry: Required<RetryPolicy> | undefined;
+  let retry: ResolvedRetry | undefined;
   if (options.retry !== undefined) {
-    const { maxAttempts, delay = 0, backoff = 1 } = options.retry;
+    const { maxAttempts, delay = 0, backoff = 1, maxDelay = Infinity, jitter = 0, retryOn } = options.retry;
     if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) problems.push(`${label}: retry.maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}.`);
     if (!(delay >= 0)) problems.push(`${label}: retry.delay must be seconds ≥ 0, got ${String(delay)}.`);
     if (!(backoff >= 1)) problems.push(`${label}: retry.backoff must be ≥ 1, got ${String(backoff)}.`);
-    retry = { maxAttempts, delay, backoff };
+    if (!(typeof maxDelay === "number" && maxDelay >= 0)) problems.push(`${label}: retry.maxDelay must be seconds ≥ 0, got ${describeValue(maxDelay)}.`);
+    const share = jitter === true ? 1 : jitter === false ? 0 : jitter;
+    if (!(typeof share === "number" && share >= 0 && share <= 1)) problems.push(`${label}: retry.jitter must be true, false or a fraction from 0 to 1, got ${describeValue(jitter)}.`);
+    let predicate: ResolvedRetry["retryOn"];
+    if (typeof retryOn === "function") predicate = retryOn;
+    else if (Array.isArray(retryOn)) {
+      const classes = retryOn as readonly unknown[];
+      const bad = classes.find((c) => typeof c !== "function");
+      if (bad !== undefined || classes.length === 0) problems.push(`${label}: retry.retryOn must be error classes or a function (error, attempt) => boolean, got ${bad !== undefined ? describeValue(bad) : "an empty list"}.`);
+      const list = classes.filter((c): c is ErrorClass => typeof c === "function");
+      predicate = (error) => list.some((c) => error instanceof c);
+    } else if (retryOn !== undefined) problems.push(`${label}: retry.retryOn must be error classes or a function (error, attempt) => boolean, got ${describeValue(retryOn)}.`);
+    retry = { maxAttempts, delay, backoff, maxDelay: typeof maxDelay === "number" ? maxDelay : Infinity, jitter: typeof share === "number" && share >= 0 && share <= 1 ? share : 0, retryOn: predicate };
   }
   if (typeof handler !== "function") problems.push(`${label}: the handler is ${describeValue(handler)}, not a function.`);
+  let resources: ResourceMap | undefined;
+  if (options.resources !== undefined) {
+    if (options.resources === null || typeof options.resources !== "object" || Array.isArray(options.resources)) problems.push(`${label}: resources must be an object of resource() values ({ llm: resource(...) }), got ${describeValue(options.resources)}.`);
+    else {
+      for (const [key, r] of Object.entries(options.resources)) if (!((r as unknown) instanceof Resource)) problems.push(`${label}: resources.${key} is ${describeValue(r)}, not made with resource(factory).`);
+      resources = Object.keys(options.resources).length > 0 ? options.resources : undefined;
+    }
+  }
   const kind = options.kind;
   if (kind !== undefined && kind !== "tool" && kind !== "llm") problems.push(`${label}: kind must be "tool" or "llm", got ${describeValue(kind)}.`);
   const globalConcurrency = options.globalConcurrency;
@@ -157,6 +231,7 @@ export function defineStep(
     timeout,
     kind: kind === "tool" || kind === "llm" ? kind : undefined,
     ...(globalConcurrency !== undefined && globalOk ? { globalConcurrency } : {}),
+    ...(resources !== undefined ? { resources } : {}),
     handler,
     origin,
     ...(method === undefined ? {} : { method }),
@@ -215,8 +290,8 @@ export function describeValue(v: unknown): string {
  *   async greet(ev: StartEvent<{ name: string }>) { return new StopEvent({ result: `hi ${ev.name}` }); }
  * }
  */
-export function step<const A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>) {
-  return function <This, F extends StepHandler<A, E, This>>(method: F & ResultCheck<E, This>, context: ClassMethodDecoratorContext<This, F>): void {
+export function step<const A extends EventClasses, const E extends EventClasses = never, const R extends ResourceMap = NoResources>(options: StepOptions<A, E, R>) {
+  return function <This, F extends StepHandler<A, E, This, InputOf<This>, R>>(method: F & ResultCheck<E, This>, context: ClassMethodDecoratorContext<This, F>): void {
     // TypeScript's legacy decorators call (prototype, name, descriptor): no context object.
     if (typeof context !== "object" || context === null) {
       throw new TypeError(

@@ -4,16 +4,31 @@ import type { WorkflowHandler } from "./handler.js";
 import { liveHandler, resuming } from "./durable/lease.js";
 import { checkSendable } from "./durable/resume.js";
 import { Plan } from "./plan.js";
+import type { StateSchema } from "./state.js";
+import { Admission } from "./admission.js";
 import { reviveEvent } from "./records.js";
-import { startRun, type RunOptions, type RunSpec } from "./start.js";
-import { decoratedOptions, defineStep, describeValue, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
+import { startRun, type RunOptions, type RunSpec, type RunStartOptions } from "./start.js";
+import type { ResourceMap } from "./resource.js";
+import { decoratedOptions, defineStep, describeValue, type NoResources, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 
-/** Options every workflow takes. */
-export interface WorkflowOptions extends RunOptions {
+/** Options every workflow takes. `S`: the state type its `state` schema gives. */
+export interface WorkflowOptions<S extends object = AnyState> extends RunOptions {
+  /**
+   * The run's state, declared (12.11): any Standard Schema of an object (zod, valibot…). Each run
+   * starts from its defaults (or `run(input, { state })`), `ctx.store` is typed by it (dotted
+   * paths, `getState`, `setState`, atomic `edit`), every write is checked, and `handler.state` has it.
+   */
+  state?: StateSchema<S>;
   /** Accepted event types that arrive from outside the run (`handler.sendEvent`). */
   externalEvents?: readonly EventClass[];
   /** The workflow's name in messages, journals and drawings (default: the class name). */
   name?: string;
+  /**
+   * Runs of this instance started with `run()` that may be in progress at once (default: no
+   * limit). Runs beyond it wait, first come first served, and begin when one ends; a waiting
+   * run's timeout starts when it begins. Resumes and child runs are not counted.
+   */
+  numConcurrentRuns?: number;
 }
 
 /** Builds the plan of a workflow whose steps are not its class's own (an App's, from its members). */
@@ -27,6 +42,7 @@ interface Internals {
   readonly build: PlanBuilder | undefined;
   spec: RunSpec | undefined;
   version: number;
+  readonly admission: Admission | undefined;
 }
 
 const INTERNALS = new WeakMap<object, Internals>();
@@ -37,6 +53,9 @@ function internals(wf: Workflow): Internals {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyInput = Record<string, any>;
+/** A run's state type without a `state` schema: string keys to JSON values. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyState = Record<string, any>;
 type Handler = (this: unknown, ev: Event, ctx: import("./context.js").Context) => unknown;
 
 const CLASS_STEPS = new WeakMap<object, StepDefinition[]>();
@@ -56,10 +75,17 @@ export { classSteps, RESERVED };
  * }
  * await new Hello().run({ name: "Ada" }); // "hi Ada"
  */
-export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
+export class Workflow<TInput extends object = AnyInput, TResult = unknown, TState extends object = AnyState> {
+  /** @internal type only: the state type, read by step handler types (a method type, so workflows of any state are assignable). */
+  declare readonly "~state"?: { bivariant(state: TState): void }["bivariant"];
+
   /** @param plan for Apps: builds the plan from the members instead of this class's steps. */
-  constructor(options: WorkflowOptions = {}, plan?: PlanBuilder) {
+  constructor(options: WorkflowOptions<TState> = {}, plan?: PlanBuilder) {
     if (options === null || typeof options !== "object") throw new TypeError(`Workflow options must be an object, got ${String(options)}.`);
+    const schema = options.state as unknown;
+    if (schema !== undefined && (schema === null || typeof schema !== "object" || typeof (schema as { "~standard"?: { validate?: unknown } })["~standard"]?.validate !== "function")) {
+      throw new TypeError(`Workflow option state must be a Standard Schema (zod, valibot, arktype…), got ${describeValue(schema)}.`);
+    }
     const t = options.timeout;
     if (t !== undefined && t !== null && !(typeof t === "number" && t > 0)) {
       throw new TypeError(`Workflow option timeout is in seconds and must be > 0 or null, got ${String(t)}.`);
@@ -68,14 +94,19 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
     if (ttl !== undefined && !(typeof ttl === "number" && Number.isFinite(ttl) && ttl > 0)) {
       throw new TypeError(`Workflow option leaseTtlMs is in milliseconds and must be a number > 0, got ${String(ttl)}.`);
     }
-    INTERNALS.set(this, { options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1 });
+    const limit = options.numConcurrentRuns;
+    if (limit !== undefined && !(limit === Infinity || (Number.isInteger(limit) && limit >= 1))) {
+      throw new TypeError(`Workflow option numConcurrentRuns must be a whole number ≥ 1 (or Infinity), got ${String(limit)}.`);
+    }
+    const admission = limit === undefined || limit === Infinity ? undefined : new Admission(limit);
+    INTERNALS.set(this, { options: options, steps: [], children: new Map(), build: plan, spec: undefined, version: -1, admission });
   }
 
   /**
    * Add a step to every instance of this class (and its subclasses): for plain JavaScript,
    * or for steps written in other files.
    */
-  static addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E>): typeof Workflow {
+  static addStep<A extends EventClasses, const E extends EventClasses = never, const R extends ResourceMap = NoResources>(options: StepOptions<A, E, R>, handler: StepHandler<A, E, unknown, AnyInput, R>): typeof Workflow {
     if (this === Workflow) throw new TypeError("Workflow.addStep() would add the step to every workflow; call it on your subclass or on an instance.");
     let list = CLASS_STEPS.get(this);
     if (!list) CLASS_STEPS.set(this, (list = []));
@@ -85,7 +116,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
   }
 
   /** Add a step to this instance only. Chainable. */
-  addStep<A extends EventClasses, const E extends EventClasses = never>(options: StepOptions<A, E>, handler: StepHandler<A, E, this, TInput> & ResultCheck<E, this>): this {
+  addStep<A extends EventClasses, const E extends EventClasses = never, const R extends ResourceMap = NoResources>(options: StepOptions<A, E, R>, handler: StepHandler<A, E, this, TInput, R> & ResultCheck<E, this>): this {
     const own = internals(this);
     own.steps.push(defineStep(options, handler as Handler, "instance"));
     own.spec = undefined;
@@ -102,8 +133,8 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown> {
    * Start a run. Returns at once: the handler is a Promise of the result, with
    * `streamEvents()`, `sendEvent()` and `cancel()`.
    */
-  run(input?: TInput | Event): WorkflowHandler<TResult> {
-    return startRun(specOf(this), input) as WorkflowHandler<TResult>;
+  run(input?: TInput | Event, options?: RunStartOptions<TState>): WorkflowHandler<TResult, TState> {
+    return startRun(specOf(this), input, undefined, undefined, options) as WorkflowHandler<TResult, TState>;
   }
 
   /**
@@ -238,7 +269,7 @@ function specOf(wf: Workflow): RunSpec {
   const name = options.name ?? (wf.constructor.name || "Workflow");
   const plan = own.build ? own.build(name, options) : new Plan(name, [...classSteps(wf.constructor), ...own.steps], { external: options.externalEvents ?? [], reserved: RESERVED });
   own.version = version;
-  return (own.spec = { instance: wf, plan, options, child: childOf });
+  return (own.spec = { instance: wf, plan, options, child: childOf, admission: own.admission, stateSchema: options.state as StateSchema | undefined });
 }
 
 /** The workflow `ctx.runWorkflow(target)` means from a step of `owner`. */

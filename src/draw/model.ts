@@ -3,7 +3,7 @@
  * and inspection events. Renderers (HTML, Mermaid) only read it, so it is tested without a browser.
  */
 import { App, StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent, Workflow, describeWorkflow, eventTypeName } from "../index.js";
-import type { EventClass, InspectionEvent, WorkflowDescription, RunStatus, Event } from "../index.js";
+import type { EventClass, InspectionEvent, WorkflowDescription, RunStatus, Event, Resource } from "../index.js";
 
 /** A box in a drawing. */
 export interface DrawNode {
@@ -207,7 +207,9 @@ export function flowGraph(id: string, title: string, members: readonly MemberDes
     if (description.steps.some((s) => s.accepts.includes(description.startEvent))) addEvent(description.startEvent, external);
     for (const s of description.steps) {
       const sid = stepNodeId(s.name, markOwners ? owner : undefined);
-      nodes.set(sid, { id: sid, kind: "step", label: s.name, ...(markOwners ? { owner } : {}) });
+      // Resources a step declares (12.15), one line each under its name: "uses llm (run)".
+      const uses = Object.entries((s as { resources?: Readonly<Record<string, Resource>> }).resources ?? {}).map(([key, r]) => `uses ${r.name !== undefined && r.name !== key ? `${key}: ${r.name}` : key} (${r.scope})`);
+      nodes.set(sid, { id: sid, kind: "step", label: s.name, ...(markOwners ? { owner } : {}), ...(uses.length > 0 ? { details: uses } : {}) });
       for (const c of s.accepts) addEdge({ from: addEvent(c, external), to: sid, kind: "accepts" });
       for (const c of s.emits) addEdge({ from: sid, to: addEvent(c, external), kind: "emits" });
       for (const c of s.waitsFor) addEdge({ from: addEvent(c, external), to: sid, kind: "waitsFor" });

@@ -1,6 +1,6 @@
 // Ported from run-llama/workflows-py tests/test_context.py (each test names its upstream test).
 import { describe, expect, it } from "vitest";
-import { Context, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent, TestClock, Workflow, WorkflowRuntimeError, step } from "stepwise-ai";
+import { Context, Event, HumanResponseEvent, InputRequiredEvent, MemoryStore, StartEvent, StopEvent, TestClock, Workflow, WorkflowRuntimeError, step, suspendRun } from "stepwise-ai";
 import { AnotherTestEvent, OneTestEvent, gate, tick } from "./helpers.js";
 
 class Msg extends Event<{ msg: string }> {}
@@ -193,7 +193,7 @@ describe("LlamaIndex parity: test_context.py", () => {
     await run.catch(() => {});
   });
 
-  it.fails("[12.8] an answer is not lost when the waiting step fails after it and is retried", async () => {
+  it("[12.8] an answer is not lost when the waiting step fails after it and is retried", async () => {
     const clock = new TestClock();
     let attempts = 0;
     const wf = new Workflow({ clock, timeout: 60 }).addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 2 } }, async (_ev, ctx) => {
@@ -208,6 +208,106 @@ describe("LlamaIndex parity: test_context.py", () => {
     await clock.advance(11_000);
     const [outcome] = await settled;
     expect(outcome).toEqual({ status: "fulfilled", value: "yes" });
+  });
+
+  it("[12.8] each retried attempt gets the answers its waits had, in order, with filters; the step is asked once", async () => {
+    const clock = new TestClock();
+    const asked: number[] = [];
+    const got: string[][] = [];
+    const wf = new Workflow({ clock, timeout: 60 }).addStep(
+      { accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 3, delay: 1 } },
+      async (_ev, ctx) => {
+        const first = await ctx.waitForEvent(HumanResponseEvent, { filter: (ev) => String(ev.response).startsWith("a"), waiterEvent: new InputRequiredEvent({ prefix: "a?" }), timeout: 10 });
+        const second = await ctx.waitForEvent(HumanResponseEvent, { filter: (ev) => String(ev.response).startsWith("b"), timeout: 10 });
+        got.push([String(first.response), String(second.response)]);
+        if (ctx.attempt < 3) throw new Error(`flaky on attempt ${ctx.attempt}`);
+        return new StopEvent({ result: `${String(first.response)}+${String(second.response)}` });
+      },
+    );
+    const handler = wf.run();
+    const settled = Promise.allSettled([handler]);
+    const reading = (async () => {
+      for await (const ev of handler.streamEvents()) if (ev instanceof InputRequiredEvent) asked.push(asked.length);
+    })().catch(() => {});
+    await tick();
+    handler.sendEvent(new HumanResponseEvent({ response: "b2" }));
+    handler.sendEvent(new HumanResponseEvent({ response: "a1" }));
+    await clock.advance(1_000);
+    await clock.advance(1_000);
+    const [outcome] = await settled;
+    await reading;
+    expect(outcome).toEqual({ status: "fulfilled", value: "a1+b2" });
+    expect(got).toEqual([["a1", "b2"], ["a1", "b2"], ["a1", "b2"]]);
+    // A wait whose answer is at hand does not stream its waiterEvent: the person is asked once.
+    expect(asked).toHaveLength(1);
+  });
+
+  it("[12.8] a step failing after each answer given back gives up after maxAttempts, with its own error", async () => {
+    const clock = new TestClock();
+    let attempts = 0;
+    const wf = new Workflow({ clock, timeout: 60 }).addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 2 } }, async (_ev, ctx) => {
+      attempts++;
+      await ctx.waitForEvent(HumanResponseEvent, { timeout: 10 });
+      throw new Error("always");
+    });
+    const handler = wf.run();
+    const settled = Promise.allSettled([handler]);
+    await tick();
+    handler.sendEvent(new HumanResponseEvent({ response: "yes" }));
+    const [outcome] = await settled;
+    expect(outcome?.status).toBe("rejected");
+    expect(((outcome as PromiseRejectedResult).reason as Error).message).toMatch(/attempt 2 of 2.*always/);
+    expect(attempts).toBe(2);
+  });
+
+  it("[12.8] durable, in one process: the retry after the delay gets the journaled answer", async () => {
+    const store = new MemoryStore();
+    const clock = new TestClock();
+    const seen: string[] = [];
+    const wf = new Workflow<Record<string, never>, string>({ store, clock, timeout: null }).addStep(
+      { accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 2, delay: 30 } },
+      async function approve(_ev, ctx) {
+        const answer = await ctx.waitForEvent(HumanResponseEvent);
+        seen.push(`${ctx.attempt}:${answer.response}`);
+        if (ctx.attempt === 1) throw new Error("flaky after the answer");
+        return new StopEvent({ result: answer.response });
+      },
+    );
+    const handler = wf.run();
+    await tick();
+    handler.sendEvent(new HumanResponseEvent({ response: "yes" }));
+    for (let i = 0; i < 5 && seen.length === 0; i++) await tick();
+    await clock.advance(30_000);
+    expect(await handler).toBe("yes");
+    expect(seen).toEqual(["1:yes", "2:yes"]);
+    const received = store.getJournal(handler.runId).filter((e) => e.kind === "received");
+    expect(received).toHaveLength(2);
+  });
+
+  it("[12.8] durable: the answer of an attempt that failed waits in the journal for the retry, across a suspend and resume", async () => {
+    const store = new MemoryStore();
+    const clock = new TestClock();
+    const seen: string[] = [];
+    const build = () =>
+      new Workflow<Record<string, never>, string>({ store, clock, timeout: null }).addStep(
+        { accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 2, delay: 30 } },
+        async function approve(_ev, ctx) {
+          const answer = await ctx.waitForEvent(HumanResponseEvent);
+          seen.push(`${ctx.attempt}:${answer.response}`);
+          if (ctx.attempt === 1) throw new Error("flaky after the answer");
+          return new StopEvent({ result: answer.response });
+        },
+      );
+    const handler = build().run();
+    await tick();
+    handler.sendEvent(new HumanResponseEvent({ response: "yes" }));
+    for (let i = 0; i < 5 && seen.length === 0; i++) await tick();
+    expect(seen).toEqual(["1:yes"]);
+    // Suspended during the retry's delay: the second attempt runs after the resume, with the answer.
+    await suspendRun(handler);
+    await handler.catch(() => {});
+    expect(await build().resume(handler.runId)).toBe("yes");
+    expect(seen).toEqual(["1:yes", "2:yes"]);
   });
 
   it("a filter that never matches keeps the wait open until the step's wait timeout", async () => {

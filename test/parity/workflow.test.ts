@@ -249,16 +249,16 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(await wf.run()).toBe(1);
   });
 
-  it.fails("[12.11] test_workflow_continue_context (third run): a run starts from given state, readable on the handler after the run", async () => {
+  it("[12.11] test_workflow_continue_context (third run): a run starts from given state, readable on the handler after the run", async () => {
     const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx) => {
       ctx.store.set("number", ctx.store.get("number", 0) + 1);
       return new StopEvent({ result: "Done" });
     });
     const first = wf.run();
     await first;
-    const state = (first as unknown as { state: { number: number } }).state;
+    const state = first.state;
     expect(state).toEqual({ number: 1 });
-    const second = (wf as any).run({}, { state }) as Promise<unknown> & { state: unknown };
+    const second = wf.run({}, { state });
     await second;
     expect(second.state).toEqual({ number: 2 });
   });
@@ -314,7 +314,7 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(got.sort()).toEqual(["one:q", "two:q"]);
   });
 
-  it.fails("[run-loop bug, not in issue 12] test_workflow_sync_async_steps: an event reaching two steps, the first synchronous and silent, does not stall the run", async () => {
+  it("[run-loop bug, not in issue 12] test_workflow_sync_async_steps: an event reaching two steps, the first synchronous and silent, does not stall the run", async () => {
     // The synchronous step finishes inside the delivery loop, the run counts no active step and
     // declares itself stalled before the event reaches the second step.
     const wf = new Workflow()
@@ -323,6 +323,53 @@ describe("LlamaIndex parity: test_workflow.py", () => {
         return new StopEvent({ result: "ok" });
       });
     expect(await wf.run()).toBe("ok");
+  });
+
+  it("[run-loop bug] a step's event reaching a synchronous silent step and then another does not stall the run", async () => {
+    const wf = new Workflow()
+      .addStep({ accepts: StartEvent, emits: OneTestEvent }, function start() {
+        return new OneTestEvent({});
+      })
+      .addStep({ accepts: OneTestEvent }, function silent() {})
+      .addStep({ accepts: OneTestEvent, emits: StopEvent }, function finish() {
+        return new StopEvent({ result: "ok" });
+      });
+    expect(await wf.run()).toBe("ok");
+  });
+
+  it("[run-loop bug] a step returning two events, the first taken by a synchronous silent step, does not stall the run", async () => {
+    const wf = new Workflow()
+      .addStep({ accepts: StartEvent, emits: [OneTestEvent, AnotherTestEvent] }, function start() {
+        return [new OneTestEvent({}), new AnotherTestEvent({})];
+      })
+      .addStep({ accepts: OneTestEvent }, function silent() {})
+      .addStep({ accepts: AnotherTestEvent, emits: StopEvent }, async function finish() {
+        return new StopEvent({ result: "ok" });
+      });
+    expect(await wf.run()).toBe("ok");
+  });
+
+  it("[run-loop bug] a run whose every step is synchronous and silent still fails as stalled, once", async () => {
+    const wf = new Workflow({ validate: false })
+      .addStep({ accepts: StartEvent }, function one() {})
+      .addStep({ accepts: StartEvent }, function two() {});
+    await expect(wf.run()).rejects.toMatchObject({ code: "STALLED" });
+  });
+
+  it("[run-loop bug] an event sent from outside to two steps, the first synchronous and silent, reaches the second", async () => {
+    const wf = new Workflow({ timeout: null, externalEvents: [AnotherTestEvent] })
+      .addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: LastEvent }, async function wait(_ev, ctx) {
+        await ctx.waitForEvent(LastEvent);
+        return new StopEvent({ result: "waited" });
+      })
+      .addStep({ accepts: AnotherTestEvent }, function silent() {})
+      .addStep({ accepts: AnotherTestEvent, emits: LastEvent }, function relay() {
+        return new LastEvent();
+      });
+    const handler = wf.run();
+    await tick();
+    handler.sendEvent(new AnotherTestEvent({}));
+    expect(await handler).toBe("waited");
   });
 
   it("[12.7] test__get_start_event_instance: run(anEventThatIsNotAStartEvent) is rejected at once", async () => {
@@ -358,11 +405,11 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     expect(() => wf.validate()).toThrow(/island_a/);
   });
 
-  it.fails("[12.12] test_workflow_run_num_concurrent: numConcurrentRuns queues the runs beyond it", async () => {
+  it("[12.12] test_workflow_run_num_concurrent: numConcurrentRuns queues the runs beyond it", async () => {
     let active = 0;
     let peak = 0;
     const held = gate();
-    const wf = new Workflow({ numConcurrentRuns: 1 } as object).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ run_num: number }>) => {
+    const wf = new Workflow({ numConcurrentRuns: 1 }).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ run_num: number }>) => {
       peak = Math.max(peak, ++active);
       await held.promise;
       active--;
@@ -373,6 +420,77 @@ describe("LlamaIndex parity: test_workflow.py", () => {
     held.open();
     expect(await Promise.all(runs)).toEqual([1, 2, 3, 4].map((n) => `Run ${n}: Done`));
     expect(peak).toBe(1);
+  });
+});
+
+describe("numConcurrentRuns (12.12)", () => {
+  it("runs beyond the limit start in the order run() was called, each when a place frees", async () => {
+    const order: string[] = [];
+    const gates = new Map<number, ReturnType<typeof gate<void>>>();
+    const wf = new Workflow({ numConcurrentRuns: 2 }).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ n: number }>) => {
+      order.push(`start ${ev.n}`);
+      const g = gate<void>();
+      gates.set(ev.n, g);
+      await g.promise;
+      return new StopEvent({ result: ev.n });
+    });
+    const runs = [1, 2, 3, 4, 5].map((n) => wf.run({ n }));
+    for (let i = 0; i < 3; i++) await tick();
+    expect(order).toEqual(["start 1", "start 2"]);
+    gates.get(2)?.open();
+    await runs[1];
+    for (let i = 0; i < 3; i++) await tick();
+    expect(order).toEqual(["start 1", "start 2", "start 3"]);
+    gates.get(1)?.open();
+    gates.get(3)?.open();
+    await Promise.all([runs[0], runs[2]]);
+    for (let i = 0; i < 3; i++) await tick();
+    expect(order).toEqual(["start 1", "start 2", "start 3", "start 4", "start 5"]);
+    gates.get(4)?.open();
+    gates.get(5)?.open();
+    expect(await Promise.all(runs)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("a waiting run can be cancelled (it never starts, and frees nothing it did not hold); a failed run frees its place", async () => {
+    let started = 0;
+    const held = gate();
+    const wf = new Workflow({ numConcurrentRuns: 1 }).addStep({ accepts: StartEvent, emits: StopEvent }, async (ev: StartEvent<{ fail?: boolean }>) => {
+      started++;
+      if (ev.fail === true) throw new Error("boom");
+      await held.promise;
+      return new StopEvent({ result: "ok" });
+    });
+    const first = wf.run({ fail: true });
+    const waiting = wf.run({});
+    const third = wf.run({});
+    waiting.cancel();
+    await expect(first).rejects.toMatchObject({ code: "STEP_FAILED" });
+    await expect(waiting).rejects.toBeInstanceOf(WorkflowCancelledError);
+    for (let i = 0; i < 3; i++) await tick();
+    expect(started).toBe(2);
+    held.open();
+    expect(await third).toBe("ok");
+    expect(started).toBe(2);
+  });
+
+  it("an event sent to a waiting run is delivered once it begins", async () => {
+    const held = gate();
+    const wf = new Workflow({ numConcurrentRuns: 1, timeout: null })
+      .addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent }, async (ev: StartEvent<{ n: number }>, ctx) => {
+        if (ev.n === 1) await held.promise;
+        else await ctx.waitForEvent(HumanResponseEvent);
+        return new StopEvent({ result: ev.n });
+      });
+    const first = wf.run({ n: 1 });
+    const second = wf.run({ n: 2 });
+    second.sendEvent(new HumanResponseEvent({ response: "early" }));
+    held.open();
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+  });
+
+  it("rejects a numConcurrentRuns that is not a whole number ≥ 1", () => {
+    expect(() => new Workflow({ numConcurrentRuns: 0 })).toThrow(/numConcurrentRuns must be a whole number ≥ 1.*got 0/);
+    expect(() => new Workflow({ numConcurrentRuns: 1.5 })).toThrow(TypeError);
   });
 });
 
@@ -390,7 +508,7 @@ function humanInTheLoop(options: ConstructorParameters<typeof Workflow>[0] = {})
 }
 
 describe("LlamaIndex parity: human in the loop (test_workflow.py)", () => {
-  it.fails("[12.9] test_human_in_the_loop: a step returning InputRequiredEvent validates, streams it, and the answer reaches the HumanResponseEvent step", async () => {
+  it("[12.9] test_human_in_the_loop: a step returning InputRequiredEvent validates, streams it, and the answer reaches the HumanResponseEvent step", async () => {
     const handler = humanInTheLoop().run();
     for await (const ev of handler.streamEvents()) {
       if (ev instanceof InputRequiredEvent) {
@@ -401,7 +519,7 @@ describe("LlamaIndex parity: human in the loop (test_workflow.py)", () => {
     expect(await handler).toBe("42");
   });
 
-  it.fails("[12.9] test_human_in_the_loop_with_resume: the run is suspended at the question and answered later; each step ran once", async () => {
+  it("[12.9] test_human_in_the_loop_with_resume: the run is suspended at the question and answered later; each step ran once", async () => {
     const store = new MemoryStore();
     const handler = humanInTheLoop({ store, timeout: null }).run();
     for await (const ev of handler.streamEvents()) {
@@ -410,6 +528,61 @@ describe("LlamaIndex parity: human in the loop (test_workflow.py)", () => {
     await suspendRun(handler);
     await handler.catch(() => {});
     expect(await humanInTheLoop({ store, timeout: null }).sendEvent(handler.runId, new HumanResponseEvent({ response: "42" }))).toBe("42");
+  });
+
+  it("[12.9] the two-step pattern validates; the question is streamed once and not routed anywhere", async () => {
+    const wf = humanInTheLoop();
+    expect(() => wf.validate()).not.toThrow();
+    const handler = wf.run();
+    const seen: string[] = [];
+    for await (const ev of handler.streamEvents()) {
+      seen.push(ev.constructor.name);
+      if (ev instanceof InputRequiredEvent) handler.sendEvent(new HumanResponseEvent({ response: "7" }));
+    }
+    expect(seen).toEqual(["InputRequiredEvent", "StopEvent"]);
+    expect(await handler).toBe("7");
+  });
+
+  it("[12.9] a subclass of InputRequiredEvent sent with ctx.sendEvent is streamed too, with its fields", async () => {
+    class AskAge extends InputRequiredEvent<{ prefix: string; user: string }> {}
+    class Age extends HumanResponseEvent<{ response: string; years: number }> {}
+    const wf = new Workflow<Record<string, never>, number>()
+      .addStep({ accepts: StartEvent, emits: AskAge }, function ask(_ev, ctx) {
+        ctx.sendEvent(new AskAge({ prefix: "Age? ", user: "ada" }));
+      })
+      .addStep({ accepts: Age, emits: StopEvent }, (ev) => new StopEvent({ result: ev.years + 1 }));
+    const handler = wf.run();
+    const asked: string[] = [];
+    for await (const ev of handler.streamEvents()) {
+      if (ev instanceof AskAge) {
+        asked.push(ev.user);
+        handler.sendEvent(new Age({ response: "41", years: 41 }));
+      }
+    }
+    expect(asked).toEqual(["ada"]);
+    expect(await handler).toBe(42);
+  });
+
+  it("[12.9] suspended at the question and answered through the store: step1 is not run again, step2 runs once", async () => {
+    const store = new MemoryStore();
+    const runs = { step1: 0, step2: 0 };
+    const build = () =>
+      new Workflow<Record<string, never>, string>({ store, timeout: null })
+        .addStep({ accepts: StartEvent, emits: InputRequiredEvent }, function step1() {
+          runs.step1++;
+          return new InputRequiredEvent({ prefix: "Enter a number: " });
+        })
+        .addStep({ accepts: HumanResponseEvent, emits: StopEvent }, function step2(ev) {
+          runs.step2++;
+          return new StopEvent({ result: `got ${String(ev.response)}` });
+        });
+    const handler = build().run();
+    for await (const ev of handler.streamEvents()) if (ev instanceof InputRequiredEvent) break;
+    await suspendRun(handler);
+    await handler.catch(() => {});
+    expect(runs).toEqual({ step1: 1, step2: 0 });
+    expect(await build().sendEvent(handler.runId, new HumanResponseEvent({ response: "5" }))).toBe("got 5");
+    expect(runs).toEqual({ step1: 1, step2: 1 });
   });
 
   it("test_human_in_the_loop, the stepwise way: waitForEvent with a waiterEvent streams the question and takes the answer", async () => {

@@ -7,7 +7,7 @@ import {
   WorkflowRuntimeError,
   WorkflowTimeoutError,
 } from "../errors.js";
-import { eventTypeName, isEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
+import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import type { Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
@@ -18,12 +18,14 @@ import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
 import { errorFromJSON, reviveEvent } from "../records.js";
-import { checkEmits, describeOutput, type StepDefinition } from "../step.js";
+import { checkEmits, describeOutput, retries, retryDelay, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
 import { randomId } from "../ids.js";
 import { Deadline, DeadlineList } from "./deadlines.js";
+import { stateStore, type StateSchema, type StateStore } from "../state.js";
+import { resolveResources, type Resource } from "../resource.js";
 
 /** Per run, per step: how many invocations are in flight and which events wait for a worker. */
 export interface Slot {
@@ -90,6 +92,10 @@ export interface RunSetup {
   forward?: ((ev: Event, origin: StreamOrigin) => void) | undefined;
   /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
   runChild?: ChildStarter | undefined;
+  /** The workflow's `state` schema (12.11): `ctx.store` is then typed and checked. */
+  stateSchema?: StateSchema | undefined;
+  /** Told once when the run ends, however it ends (frees its `numConcurrentRuns` place). */
+  onEnd?: (() => void) | undefined;
 }
 
 /**
@@ -127,7 +133,7 @@ interface PendingCall {
   readonly reject: (err: unknown) => void;
 }
 
-const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP"]);
+const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP", "RESOURCES_ON_RUNTIME"]);
 
 /**
  * One run of a workflow: a state machine driven by events. Each event is routed to the
@@ -260,6 +266,38 @@ export class Run extends Deadline implements StepPort, RunControl {
     });
   }
 
+  #stateStore: StateStore<object> | undefined;
+  /** Set by `startRun` before `start`: resource values given for this run (`provide`). */
+  provided: ReadonlyMap<Resource, unknown> | undefined;
+  /** Values of `"run"`-scoped resources, made on first use. */
+  #resources: Map<Resource, unknown> | undefined;
+
+  /** Set by `startRun` before `start`: the state a new run begins with. */
+  initialState: Record<string, unknown> | undefined;
+
+  /** The typed `ctx.store` when the workflow has a `state` schema (12.11). */
+  get stateStore(): StateStore<object> | undefined {
+    const schema = this.#setup.stateSchema;
+    if (schema === undefined) return undefined;
+    if (this.#stateStore === undefined) {
+      const state = this.state;
+      const data = this.#stateData;
+      this.#stateStore = stateStore(
+        { get: (k) => state.get(k), set: (k, v) => state.set(k, v), has: (k) => state.has(k), entries: () => data.entries() },
+        schema,
+        { workflow: this.workflowName, runId: this.id },
+      );
+    }
+    return this.#stateStore;
+  }
+
+  /** A copy of the run's state: `handler.state`. */
+  stateNow(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (this.#stateMap !== undefined) for (const [k, v] of this.#stateMap) out[k] = v === null || typeof v !== "object" ? v : (JSON.parse(JSON.stringify(v)) as unknown);
+    return out;
+  }
+
   /** Aborts when the run ends for any reason. Created on first use. */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
@@ -296,6 +334,15 @@ export class Run extends Deadline implements StepPort, RunControl {
     const carrier = this.#trace?.carrier;
     this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}), ...(carrier ? { trace: { ...carrier } } : {}) });
     this.#setup.journal?.event(input, undefined);
+    const initial = this.initialState;
+    this.initialState = undefined;
+    if (initial !== undefined) {
+      try {
+        for (const [k, v] of Object.entries(initial)) this.state.set(k, v);
+      } catch (err) {
+        return this.#fail(err, "failed");
+      }
+    }
     // A microtask later, so the caller can attach stream readers and inspectors first.
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
@@ -435,12 +482,22 @@ export class Run extends Deadline implements StepPort, RunControl {
     if (this.#waiters.size > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.#deliver(target, ev);
     if (routes.length === 0) {
+      // LlamaIndex's two-step human in the loop: a question no step takes is for the caller (12.9).
+      if (ev instanceof InputRequiredEvent) this.toStream(ev);
       if (this.#unclaimed === NONE) this.#unclaimed = [];
       this.#unclaimed.push(ev);
       if (from === undefined && this.#active === 0 && this.#begun) this.#idle();
       return;
     }
+    if (routes.length === 1) return this.#deliver(this.#slotOf(routes[0] as StepDefinition), ev);
+    // Several steps take it: the delivery itself counts as active, so a synchronous step that
+    // finishes silently inside it does not declare the run stalled before the others have it.
+    this.#active++;
     for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotOf(routes[i] as StepDefinition), ev);
+    this.#active--;
+    if (this.#active === 0) {
+      if (this.#running()) this.#idle();
+    } else if (this.#waiters.size >= this.#active) this.#waitingOnly();
   }
 
   #deliver(slot: Slot, ev: Event): void {
@@ -475,7 +532,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       this.#setup.journal?.status("running");
     }
     const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.retry === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
+    if (this.#inspectors === null && this.#setup.journal === null && def.retry === undefined && def.resources === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
   }
 
@@ -493,11 +550,19 @@ export class Run extends Deadline implements StepPort, RunControl {
       try {
         const runtime = this.#setup.runtime;
         const trace = this.#trace;
+        // The step's resources (12.15), made or taken from their scope's cache before the handler runs.
+        let res: Record<string, unknown> | undefined;
+        if (def.resources !== undefined) {
+          if (runtime !== undefined) throw this.#contract(`Step "${def.name}" declares resources, which a runtime's worker cannot be handed; run it without a runtime, or make the value on the worker.`, "RESOURCES_ON_RUNTIME", slot);
+          const made = resolveResources(def.resources, (this.#resources ??= new Map<Resource, unknown>()), slot.instance, this.provided);
+          res = made instanceof Promise ? await made : made;
+          if (!this.#running()) return;
+        }
         let out: unknown =
           trace !== undefined
-            ? trace.step({ runId: this.id, workflow: this.workflowName, step: def.name, kind: def.kind, stepRunId: ctx.stepRunId, attempt, event: ev }, () => (runtime === undefined ? def.handler.call(slot.instance, ev, ctx) : this.#execute(runtime, slot, ev, ctx)))
+            ? trace.step({ runId: this.id, workflow: this.workflowName, step: def.name, kind: def.kind, stepRunId: ctx.stepRunId, attempt, event: ev }, () => (runtime === undefined ? def.handler.call(slot.instance, ev, ctx, res) : this.#execute(runtime, slot, ev, ctx)))
             : runtime === undefined
-              ? def.handler.call(slot.instance, ev, ctx)
+              ? def.handler.call(slot.instance, ev, ctx, res)
               : this.#execute(runtime, slot, ev, ctx);
         if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
           if (timed !== undefined) {
@@ -509,6 +574,7 @@ export class Run extends Deadline implements StepPort, RunControl {
         }
         timed?.finish();
         if (!this.#running()) return;
+        if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, false);
         let emitted = this.#collectOutput(slot, out);
         if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, def.name);
         if (this.#inspectors) this.#inspect({ kind: "step_finished", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, emitted, durationMs: clock.now() - began });
@@ -517,16 +583,16 @@ export class Run extends Deadline implements StepPort, RunControl {
           if (commit) await commit;
           if (!this.#running()) return;
         }
-        this.#release(slot);
-        for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
-        this.#next(slot);
+        this.#finish(slot, emitted);
         return;
       } catch (error) {
         timed?.finish();
         if (!this.#running()) return;
         const retry = def.retry;
-        if (!this.#attemptFailed(slot, ev, ctx, attempt, began, error) || retry === undefined) return;
-        const delay = retry.delay * retry.backoff ** (attempt - 1);
+        const again = this.#attemptFailed(slot, ev, ctx, attempt, began, error);
+        if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, again);
+        if (!again || retry === undefined) return;
+        const delay = retryDelay(retry, attempt);
         if (delay > 0) {
           await this.#pause(delay * 1000);
           if (!this.#running()) return;
@@ -588,7 +654,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     const clock = this.#setup.clock;
     const contract = error instanceof WorkflowRuntimeError && CONTRACT_CODES.has(error.code) && error.runId === this.id;
     const retry = def.retry;
-    const willRetry = !contract && retry !== undefined && attempt < retry.maxAttempts;
+    const willRetry = !contract && retry !== undefined && retries(retry, error, attempt);
     if (this.#inspectors) this.#inspect({ kind: "step_failed", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, error, willRetry, durationMs: clock.now() - began });
     this.#setup.journal?.stepFailed(ctx.stepRunId, def.name, attempt, error, willRetry);
     if (contract) {
@@ -604,6 +670,10 @@ export class Run extends Deadline implements StepPort, RunControl {
       this.#next(slot);
       return false;
     }
+    if (!willRetry && !(ev instanceof StepFailedEvent) && this.#setup.plan.catches) {
+      this.#caught(slot, ctx.stepRunId, ev, attempt, error);
+      return false;
+    }
     if (!willRetry) {
       const tries = retry ? ` (attempt ${attempt} of ${retry.maxAttempts})` : "";
       const why = error instanceof Error ? error.message : String(error);
@@ -617,7 +687,31 @@ export class Run extends Deadline implements StepPort, RunControl {
   }
 
   /**
-   * The common invocation — no inspector, journal, retry, runtime or tracer — without an `async`
+   * A step failed for good and a catch-error step accepts {@link StepFailedEvent}: the failure
+   * becomes the invocation's output (journaled as such, so a resume routes it the same way).
+   */
+  #caught(slot: Slot, stepRunId: string, ev: Event, attempt: number, error: unknown): void {
+    const err = error instanceof Error ? error : undefined;
+    const code = (error as { code?: unknown } | null)?.code;
+    const failed = new StepFailedEvent({
+      step: slot.def.name,
+      error: { name: err?.name ?? typeof error, message: err?.message ?? String(error), ...(typeof code === "string" ? { code } : {}) },
+      eventType: eventTypeName(ev.constructor as EventClass),
+      attempt,
+    });
+    const emitted = [failed];
+    const commit = this.#setup.journal?.stepFinished(stepRunId, slot.def.name, emitted);
+    if (commit === undefined) return this.#finish(slot, emitted);
+    void commit.then(
+      () => {
+        if (this.#running()) this.#finish(slot, emitted);
+      },
+      () => {},
+    );
+  }
+
+  /**
+   * The common invocation — no inspector, journal, retry, resources, runtime or tracer — without an `async`
    * frame: a suspended async function holds ~300 bytes per in-flight step, and 10,000 runs in
    * flight hold one each. Same order of effects as {@link #invoke}.
    */
@@ -665,9 +759,7 @@ export class Run extends Deadline implements StepPort, RunControl {
         this.#attemptFailed(slot, ev, ctx, 1, 0, err);
         return;
       }
-      this.#release(slot);
-      for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
-      this.#next(slot);
+      this.#finish(slot, emitted);
     } catch (err) {
       // Nothing may escape into the step's promise chain, where it would be an unhandled rejection.
       this.#fail(err, "failed");
@@ -682,6 +774,18 @@ export class Run extends Deadline implements StepPort, RunControl {
     }
     this.checkEmit(slot, out, "returned");
     return [out];
+  }
+
+  /**
+   * An attempt ended with `emitted`: its worker is free at once (an event it emits to its own
+   * step starts there), but it still counts as active until all its events are delivered, so a
+   * synchronous step finishing inside that delivery does not find the run idle (12: run-loop bug).
+   */
+  #finish(slot: Slot, emitted: readonly Event[]): void {
+    slot.inFlight--;
+    for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
+    this.#active--;
+    this.#next(slot);
   }
 
   #release(slot: Slot): void {
@@ -874,9 +978,10 @@ export class Run extends Deadline implements StepPort, RunControl {
     const requirements = requirementsOf(options.requirements);
     const idx = this.#unclaimed.findIndex((e) => e instanceof type && meets(e, requirements) && (!filter || filter(e)));
     if (idx >= 0) {
-      const [ev] = this.#unclaimed.splice(idx, 1);
-      this.#setup.journal?.received(stepRunId, ev as Event);
-      return Promise.resolve(ev as Event);
+      const ev = this.#unclaimed.splice(idx, 1)[0] as Event;
+      this.#setup.journal?.received(stepRunId, ev);
+      if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
+      return Promise.resolve(ev);
     }
     return new Promise<Event>((resolve, reject) => {
       let timer: unknown;
@@ -902,6 +1007,7 @@ export class Run extends Deadline implements StepPort, RunControl {
         slot,
         resolve: (ev) => {
           this.#setup.journal?.received(stepRunId, ev);
+          if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
           done();
           resolve(ev);
         },
@@ -924,6 +1030,30 @@ export class Run extends Deadline implements StepPort, RunControl {
       }
       if (waiterEvent !== undefined) this.toStream(waiterEvent);
     });
+  }
+
+  /**
+   * What the waits of an invocation of a step with `retry` received, by stepRunId, until the
+   * invocation ends: an attempt that fails after its answer came gives it back for the next
+   * attempt's wait (12.8), as a resume does from the journal.
+   */
+  #answers: Map<string, Event[]> | undefined;
+
+  #keepAnswer(stepRunId: string, ev: Event): void {
+    const answers = (this.#answers ??= new Map<string, Event[]>());
+    const list = answers.get(stepRunId);
+    if (list === undefined) answers.set(stepRunId, [ev]);
+    else list.push(ev);
+  }
+
+  /** The invocation `stepRunId` ended (`retry`: it will run again, and its answers wait for it). */
+  #answersDone(stepRunId: string, retry: boolean): void {
+    const list = this.#answers?.get(stepRunId);
+    if (list === undefined) return;
+    this.#answers?.delete(stepRunId);
+    if (!retry) return;
+    if (this.#unclaimed === NONE) this.#unclaimed = [];
+    this.#unclaimed.unshift(...list);
   }
 
   /** Hand `ev` to every wait it matches (LlamaIndex's semantics: one answer ends each parallel wait for it). */
@@ -1004,6 +1134,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
     if (this.#calls !== undefined && this.#calls.size > 0) for (const call of [...this.#calls.values()]) call.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
+    this.#setup.onEnd?.();
     this.#trace?.end(status, status === "completed" ? undefined : error);
     if (this.#inspectors) {
       const now = this.#setup.clock.now();
@@ -1047,6 +1178,8 @@ export class Run extends Deadline implements StepPort, RunControl {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
       this.#begun = true;
       if (r.stop) return this.#complete(r.stop);
+      // Counted as active while restoring, as in #emit: a synchronous step ending here is not the run's end.
+      this.#active++;
       for (const f of r.inFlight) {
         const s = slot(f.step);
         s.inFlight++;
@@ -1056,7 +1189,9 @@ export class Run extends Deadline implements StepPort, RunControl {
       for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
       for (const ev of r.external) if (this.#running()) this.sendExternal(ev);
       this.#sendEarly();
+      this.#active--;
       if (this.#active === 0 && this.#running()) this.#idle();
+      else if (this.#running() && this.#waiters.size >= this.#active) this.#waitingOnly();
     });
   }
 
