@@ -37,8 +37,9 @@ export { MissingDependencyError } from "../optional.js";
  * The table layout this version reads and writes (kept in `stepwise_meta`). 1: one journal row per
  * entry (`stepwise_journal`). 2 adds the lease's fencing token, the journal's `seq` (unique per run)
  * and `at` columns, and the inbox. 3: one row per commit (`stepwise_commits`: the commit's entries
- * as one JSON array, its time `at`) and one row per event seq (`stepwise_seqs`, so a seq is unique
- * per run), as `SqliteStore` does. A schema at 1 or 2 is migrated when first used: each old journal
+ * as one JSON array, its time `at`) and one row per run of consecutive event seqs in a commit
+ * (`stepwise_seqs`, normally one per commit; a commit overlapping one is refused, so a seq is unique
+ * per run). A schema at 1 or 2 is migrated when first used: each old journal
  * row becomes a commit of one entry, so old runs read and resume unchanged.
  */
 export const POSTGRES_SCHEMA_VERSION = 3;
@@ -172,13 +173,14 @@ export class PostgresStore implements Store {
   /**
    * Schema 3's journal. `stepwise_commits`: one row per commit, `idx` its number in the run (1, 2,
    * …), `at` its time (ms since the epoch), `entries` its entries as one JSON array (text: written
-   * and read back verbatim, never parsed by the server). `stepwise_seqs`: one row per journaled
-   * event, its primary key makes a seq unique per run.
+   * and read back verbatim, never parsed by the server). `stepwise_seqs`: the event seqs each
+   * commit journaled, as ranges `lo..hi` of consecutive seqs (a commit's events are normally
+   * numbered consecutively: one row per commit, not one per event). Ranges never overlap.
    */
   #v3Tables(): string {
     return `
       CREATE TABLE ${this.#t("commits")} (run_id TEXT NOT NULL, idx INTEGER NOT NULL, at BIGINT NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (run_id, idx));
-      CREATE TABLE ${this.#t("seqs")} (run_id TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (run_id, seq));`;
+      CREATE TABLE ${this.#t("seqs")} (run_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, PRIMARY KEY (run_id, lo));`;
   }
 
   /** Each journal row of schema 2 becomes a commit of one entry, in order; its seq moves to the seq table. */
@@ -186,7 +188,7 @@ export class PostgresStore implements Store {
     return `
       ${this.#v3Tables()}
       INSERT INTO ${this.#t("commits")} (run_id, idx, at, entries) SELECT run_id, idx, at, '[' || entry::text || ']' FROM ${this.#t("journal")};
-      INSERT INTO ${this.#t("seqs")} (run_id, seq) SELECT run_id, seq FROM ${this.#t("journal")} WHERE seq IS NOT NULL;
+      INSERT INTO ${this.#t("seqs")} (run_id, lo, hi) SELECT run_id, seq, seq FROM ${this.#t("journal")} WHERE seq IS NOT NULL;
       DROP TABLE ${this.#t("journal")};
       UPDATE ${this.#t("meta")} SET value = '3' WHERE key = 'schema';`;
   }
@@ -259,15 +261,18 @@ export class PostgresStore implements Store {
       if (!run || run.lease?.token !== options.token || !isLive(run.status)) throw this.#fenceFailure(runId, run, options.token ?? 0);
       return;
     }
-    const r = await this.#q<{ n: string }>(
-      `append to the journal of run "${runId}"`,
+    const what = `append to the journal of run "${runId}"`;
+    const ranges = rangesOf(entries, runId);
+    const r = await this.#q<{ n: string; ok: string }>(
+      what,
       `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1${fenced ? " AND lease_token = $5 AND status IN ('running', 'waiting') FOR SHARE" : ""}),
        ${this.#insertCommit("run")}
-       SELECT count(*) AS n FROM ins`,
-      fenced ? [runId, JSON.stringify(entries), Date.now(), seqsOf(entries), options.token] : [runId, JSON.stringify(entries), Date.now(), seqsOf(entries)],
+       SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM run) AS ok`,
+      fenced ? [runId, JSON.stringify(entries), Date.now(), ranges, options.token] : [runId, JSON.stringify(entries), Date.now(), ranges],
       runId,
     );
     if (Number(r.rows[0]?.n ?? 0) === 0) {
+      if (Number(r.rows[0]?.ok ?? 0) === 1) throw await this.#duplicate(runId, ranges);
       const run = await this.getRun(runId);
       if (!run || !fenced) throw new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
       throw this.#fenceFailure(runId, run, options.token ?? 0);
@@ -276,13 +281,33 @@ export class PostgresStore implements Store {
 
   /**
    * The CTEs `ins` (the commit's row, after the run's last, for the run named by CTE `from`) and
-   * `sq` (a row per event seq), from `$1` run id, `$2` the entries' JSON array, `$3` the time,
-   * `$4` the events' seqs. A seq the run already holds fails the whole statement.
+   * `sq` (its seq ranges), from `$1` run id, `$2` the entries' JSON array, `$3` the time, `$4` the
+   * events' seqs as ranges (`[[lo, hi], …]`, see {@link rangesOf}). Nothing is inserted when a
+   * range overlaps one the run holds: ranges never overlap, so only the one starting last at or
+   * before a new range's end can, an index lookup. Race-free: two commits to one run at once take
+   * the same `idx`, and the second fails on the primary key (`JOURNAL_CONFLICT`) or sees the first.
    */
   #insertCommit(from: string): string {
+    const ranges = "generate_series(1, array_length($4::bigint[], 1)) AS g(i)";
     return `ins AS (INSERT INTO ${this.#t("commits")} (run_id, idx, at, entries)
-         SELECT ${from}.run_id, COALESCE((SELECT MAX(idx) FROM ${this.#t("commits")} WHERE run_id = $1), 0) + 1, $3, $2 FROM ${from} RETURNING run_id),
-       sq AS (INSERT INTO ${this.#t("seqs")} (run_id, seq) SELECT ins.run_id, s FROM ins, unnest($4::bigint[]) AS s)`;
+         SELECT ${from}.run_id, COALESCE((SELECT MAX(idx) FROM ${this.#t("commits")} WHERE run_id = $1), 0) + 1, $3, $2 FROM ${from}
+         WHERE NOT EXISTS (SELECT 1 FROM ${ranges}
+           WHERE (SELECT s.hi FROM ${this.#t("seqs")} s WHERE s.run_id = $1 AND s.lo <= ($4::bigint[])[g.i][2] ORDER BY s.lo DESC LIMIT 1) >= ($4::bigint[])[g.i][1])
+         RETURNING run_id),
+       sq AS (INSERT INTO ${this.#t("seqs")} (run_id, lo, hi) SELECT ins.run_id, ($4::bigint[])[g.i][1], ($4::bigint[])[g.i][2] FROM ins, ${ranges})`;
+  }
+
+  /** The error for a commit refused because run `runId` already holds one of its seqs (named). */
+  async #duplicate(runId: string, ranges: readonly (readonly [number, number])[]): Promise<Error> {
+    const held = await this.#q<{ lo: string; hi: string }>(`read the seqs of run "${runId}"`, `SELECT lo, hi FROM ${this.#t("seqs")} WHERE run_id = $1`, [runId]);
+    let seq: number | string = "?";
+    for (const [lo, hi] of ranges) {
+      for (const h of held.rows) {
+        const from = Math.max(lo, Number(h.lo));
+        if (from <= Math.min(hi, Number(h.hi)) && (seq === "?" || from < (seq as number))) seq = from;
+      }
+    }
+    return duplicateSeqError(`The PostgreSQL store (schema ${this.#schema})`, runId, seq);
   }
 
   async setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): Promise<void> {
@@ -308,21 +333,23 @@ export class PostgresStore implements Store {
     const what = `finish run "${runId}"`;
     if (options.claim?.length) return this.#inTransaction(runId, entries, options, end, what);
     const fenced = options.token !== undefined;
-    const args: unknown[] = [runId, JSON.stringify(entries), Date.now(), seqsOf(entries), end.status, json(end.result), json(end.error)];
+    const ranges = rangesOf(entries, runId);
+    const args: unknown[] = [runId, JSON.stringify(entries), Date.now(), ranges, end.status, json(end.result), json(end.error)];
     if (fenced) args.push(options.token);
-    const r = await this.#q<{ found: string; ended: string }>(
+    const r = await this.#q<{ found: string; ok: string; ended: string }>(
       what,
       `WITH run AS (SELECT run_id, status, lease_token FROM ${this.#t("runs")} WHERE run_id = $1 FOR UPDATE),
        ok AS (SELECT run_id FROM run WHERE status IN ('running', 'waiting')${fenced ? " AND lease_token = $8" : ""}),
        ${entries.length > 0 ? `${this.#insertCommit("ok")},` : ""}
        upd AS (UPDATE ${this.#t("runs")} r SET status = $5, result = $6, error = $7, updated_at = $3, lease_owner = NULL, lease_expires = NULL
-         FROM ok WHERE r.run_id = ok.run_id RETURNING 1)
-       SELECT (SELECT count(*) FROM run) AS found, (SELECT count(*) FROM upd) AS ended${entries.length > 0 ? "" : ", $2::text, $4::bigint[]"}`,
+         FROM ok WHERE r.run_id = ok.run_id${entries.length > 0 ? " AND EXISTS (SELECT 1 FROM ins)" : ""} RETURNING 1)
+       SELECT (SELECT count(*) FROM run) AS found, (SELECT count(*) FROM ok) AS ok, (SELECT count(*) FROM upd) AS ended${entries.length > 0 ? "" : ", $2::text, $4::bigint[]"}`,
       args,
       runId,
     );
     const row = r.rows[0];
     if (Number(row?.ended ?? 0) === 1) return;
+    if (Number(row?.ok ?? 0) === 1) throw await this.#duplicate(runId, ranges);
     const run = await this.getRun(runId);
     if (!run || Number(row?.found ?? 0) === 0) throw new RunNotFoundError(`The store (schema ${this.#schema}) has no run "${runId}" to finish.`, { runId });
     if (!isLive(run.status)) throw new RunFinishedError(`Run "${runId}" has already ended (${run.status}); it was not finished again.`, run.status, { runId });
@@ -349,7 +376,14 @@ export class PostgresStore implements Store {
           throw this.#fenceFailure(runId, await this.#getRunOn(client, runId), options.token);
         }
         if (entries.length > 0) {
-          await client.query(`WITH run AS (SELECT $1::text AS run_id), ${this.#insertCommit("run")} SELECT 1`, [runId, JSON.stringify(entries), Date.now(), seqsOf(entries)]);
+          const ranges = rangesOf(entries, runId);
+          const ins = await client.query<{ n: string }>(`WITH run AS (SELECT $1::text AS run_id), ${this.#insertCommit("run")} SELECT count(*) AS n FROM ins`, [
+            runId,
+            JSON.stringify(entries),
+            Date.now(),
+            ranges,
+          ]);
+          if (Number(ins.rows[0]?.n ?? 0) === 0) throw await this.#duplicate(runId, ranges);
         }
         const claim = [...new Set(options.claim ?? [])];
         if (claim.length > 0) {
@@ -577,11 +611,27 @@ const RUN_COLUMNS = (commits: string) => `run_id, workflow, status, input::text 
   GREATEST(updated_at, COALESCE((SELECT j.at FROM ${commits} j WHERE j.run_id = r.run_id ORDER BY j.idx DESC LIMIT 1), 0)) AS updated_at,
   lease_owner, lease_expires, lease_token`;
 
-/** The seqs of the entries' events, as a PostgreSQL array parameter (computed here, not read from the JSON by the server). */
-function seqsOf(entries: readonly JournalEntry[]): number[] {
+/**
+ * The seqs of the entries' events as ranges of consecutive seqs, `[[lo, hi], …]` (a PostgreSQL
+ * two-dimensional array parameter; computed here, not read from the JSON by the server). A seq
+ * repeated within the entries, or one that is not a whole number from 0, is refused here.
+ */
+function rangesOf(entries: readonly JournalEntry[], runId: string): [number, number][] {
   const seqs: number[] = [];
-  for (const e of entries) if (e.kind === "event") seqs.push(e.seq);
-  return seqs;
+  for (const e of entries) {
+    if (e.kind !== "event") continue;
+    if (!Number.isSafeInteger(e.seq) || e.seq < 0) throw new StoreError(`Run "${runId}": event seq ${String(e.seq)} is not a whole number from 0; nothing was written.`);
+    seqs.push(e.seq);
+  }
+  seqs.sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const seq of seqs) {
+    const last = ranges[ranges.length - 1];
+    if (last && seq === last[1]) throw duplicateSeqError("The PostgreSQL store", runId, seq);
+    if (last && seq === last[1] + 1) last[1] = seq;
+    else ranges.push([seq, seq]);
+  }
+  return ranges;
 }
 
 

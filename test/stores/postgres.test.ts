@@ -229,7 +229,7 @@ describe.skipIf(!available)("PostgresStore", () => {
     }
   });
 
-  it("a durable run costs a fixed number of statements and rows: one commit row per commit, one seq row per event", async () => {
+  it("a durable run costs a fixed number of statements and rows: one row per commit, one seq-range row per commit with events", async () => {
     const schema = uniqueSchema();
     const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
     const store = new PostgresStore(pool, { schema });
@@ -243,11 +243,18 @@ describe.skipIf(!available)("PostgresStore", () => {
       };
       // pool.query takes its connection with a callback: the store's own connect() calls are a
       // transaction's (several statements each) or the one LISTEN connection of the store.
-      let held = 0;
+      const held: string[] = [];
       const connect = pool.connect.bind(pool) as (...a: unknown[]) => Promise<pg.PoolClient>;
-      (pool as unknown as { connect: unknown }).connect = (...a: unknown[]) => {
-        if (a.length === 0) held++;
-        return connect(...a);
+      (pool as unknown as { connect: unknown }).connect = async (...a: unknown[]) => {
+        const client = await connect(...a);
+        if (a.length === 0) {
+          const q = client.query.bind(client) as (...x: unknown[]) => unknown;
+          (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
+            held.push(String(x[0]).split(" ")[0] ?? "");
+            return q(...x);
+          };
+        }
+        return client;
       };
       const wf = new Workflow({ store, timeout: null })
         .addStep({ accepts: StartEvent, emits: Mid }, async function first(ev: StartEvent<{ id: number }>) {
@@ -265,11 +272,14 @@ describe.skipIf(!available)("PostgresStore", () => {
         const count = async (sql: string) => Number((await c.query<{ n: string }>(sql)).rows[0]!.n);
         // Per run, "sync" durability: run row, lease, inbox read, two step commits, the end (with the last commit) in one statement.
         expect(statements.length).toBe(6 * runs);
-        expect(held).toBeLessThanOrEqual(1);
+        // No transaction of several statements (BEGIN … COMMIT); only the store's LISTEN connection.
+        expect(held.filter((q) => q !== "LISTEN" && q !== "UNLISTEN")).toEqual([]);
         expect(statements.filter((s) => s.includes(t("commits"))).length).toBe(3 * runs);
         expect(await count(`SELECT count(*) AS n FROM ${t("commits")}`)).toBe(3 * runs);
-        // Three events per run (StartEvent, Mid, StopEvent): three seq rows, nine entries in three commits.
-        expect(await count(`SELECT count(*) AS n FROM ${t("seqs")}`)).toBe(3 * runs);
+        // Three events per run (StartEvent, Mid, StopEvent), numbered consecutively: one seq-range row per commit
+        // holding events (StartEvent and Mid share the first), not one per event; nine entries in three commits.
+        expect(await count(`SELECT count(*) AS n FROM ${t("seqs")}`)).toBe(2 * runs);
+        expect(await count(`SELECT sum(hi - lo + 1) AS n FROM ${t("seqs")}`)).toBe(3 * runs);
         expect(await count(`SELECT sum(json_array_length(entries::json)) AS n FROM ${t("commits")}`)).toBe(9 * runs);
       } finally {
         c.release();
@@ -294,14 +304,14 @@ describe.skipIf(!available)("PostgresStore", () => {
       await store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
       await store.append("r", [ev(1)]);
       const rows = async () => (await admin.query<{ idx: number; entries: string }>(`SELECT idx, entries FROM ${t("commits")} ORDER BY idx`)).rows;
-      const seqs = async () => (await admin.query<{ seq: string }>(`SELECT seq FROM ${t("seqs")} ORDER BY seq`)).rows.map((r) => Number(r.seq));
+      const seqs = async () => (await admin.query<{ seq: string }>(`SELECT generate_series(lo, hi) AS seq FROM ${t("seqs")} ORDER BY seq`)).rows.map((r) => Number(r.seq));
       // A repeated seq in the middle of a commit: nothing of it is written.
       await expect(store.append("r", [ev(2), { kind: "state", key: "k", value: 1, at: 1 }, ev(1)])).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
       expect((await rows()).length).toBe(1);
       expect(await seqs()).toEqual([1]);
       // Another transaction holds seq 2 uncommitted: the store's commit inserts its row, then waits on the seq; its connection is killed there.
       await other.query("BEGIN");
-      await other.query(`INSERT INTO ${t("seqs")} (run_id, seq) VALUES ('r', 2)`);
+      await other.query(`INSERT INTO ${t("seqs")} (run_id, lo, hi) VALUES ('r', 2, 2)`);
       const pending = store.append("r", [ev(2), ev(3)]).then(() => undefined, (e: unknown) => e);
       let pid: number | undefined;
       for (let i = 0; i < 400 && pid === undefined; i++) {
@@ -322,6 +332,45 @@ describe.skipIf(!available)("PostgresStore", () => {
       expect((await store.getJournal("r")).map((e) => (e.kind === "event" ? e.seq : e.kind))).toEqual([1, 2, 3]);
     } finally {
       await other.end();
+      await admin.end();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it("keeps a commit's consecutive seqs as one row, and refuses any seq it holds, inside a range or across a gap", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    const ev = (seq: number): JournalEntry => ({ kind: "event", seq, event: { type: "A", data: { seq } }, at: 1 });
+    try {
+      const t = (n: string) => `"${schema}".stepwise_${n}`;
+      const rows = async () => (await admin.query<{ lo: string; hi: string }>(`SELECT lo, hi FROM ${t("seqs")} ORDER BY lo`)).rows.map((r) => [Number(r.lo), Number(r.hi)]);
+      await store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      // 500 consecutive events, out of order and among other records: one row.
+      const batch: JournalEntry[] = [];
+      for (let i = 500; i >= 1; i--) batch.push(ev(i), { kind: "state", key: "k", value: i, at: 1 });
+      await store.append("r", batch);
+      expect(await rows()).toEqual([[1, 500]]);
+      // A gap: two rows; the seqs in the gap stay free.
+      await store.append("r", [ev(600), ev(601), ev(700)]);
+      expect(await rows()).toEqual([[1, 500], [600, 601], [700, 700]]);
+      for (const taken of [1, 250, 500, 601, 700]) {
+        await expect(store.append("r", [ev(650), ev(taken)])).rejects.toSatisfy((e) => e instanceof StoreError && e.code === "JOURNAL_CONFLICT" && e.message.includes(`event ${taken}`));
+        await expect(store.finish("r", [ev(taken)], { status: "completed", result: 1 })).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+      }
+      await expect(store.append("r", [ev(800), ev(800)])).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+      await expect(store.append("r", [ev(-1)])).rejects.toBeInstanceOf(StoreError);
+      // Nothing of the refused commits was written, and the run did not end.
+      expect(await rows()).toEqual([[1, 500], [600, 601], [700, 700]]);
+      expect((await store.getJournal("r")).length).toBe(1003);
+      expect((await store.getRun("r"))?.status).toBe("running");
+      await store.append("r", [ev(502), ev(501), ev(602)]);
+      await store.finish("r", [ev(503), ev(650)], { status: "completed", result: 1 });
+      expect(await rows()).toEqual([[1, 500], [501, 502], [503, 503], [600, 601], [602, 602], [650, 650], [700, 700]]);
+      expect(await store.getRun("r")).toMatchObject({ status: "completed", result: 1 });
+    } finally {
       await admin.end();
       await store.close();
       await dropSchema(schema);
