@@ -49,7 +49,8 @@ export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding the tables (created if missing; default `"public"`). */
   schema?: string;
   /**
-   * PostgreSQL's `synchronous_commit` for the store's connections. Default: the server's setting
+   * PostgreSQL's `synchronous_commit` for the store's connections (a startup parameter of each
+   * connection its pool opens from then on, a pool passed in included). Default: the server's setting
    * (normally `"on"`: a commit waits for its WAL to reach the disk, one fsync per journal commit).
    * `"off"`: a commit returns before that flush; a killed stepwise process loses nothing (its
    * commits are in the server), a crash of the PostgreSQL server or its machine may lose the
@@ -102,8 +103,10 @@ export class PostgresStore implements Store {
     this.#pool.on("error", () => {});
     const sync = options.synchronousCommit;
     if (sync !== undefined) {
-      // Every connection the pool opens from now on; the first query on it waits for this one (a client runs its queries in order).
-      this.#pool.on("connect", (client) => void client.query(`SET synchronous_commit = ${sync}`).catch(() => {}));
+      // A startup parameter of every connection the pool opens from now on (no query of its own,
+      // so none is queued behind another on a fresh connection).
+      const config = (this.#pool as unknown as { options: { options?: string } }).options;
+      config.options = [config.options, `-c synchronous_commit=${sync}`].filter((o) => o !== undefined && o !== "").join(" ");
     }
   }
 
