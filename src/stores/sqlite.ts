@@ -72,7 +72,8 @@ export interface SqliteStoreOptions {
  * Runs and journals in one SQLite file, in WAL mode: the embedded default of the command
  * line and server (`.stepwise/runs.db`). Safe to share between processes. Reads are synchronous;
  * writes return promises and are group-committed: the writes asked for in one turn of the event
- * loop share one transaction (each in its own savepoint), so many concurrent runs share commits.
+ * loop share one transaction (a write that is refused is rolled back alone), so many concurrent
+ * runs share commits.
  * @example
  * const wf = new MyWorkflow({ store: new SqliteStore(".stepwise/runs.db") });
  */
@@ -324,7 +325,8 @@ export class SqliteStore implements Store {
   /**
    * Writes are group-committed: every write asked for in one turn of the event loop (until the
    * microtasks queued before the first of them have run) is made in one `IMMEDIATE` transaction,
-   * each in a savepoint of its own, so a refused write (a fence, a repeated seq) leaves the others.
+   * made again each in a savepoint of its own when one of them is refused (a fence, a repeated seq),
+   * so a refused write leaves the others.
    * Its promise settles once that transaction committed: 1,000 runs started at once share a
    * handful of commits instead of making several each. Reads first write what is pending.
    */
