@@ -34,18 +34,23 @@ import { json, toRun, type RunRow } from "./rows.js";
 export { MissingDependencyError } from "../optional.js";
 
 /**
- * The table layout this version reads and writes (kept in `stepwise_meta`). 2 adds the lease's
- * fencing token, the journal's `seq` (unique per run) and `at` columns, and the inbox; a schema at
- * 1 is migrated when first used.
+ * The table layout this version reads and writes (kept in `stepwise_meta`). 1: one journal row per
+ * entry (`stepwise_journal`). 2 adds the lease's fencing token, the journal's `seq` (unique per run)
+ * and `at` columns, and the inbox. 3: one row per commit (`stepwise_commits`: the commit's entries
+ * as one JSON array, its time `at`) and one row per run of consecutive event seqs in a commit
+ * (`stepwise_seqs`, normally one per commit; a commit overlapping one is refused, so a seq is unique
+ * per run). A schema at 1 or 2 is migrated when first used: each old journal
+ * row becomes a commit of one entry, so old runs read and resume unchanged.
  */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding the tables (created if missing; default `"public"`). */
   schema?: string;
   /**
-   * PostgreSQL's `synchronous_commit` for the store's connections. Default: the server's setting
+   * PostgreSQL's `synchronous_commit` for the store's connections (a startup parameter of each
+   * connection its pool opens from then on, a pool passed in included). Default: the server's setting
    * (normally `"on"`: a commit waits for its WAL to reach the disk, one fsync per journal commit).
    * `"off"`: a commit returns before that flush; a killed stepwise process loses nothing (its
    * commits are in the server), a crash of the PostgreSQL server or its machine may lose the
@@ -62,7 +67,7 @@ const CHANNEL = "stepwise_inbox";
 /**
  * Runs and journals in PostgreSQL. Pass a `pg.Pool` (the store does not end it) or a
  * connection string or pool config (the store owns that pool and ends it on `close()`).
- * Every method is one statement, so appends are atomic without a held connection.
+ * Every write is one statement (one round trip, one transaction), except those that claim inbox events.
  * @example
  * const store = new PostgresStore("postgres://localhost/app", { schema: "stepwise" });
  */
@@ -84,7 +89,7 @@ export class PostgresStore implements Store {
     }
     this.#schema = `"${schema}"`;
     this.#schemaName = schema;
-    this.#cols = RUN_COLUMNS(this.#t("journal"));
+    this.#cols = RUN_COLUMNS(this.#t("commits"));
     // Loaded here, not at import, so a missing driver is an error saying how to install it.
     const { Pool } = requireOptional<typeof pg>("pg", "PostgresStore (stepwise-ai/postgres)");
     if (connection instanceof Pool) {
@@ -98,8 +103,10 @@ export class PostgresStore implements Store {
     this.#pool.on("error", () => {});
     const sync = options.synchronousCommit;
     if (sync !== undefined) {
-      // Every connection the pool opens from now on; the first query on it waits for this one (a client runs its queries in order).
-      this.#pool.on("connect", (client) => void client.query(`SET synchronous_commit = ${sync}`).catch(() => {}));
+      // A startup parameter of every connection the pool opens from now on (no query of its own,
+      // so none is queued behind another on a fresh connection).
+      const config = (this.#pool as unknown as { options: { options?: string } }).options;
+      config.options = [config.options, `-c synchronous_commit=${sync}`].filter((o) => o !== undefined && o !== "").join(" ");
     }
   }
 
@@ -134,6 +141,7 @@ export class PostgresStore implements Store {
           );
         }
         if (found < 2) await client.query(this.#migration1to2());
+        if (found < 3) await client.query(this.#migration2to3());
       } else {
         await client.query(`
           CREATE TABLE ${this.#t("meta")} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -145,10 +153,8 @@ export class PostgresStore implements Store {
             lease_token BIGINT NOT NULL DEFAULT 0
           );
           CREATE INDEX ON ${this.#t("runs")} (created_at DESC);
-          CREATE TABLE ${this.#t("journal")} (
-            run_id TEXT NOT NULL, idx INTEGER NOT NULL, entry JSON NOT NULL, seq BIGINT, at BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run_id, idx)
-          );
-          ${this.#v2Extras()}
+          ${this.#inboxTable()}
+          ${this.#v3Tables()}
         `);
       }
       await client.query("COMMIT");
@@ -160,12 +166,34 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Unique (run_id, seq) and the inbox: in new schemas and in the migration from 1. */
-  #v2Extras(): string {
+  /** The inbox: in new schemas and in the migration from 1. */
+  #inboxTable(): string {
     return `
-      CREATE UNIQUE INDEX stepwise_journal_seq ON ${this.#t("journal")} (run_id, seq) WHERE seq IS NOT NULL;
       CREATE TABLE ${this.#t("inbox")} (id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, event JSON NOT NULL, at BIGINT NOT NULL);
       CREATE INDEX ON ${this.#t("inbox")} (run_id, id);`;
+  }
+
+  /**
+   * Schema 3's journal. `stepwise_commits`: one row per commit, `idx` its number in the run (1, 2,
+   * …), `at` its time (ms since the epoch), `entries` its entries as one JSON array (text: written
+   * and read back verbatim, never parsed by the server). `stepwise_seqs`: the event seqs each
+   * commit journaled, as ranges `lo..hi` of consecutive seqs (a commit's events are normally
+   * numbered consecutively: one row per commit, not one per event). Ranges never overlap.
+   */
+  #v3Tables(): string {
+    return `
+      CREATE TABLE ${this.#t("commits")} (run_id TEXT NOT NULL, idx INTEGER NOT NULL, at BIGINT NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (run_id, idx));
+      CREATE TABLE ${this.#t("seqs")} (run_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, PRIMARY KEY (run_id, lo));`;
+  }
+
+  /** Each journal row of schema 2 becomes a commit of one entry, in order; its seq moves to the seq table. */
+  #migration2to3(): string {
+    return `
+      ${this.#v3Tables()}
+      INSERT INTO ${this.#t("commits")} (run_id, idx, at, entries) SELECT run_id, idx, at, '[' || entry::text || ']' FROM ${this.#t("journal")};
+      INSERT INTO ${this.#t("seqs")} (run_id, lo, hi) SELECT run_id, seq, seq FROM ${this.#t("journal")} WHERE seq IS NOT NULL;
+      DROP TABLE ${this.#t("journal")};
+      UPDATE ${this.#t("meta")} SET value = '3' WHERE key = 'schema';`;
   }
 
   /** A seq journaled twice by schema 1 (two writers at once) keeps its first row's. */
@@ -178,7 +206,8 @@ export class PostgresStore implements Store {
         FROM (SELECT run_id, idx, substring(entry::text from '^\\{"kind":"event","seq":([0-9]{1,15})[,}]')::bigint AS s FROM ${this.#t("journal")}) x
         WHERE s IS NOT NULL) d
       WHERE j.run_id = d.run_id AND j.idx = d.idx AND d.n = 1;
-      ${this.#v2Extras()}
+      CREATE UNIQUE INDEX stepwise_journal_seq ON ${this.#t("journal")} (run_id, seq) WHERE seq IS NOT NULL;
+      ${this.#inboxTable()}
       UPDATE ${this.#t("meta")} SET value = '2' WHERE key = 'schema';`;
   }
 
@@ -220,15 +249,14 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One statement (so one transaction) when nothing is claimed from the inbox: all entries are kept
-   * or none. The run row is not written (its `updatedAt` is read as the later of its own and its
-   * last journal row's `at`); a fenced append takes a share lock on it, so it cannot interleave with
-   * a lease changing hands.
+   * One statement (so one transaction, one round trip) when nothing is claimed from the inbox: the
+   * commit's entries as one row, plus one seq row per event; all are kept or none. The run row is
+   * not written (its `updatedAt` is read as the later of its own and its last commit's `at`); a
+   * fenced append takes a share lock on it, so it cannot interleave with a lease changing hands.
    */
   async append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): Promise<void> {
     if (entries.length === 0 && !options.claim?.length && options.token === undefined) return;
     if (options.claim?.length) return this.#inTransaction(runId, entries, options, undefined, `append to the journal of run "${runId}"`);
-    const what = `append to the journal of run "${runId}"`;
     const fenced = options.token !== undefined;
     if (entries.length === 0) {
       // A fenced empty append checks the fence only.
@@ -236,19 +264,53 @@ export class PostgresStore implements Store {
       if (!run || run.lease?.token !== options.token || !isLive(run.status)) throw this.#fenceFailure(runId, run, options.token ?? 0);
       return;
     }
-    const r = await this.#q(
+    const what = `append to the journal of run "${runId}"`;
+    const ranges = rangesOf(entries, runId);
+    const r = await this.#q<{ n: string; ok: string }>(
       what,
       `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1${fenced ? " AND lease_token = $5 AND status IN ('running', 'waiting') FOR SHARE" : ""}),
-            base AS (SELECT COALESCE(MAX(idx), 0) AS n FROM ${this.#t("journal")} WHERE run_id = $1)
-       ${INSERT_ENTRIES(this.#t("journal"))} FROM run, base, json_array_elements($2::json) WITH ORDINALITY AS e(v, o)`,
-      fenced ? [runId, JSON.stringify(entries), Date.now(), seqsOf(entries), options.token] : [runId, JSON.stringify(entries), Date.now(), seqsOf(entries)],
+       ${this.#insertCommit("run")}
+       SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM run) AS ok`,
+      fenced ? [runId, JSON.stringify(entries), Date.now(), ranges, options.token] : [runId, JSON.stringify(entries), Date.now(), ranges],
       runId,
     );
-    if (r.rowCount === 0) {
+    if (Number(r.rows[0]?.n ?? 0) === 0) {
+      if (Number(r.rows[0]?.ok ?? 0) === 1) throw await this.#duplicate(runId, ranges);
       const run = await this.getRun(runId);
       if (!run || !fenced) throw new StoreError(`Run "${runId}" is not in the store (schema ${this.#schema}).`);
       throw this.#fenceFailure(runId, run, options.token ?? 0);
     }
+  }
+
+  /**
+   * The CTEs `ins` (the commit's row, after the run's last, for the run named by CTE `from`) and
+   * `sq` (its seq ranges), from `$1` run id, `$2` the entries' JSON array, `$3` the time, `$4` the
+   * events' seqs as ranges (`[[lo, hi], …]`, see {@link rangesOf}). Nothing is inserted when a
+   * range overlaps one the run holds: ranges never overlap, so only the one starting last at or
+   * before a new range's end can, an index lookup. Race-free: two commits to one run at once take
+   * the same `idx`, and the second fails on the primary key (`JOURNAL_CONFLICT`) or sees the first.
+   */
+  #insertCommit(from: string): string {
+    const ranges = "generate_series(1, array_length($4::bigint[], 1)) AS g(i)";
+    return `ins AS (INSERT INTO ${this.#t("commits")} (run_id, idx, at, entries)
+         SELECT ${from}.run_id, COALESCE((SELECT MAX(idx) FROM ${this.#t("commits")} WHERE run_id = $1), 0) + 1, $3, $2 FROM ${from}
+         WHERE NOT EXISTS (SELECT 1 FROM ${ranges}
+           WHERE (SELECT s.hi FROM ${this.#t("seqs")} s WHERE s.run_id = $1 AND s.lo <= ($4::bigint[])[g.i][2] ORDER BY s.lo DESC LIMIT 1) >= ($4::bigint[])[g.i][1])
+         RETURNING run_id),
+       sq AS (INSERT INTO ${this.#t("seqs")} (run_id, lo, hi) SELECT ins.run_id, ($4::bigint[])[g.i][1], ($4::bigint[])[g.i][2] FROM ins, ${ranges})`;
+  }
+
+  /** The error for a commit refused because run `runId` already holds one of its seqs (named). */
+  async #duplicate(runId: string, ranges: readonly (readonly [number, number])[]): Promise<Error> {
+    const held = await this.#q<{ lo: string; hi: string }>(`read the seqs of run "${runId}"`, `SELECT lo, hi FROM ${this.#t("seqs")} WHERE run_id = $1`, [runId]);
+    let seq: number | string = "?";
+    for (const [lo, hi] of ranges) {
+      for (const h of held.rows) {
+        const from = Math.max(lo, Number(h.lo));
+        if (from <= Math.min(hi, Number(h.hi)) && (seq === "?" || from < (seq as number))) seq = from;
+      }
+    }
+    return duplicateSeqError(`The PostgreSQL store (schema ${this.#schema})`, runId, seq);
   }
 
   async setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): Promise<void> {
@@ -265,8 +327,36 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * One statement when nothing is claimed from the inbox: the run row locked (`FOR UPDATE`, so a
+   * concurrent deliver waits, then sees the run ended), its last commit, its status and outcome,
+   * its lease released; or nothing, when the run is missing, ended, or fenced off.
+   */
   async finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): Promise<void> {
-    await this.#inTransaction(runId, entries, options, end, `finish run "${runId}"`);
+    const what = `finish run "${runId}"`;
+    if (options.claim?.length) return this.#inTransaction(runId, entries, options, end, what);
+    const fenced = options.token !== undefined;
+    const ranges = rangesOf(entries, runId);
+    const args: unknown[] = [runId, JSON.stringify(entries), Date.now(), ranges, end.status, json(end.result), json(end.error)];
+    if (fenced) args.push(options.token);
+    const r = await this.#q<{ found: string; ok: string; ended: string }>(
+      what,
+      `WITH run AS (SELECT run_id, status, lease_token FROM ${this.#t("runs")} WHERE run_id = $1 FOR UPDATE),
+       ok AS (SELECT run_id FROM run WHERE status IN ('running', 'waiting')${fenced ? " AND lease_token = $8" : ""}),
+       ${entries.length > 0 ? `${this.#insertCommit("ok")},` : ""}
+       upd AS (UPDATE ${this.#t("runs")} r SET status = $5, result = $6, error = $7, updated_at = $3, lease_owner = NULL, lease_expires = NULL
+         FROM ok WHERE r.run_id = ok.run_id${entries.length > 0 ? " AND EXISTS (SELECT 1 FROM ins)" : ""} RETURNING 1)
+       SELECT (SELECT count(*) FROM run) AS found, (SELECT count(*) FROM ok) AS ok, (SELECT count(*) FROM upd) AS ended${entries.length > 0 ? "" : ", $2::text, $4::bigint[]"}`,
+      args,
+      runId,
+    );
+    const row = r.rows[0];
+    if (Number(row?.ended ?? 0) === 1) return;
+    if (Number(row?.ok ?? 0) === 1) throw await this.#duplicate(runId, ranges);
+    const run = await this.getRun(runId);
+    if (!run || Number(row?.found ?? 0) === 0) throw new RunNotFoundError(`The store (schema ${this.#schema}) has no run "${runId}" to finish.`, { runId });
+    if (!isLive(run.status)) throw new RunFinishedError(`Run "${runId}" has already ended (${run.status}); it was not finished again.`, run.status, { runId });
+    throw this.#fenceFailure(runId, run, options.token ?? 0);
   }
 
   /** Fence check, entries, inbox claims and the end of the run, in one transaction on one connection. */
@@ -289,11 +379,14 @@ export class PostgresStore implements Store {
           throw this.#fenceFailure(runId, await this.#getRunOn(client, runId), options.token);
         }
         if (entries.length > 0) {
-          await client.query(
-            `WITH base AS (SELECT COALESCE(MAX(idx), 0) AS n FROM ${this.#t("journal")} WHERE run_id = $1), run AS (SELECT $1::text AS run_id)
-             ${INSERT_ENTRIES(this.#t("journal"))} FROM run, base, json_array_elements($2::json) WITH ORDINALITY AS e(v, o)`,
-            [runId, JSON.stringify(entries), Date.now(), seqsOf(entries)],
-          );
+          const ranges = rangesOf(entries, runId);
+          const ins = await client.query<{ n: string }>(`WITH run AS (SELECT $1::text AS run_id), ${this.#insertCommit("run")} SELECT count(*) AS n FROM ins`, [
+            runId,
+            JSON.stringify(entries),
+            Date.now(),
+            ranges,
+          ]);
+          if (Number(ins.rows[0]?.n ?? 0) === 0) throw await this.#duplicate(runId, ranges);
         }
         const claim = [...new Set(options.claim ?? [])];
         if (claim.length > 0) {
@@ -334,11 +427,11 @@ export class PostgresStore implements Store {
     return fenceError(`The PostgreSQL store (schema ${this.#schema})`, runId, run, token);
   }
 
-  /** A unique violation names which key: the journal index (two writers) or a repeated event seq. */
+  /** A unique violation names which key: the commit index (two writers) or a repeated event seq. */
   #wrapWrite(err: unknown, what: string, runId: string): Error {
     if (err instanceof WorkflowError) return err;
     const e = err as { code?: string; constraint?: string; detail?: string };
-    if (e.code === "23505" && e.constraint === "stepwise_journal_seq") {
+    if (e.code === "23505" && e.constraint === "stepwise_seqs_pkey") {
       return duplicateSeqError(`The PostgreSQL store (schema ${this.#schema})`, runId, /\(([^)]*)\)=\(([^)]*)\)/.exec(e.detail ?? "")?.[2]?.split(", ")[1] ?? "?", err);
     }
     if (e.code === "23505") {
@@ -354,13 +447,15 @@ export class PostgresStore implements Store {
   }
 
   async getJournal(runId: string): Promise<readonly JournalEntry[]> {
-    // Read as text so every record comes back exactly as written.
-    const r = await this.#q<{ entry: string }>(
+    const r = await this.#q<{ entries: string }>(
       `read the journal of run "${runId}"`,
-      `SELECT entry::text AS entry FROM ${this.#t("journal")} WHERE run_id = $1 ORDER BY idx`,
+      `SELECT entries FROM ${this.#t("commits")} WHERE run_id = $1 ORDER BY idx`,
       [runId],
     );
-    return r.rows.map((row) => JSON.parse(row.entry) as JournalEntry);
+    if (r.rows.length === 1) return JSON.parse((r.rows[0] as { entries: string }).entries) as JournalEntry[];
+    const out: JournalEntry[] = [];
+    for (const row of r.rows) for (const e of JSON.parse(row.entries) as JournalEntry[]) out.push(e);
+    return out;
   }
 
   async listRuns(filter: RunFilter = {}): Promise<readonly StoredRun[]> {
@@ -514,22 +609,32 @@ export class PostgresStore implements Store {
 }
 
 // JSON columns read as text, so a stored JSON null stays distinct from SQL NULL (no value).
-// updated_at: the later of the run row's and its last journal row's (appends do not write the run row).
-const RUN_COLUMNS = (journal: string) => `run_id, workflow, status, input::text AS input, result::text AS result, error::text AS error, parent_run_id, format, created_at,
-  GREATEST(updated_at, COALESCE((SELECT j.at FROM ${journal} j WHERE j.run_id = r.run_id ORDER BY j.idx DESC LIMIT 1), 0)) AS updated_at,
+// updated_at: the later of the run row's and its last commit's (appends do not write the run row).
+const RUN_COLUMNS = (commits: string) => `run_id, workflow, status, input::text AS input, result::text AS result, error::text AS error, parent_run_id, format, created_at,
+  GREATEST(updated_at, COALESCE((SELECT j.at FROM ${commits} j WHERE j.run_id = r.run_id ORDER BY j.idx DESC LIMIT 1), 0)) AS updated_at,
   lease_owner, lease_expires, lease_token`;
 
 /**
- * Inserts the entries of `$2` (a JSON array) after index `base.n`, with the commit time `$3` and
- * each entry's event seq from `$4` (computed here: PostgreSQL cannot read fields of JSON that holds
- * \u0000 anywhere).
+ * The seqs of the entries' events as ranges of consecutive seqs, `[[lo, hi], …]` (a PostgreSQL
+ * two-dimensional array parameter; computed here, not read from the JSON by the server). A seq
+ * repeated within the entries, or one that is not a whole number from 0, is refused here.
  */
-const INSERT_ENTRIES = (journal: string) => `INSERT INTO ${journal} (run_id, idx, seq, at, entry)
-       SELECT run.run_id, base.n + e.o, ($4::bigint[])[e.o], $3, e.v`;
-
-/** The event seq of each entry (null for other records), as a PostgreSQL array parameter. */
-function seqsOf(entries: readonly JournalEntry[]): (number | null)[] {
-  return entries.map((e) => (e.kind === "event" ? e.seq : null));
+function rangesOf(entries: readonly JournalEntry[], runId: string): [number, number][] {
+  const seqs: number[] = [];
+  for (const e of entries) {
+    if (e.kind !== "event") continue;
+    if (!Number.isSafeInteger(e.seq) || e.seq < 0) throw new StoreError(`Run "${runId}": event seq ${String(e.seq)} is not a whole number from 0; nothing was written.`);
+    seqs.push(e.seq);
+  }
+  seqs.sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const seq of seqs) {
+    const last = ranges[ranges.length - 1];
+    if (last && seq === last[1]) throw duplicateSeqError("The PostgreSQL store", runId, seq);
+    if (last && seq === last[1] + 1) last[1] = seq;
+    else ranges.push([seq, seq]);
+  }
+  return ranges;
 }
 
 

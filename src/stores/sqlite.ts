@@ -72,7 +72,8 @@ export interface SqliteStoreOptions {
  * Runs and journals in one SQLite file, in WAL mode: the embedded default of the command
  * line and server (`.stepwise/runs.db`). Safe to share between processes. Reads are synchronous;
  * writes return promises and are group-committed: the writes asked for in one turn of the event
- * loop share one transaction (each in its own savepoint), so many concurrent runs share commits.
+ * loop share one transaction (a write that is refused is rolled back alone), so many concurrent
+ * runs share commits.
  * @example
  * const wf = new MyWorkflow({ store: new SqliteStore(".stepwise/runs.db") });
  */
@@ -81,7 +82,7 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #stmt: Record<
-    "insertRun" | "insertCommit" | "insertSeq" | "lastKey" | "runKey" | "fence" | "setStatus" | "end" | "getRun" | "journal" | "lease" | "renew" | "release" | "deliver" | "inbox" | "claim",
+    "insertRun" | "insertCommit" | "insertCommitFenced" | "insertSeq" | "lastKey" | "runKey" | "fence" | "setStatus" | "end" | "endFenced" | "getRun" | "journal" | "lease" | "renew" | "release" | "deliver" | "inbox" | "claim",
     Database.Statement
   >;
   /**
@@ -133,6 +134,10 @@ export class SqliteStore implements Store {
         "INSERT INTO stepwise_runs (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
       ),
       insertCommit: db.prepare("INSERT INTO stepwise_journal (id, at, entries) VALUES (?, ?, ?)"),
+      // The fence checked by the insert itself: no row when the token is not the run's latest or the run has ended.
+      insertCommitFenced: db.prepare(
+        "INSERT INTO stepwise_journal (id, at, entries) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM stepwise_runs WHERE run_key = ? AND lease_token = ? AND status IN ('running', 'waiting'))",
+      ),
       insertSeq: db.prepare("INSERT INTO stepwise_seqs (id) VALUES (?)"),
       lastKey: db.prepare("SELECT MAX(id) FROM stepwise_journal WHERE id >= ? AND id < ?").pluck().safeIntegers(true),
       runKey: db.prepare("SELECT run_key FROM stepwise_runs WHERE run_id = ?").pluck().safeIntegers(true),
@@ -141,13 +146,17 @@ export class SqliteStore implements Store {
       end: db.prepare(
         "UPDATE stepwise_runs SET status = ?, result = ?, error = ?, updated_at = ?, lease_owner = NULL, lease_expires = NULL WHERE run_key = ? AND status IN ('running', 'waiting')",
       ),
+      endFenced: db.prepare(
+        "UPDATE stepwise_runs SET status = ?, result = ?, error = ?, updated_at = ?, lease_owner = NULL, lease_expires = NULL WHERE run_key = ? AND status IN ('running', 'waiting') AND lease_token = ?",
+      ),
       getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM stepwise_runs r WHERE run_id = ?`),
       journal: db.prepare(
         "SELECT entries FROM stepwise_journal, (SELECT run_key FROM stepwise_runs WHERE run_id = ?) r WHERE id >= r.run_key << 32 AND id < (r.run_key + 1) << 32 ORDER BY id",
       ).pluck(),
       lease: db.prepare(
-        "UPDATE stepwise_runs SET lease_token = lease_token + (lease_owner IS NOT ? OR lease_owner IS NULL), lease_owner = ?, lease_expires = ? WHERE run_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?) RETURNING lease_token",
-      ).pluck(),
+        "UPDATE stepwise_runs SET lease_token = lease_token + (lease_owner IS NOT ? OR lease_owner IS NULL), lease_owner = ?, lease_expires = ? WHERE run_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?) " +
+          "RETURNING lease_token AS token, run_key AS key, (SELECT MAX(j.id) FROM stepwise_journal j WHERE j.id >= run_key << 32 AND j.id < (run_key + 1) << 32) AS last",
+      ).safeIntegers(true),
       renew: db.prepare("UPDATE stepwise_runs SET lease_expires = ? WHERE run_id = ? AND lease_owner = ? AND lease_token = ?"),
       release: db.prepare("UPDATE stepwise_runs SET lease_owner = NULL, lease_expires = NULL WHERE run_id = ? AND lease_owner = ?"),
       deliver: db.prepare("INSERT INTO stepwise_inbox (run_key, event, at) SELECT run_key, ?, ? FROM stepwise_runs WHERE run_id = ? AND status IN ('running', 'waiting')"),
@@ -157,12 +166,27 @@ export class SqliteStore implements Store {
       claim: db.prepare("DELETE FROM stepwise_inbox WHERE id = ? AND run_key = ?"),
     };
     this.#group = db.transaction((ops: readonly PendingWrite[], settled: (() => void)[]) => this.#runGroup(ops, settled));
+    this.#plain = db.transaction((ops: readonly PendingWrite[], values: unknown[]) => {
+      for (const op of ops) {
+        try {
+          values.push(op.fn());
+        } catch (err) {
+          throw new Refused(err);
+        }
+      }
+    });
     this.#savepoint = db.transaction((fn: () => unknown) => fn());
   }
 
   readonly #busyMs: number;
   /** The writes of one turn (see {@link #enqueue}), in one IMMEDIATE transaction. */
   readonly #group: Database.Transaction<(ops: readonly PendingWrite[], settled: (() => void)[]) => void>;
+  /**
+   * The writes of one turn without savepoints (two statements fewer per write): the common case,
+   * where none is refused. The first refusal rolls it all back (as {@link Refused}); the group is
+   * then made again with {@link #group}'s savepoints.
+   */
+  readonly #plain: Database.Transaction<(ops: readonly PendingWrite[], values: unknown[]) => void>;
   /** One write inside the group's transaction: a savepoint, rolled back alone when the write throws. */
   readonly #savepoint: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -301,7 +325,8 @@ export class SqliteStore implements Store {
   /**
    * Writes are group-committed: every write asked for in one turn of the event loop (until the
    * microtasks queued before the first of them have run) is made in one `IMMEDIATE` transaction,
-   * each in a savepoint of its own, so a refused write (a fence, a repeated seq) leaves the others.
+   * made again each in a savepoint of its own when one of them is refused (a fence, a repeated seq),
+   * so a refused write leaves the others.
    * Its promise settles once that transaction committed: 1,000 runs started at once share a
    * handful of commits instead of making several each. Reads first write what is pending.
    */
@@ -336,6 +361,19 @@ export class SqliteStore implements Store {
       }
       op.resolve(value);
       return;
+    }
+    const values: unknown[] = [];
+    try {
+      this.#plain.immediate(ops, values);
+      for (const [i, op] of ops.entries()) op.resolve(values[i]);
+      return;
+    } catch (err) {
+      // What the rolled-back writes did to this instance's cursors is undone by reading them again.
+      this.#cursors.clear();
+      if (!(err instanceof Refused)) {
+        for (const op of ops) op.reject(this.#wrap(err, op.what));
+        return;
+      }
     }
     const settled: (() => void)[] = [];
     try {
@@ -428,19 +466,15 @@ export class SqliteStore implements Store {
       this.#cursors.set(runId, c);
     }
     const runKey = c.base >> 32n;
-    if (options.token !== undefined || end) {
-      const row = this.#stmt.fence.get(runKey) as { token: number; status: RunStatus } | undefined;
-      if (!row) throw new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
-      if (end && row.status !== "running" && row.status !== "waiting") {
-        throw new RunFinishedError(`Run "${runId}" has already ended (${row.status}); it was not finished again.`, row.status, { runId });
-      }
-      if (options.token !== undefined && (row.token !== options.token || (row.status !== "running" && row.status !== "waiting"))) {
-        throw fenceError(`The SQLite store "${this.path}"`, runId, this.getRun(runId), options.token);
-      }
-    }
+    const token = options.token;
+    // The fence is checked by the statements that write (an empty append checks it alone).
+    if (entries.length === 0 && token !== undefined && !end) this.#fenced(runId, token);
     if (entries.length > 0) {
       if (c.last >= MAX_COMMIT) throw new StoreError(`Run "${runId}" has ${MAX_COMMIT} journal commits, the most one run can hold in the SQLite store "${this.path}".`);
-      this.#stmt.insertCommit.run(c.base + BigInt(c.last + 1), Date.now(), text);
+      const id = c.base + BigInt(c.last + 1);
+      const now = Date.now();
+      const wrote = token === undefined ? this.#stmt.insertCommit.run(id, now, text) : this.#stmt.insertCommitFenced.run(id, now, text, runKey, token);
+      if (wrote.changes === 0) throw this.#refusal(runId, runKey, token, end);
       for (const e of entries) {
         if (e.kind !== "event") continue;
         if (!Number.isInteger(e.seq) || e.seq < 0 || e.seq > MAX_SEQ) throw new StoreError(`Run "${runId}": event seq ${e.seq} is not an integer from 0 to ${MAX_SEQ}; nothing was written.`);
@@ -457,9 +491,26 @@ export class SqliteStore implements Store {
         throw new StoreError(`Run "${runId}": inbox event ${id} is no longer in its inbox (another holder claimed it); nothing was written.`, "INBOX_CLAIMED", { runId });
       }
     }
-    if (end) this.#stmt.end.run(end.status, json(end.result), json(end.error), Date.now(), runKey);
+    if (end) {
+      const now = Date.now();
+      const ended =
+        token === undefined
+          ? this.#stmt.end.run(end.status, json(end.result), json(end.error), now, runKey)
+          : this.#stmt.endFenced.run(end.status, json(end.result), json(end.error), now, runKey, token);
+      if (ended.changes === 0) throw this.#refusal(runId, runKey, token, end);
+    }
     // Only now is the commit number used: a transaction that threw left it free.
     if (entries.length > 0) c.last++;
+  }
+
+  /** Why a write to run `runKey` changed nothing: the run is gone, has ended, or is held under another token. */
+  #refusal(runId: string, runKey: bigint, token: number | undefined, end: RunEnd | undefined): Error {
+    const row = this.#stmt.fence.get(runKey) as { token: number; status: RunStatus } | undefined;
+    if (!row) return end ? new RunNotFoundError(`The SQLite store "${this.path}" has no run "${runId}" to finish.`, { runId }) : new StoreError(`Run "${runId}" is not in the store "${this.path}".`);
+    if (end && row.status !== "running" && row.status !== "waiting") {
+      return new RunFinishedError(`Run "${runId}" has already ended (${row.status}); it was not finished again.`, row.status, { runId });
+    }
+    return fenceError(`The SQLite store "${this.path}"`, runId, this.getRun(runId), token ?? row.token);
   }
 
   /** Throws the fence error when `token` is not run `runId`'s latest or the run has ended. */
@@ -507,11 +558,12 @@ export class SqliteStore implements Store {
       if (options.token !== undefined) {
         if (this.#stmt.renew.run(now + ttlMs, runId, owner, options.token).changes > 0) return { acquired: true, token: options.token } as const;
       } else {
-        const token = this.#stmt.lease.get(owner, owner, now + ttlMs, runId, owner, now) as number | undefined;
-        if (token !== undefined) {
-          // Whoever held the run before may have appended: read its last idx again on the next append.
-          this.#cursors.delete(runId);
-          return { acquired: true, token } as const;
+        const took = this.#stmt.lease.get(owner, owner, now + ttlMs, runId, owner, now) as { token: bigint; key: bigint; last: bigint | null } | undefined;
+        if (took !== undefined) {
+          // Whoever held the run before may have appended: the cursor is its last commit now.
+          const base = took.key << 32n;
+          this.#cursors.set(runId, { base, last: took.last === null ? 0 : Number(took.last - base) });
+          return { acquired: true, token: Number(took.token) } as const;
         }
       }
       const row = this.#stmt.getRun.get(runId) as RunRow | undefined;
@@ -644,6 +696,13 @@ const COMMITS = 1n << 32n;
 const MAX_COMMIT = 2 ** 32 - 1;
 /** The highest event seq the seq table can key (the low 32 bits). */
 const MAX_SEQ = 2 ** 32 - 1;
+
+/** A write of a group made without savepoints was refused: the group is made again with them. */
+class Refused extends Error {
+  constructor(readonly refusal: unknown) {
+    super("a write of the group was refused");
+  }
+}
 
 /** A write waiting for its group's commit (see `SqliteStore`'s group commit). */
 interface PendingWrite {

@@ -1,11 +1,28 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { StoreError, StoreVersionError, type JournalEntry } from "../../src/index.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
+import { Event, MemoryStore, StartEvent, StopEvent, StoreError, StoreVersionError, Workflow, type JournalEntry } from "../../src/index.js";
+import { POSTGRES_SCHEMA_VERSION, PostgresStore } from "../../src/stores/postgres.js";
 import { describeStoreConformance } from "./conformance.js";
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from "./helpers.js";
 
 const available = await postgresAvailable();
+
+class Go extends Event {}
+class Half extends Event<{ n: number }> {}
+class Mid extends Event<{ id: number }> {}
+
+/** Waits for Go in its first step, then ends with 2. */
+class Waits extends Workflow {
+  constructor(options: ConstructorParameters<typeof Workflow>[0]) {
+    super(options);
+    this.addStep({ accepts: StartEvent, emits: Half, waitsFor: Go }, async function first(_: StartEvent, ctx) {
+      await ctx.waitForEvent(Go);
+      return new Half({ n: 1 });
+    }).addStep({ accepts: Half, emits: StopEvent }, async function second(ev) {
+      return new StopEvent({ result: ev.n + 1 });
+    });
+  }
+}
 
 describe.skipIf(!available)("PostgresStore", () => {
   describeStoreConformance("PostgresStore", async () => {
@@ -139,12 +156,223 @@ describe.skipIf(!available)("PostgresStore", () => {
         await expect(store.append("r", [ev(1) as JournalEntry])).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
         await store.append("r", [ev(3) as JournalEntry]);
         expect(await store.acquireLease("r", "p", 1000, 1)).toEqual({ acquired: true, token: 1 });
-        expect((await c.query(`SELECT value FROM ${t("meta")}`)).rows[0]).toEqual({ value: "2" });
+        expect((await c.query(`SELECT value FROM ${t("meta")}`)).rows[0]).toEqual({ value: String(POSTGRES_SCHEMA_VERSION) });
       } finally {
         await store.close();
       }
     } finally {
       await c.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("migrates a schema 2 store (one row per entry) to one row per commit: old runs read the same and resume to the right result", async () => {
+    // A run waiting for Go, as a schema 2 store held it: one journal row per entry, with its seq.
+    const source = new MemoryStore();
+    const h = new Waits({ store: source, timeout: null }).run({});
+    for (let i = 0; i < 200 && source.getRun(h.runId)?.status !== "waiting"; i++) await new Promise((r) => setTimeout(r, 5));
+    const journal = source.getJournal(h.runId);
+    const run = source.getRun(h.runId)!;
+    h.cancel();
+    await h.catch(() => undefined);
+    expect(journal.filter((e) => e.kind === "event").length).toBeGreaterThan(0);
+    const schema = uniqueSchema();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    try {
+      const t = (n: string) => `"${schema}".stepwise_${n}`;
+      await c.query(`
+        CREATE SCHEMA "${schema}";
+        CREATE TABLE ${t("meta")} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO ${t("meta")} VALUES ('schema', '2');
+        CREATE TABLE ${t("runs")} (run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, status TEXT NOT NULL, input JSON NOT NULL, result JSON, error JSON,
+          parent_run_id TEXT, format INTEGER NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, lease_owner TEXT, lease_expires BIGINT,
+          lease_token BIGINT NOT NULL DEFAULT 0);
+        CREATE INDEX ON ${t("runs")} (created_at DESC);
+        CREATE TABLE ${t("journal")} (run_id TEXT NOT NULL, idx INTEGER NOT NULL, entry JSON NOT NULL, seq BIGINT, at BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run_id, idx));
+        CREATE UNIQUE INDEX stepwise_journal_seq ON ${t("journal")} (run_id, seq) WHERE seq IS NOT NULL;
+        CREATE TABLE ${t("inbox")} (id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, event JSON NOT NULL, at BIGINT NOT NULL);
+        CREATE INDEX ON ${t("inbox")} (run_id, id);`);
+      await c.query(`INSERT INTO ${t("runs")} (run_id, workflow, status, input, format, created_at, updated_at, lease_token) VALUES ($1, 'Waits', 'waiting', $2, 1, $3, $3, 4)`, [
+        h.runId,
+        JSON.stringify(run.input),
+        run.createdAt,
+      ]);
+      for (const [i, e] of journal.entries()) {
+        await c.query(`INSERT INTO ${t("journal")} VALUES ($1, $2, $3, $4, $5)`, [h.runId, i + 1, JSON.stringify(e), e.kind === "event" ? e.seq : null, 1000 + i]);
+      }
+      const store = new PostgresStore(PG_URL, { schema });
+      try {
+        expect(await store.getJournal(h.runId)).toEqual(journal);
+        expect(await store.getRun(h.runId)).toMatchObject({ status: "waiting", createdAt: run.createdAt, updatedAt: Math.max(run.createdAt, 1000 + journal.length - 1) });
+        expect((await c.query(`SELECT value FROM ${t("meta")}`)).rows[0]).toEqual({ value: "3" });
+        expect((await c.query(`SELECT to_regclass($1) AS t`, [t("journal")])).rows[0]).toEqual({ t: null });
+        // Each old row is a commit of one entry; each seq is taken.
+        expect(Number((await c.query(`SELECT count(*) AS n FROM ${t("commits")}`)).rows[0].n)).toBe(journal.length);
+        const first = journal.find((e) => e.kind === "event")!;
+        await expect(store.append(h.runId, [first])).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+        // Resumable: the token goes on from the old one, and the run finishes with the right result.
+        expect(await new Waits({ store, timeout: null }).sendEvent(h.runId, new Go())).toBe(2);
+        const ended = await store.getRun(h.runId);
+        expect(ended).toMatchObject({ status: "completed", result: 2 });
+        expect(ended?.lease).toBeUndefined();
+        const after = await store.getJournal(h.runId);
+        expect(after.slice(0, journal.length)).toEqual(journal);
+        expect(after.at(-1)).toMatchObject({ kind: "run_finished", status: "completed", result: 2 });
+        expect(Number((await c.query(`SELECT max(lease_token) AS n FROM ${t("runs")}`)).rows[0].n)).toBe(5);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await c.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("a durable run costs a fixed number of statements and rows: one row per commit, one seq-range row per commit with events", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+    const store = new PostgresStore(pool, { schema });
+    try {
+      await store.listRuns(); // creates the tables
+      const statements: string[] = [];
+      const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+      (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
+        statements.push(String(a[0]));
+        return query(...a);
+      };
+      // pool.query takes its connection with a callback: the store's own connect() calls are a
+      // transaction's (several statements each) or the one LISTEN connection of the store.
+      const held: string[] = [];
+      const connect = pool.connect.bind(pool) as (...a: unknown[]) => Promise<pg.PoolClient>;
+      (pool as unknown as { connect: unknown }).connect = async (...a: unknown[]) => {
+        const client = await connect(...a);
+        if (a.length === 0) {
+          const q = client.query.bind(client) as (...x: unknown[]) => unknown;
+          (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
+            held.push(String(x[0]).split(" ")[0] ?? "");
+            return q(...x);
+          };
+        }
+        return client;
+      };
+      const wf = new Workflow({ store, timeout: null })
+        .addStep({ accepts: StartEvent, emits: Mid }, async function first(ev: StartEvent<{ id: number }>) {
+          return new Mid({ id: ev.id });
+        })
+        .addStep({ accepts: Mid, emits: StopEvent }, async function second(ev) {
+          return new StopEvent({ result: ev.id });
+        });
+      const runs = 20;
+      expect(await Promise.all(Array.from({ length: runs }, (_, id) => wf.run({ id })))).toEqual(Array.from({ length: runs }, (_, id) => id));
+      await new Promise((r) => setTimeout(r, 50));
+      const c = await connect();
+      try {
+        const t = (n: string) => `"${schema}".stepwise_${n}`;
+        const count = async (sql: string) => Number((await c.query<{ n: string }>(sql)).rows[0]!.n);
+        // Per run, "sync" durability: run row, lease, inbox read, two step commits, the end (with the last commit) in one statement.
+        expect(statements.length).toBe(6 * runs);
+        // No transaction of several statements (BEGIN … COMMIT); only the store's LISTEN connection.
+        expect(held.filter((q) => q !== "LISTEN" && q !== "UNLISTEN")).toEqual([]);
+        expect(statements.filter((s) => s.includes(t("commits"))).length).toBe(3 * runs);
+        expect(await count(`SELECT count(*) AS n FROM ${t("commits")}`)).toBe(3 * runs);
+        // Three events per run (StartEvent, Mid, StopEvent), numbered consecutively: one seq-range row per commit
+        // holding events (StartEvent and Mid share the first), not one per event; nine entries in three commits.
+        expect(await count(`SELECT count(*) AS n FROM ${t("seqs")}`)).toBe(2 * runs);
+        expect(await count(`SELECT sum(hi - lo + 1) AS n FROM ${t("seqs")}`)).toBe(3 * runs);
+        expect(await count(`SELECT sum(json_array_length(entries::json)) AS n FROM ${t("commits")}`)).toBe(9 * runs);
+      } finally {
+        c.release();
+      }
+    } finally {
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("a commit is all or nothing: a connection killed while its seq rows wait leaves no commit row; a repeated seq leaves nothing of its commit", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const other = new pg.Client({ connectionString: PG_URL });
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    await admin.connect();
+    const ev = (seq: number): JournalEntry => ({ kind: "event", seq, event: { type: "A", data: {} }, at: 1 });
+    try {
+      const t = (n: string) => `"${schema}".stepwise_${n}`;
+      await store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      await store.append("r", [ev(1)]);
+      const rows = async () => (await admin.query<{ idx: number; entries: string }>(`SELECT idx, entries FROM ${t("commits")} ORDER BY idx`)).rows;
+      const seqs = async () => (await admin.query<{ seq: string }>(`SELECT generate_series(lo, hi) AS seq FROM ${t("seqs")} ORDER BY seq`)).rows.map((r) => Number(r.seq));
+      // A repeated seq in the middle of a commit: nothing of it is written.
+      await expect(store.append("r", [ev(2), { kind: "state", key: "k", value: 1, at: 1 }, ev(1)])).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect((await rows()).length).toBe(1);
+      expect(await seqs()).toEqual([1]);
+      // Another transaction holds seq 2 uncommitted: the store's commit inserts its row, then waits on the seq; its connection is killed there.
+      await other.query("BEGIN");
+      await other.query(`INSERT INTO ${t("seqs")} (run_id, lo, hi) VALUES ('r', 2, 2)`);
+      const pending = store.append("r", [ev(2), ev(3)]).then(() => undefined, (e: unknown) => e);
+      let pid: number | undefined;
+      for (let i = 0; i < 400 && pid === undefined; i++) {
+        const w = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stepwise_commits%' AND datname = current_database()");
+        pid = w.rows[0]?.pid;
+        if (pid === undefined) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(pid).toBeDefined();
+      await admin.query("SELECT pg_terminate_backend($1)", [pid]);
+      expect(await pending).toBeInstanceOf(StoreError);
+      await other.query("ROLLBACK");
+      expect((await rows()).length).toBe(1);
+      expect(await seqs()).toEqual([1]);
+      // The next commit goes on after the last one standing.
+      await store.append("r", [ev(2), ev(3)]);
+      expect((await rows()).map((r) => r.idx)).toEqual([1, 2]);
+      expect(await seqs()).toEqual([1, 2, 3]);
+      expect((await store.getJournal("r")).map((e) => (e.kind === "event" ? e.seq : e.kind))).toEqual([1, 2, 3]);
+    } finally {
+      await other.end();
+      await admin.end();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it("keeps a commit's consecutive seqs as one row, and refuses any seq it holds, inside a range or across a gap", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    const ev = (seq: number): JournalEntry => ({ kind: "event", seq, event: { type: "A", data: { seq } }, at: 1 });
+    try {
+      const t = (n: string) => `"${schema}".stepwise_${n}`;
+      const rows = async () => (await admin.query<{ lo: string; hi: string }>(`SELECT lo, hi FROM ${t("seqs")} ORDER BY lo`)).rows.map((r) => [Number(r.lo), Number(r.hi)]);
+      await store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      // 500 consecutive events, out of order and among other records: one row.
+      const batch: JournalEntry[] = [];
+      for (let i = 500; i >= 1; i--) batch.push(ev(i), { kind: "state", key: "k", value: i, at: 1 });
+      await store.append("r", batch);
+      expect(await rows()).toEqual([[1, 500]]);
+      // A gap: two rows; the seqs in the gap stay free.
+      await store.append("r", [ev(600), ev(601), ev(700)]);
+      expect(await rows()).toEqual([[1, 500], [600, 601], [700, 700]]);
+      for (const taken of [1, 250, 500, 601, 700]) {
+        await expect(store.append("r", [ev(650), ev(taken)])).rejects.toSatisfy((e) => e instanceof StoreError && e.code === "JOURNAL_CONFLICT" && e.message.includes(`event ${taken}`));
+        await expect(store.finish("r", [ev(taken)], { status: "completed", result: 1 })).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+      }
+      await expect(store.append("r", [ev(800), ev(800)])).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+      await expect(store.append("r", [ev(-1)])).rejects.toBeInstanceOf(StoreError);
+      // Nothing of the refused commits was written, and the run did not end.
+      expect(await rows()).toEqual([[1, 500], [600, 601], [700, 700]]);
+      expect((await store.getJournal("r")).length).toBe(1003);
+      expect((await store.getRun("r"))?.status).toBe("running");
+      await store.append("r", [ev(502), ev(501), ev(602)]);
+      await store.finish("r", [ev(503), ev(650)], { status: "completed", result: 1 });
+      expect(await rows()).toEqual([[1, 500], [501, 502], [503, 503], [600, 601], [602, 602], [650, 650], [700, 700]]);
+      expect(await store.getRun("r")).toMatchObject({ status: "completed", result: 1 });
+    } finally {
+      await admin.end();
+      await store.close();
       await dropSchema(schema);
     }
   });

@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { StoreError, StoreVersionError, type JournalEntry } from "../../src/index.js";
+import { Event, StartEvent, StopEvent, StoreError, StoreVersionError, Workflow, type JournalEntry } from "../../src/index.js";
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/stores/sqlite.js";
 import { describeStoreConformance } from "./conformance.js";
 import { tempDir } from "./helpers.js";
@@ -403,6 +403,51 @@ describe("SqliteStore group commit", () => {
     for (const id of runs) expect(one.getJournal(id)).toEqual([ev(1)]);
     one.close();
     each.close();
+  });
+
+  it("a durable run costs a fixed number of statements and rows: one commit row per commit, one seq row per event, no savepoints when nothing is refused", async () => {
+    class Mid extends Event<{ id: number }> {}
+    const store = new SqliteStore(join(tmp.dir, "counted.db"));
+    const wf = new Workflow({ store, timeout: null })
+      .addStep({ accepts: StartEvent, emits: Mid }, async function first(ev: StartEvent<{ id: number }>) {
+        return new Mid({ id: ev.id });
+      })
+      .addStep({ accepts: Mid, emits: StopEvent }, async function second(ev) {
+        return new StopEvent({ result: ev.id });
+      });
+    await wf.run({ id: -1 });
+    // Every statement better-sqlite3 runs (the transactions' BEGIN, SAVEPOINT, COMMIT are prepared statements too).
+    const proto = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as Record<"run" | "get" | "all", (...a: unknown[]) => unknown>;
+    const sql: string[] = [];
+    const originals = { run: proto.run, get: proto.get, all: proto.all };
+    for (const k of ["run", "get", "all"] as const) {
+      const original = originals[k];
+      proto[k] = function (this: { source: string }, ...a: unknown[]) {
+        sql.push(this.source);
+        return original.apply(this, a);
+      };
+    }
+    const runs = 40;
+    try {
+      expect(await Promise.all(Array.from({ length: runs }, (_, id) => wf.run({ id })))).toEqual(Array.from({ length: runs }, (_, id) => id));
+    } finally {
+      Object.assign(proto, originals);
+    }
+    const db = new Database(store.path, { readonly: true });
+    try {
+      const begins = sql.filter((q) => q.startsWith("BEGIN")).length;
+      expect(sql.filter((q) => q.startsWith("SAVEPOINT"))).toEqual([]);
+      // Per run ("sync"): run row, lease, inbox read, two appends (commit + seq), the end (commit + seq + status); plus each group's BEGIN and COMMIT.
+      expect(sql.length).toBe(10 * runs + 2 * begins);
+      // The 40 runs' five kinds of write share a handful of transactions.
+      expect(begins).toBeLessThanOrEqual(10);
+      const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+      expect(count("stepwise_journal")).toBe(3 * (runs + 1));
+      expect(count("stepwise_seqs")).toBe(3 * (runs + 1));
+    } finally {
+      db.close();
+      store.close();
+    }
   });
 
   it("a refused write in a group leaves the others written, and is itself written not at all", async () => {
