@@ -54,6 +54,8 @@ export function describeEntry(e: JournalEntry): string {
       return `${e.stepRunId} waits for ${e.type}`;
     case "received":
       return `${e.stepRunId} received #${e.seq}`;
+    case "stream":
+      return `streamed ${e.pos}: ${e.event.type} ${json(e.event.data)}${e.origin ? ` from child run ${e.origin.runId}` : ""}${e.by ? ` (${e.by})` : ""}`;
     case "run_resumed":
       return `resumed by ${e.owner}`;
     case "run_finished":

@@ -63,6 +63,13 @@ export interface SendOrigin {
   readonly n: number;
 }
 
+/** Which attempt wrote an event to the stream, and the how-manieth of its writes it was, from 0. */
+export interface StreamWriter {
+  readonly stepRunId: string;
+  readonly attempt: number;
+  readonly n: number;
+}
+
 /** The step a {@link Context} belongs to, as its {@link StepPort} knows it. */
 export interface StepRef {
   readonly def: { readonly name: string };
@@ -94,8 +101,9 @@ export interface StepPort {
    */
   send(ev: Event, from: StepRef, step: string | undefined, input?: Event, sender?: SendOrigin): void;
   collect(step: StepRef, ev: Event, types: readonly EventClass[]): Event[] | null;
-  toStream(ev: Event): void;
-  wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string): Promise<Event>;
+  toStream(ev: Event, writer?: StreamWriter): void;
+  /** `writer`: where the wait's `waiterEvent`, if any, is written from. */
+  wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string, writer?: StreamWriter): Promise<Event>;
   /** `ctx.runWorkflow`; `origin`: the invocation and the how-manieth child run of its attempt this is. */
   runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown>;
   call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event>;
@@ -116,6 +124,7 @@ export class Context<S extends object = Record<string, any>> {
   readonly #no: number;
   readonly #attempt: { readonly signal: AbortSignal } | undefined;
   #sends = 0;
+  #writes = 0;
   #children = 0;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
@@ -183,7 +192,12 @@ export class Context<S extends object = Record<string, any>> {
   /** Hand an event to whoever reads `handler.streamEvents()`. */
   writeEventToStream(ev: Event): void {
     if (!isEvent(ev)) throw new WorkflowRuntimeError(`Step "${this.#slot.def.name}" wrote ${String(ev)} to the stream; only events can be streamed.`, "NOT_AN_EVENT", { runId: this.#run.id, step: this.#slot.def.name, workflow: this.#run.workflowName });
-    this.#run.toStream(ev);
+    this.#run.toStream(ev, this.#writer());
+  }
+
+  /** The next stream write of this attempt: a re-run after a crash skips the writes the journal holds. */
+  #writer(): StreamWriter {
+    return { stepRunId: this.stepRunId, attempt: this.attempt, n: this.#writes++ };
   }
 
   /**
@@ -191,7 +205,7 @@ export class Context<S extends object = Record<string, any>> {
    * or from outside through `handler.sendEvent`.
    */
   waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
-    return this.#run.wait(this.#slot, type, options as unknown as WaitOptions<Event>, this.signal, this.stepRunId) as Promise<InstanceType<T>>;
+    return this.#run.wait(this.#slot, type, options as unknown as WaitOptions<Event>, this.signal, this.stepRunId, options.waiterEvent === undefined ? undefined : this.#writer()) as Promise<InstanceType<T>>;
   }
 
   /**

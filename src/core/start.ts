@@ -10,6 +10,7 @@ import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
 import type { Plan } from "./plan.js";
 import { Run, type ChildStarter, type StreamOrigin } from "./driver/run.js";
+import type { StreamWriter } from "./context.js";
 import type { Runtime } from "./runtime.js";
 import { isLive, type Store, type StoredRun } from "./store.js";
 import type { Admission } from "./admission.js";
@@ -104,7 +105,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     runChild: childStarter(spec),
     ...(admission ? { onEnd: () => leave?.() } : {}),
     ...(spec.stateSchema ? { stateSchema: spec.stateSchema } : {}),
-    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin) => parent.run.toStream(ev, origin) } : {}),
+    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => parent.run.toStream(ev, writer, origin) } : {}),
   });
   let start: Event;
   try {

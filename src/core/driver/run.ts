@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { Context, type RunState, type SendOrigin, type StepPort, type WaitOptions } from "../context.js";
+import { Context, type RunState, type SendOrigin, type StepPort, type StreamWriter, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -64,6 +64,8 @@ export interface RunJournal {
   /** A collectEvents buffer changed: `added` joined it; a completed set `taken` by a call with `by`. */
   collect(key: string, added: Event | undefined, by?: Event, taken?: readonly Event[]): void;
   waiting(stepRunId: string, type: string): void;
+  /** `ev` went to the run's stream at position `pos`. */
+  streamed(ev: Event, pos: number, origin?: StreamOrigin, writer?: StreamWriter): void;
   received(stepRunId: string, ev: Event): void;
   status(status: RunStatus): void;
   finished(status: RunStatus, result: unknown, error: unknown): void;
@@ -89,7 +91,7 @@ export interface RunSetup {
   parentRunId?: string | undefined;
   parentSignal?: AbortSignal | undefined;
   /** A child run hands its streamed events up to its parent through this. */
-  forward?: ((ev: Event, origin: StreamOrigin) => void) | undefined;
+  forward?: ((ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => void) | undefined;
   /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
   runChild?: ChildStarter | undefined;
   /** The workflow's `state` schema (12.11): `ctx.store` is then typed and checked. */
@@ -875,17 +877,22 @@ export class Run extends Deadline implements StepPort, RunControl {
   }
   #lastCollect: { slot: Slot; ref: readonly EventClass[]; types: readonly EventClass[]; key: string } | undefined;
 
-  toStream(ev: Event, origin?: StreamOrigin): void {
+  toStream(ev: Event, writer?: StreamWriter, origin?: StreamOrigin): void {
     if (!this.#running()) return;
-    if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
     const forward = this.#setup.forward;
     // A child's handler is never read: its events go up to the parent's stream instead.
-    if (forward) forward(ev, origin ?? { runId: this.id, workflow: this.workflowName });
-    else {
-      if (origin) ORIGINS.set(ev, origin);
-      this.stream.push(ev);
-    }
+    if (forward) return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName }, writer);
+    // An attempt run again after a crash: its writes the journal holds are in the stream already.
+    if (writer !== undefined && this.#restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
+    if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
+    if (origin) ORIGINS.set(ev, origin);
+    this.#setup.journal?.streamed(ev, ++this.#streamed, origin, writer);
+    this.stream.push(ev);
   }
+  /** Events written to the stream so far: the last one's position. */
+  #streamed = 0;
+  /** For attempts run again on resume (`stepRunId#attempt`): the indexes of their writes the journal holds. */
+  #restreamed: ReadonlyMap<string, ReadonlySet<number>> | undefined;
 
   /* ------------------------------------------------------------ many workflows */
 
@@ -973,7 +980,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     return emitted.filter((_, j) => j !== i);
   }
 
-  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name): Promise<Event> {
+  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name, writer?: StreamWriter): Promise<Event> {
     const { filter, timeout = null, waiterEvent } = options;
     const requirements = requirementsOf(options.requirements);
     const idx = this.#unclaimed.findIndex((e) => e instanceof type && meets(e, requirements) && (!filter || filter(e)));
@@ -1028,7 +1035,7 @@ export class Run extends Deadline implements StepPort, RunControl {
           reject(new WorkflowTimeoutError(`Step "${slot.def.name}" waited ${timeout}s for ${eventTypeName(type)}, and none came.`, timeout, { workflow: this.workflowName, runId: this.id, step: slot.def.name }));
         }, timeout * 1000);
       }
-      if (waiterEvent !== undefined) this.toStream(waiterEvent);
+      if (waiterEvent !== undefined) this.toStream(waiterEvent, writer);
     });
   }
 
@@ -1173,6 +1180,16 @@ export class Run extends Deadline implements StepPort, RunControl {
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
     if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;
     if (r.children !== undefined && r.children.size > 0) this.#childRuns = r.children;
+    if (r.restreamed !== undefined && r.restreamed.size > 0) this.#restreamed = r.restreamed;
+    if (r.streamed !== undefined && r.streamed.length > 0 && this.#setup.forward === undefined) {
+      // The stream as the journal holds it: readers get it from the start, new writes go on after it.
+      const stream = this.stream;
+      for (const { event, origin } of r.streamed) {
+        if (origin !== undefined) ORIGINS.set(event, origin);
+        stream.push(event);
+      }
+      this.#streamed = r.streamed.length;
+    }
     const slot = (step: string) => this.#slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });

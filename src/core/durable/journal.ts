@@ -1,8 +1,8 @@
 import type { Clock } from "../clock.js";
-import type { SendOrigin } from "../context.js";
+import type { SendOrigin, StreamWriter } from "../context.js";
 import type { Event, EventJSON } from "../events.js";
 import type { RunStatus } from "../inspect.js";
-import type { RunJournal } from "../driver/run.js";
+import type { RunJournal, StreamOrigin } from "../driver/run.js";
 import { RunFinishedError, RunLockedError, StoreError } from "../errors.js";
 import { errorJSON, journalableJSON } from "../records.js";
 import type { JournalEntry, JournalRecord, RunEnd, Store } from "../store.js";
@@ -179,6 +179,17 @@ export class Journal implements RunJournal {
     }
     this.record(r);
     return seq;
+  }
+
+  streamed(ev: Event, pos: number, origin?: StreamOrigin, writer?: StreamWriter): void {
+    const r: JournalRecord & { kind: "stream" } = { kind: "stream", pos, event: journalableJSON(ev, this.#hooks.workflow, this.runId) };
+    if (origin !== undefined) r.origin = { runId: origin.runId, workflow: origin.workflow };
+    if (writer !== undefined) {
+      r.by = writer.stepRunId;
+      r.attempt = writer.attempt;
+      r.n = writer.n;
+    }
+    this.record(r);
   }
 
   stepStarted(stepRunId: string, step: string, ev: Event, attempt: number): void {

@@ -18,7 +18,7 @@ import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
 import type { Restored } from "../machine/restored.js";
 import { normalCollectKey } from "../machine/collect.js";
-import { errorJSON, reviveEvent } from "../records.js";
+import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
 import type { Run } from "../driver/run.js";
 import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
@@ -53,6 +53,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   const received = new Map<number, string>();
   const state = new Map<string, unknown>();
   const collects: Extract<JournalEntry, { kind: "collect" }>[] = [];
+  const streamRecs: Extract<JournalEntry, { kind: "stream" }>[] = [];
   let inputJson = stored?.input;
   let maxNo = 0;
   let maxSeq = 0;
@@ -90,6 +91,9 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         break;
       case "received":
         received.set(e.seq, e.stepRunId);
+        break;
+      case "stream":
+        streamRecs.push(e);
         break;
       default:
         break;
@@ -129,6 +133,18 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
     let set = sent.get(by);
     if (set === undefined) sent.set(by, (set = new Set()));
     set.add(n);
+  }
+  // The stream in order of position; each in-flight invocation's writes from its last attempt,
+  // keyed by the attempt its re-run will be.
+  streamRecs.sort((a, b) => a.pos - b.pos);
+  const streamed = streamRecs.map((r) => ({ event: reviveStreamed(plan, r.event, runId), ...(r.origin ? { origin: r.origin } : {}) }));
+  const restreamed = new Map<string, Set<number>>();
+  for (const r of streamRecs) {
+    if (r.by === undefined || r.n === undefined || r.attempt === undefined || !inFlightIds.has(r.by) || r.attempt !== started.get(r.by)?.attempt) continue;
+    const key = `${r.by}#${r.attempt + 1}`;
+    let set = restreamed.get(key);
+    if (set === undefined) restreamed.set(key, (set = new Set()));
+    set.add(r.n);
   }
   // The latest child run of each index wins (a retried attempt started its own).
   const children = new Map<string, Map<number, string>>();
@@ -192,7 +208,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
     input,
     events,
     maxSeq,

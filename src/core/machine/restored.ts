@@ -28,6 +28,13 @@ export interface Restored {
    * its re-run re-attaches to them instead of starting new ones.
    */
   readonly children?: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  /** The run's stream as journaled, in order (positions 1…n); new writes go on after it. */
+  readonly streamed?: readonly { event: Event; origin?: { runId: string; workflow: string } }[];
+  /**
+   * For each attempt run again (`stepRunId#attempt`): the indexes of the stream writes its
+   * crashed attempt made, which the journal holds; the re-run does not write those again.
+   */
+  readonly restreamed?: ReadonlyMap<string, ReadonlySet<number>>;
   /** A StopEvent was journaled but the run's end was not: it completes with this. */
   readonly stop?: Event;
   /** Events from outside to deliver once restored (`wf.sendEvent`). */
