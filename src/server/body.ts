@@ -8,13 +8,12 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
   if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
   }
-  const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
   const length = c.req.header("Content-Length");
-  if (Number(length ?? 0) > max) throw tooLarge();
+  if (Number(length ?? 0) > max) throw tooLarge(max);
   if (length !== undefined && /^\d+$/.test(length)) {
     // A declared length within the limit: read it whole (the HTTP parser holds the body to that
     // length). On @hono/node-server this is its fast path, without a web stream per request.
-    return parse(new TextDecoder().decode(await c.req.raw.arrayBuffer()));
+    return parse(await c.req.raw.text());
   }
   const body = c.req.raw.body;
   if (!body) return {};
@@ -28,7 +27,7 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     size += value.byteLength;
     if (size > max) {
       await reader.cancel().catch(() => {});
-      throw tooLarge();
+      throw tooLarge(max);
     }
     chunks.push(value);
   }
@@ -38,7 +37,13 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     bytes.set(ch, at);
     at += ch.byteLength;
   }
-  return parse(new TextDecoder().decode(bytes));
+  return parse(decoder.decode(bytes));
+}
+
+const decoder = new TextDecoder();
+
+function tooLarge(max: number): ServerError {
+  return new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
 }
 
 /** The body's JSON (`{}` when empty); 400 when it is not JSON or has a `__proto__` key. */

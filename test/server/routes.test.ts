@@ -194,6 +194,22 @@ describe("server routes", () => {
     expect((await res.json()).error.code).toBe("REQUEST_TIMEOUT");
   });
 
+  it("times out a route whose work hangs (no middleware) with 504, and a ?wait that runs out answers 202", async () => {
+    class HangingStore extends MemoryStore {
+      override getRun(): never {
+        return new Promise<never>(() => {}) as never;
+      }
+    }
+    const app = make({ requestTimeout: 0.05, store: new HangingStore(), resume: false });
+    const res = await rq(app, "/runs/nope");
+    expect(res.status).toBe(504);
+    expect((await res.json()).error.code).toBe("REQUEST_TIMEOUT");
+    // The asker waits for an answer: its ?wait runs out (capped below the request timeout) and the run id is answered.
+    const waited = await rq(app, "/workflows/asker/runs?wait=5", json({ topic: "x" }));
+    expect(waited.status).toBe(202);
+    expect(typeof (await waited.json()).runId).toBe("string");
+  });
+
   it("shows a run: status, result, error, and the InputRequiredEvent it waits on", async () => {
     const app = make();
     const { runId } = await (await rq(app, "/workflows/asker/runs", json({ topic: "tea" }))).json();
