@@ -5,7 +5,7 @@ import { ServerError } from "./errors.js";
 /** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
 export async function readJson(c: Context, max: number): Promise<unknown> {
   const type = c.req.header("Content-Type");
-  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
+  if (type !== undefined && type !== "application/json" && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
   }
   const length = c.req.header("Content-Length");
@@ -48,7 +48,7 @@ function tooLarge(max: number): ServerError {
 
 /** The body's JSON (`{}` when empty); 400 when it is not JSON or has a `__proto__` key. */
 function parse(text: string): unknown {
-  if (text.trim() === "") return {};
+  if (text === "" || (text.charCodeAt(0) <= 32 && text.trim() === "")) return {};
   try {
     // The reviver (slow) only when the text could hold the key.
     if (!text.includes("__proto__")) return JSON.parse(text) as unknown;
