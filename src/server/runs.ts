@@ -64,8 +64,8 @@ export class Entry {
   hasResult = false;
   result: unknown = undefined;
   error: RunInfo["error"] | undefined = undefined;
-  /** Child run id → its parent run id (for origin paths). */
-  readonly children = new Map<string, string>();
+  /** Child run id → its parent run id (for origin paths); made at the first child. */
+  children: Map<string, string> | undefined = undefined;
   /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
   prompts: LogEntry[] = NO_PROMPTS;
   /** Settles when the log has ended. */
@@ -252,7 +252,7 @@ export class Runs {
     if (stored) this.#wakeAdopted();
     // Child runs report their start here: their streamed events are placed on their path.
     void handler.inspect((ev) => {
-      if (ev.kind === "run_started" && ev.parentRunId !== undefined) entry.children.set(ev.runId, ev.parentRunId);
+      if (ev.kind === "run_started" && ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
     });
     // The server is the run's one stream reader: every event goes to the log, read by any number
     // of HTTP readers. Read with `then` rather than `for await`: one promise per event.
@@ -327,7 +327,8 @@ export class Runs {
     const origin = streamOrigin(ev);
     if (!origin) return { type, data };
     const path = [origin.runId];
-    for (let p = entry.children.get(origin.runId); p !== undefined && path.length < 64; p = entry.children.get(p)) path.unshift(p);
+    const parents = entry.children;
+    for (let p = parents?.get(origin.runId); p !== undefined && path.length < 64; p = parents?.get(p)) path.unshift(p);
     if (path[0] !== entry.runId) path.unshift(entry.runId);
     return { type, data, origin: { runId: origin.runId, workflow: origin.workflow, path } };
   }
@@ -402,7 +403,7 @@ export class Runs {
   /** What {@link info} answers for a run this process knows; without awaiting anything unless its journal must be read. */
   entryInfo(e: Entry): RunInfo | Promise<RunInfo> {
     const r = recordOf(e) as RunInfo;
-    r.children = e.children.size === 0 ? [] : [...e.children.keys()];
+    r.children = e.children === undefined ? [] : [...e.children.keys()];
     const store = this.#opts.store;
     r.inputRequired = e.prompts;
     r.live = e.handler !== undefined;
