@@ -68,8 +68,10 @@ export class Entry {
   children: Map<string, string> | undefined = undefined;
   /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
   prompts: LogEntry[] = NO_PROMPTS;
-  /** Settles when the log has ended. */
-  done: Promise<void> = Promise.resolve();
+  /** A later entry of the same run replaced this one among the ended runs (it was continued here again). */
+  replaced = false;
+  /** Settles when the log has ended (set by `Runs.#follow` as soon as the entry is made). */
+  done!: Promise<void>;
   constructor(
     readonly runId: string,
     readonly served: Served,
@@ -248,6 +250,10 @@ export class Runs {
     const log = new RunLog(this.#opts.logLimit);
     for (const e of seed) log.append(e);
     const entry = new Entry(handler.runId, served, log, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
+    if (stored) {
+      const before = this.#ended.get(entry.runId);
+      if (before) before.replaced = true;
+    }
     this.#live.set(entry.runId, entry);
     if (stored) this.#wakeAdopted();
     // Child runs report their start here: their streamed events are placed on their path.
@@ -313,7 +319,7 @@ export class Runs {
     const ring = this.#endedRing;
     const old = ring[this.#endedAt];
     // (A run ended here twice, continued here again in between, is kept by its later entry.)
-    if (old !== undefined && this.#ended.get(old.runId) === old) this.#ended.delete(old.runId);
+    if (old !== undefined && !old.replaced) this.#ended.delete(old.runId);
     ring[this.#endedAt] = entry;
     this.#endedAt = (this.#endedAt + 1) % keep;
     this.#ended.set(entry.runId, entry);
