@@ -210,6 +210,17 @@ describe("server routes", () => {
     expect(typeof (await waited.json()).runId).toBe("string");
   });
 
+  it("keeps the last keepFinishedRuns ended runs (without a store, older ones are gone: 404)", async () => {
+    const app = make({ keepFinishedRuns: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await (await rq(app, "/workflows/greeter/runs?wait=5", json({ name: `n${i}` }))).json()).runId);
+    const statuses = await Promise.all(ids.map(async (id) => (await rq(app, `/runs/${id}`)).status));
+    expect(statuses).toEqual([404, 404, 404, 200, 200]);
+    expect((await (await rq(app, `/runs/${ids[4]}`)).json()).result).toBe("hello n4");
+    // (Two runs started in one millisecond are listed in run id order: compare as sets.)
+    expect((await (await rq(app, "/runs")).json()).runs.map((r: { runId: string }) => r.runId).sort()).toEqual([ids[3], ids[4]].sort());
+  });
+
   it("shows a run: status, result, error, and the InputRequiredEvent it waits on", async () => {
     const app = make();
     const { runId } = await (await rq(app, "/workflows/asker/runs", json({ topic: "tea" }))).json();
