@@ -5,19 +5,21 @@
  *   npm run bench:server                     every measurement
  *   npm run bench:server -- --quick          small sizes; checks every count and result, never a time
  *   npm run bench:server -- --json out.json  also write the raw figures
+ *   npm run build && npm run bench:server -- --dist   the servers on the built package, as users run it
  *
  * Measurements:
  * - runs/s of a two-step workflow over HTTP at 100 connections (`POST /workflows/two/runs?wait=10`,
  *   each answer the ended run with its result), in memory and on SQLite, against the floor: a bare
- *   Hono handler on @hono/node-server doing the same work (parse the JSON body, two awaited steps,
- *   answer JSON). The goal is ≥ 0.7× the floor in memory.
+ *   Hono handler on @hono/node-server doing the same work (parse the JSON body, check the input,
+ *   name the run, two awaited steps, answer JSON). The goal is ≥ 0.7× the floor in memory.
  * - 1,000 open SSE streams on one server: 1,000 runs waiting for an answer, each followed by one
  *   `GET /runs/:id/events` reader that has received the run's events so far; the server's memory
  *   (after GC) before and after the streams opened, per stream. The goal is ≤ 50 KB per stream.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
@@ -33,6 +35,25 @@ const option = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const quick = args.includes("--quick");
+const dist = args.includes("--dist");
+
+/** With --dist: the built package must be newer than every source file, or the figures would be of old code. */
+function checkBuilt(): void {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const built = join(root, "dist/server/index.js");
+  if (!existsSync(built)) throw new Error("--dist: dist/ is missing; run `npm run build` first.");
+  const at = statSync(built).mtimeMs;
+  const walk = (dir: string): string | undefined => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      const stale = e.isDirectory() ? walk(p) : statSync(p).mtimeMs > at ? p : undefined;
+      if (stale) return stale;
+    }
+    return undefined;
+  };
+  const stale = walk(join(root, "src"));
+  if (stale) throw new Error(`--dist: ${stale} is newer than dist/; run \`npm run build\` first.`);
+}
 
 class Mid extends Event<{ n: number }> {}
 
@@ -77,11 +98,15 @@ async function child(mode: Mode): Promise<void> {
   let dir: string | undefined;
   if (mode === "floor") {
     const app = new Hono();
+    // What a user's own handler would do: parse the body, check the input, name the run, run
+    // the two steps, answer JSON with the run's id, status and result.
     app.post("/run", async (c) => {
-      const body = await c.req.json<{ n: number }>();
+      const body = await c.req.json<{ n?: unknown }>();
+      if (body === null || typeof body !== "object" || typeof body.n !== "number") return c.json({ error: { code: "INVALID_INPUT", message: "n must be a number" } }, 422);
+      const runId = randomUUID();
       const a = await first(body.n);
       const b = await second(a);
-      return c.json({ status: "completed", result: b });
+      return c.json({ runId, status: "completed", result: b });
     });
     port = await new Promise<number>((resolve) => {
       const s = nodeServe({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
@@ -125,7 +150,10 @@ interface Server {
 }
 
 async function start(mode: Mode): Promise<Server> {
-  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], { execArgv: ["--expose-gc", "--import", "tsx", "--conditions=stepwise-source"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // With --dist the servers run the built package (what users run); else the sources through tsx,
+  // whose keepNames wraps every named closure in a call that sets its name.
+  const execArgv = ["--expose-gc", "--import", "tsx", ...(dist ? [] : ["--conditions=stepwise-source"])];
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const port = await new Promise<number>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`${mode} server exited with ${code}`)));
     proc.on("message", (m: { kind: string; port?: number }) => {
@@ -222,9 +250,11 @@ async function streams(count: number) {
 }
 
 async function main(): Promise<void> {
+  if (dist) checkBuilt();
   const seconds = quick ? 2 : Number(option("--seconds") ?? 5);
   const connections = quick ? 20 : 100;
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections };
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections, code: dist ? "dist" : "src (tsx)", loadAverage: loadavg() };
+  console.log(`servers run ${dist ? "the built package (dist/)" : "the sources through tsx"}; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   // Each server runs in turn for `seconds`, `rounds` times over (the median round counts), so a
   // busy machine's swings fall on all three alike.
   const rounds = quick ? 1 : Number(option("--rounds") ?? 3);

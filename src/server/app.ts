@@ -1,9 +1,10 @@
 /** `createServer`: the HTTP API over a set of workflows, as a Hono app. */
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { BlankEnv } from "hono/types";
 import { cors } from "hono/cors";
 import { stream, streamSSE } from "hono/streaming";
 import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
-import { openAPIRouteHandler } from "hono-openapi";
+import { describeRoute, openAPIRouteHandler } from "hono-openapi";
 import { describeServed, type WorkflowInfo } from "./describe.js";
 import { components, routes } from "./openapi.js";
 import { PAGE_HTML } from "./page.js";
@@ -11,9 +12,10 @@ import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
 import { readJson } from "./body.js";
-import { traceHeaders, withTraceCarrier } from "../otel/auto.js";
+import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexRoutes } from "./llamaindex.js";
 import { Ticker, followRun, type StreamApi } from "./follow.js";
+import { DeadlineSet } from "./deadline.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
 /** What `createServer` takes. */
@@ -102,6 +104,27 @@ export function createServer(options: ServerOptions): StepwiseServer {
   };
 
   const app = new Hono();
+  // The routes' descriptions live on a second app that only `GET /openapi.json` reads, so no
+  // request pays for a describing middleware.
+  const docs = new Hono();
+  const deadlines = new DeadlineSet();
+  const timedOut = () => {
+    throw new ServerError("REQUEST_TIMEOUT", `The request took longer than the server's request timeout (${timeoutMs / 1000}s).`);
+  };
+  // The request timeout: a middleware in front of the user's own when there are some (they may
+  // hang too); else each route applies it to its own handler (see `on`), which spares every
+  // request a middleware layer, and the LlamaIndex routes, mounted whole, take the middleware.
+  const timeoutFirst = (options.middleware?.length ?? 0) > 0;
+  /** Register a route: its description on `docs`, its handler (within the request timeout unless `open`) on `app`. */
+  const on = <P extends string>(method: "GET" | "POST", path: P, doc: MiddlewareHandler, handler: (c: Context<BlankEnv, P>) => Response | Promise<Response>, open = false) => {
+    docs.on(method, path, doc);
+    if (open || timeoutFirst) app.on(method, path, handler);
+    else
+      app.on(method, path, (c) => {
+        const r = handler(c);
+        return r instanceof Promise ? deadlines.race<Response, never>(r, timeoutMs, timedOut) : r;
+      });
+  };
   app.onError((err, c) => {
     const { status, body } = toErrorResponse(err, report);
     return c.json(body, status as 500);
@@ -115,24 +138,25 @@ export function createServer(options: ServerOptions): StepwiseServer {
   if (llamaPrefix !== undefined && !/^(\/[A-Za-z0-9_.~-]+)+$/.test(llamaPrefix)) {
     throw new TypeError(`createServer: llamaindex must be a path prefix such as "/llamaindex" (its routes would clash with the server's own at "/"); got ${JSON.stringify(options.llamaindex)}.`);
   }
-  app.use("*", requestTimeout(timeoutMs));
+  if (timeoutFirst) app.use("*", requestTimeout(deadlines, timeoutMs, timedOut));
+  else if (llamaPrefix !== undefined) app.use(`${llamaPrefix}/*`, requestTimeout(deadlines, timeoutMs, timedOut));
   if (options.auth) app.use("*", bearerAuth(options.auth.token, new Set(["/", "/health", ...(llamaPrefix ? [`${llamaPrefix}/health`] : [])])));
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   for (const m of options.middleware ?? []) app.use("*", m);
 
-  app.get("/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
+  on("GET", "/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
 
-  app.get("/queues", routes.queues, async (c) => {
+  on("GET", "/queues", routes.queues, async (c) => {
     if (!options.queues) throw new ServerError("NOT_FOUND", "This server shows no queues: pass createServer({ queues: () => queueStats({ connection }) }) (stepwise-ai/bullmq).");
     return c.json({ queues: await options.queues() });
   });
 
-  app.get("/workflows", routes.workflows, (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
-  app.get("/", routes.page, (c) => c.html(PAGE_HTML));
-  app.get("/workflows/:name/drawing", routes.drawing, (c) => c.html(renderHtml(infoOf(workflowOf(c.req.param("name"))).graph)));
-  app.get("/workflows/:name", routes.workflow, (c) => c.json(infoOf(workflowOf(c.req.param("name")))));
+  on("GET", "/workflows", routes.workflows, (c) => c.json({ workflows: [...served.values()].map(infoOf) }));
+  on("GET", "/", routes.page, (c) => c.html(PAGE_HTML));
+  on("GET", "/workflows/:name/drawing", routes.drawing, (c) => c.html(renderHtml(infoOf(workflowOf(c.req.param("name"))).graph)));
+  on("GET", "/workflows/:name", routes.workflow, (c) => c.json(infoOf(workflowOf(c.req.param("name")))));
 
-  app.post("/workflows/:name/runs", routes.start, async (c) => {
+  on("POST", "/workflows/:name/runs", routes.start, async (c) => {
     const s = workflowOf(c.req.param("name"));
     if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and takes no new runs; retry on another instance.");
     const body = await readJson(c, maxBody);
@@ -145,18 +169,22 @@ export function createServer(options: ServerOptions): StepwiseServer {
     }
     const wait = seconds(c.req.query("wait"), "wait");
     // A `traceparent` header: the run joins the caller's trace.
-    const entry = withTraceCarrier(traceHeaders((name) => c.req.header(name)), () => runs.start(s, start));
+    const traceparent = c.req.header("traceparent");
+    const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: c.req.header("tracestate") }, () => runs.start(s, start));
     // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
-      const ended = await within(entry.done, Math.min(wait, cap) * 1000);
-      if (ended) return c.json(await runs.info(entry.runId), 200);
+      // One list of deadlines per wait duration, one timer for each list: no timer per request.
+      if ((await deadlines.race(entry.done, Math.min(wait, cap) * 1000, notYet)) !== NOT_YET) {
+        const info = runs.entryInfo(entry);
+        return c.json(info instanceof Promise ? await info : info, 200);
+      }
     }
     return c.json({ runId: entry.runId }, 202);
   });
 
-  app.get("/runs", routes.list, async (c) => {
+  on("GET", "/runs", routes.list, async (c) => {
     const workflow = c.req.query("workflow");
     const status = c.req.query("status");
     if (status !== undefined && !STATUSES.has(status as RunStatus)) throw new ServerError("BAD_REQUEST", `status must be one of ${[...STATUSES].join(", ")}; got ${JSON.stringify(status)}.`, { parameter: "status" });
@@ -171,9 +199,9 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json({ runs: page.runs, nextCursor: page.next ? encodeCursor(page.next) : null });
   });
 
-  app.get("/runs/:id", routes.get, async (c) => c.json(await runs.info(c.req.param("id"))));
+  on("GET", "/runs/:id", routes.get, async (c) => c.json(await runs.info(c.req.param("id"))));
 
-  app.get("/runs/:id/events", routes.events, async (c) => {
+  on("GET", "/runs/:id/events", routes.events, async (c) => {
     const id = c.req.param("id");
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
     const source = await runs.log(id);
@@ -192,9 +220,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
         return s.writeSSE({ event: "end", data: JSON.stringify(f.end) });
       }),
     );
-  });
+    // Event streams are meant to stay open: no request timeout.
+  }, true);
 
-  app.post("/runs/:id/events", routes.send, async (c) => {
+  on("POST", "/runs/:id/events", routes.send, async (c) => {
     const id = c.req.param("id");
     const body = (await readJson(c, maxBody)) as EventJSON;
     if (body === null || typeof body !== "object" || Array.isArray(body) || typeof body.type !== "string") {
@@ -207,19 +236,22 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json({ runId: id, delivered: true }, 202);
   });
 
-  app.post("/runs/:id/cancel", routes.cancel, async (c) => {
+  on("POST", "/runs/:id/cancel", routes.cancel, async (c) => {
     const id = c.req.param("id");
     await runs.cancel(id);
     return c.json(await runs.info(id));
   });
 
   if (llamaPrefix !== undefined) {
-    app.route(llamaPrefix, llamaIndexRoutes({ runs, ticker, maxBodyBytes: maxBody, closing: () => closing, beforeContinue: refuseWhenClosing, report }));
+    const llama = llamaIndexRoutes({ runs, ticker, maxBodyBytes: maxBody, closing: () => closing, beforeContinue: refuseWhenClosing, report });
+    app.route(llamaPrefix, llama);
+    docs.route(llamaPrefix, llama);
   }
 
+  docs.get("/openapi.json", describeRoute({ hide: true }));
   app.get(
     "/openapi.json",
-    openAPIRouteHandler(app, {
+    openAPIRouteHandler(docs, {
       documentation: {
         openapi: "3.1.0",
         info: { title: "stepwise server", version: "1", description: `Runs of the workflows ${[...served.keys()].join(", ")}: start them, follow their events, answer them, cancel them.` },
@@ -243,6 +275,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
       await Promise.race([Promise.all(live.map((e) => e.done)), sleep(graceSeconds * 1000)]);
       await runs.detachAll();
       ticker.stop();
+      deadlines.stop();
     },
   });
 }
@@ -285,21 +318,9 @@ function ndjsonFrame(f: Frame): Record<string, unknown> {
   return { kind: "end", ...f.end };
 }
 
-/** True when `p` settles within `ms`; the timer is cleared as soon as it does (none pile up under load). */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), ms);
-        timer.unref?.();
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** What a `?wait=` that ran out answers instead of the run's end. */
+const NOT_YET = Symbol("not yet");
+const notYet = () => NOT_YET;
 
 const sleep = (ms: number) =>
   new Promise<void>((r) => {
@@ -334,19 +355,9 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Fails requests that take longer than `ms` (event streams excepted: they are meant to stay open). */
-function requestTimeout(ms: number): MiddlewareHandler {
+function requestTimeout(deadlines: DeadlineSet, ms: number, timedOut: () => never): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method === "GET" && /\/events(\/[^/]+)?$/.test(c.req.path)) return next();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        next(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ServerError("REQUEST_TIMEOUT", `The request took longer than the server's request timeout (${ms / 1000}s).`)), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await deadlines.race(next(), ms, timedOut);
   };
 }

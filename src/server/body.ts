@@ -5,16 +5,15 @@ import { ServerError } from "./errors.js";
 /** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
 export async function readJson(c: Context, max: number): Promise<unknown> {
   const type = c.req.header("Content-Type");
-  if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
+  if (type !== undefined && type !== "application/json" && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
   }
-  const tooLarge = () => new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
   const length = c.req.header("Content-Length");
-  if (Number(length ?? 0) > max) throw tooLarge();
+  if (Number(length ?? 0) > max) throw tooLarge(max);
   if (length !== undefined && /^\d+$/.test(length)) {
     // A declared length within the limit: read it whole (the HTTP parser holds the body to that
     // length). On @hono/node-server this is its fast path, without a web stream per request.
-    return parse(new TextDecoder().decode(await c.req.raw.arrayBuffer()));
+    return parse(await c.req.raw.text());
   }
   const body = c.req.raw.body;
   if (!body) return {};
@@ -28,7 +27,7 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     size += value.byteLength;
     if (size > max) {
       await reader.cancel().catch(() => {});
-      throw tooLarge();
+      throw tooLarge(max);
     }
     chunks.push(value);
   }
@@ -38,12 +37,18 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     bytes.set(ch, at);
     at += ch.byteLength;
   }
-  return parse(new TextDecoder().decode(bytes));
+  return parse(decoder.decode(bytes));
+}
+
+const decoder = new TextDecoder();
+
+function tooLarge(max: number): ServerError {
+  return new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
 }
 
 /** The body's JSON (`{}` when empty); 400 when it is not JSON or has a `__proto__` key. */
 function parse(text: string): unknown {
-  if (text.trim() === "") return {};
+  if (text === "" || (text.charCodeAt(0) <= 32 && text.trim() === "")) return {};
   try {
     // The reviver (slow) only when the text could hold the key.
     if (!text.includes("__proto__")) return JSON.parse(text) as unknown;

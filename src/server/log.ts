@@ -44,7 +44,11 @@ export class RunLog {
   /** Append an event; returns it with its id. Ignored once the log has ended. */
   append(entry: Omit<LogEntry, "id">): LogEntry | undefined {
     if (this.#end) return undefined;
-    const e: LogEntry = { id: this.#next++, ...entry };
+    // Built field by field (id first on the wire), not by a spread: one shape for every plain entry.
+    const e: LogEntry = { id: this.#next++, type: entry.type, data: entry.data };
+    if (entry.origin !== undefined) e.origin = entry.origin;
+    if (entry.inputRequired !== undefined) e.inputRequired = entry.inputRequired;
+    if (entry.journal !== undefined) e.journal = entry.journal;
     this.#entries.push(e);
     // Drop in batches so a long run does not shift the array at every event.
     if (this.#entries.length > this.limit + (this.limit >> 2)) {

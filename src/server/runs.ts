@@ -52,25 +52,41 @@ export interface RunInfo {
   live: boolean;
 }
 
-/** A run live in this process, or ended here recently. */
-interface Entry {
-  readonly runId: string;
-  readonly served: Served;
-  readonly log: RunLog;
-  readonly createdAt: number;
+/**
+ * A run live in this process, or ended here recently. Every field is set at creation (optional
+ * ones to `undefined`), so that all entries share one shape.
+ */
+export class Entry {
   updatedAt: number;
-  input: EventJSON | undefined;
   handler: WorkflowHandler<unknown> | undefined;
-  status: RunStatus | "detached";
-  result?: unknown;
-  error?: RunInfo["error"];
-  parentRunId?: string;
-  /** Child run id → its parent run id (for origin paths). */
-  readonly children: Map<string, string>;
-  prompts: LogEntry[];
-  /** Settles when the log has ended. */
-  done: Promise<void>;
+  status: RunStatus | "detached" = "running";
+  /** Set once the run has ended: whether it ended with a result, and that result. */
+  hasResult = false;
+  result: unknown = undefined;
+  error: RunInfo["error"] | undefined = undefined;
+  /** Child run id → its parent run id (for origin paths); made at the first child. */
+  children: Map<string, string> | undefined = undefined;
+  /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
+  prompts: LogEntry[] = NO_PROMPTS;
+  /** A later entry of the same run replaced this one among the ended runs (it was continued here again). */
+  replaced = false;
+  /** Settles when the log has ended (set by `Runs.#follow` as soon as the entry is made). */
+  done!: Promise<void>;
+  constructor(
+    readonly runId: string,
+    readonly served: Served,
+    readonly log: RunLog,
+    readonly createdAt: number,
+    readonly input: EventJSON | undefined,
+    handler: WorkflowHandler<unknown>,
+    readonly parentRunId: string | undefined,
+  ) {
+    this.updatedAt = createdAt;
+    this.handler = handler;
+  }
 }
+
+const NO_PROMPTS: LogEntry[] = [];
 
 /** Options of {@link Runs}. */
 export interface RunsOptions {
@@ -233,61 +249,83 @@ export class Runs {
   #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, seed: readonly Omit<LogEntry, "id">[], stored?: StoredRun): Entry {
     const log = new RunLog(this.#opts.logLimit);
     for (const e of seed) log.append(e);
-    const now = Date.now();
-    const entry: Entry = {
-      runId: handler.runId,
-      served,
-      log,
-      createdAt: stored?.createdAt ?? now,
-      updatedAt: now,
-      input,
-      handler,
-      status: "running",
-      children: new Map(),
-      prompts: [],
-      done: Promise.resolve(),
-      ...(stored?.parentRunId !== undefined ? { parentRunId: stored.parentRunId } : {}),
-    };
+    const entry = new Entry(handler.runId, served, log, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
+    if (stored) {
+      const before = this.#ended.get(entry.runId);
+      if (before) before.replaced = true;
+    }
     this.#live.set(entry.runId, entry);
     if (stored) this.#wakeAdopted();
+    // Child runs report their start here: their streamed events are placed on their path.
     void handler.inspect((ev) => {
-      if (ev.kind === "run_started" && ev.parentRunId !== undefined) entry.children.set(ev.runId, ev.parentRunId);
+      if (ev.kind === "run_started" && ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
     });
-    const reading = (async () => {
-      for await (const ev of handler.streamEvents()) {
-        const asks = ev instanceof InputRequiredEvent;
-        const e = log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
-        entry.updatedAt = Date.now();
-        if (e && asks) entry.prompts.push(e);
-      }
-    })();
-    entry.done = Promise.allSettled([reading, handler]).then(([, settled]) => {
-      const end: RunEnd =
-        settled.status === "fulfilled"
-          ? { status: "completed", result: settled.value }
-          : DETACHED.has(String((settled.reason as { code?: unknown } | null)?.code))
-            ? { status: "detached", error: errorJSON(settled.reason) }
-            : { status: statusOfError(settled.reason), error: errorJSON(settled.reason) };
-      this.#ended_(entry, end);
-    });
+    // The server is the run's one stream reader: every event goes to the log, read by any number
+    // of HTTP readers. Read with `then` rather than `for await`: one promise per event.
+    entry.done = this.#read(entry, handler.streamEvents()).then(
+      () => this.#settle(entry, handler),
+      () => this.#settle(entry, handler),
+    );
     return entry;
+  }
+
+  /** Append the run's events to its log until its stream ends. */
+  #read(entry: Entry, events: AsyncGenerator<Event>): Promise<void> {
+    return events.next().then((r) => {
+      if (r.done) return undefined;
+      this.#append(entry, r.value);
+      return this.#read(entry, events);
+    });
+  }
+
+  /** Once the stream has ended: end the entry as its run did. */
+  #settle(entry: Entry, handler: WorkflowHandler<unknown>): Promise<void> {
+    return handler.then(
+      (result) => this.#ended_(entry, { status: "completed", result }),
+      (err: unknown) => this.#ended_(entry, endOfError(err)),
+    );
+  }
+
+  #append(entry: Entry, ev: Event): void {
+    const asks = ev instanceof InputRequiredEvent;
+    const e = entry.log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
+    entry.updatedAt = Date.now();
+    if (e && asks) entry.prompts = [...entry.prompts, e];
   }
 
   #ended_(entry: Entry, end: RunEnd): void {
     entry.status = end.status as Entry["status"];
-    if ("result" in end) entry.result = end.result;
+    if ("result" in end) {
+      entry.hasResult = true;
+      entry.result = end.result;
+    }
     if (end.error) entry.error = end.error;
     entry.handler = undefined;
-    entry.prompts = [];
+    entry.prompts = NO_PROMPTS;
     entry.updatedAt = Date.now();
     entry.log.finish(end);
     this.#live.delete(entry.runId);
-    this.#ended.set(entry.runId, entry);
-    for (const id of this.#ended.keys()) {
-      if (this.#ended.size <= this.#opts.keepFinished) break;
-      this.#ended.delete(id);
-    }
+    this.#keepEnded(entry);
   }
+
+  /**
+   * Keep `entry` among the last `keepFinished` ended runs. The order is kept in a ring of ids,
+   * not by iterating the map from its oldest key: a map whose front is deleted over and over
+   * makes each such iteration skip every deleted slot until it is compacted.
+   */
+  #keepEnded(entry: Entry): void {
+    const keep = this.#opts.keepFinished;
+    if (keep <= 0) return;
+    const ring = this.#endedRing;
+    const old = ring[this.#endedAt];
+    // (A run ended here twice, continued here again in between, is kept by its later entry.)
+    if (old !== undefined && !old.replaced) this.#ended.delete(old.runId);
+    ring[this.#endedAt] = entry;
+    this.#endedAt = (this.#endedAt + 1) % keep;
+    this.#ended.set(entry.runId, entry);
+  }
+  readonly #endedRing: (Entry | undefined)[] = [];
+  #endedAt = 0;
 
   #toEntry(entry: Entry, ev: Event): Omit<LogEntry, "id"> {
     const { type, data } = ev.toJSON();
@@ -295,7 +333,8 @@ export class Runs {
     const origin = streamOrigin(ev);
     if (!origin) return { type, data };
     const path = [origin.runId];
-    for (let p = entry.children.get(origin.runId); p !== undefined && path.length < 64; p = entry.children.get(p)) path.unshift(p);
+    const parents = entry.children;
+    for (let p = parents?.get(origin.runId); p !== undefined && path.length < 64; p = parents?.get(p)) path.unshift(p);
     if (path[0] !== entry.runId) path.unshift(entry.runId);
     return { type, data, origin: { runId: origin.runId, workflow: origin.workflow, path } };
   }
@@ -341,7 +380,7 @@ export class Runs {
   /** Forget the prompts a delivered event may have answered. */
   answered(runId: string): void {
     const e = this.#live.get(runId);
-    if (e) e.prompts = [];
+    if (e) e.prompts = NO_PROMPTS;
   }
 
   /** The run's log: the live one, or one rebuilt from the store's journal (ended, or run elsewhere). */
@@ -360,20 +399,28 @@ export class Runs {
   async info(runId: string): Promise<RunInfo> {
     const e = this.entry(runId);
     const store = this.#opts.store;
-    if (e) {
-      const children = [...e.children.keys()];
-      return {
-        ...recordOf(e),
-        children,
-        waitingFor: store && e.handler?.status === "waiting" ? waitsOf(await store.getJournal(runId)) : [...new Set(e.prompts.map((p) => p.type))],
-        inputRequired: e.prompts,
-        live: e.handler !== undefined,
-      };
-    }
+    if (e) return this.entryInfo(e);
     const stored = await this.#stored(runId);
     const children = store ? (await store.listRuns({})).filter((r) => r.parentRunId === runId).map((r) => r.runId) : [];
     const waiting = stored.status === "waiting" || stored.status === "running" ? waitsOf(await (store as Store).getJournal(runId)) : [];
     return { ...this.#fromStored(stored), children, waitingFor: waiting, inputRequired: [], live: false };
+  }
+
+  /** What {@link info} answers for a run this process knows; without awaiting anything unless its journal must be read. */
+  entryInfo(e: Entry): RunInfo | Promise<RunInfo> {
+    const r = recordOf(e) as RunInfo;
+    r.children = e.children === undefined ? [] : [...e.children.keys()];
+    const store = this.#opts.store;
+    r.inputRequired = e.prompts;
+    r.live = e.handler !== undefined;
+    if (store && e.handler?.status === "waiting") {
+      return Promise.resolve(store.getJournal(e.runId)).then((journal) => {
+        r.waitingFor = waitsOf(journal);
+        return r;
+      });
+    }
+    r.waitingFor = e.prompts.length === 0 ? [] : [...new Set(e.prompts.map((p) => p.type))];
+    return r;
   }
 
   /** A run's status, outcome and times, without its journal or children (cheap). Throws RUN_NOT_FOUND. */
@@ -573,15 +620,16 @@ export function startEventOf(served: Served, body: unknown): Event {
 export type RunRecord = Omit<RunInfo, "children" | "waitingFor" | "inputRequired" | "live">;
 
 function recordOf(e: Entry): RunRecord {
-  return {
-    runId: e.runId,
-    workflow: e.served.name,
-    status: e.handler ? e.handler.status : e.status,
-    ...(e.input ? { input: e.input } : {}),
-    ...("result" in e ? { result: e.result } : {}),
-    ...(e.error ? { error: e.error } : {}),
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-    ...(e.parentRunId !== undefined ? { parentRunId: e.parentRunId } : {}),
-  };
+  const r: RunRecord = { runId: e.runId, workflow: e.served.name, status: e.handler ? e.handler.status : e.status, createdAt: e.createdAt, updatedAt: e.updatedAt };
+  if (e.input) r.input = e.input;
+  if (e.hasResult) r.result = e.result;
+  if (e.error) r.error = e.error;
+  if (e.parentRunId !== undefined) r.parentRunId = e.parentRunId;
+  return r;
+}
+
+/** How a run that rejected ended: let go by this process (it goes on elsewhere), or failed, cancelled, timed out. */
+function endOfError(err: unknown): RunEnd {
+  const code = String((err as { code?: unknown } | null)?.code);
+  return { status: DETACHED.has(code) ? "detached" : statusOfError(err), error: errorJSON(err) };
 }

@@ -194,6 +194,33 @@ describe("server routes", () => {
     expect((await res.json()).error.code).toBe("REQUEST_TIMEOUT");
   });
 
+  it("times out a route whose work hangs (no middleware) with 504, and a ?wait that runs out answers 202", async () => {
+    class HangingStore extends MemoryStore {
+      override getRun(): never {
+        return new Promise<never>(() => {}) as never;
+      }
+    }
+    const app = make({ requestTimeout: 0.05, store: new HangingStore(), resume: false });
+    const res = await rq(app, "/runs/nope");
+    expect(res.status).toBe(504);
+    expect((await res.json()).error.code).toBe("REQUEST_TIMEOUT");
+    // The asker waits for an answer: its ?wait runs out (capped below the request timeout) and the run id is answered.
+    const waited = await rq(app, "/workflows/asker/runs?wait=5", json({ topic: "x" }));
+    expect(waited.status).toBe(202);
+    expect(typeof (await waited.json()).runId).toBe("string");
+  });
+
+  it("keeps the last keepFinishedRuns ended runs (without a store, older ones are gone: 404)", async () => {
+    const app = make({ keepFinishedRuns: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await (await rq(app, "/workflows/greeter/runs?wait=5", json({ name: `n${i}` }))).json()).runId);
+    const statuses = await Promise.all(ids.map(async (id) => (await rq(app, `/runs/${id}`)).status));
+    expect(statuses).toEqual([404, 404, 404, 200, 200]);
+    expect((await (await rq(app, `/runs/${ids[4]}`)).json()).result).toBe("hello n4");
+    // (Two runs started in one millisecond are listed in run id order: compare as sets.)
+    expect((await (await rq(app, "/runs")).json()).runs.map((r: { runId: string }) => r.runId).sort()).toEqual([ids[3], ids[4]].sort());
+  });
+
   it("shows a run: status, result, error, and the InputRequiredEvent it waits on", async () => {
     const app = make();
     const { runId } = await (await rq(app, "/workflows/asker/runs", json({ topic: "tea" }))).json();
