@@ -4,6 +4,7 @@
  */
 import {
   InputRequiredEvent,
+  StopEvent,
   Workflow,
   describeWorkflow,
   eventTypeName,
@@ -148,8 +149,7 @@ export class Runs {
    * with the reason it could not be (another process holds it, it ended meanwhile…).
    */
   async continueStored(served: Served, stored: StoredRun, kick: (wf: Workflow) => WorkflowHandler<unknown>): Promise<void> {
-    // Read the journal before the run goes on, so what it adds now reaches the log live, once.
-    const seed = await this.#journalLog(stored.runId);
+    // The continued run's stream starts with what its journal streamed, at the same positions.
     const handler = kick(served.wf);
     const started = new Promise<void>((resolve, reject) => {
       // inspect() returns the handler itself, whose outcome is handled below.
@@ -159,7 +159,7 @@ export class Runs {
       handler.then(() => resolve(), reject);
     });
     await started;
-    if (!this.#live.has(stored.runId)) this.#follow(served, handler, stored.input, seed.entries, stored);
+    if (!this.#live.has(stored.runId)) this.#follow(served, handler, stored.input, [], stored);
   }
 
   /**
@@ -505,29 +505,60 @@ export class Runs {
   }
 
   /**
-   * The events a run's journal holds (and its children's, marked with their origin), oldest
-   * first: what can be shown of a run whose live log is gone. Events only streamed
-   * (`ctx.writeEventToStream`, a wait's `waiterEvent`) are not journaled and so are missing.
+   * A run's stream as its journal holds it, at the positions it had live: the events it streamed
+   * (its children's with their origin), then, if it completed, its StopEvent.
    */
   async #journalLog(runId: string): Promise<{ entries: Omit<LogEntry, "id">[] }> {
     const store = this.#opts.store;
     if (!store) return { entries: [] };
-    const runs = await store.listRuns({});
-    const kids = new Map<string, StoredRun[]>();
-    for (const r of runs) if (r.parentRunId !== undefined) kids.set(r.parentRunId, [...(kids.get(r.parentRunId) ?? []), r]);
-    const rows: { at: number; order: number; entry: Omit<LogEntry, "id"> }[] = [];
-    let order = 0;
-    const walk = async (id: string, workflow: string, path: string[]) => {
-      for (const j of await store.getJournal(id)) {
-        if (j.kind !== "event") continue;
-        const entry: Omit<LogEntry, "id"> = path.length > 1 ? { type: j.event.type, data: j.event.data, origin: { runId: id, workflow, path }, journal: true } : { type: j.event.type, data: j.event.data, journal: true };
-        rows.push({ at: j.at, order: order++, entry });
-      }
-      for (const k of kids.get(id) ?? []) await walk(k.runId, k.workflow, [...path, k.runId]);
+    const journal = await store.getJournal(runId);
+    const served = this.#byWorkflow.get((await store.getRun(runId))?.workflow ?? "");
+    const streamed = journal.filter((j): j is JournalEntry & { kind: "stream" } => j.kind === "stream").sort((a, b) => a.pos - b.pos);
+    // Child runs' events carry the run ids from this run down to the writer.
+    let parents: Map<string, string> | undefined;
+    if (streamed.some((j) => j.origin !== undefined)) {
+      parents = new Map();
+      for (const r of await store.listRuns({})) if (r.parentRunId !== undefined) parents.set(r.runId, r.parentRunId);
+    }
+    const pathOf = (id: string): string[] => {
+      const path = [id];
+      for (let p = parents?.get(id); p !== undefined && p !== runId && path.length < 64; p = parents?.get(p)) path.unshift(p);
+      path.unshift(runId);
+      return path;
     };
-    await walk(runId, "", [runId]);
-    rows.sort((a, b) => a.at - b.at || a.order - b.order);
-    return { entries: rows.map((r) => r.entry) };
+    const entries: Omit<LogEntry, "id">[] = streamed.map((j) => {
+      const base = { type: j.event.type, data: j.event.data, journal: true as const };
+      const withOrigin = j.origin === undefined ? base : { ...base, origin: { runId: j.origin.runId, workflow: j.origin.workflow, path: pathOf(j.origin.runId) } };
+      return this.#asks(j.event.type, served) ? { ...withOrigin, inputRequired: true as const } : withOrigin;
+    });
+    const end = journal.findLast((j) => j.kind === "run_finished");
+    if (end?.kind === "run_finished" && end.status === "completed") {
+      const stop = journal.findLast((j) => j.kind === "event" && this.#isStop(j.event.type, served));
+      if (stop?.kind === "event") entries.push({ type: stop.event.type, data: stop.event.data, journal: true });
+    }
+    return { entries };
+  }
+
+  /** Whether events of type name `type` are InputRequiredEvents, as far as this server knows the class. */
+  #asks(type: string, served: Served | undefined): boolean {
+    const cls = this.#typeOf(type, served);
+    return cls !== undefined ? cls === InputRequiredEvent || cls.prototype instanceof InputRequiredEvent : type === "InputRequiredEvent";
+  }
+
+  #isStop(type: string, served: Served | undefined): boolean {
+    const cls = this.#typeOf(type, served);
+    return cls !== undefined ? cls === StopEvent || cls.prototype instanceof StopEvent : type === "StopEvent";
+  }
+
+  /** The class of event type `type`: seen live here, or one the served workflow knows. */
+  #typeOf(type: string, served: Served | undefined): EventClass | undefined {
+    const seen = this.#classes.get(type);
+    if (seen !== undefined || served === undefined) return seen;
+    try {
+      return served.wf.reviveEvent({ type, data: {} }).constructor as EventClass;
+    } catch {
+      return undefined; // unknown to the workflow, or its schema refuses empty data: not a class to reason about
+    }
   }
 
   /** Let go of every live run: suspend those with a store (they stay there to be resumed), cancel the others. */
