@@ -71,12 +71,25 @@ const copy = <T>(v: T): T => (v === null || typeof v !== "object" ? v : (JSON.pa
 /** Edits in progress per flat state: each run's edits are chained one after another. */
 const EDITS = new WeakMap<FlatState, Promise<unknown>>();
 
+/** Path segments that would reach an object's prototype instead of its data. */
+const RESERVED = new Set(["__proto__", "constructor", "prototype"]);
+
 /** A {@link StateStore} over the run's flat state `flat`, checked against `schema`. */
 export function stateStore<S extends object>(flat: FlatState, schema: StateSchema<S>, context: ErrorContext): StateStore<S> {
   const whole = (): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of flat.entries()) out[k] = copy(v);
+    // defineProperty: a key named "__proto__" stays a key, it does not set the object's prototype.
+    for (const [k, v] of flat.entries()) Object.defineProperty(out, k, { value: copy(v), enumerable: true, writable: true, configurable: true });
     return out;
+  };
+  const partsOf = (path: unknown, what: string): string[] => {
+    if (typeof path !== "string") throw new StateValidationError(`${what}: a path is a string such as "user.name", got ${typeof path}.`, { ...context, issues: [{ message: "invalid path" }] });
+    const parts = path.split(".");
+    const bad = parts.find((p) => RESERVED.has(p) || p === "");
+    if (bad !== undefined) {
+      throw new StateValidationError(`${what}: the path "${path}" has ${bad === "" ? "an empty segment" : `the segment "${bad}", which names an object's prototype, not a state field`}.`, { ...context, issues: [{ message: "invalid path", path: parts }] });
+    }
+    return parts;
   };
   const write = (next: Record<string, unknown>, what: string): void => {
     const valid = validateState(schema, next, { ...context, what }) as Record<string, unknown>;
@@ -84,7 +97,7 @@ export function stateStore<S extends object>(flat: FlatState, schema: StateSchem
   };
   const walk = (path: string): { found: boolean; value: unknown } => {
     let value: unknown = whole();
-    for (const part of path.split(".")) {
+    for (const part of partsOf(path, `ctx.store.get("${path}")`)) {
       if (value === null || typeof value !== "object" || !Object.prototype.hasOwnProperty.call(value, part)) return { found: false, value: undefined };
       value = (value as Record<string, unknown>)[part];
     }
@@ -94,11 +107,11 @@ export function stateStore<S extends object>(flat: FlatState, schema: StateSchem
     get: ((path: string) => copy(walk(path).value)) as StateStore<S>["get"],
     has: (path) => walk(path).found,
     set: ((path: string, value: unknown) => {
+      const parts = partsOf(path, `ctx.store.set("${path}")`);
       const next = whole();
-      const parts = path.split(".");
       let at: Record<string, unknown> = next;
       for (const part of parts.slice(0, -1)) {
-        const inner = at[part];
+        const inner = Object.prototype.hasOwnProperty.call(at, part) ? at[part] : undefined;
         if (inner === null || typeof inner !== "object" || Array.isArray(inner)) at[part] = {};
         at = at[part] as Record<string, unknown>;
       }
