@@ -1,7 +1,8 @@
 /**
  * What the README's feature sections and docs/coming-from-llamaindex.md's "newer APIs" snippets
- * say their code does, run (docs-snippets.test.ts only compiles them). Each test is one snippet,
- * as written on the page, with the result the page states.
+ * say their code does, run (docs-snippets.test.ts only compiles them): each test is one snippet,
+ * as written on the page, with the result the page states. The last one is a deliberate
+ * difference the page states that no parity test covers.
  */
 import { describe, expect, it } from "vitest";
 import { createWorkflow, Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StepFailedEvent, StopEvent, Workflow, provide, resource, step, type WorkflowHandler } from "stepwise-ai";
@@ -112,5 +113,18 @@ describe("docs claims", () => {
       }
     }
     expect(await handler).toBe(true);
+  });
+
+  it("a wait is a pause: the work before waitForEvent runs once, not again when the answer comes (LlamaIndex replays the step)", async () => {
+    let before = 0;
+    const wf = new Workflow({ externalEvents: [HumanResponseEvent] }).addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent }, async (_ev, ctx) => {
+      before++;
+      const answer = await ctx.waitForEvent(HumanResponseEvent, { waiterEvent: new InputRequiredEvent({ prefix: "go?" }) });
+      return new StopEvent({ result: answer.response });
+    });
+    const handler = wf.run();
+    for await (const ev of handler.streamEvents()) if (ev instanceof InputRequiredEvent) handler.sendEvent(new HumanResponseEvent({ response: "yes" }));
+    expect(await handler).toBe("yes");
+    expect(before).toBe(1);
   });
 });
