@@ -7,6 +7,7 @@ import type { Context } from "./core/context.js";
 import type { Event, EventClass, EventOf, StartEventConstructor, StopEvent, StopEventConstructor } from "./core/events.js";
 import { describeValue, step as decorator, type AcceptedEvent, type EventClasses, type NoResources, type StepOptions, type StepResult } from "./core/step.js";
 import type { ResourceMap, ResourcesOf } from "./core/resource.js";
+import type { StateSchema } from "./core/state.js";
 import { Workflow, type WorkflowOptions } from "./core/workflow.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -27,7 +28,8 @@ export interface WorkflowStep<I = unknown, R = never> {
 }
 
 // Method syntax keeps parameters bivariant, so a handler may narrow its event's data type.
-type Bivariant<Ev, R, Res> = { handle(ev: Ev, ctx: Context, resources: ResourcesOf<Res>): R | Promise<R> }["handle"];
+// `S`: the state type its `ctx` is annotated with (`ctx: Context<MyState>`), typing `ctx.store`.
+type Bivariant<Ev, R, Res, S extends object> = { handle(ev: Ev, ctx: Context<S>, resources: ResourcesOf<Res>): R | Promise<R> }["handle"];
 
 type Classes<E> = E extends readonly (infer C)[] ? C : E;
 type IsPlainStart<C> = C extends StartEventConstructor ? (StartEventConstructor extends C ? true : false) : false;
@@ -57,7 +59,8 @@ export interface StepFactory {
   /**
    * A step as a value, for {@link createWorkflow}: the handler's event is typed from `accepts`
    * (a union for several), its return checked against `emits`. Annotate a StartEvent handler's
-   * event (`ev: StartEvent<{ topic: string }>`) to type the workflow's input.
+   * event (`ev: StartEvent<{ topic: string }>`) to type the workflow's input, and its context
+   * (`ctx: Context<State>`, the type of the workflow's `state` schema) to type `ctx.store`.
    * @example
    * const generate = step({ accepts: StartEvent, emits: JokeEvent }, async (ev: StartEvent<{ topic: string }>) =>
    *   new JokeEvent({ joke: `a joke about ${ev.topic}` }));
@@ -69,9 +72,10 @@ export interface StepFactory {
     Ev extends AcceptedEvent<A, AnyInput> = AcceptedEvent<A, I>,
     R extends StepResult<EventOf<E>> = StepResult<EventOf<E>>,
     const Res extends ResourceMap = NoResources,
+    S extends object = AnyInput,
   >(
     options: StepOptions<A, E, Res>,
-    handler: Bivariant<Ev, R, Res>,
+    handler: Bivariant<Ev, R, Res, S>,
   ): WorkflowStep<StartInput<A, Ev, I>, StepRunResult<E, R>>;
 }
 
@@ -135,7 +139,7 @@ export interface CreateWorkflowOptions<S extends WorkflowSteps = WorkflowSteps> 
  * });
  * const critique = await jokeFlow.run({ topic: "pirates" }); // string
  */
-export function createWorkflow<const S extends WorkflowSteps>(options: CreateWorkflowOptions<S>): Workflow<InputOfSteps<S>, ResultOfSteps<S>>;
+export function createWorkflow<const S extends WorkflowSteps, St extends object = AnyInput>(options: CreateWorkflowOptions<S> & { state?: StateSchema<St> }): Workflow<InputOfSteps<S>, ResultOfSteps<S>, St>;
 export function createWorkflow<I extends object, R>(options: CreateWorkflowOptions<Readonly<Record<string, WorkflowStep<I, R>>> | readonly WorkflowStep<I, R>[]>): Workflow<I, R>;
 export function createWorkflow(options: CreateWorkflowOptions): Workflow {
   if (options === null || typeof options !== "object") throw new TypeError(`createWorkflow(options) takes an object ({ name, steps, ... }), got ${describeValue(options)}.`);
