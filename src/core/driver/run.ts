@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { Context, type RunState, type SendOrigin, type StepPort, type StreamWriter, type WaitOptions } from "../context.js";
+import { Context, writerOf, type RunState, type SendOrigin, type StepPort, type StreamWriter, type StreamWriterSource, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -877,16 +877,24 @@ export class Run extends Deadline implements StepPort, RunControl {
   }
   #lastCollect: { slot: Slot; ref: readonly EventClass[]; types: readonly EventClass[]; key: string } | undefined;
 
-  toStream(ev: Event, writer?: StreamWriter, origin?: StreamOrigin): void {
+  /**
+   * `ev` goes to the run's stream (a child's: to its parent's). `by` wrote it, as its `n`-th write
+   * (no `n`: `by` is the finished {@link StreamWriter}); the writer record is built only when a
+   * parent, a resumed attempt or the journal needs it.
+   */
+  toStream(ev: Event, by?: StreamWriterSource, n?: number, origin?: StreamOrigin): void {
     if (!this.#running()) return;
     const forward = this.#setup.forward;
     // A child's handler is never read: its events go up to the parent's stream instead.
-    if (forward) return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName }, writer);
+    if (forward) return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName }, writerOf(by, n));
+    const journal = this.#setup.journal;
+    const restreamed = this.#restreamed;
+    const writer = journal || restreamed ? writerOf(by, n) : undefined;
     // An attempt run again after a crash: its writes the journal holds are in the stream already.
-    if (writer !== undefined && this.#restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
+    if (writer !== undefined && restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
     if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
     if (origin) ORIGINS.set(ev, origin);
-    this.#setup.journal?.streamed(ev, ++this.#streamed, origin, writer);
+    journal?.streamed(ev, ++this.#streamed, origin, writer);
     this.stream.push(ev);
   }
   /** Events written to the stream so far: the last one's position. */
