@@ -168,8 +168,9 @@ export class Context<S extends object = Record<string, any>> {
 
   /** Stable across attempts and resumes: use it as an idempotency key for side effects. */
   get stepRunId(): string {
-    return `${this.#run.id}:${this.#slot.def.name}:${this.#no}`;
+    return (this.#stepRunId ??= `${this.#run.id}:${this.#slot.def.name}:${this.#no}`);
   }
+  #stepRunId: string | undefined;
 
   /** Fires when the run times out, is cancelled, fails or finishes, or this attempt passes its step timeout. */
   get signal(): AbortSignal {
