@@ -36,10 +36,11 @@ export type JournalRecord =
   | { kind: "state"; key: string; value: unknown }
   /**
    * An event written to the run's stream (`ctx.writeEventToStream`, a wait's `waiterEvent`, a
-   * child run's streamed event with its `origin`), at position `pos` (from 1) of the stream. `by`,
+   * child run's streamed event with its `origin` and its `path`, the run ids from this run down to
+   * the writer), at position `pos` (from 1) of the stream. `by`,
    * `attempt`, `n`: the invocation and attempt that wrote it and the how-manieth of its writes.
    */
-  | { kind: "stream"; pos: number; event: EventJSON; origin?: { runId: string; workflow: string }; by?: string; attempt?: number; n?: number }
+  | { kind: "stream"; pos: number; event: EventJSON; origin?: { runId: string; workflow: string; path?: string[] }; by?: string; attempt?: number; n?: number }
   /**
    * A change of the events `ctx.collectEvents` holds under `key`: `add` joined the buffer; when a
    * call completed a set, `by` is the seq of the event it was called with and `taken` the seqs it

@@ -214,7 +214,7 @@ export class Journal implements RunJournal {
 
   streamed(ev: Event, pos: number, origin?: StreamOrigin, writer?: StreamWriter): void {
     const r: JournalRecord & { kind: "stream" } = { kind: "stream", pos, event: journalableJSON(ev, this.#hooks.workflow, this.runId) };
-    if (origin !== undefined) r.origin = { runId: origin.runId, workflow: origin.workflow };
+    if (origin !== undefined) r.origin = { runId: origin.runId, workflow: origin.workflow, path: [...origin.path] };
     if (writer !== undefined) {
       r.by = writer.stepRunId;
       r.attempt = writer.attempt;
