@@ -70,6 +70,19 @@ export interface StreamWriter {
   readonly n: number;
 }
 
+/**
+ * Who writes to the stream: a step's {@link Context} (its attempt; the write's index comes
+ * separately, so a write builds its {@link StreamWriter} only when a journal, a parent run or a
+ * resumed attempt needs it), or a finished StreamWriter.
+ */
+export type StreamWriterSource = Pick<StreamWriter, "stepRunId" | "attempt">;
+
+/** The {@link StreamWriter} of a write by `by`, the `n`-th of its attempt (no `n`: `by` is one already). */
+export function writerOf(by: StreamWriterSource | undefined, n: number | undefined): StreamWriter | undefined {
+  if (by === undefined || n === undefined) return by as StreamWriter | undefined;
+  return { stepRunId: by.stepRunId, attempt: by.attempt, n };
+}
+
 /** The step a {@link Context} belongs to, as its {@link StepPort} knows it. */
 export interface StepRef {
   readonly def: { readonly name: string };
@@ -101,7 +114,8 @@ export interface StepPort {
    */
   send(ev: Event, from: StepRef, step: string | undefined, input?: Event, sender?: SendOrigin): void;
   collect(step: StepRef, ev: Event, types: readonly EventClass[]): Event[] | null;
-  toStream(ev: Event, writer?: StreamWriter): void;
+  /** `by` and `n`: see {@link StreamWriterSource}. */
+  toStream(ev: Event, by?: StreamWriterSource, n?: number): void;
   /** `writer`: where the wait's `waiterEvent`, if any, is written from. */
   wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string, writer?: StreamWriter): Promise<Event>;
   /** `ctx.runWorkflow`; `origin`: the invocation and the how-manieth child run of its attempt this is. */
@@ -154,8 +168,9 @@ export class Context<S extends object = Record<string, any>> {
 
   /** Stable across attempts and resumes: use it as an idempotency key for side effects. */
   get stepRunId(): string {
-    return `${this.#run.id}:${this.#slot.def.name}:${this.#no}`;
+    return (this.#stepRunId ??= `${this.#run.id}:${this.#slot.def.name}:${this.#no}`);
   }
+  #stepRunId: string | undefined;
 
   /** Fires when the run times out, is cancelled, fails or finishes, or this attempt passes its step timeout. */
   get signal(): AbortSignal {
@@ -192,7 +207,7 @@ export class Context<S extends object = Record<string, any>> {
   /** Hand an event to whoever reads `handler.streamEvents()`. */
   writeEventToStream(ev: Event): void {
     if (!isEvent(ev)) throw new WorkflowRuntimeError(`Step "${this.#slot.def.name}" wrote ${String(ev)} to the stream; only events can be streamed.`, "NOT_AN_EVENT", { runId: this.#run.id, step: this.#slot.def.name, workflow: this.#run.workflowName });
-    this.#run.toStream(ev, this.#writer());
+    this.#run.toStream(ev, this, this.#writes++);
   }
 
   /** The next stream write of this attempt: a re-run after a crash skips the writes the journal holds. */

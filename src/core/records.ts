@@ -88,7 +88,43 @@ export function errorFromJSON(json: ErrorJSON, context: { workflow: string; runI
  * why, or undefined when it round-trips. Plain objects, arrays, strings, finite numbers, booleans
  * and null do; class instances come back as plain objects (their own fields).
  */
-export function jsonProblem(value: unknown, path = "data", seen: object[] = []): string | undefined {
+export function jsonProblem(value: unknown, path = "data"): string | undefined {
+  // Most data is plain JSON: checked first without building a path string per field.
+  if (plainJSON(value, 0)) return undefined;
+  return problemAt(value, path, []);
+}
+
+/**
+ * True when `value` surely round-trips through JSON (what {@link problemAt} finds no problem in);
+ * false when it may not, or is nested past depth 32 (a cycle, say): the slow check then says why.
+ */
+function plainJSON(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth > 32 || value instanceof Date || value instanceof Map || value instanceof Set) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!plainJSON(value[i], depth + 1)) return false;
+    return true;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return true;
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && !plainJSON((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
+}
+
+function problemAt(value: unknown, path: string, seen: object[]): string | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -111,14 +147,14 @@ export function jsonProblem(value: unknown, path = "data", seen: object[] = []):
   try {
     if (Array.isArray(obj)) {
       for (let i = 0; i < obj.length; i++) {
-        const p = jsonProblem(obj[i], `${path}[${i}]`, seen);
+        const p = problemAt(obj[i], `${path}[${i}]`, seen);
         if (p !== undefined) return p;
       }
       return undefined;
     }
     if (typeof (obj as { toJSON?: unknown }).toJSON === "function") return undefined;
     for (const key of Object.keys(obj)) {
-      const p = jsonProblem((obj as Record<string, unknown>)[key], `${path}.${key}`, seen);
+      const p = problemAt((obj as Record<string, unknown>)[key], `${path}.${key}`, seen);
       if (p !== undefined) return p;
     }
     return undefined;

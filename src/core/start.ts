@@ -80,10 +80,15 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   const { options, plan } = spec;
   const clock = options.clock ?? systemClock;
   const id = resume?.runId ?? parent?.runId ?? flatId(randomId());
-  const inspectors = [...globalInspectorList()];
-  if (options.inspect) inspectors.push(options.inspect);
-  if (options.verbose) inspectors.push(verbosePrinter());
-  if (parent) inspectors.push(...parent.run.runInspectors);
+  // No list at all when nobody watches (most runs): 10,000 runs in flight keep no empty arrays.
+  const global = globalInspectorList();
+  let inspectors: Inspector[] | null = null;
+  if (global.length > 0 || options.inspect || options.verbose || (parent !== undefined && parent.run.runInspectors.length > 0)) {
+    inspectors = [...global];
+    if (options.inspect) inspectors.push(options.inspect);
+    if (options.verbose) inspectors.push(verbosePrinter());
+    if (parent) inspectors.push(...parent.run.runInspectors);
+  }
   const store = options.store;
   // The journal reports a failing store to the run, made just below.
   // A store that fails (or a fenced write) stops the run here, leaving it resumable in its store.
@@ -99,13 +104,12 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     clock,
     runtime: options.runtime,
     timeout: options.timeout === undefined ? 45 : options.timeout,
-    // No list at all when nobody watches: 10,000 runs in flight keep 10,000 empty arrays otherwise.
-    inspectors: inspectors.length > 0 ? inspectors : null,
+    inspectors,
     journal,
     runChild: childStarter(spec),
     ...(admission ? { onEnd: () => leave?.() } : {}),
     ...(spec.stateSchema ? { stateSchema: spec.stateSchema } : {}),
-    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => parent.run.toStream(ev, writer, origin) } : {}),
+    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, forward: (ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => parent.run.toStream(ev, writer, undefined, origin) } : {}),
   });
   let start: Event;
   try {
@@ -146,9 +150,18 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   return handler;
 }
 
+// One Leasing per workflow's options (and clock), shared by its runs: no object and no read of
+// the environment per run.
+const LEASINGS = new WeakMap<RunOptions, { leasing: Leasing; owner: RunOptions["leaseOwner"]; ttl: number | undefined }>();
+
 function leasing(options: RunOptions, clock: Clock): Leasing {
   const owner = options.leaseOwner;
-  return { clock, owner: typeof owner === "string" ? namedOwner(owner) : (owner ?? defaultLeaseOwner()), ttlMs: options.leaseTtlMs ?? defaultLeaseTtlMs() };
+  const ttl = options.leaseTtlMs;
+  const known = LEASINGS.get(options);
+  if (known !== undefined && known.leasing.clock === clock && known.owner === owner && known.ttl === ttl) return known.leasing;
+  const made: Leasing = { clock, owner: typeof owner === "string" ? namedOwner(owner) : (owner ?? defaultLeaseOwner()), ttlMs: ttl ?? defaultLeaseTtlMs() };
+  LEASINGS.set(options, { leasing: made, owner, ttl });
+  return made;
 }
 
 // One starter per workflow spec, shared by its runs: no closure per run.

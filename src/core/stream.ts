@@ -1,15 +1,151 @@
 type Result<T> = IteratorResult<T, undefined>;
+type Resolve<T> = (r: Result<T>) => void;
+type Reject = (e: unknown) => void;
 
-/** One reader of an {@link EventStream}: its place in the log and its pending reads. */
-interface Reader<T> {
+// One executor shared by every pending read: `new Promise(capture)` hands its resolving
+// functions over through these two slots, so a read that waits allocates no closure of its own.
+let capturedResolve: Resolve<unknown> | undefined;
+let capturedReject: Reject | undefined;
+function capture(resolve: Resolve<unknown>, reject: Reject): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** The items of an {@link EventStream} and the readers waiting on it, shared with its readers. */
+class Log<T> {
+  readonly items: T[] = [];
+  done = false;
+  failed = false;
+  error: unknown = undefined;
+  /** The reader waiting longest for the next item (usually the only one), then the others. */
+  waiting: StreamReader<T> | undefined = undefined;
+  others: StreamReader<T>[] | undefined = undefined;
+
+  constructor(readonly stream: EventStream<T>) {}
+
+  park(r: StreamReader<T>): void {
+    if (this.waiting === undefined) this.waiting = r;
+    else (this.others ??= []).push(r);
+  }
+
+  unpark(r: StreamReader<T>): void {
+    if (this.waiting === r) this.waiting = this.others?.shift();
+    else if (this.others !== undefined) {
+      const i = this.others.indexOf(r);
+      if (i >= 0) this.others.splice(i, 1);
+    }
+  }
+
+  /** Feed the waiting readers, in the order they parked; one reader (the usual case) allocates nothing. */
+  wake(): void {
+    const first = this.waiting as StreamReader<T>;
+    const others = this.others;
+    this.waiting = this.others = undefined;
+    first.feed();
+    if (others !== undefined) for (const r of others) r.feed();
+  }
+}
+
+/**
+ * One reader of an {@link EventStream}: a cursor into its log and its pending reads. A class with
+ * prototype methods rather than an object of closures, and a hand-written async iterator rather
+ * than an async generator: a buffered item costs one resolved promise, a waiting read one promise.
+ */
+class StreamReader<T> implements AsyncGenerator<T> {
+  readonly #log: Log<T>;
   /** Index in the log of the next item this reader gets. */
-  at: number;
-  closed: boolean;
+  #at = 0;
+  #closed = false;
   /** Its oldest pending `next()`, kept in fields: the common case allocates no record for it. */
-  resolve: ((r: Result<T>) => void) | undefined;
-  reject: ((e: unknown) => void) | undefined;
+  #resolve: Resolve<T> | undefined = undefined;
+  #reject: Reject | undefined = undefined;
   /** Further pending `next()` calls, oldest first (a reader that calls next() without awaiting). */
-  more: { resolve: (r: Result<T>) => void; reject: (e: unknown) => void }[] | undefined;
+  #more: { resolve: Resolve<T>; reject: Reject }[] | undefined = undefined;
+
+  constructor(log: Log<T>) {
+    this.#log = log;
+  }
+
+  next(): Promise<Result<T>> {
+    const log = this.#log;
+    if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+    if (this.#resolve === undefined && this.#at < log.items.length) return Promise.resolve({ value: log.items[this.#at++] as T, done: false });
+    const p = new Promise<Result<T>>(capture as (resolve: Resolve<T>, reject: Reject) => void);
+    const resolve = capturedResolve as Resolve<T>;
+    const reject = capturedReject as Reject;
+    capturedResolve = capturedReject = undefined;
+    if (this.#resolve !== undefined) (this.#more ??= []).push({ resolve, reject });
+    else {
+      this.#resolve = resolve;
+      this.#reject = reject;
+      this.feed();
+    }
+    return p;
+  }
+
+  /** Answer the pending reads from the log, in order; park again if some stay pending. @internal */
+  feed(): void {
+    const log = this.#log;
+    while (this.#resolve !== undefined) {
+      const resolve = this.#resolve;
+      const reject = this.#reject as Reject;
+      if (this.#at < log.items.length) resolve({ value: log.items[this.#at++] as T, done: false });
+      else if (log.done) this.#settle(resolve, reject);
+      else {
+        log.park(this);
+        return;
+      }
+      const more = this.#more;
+      if (more === undefined || more.length === 0) {
+        this.#resolve = this.#reject = undefined;
+        return;
+      }
+      const next = more.shift() as { resolve: Resolve<T>; reject: Reject };
+      this.#resolve = next.resolve;
+      this.#reject = next.reject;
+    }
+  }
+
+  /** Ends one read: the stream is over, with or without an error (the error once per reader). */
+  #settle(resolve: Resolve<T>, reject: Reject): void {
+    const log = this.#log;
+    const failed = log.failed && !this.#closed;
+    this.#closed = true;
+    if (failed) {
+      log.stream.onError();
+      reject(log.error);
+      return;
+    }
+    resolve({ value: undefined, done: true });
+  }
+
+  /** The reader stops early (`break`, `return()`): its pending reads end, the log stays for others. */
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#log.unpark(this);
+    const first = this.#resolve;
+    const more = this.#more;
+    this.#resolve = this.#reject = this.#more = undefined;
+    if (first === undefined) return;
+    first({ value: undefined, done: true });
+    if (more !== undefined) for (const m of more) m.resolve({ value: undefined, done: true });
+  }
+
+  return(value?: unknown): Promise<Result<T>> {
+    this.#close();
+    return Promise.resolve({ value: value as undefined, done: true });
+  }
+
+  throw(err?: unknown): Promise<Result<T>> {
+    this.#close();
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the caller threw in
+    return Promise.reject(err);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 /**
@@ -20,12 +156,7 @@ interface Reader<T> {
  * a run nobody reads keeps what it wrote, as before readers could share it.
  */
 export class EventStream<T> implements AsyncIterable<T> {
-  #log: T[] = [];
-  #done = false;
-  #error: unknown = undefined;
-  #failed = false;
-  /** Readers with a pending read (usually none or one). */
-  #parked: Reader<T>[] = [];
+  readonly #log: Log<T> = new Log<T>(this);
 
   /** Called when a reader is handed the error that ended the stream. */
   onError: () => void = () => {};
@@ -34,98 +165,29 @@ export class EventStream<T> implements AsyncIterable<T> {
   constructor(readonly describe: () => string) {}
 
   push(item: T): void {
-    if (this.#done) return;
-    this.#log.push(item);
-    if (this.#parked.length !== 0) this.#wake();
+    const log = this.#log;
+    if (log.done) return;
+    log.items.push(item);
+    if (log.waiting !== undefined) log.wake();
   }
 
   end(): void {
-    this.#done = true;
-    if (this.#parked.length !== 0) this.#wake();
-  }
-
-  /** Feed the parked readers; one reader (the usual case) allocates nothing here. */
-  #wake(): void {
-    const parked = this.#parked;
-    if (parked.length === 1) {
-      const r = parked[0] as Reader<T>;
-      parked.length = 0;
-      this.#feed(r);
-      return;
-    }
-    this.#parked = [];
-    for (const r of parked) this.#feed(r);
+    const log = this.#log;
+    log.done = true;
+    if (log.waiting !== undefined) log.wake();
   }
 
   fail(error: unknown): void {
-    if (this.#done) return;
-    this.#error = error;
-    this.#failed = true;
+    const log = this.#log;
+    if (log.done) return;
+    log.error = error;
+    log.failed = true;
     this.end();
   }
 
   /** How many items the log holds. */
   get size(): number {
-    return this.#log.length;
-  }
-
-  /** Answer `r`'s pending reads from the log, in order; park it again if some stay pending. */
-  #feed(r: Reader<T>): void {
-    while (r.resolve !== undefined) {
-      const resolve = r.resolve;
-      const reject = r.reject as (e: unknown) => void;
-      if (r.at < this.#log.length) resolve({ value: this.#log[r.at++] as T, done: false });
-      else if (this.#done) this.#settle(r, resolve, reject);
-      else {
-        this.#parked.push(r);
-        return;
-      }
-      if (r.more === undefined || r.more.length === 0) {
-        r.resolve = r.reject = undefined;
-        return;
-      }
-      const next = r.more.shift() as { resolve: (r: Result<T>) => void; reject: (e: unknown) => void };
-      r.resolve = next.resolve;
-      r.reject = next.reject;
-    }
-  }
-
-  /** Ends one read of `r`: the stream is over, with or without an error (the error once per reader). */
-  #settle(r: Reader<T>, resolve: (r: Result<T>) => void, reject: (e: unknown) => void): void {
-    if (this.#failed && !r.closed) {
-      r.closed = true;
-      this.onError();
-      reject(this.#error);
-      return;
-    }
-    r.closed = true;
-    resolve({ value: undefined, done: true });
-  }
-
-  // A hand-written async iterator rather than an async generator: a buffered item costs one
-  // resolved promise instead of a generator resume and its queue.
-  #next(r: Reader<T>): Promise<Result<T>> {
-    if (r.closed) return Promise.resolve({ value: undefined, done: true });
-    if (r.resolve === undefined && r.at < this.#log.length) return Promise.resolve({ value: this.#log[r.at++] as T, done: false });
-    return new Promise((resolve, reject) => {
-      if (r.resolve !== undefined) (r.more ??= []).push({ resolve, reject });
-      else {
-        r.resolve = resolve;
-        r.reject = reject;
-        this.#feed(r);
-      }
-    });
-  }
-
-  /** The reader stops early (`break`, `return()`): its pending reads end, the log stays for others. */
-  #close(r: Reader<T>): void {
-    if (r.closed) return;
-    r.closed = true;
-    const i = this.#parked.indexOf(r);
-    if (i >= 0) this.#parked.splice(i, 1);
-    const pending = r.resolve === undefined ? [] : [r.resolve, ...(r.more ?? []).map((m) => m.resolve)];
-    r.resolve = r.reject = r.more = undefined;
-    for (const resolve of pending) resolve({ value: undefined, done: true });
+    return this.#log.items.length;
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<T> {
@@ -134,20 +196,6 @@ export class EventStream<T> implements AsyncIterable<T> {
 
   /** A new reader, from the first item the stream holds. */
   reader(): AsyncGenerator<T> {
-    const r: Reader<T> = { at: 0, closed: false, resolve: undefined, reject: undefined, more: undefined };
-    const it: AsyncGenerator<T> = {
-      next: () => this.#next(r),
-      return: (value?: unknown) => {
-        this.#close(r);
-        return Promise.resolve({ value: value as T, done: true });
-      },
-      throw: (err?: unknown) => {
-        this.#close(r);
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the caller threw in
-        return Promise.reject(err);
-      },
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
+    return new StreamReader(this.#log);
   }
 }

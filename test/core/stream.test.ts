@@ -1,6 +1,8 @@
 // EventStream: the run's append-only log of streamed events and its readers (issue 12.13).
 // (An internal module, imported directly; its public face is handler.streamEvents().)
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
+import { Context } from "../../src/core/context.js";
 import { EventStream } from "../../src/core/stream.js";
 
 const drain = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
@@ -96,5 +98,70 @@ describe("EventStream with several readers", () => {
     })()).rejects.toBe(boom);
     expect(seen).toEqual([1]);
     expect(told).toBe(2);
+  });
+});
+
+/** How many promises `fn` makes (synchronously), counted by a Promise subclass standing in for the global. */
+function promisesMadeBy(fn: () => void): number {
+  const Native = globalThis.Promise;
+  let made = 0;
+  class Counting<T> extends Native<T> {
+    constructor(executor: (resolve: (v: T | PromiseLike<T>) => void, reject: (e: unknown) => void) => void) {
+      super(executor);
+      made++;
+    }
+  }
+  globalThis.Promise = Counting;
+  try {
+    fn();
+  } finally {
+    globalThis.Promise = Native;
+  }
+  return made;
+}
+
+describe("EventStream costs (issue 17.6)", () => {
+  it("a read costs one promise: each buffered item one resolved promise, a waiting read one pending promise", async () => {
+    const s = new EventStream<number>(() => "test");
+    s.push(1);
+    s.push(2);
+    const r = s.reader();
+    const reads: Promise<IteratorResult<number>>[] = [];
+    expect(promisesMadeBy(() => reads.push(r.next(), r.next()))).toBe(2);
+    expect(promisesMadeBy(() => reads.push(r.next()))).toBe(1);
+    // Handing the waiting read its item makes no promise at all.
+    expect(promisesMadeBy(() => s.push(3))).toBe(0);
+    expect((await Promise.all(reads)).map((x) => x.value)).toEqual([1, 2, 3]);
+  });
+
+  it("a reader is one object with its methods on its prototype: no closures of its own", () => {
+    const s = new EventStream<number>(() => "test");
+    const a = s.reader();
+    const b = s.reader();
+    expect(Object.getOwnPropertyNames(a)).toEqual([]);
+    expect(Object.getPrototypeOf(a)).toBe(Object.getPrototypeOf(b));
+    expect(Object.getOwnPropertyNames(Object.getPrototypeOf(a))).toEqual(expect.arrayContaining(["next", "return", "throw"]));
+    expect(a[Symbol.asyncIterator]()).toBe(a);
+  });
+});
+
+class Note extends Event<{ i: number }> {}
+
+describe("a stream write without a journal", () => {
+  it("builds no writer record: the step's stepRunId is never computed for it", async () => {
+    const wf = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, async function write(_ev, ctx) {
+      for (let i = 0; i < 5; i++) ctx.writeEventToStream(new Note({ i }));
+      return new StopEvent({ result: 5 });
+    });
+    const spy = vi.spyOn(Context.prototype, "stepRunId", "get");
+    try {
+      const h = wf.run();
+      const seen: number[] = [];
+      for await (const ev of h.streamEvents()) if (ev instanceof Note) seen.push(ev.i);
+      expect(seen).toEqual([0, 1, 2, 3, 4]);
+      expect(spy).toHaveBeenCalledTimes(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { Context, type RunState, type SendOrigin, type StepPort, type StreamWriter, type WaitOptions } from "../context.js";
+import { Context, writerOf, type RunState, type SendOrigin, type StepPort, type StreamWriter, type StreamWriterSource, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -115,8 +115,15 @@ export interface ChildRef {
 
 /** Where a streamed event came from, when a child run wrote it. */
 export interface StreamOrigin {
+  /** The child run that wrote it. */
   readonly runId: string;
   readonly workflow: string;
+  /**
+   * The run ids from the top run (whose handler streams it) down to the writer, both included:
+   * `[top, child, grandchild]`. Filled in as the event goes up from run to parent. An event
+   * restored from a journal written before paths were journaled has `[top, writer]`.
+   */
+  readonly path: readonly string[];
 }
 
 const ORIGINS = new WeakMap<object, StreamOrigin>();
@@ -877,16 +884,27 @@ export class Run extends Deadline implements StepPort, RunControl {
   }
   #lastCollect: { slot: Slot; ref: readonly EventClass[]; types: readonly EventClass[]; key: string } | undefined;
 
-  toStream(ev: Event, writer?: StreamWriter, origin?: StreamOrigin): void {
+  /**
+   * `ev` goes to the run's stream (a child's: to its parent's). `by` wrote it, as its `n`-th write
+   * (no `n`: `by` is the finished {@link StreamWriter}); the writer record is built only when a
+   * parent, a resumed attempt or the journal needs it.
+   */
+  toStream(ev: Event, by?: StreamWriterSource, n?: number, origin?: StreamOrigin): void {
     if (!this.#running()) return;
     const forward = this.#setup.forward;
+    // A child run's event: this run's id goes in front of its path on the way up. The origin is
+    // made by the writer for this event alone and seen by nobody before the top run: put in place.
+    if (origin !== undefined) (origin.path as string[]).unshift(this.id);
     // A child's handler is never read: its events go up to the parent's stream instead.
-    if (forward) return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName }, writer);
+    if (forward) return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName, path: [this.id] }, writerOf(by, n));
+    const journal = this.#setup.journal;
+    const restreamed = this.#restreamed;
+    const writer = journal || restreamed ? writerOf(by, n) : undefined;
     // An attempt run again after a crash: its writes the journal holds are in the stream already.
-    if (writer !== undefined && this.#restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
+    if (writer !== undefined && restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
     if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
     if (origin) ORIGINS.set(ev, origin);
-    this.#setup.journal?.streamed(ev, ++this.#streamed, origin, writer);
+    journal?.streamed(ev, ++this.#streamed, origin, writer);
     this.stream.push(ev);
   }
   /** Events written to the stream so far: the last one's position. */
@@ -1185,7 +1203,8 @@ export class Run extends Deadline implements StepPort, RunControl {
       // The stream as the journal holds it: readers get it from the start, new writes go on after it.
       const stream = this.stream;
       for (const { event, origin } of r.streamed) {
-        if (origin !== undefined) ORIGINS.set(event, origin);
+        // A journal written before paths were: the top run and the writer.
+        if (origin !== undefined) ORIGINS.set(event, { runId: origin.runId, workflow: origin.workflow, path: origin.path ?? [this.id, origin.runId] });
         stream.push(event);
       }
       this.#streamed = r.streamed.length;

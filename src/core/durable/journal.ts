@@ -47,17 +47,39 @@ export function isBusy(err: unknown): boolean {
   return err instanceof StoreError && err.code === "STORE_BUSY";
 }
 
-/** `call`, retried with backoff on the clock while the store is busy; other errors go through at once. */
-export async function retryBusy<T>(clock: Clock, call: () => T | Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as { then?: unknown }).then === "function";
+}
+
+/**
+ * `call`, retried with backoff on the clock while the store is busy; other errors go through at
+ * once. A call that succeeds at once (a synchronous store, or its first try) costs one promise.
+ */
+export function retryBusy<T>(clock: Clock, call: () => T | Promise<T>): Promise<T> {
+  let r: T | Promise<T>;
+  try {
+    r = call();
+  } catch (err) {
+    return retryAfter(clock, call, err, 0);
+  }
+  return isPromiseLike(r) ? Promise.resolve(r).catch((err: unknown) => retryAfter(clock, call, err, 0)) : Promise.resolve(r);
+}
+
+/** Try `call` again after its `i`-th attempt failed with `err`, while that is a busy store and tries remain. */
+async function retryAfter<T>(clock: Clock, call: () => T | Promise<T>, err: unknown, i: number): Promise<T> {
+  for (;;) {
+    if (!isBusy(err) || i >= BUSY_RETRIES) throw err;
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, BUSY_FIRST_DELAY_MS * 2 ** i));
+    i++;
     try {
       return await call();
-    } catch (err) {
-      if (!isBusy(err) || i >= BUSY_RETRIES) throw err;
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, BUSY_FIRST_DELAY_MS * 2 ** i));
+    } catch (e) {
+      err = e;
     }
   }
 }
+
+const NOTHING = (): void => {};
 
 /** Turns what a run does into journal entries and commits them to a {@link Store}. */
 export class Journal implements RunJournal {
@@ -111,15 +133,24 @@ export class Journal implements RunJournal {
 
   /** Chains a store write after the ones before it; after a failure, nothing more is written. */
   #chain(write: () => unknown): Promise<void> {
-    this.#flushing = this.#flushing.then(async () => {
-      if (this.#failure !== undefined) return;
-      try {
-        await retryBusy(this.clock, write);
-      } catch (err) {
-        this.fail(err);
-      }
-    });
+    this.#flushing = this.#flushing.then(() => this.#write(write));
     return this.#flushing;
+  }
+
+  /** One store write in the chain: no promise of its own for a synchronous store, one for an async one. */
+  #write(write: () => unknown): Promise<void> | undefined {
+    if (this.#failure !== undefined) return undefined;
+    let r: unknown;
+    try {
+      r = write();
+    } catch (err) {
+      return this.#retry(write, err);
+    }
+    return isPromiseLike(r) ? Promise.resolve(r).then(NOTHING, (err: unknown) => this.#retry(write, err)) : undefined;
+  }
+
+  #retry(write: () => unknown, err: unknown): Promise<void> {
+    return retryAfter(this.clock, write, err, 0).then(NOTHING, (e: unknown) => this.fail(e));
   }
 
   /** The write options: the fencing token, and (`claims`) the inbox events the batch journals. */
@@ -183,7 +214,7 @@ export class Journal implements RunJournal {
 
   streamed(ev: Event, pos: number, origin?: StreamOrigin, writer?: StreamWriter): void {
     const r: JournalRecord & { kind: "stream" } = { kind: "stream", pos, event: journalableJSON(ev, this.#hooks.workflow, this.runId) };
-    if (origin !== undefined) r.origin = { runId: origin.runId, workflow: origin.workflow };
+    if (origin !== undefined) r.origin = { runId: origin.runId, workflow: origin.workflow, path: [...origin.path] };
     if (writer !== undefined) {
       r.by = writer.stepRunId;
       r.attempt = writer.attempt;

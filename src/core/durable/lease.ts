@@ -1,4 +1,4 @@
-import { randomId } from "../ids.js";
+import { nextTag, randomId } from "../ids.js";
 import type { Clock } from "../clock.js";
 import { RunLockedError } from "../errors.js";
 import type { WorkflowHandler } from "../handler.js";
@@ -20,7 +20,7 @@ export interface LeaseOwner {
 
 /** Lease ids `<prefix>:<random>`: a fixed name for this process (a pod, a host) and a random part per run. */
 export function namedOwner(prefix: string): LeaseOwner {
-  return { next: () => `${prefix}:${randomId().slice(0, 8)}` };
+  return { next: () => `${prefix}:${nextTag()}` };
 }
 
 interface NodeLikeProcess {
@@ -50,7 +50,7 @@ export function defaultLeaseOwner(): LeaseOwner {
   if (proc === undefined || os === undefined) return (fallback = { next: () => randomId() });
   const host = os.hostname();
   return (fallback = {
-    next: () => `${host}:${proc.pid}:${randomId().slice(0, 8)}`,
+    next: () => `${host}:${proc.pid}:${nextTag()}`,
     isGone: (owner) => {
       const parts = owner.split(":");
       const pid = Number(parts[parts.length - 2]);
@@ -152,102 +152,138 @@ export async function takeLease(store: Store, runId: string, owner: string, work
  * of its time to live while the run is live, and release it once the run's end is committed.
  */
 export function hold(live: Live, leasing: Leasing): void {
-  const { run, store, owner, journal, token } = live;
-  const { clock, ttlMs } = leasing;
-  trackStore(store);
-  journal.fence(token);
-  let runs = LIVE.get(store);
-  if (!runs) LIVE.set(store, (runs = new Map<string, Live>()));
-  runs.set(run.id, live);
-  let timer: unknown;
-  let ended = false;
-  let failures = 0;
-  const renewal = async () => {
+  trackStore(live.store);
+  live.journal.fence(live.token);
+  let runs = LIVE.get(live.store);
+  if (!runs) LIVE.set(live.store, (runs = new Map<string, Live>()));
+  runs.set(live.run.id, live);
+  new Holding(live, leasing, runs).begin();
+}
+
+/**
+ * One run's lease while it is live here: its renewals, its inbox, its release. A class with
+ * prototype methods rather than closures: a short run pays for one object, not a closure each.
+ */
+class Holding {
+  #timer: unknown;
+  #poll: unknown;
+  #ended = false;
+  #failures = 0;
+  /** Inbox ids already handed to the run (made on the first delivery: most runs get none). */
+  #claimed: Set<number> | undefined;
+  #draining = false;
+  #again = false;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(
+    readonly live: Live,
+    readonly leasing: Leasing,
+    readonly runs: Map<string, Live>,
+  ) {}
+
+  begin(): void {
+    const { run, store } = this.live;
+    this.#renew();
+    // The run's inbox (events delivered from other processes): drained on a store's wake-up, else
+    // polled; like PostgreSQL's LISTEN connection, the poll keeps the process alive while the run is live.
+    this.#unsubscribe = store.subscribe?.(run.id, () => void this.#drain());
+    if (this.#unsubscribe === undefined) this.#tick();
+    void this.#drain();
+    const end = () => this.#end();
+    run.promise.then(end, end);
+  }
+
+  #renew(): void {
+    const { clock, ttlMs } = this.leasing;
+    const every = Math.max(10, ttlMs / 3);
+    const timer = clock.setTimeout(() => void this.#renewal(), this.#failures === 0 ? every : Math.min(every, 50 * 2 ** this.#failures));
+    // A renewal timer alone must not keep a process alive (Node's timers have unref; others need not).
+    (timer as { unref?: () => void } | null)?.unref?.();
+    this.#timer = timer;
+  }
+
+  async #renewal(): Promise<void> {
+    const { run, store, owner, token } = this.live;
+    const { clock, ttlMs } = this.leasing;
     try {
       // No store call from a timer may throw out of it (a synchronous store throws in the call).
       const r = await store.acquireLease(run.id, owner, ttlMs, clock.now(), { token });
       if (!r.acquired) {
-        if (!ended) run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
+        if (!this.#ended) run.suspend(new RunLockedError(`Run "${run.id}" lost its lease to ${r.holder?.owner ?? "another process"}; it stopped here and goes on there.`, r.holder?.owner ?? "unknown", r.holder?.expiresAt ?? 0, { workflow: run.workflowName, runId: run.id }));
         return;
       }
-      failures = 0;
+      this.#failures = 0;
     } catch {
       // A busy or failing store: try again sooner, with backoff. The lease is not lost until its
       // TTL passes, and a holder that lost it is stopped by fencing at its next write.
-      failures++;
+      this.#failures++;
     }
-    if (!ended) renew();
-  };
-  const renew = () => {
-    const every = Math.max(10, ttlMs / 3);
-    timer = clock.setTimeout(() => void renewal(), failures === 0 ? every : Math.min(every, 50 * 2 ** failures));
-    // A renewal timer alone must not keep a process alive (Node's timers have unref; others need not).
-    (timer as { unref?: () => void } | null)?.unref?.();
-  };
-  renew();
+    if (!this.#ended) this.#renew();
+  }
 
-  // The run's inbox (events delivered from other processes): drained on a store's wake-up, else
-  // polled; like PostgreSQL's LISTEN connection, the poll keeps the process alive while the run is live.
-  const claimed = new Set<number>();
-  let draining = false;
-  let again = false;
-  const drain = async (): Promise<void> => {
-    if (draining) {
-      again = true;
+  #tick(): void {
+    const { clock, ttlMs } = this.leasing;
+    const every = Math.min(INBOX_POLL_MS, Math.max(10, ttlMs / 3));
+    this.#poll = clock.setTimeout(() => {
+      void this.#drain().then(() => {
+        if (!this.#ended) this.#tick();
+      });
+    }, every);
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#draining) {
+      this.#again = true;
       return;
     }
-    draining = true;
+    this.#draining = true;
+    const { run, store } = this.live;
     try {
       do {
-        again = false;
+        this.#again = false;
         const items = await store.readInbox(run.id);
         for (const item of items) {
-          if (ended) return;
+          if (this.#ended) return;
+          const claimed = (this.#claimed ??= new Set<number>());
           if (claimed.has(item.id)) continue;
           claimed.add(item.id);
           run.deliverFromInbox(item.event, item.id);
         }
-      } while (again && !ended);
+      } while (this.#again && !this.#ended);
     } catch {
       // A store that fails to read: the next wake-up or poll tries again.
     } finally {
-      draining = false;
+      this.#draining = false;
     }
-  };
-  const unsubscribe = store.subscribe?.(run.id, () => void drain());
-  let poll: unknown;
-  if (unsubscribe === undefined) {
-    const every = Math.min(INBOX_POLL_MS, Math.max(10, ttlMs / 3));
-    const tick = () => {
-      poll = clock.setTimeout(() => {
-        void drain().then(() => {
-          if (!ended) tick();
-        });
-      }, every);
-    };
-    tick();
   }
-  void drain();
 
-  const end = () => {
-    ended = true;
-    unsubscribe?.();
-    if (poll !== undefined) clock.clearTimeout(poll);
-    clock.clearTimeout(timer);
-    if (runs.get(run.id) === live) runs.delete(run.id);
+  #end(): void {
+    const { run, journal, owner } = this.live;
+    const clock = this.leasing.clock;
+    this.#ended = true;
+    this.#unsubscribe?.();
+    if (this.#poll !== undefined) clock.clearTimeout(this.#poll);
+    clock.clearTimeout(this.#timer);
+    if (this.runs.get(run.id) === this.live) this.runs.delete(run.id);
     // Ended in the store: `finish` released the lease. Stopped here (suspended, the store failed):
     // release it, and until that works let this process take it over at once.
     STRANDED.add(owner);
-    void journal
-      .flushed()
-      .catch(() => {})
-      .then(async () => {
-        if (!journal.ended) await retryBusy(clock, () => store.releaseLease(run.id, owner));
-        STRANDED.delete(owner);
-      })
-      .catch(() => {});
-  };
-  run.promise.then(end, end);
+    const settled = () => this.#released();
+    void journal.flushed().then(settled, settled);
+  }
+
+  /** The journal is flushed (or failed): release the lease unless the run's end released it. */
+  #released(): void {
+    const { run, store, journal, owner } = this.live;
+    if (journal.ended) {
+      STRANDED.delete(owner);
+      return;
+    }
+    void retryBusy(this.leasing.clock, () => store.releaseLease(run.id, owner)).then(
+      () => STRANDED.delete(owner),
+      () => {},
+    );
+  }
 }
 
 /** A new durable run: take its lease (a new run's lease is free) and keep it while the run is live here. */

@@ -29,7 +29,7 @@ export interface Restored {
    */
   readonly children?: ReadonlyMap<string, ReadonlyMap<number, string>>;
   /** The run's stream as journaled, in order (positions 1…n); new writes go on after it. */
-  readonly streamed?: readonly { event: Event; origin?: { runId: string; workflow: string } }[];
+  readonly streamed?: readonly { event: Event; origin?: { runId: string; workflow: string; path?: readonly string[] } }[];
   /**
    * For each attempt run again (`stepRunId#attempt`): the indexes of the stream writes its
    * crashed attempt made, which the journal holds; the re-run does not write those again.
