@@ -16,6 +16,7 @@ import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexRoutes } from "./llamaindex.js";
 import { Ticker, followRun, type StreamApi } from "./follow.js";
 import { DeadlineSet } from "./deadline.js";
+import { JSON_HEADERS, runInfoJSON } from "./json.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
 /** What `createServer` takes. */
@@ -178,7 +179,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
       // One list of deadlines per wait duration, one timer for each list: no timer per request.
       if ((await deadlines.race(entry.done, Math.min(wait, cap) * 1000, notYet)) !== NOT_YET) {
         const info = runs.entryInfo(entry);
-        return c.json(info instanceof Promise ? await info : info, 200);
+        return c.body(runInfoJSON(info instanceof Promise ? await info : info), 200, JSON_HEADERS);
       }
     }
     return c.json({ runId: entry.runId }, 202);
@@ -199,7 +200,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     return c.json({ runs: page.runs, nextCursor: page.next ? encodeCursor(page.next) : null });
   });
 
-  on("GET", "/runs/:id", routes.get, async (c) => c.json(await runs.info(c.req.param("id"))));
+  on("GET", "/runs/:id", routes.get, async (c) => c.body(runInfoJSON(await runs.info(c.req.param("id"))), 200, JSON_HEADERS));
 
   on("GET", "/runs/:id/events", routes.events, async (c) => {
     const id = c.req.param("id");
@@ -239,7 +240,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   on("POST", "/runs/:id/cancel", routes.cancel, async (c) => {
     const id = c.req.param("id");
     await runs.cancel(id);
-    return c.json(await runs.info(id));
+    return c.body(runInfoJSON(await runs.info(id)), 200, JSON_HEADERS);
   });
 
   if (llamaPrefix !== undefined) {

@@ -56,10 +56,24 @@ export interface RunInfo {
 /**
  * A run live in this process, or ended here recently. Every field is set at creation (optional
  * ones to `undefined`), so that all entries share one shape.
+ *
+ * Its log is made the first time someone asks for it ({@link Runs.logOf}), read from its handler's
+ * stream, which keeps every streamed event from the first: a run answered by `?wait` that nobody
+ * follows costs no stream reader and no second copy of its events, and a log made late holds the
+ * same events at the same positions as one made at the start.
  */
 export class Entry {
   updatedAt: number;
+  /** The run's handler while it runs here; `undefined` once it has ended. */
   handler: WorkflowHandler<unknown> | undefined;
+  /** The handler whose stream the log is read from, kept after the run ended until the log is made and read. */
+  source: WorkflowHandler<unknown> | undefined;
+  /** The run's log, once someone asked for it. */
+  log: RunLog | undefined = undefined;
+  /** Resolves to the log once it has caught up with the stream as it was when first asked for ({@link Runs.caughtUp}). */
+  caughtUp: Promise<RunLog> | undefined = undefined;
+  /** How the run ended, once it has. */
+  end: RunEnd | undefined = undefined;
   status: RunStatus | "detached" = "running";
   /** Set once the run has ended: whether it ended with a result, and that result. */
   hasResult = false;
@@ -69,14 +83,11 @@ export class Entry {
   children: Map<string, string> | undefined = undefined;
   /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
   prompts: LogEntry[] = NO_PROMPTS;
-  /** A later entry of the same run replaced this one among the ended runs (it was continued here again). */
-  replaced = false;
-  /** Settles when the log has ended (set by `Runs.#follow` as soon as the entry is made). */
+  /** Settles once the run has ended and the entry says so (set by `Runs.#follow` as soon as the entry is made). */
   done!: Promise<void>;
   constructor(
     readonly runId: string,
     readonly served: Served,
-    readonly log: RunLog,
     readonly createdAt: number,
     readonly input: EventJSON | undefined,
     handler: WorkflowHandler<unknown>,
@@ -84,6 +95,7 @@ export class Entry {
   ) {
     this.updatedAt = createdAt;
     this.handler = handler;
+    this.source = handler;
   }
 }
 
@@ -109,9 +121,12 @@ const statusOfError = (err: unknown): RunStatus => {
 
 /** The registry of runs: starts them, follows their streams into logs, answers what the API asks. */
 export class Runs {
-  readonly #live = new Map<string, Entry>();
-  /** Ended runs, oldest first, at most `keepFinished`. */
-  readonly #ended = new Map<string, Entry>();
+  /**
+   * Every run this process knows, by id: those live here (`handler` set) and the last
+   * `keepFinished` that ended here. One map for both, so a run that ends stays where it is.
+   */
+  readonly #runs = new Map<string, Entry>();
+  #liveCount = 0;
   readonly #opts: RunsOptions;
   readonly #byWorkflow = new Map<string, Served>();
   readonly served: ReadonlyMap<string, Served>;
@@ -130,7 +145,7 @@ export class Runs {
 
   /** Runs live in this process now. */
   get liveCount(): number {
-    return this.#live.size;
+    return this.#liveCount;
   }
 
   /** The served workflow a stored run belongs to. */
@@ -140,7 +155,7 @@ export class Runs {
 
   /** Start a run of `served` with its StartEvent. */
   start(served: Served, start: Event): Entry {
-    return this.#follow(served, served.wf.run(start), start.toJSON(), []);
+    return this.#follow(served, served.wf.run(start), start.toJSON());
   }
 
   /**
@@ -159,7 +174,7 @@ export class Runs {
       handler.then(() => resolve(), reject);
     });
     await started;
-    if (!this.#live.has(stored.runId)) this.#follow(served, handler, stored.input, [], stored);
+    if (this.handler(stored.runId) === undefined) this.#follow(served, handler, stored.input, stored);
   }
 
   /**
@@ -174,7 +189,7 @@ export class Runs {
     if (!store) return out;
     for (const stored of await store.listRuns({ status: "running" })) {
       const served = this.#byWorkflow.get(stored.workflow);
-      if (!served || stored.parentRunId !== undefined || this.#live.has(stored.runId)) continue;
+      if (!served || stored.parentRunId !== undefined || this.handler(stored.runId) !== undefined) continue;
       try {
         await this.continueStored(served, stored, (wf) => wf.resume(stored.runId));
         out.resumed.push(stored.runId);
@@ -194,6 +209,8 @@ export class Runs {
    */
   async deliver(runId: string, json: EventJSON, beforeContinue: () => void = () => {}): Promise<void> {
     const entry = this.entry(runId);
+    // The prompts an answer clears are those streamed before it: the log must hold them first.
+    if (entry?.handler) await this.caughtUp(entry);
     if (entry?.handler) {
       entry.handler.sendEvent(entry.served.wf.reviveEvent(json));
       this.answered(runId);
@@ -246,51 +263,71 @@ export class Runs {
     }
   }
 
-  #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, seed: readonly Omit<LogEntry, "id">[], stored?: StoredRun): Entry {
-    const log = new RunLog(this.#opts.logLimit);
-    for (const e of seed) log.append(e);
-    const entry = new Entry(handler.runId, served, log, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
-    if (stored) {
-      const before = this.#ended.get(entry.runId);
-      if (before) before.replaced = true;
-    }
-    this.#live.set(entry.runId, entry);
+  #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, stored?: StoredRun): Entry {
+    const entry = new Entry(handler.runId, served, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
+    // (A run continued here again replaces its ended entry.)
+    this.#runs.set(entry.runId, entry);
+    this.#liveCount++;
     if (stored) this.#wakeAdopted();
     // Child runs report their start here: their streamed events are placed on their path.
     void handler.inspect((ev) => {
       if (ev.kind === "run_started" && ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
     });
-    // The server is the run's one stream reader: every event goes to the log, read by any number
-    // of HTTP readers. Read with `then` rather than `for await`: one promise per event.
-    entry.done = this.#read(entry, handler.streamEvents()).then(
-      () => this.#settle(entry, handler),
-      () => this.#settle(entry, handler),
-    );
-    return entry;
-  }
-
-  /** Append the run's events to its log until its stream ends. */
-  #read(entry: Entry, events: AsyncGenerator<Event>): Promise<void> {
-    return events.next().then((r) => {
-      if (r.done) return undefined;
-      this.#append(entry, r.value);
-      return this.#read(entry, events);
-    });
-  }
-
-  /** Once the stream has ended: end the entry as its run did. */
-  #settle(entry: Entry, handler: WorkflowHandler<unknown>): Promise<void> {
-    return handler.then(
+    // The entry ends as the run does; its log is read from the handler's stream only when asked for.
+    entry.done = handler.then(
       (result) => this.#ended_(entry, { status: "completed", result }),
       (err: unknown) => this.#ended_(entry, endOfError(err)),
     );
+    // A continued run is one someone follows already (its id is out): its log from the start.
+    if (stored) this.logOf(entry);
+    return entry;
   }
 
-  #append(entry: Entry, ev: Event): void {
+  /**
+   * The run's log, made now if nobody asked for it yet: read from the handler's stream (every event
+   * from the first, at the same positions), ended once the stream and the run have. A log made
+   * now catches up within the current macrotask (its stream's held events come through microtasks):
+   * callers that answer from it at once await {@link caughtUp}.
+   */
+  logOf(entry: Entry): RunLog {
+    if (entry.log !== undefined) return entry.log;
+    const log = (entry.log = new RunLog(this.#opts.logLimit));
+    const source = entry.source as WorkflowHandler<unknown>;
+    // The server is the run's one stream reader: every event goes to the log, read by any number
+    // of HTTP readers. Read with `then` rather than `for await`: one promise per event.
+    const read = this.#read(entry, log, source.streamEvents()).catch(() => undefined);
+    void Promise.all([read, entry.done]).then(() => {
+      log.finish(entry.end as RunEnd);
+      // The log holds the run's events now: the ended run's handler may go.
+      if (entry.handler === undefined) entry.source = undefined;
+    });
+    return log;
+  }
+
+  /** The run's log, caught up with its stream as it was when the log was made (made now if needed). */
+  caughtUp(entry: Entry): Promise<RunLog> {
+    if (entry.caughtUp === undefined) {
+      const log = this.logOf(entry);
+      entry.caughtUp = nextMacrotask().then(() => log);
+    }
+    return entry.caughtUp;
+  }
+
+  /** Append the run's events to its log until its stream ends. */
+  #read(entry: Entry, log: RunLog, events: AsyncGenerator<Event>): Promise<void> {
+    return events.next().then((r) => {
+      if (r.done) return undefined;
+      this.#append(entry, log, r.value);
+      return this.#read(entry, log, events);
+    });
+  }
+
+  #append(entry: Entry, log: RunLog, ev: Event): void {
     const asks = ev instanceof InputRequiredEvent;
-    const e = entry.log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
+    const e = log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
     entry.updatedAt = Date.now();
-    if (e && asks) entry.prompts = [...entry.prompts, e];
+    // Prompts count only while the run is live here (an ended run's log is read after its end).
+    if (e && asks && entry.handler !== undefined) entry.prompts = [...entry.prompts, e];
   }
 
   #ended_(entry: Entry, end: RunEnd): void {
@@ -300,11 +337,11 @@ export class Runs {
       entry.result = end.result;
     }
     if (end.error) entry.error = end.error;
+    entry.end = end;
     entry.handler = undefined;
     entry.prompts = NO_PROMPTS;
     entry.updatedAt = Date.now();
-    entry.log.finish(end);
-    this.#live.delete(entry.runId);
+    this.#liveCount--;
     this.#keepEnded(entry);
   }
 
@@ -315,14 +352,20 @@ export class Runs {
    */
   #keepEnded(entry: Entry): void {
     const keep = this.#opts.keepFinished;
-    if (keep <= 0) return;
+    if (keep <= 0) {
+      this.#forget(entry);
+      return;
+    }
     const ring = this.#endedRing;
     const old = ring[this.#endedAt];
-    // (A run ended here twice, continued here again in between, is kept by its later entry.)
-    if (old !== undefined && !old.replaced) this.#ended.delete(old.runId);
+    if (old !== undefined) this.#forget(old);
     ring[this.#endedAt] = entry;
     this.#endedAt = (this.#endedAt + 1) % keep;
-    this.#ended.set(entry.runId, entry);
+  }
+
+  /** Drop an ended entry from the registry, unless a later entry of its run (continued here again) took its place. */
+  #forget(entry: Entry): void {
+    if (this.#runs.get(entry.runId) === entry) this.#runs.delete(entry.runId);
   }
   readonly #endedRing: (Entry | undefined)[] = [];
   #endedAt = 0;
@@ -364,29 +407,35 @@ export class Runs {
 
   /** The live handler of a run in this process. */
   handler(runId: string): WorkflowHandler<unknown> | undefined {
-    return this.#live.get(runId)?.handler;
+    return this.#runs.get(runId)?.handler;
+  }
+
+  /** The entry of a run live here now. */
+  #liveEntry(runId: string): Entry | undefined {
+    const e = this.#runs.get(runId);
+    return e?.handler ? e : undefined;
   }
 
   /** A run known to this process (live or ended recently). */
   entry(runId: string): Entry | undefined {
-    return this.#live.get(runId) ?? this.#ended.get(runId);
+    return this.#runs.get(runId);
   }
 
   /** Runs live here, for shutdown. */
   liveEntries(): Entry[] {
-    return [...this.#live.values()];
+    return [...this.#runs.values()].filter((e) => e.handler !== undefined);
   }
 
   /** Forget the prompts a delivered event may have answered. */
   answered(runId: string): void {
-    const e = this.#live.get(runId);
-    if (e) e.prompts = NO_PROMPTS;
+    const e = this.#runs.get(runId);
+    if (e?.handler) e.prompts = NO_PROMPTS;
   }
 
   /** The run's log: the live one, or one rebuilt from the store's journal (ended, or run elsewhere). */
   async log(runId: string): Promise<{ log: RunLog; live: boolean }> {
     const e = this.entry(runId);
-    if (e) return { log: e.log, live: true };
+    if (e) return { log: await this.caughtUp(e), live: true };
     const stored = await this.#stored(runId);
     const { entries } = await this.#journalLog(runId);
     const log = new RunLog(Math.max(this.#opts.logLimit, entries.length));
@@ -406,8 +455,15 @@ export class Runs {
     return { ...this.#fromStored(stored), children, waitingFor: waiting, inputRequired: [], live: false };
   }
 
-  /** What {@link info} answers for a run this process knows; without awaiting anything unless its journal must be read. */
+  /**
+   * What {@link info} answers for a run this process knows; without awaiting anything unless its
+   * journal must be read, or it is live and its log (its prompts) was not made yet.
+   */
   entryInfo(e: Entry): RunInfo | Promise<RunInfo> {
+    return e.handler === undefined ? this.#infoNow(e) : this.caughtUp(e).then(() => this.#infoNow(e));
+  }
+
+  #infoNow(e: Entry): RunInfo | Promise<RunInfo> {
     const r = recordOf(e) as RunInfo;
     r.children = e.children === undefined ? [] : [...e.children.keys()];
     const store = this.#opts.store;
@@ -441,11 +497,11 @@ export class Runs {
       all = (await store.listRuns({}))
         .filter((r) => r.parentRunId === undefined && this.#byWorkflow.has(r.workflow))
         .map((r) => {
-          const live = this.#live.get(r.runId);
-          return live ? recordOf(live) : this.#fromStored(r);
+          const live = this.#runs.get(r.runId);
+          return live?.handler ? recordOf(live) : this.#fromStored(r);
         });
     } else {
-      all = [...this.#ended.values(), ...this.#live.values()].filter((e) => e.parentRunId === undefined).map(recordOf);
+      all = [...this.#runs.values()].filter((e) => e.parentRunId === undefined).map(recordOf);
     }
     return all.sort((a, b) => b.createdAt - a.createdAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
   }
@@ -473,9 +529,9 @@ export class Runs {
     let all: RunSummary[];
     if (store) {
       const stored = await store.listRuns({ ...(filter.status ? { status: filter.status } : {}), ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}) });
-      all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#live.get(r.runId)));
+      all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
     } else {
-      all = [...this.#ended.values(), ...this.#live.values()]
+      all = [...this.#runs.values()]
         .filter((e) => !filter.workflow || e.served === filter.workflow)
         .map((e) => summary({ runId: e.runId, workflow: e.served.name, status: e.status, createdAt: e.createdAt, updatedAt: e.updatedAt }, e.handler ? e : undefined))
         .filter((r) => !filter.status || r.status === filter.status);
@@ -572,6 +628,12 @@ export class Runs {
     );
   }
 }
+
+/** Resolves in a later macrotask: every microtask queued before it (a log's catching up) has run. */
+const nextMacrotask = () =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, 0);
+  });
 
 /** Where `GET /runs` goes on from. */
 export interface Cursor {

@@ -1,0 +1,31 @@
+/**
+ * A run's JSON as the API answers it, built field by field rather than by `JSON.stringify` of
+ * the whole object: the same text (as `JSON.parse` reads it), at about half the cost for the
+ * answer every `?wait` run gets.
+ */
+import type { RunInfo } from "./runs.js";
+
+const str = JSON.stringify;
+
+/** A number as JSON writes it (`null` when not finite). */
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : "null");
+
+/** The JSON text of `info`: what `JSON.stringify(info)` gives, with the fields in a fixed order. */
+export function runInfoJSON(info: RunInfo): string {
+  let s = `{"runId":${str(info.runId)},"workflow":${str(info.workflow)},"status":${str(info.status)},"createdAt":${num(info.createdAt)},"updatedAt":${num(info.updatedAt)}`;
+  if (info.input !== undefined) s += `,"input":${str(info.input)}`;
+  if (info.result !== undefined) {
+    // A result JSON has no text for (a function, a symbol) is left out, as JSON.stringify does.
+    const result = str(info.result) as string | undefined;
+    if (result !== undefined) s += `,"result":${result}`;
+  }
+  if (info.error !== undefined) s += `,"error":${str(info.error)}`;
+  if (info.parentRunId !== undefined) s += `,"parentRunId":${str(info.parentRunId)}`;
+  s += `,"children":${info.children.length === 0 ? "[]" : str(info.children)}`;
+  s += `,"waitingFor":${info.waitingFor.length === 0 ? "[]" : str(info.waitingFor)}`;
+  s += `,"inputRequired":${info.inputRequired.length === 0 ? "[]" : str(info.inputRequired)}`;
+  return `${s},"live":${info.live ? "true" : "false"}}`;
+}
+
+/** The headers of a JSON answer. */
+export const JSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": "application/json" };
