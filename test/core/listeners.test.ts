@@ -57,6 +57,20 @@ describe("costs that grow with the work, not faster (issue 11.16, 11.18, 11.19)"
     expect(clock.pending).toBe(0);
   });
 
+  it("short runs one after another, each with a run timeout, set one clock timer, not one each; it holds the process only while a run is live", async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const clock = { now: () => Date.now(), setTimeout: (fn: () => void, ms: number) => (timers.push(setTimeout(fn, ms)), timers.at(-1)), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+    const wf = new Workflow({ clock, timeout: 600 }).addStep({ accepts: StartEvent, emits: StopEvent }, async () => new StopEvent({ result: 1 }));
+    for (let i = 0; i < 100; i++) expect(await wf.run()).toBe(1);
+    expect(timers.length).toBe(1);
+    expect((timers[0] as NodeJS.Timeout).hasRef()).toBe(false);
+    const live = wf.run();
+    expect((timers[0] as NodeJS.Timeout).hasRef()).toBe(true);
+    await live;
+    expect((timers[0] as NodeJS.Timeout).hasRef()).toBe(false);
+    clearTimeout(timers[0]);
+  });
+
   it("child runs leave no abort listener on the parent step's signal", async () => {
     class Leaf extends Workflow {
       @step({ accepts: StartEvent, emits: StopEvent })

@@ -1,5 +1,15 @@
 import type { Clock } from "../clock.js";
 
+/** A timer that can stop and start holding the process open (Node's `Timeout`). */
+interface Refable {
+  ref(): unknown;
+  unref(): unknown;
+}
+
+function isRefable(t: unknown): t is Refable {
+  return typeof t === "object" && t !== null && typeof (t as Partial<Refable>).unref === "function" && typeof (t as Partial<Refable>).ref === "function";
+}
+
 /**
  * Something that expires: a run past its `timeout`, a step attempt past its step `timeout`.
  * Its links live in the object itself, so waiting in a {@link DeadlineList} allocates nothing.
@@ -26,7 +36,9 @@ export abstract class Deadline {
  * nothing due and is set again for the new first. So a chain of short steps, each adding and
  * removing one deadline, sets one timer per `ms`, not one per step. With `keepTimer`, an emptied
  * list keeps its timer too (for a list owned by one run, which {@link clear}s it when the run
- * ends); without, an emptied list clears it so it does not hold the process open.
+ * ends); without, an emptied list lets go of its timer so it does not hold the process open: a
+ * timer that can be unref'd (Node's) stays set, unref'd, and is ref'd again by the next deadline
+ * (short runs one after another set one timer per `ms`, not one each); any other is cleared.
  */
 export class DeadlineList {
   #first: Deadline | undefined = undefined;
@@ -49,10 +61,19 @@ export class DeadlineList {
     d.dlPrev = this.#last;
     d.dlNext = undefined;
     if (this.#last !== undefined) this.#last.dlNext = d;
-    else this.#first = d;
+    else {
+      this.#first = d;
+      if (this.#unrefd) {
+        this.#unrefd = false;
+        (this.#timer as Refable).ref();
+      }
+    }
     this.#last = d;
     if (this.#timer === undefined) this.#schedule(this.ms);
   }
+
+  /** The timer is set but unref'd: the list was emptied (see the class comment). */
+  #unrefd = false;
 
   /** Take `d` out of the list (a no-op when it is in none). */
   remove(d: Deadline): void {
@@ -66,8 +87,13 @@ export class DeadlineList {
     else this.#last = prev;
     d.dlPrev = d.dlNext = undefined;
     if (this.#first === undefined && !this.keepTimer && this.#timer !== undefined) {
-      this.clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
+      if (isRefable(this.#timer)) {
+        this.#timer.unref();
+        this.#unrefd = true;
+      } else {
+        this.clock.clearTimeout(this.#timer);
+        this.#timer = undefined;
+      }
     }
   }
 
@@ -81,11 +107,14 @@ export class DeadlineList {
     this.#first = this.#last = undefined;
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#unrefd = false;
   }
 
   #schedule(ms: number): void {
+    this.#unrefd = false;
     this.#timer = this.clock.setTimeout(() => {
       this.#timer = undefined;
+      this.#unrefd = false;
       const now = this.clock.now() - this.#base;
       for (let d = this.#first; d !== undefined && d.dlAt <= now; d = this.#first) {
         this.remove(d);
