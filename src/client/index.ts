@@ -16,13 +16,14 @@ export interface ClientOptions {
   /** The server's address, e.g. `http://localhost:3000` (or where its app is mounted). */
   baseUrl: string;
   /** Bearer token, when the server has `auth`. */
-  token?: string;
+  // `| undefined` on each: a value read from the environment compiles under exactOptionalPropertyTypes.
+  token?: string | undefined;
   /** Extra headers on every request. */
-  headers?: Readonly<Record<string, string>>;
+  headers?: Readonly<Record<string, string>> | undefined;
   /** The fetch to use (default: the global one). */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** How streams reconnect: attempts in a row before giving up (default 10), first delay (ms, default 200), cap (ms, default 5000). */
-  reconnect?: { attempts?: number; delayMs?: number; maxDelayMs?: number };
+  reconnect?: { attempts?: number | undefined; delayMs?: number | undefined; maxDelayMs?: number | undefined } | undefined;
 }
 
 /** An error answered by the server (`code` as in its `{ error: { code, message, details } }`), or a run that did not complete. */
@@ -90,14 +91,15 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
   readonly #base: string;
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
-  readonly #reconnect: Required<NonNullable<ClientOptions["reconnect"]>>;
+  readonly #reconnect: { attempts: number; delayMs: number; maxDelayMs: number };
 
   constructor(options: ClientOptions) {
     if (typeof options?.baseUrl !== "string" || !/^https?:\/\//.test(options.baseUrl)) throw new TypeError(`createClient: baseUrl must be an http(s) URL, got ${JSON.stringify(options?.baseUrl)}.`);
     this.#base = options.baseUrl.replace(/\/+$/, "");
     this.#headers = { ...options.headers, ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}) };
     this.#fetch = options.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
-    this.#reconnect = { attempts: 10, delayMs: 200, maxDelayMs: 5000, ...options.reconnect };
+    const r = options.reconnect;
+    this.#reconnect = { attempts: r?.attempts ?? 10, delayMs: r?.delayMs ?? 200, maxDelayMs: r?.maxDelayMs ?? 5000 };
   }
 
   /** The served workflows: names, input schemas, event types, drawings. */
