@@ -1,34 +1,35 @@
 /**
- * Timeouts for many requests at once, on one timer: every request's deadline of one duration
- * joins a list in the order it was set (which is the order they fall due), and one timer, armed
- * for the oldest, fails those whose time has come. Setting and clearing a deadline is a link in
- * and out of the list: no timer per request, under load or not.
+ * Timeouts for many requests at once, on one timer: the engine's {@link DeadlineList} (every
+ * request's deadline of one duration joins a list in the order it was set, which is the order
+ * they fall due, under one timer armed for the oldest), unref'd so that it never holds the
+ * process open. Setting and clearing a deadline is a link in and out of the list: no timer per
+ * request, under load or not.
  */
+import { systemClock } from "../core/clock.js";
+import { Deadline, DeadlineList } from "../core/driver/deadlines.js";
 
-/** One pending deadline: its due time (ms since the epoch) and what to do when it passes. */
-class Node {
-  prev: Node | undefined = undefined;
-  next: Node | undefined = undefined;
-  constructor(
-    readonly at: number,
-    readonly expire: () => void,
-  ) {}
+/** One pending request's deadline: what to do when it passes. */
+class Pending extends Deadline {
+  constructor(readonly onExpire: () => void) {
+    super();
+  }
+  expire(): void {
+    this.onExpire();
+  }
 }
 
 /** Deadlines of one duration (`ms`), on one timer. */
 export class Deadlines {
-  #head: Node | undefined;
-  #tail: Node | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #size = 0;
+  readonly #list: DeadlineList;
 
   constructor(readonly ms: number) {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`Deadlines: ms must be a finite number >= 0, got ${ms}.`);
+    this.#list = new DeadlineList(systemClock, ms, { unref: true });
   }
 
   /** Deadlines pending now. */
   get size(): number {
-    return this.#size;
+    return this.#list.size;
   }
 
   /**
@@ -37,7 +38,7 @@ export class Deadlines {
    */
   race<T, U>(p: Promise<T>, onTimeout: () => U): Promise<T | U> {
     return new Promise<T | U>((resolve, reject) => {
-      const node = this.#add(() => {
+      const pending = new Pending(() => {
         try {
           resolve(onTimeout());
         } catch (err) {
@@ -45,13 +46,14 @@ export class Deadlines {
           reject(err);
         }
       });
+      this.#list.add(pending);
       p.then(
         (v) => {
-          this.#remove(node);
+          this.#list.remove(pending);
           resolve(v);
         },
         (err: unknown) => {
-          this.#remove(node);
+          this.#list.remove(pending);
           // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what was thrown
           reject(err);
         },
@@ -61,51 +63,7 @@ export class Deadlines {
 
   /** Clear every pending deadline without firing it, and the timer. */
   stop(): void {
-    for (let n = this.#head; n; n = n.next) n.prev = undefined;
-    this.#head = this.#tail = undefined;
-    this.#size = 0;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #add(expire: () => void): Node {
-    const node = new Node(Date.now() + this.ms, expire);
-    const tail = this.#tail;
-    if (tail) {
-      tail.next = node;
-      node.prev = tail;
-    } else this.#head = node;
-    this.#tail = node;
-    this.#size++;
-    if (this.#timer === undefined) this.#arm(this.ms);
-    return node;
-  }
-
-  #remove(node: Node): void {
-    if (node.prev === undefined && this.#head !== node) return; // gone already (fired or stopped)
-    if (node.prev) node.prev.next = node.next;
-    else this.#head = node.next;
-    if (node.next) node.next.prev = node.prev;
-    else this.#tail = node.prev;
-    node.prev = node.next = undefined;
-    this.#size--;
-  }
-
-  #arm(ms: number): void {
-    const t = setTimeout(() => this.#fire(), ms);
-    t.unref?.();
-    this.#timer = t;
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
-    const now = Date.now();
-    // Nodes are in due order: expire from the head until one is not due.
-    for (let n = this.#head; n !== undefined && n.at <= now; n = this.#head) {
-      this.#remove(n);
-      n.expire();
-    }
-    if (this.#head) this.#arm(Math.max(1, this.#head.at - now));
+    this.#list.clear();
   }
 }
 

@@ -39,6 +39,8 @@ export abstract class Deadline {
  * ends); without, an emptied list lets go of its timer so it does not hold the process open: a
  * timer that can be unref'd (Node's) stays set, unref'd, and is ref'd again by the next deadline
  * (short runs one after another set one timer per `ms`, not one each); any other is cleared.
+ * With `unref`, the timer never holds the process open (request timeouts of a server, whose
+ * open socket does), and an emptied list leaves it set.
  */
 export class DeadlineList {
   #first: Deadline | undefined = undefined;
@@ -46,13 +48,24 @@ export class DeadlineList {
   #timer: unknown = undefined;
   /** Deadlines are kept relative to it: a small integer is stored, a timestamp would be boxed. */
   readonly #base: number;
+  /** An emptied list leaves its timer as it is (`keepTimer` or `unref`). */
+  readonly #keep: boolean;
+  readonly #unrefAlways: boolean;
+  #size = 0;
 
   constructor(
     readonly clock: Clock,
     readonly ms: number,
-    private readonly keepTimer = false,
+    options: { keepTimer?: boolean; unref?: boolean } = {},
   ) {
     this.#base = clock.now();
+    this.#unrefAlways = options.unref === true;
+    this.#keep = options.keepTimer === true || this.#unrefAlways;
+  }
+
+  /** Deadlines waiting in the list. */
+  get size(): number {
+    return this.#size;
   }
 
   add(d: Deadline): void {
@@ -69,6 +82,7 @@ export class DeadlineList {
       }
     }
     this.#last = d;
+    this.#size++;
     if (this.#timer === undefined) this.#schedule(this.ms);
   }
 
@@ -86,7 +100,8 @@ export class DeadlineList {
     if (next !== undefined) next.dlPrev = prev;
     else this.#last = prev;
     d.dlPrev = d.dlNext = undefined;
-    if (this.#first === undefined && !this.keepTimer && this.#timer !== undefined) {
+    this.#size--;
+    if (this.#first === undefined && !this.#keep && this.#timer !== undefined) {
       if (isRefable(this.#timer)) {
         this.#timer.unref();
         this.#unrefd = true;
@@ -105,6 +120,7 @@ export class DeadlineList {
       d = next;
     }
     this.#first = this.#last = undefined;
+    this.#size = 0;
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#unrefd = false;
@@ -123,5 +139,6 @@ export class DeadlineList {
       const first = this.#first;
       if (first !== undefined && this.#timer === undefined) this.#schedule(Math.max(0, first.dlAt - (this.clock.now() - this.#base)));
     }, ms);
+    if (this.#unrefAlways && isRefable(this.#timer)) this.#timer.unref();
   }
 }

@@ -612,7 +612,7 @@ export class Run extends Deadline implements StepPort, RunControl {
 
   /** The deadline list of `slot`'s attempts (its step has a `timeout`). */
   #deadlinesOf(slot: Slot): DeadlineList {
-    return (slot.deadlines ??= new DeadlineList(this.#setup.clock, (slot.def.timeout as number) * 1000, true));
+    return (slot.deadlines ??= new DeadlineList(this.#setup.clock, (slot.def.timeout as number) * 1000, { keepTimer: true }));
   }
 
   /** Wait `ms` on the clock, or less if the run ends meanwhile (its timer then goes at once). */
