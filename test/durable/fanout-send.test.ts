@@ -31,13 +31,12 @@ function after(journal: readonly { kind: string; step?: string }[], step: string
   return i + 1;
 }
 
-function fanOut(gate: { block: boolean; work: number }) {
+/** Tasks sent by `sends` (the first process dies inside it while `gate.block`), squared by workers, joined. */
+function fanOut(gate: { block: boolean; work: number }, sends: (ctx: Context) => Promise<void>) {
   return class FanOutBySend extends Workflow {
     @step({ accepts: StartEvent, emits: Task })
     async spread(_: StartEvent, ctx: Context) {
-      for (let i = 0; i < WIDTH; i++) ctx.sendEvent(new Task({ i }));
-      // The first process dies here: its sends are journaled, its completion is not.
-      if (gate.block) await new Promise(() => {});
+      await sends(ctx);
       return undefined;
     }
     @step({ accepts: Task, emits: Done })
@@ -57,7 +56,11 @@ function fanOut(gate: { block: boolean; work: number }) {
 describe("fan-out by ctx.sendEvent survives a crash of the sender (issue 11.9)", () => {
   it("a re-run step does not send again what its earlier run journaled: the result is the uncrashed one", async () => {
     const gate = { block: true, work: 0 };
-    const W = fanOut(gate);
+    const W = fanOut(gate, async (ctx) => {
+      for (let i = 0; i < WIDTH; i++) ctx.sendEvent(new Task({ i }));
+      // The first process dies here: its sends are journaled, its completion is not.
+      if (gate.block) await new Promise(() => {});
+    });
     const store = new MemoryStore();
     const h = new W({ store, timeout: null }).run({});
     h.catch(() => {});
@@ -80,28 +83,13 @@ describe("fan-out by ctx.sendEvent survives a crash of the sender (issue 11.9)",
 
   it("a re-run that sends more than its earlier run sends only the new ones", async () => {
     const gate = { block: true, work: 0 };
-    class Partial extends Workflow {
-      @step({ accepts: StartEvent, emits: Task })
-      async spread(_: StartEvent, ctx: Context) {
-        ctx.sendEvent(new Task({ i: 0 }));
-        ctx.sendEvent(new Task({ i: 1 }));
-        if (gate.block) await new Promise(() => {});
-        ctx.sendEvent(new Task({ i: 2 }));
-        ctx.sendEvent(new Task({ i: 3 }));
-        return undefined;
-      }
-      @step({ accepts: Task, emits: Done })
-      async work(ev: Task) {
-        gate.work++;
-        return new Done({ i: ev.i, v: ev.i * ev.i });
-      }
-      @step({ accepts: Done, emits: StopEvent })
-      async join(ev: Done, ctx: Context) {
-        const all = ctx.collectEvents(ev, Array<typeof Done>(WIDTH).fill(Done));
-        if (all === null) return undefined;
-        return new StopEvent({ result: { sum: all.reduce((s, d) => s + d.v, 0), seen: all.map((d) => d.i).sort() } });
-      }
-    }
+    const Partial = fanOut(gate, async (ctx) => {
+      ctx.sendEvent(new Task({ i: 0 }));
+      ctx.sendEvent(new Task({ i: 1 }));
+      if (gate.block) await new Promise(() => {});
+      ctx.sendEvent(new Task({ i: 2 }));
+      ctx.sendEvent(new Task({ i: 3 }));
+    });
     const store = new MemoryStore();
     const h = new Partial({ store, timeout: null }).run({});
     h.catch(() => {});

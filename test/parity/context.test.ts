@@ -260,11 +260,9 @@ describe("LlamaIndex parity: test_context.py", () => {
     expect(attempts).toBe(2);
   });
 
-  it("[12.8] durable, in one process: the retry after the delay gets the journaled answer", async () => {
-    const store = new MemoryStore();
-    const clock = new TestClock();
-    const seen: string[] = [];
-    const wf = new Workflow<Record<string, never>, string>({ store, clock, timeout: null }).addStep(
+  /** A durable approval whose first attempt fails after its answer came; `seen` records each attempt's answer. */
+  function flakyApproval(store: MemoryStore, clock: TestClock, seen: string[]) {
+    return new Workflow<Record<string, never>, string>({ store, clock, timeout: null }).addStep(
       { accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 2, delay: 30 } },
       async function approve(_ev, ctx) {
         const answer = await ctx.waitForEvent(HumanResponseEvent);
@@ -273,7 +271,13 @@ describe("LlamaIndex parity: test_context.py", () => {
         return new StopEvent({ result: answer.response });
       },
     );
-    const handler = wf.run();
+  }
+
+  it("[12.8] durable, in one process: the retry after the delay gets the journaled answer", async () => {
+    const store = new MemoryStore();
+    const clock = new TestClock();
+    const seen: string[] = [];
+    const handler = flakyApproval(store, clock, seen).run();
     await tick();
     handler.sendEvent(new HumanResponseEvent({ response: "yes" }));
     for (let i = 0; i < 5 && seen.length === 0; i++) await tick();
@@ -288,16 +292,7 @@ describe("LlamaIndex parity: test_context.py", () => {
     const store = new MemoryStore();
     const clock = new TestClock();
     const seen: string[] = [];
-    const build = () =>
-      new Workflow<Record<string, never>, string>({ store, clock, timeout: null }).addStep(
-        { accepts: StartEvent, emits: StopEvent, waitsFor: HumanResponseEvent, retry: { maxAttempts: 2, delay: 30 } },
-        async function approve(_ev, ctx) {
-          const answer = await ctx.waitForEvent(HumanResponseEvent);
-          seen.push(`${ctx.attempt}:${answer.response}`);
-          if (ctx.attempt === 1) throw new Error("flaky after the answer");
-          return new StopEvent({ result: answer.response });
-        },
-      );
+    const build = () => flakyApproval(store, clock, seen);
     const handler = build().run();
     await tick();
     handler.sendEvent(new HumanResponseEvent({ response: "yes" }));
