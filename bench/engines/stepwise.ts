@@ -44,6 +44,26 @@ function timeoutChain(n: number, withTimeout: boolean) {
   });
 }
 
+/** n Tasks returned at once, each done by its own worker (after `ms`, when given), joined by collectEvents into their sum. */
+function fanOutWorkflow(n: number, options: { store?: Store; durability?: Durability }, ms?: number) {
+  const expected = Array<typeof Done>(n).fill(Done);
+  return new Workflow(options)
+    .addStep({ accepts: StartEvent, emits: Task }, async function spread() {
+      return Array.from({ length: n }, (_, i) => new Task({ i }));
+    })
+    .addStep({ accepts: Task, emits: Done, numWorkers: Infinity }, async function work(ev) {
+      if (ms !== undefined) await sleep(ms);
+      return new Done({ v: ev.i });
+    })
+    .addStep({ accepts: Done, emits: StopEvent }, async function join(ev, ctx) {
+      const all = ctx.collectEvents(ev, expected);
+      if (all === null) return undefined;
+      let sum = 0;
+      for (const d of all) sum += d.v;
+      return new StopEvent({ result: sum });
+    });
+}
+
 function chainWorkflow(n: number, options: { store?: Store; durability?: Durability } = {}, probe?: () => void, stream = false) {
   return new Workflow(options).addStep({ accepts: [StartEvent, Loop], emits: [Loop, StopEvent] }, async function loop(ev, ctx) {
     const i = ev instanceof Loop ? ev.n : 0;
@@ -62,23 +82,7 @@ export const stepwise: Engine = {
   },
 
   async fanout(n, ms) {
-    const expected = Array<typeof Done>(n).fill(Done);
-    const wf = new Workflow()
-      .addStep({ accepts: StartEvent, emits: Task }, async function spread() {
-        return Array.from({ length: n }, (_, i) => new Task({ i }));
-      })
-      .addStep({ accepts: Task, emits: Done, numWorkers: Infinity }, async function work(ev) {
-        await sleep(ms);
-        return new Done({ v: ev.i });
-      })
-      .addStep({ accepts: Done, emits: StopEvent }, async function join(ev, ctx) {
-        const all = ctx.collectEvents(ev, expected);
-        if (all === null) return undefined;
-        let sum = 0;
-        for (const d of all) sum += d.v;
-        return new StopEvent({ result: sum });
-      });
-    return (await wf.run()) as number;
+    return (await fanOutWorkflow(n, {}, ms).run()) as number;
   },
 
   async runs(n, gate) {
@@ -167,22 +171,7 @@ export const stepwise: Engine = {
     const { SqliteStore } = await import("stepwise-ai/sqlite");
     const store = new SqliteStore(file);
     try {
-      const expected = Array<typeof Done>(n).fill(Done);
-      const wf = new Workflow({ store, durability: "batched" })
-        .addStep({ accepts: StartEvent, emits: Task }, async function spread() {
-          return Array.from({ length: n }, (_, i) => new Task({ i }));
-        })
-        .addStep({ accepts: Task, emits: Done, numWorkers: Infinity }, async function work(ev) {
-          return new Done({ v: ev.i });
-        })
-        .addStep({ accepts: Done, emits: StopEvent }, async function join(ev, ctx) {
-          const all = ctx.collectEvents(ev, expected);
-          if (all === null) return undefined;
-          let sum = 0;
-          for (const d of all) sum += d.v;
-          return new StopEvent({ result: sum });
-        });
-      const handler = wf.run();
+      const handler = fanOutWorkflow(n, { store, durability: "batched" }).run();
       const result = (await handler) as number;
       const journal = store.getJournal(handler.runId);
       let bytes = 0;
