@@ -570,9 +570,10 @@ export class Runs {
     const journal = await store.getJournal(runId);
     const served = this.#byWorkflow.get((await store.getRun(runId))?.workflow ?? "");
     const streamed = journal.filter((j): j is JournalEntry & { kind: "stream" } => j.kind === "stream").sort((a, b) => a.pos - b.pos);
-    // Child runs' events carry the run ids from this run down to the writer.
+    // Child runs' events carry the run ids from this run down to the writer: journaled with them,
+    // or, in journals written before the path was, found through the stored runs' parents.
     let parents: Map<string, string> | undefined;
-    if (streamed.some((j) => j.origin !== undefined)) {
+    if (streamed.some((j) => j.origin !== undefined && j.origin.path === undefined)) {
       parents = new Map();
       for (const r of await store.listRuns({})) if (r.parentRunId !== undefined) parents.set(r.runId, r.parentRunId);
     }
@@ -584,7 +585,7 @@ export class Runs {
     };
     const entries: Omit<LogEntry, "id">[] = streamed.map((j) => {
       const base = { type: j.event.type, data: j.event.data, journal: true as const };
-      const withOrigin = j.origin === undefined ? base : { ...base, origin: { runId: j.origin.runId, workflow: j.origin.workflow, path: pathOf(j.origin.runId) } };
+      const withOrigin = j.origin === undefined ? base : { ...base, origin: { runId: j.origin.runId, workflow: j.origin.workflow, path: j.origin.path ?? pathOf(j.origin.runId) } };
       return this.#asks(j.event.type, served) ? { ...withOrigin, inputRequired: true as const } : withOrigin;
     });
     const end = journal.findLast((j) => j.kind === "run_finished");

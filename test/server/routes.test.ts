@@ -333,6 +333,27 @@ describe("server routes", () => {
     expect((await rq(broken, "/queues")).status).toBe(500);
   });
 
+  it("rebuilds a durable parent's log from its journal with the child's path as journaled, without listing the store's runs", async () => {
+    const store = new MemoryStore();
+    const live = createServer({ workflows: { parent: new Parent({ store }) }, store });
+    const { runId }: any = await (await rq(live, "/workflows/parent/runs?wait=5", json({ k: 4 }))).json();
+    const seen = (await frames(live, runId)).map((f) => f.data);
+    let listed = 0;
+    const counting = new Proxy(store, {
+      get: (t, k) => {
+        // Every run of the store (what the parents walk lists); the start-up scan for running runs filters by status.
+        if (k === "listRuns") return (...a: Parameters<MemoryStore["listRuns"]>) => (Object.keys(a[0] ?? {}).length === 0 && listed++, t.listRuns(...a));
+        const v: unknown = Reflect.get(t, k);
+        return typeof v === "function" ? (v as (...args: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const fresh = createServer({ workflows: { parent: new Parent({ store }) }, store: counting });
+    const rebuilt = (await frames(fresh, runId)).map((f) => f.data);
+    expect(rebuilt.map(({ journal: _j, ...d }: any) => d)).toEqual(seen);
+    expect(rebuilt[0].origin.path).toEqual([runId, rebuilt[0].origin.runId]);
+    expect(listed).toBe(0);
+  });
+
   it("marks a child run's events with its path", async () => {
     const app = make();
     const { runId }: any = await (await rq(app, "/workflows/parent/runs", json({ k: 4 }))).json();
