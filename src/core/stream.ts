@@ -11,6 +11,35 @@ function capture(resolve: Resolve<unknown>, reject: Reject): void {
   capturedReject = reject;
 }
 
+/*
+ * Readers are woken in batches. A reader waiting for the next item is not handed each item the
+ * moment it is pushed: a step that streams many events inside one turn of the event loop would
+ * pay, per event, a new promise, a resolution and a switch to the reader and back (issue 17.6).
+ * The first push to a waiting reader asks for a wake in the next task; the reader then takes
+ * everything pushed meanwhile as already-resolved reads. A reader also wakes at once after
+ * BATCH items, so a writer that never yields to the event loop (a chain of synchronous steps)
+ * still streams as it goes and its readers keep up.
+ */
+const BATCH = 64;
+
+/** Runs `fn` in a later task: `setImmediate` where the host has it (Node, Bun, Deno), else a MessageChannel, else a timer. */
+const later: (fn: () => void) => void = (() => {
+  const g = globalThis as unknown as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: new () => { port1: { onmessage: (() => void) | null }; port2: { postMessage(m: unknown): void } } };
+  if (typeof g.setImmediate === "function") return (fn: () => void) => void (g.setImmediate as (fn: () => void) => unknown)(fn);
+  if (typeof g.MessageChannel === "function") {
+    const queue: (() => void)[] = [];
+    const channel = new g.MessageChannel();
+    channel.port1.onmessage = () => {
+      const fns = queue.splice(0);
+      for (const fn of fns) fn();
+    };
+    return (fn: () => void) => {
+      if (queue.push(fn) === 1) channel.port2.postMessage(0);
+    };
+  }
+  return (fn: () => void) => void setTimeout(fn, 0);
+})();
+
 /** The items of an {@link EventStream} and the readers waiting on it, shared with its readers. */
 class Log<T> {
   readonly items: T[] = [];
@@ -20,6 +49,10 @@ class Log<T> {
   /** The reader waiting longest for the next item (usually the only one), then the others. */
   waiting: StreamReader<T> | undefined = undefined;
   others: StreamReader<T>[] | undefined = undefined;
+  /** Items pushed since the waiting readers were last woken. */
+  #unseen = 0;
+  /** A wake in a later task is asked for. */
+  #asked = false;
 
   constructor(readonly stream: EventStream<T>) {}
 
@@ -36,8 +69,21 @@ class Log<T> {
     }
   }
 
+  /** An item was pushed while readers wait: wake them in a later task, or now after a batch. */
+  pushed(): void {
+    if (++this.#unseen >= BATCH) this.wake();
+    else if (!this.#asked) {
+      this.#asked = true;
+      later(() => {
+        this.#asked = false;
+        if (this.waiting !== undefined) this.wake();
+      });
+    }
+  }
+
   /** Feed the waiting readers, in the order they parked; one reader (the usual case) allocates nothing. */
   wake(): void {
+    this.#unseen = 0;
     const first = this.waiting as StreamReader<T>;
     const others = this.others;
     this.waiting = this.others = undefined;
@@ -168,7 +214,7 @@ export class EventStream<T> implements AsyncIterable<T> {
     const log = this.#log;
     if (log.done) return;
     log.items.push(item);
-    if (log.waiting !== undefined) log.wake();
+    if (log.waiting !== undefined) log.pushed();
   }
 
   end(): void {

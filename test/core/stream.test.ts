@@ -49,6 +49,43 @@ describe("EventStream with several readers", () => {
     expect(await b).toEqual(["x", "y"]);
   });
 
+  it("a waiting reader is woken once, in a later task, for everything pushed in this one (17.6)", async () => {
+    const s = new EventStream<number>(() => "test");
+    const got: number[] = [];
+    const done = (async () => {
+      for await (const x of s.reader()) got.push(x);
+    })();
+    await Promise.resolve();
+    for (let i = 0; i < 10; i++) s.push(i);
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(got).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    s.end();
+    await done;
+  });
+
+  it("a writer that never yields to the event loop still has its reader keep up, a batch at a time", async () => {
+    const s = new EventStream<number>(() => "test");
+    let got = 0;
+    const done = (async () => {
+      for await (const _ of s.reader()) got++;
+    })();
+    await Promise.resolve();
+    let behind = 0;
+    for (let i = 0; i < 1000; i++) {
+      s.push(i);
+      for (let t = 0; t < 3; t++) await Promise.resolve();
+      behind = Math.max(behind, i + 1 - got);
+    }
+    // Without the batch wake the reader would see nothing before the writer's task ends.
+    expect(got).toBeGreaterThan(900);
+    expect(behind).toBeLessThanOrEqual(64);
+    s.end();
+    await done;
+    expect(got).toBe(1000);
+  });
+
   it("next() called several times without awaiting resolves in order, then done", async () => {
     const s = new EventStream<number>(() => "test");
     const r = s.reader();
