@@ -2,7 +2,7 @@ import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
 import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, markResuming, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
-import { beginResume, storeFailed, type Resuming } from "./durable/resume.js";
+import { beginResume, restreamEnded, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
 import { describeValue } from "./step.js";
@@ -211,6 +211,7 @@ async function attachChild(spec: RunSpec, input: unknown, parent: Parent & { run
   }
   if (stored === undefined) return started(startRun(spec, input, parent));
   if (isLive(stored.status)) return started(startRun(spec, undefined, parent, { runId, events: [] }));
+  await restreamEnded(store, spec.plan, runId, parent.run);
   if (stored.status === "completed") return { runId, result: Promise.resolve(stored.result) };
   const why = stored.error?.message ?? `it ended ${stored.status}`;
   const failed = new WorkflowError(why, { workflow: stored.workflow, runId });

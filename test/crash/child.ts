@@ -181,6 +181,49 @@ class Callee extends Workflow {
   }
 }
 
+class Note extends Event<{ step: string; k: number }> {}
+
+class Noisy extends Workflow {
+  @step({ accepts: StartEvent, emits: StopEvent })
+  async s1(ev: StartEvent<{ x: number }>, ctx: Context) {
+    log("s1", ctx);
+    ctx.writeEventToStream(new Note({ step: "s1", k: 1 }));
+    await nap(3);
+    ctx.writeEventToStream(new Note({ step: "s1", k: 2 }));
+    return new StopEvent({ result: { v: ev.x } });
+  }
+}
+
+/** Streams from its own steps, from a child run (forwarded with its path) and after a wait's waiterEvent. */
+class Streams extends Workflow {
+  @step({ accepts: StartEvent, emits: O1, calls: [Noisy] })
+  async first(ev: StartEvent<{ x: number }>, ctx: Context) {
+    log("first", ctx);
+    ctx.writeEventToStream(new Note({ step: "first", k: 1 }));
+    const child = (await ctx.runWorkflow(new Noisy({ store, timeout: null }), { x: ev.x })) as unknown;
+    ctx.writeEventToStream(new Note({ step: "first", k: 2 }));
+    await nap(3);
+    ctx.writeEventToStream(new Note({ step: "first", k: 3 }));
+    return new O1({ v: typeof child === "object" && child !== null ? 1 : 0 });
+  }
+  @step({ accepts: O1, emits: [Ping, StopEvent], waitsFor: Pong })
+  async second(ev: O1, ctx: Context) {
+    log("second", ctx);
+    ctx.writeEventToStream(new Note({ step: "second", k: ev.v }));
+    ctx.sendEvent(new Ping({ n: 3 }));
+    const pong = await ctx.waitForEvent(Pong, { waiterEvent: new Note({ step: "second-waits", k: 0 }) });
+    ctx.writeEventToStream(new Note({ step: "second", k: pong.n }));
+    return new StopEvent({ result: pong.n });
+  }
+  @step({ accepts: Ping, emits: Pong })
+  async pong(ev: Ping, ctx: Context) {
+    log("pong", ctx);
+    await nap(3);
+    ctx.writeEventToStream(new Note({ step: "pong", k: ev.n }));
+    return new Pong({ n: ev.n * 7 });
+  }
+}
+
 const FLOWS: Record<string, (store: Store) => Workflow> = {
   chain: (store) => new Chain({ store, timeout: null }),
   "fanout-array": (store) => new (fanOut(true))({ store, timeout: null }),
@@ -189,6 +232,7 @@ const FLOWS: Record<string, (store: Store) => Workflow> = {
   retries: (store) => new Retries({ store, timeout: null }),
   nested: (store) => new Outer({ store, timeout: null }),
   "app-call": (store) => new App({ workflows: [new Caller(), new Callee()], store, timeout: null }),
+  stream: (store) => new Streams({ store, timeout: null }),
 };
 
 /* ------------------------------------------------------------------ the store, and the kill */

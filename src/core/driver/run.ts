@@ -9,7 +9,7 @@ import {
 } from "../errors.js";
 import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
-import type { Restored } from "../machine/restored.js";
+import { writeKey, type Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
 import { collectKey, takeSet } from "../machine/collect.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
@@ -457,6 +457,8 @@ export class Run extends Deadline implements StepPort, RunControl {
   }
   /** For invocations run again on resume: the indexes of their sends the journal already holds. */
   #resent: ReadonlyMap<string, ReadonlySet<number>> | undefined;
+  /** Child writes the stream held when this run was restored ({@link Restored.childWrites}). */
+  #childWrites: ReadonlySet<string> | undefined;
 
   #target(step: string, ev: Event, from: Slot | undefined): Slot {
     const def = stepNamed(this.#setup.plan, step, from?.def.name);
@@ -895,18 +897,27 @@ export class Run extends Deadline implements StepPort, RunControl {
     // A child run's event: this run's id goes in front of its path on the way up. The origin is
     // made by the writer for this event alone and seen by nobody before the top run: put in place.
     if (origin !== undefined) (origin.path as string[]).unshift(this.id);
-    // A child's handler is never read: its events go up to the parent's stream instead.
-    if (forward) return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName, path: [this.id] }, writerOf(by, n));
     const journal = this.#setup.journal;
     const restreamed = this.#restreamed;
-    const writer = journal || restreamed ? writerOf(by, n) : undefined;
-    // An attempt run again after a crash: its writes the journal holds are in the stream already.
-    if (writer !== undefined && restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
+    const writer = journal || restreamed || forward ? writerOf(by, n) : undefined;
+    if (writer !== undefined) {
+      // An attempt run again after a crash: its writes the journal holds are in the stream already.
+      if (origin === undefined && restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
+      // A child's write handed up again after a crash (its run continued or re-attached), already here.
+      if (origin !== undefined && this.#childWrites?.has(writeKey(writer.stepRunId, writer.attempt, writer.n)) === true) return;
+    }
+    if (forward) {
+      // A child journals its writes too: a parent that crashed before journaling them gets them
+      // from here when it re-attaches. Its handler is never read: they go up to the parent's stream.
+      journal?.streamed(ev, ++this.#streamed, origin, writer);
+      return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName, path: [this.id] }, writer);
+    }
     if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
     if (origin) ORIGINS.set(ev, origin);
     journal?.streamed(ev, ++this.#streamed, origin, writer);
     this.stream.push(ev);
   }
+
   /** Events written to the stream so far: the last one's position. */
   #streamed = 0;
   /** For attempts run again on resume (`stepRunId#attempt`): the indexes of their writes the journal holds. */
@@ -1199,7 +1210,18 @@ export class Run extends Deadline implements StepPort, RunControl {
     if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;
     if (r.children !== undefined && r.children.size > 0) this.#childRuns = r.children;
     if (r.restreamed !== undefined && r.restreamed.size > 0) this.#restreamed = r.restreamed;
-    if (r.streamed !== undefined && r.streamed.length > 0 && this.#setup.forward === undefined) {
+    if (r.childWrites !== undefined && r.childWrites.size > 0) this.#childWrites = r.childWrites;
+    const forward = this.#setup.forward;
+    if (r.streamed !== undefined && r.streamed.length > 0 && forward !== undefined) {
+      // A child continued after a crash: its journaled writes go up again; the parent keeps
+      // those it does not hold yet (its own journal may have lost them in the crash).
+      for (const { event, origin, writer } of r.streamed) {
+        const from = origin === undefined ? { runId: this.id, workflow: this.workflowName, path: [this.id] } : { runId: origin.runId, workflow: origin.workflow, path: [...(origin.path ?? [this.id, origin.runId])] };
+        forward(event, from, writer);
+      }
+      this.#streamed = r.streamed.length;
+    }
+    if (r.streamed !== undefined && r.streamed.length > 0 && forward === undefined) {
       // The stream as the journal holds it: readers get it from the start, new writes go on after it.
       const stream = this.stream;
       for (const { event, origin } of r.streamed) {

@@ -16,7 +16,7 @@ import type { Clock } from "../clock.js";
 import { findLive, hold, markResuming, takeLease, type Leasing } from "./lease.js";
 import type { Plan } from "../plan.js";
 import { destinations, END, stepNamed } from "../machine/routing.js";
-import type { Restored } from "../machine/restored.js";
+import { writeKey, type Restored } from "../machine/restored.js";
 import { normalCollectKey } from "../machine/collect.js";
 import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
 import type { Run } from "../driver/run.js";
@@ -137,7 +137,13 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   // The stream in order of position; each in-flight invocation's writes from its last attempt,
   // keyed by the attempt its re-run will be.
   streamRecs.sort((a, b) => a.pos - b.pos);
-  const streamed = streamRecs.map((r) => ({ event: reviveStreamed(plan, r.event, runId), ...(r.origin ? { origin: r.origin } : {}) }));
+  const streamed = streamRecs.map((r) => ({
+    event: reviveStreamed(plan, r.event, runId),
+    ...(r.origin ? { origin: r.origin } : {}),
+    ...(r.by !== undefined && r.attempt !== undefined && r.n !== undefined ? { writer: { stepRunId: r.by, attempt: r.attempt, n: r.n } } : {}),
+  }));
+  const childWrites = new Set<string>();
+  for (const r of streamRecs) if (r.origin !== undefined && r.by !== undefined && r.attempt !== undefined && r.n !== undefined) childWrites.add(writeKey(r.by, r.attempt, r.n));
   const restreamed = new Map<string, Set<number>>();
   for (const r of streamRecs) {
     if (r.by === undefined || r.n === undefined || r.attempt === undefined || !inFlightIds.has(r.by) || r.attempt !== started.get(r.by)?.attempt) continue;
@@ -208,7 +214,7 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
   for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(childWrites.size > 0 ? { childWrites } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
     input,
     events,
     maxSeq,
@@ -222,6 +228,27 @@ export interface Resuming {
   readonly runId: string;
   /** Events to deliver once resumed; sends made while the resume is under way are added here. */
   readonly events: Event[];
+}
+
+
+/**
+ * A child run that ended before its parent crashed, re-attached by the parent's step run again:
+ * its journaled stream writes go up to the parent once more, in order. The parent keeps those
+ * its own journal lost in the crash and skips those it holds ({@link Restored.childWrites}).
+ */
+export async function restreamEnded(store: Store, plan: Plan, runId: string, parent: Run): Promise<void> {
+  let entries: readonly JournalEntry[];
+  try {
+    entries = await store.getJournal(runId);
+  } catch (err) {
+    throw storeFailed(err, plan.workflow, runId);
+  }
+  const recs = entries.filter((e): e is Extract<JournalEntry, { kind: "stream" }> => e.kind === "stream").sort((a, b) => a.pos - b.pos);
+  for (const r of recs) {
+    const origin = r.origin === undefined ? { runId, workflow: plan.workflow, path: [runId] } : { runId: r.origin.runId, workflow: r.origin.workflow, path: [...(r.origin.path ?? [runId, r.origin.runId])] };
+    const writer = r.by !== undefined && r.attempt !== undefined && r.n !== undefined ? { stepRunId: r.by, attempt: r.attempt, n: r.n } : undefined;
+    parent.toStream(reviveStreamed(plan, r.event, runId), writer, undefined, origin);
+  }
 }
 
 /** Check what `wf.sendEvent(runId, ev)` was given before anything starts. */

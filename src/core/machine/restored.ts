@@ -29,7 +29,13 @@ export interface Restored {
    */
   readonly children?: ReadonlyMap<string, ReadonlyMap<number, string>>;
   /** The run's stream as journaled, in order (positions 1…n); new writes go on after it. */
-  readonly streamed?: readonly { event: Event; origin?: { runId: string; workflow: string; path?: readonly string[] } }[];
+  readonly streamed?: readonly { event: Event; origin?: { runId: string; workflow: string; path?: readonly string[] }; writer?: { stepRunId: string; attempt: number; n: number } }[];
+  /**
+   * The writes of child runs (`stepRunId#attempt:n` of the child's writer) the stream holds: a
+   * child continued or re-attached after a crash hands its journaled writes up again, and those
+   * already here are not streamed twice.
+   */
+  readonly childWrites?: ReadonlySet<string>;
   /**
    * For each attempt run again (`stepRunId#attempt`): the indexes of the stream writes its
    * crashed attempt made, which the journal holds; the re-run does not write those again.
@@ -43,3 +49,8 @@ export interface Restored {
   readonly trace?: TraceCarrier;
 }
 
+
+/** A stream write's identity across processes: the writing attempt and the how-manieth of its writes. */
+export function writeKey(stepRunId: string, attempt: number, n: number): string {
+  return `${stepRunId}#${attempt}:${n}`;
+}
