@@ -219,9 +219,10 @@ async function measure(engine: Engine, name: ScenarioName, n: number, quick: boo
 /** The alternated chain comparison (see the header): ns per event per round, per kind. */
 async function alternate(n: number, rounds: number, kinds: readonly string[]): Promise<AlternateResult> {
   const load = async (kind: string) => {
-    const name = kind === "stepwise-stream" ? "stepwise" : kind;
+    const streaming = kind.endsWith("-stream");
+    const name = streaming ? kind.slice(0, -"-stream".length) : kind;
     const e = await (engines[name] ?? (() => Promise.reject(new Error(`unknown engine ${name}`))))();
-    const fn = kind === "stepwise-stream" ? e.stream?.bind(e) : e.chain?.bind(e);
+    const fn = streaming ? e.stream?.bind(e) : e.chain?.bind(e);
     if (!fn) throw new Error(`${kind} has no chain`);
     return fn;
   };

@@ -36,6 +36,7 @@ export const KIND_LABEL: Record<string, string> = {
   "floor-queue": "queue floor (+ FIFO queue, declared-emits check)",
   baseline: "plain async (await loop)",
   stepwise: "stepwise chain",
+  "floor-stream": "streaming floor (minimal floor + a kept log read by for await)",
   "stepwise-stream": "stepwise chain + streamEvents() reader",
 };
 
@@ -54,7 +55,7 @@ export function renderOverhead(o: Overhead): string {
     const ratio = (per: Record<string, Spread> | undefined) => {
       const a = per?.stepwise?.median;
       const b = per?.[kind]?.median;
-      return a === undefined || b === undefined || kind === "stepwise" ? "" : `${(a / b).toFixed(2)}×`;
+      return a === undefined || b === undefined || kind === "stepwise" || kind.endsWith("-stream") ? "" : `${(a / b).toFixed(2)}×`;
     };
     lines.push(`| ${KIND_LABEL[kind] ?? kind} | ${cell(ins?.[kind])} | ${cell(cpu?.[kind])} | ${cell(t)} | ${ratio(ins)} | ${ratio(cpu)} | ${ratio(o.nsPerEvent)} |`);
   }
@@ -65,6 +66,13 @@ export function renderOverhead(o: Overhead): string {
   };
   const costs = [["instructions", streamCost(ins)], ["CPU time", streamCost(cpu)], ["wall time", streamCost(o.nsPerEvent)]].filter(([, v]) => v !== undefined);
   if (costs.length > 0) lines.push("", `Streaming (the chain read through \`handler.streamEvents()\`) costs ${costs.map(([w, v]) => `${v} the chain in ${w}`).join(", ")}.`);
+  const overFloor = (per: Record<string, Spread> | undefined) => {
+    const a = per?.["stepwise-stream"]?.median;
+    const b = per?.["floor-stream"]?.median;
+    return a === undefined || b === undefined ? undefined : `${(a / b).toFixed(2)}×`;
+  };
+  const floors = [["instructions", overFloor(ins)], ["CPU time", overFloor(cpu)], ["wall time", overFloor(o.nsPerEvent)]].filter(([, v]) => v !== undefined);
+  if (floors.length > 0) lines.push("", `Against the streaming floor (the same chain and reader in plain code, the log kept), stepwise's streaming costs ${floors.map(([w, v]) => `${v} in ${w}`).join(", ")}.`);
   lines.push(
     "",
     `Time: ${o.processes} processes, each warming every kind ${o.warm} × ${fmt(o.size)} events, then ${o.rounds} rounds running each kind once in rotating order; per process the median of its rounds, then the median (range) over processes.` +

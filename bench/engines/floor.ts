@@ -7,6 +7,11 @@ import type { Engine } from "../types.js";
 //   1. allocate the event (an object of a class: events are typed values);
 //   2. route it by class (one Map lookup from the event's constructor to its handler);
 //   3. await the handler (steps are async functions; the engine cannot assume they are not).
+// Streaming floor (`floor.stream`), the minimal floor whose handler also writes each event it
+// handles to a stream read by `for await`, as stepwise's stream scenario does: the log keeps every
+// event (any number of readers, each from the first, as handler.streamEvents() promises), a
+// buffered event is handed over as a resolved promise, and a reader that has caught up waits on
+// one promise the next write resolves.
 // Queue floor, the minimal floor plus the work an engine with stepwise's contract must do:
 //   4. put the returned event on a FIFO queue and take the next one from it (a step may return
 //      several events or none, and other steps' events interleave, so events go through a queue);
@@ -38,6 +43,8 @@ function loopHandler(n: number, probe?: () => void): Handler {
 export const floor: Engine = {
   label: "minimal floor",
 
+  stream: streamFloor,
+
   async chain(n, probe) {
     const routes = new Map<Class, Handler>([[Loop, loopHandler(n, probe)]]);
     let ev: Ev = new Loop(0);
@@ -50,6 +57,68 @@ export const floor: Engine = {
     }
   },
 };
+
+/** The streaming floor's stream: an append-only log and the one reader waiting on it. */
+class FloorStream implements AsyncIterable<Ev> {
+  readonly log: Ev[] = [];
+  done = false;
+  #wake: (() => void) | undefined;
+
+  write(ev: Ev): void {
+    this.log.push(ev);
+    const wake = this.#wake;
+    if (wake !== undefined) {
+      this.#wake = undefined;
+      wake();
+    }
+  }
+
+  end(): void {
+    this.done = true;
+    this.#wake?.();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Ev> {
+    let i = 0;
+    const next = (): IteratorResult<Ev> => (i < this.log.length ? { value: this.log[i++] as Ev, done: false } : { value: undefined, done: true });
+    return {
+      next: () => {
+        if (i < this.log.length || this.done) return Promise.resolve(next());
+        return new Promise((resolve) => (this.#wake = () => resolve(next())));
+      },
+    };
+  }
+}
+
+/** The minimal floor's chain, each handled event written to a {@link FloorStream} read by `for await`. */
+async function streamFloor(n: number): Promise<number> {
+  const stream = new FloorStream();
+  const handler = loopHandler(n);
+  const routes = new Map<Class, Handler>([
+    [
+      Loop,
+      (ev) => {
+        stream.write(ev);
+        return handler(ev);
+      },
+    ],
+  ]);
+  const chain = (async () => {
+    let ev: Ev = new Loop(0);
+    for (;;) {
+      const h = routes.get(ev.constructor as Class);
+      if (h === undefined) throw new Error("unrouted");
+      const out = await h(ev);
+      if (out instanceof Stop) break;
+      ev = out;
+    }
+    stream.end();
+  })();
+  let seen = 0;
+  for await (const ev of stream) if (ev instanceof Loop) seen++;
+  await chain;
+  return seen;
+}
 
 export const floorQueue: Engine = {
   label: "queue floor",

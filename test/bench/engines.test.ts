@@ -49,6 +49,12 @@ describe("bench engines", () => {
     }
   });
 
+  it("the streaming floor's reader gets every handled event once, as stepwise's stream scenario counts them", async () => {
+    expect(await floor.stream?.(2_500)).toBe(2_501);
+    const e = await (engines.stepwise as () => Promise<Engine>)();
+    expect(await e.stream?.(2_500)).toBe(2_501);
+  });
+
   describe("durable runs", () => {
     const dir = mkdtempSync(join(tmpdir(), "stepwise-bench-test-"));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
