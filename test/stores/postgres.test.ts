@@ -352,6 +352,26 @@ describe.skipIf(!available)("PostgresStore", () => {
     }
   });
 
+  it("compresses large commits with lz4 where the server has it (pglz elsewhere)", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      const entries: JournalEntry[] = Array.from({ length: 1024 }, (_, i) => ({ kind: "event", seq: i + 1, event: { type: "Loop", data: { n: i, text: "some words ".repeat(4) } }, at: 1 }));
+      await store.append("r", entries);
+      const lz4 = (await c.query<{ lz4: boolean }>("SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'")).rows[0]?.lz4 === true;
+      const row = await c.query<{ how: string | null }>(`SELECT pg_column_compression(entries) AS how FROM "${schema}".stepwise_commits WHERE run_id = 'r'`);
+      expect(row.rows).toEqual([{ how: lz4 ? "lz4" : "pglz" }]);
+      expect(await store.getJournal("r")).toEqual(entries);
+    } finally {
+      await c.end();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
   it("a commit is all or nothing: a connection killed while its seq rows wait leaves no commit row; a repeated seq leaves nothing of its commit", async () => {
     const schema = uniqueSchema();
     const store = new PostgresStore(PG_URL, { schema });
