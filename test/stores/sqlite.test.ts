@@ -66,7 +66,21 @@ describe("SqliteStore files", () => {
     expect((err as Error).message).toMatch(/other tables \(users\)/);
     const again = new Database(path);
     expect(again.prepare("SELECT name FROM sqlite_master WHERE type='table'").all()).toEqual([{ name: "users" }]);
+    // Not even switched to WAL.
+    expect(again.pragma("journal_mode", { simple: true })).toBe("delete");
     again.close();
+  });
+
+  it("makes a new store's tables in WAL mode: they go to the WAL, the file itself gets its header only (no rollback-journal fsyncs)", () => {
+    const path = join(dir(), "runs.db");
+    const store = new SqliteStore(path);
+    try {
+      // Tables made in rollback mode before switching to WAL would be pages of the file itself.
+      expect(statSync(path).size).toBeLessThanOrEqual(4096);
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(4096);
+    } finally {
+      store.close();
+    }
   });
 
   it("rejects a store written by a newer schema version", () => {
