@@ -38,15 +38,45 @@ async function timed(fn) {
 
 const line = (what, events, ms) => console.log(`${what.padEnd(52)} ${String(Math.round((events / ms) * 1000)).padStart(8)} events/s  (${events} events, ${Math.round(ms)} ms)`);
 
+/**
+ * What this PostgreSQL does at best, one round trip at a time: an autocommit one-row INSERT (one
+ * fsynced commit: the floor of a "sync" step) and `SELECT 1` (a round trip alone).
+ */
+async function postgresFloor() {
+  const c = new pg.Client(PG);
+  await c.connect();
+  const table = `stepwise_tp_floor_${process.pid}`;
+  try {
+    await c.query(`CREATE TABLE ${table} (n INT, body TEXT)`);
+    const rate = async (q) => {
+      const ms = await timed(async () => {
+        for (let i = 0; i < N; i++) await c.query(q);
+      });
+      return (N / ms) * 1000;
+    };
+    const insert = { name: "tp_floor_insert", text: `INSERT INTO ${table} VALUES ($1, $2)`, values: [1, '[{"kind":"event"}]'] };
+    await rate(insert); // warm-up
+    const commits = await rate(insert);
+    const trips = await rate({ name: "tp_floor_select", text: "SELECT 1" });
+    console.log(`${"PostgreSQL floor: autocommit INSERT".padEnd(52)} ${String(Math.round(commits)).padStart(8)} commits/s  (SELECT 1: ${Math.round(trips)} round trips/s)`);
+    return commits;
+  } finally {
+    await c.query(`DROP TABLE IF EXISTS ${table}`);
+    await c.end();
+  }
+}
+
 async function postgres() {
   const schema = `stepwise_tp_${process.pid}`;
   const store = new PostgresStore(PG, { schema });
+  const floor = await postgresFloor();
   try {
     for (const durability of ["sync", "batched"]) {
       const n = durability === "sync" ? N : N * 10;
       await chain(50, store, durability).run(); // warm-up
       const ms = await timed(() => chain(n, store, durability).run());
       line(`PostgreSQL, one chain of ${n}, ${durability}`, n, ms);
+      if (durability === "sync") console.log(`${"  against the floor".padEnd(52)} ${((n / ms) * 1000 / floor).toFixed(2).padStart(8)}×`);
     }
     // The store alone: one small commit per call, then 1,024 entries per call.
     await store.createRun({ runId: "raw", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: Date.now() });

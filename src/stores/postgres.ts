@@ -68,6 +68,8 @@ const CHANNEL = "stepwise_inbox";
  * Runs and journals in PostgreSQL. Pass a `pg.Pool` (the store does not end it) or a
  * connection string or pool config (the store owns that pool and ends it on `close()`).
  * Every write is one statement (one round trip, one transaction), except those that claim inbox events.
+ * Statements are named prepared statements, prepared once per connection (behind PgBouncer in
+ * transaction mode that needs its `max_prepared_statements`, 1.21 and later).
  * @example
  * const store = new PostgresStore("postgres://localhost/app", { schema: "stepwise" });
  */
@@ -114,6 +116,17 @@ export class PostgresStore implements Store {
     return `${this.#schema}.stepwise_${name}`;
   }
 
+  /**
+   * The text of statement `key`, built once per store: the same string each call, so naming it
+   * ({@link statementName}) is a lookup, not a hash of a fresh kilobyte of SQL.
+   */
+  #sql(key: string, build: () => string): string {
+    let text = this.#texts.get(key);
+    if (text === undefined) this.#texts.set(key, (text = build()));
+    return text;
+  }
+  readonly #texts = new Map<string, string>();
+
   #init(): Promise<void> {
     return (this.#ready ??= this.#doInit().catch((err: unknown) => {
       this.#ready = undefined;
@@ -140,8 +153,11 @@ export class PostgresStore implements Store {
             POSTGRES_SCHEMA_VERSION,
           );
         }
-        if (found < 2) await client.query(this.#migration1to2());
-        if (found < 3) await client.query(this.#migration2to3());
+        if (found < 3) {
+          const lz4 = await hasLz4(client);
+          if (found < 2) await client.query(this.#migration1to2());
+          await client.query(this.#migration2to3(lz4));
+        }
       } else {
         await client.query(`
           CREATE TABLE ${this.#t("meta")} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -154,7 +170,7 @@ export class PostgresStore implements Store {
           );
           CREATE INDEX ON ${this.#t("runs")} (created_at DESC);
           ${this.#inboxTable()}
-          ${this.#v3Tables()}
+          ${this.#v3Tables(await hasLz4(client))}
         `);
       }
       await client.query("COMMIT");
@@ -179,17 +195,20 @@ export class PostgresStore implements Store {
    * and read back verbatim, never parsed by the server). `stepwise_seqs`: the event seqs each
    * commit journaled, as ranges `lo..hi` of consecutive seqs (a commit's events are normally
    * numbered consecutively: one row per commit, not one per event). Ranges never overlap.
+   * `lz4`: large commits (batched durability) are compressed with lz4 instead of the default pglz,
+   * where the server has it (PostgreSQL 14 and later, built with lz4): measured 140 → 50 ms of
+   * server CPU per 60,000 batched events, about as many WAL bytes. Tables made before keep theirs.
    */
-  #v3Tables(): string {
+  #v3Tables(lz4: boolean): string {
     return `
-      CREATE TABLE ${this.#t("commits")} (run_id TEXT NOT NULL, idx INTEGER NOT NULL, at BIGINT NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (run_id, idx));
+      CREATE TABLE ${this.#t("commits")} (run_id TEXT NOT NULL, idx INTEGER NOT NULL, at BIGINT NOT NULL, entries TEXT${lz4 ? " COMPRESSION lz4" : ""} NOT NULL, PRIMARY KEY (run_id, idx));
       CREATE TABLE ${this.#t("seqs")} (run_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, PRIMARY KEY (run_id, lo));`;
   }
 
   /** Each journal row of schema 2 becomes a commit of one entry, in order; its seq moves to the seq table. */
-  #migration2to3(): string {
+  #migration2to3(lz4: boolean): string {
     return `
-      ${this.#v3Tables()}
+      ${this.#v3Tables(lz4)}
       INSERT INTO ${this.#t("commits")} (run_id, idx, at, entries) SELECT run_id, idx, at, '[' || entry::text || ']' FROM ${this.#t("journal")};
       INSERT INTO ${this.#t("seqs")} (run_id, lo, hi) SELECT run_id, seq, seq FROM ${this.#t("journal")} WHERE seq IS NOT NULL;
       DROP TABLE ${this.#t("journal")};
@@ -232,7 +251,7 @@ export class PostgresStore implements Store {
   async #run<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[], runId?: string): Promise<pg.QueryResult<R>> {
     await this.#init();
     try {
-      return await this.#pool.query<R>(sql, args);
+      return await this.#pool.query<R>({ name: statementName(sql), text: sql, values: args });
     } catch (err) {
       throw runId === undefined ? wrap(err, what) : this.#wrapWrite(err, what, runId);
     }
@@ -243,7 +262,7 @@ export class PostgresStore implements Store {
   async createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): Promise<void> {
     await this.#q(
       `create run "${run.runId}"`,
-      `INSERT INTO ${this.#t("runs")} (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)`,
+      this.#sql("createRun", () => `INSERT INTO ${this.#t("runs")} (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)`),
       [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt],
     );
   }
@@ -268,9 +287,12 @@ export class PostgresStore implements Store {
     const ranges = rangesOf(entries, runId);
     const r = await this.#q<{ n: string; ok: string }>(
       what,
-      `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1${fenced ? " AND lease_token = $5 AND status IN ('running', 'waiting') FOR SHARE" : ""}),
+      this.#sql(
+        fenced ? "appendFenced" : "append",
+        () => `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1${fenced ? " AND lease_token = $5 AND status IN ('running', 'waiting') FOR SHARE" : ""}),
        ${this.#insertCommit("run")}
        SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM run) AS ok`,
+      ),
       fenced ? [runId, JSON.stringify(entries), Date.now(), ranges, options.token] : [runId, JSON.stringify(entries), Date.now(), ranges],
       runId,
     );
@@ -317,7 +339,10 @@ export class PostgresStore implements Store {
     const fenced = options.token !== undefined;
     const r = await this.#q(
       `set the status of run "${runId}"`,
-      `UPDATE ${this.#t("runs")} SET status = $2, result = $3, error = $4, updated_at = $5 WHERE run_id = $1${fenced ? " AND lease_token = $6 AND status IN ('running', 'waiting')" : ""}`,
+      this.#sql(
+        fenced ? "setStatusFenced" : "setStatus",
+        () => `UPDATE ${this.#t("runs")} SET status = $2, result = $3, error = $4, updated_at = $5 WHERE run_id = $1${fenced ? " AND lease_token = $6 AND status IN ('running', 'waiting')" : ""}`,
+      ),
       fenced ? [runId, status, json(outcome.result), json(outcome.error), Date.now(), options.token] : [runId, status, json(outcome.result), json(outcome.error), Date.now()],
     );
     if (r.rowCount === 0) {
@@ -341,12 +366,15 @@ export class PostgresStore implements Store {
     if (fenced) args.push(options.token);
     const r = await this.#q<{ found: string; ok: string; ended: string }>(
       what,
-      `WITH run AS (SELECT run_id, status, lease_token FROM ${this.#t("runs")} WHERE run_id = $1 FOR UPDATE),
+      this.#sql(
+        entries.length > 0 ? (fenced ? "finishFenced" : "finish") : fenced ? "finishEmptyFenced" : "finishEmpty",
+        () => `WITH run AS (SELECT run_id, status, lease_token FROM ${this.#t("runs")} WHERE run_id = $1 FOR UPDATE),
        ok AS (SELECT run_id FROM run WHERE status IN ('running', 'waiting')${fenced ? " AND lease_token = $8" : ""}),
        ${entries.length > 0 ? `${this.#insertCommit("ok")},` : ""}
        upd AS (UPDATE ${this.#t("runs")} r SET status = $5, result = $6, error = $7, updated_at = $3, lease_owner = NULL, lease_expires = NULL
          FROM ok WHERE r.run_id = ok.run_id${entries.length > 0 ? " AND EXISTS (SELECT 1 FROM ins)" : ""} RETURNING 1)
        SELECT (SELECT count(*) FROM run) AS found, (SELECT count(*) FROM ok) AS ok, (SELECT count(*) FROM upd) AS ended${entries.length > 0 ? "" : ", $2::text, $4::bigint[]"}`,
+      ),
       args,
       runId,
     );
@@ -441,7 +469,7 @@ export class PostgresStore implements Store {
   }
 
   async getRun(runId: string): Promise<StoredRun | undefined> {
-    const r = await this.#q<RunRow>(`read run "${runId}"`, `SELECT ${this.#cols} FROM ${this.#t("runs")} r WHERE run_id = $1`, [runId]);
+    const r = await this.#q<RunRow>(`read run "${runId}"`, this.#sql("getRun", () => `SELECT ${this.#cols} FROM ${this.#t("runs")} r WHERE run_id = $1`), [runId]);
     const row = r.rows[0];
     return row && toRun(row);
   }
@@ -481,13 +509,19 @@ export class PostgresStore implements Store {
     const r = await this.#q<{ lease_owner: string | null; lease_expires: string | null; lease_token: string; took: string | null }>(
       `take the lease on run "${runId}"`,
       renew
-        ? `WITH took AS (
+        ? this.#sql(
+            "renew",
+            () => `WITH took AS (
              UPDATE ${this.#t("runs")} SET lease_expires = $3 + $4::bigint WHERE run_id = $1 AND lease_owner = $2 AND lease_token = $5 RETURNING lease_token)
-           SELECT lease_owner, lease_expires, lease_token, (SELECT lease_token FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`
-        : `WITH took AS (
+           SELECT lease_owner, lease_expires, lease_token, (SELECT lease_token FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`,
+          )
+        : this.#sql(
+            "lease",
+            () => `WITH took AS (
              UPDATE ${this.#t("runs")} SET lease_token = lease_token + (CASE WHEN lease_owner IS NOT DISTINCT FROM $2 THEN 0 ELSE 1 END), lease_owner = $2, lease_expires = $3 + $4::bigint
              WHERE run_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires < $3) RETURNING lease_token)
            SELECT lease_owner, lease_expires, lease_token, (SELECT lease_token FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`,
+          ),
       renew ? [runId, owner, now, ttlMs, options.token] : [runId, owner, now, ttlMs],
     );
     const row = r.rows[0];
@@ -496,7 +530,10 @@ export class PostgresStore implements Store {
   }
 
   async releaseLease(runId: string, owner: string): Promise<void> {
-    await this.#q(`release the lease on run "${runId}"`, `UPDATE ${this.#t("runs")} SET lease_owner = NULL, lease_expires = NULL WHERE run_id = $1 AND lease_owner = $2`, [runId, owner]);
+    await this.#q(`release the lease on run "${runId}"`, this.#sql("release", () => `UPDATE ${this.#t("runs")} SET lease_owner = NULL, lease_expires = NULL WHERE run_id = $1 AND lease_owner = $2`), [
+      runId,
+      owner,
+    ]);
   }
 
   /**
@@ -522,7 +559,7 @@ export class PostgresStore implements Store {
   async readInbox(runId: string, limit?: number): Promise<readonly InboxItem[]> {
     const r = await this.#q<{ id: string; event: string; at: string }>(
       `read the inbox of run "${runId}"`,
-      `SELECT id, event::text AS event, at FROM ${this.#t("inbox")} WHERE run_id = $1 ORDER BY id${limit === undefined ? "" : " LIMIT $2"}`,
+      this.#sql(limit === undefined ? "inbox" : "inboxUpTo", () => `SELECT id, event::text AS event, at FROM ${this.#t("inbox")} WHERE run_id = $1 ORDER BY id${limit === undefined ? "" : " LIMIT $2"}`),
       limit === undefined ? [runId] : [runId, Number.isNaN(limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(limit)))],
     );
     return r.rows.map((row) => ({ id: Number(row.id), event: JSON.parse(row.event) as EventJSON, at: Number(row.at) }));
@@ -637,6 +674,26 @@ function rangesOf(entries: readonly JournalEntry[], runId: string): [number, num
   return ranges;
 }
 
+
+/** Whether the server can compress TOASTed values with lz4 (PostgreSQL 14+, built with it). */
+async function hasLz4(client: pg.PoolClient): Promise<boolean> {
+  const r = await client.query<{ lz4: boolean }>("SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'");
+  return r.rows[0]?.lz4 === true;
+}
+
+/**
+ * Every statement of {@link PostgresStore} outside a transaction is a named prepared statement:
+ * parsed and planned once per connection, then only bound and executed (the append's statement
+ * planned on every call cost about as much server time as its commit). One name per distinct text
+ * in this process: a name never stands for two texts, so stores sharing a pool share its statements.
+ */
+const NAMES = new Map<string, string>();
+
+function statementName(sql: string): string {
+  let name = NAMES.get(sql);
+  if (name === undefined) NAMES.set(sql, (name = `stepwise_${NAMES.size + 1}`));
+  return name;
+}
 
 function wrap(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;

@@ -24,6 +24,21 @@ class Waits extends Workflow {
   }
 }
 
+/** Counts the statements a store sends through `pool.query` (one round trip each), and lists those sent without a name. */
+function countQueries(pool: pg.Pool): { statements: string[]; unnamed: string[] } {
+  const statements: string[] = [];
+  const unnamed: string[] = [];
+  const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+  (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
+    const q = a[0] as string | { text: string; name?: string };
+    const text = typeof q === "string" ? q : q.text;
+    statements.push(text);
+    if (typeof q === "string" || q.name === undefined) unnamed.push(text);
+    return query(...a);
+  };
+  return { statements, unnamed };
+}
+
 describe.skipIf(!available)("PostgresStore", () => {
   describeStoreConformance("PostgresStore", async () => {
     const schema = uniqueSchema();
@@ -235,12 +250,7 @@ describe.skipIf(!available)("PostgresStore", () => {
     const store = new PostgresStore(pool, { schema });
     try {
       await store.listRuns(); // creates the tables
-      const statements: string[] = [];
-      const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
-      (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
-        statements.push(String(a[0]));
-        return query(...a);
-      };
+      const { statements, unnamed } = countQueries(pool);
       // pool.query takes its connection with a callback: the store's own connect() calls are a
       // transaction's (several statements each) or the one LISTEN connection of the store.
       const held: string[] = [];
@@ -250,7 +260,8 @@ describe.skipIf(!available)("PostgresStore", () => {
         if (a.length === 0) {
           const q = client.query.bind(client) as (...x: unknown[]) => unknown;
           (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
-            held.push(String(x[0]).split(" ")[0] ?? "");
+            const q0 = x[0] as string | { text: string };
+            held.push((typeof q0 === "string" ? q0 : q0.text).trim().split(/\s/)[0] ?? "");
             return q(...x);
           };
         }
@@ -272,8 +283,11 @@ describe.skipIf(!available)("PostgresStore", () => {
         const count = async (sql: string) => Number((await c.query<{ n: string }>(sql)).rows[0]!.n);
         // Per run, "sync" durability: run row, lease, inbox read, two step commits, the end (with the last commit) in one statement.
         expect(statements.length).toBe(6 * runs);
-        // No transaction of several statements (BEGIN … COMMIT); only the store's LISTEN connection.
-        expect(held.filter((q) => q !== "LISTEN" && q !== "UNLISTEN")).toEqual([]);
+        // Each a named prepared statement: parsed and planned once per connection, not per call.
+        expect(unnamed).toEqual([]);
+        // No transaction of several statements (BEGIN … COMMIT) on a connection the store holds
+        // (it holds one for LISTEN, given back to the pool after the last run; pool.query reuses it).
+        expect(held.filter((q) => q === "BEGIN")).toEqual([]);
         expect(statements.filter((s) => s.includes(t("commits"))).length).toBe(3 * runs);
         expect(await count(`SELECT count(*) AS n FROM ${t("commits")}`)).toBe(3 * runs);
         // Three events per run (StartEvent, Mid, StopEvent), numbered consecutively: one seq-range row per commit
@@ -287,6 +301,73 @@ describe.skipIf(!available)("PostgresStore", () => {
     } finally {
       await store.close();
       await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it('"sync" durability costs one round trip per step: a chain of n steps sends n + 5 statements, each a named prepared one', async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+    const store = new PostgresStore(pool, { schema });
+    try {
+      await store.listRuns(); // creates the tables
+      const { statements, unnamed } = countQueries(pool);
+      const held: string[] = [];
+      const connect = pool.connect.bind(pool) as (...a: unknown[]) => Promise<pg.PoolClient>;
+      (pool as unknown as { connect: unknown }).connect = async (...a: unknown[]) => {
+        const client = await connect(...a);
+        if (a.length === 0) {
+          const q = client.query.bind(client) as (...x: unknown[]) => unknown;
+          (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
+            const q0 = x[0] as string | { text: string };
+            held.push((typeof q0 === "string" ? q0 : q0.text).trim().split(/\s/)[0] ?? "");
+            return q(...x);
+          };
+        }
+        return client;
+      };
+      const chain = (n: number) =>
+        new Workflow({ store, durability: "sync", timeout: null }).addStep({ accepts: [StartEvent, Half], emits: [Half, StopEvent] }, async function loop(ev) {
+          const i = ev instanceof Half ? ev.n : 0;
+          return i < n ? new Half({ n: i + 1 }) : new StopEvent({ result: i });
+        });
+      const sent: number[] = [];
+      for (const n of [20, 60]) {
+        statements.length = 0;
+        expect(await chain(n).run()).toBe(n);
+        await new Promise((r) => setTimeout(r, 20));
+        sent.push(statements.length);
+      }
+      // n + 1 invocations, each one commit of its completion (the first with the StartEvent); the
+      // end; the run row, the lease and the inbox read.
+      expect(sent).toEqual([20 + 5, 60 + 5]);
+      expect(statements.filter((s) => s.includes("stepwise_commits")).length).toBe(60 + 2);
+      expect(unnamed).toEqual([]);
+      // No commit is a transaction of several statements; only the store's LISTEN connection.
+      expect(held.filter((q) => q === "BEGIN")).toEqual([]);
+    } finally {
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("compresses large commits with lz4 where the server has it (pglz elsewhere)", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input: { type: "StartEvent", data: {} }, createdAt: 1 });
+      const entries: JournalEntry[] = Array.from({ length: 1024 }, (_, i) => ({ kind: "event", seq: i + 1, event: { type: "Loop", data: { n: i, text: "some words ".repeat(4) } }, at: 1 }));
+      await store.append("r", entries);
+      const lz4 = (await c.query<{ lz4: boolean }>("SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'")).rows[0]?.lz4 === true;
+      const row = await c.query<{ how: string | null }>(`SELECT pg_column_compression(entries) AS how FROM "${schema}".stepwise_commits WHERE run_id = 'r'`);
+      expect(row.rows).toEqual([{ how: lz4 ? "lz4" : "pglz" }]);
+      expect(await store.getJournal("r")).toEqual(entries);
+    } finally {
+      await c.end();
+      await store.close();
       await dropSchema(schema);
     }
   });

@@ -66,7 +66,21 @@ describe("SqliteStore files", () => {
     expect((err as Error).message).toMatch(/other tables \(users\)/);
     const again = new Database(path);
     expect(again.prepare("SELECT name FROM sqlite_master WHERE type='table'").all()).toEqual([{ name: "users" }]);
+    // Not even switched to WAL.
+    expect(again.pragma("journal_mode", { simple: true })).toBe("delete");
     again.close();
+  });
+
+  it("makes a new store's tables in WAL mode: they go to the WAL, the file itself gets its header only (no rollback-journal fsyncs)", () => {
+    const path = join(dir(), "runs.db");
+    const store = new SqliteStore(path);
+    try {
+      // Tables made in rollback mode before switching to WAL would be pages of the file itself.
+      expect(statSync(path).size).toBeLessThanOrEqual(4096);
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(4096);
+    } finally {
+      store.close();
+    }
   });
 
   it("rejects a store written by a newer schema version", () => {
@@ -437,8 +451,12 @@ describe("SqliteStore group commit", () => {
     try {
       const begins = sql.filter((q) => q.startsWith("BEGIN")).length;
       expect(sql.filter((q) => q.startsWith("SAVEPOINT"))).toEqual([]);
-      // Per run ("sync"): run row, lease, inbox read, two appends (commit + seq), the end (commit + seq + status); plus each group's BEGIN and COMMIT.
-      expect(sql.length).toBe(10 * runs + 2 * begins);
+      // The holder's inbox reads ask for no LIMIT (with one, a read of an empty inbox costs 3× as much).
+      expect(sql.filter((q) => q.includes("stepwise_inbox") && q.includes("LIMIT"))).toEqual([]);
+      expect(sql.filter((q) => q.includes("FROM stepwise_inbox")).length).toBe(runs);
+      // Per run ("sync"): run row, lease, inbox read, two appends (commit + one seq insert: the first
+      // commit's two events in one), the end (commit + seq + status); plus each group's BEGIN and COMMIT.
+      expect(sql.length).toBe(9 * runs + 2 * begins);
       // The 40 runs' five kinds of write share a handful of transactions.
       expect(begins).toBeLessThanOrEqual(10);
       const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
@@ -448,6 +466,41 @@ describe("SqliteStore group commit", () => {
       db.close();
       store.close();
     }
+  });
+
+  it("a commit's seq rows take one statement per 64 events; a repeated seq in any of them is named and refuses the whole commit", async () => {
+    const store = new SqliteStore(join(tmp.dir, "seqs.db"));
+    await store.createRun({ runId: "r", workflow: "W", input: start, createdAt: 1 });
+    await store.append("r", [ev(1000)]);
+    const proto = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as Record<"run", (...a: unknown[]) => unknown>;
+    const sql: string[] = [];
+    const run = proto.run;
+    proto.run = function (this: { source: string }, ...a: unknown[]) {
+      sql.push(this.source);
+      return run.apply(this, a);
+    };
+    const events = (from: number, n: number) => Array.from({ length: n }, (_, i) => ev(from + i));
+    try {
+      // 341 events, as in a "batched" commit of 1,024 entries: 6 seq statements (5 × 64 + 21).
+      await store.append("r", events(1, 341));
+      expect(sql.filter((q) => q.startsWith("INSERT INTO stepwise_seqs")).length).toBe(6);
+      expect(sql.filter((q) => q.startsWith("INSERT INTO stepwise_journal")).length).toBe(1);
+      // A seq repeated within the commit (in a later chunk than its first), one the run holds (in a later chunk).
+      const within = await store.append("r", [...events(400, 100), ev(410)]).then(() => undefined, (e: unknown) => e);
+      expect(within).toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect(String((within as Error).message)).toMatch(/event 410\b/);
+      const held = await store.append("r", [...events(500, 100), ev(1000)]).then(() => undefined, (e: unknown) => e);
+      expect(held).toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect(String((held as Error).message)).toMatch(/event 1000\b/);
+    } finally {
+      proto.run = run;
+    }
+    // Nothing of the refused commits was kept: their seqs are free.
+    await store.append("r", [...events(400, 100), ...events(500, 100)]);
+    const seqs = store.getJournal("r").map((e) => (e.kind === "event" ? e.seq : -1));
+    expect(seqs.length).toBe(1 + 341 + 200);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    store.close();
   });
 
   it("a refused write in a group leaves the others written, and is itself written not at all", async () => {
