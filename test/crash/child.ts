@@ -200,7 +200,7 @@ class Streams extends Workflow {
   async first(ev: StartEvent<{ x: number }>, ctx: Context) {
     log("first", ctx);
     ctx.writeEventToStream(new Note({ step: "first", k: 1 }));
-    const child = (await ctx.runWorkflow(new Noisy({ store, timeout: null }), { x: ev.x })) as unknown;
+    const child: unknown = await ctx.runWorkflow(new Noisy({ store, timeout: null }), { x: ev.x });
     ctx.writeEventToStream(new Note({ step: "first", k: 2 }));
     await nap(3);
     ctx.writeEventToStream(new Note({ step: "first", k: 3 }));
