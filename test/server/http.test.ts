@@ -44,3 +44,65 @@ describe("server over a real port", () => {
     expect(lines.at(-1).result).toBe("you said tea");
   });
 });
+
+describe("event streams on the node server", () => {
+  /** Counts `new TransformStream()` (what Hono's stream helpers make per response) while `f` runs. */
+  async function countingTransformStreams<T>(f: () => Promise<T>): Promise<{ made: number; value: T }> {
+    const Original = globalThis.TransformStream;
+    let made = 0;
+    globalThis.TransformStream = class extends Original<unknown, unknown> {
+      constructor(...args: ConstructorParameters<typeof TransformStream<unknown, unknown>>) {
+        super(...args);
+        made++;
+      }
+    } as typeof TransformStream;
+    try {
+      const value = await f();
+      return { made, value };
+    } finally {
+      globalThis.TransformStream = Original;
+    }
+  }
+
+  it("are written straight to node's response (no web stream per reader), with the same bytes as through app.request", async () => {
+    const app = createServer({ workflows: { greeter: new Greeter() } });
+    running = await serve(app, { port: 0 });
+    const { runId } = (await (await post(`${running.url}/workflows/greeter/runs?wait=5`, { name: "Ada", times: 2 })).json()) as { runId: string };
+    const url = `${running.url}/runs/${runId}/events`;
+    const direct = await countingTransformStreams(async () => {
+      const sseRes = await fetch(url);
+      const ndRes = await fetch(url, { headers: { Accept: "application/x-ndjson" } });
+      return { sse: await sseRes.text(), nd: await ndRes.text(), types: [sseRes.headers.get("content-type"), ndRes.headers.get("content-type")], cache: sseRes.headers.get("cache-control") };
+    });
+    expect(direct.made).toBe(0);
+    expect(direct.value.types).toEqual(["text/event-stream", "application/x-ndjson"]);
+    expect(direct.value.cache).toBe("no-cache");
+    const viaHono = await countingTransformStreams(async () => ({
+      sse: await (await app.request(`/runs/${runId}/events`)).text(),
+      nd: await (await app.request(`/runs/${runId}/events`, { headers: { Accept: "application/x-ndjson" } })).text(),
+    }));
+    expect(viaHono.made).toBe(2);
+    expect(direct.value.sse).toBe(viaHono.value.sse);
+    expect(direct.value.nd).toBe(viaHono.value.nd);
+    expect(direct.value.sse).toContain('data: {"id":3,"type":"StopEvent","data":{"result":"hello Ada"}}\nid: 3\n\nevent: end\n');
+  });
+
+  it("go through Hono's streams when CORS or the user's middleware set headers, which the answer then carries", async () => {
+    const app = createServer({
+      workflows: { greeter: new Greeter() },
+      cors: true,
+      middleware: [
+        async (c, next) => {
+          await next();
+          c.header("X-Seen", "yes");
+        },
+      ],
+    });
+    running = await serve(app, { port: 0 });
+    const { runId } = (await (await post(`${running.url}/workflows/greeter/runs?wait=5`, { name: "Bo" })).json()) as { runId: string };
+    const res = await fetch(`${running.url}/runs/${runId}/events`, { headers: { Origin: "http://elsewhere.example" } });
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("x-seen")).toBe("yes");
+    expect(await res.text()).toBe('data: {"id":1,"type":"StopEvent","data":{"result":"hello Bo"}}\nid: 1\n\nevent: end\ndata: {"status":"completed","result":"hello Bo"}\n\n');
+  });
+});
