@@ -10,7 +10,7 @@ import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
-import { readJson } from "./body.js";
+import { header, readJson } from "./body.js";
 import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
@@ -172,8 +172,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
     }
     const wait = seconds(c.req.query("wait"), "wait");
     // A `traceparent` header: the run joins the caller's trace.
-    const traceparent = c.req.header("traceparent");
-    const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: c.req.header("tracestate") }, () => runs.start(s, start));
+    const traceparent = header(c, "traceparent");
+    const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: header(c, "tracestate") }, () => runs.start(s, start));
     // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {

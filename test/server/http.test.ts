@@ -106,3 +106,20 @@ describe("event streams on the node server", () => {
     expect(await res.text()).toBe('data: {"id":1,"type":"StopEvent","data":{"result":"hello Bo"}}\nid: 1\n\nevent: end\ndata: {"status":"completed","result":"hello Bo"}\n\n');
   });
 });
+
+describe("request headers on the node server", () => {
+  it("are read from node's parsed headers: the content type (415), the length (413), and both through app.request alike", async () => {
+    const app = createServer({ workflows: { greeter: new Greeter() }, maxBodyBytes: 64 });
+    running = await serve(app, { port: 0 });
+    const url = `${running.url}/workflows/greeter/runs?wait=5`;
+    const send = (body: string, type: string) => fetch(url, { method: "POST", body, headers: { "Content-Type": type } });
+    const viaApp = (body: string, type: string) => app.request("/workflows/greeter/runs?wait=5", { method: "POST", body, headers: { "Content-Type": type } });
+    for (const call of [send, viaApp]) {
+      expect((await call('{"name":"Ada"}', "text/plain")).status).toBe(415);
+      expect((await call(JSON.stringify({ name: "x".repeat(100) }), "application/json")).status).toBe(413);
+      const ok = await call('{"name":"Ada"}', "application/vnd.api+json; charset=utf-8");
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as { result: string }).result).toBe("hello Ada");
+    }
+  });
+});
