@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer, serve, type RunningServer } from "stepwise-ai/server";
+import { Context, Event, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
 import { Asker, Greeter } from "./fixtures.js";
 
 let running: RunningServer | undefined;
@@ -121,5 +122,37 @@ describe("request headers on the node server", () => {
       expect(ok.status).toBe(200);
       expect(((await ok.json()) as { result: string }).result).toBe("hello Ada");
     }
+  });
+});
+
+describe("a slow reader of a long stream on the node server", () => {
+  class Chunk extends Event<{ n: number; pad: string }> {}
+  /** Streams `count` events of about 4 KB each, then ends. */
+  class Flood extends Workflow<{ count: number }, number> {
+    @step({ accepts: StartEvent, emits: StopEvent })
+    async go(ev: StartEvent<{ count: number }>, ctx: Context) {
+      const pad = "x".repeat(4096);
+      for (let n = 1; n <= ev.count; n++) ctx.writeEventToStream(new Chunk({ n, pad }));
+      return new StopEvent({ result: ev.count });
+    }
+  }
+
+  it("gets every frame once and in order when the socket's buffers fill (the writer waits for drain)", async () => {
+    running = await serve(createServer({ workflows: { flood: new Flood() } }), { port: 0 });
+    const count = 3000;
+    const { runId } = (await (await post(`${running.url}/workflows/flood/runs?wait=10`, { count })).json()) as { runId: string };
+    const res = await fetch(`${running.url}/runs/${runId}/events`);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    // Read nothing for a while: the server's writes back up into node's buffer.
+    await new Promise((r) => setTimeout(r, 200));
+    let text = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids).toEqual(Array.from({ length: count + 1 }, (_, i) => i + 1));
+    expect(text.endsWith(`event: end\ndata: {"status":"completed","result":${count}}\n\n`)).toBe(true);
   });
 });
