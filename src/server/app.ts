@@ -115,9 +115,12 @@ export function createServer(options: ServerOptions): StepwiseServer {
   // hang too); else each route applies it to its own handler (see `on`), which spares every
   // request a middleware layer, and the LlamaIndex routes, mounted whole, take the middleware.
   const timeoutFirst = (options.middleware?.length ?? 0) > 0;
-  // Event streams go straight to node's response unless middleware may set headers (CORS) or
-  // rework responses (the user's own): Hono would wrap the already-sent answer in another.
-  const direct = !timeoutFirst && !options.cors;
+  // Event streams go straight to node's response only when this app is served whole by `serve`
+  // and has no middleware that may set headers (CORS) or rework answers (the user's own): Hono
+  // would wrap the already-sent answer in another. Mounted in another app, whose middleware this
+  // one cannot see, they go through Hono's streams.
+  const directAllowed = !timeoutFirst && !options.cors;
+  const direct = () => directAllowed && servedWhole.has(app);
   /** Register a route: its description on `docs`, its handler (within the request timeout unless `open`) on `app`. */
   const on = <P extends string>(method: "GET" | "POST", path: P, doc: MiddlewareHandler, handler: (c: Context<BlankEnv, P>) => Response | Promise<Response>, open = false) => {
     docs.on(method, path, doc);
@@ -209,7 +212,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
     const source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
-    return respondStream(c, direct, !ndjson, ndjson ? NDJSON_HEADERS : SSE_HEADERS, (api, write) => followRun(runs, ticker, c, id, after, source, api, (f) => write(ndjson ? `${JSON.stringify(ndjsonFrame(f))}\n` : sseFrame(f))), report);
+    return respondStream(c, direct(), !ndjson, ndjson ? NDJSON_HEADERS : SSE_HEADERS, (api, write) => followRun(runs, ticker, c, id, after, source, api, (f) => write(ndjson ? `${JSON.stringify(ndjsonFrame(f))}\n` : sseFrame(f))), report);
     // Event streams are meant to stay open: no request timeout.
   }, true);
 
@@ -268,6 +271,14 @@ export function createServer(options: ServerOptions): StepwiseServer {
       deadlines.stop();
     },
   });
+}
+
+/** Apps served whole by `serve` on @hono/node-server: no outer app's middleware can rework their answers. */
+const servedWhole = new WeakSet<object>();
+
+/** Called by `serve`: `app` is the top app on @hono/node-server. @internal */
+export function servedByNode(app: object): void {
+  servedWhole.add(app);
 }
 
 /* ------------------------------------------------------------------ helpers */

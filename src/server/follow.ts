@@ -73,7 +73,8 @@ const alreadySent = (): Response => {
 
 /**
  * Answer with a long-lived stream of text written by `body`. On @hono/node-server with `direct`
- * (no middleware that sets headers or reworks responses: no CORS, no user middleware) the text goes
+ * (the app served whole by `serve`, with no middleware that sets headers or reworks responses: no
+ * CORS, no user middleware) the text goes
  * straight to node's response with `headers`: no web streams, no abort controller, a third less
  * memory per open stream. Elsewhere (Bun, Deno, `app.request`), through Hono's `streamSSE` (`sse`)
  * or `stream`, with `headers` set on the context.

@@ -27,8 +27,8 @@ export interface LlamaIndexOptions {
   /** Throws when a stored run may not be continued now (shutting down). */
   beforeContinue: () => void;
   report: (err: unknown) => void;
-  /** Event streams may go straight to node's response (see `respondStream`). */
-  direct: boolean;
+  /** Whether event streams may go straight to node's response now (see `respondStream`). */
+  direct: () => boolean;
 }
 
 /** A run as LlamaIndex's protocol shows it (`Handler` in its OpenAPI). */
@@ -296,7 +296,7 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
 
       const line = (seq: number, env: EventEnvelope) => (sse ? `id: ${seq}\ndata: ${JSON.stringify(env)}\n\n` : `${JSON.stringify(env)}\n`);
       const headers = sse ? { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" } : { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" };
-      return respondStream(c, options.direct, false, headers, (api, write) =>
+      return respondStream(c, options.direct(), false, headers, (api, write) =>
         followRun(runs, ticker, c, id, after, source, api, (f, current) => {
           if (f.kind === "event") return write(line(f.entry.id - 1, envelope(s, f.entry.type, f.entry.data, qualified, f.entry.inputRequired === true)));
           if (f.kind === "heartbeat") return sse ? write(": heartbeat\n\n") : undefined;

@@ -1,3 +1,7 @@
+import type { AddressInfo } from "node:net";
+import { serve as nodeServe } from "@hono/node-server";
+import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer, serve, type RunningServer } from "stepwise-ai/server";
 import { Context, Event, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
@@ -105,6 +109,28 @@ describe("event streams on the node server", () => {
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
     expect(res.headers.get("x-seen")).toBe("yes");
     expect(await res.text()).toBe('data: {"id":1,"type":"StopEvent","data":{"result":"hello Bo"}}\nid: 1\n\nevent: end\ndata: {"status":"completed","result":"hello Bo"}\n\n');
+  });
+});
+
+describe("a server mounted in the user's own app on @hono/node-server", () => {
+  it("streams through Hono's streams, so the outer app's middleware (CORS) still heads the answer", async () => {
+    const server = createServer({ workflows: { greeter: new Greeter() } });
+    const outer = new Hono();
+    outer.use("*", cors());
+    outer.route("/api", server);
+    const node = nodeServe({ fetch: outer.fetch, port: 0, hostname: "127.0.0.1" });
+    try {
+      await new Promise<void>((r) => node.once("listening", () => r()));
+      const url = `http://127.0.0.1:${(node.address() as AddressInfo).port}/api`;
+      const { runId } = (await (await post(`${url}/workflows/greeter/runs?wait=5`, { name: "Cy" })).json()) as { runId: string };
+      const res = await fetch(`${url}/runs/${runId}/events`, { headers: { Origin: "http://elsewhere.example" } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("access-control-allow-origin")).toBe("*");
+      expect(await res.text()).toBe('data: {"id":1,"type":"StopEvent","data":{"result":"hello Cy"}}\nid: 1\n\nevent: end\ndata: {"status":"completed","result":"hello Cy"}\n\n');
+    } finally {
+      await new Promise<void>((r) => node.close(() => r()));
+      await server.shutdown(0);
+    }
   });
 });
 
