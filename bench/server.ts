@@ -5,6 +5,7 @@
  *   npm run bench:server                     every measurement
  *   npm run bench:server -- --quick          small sizes; checks every count and result, never a time
  *   npm run bench:server -- --json out.json  also write the raw figures
+ *   npm run bench:server -- --streams-only   the SSE streams' memory alone
  *   npm run build && npm run bench:server -- --dist   the servers on the built package, as users run it
  *
  * Measurements:
@@ -255,6 +256,17 @@ async function main(): Promise<void> {
   const connections = quick ? 20 : 100;
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections, code: dist ? "dist" : "src (tsx)", loadAverage: loadavg() };
   console.log(`servers run ${dist ? "the built package (dist/)" : "the sources through tsx"}; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  if (!args.includes("--streams-only")) await runLoads(results, seconds, connections);
+  const s = await streams(quick ? 100 : 1000);
+  if (s.streams !== (quick ? 100 : 1000)) throw new Error(`opened ${s.streams} streams`);
+  results.streams = s;
+  console.log(`${s.streams} open SSE streams: ${(s.bytesPerStreamRss / 1024).toFixed(1)} KB RSS per stream, ${(s.bytesPerStreamHeap / 1024).toFixed(1)} KB heap+external (goal ≤ 50 KB)`);
+  const out = option("--json");
+  if (out) writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+}
+
+/** The runs/s loads: the three servers in turn, `--rounds` times over. */
+async function runLoads(results: Record<string, unknown>, seconds: number, connections: number): Promise<void> {
   // Each server runs in turn for `seconds`, `rounds` times over (the median round counts), so a
   // busy machine's swings fall on all three alike.
   const rounds = quick ? 1 : Number(option("--rounds") ?? 3);
@@ -282,13 +294,6 @@ async function main(): Promise<void> {
   results.cpuMicrosPerRun = { floor: cpu[0], memory: cpu[1], sqlite: cpu[2] };
   console.log(`server CPU per run (median): floor ${cpu[0]} µs, in memory ${cpu[1]} µs (${(cpu[0]! / cpu[1]!).toFixed(2)}× the floor's rate), on SQLite ${cpu[2]} µs (${(cpu[0]! / cpu[2]!).toFixed(2)}×)`);
   console.log(`in memory: ${(loads[1]!.runsPerSecond / floor).toFixed(2)}× the floor (goal ≥ 0.7); on SQLite: ${(loads[2]!.runsPerSecond / floor).toFixed(2)}×`);
-
-  const s = await streams(quick ? 100 : 1000);
-  if (s.streams !== (quick ? 100 : 1000)) throw new Error(`opened ${s.streams} streams`);
-  results.streams = s;
-  console.log(`${s.streams} open SSE streams: ${(s.bytesPerStreamRss / 1024).toFixed(1)} KB RSS per stream, ${(s.bytesPerStreamHeap / 1024).toFixed(1)} KB heap+external (goal ≤ 50 KB)`);
-  const out = option("--json");
-  if (out) writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
 }
 
 if (args[0] === "--child") await child(args[1] as Mode);

@@ -2,7 +2,6 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { BlankEnv } from "hono/types";
 import { cors } from "hono/cors";
-import { stream, streamSSE } from "hono/streaming";
 import { EventValidationError, type RunStatus, type Store, type Workflow, type EventJSON } from "../index.js";
 import { describeRoute, openAPIRouteHandler } from "hono-openapi";
 import { describeServed, type WorkflowInfo } from "./describe.js";
@@ -11,10 +10,10 @@ import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
 import { ServerError, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
-import { readJson } from "./body.js";
+import { header, readJson } from "./body.js";
 import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexRoutes } from "./llamaindex.js";
-import { Ticker, followRun, type StreamApi } from "./follow.js";
+import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
 import { DeadlineSet } from "./deadline.js";
 import { JSON_HEADERS, runInfoJSON } from "./json.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
@@ -116,6 +115,12 @@ export function createServer(options: ServerOptions): StepwiseServer {
   // hang too); else each route applies it to its own handler (see `on`), which spares every
   // request a middleware layer, and the LlamaIndex routes, mounted whole, take the middleware.
   const timeoutFirst = (options.middleware?.length ?? 0) > 0;
+  // Event streams go straight to node's response only when this app is served whole by `serve`
+  // and has no middleware that may set headers (CORS) or rework answers (the user's own): Hono
+  // would wrap the already-sent answer in another. Mounted in another app, whose middleware this
+  // one cannot see, they go through Hono's streams.
+  const directAllowed = !timeoutFirst && !options.cors;
+  const direct = () => directAllowed && servedWhole.has(app);
   /** Register a route: its description on `docs`, its handler (within the request timeout unless `open`) on `app`. */
   const on = <P extends string>(method: "GET" | "POST", path: P, doc: MiddlewareHandler, handler: (c: Context<BlankEnv, P>) => Response | Promise<Response>, open = false) => {
     docs.on(method, path, doc);
@@ -170,8 +175,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
     }
     const wait = seconds(c.req.query("wait"), "wait");
     // A `traceparent` header: the run joins the caller's trace.
-    const traceparent = c.req.header("traceparent");
-    const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: c.req.header("tracestate") }, () => runs.start(s, start));
+    const traceparent = header(c, "traceparent");
+    const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: header(c, "tracestate") }, () => runs.start(s, start));
     // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
     await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {
@@ -207,20 +212,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
     const source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
-    const read = (api: StreamApi, write: (f: Frame) => Promise<unknown>) => followRun(runs, ticker, c, id, after, source, api, write);
-    if (ndjson) {
-      c.header("Content-Type", "application/x-ndjson");
-      c.header("Cache-Control", "no-cache");
-      return stream(c, (s) => read(s, (f) => s.write(`${JSON.stringify(ndjsonFrame(f))}\n`)));
-    }
-    return streamSSE(c, (s) =>
-      read(s, (f) => {
-        if (f.kind === "event") return s.writeSSE({ id: String(f.entry.id), data: JSON.stringify(f.entry) });
-        if (f.kind === "heartbeat") return s.write(": heartbeat\n\n");
-        if (f.kind === "gap") return s.writeSSE({ event: "gap", data: JSON.stringify({ from: f.from, to: f.to }) });
-        return s.writeSSE({ event: "end", data: JSON.stringify(f.end) });
-      }),
-    );
+    return respondStream(c, direct(), !ndjson, ndjson ? NDJSON_HEADERS : SSE_HEADERS, (api, write) => followRun(runs, ticker, c, id, after, source, api, (f) => write(ndjson ? `${JSON.stringify(ndjsonFrame(f))}\n` : sseFrame(f))), report);
     // Event streams are meant to stay open: no request timeout.
   }, true);
 
@@ -244,7 +236,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   });
 
   if (llamaPrefix !== undefined) {
-    const llama = llamaIndexRoutes({ runs, ticker, maxBodyBytes: maxBody, closing: () => closing, beforeContinue: refuseWhenClosing, report });
+    const llama = llamaIndexRoutes({ runs, ticker, maxBodyBytes: maxBody, closing: () => closing, beforeContinue: refuseWhenClosing, report, direct });
     app.route(llamaPrefix, llama);
     docs.route(llamaPrefix, llama);
   }
@@ -281,6 +273,14 @@ export function createServer(options: ServerOptions): StepwiseServer {
   });
 }
 
+/** Apps served whole by `serve` on @hono/node-server: no outer app's middleware can rework their answers. */
+const servedWhole = new WeakSet<object>();
+
+/** Called by `serve`: `app` is the top app on @hono/node-server. @internal */
+export function servedByNode(app: object): void {
+  servedWhole.add(app);
+}
+
 /* ------------------------------------------------------------------ helpers */
 
 /** A non-negative number from a query parameter, or undefined when absent. */
@@ -310,6 +310,16 @@ function decodeCursor(raw: string): Cursor {
     // falls through to the error below
   }
   throw new ServerError("BAD_REQUEST", "cursor is not one this server gave out; pass nextCursor from a GET /runs response as it is.", { parameter: "cursor" });
+}
+
+const NDJSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" };
+
+/** A frame as SSE text: the bytes Hono's `writeSSE` writes (JSON text holds no line break). */
+function sseFrame(f: Frame): string {
+  if (f.kind === "event") return `data: ${JSON.stringify(f.entry)}\nid: ${f.entry.id}\n\n`;
+  if (f.kind === "heartbeat") return ": heartbeat\n\n";
+  if (f.kind === "gap") return `event: gap\ndata: ${JSON.stringify({ from: f.from, to: f.to })}\n\n`;
+  return `event: end\ndata: ${JSON.stringify(f.end)}\n\n`;
 }
 
 function ndjsonFrame(f: Frame): Record<string, unknown> {

@@ -2,13 +2,25 @@
 import type { Context } from "hono";
 import { ServerError } from "./errors.js";
 
+/**
+ * A request header (`name` in lower case). On @hono/node-server, read from node's own parsed
+ * headers (`c.env.incoming`): a property read, where the `Headers` view runs three regular
+ * expressions per lookup. Elsewhere, `c.req.header`.
+ */
+export function header(c: Context, name: string): string | undefined {
+  const headers = (c.env as { incoming?: { headers?: Record<string, string | string[] | undefined> } } | undefined)?.incoming?.headers;
+  if (headers === undefined || typeof headers !== "object") return c.req.header(name);
+  const v = headers[name];
+  return typeof v === "string" || v === undefined ? v : v.join(", ");
+}
+
 /** Parse the body as JSON: 413 over `max` bytes, 400 when it is not JSON or would set an object's prototype. */
 export async function readJson(c: Context, max: number): Promise<unknown> {
-  const type = c.req.header("Content-Type");
+  const type = header(c, "content-type");
   if (type !== undefined && type !== "application/json" && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     throw new ServerError("UNSUPPORTED_MEDIA_TYPE", `Send the body as JSON with Content-Type: application/json (got ${JSON.stringify(type)}).`);
   }
-  const length = c.req.header("Content-Length");
+  const length = header(c, "content-length");
   if (Number(length ?? 0) > max) throw tooLarge(max);
   if (length !== undefined && /^\d+$/.test(length)) {
     // A declared length within the limit: read it whole (the HTTP parser holds the body to that

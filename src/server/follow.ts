@@ -4,6 +4,7 @@
  * does not run reads its journal and switches to the live log when the run goes live here.
  */
 import type { Context } from "hono";
+import { stream, streamSSE } from "hono/streaming";
 import { tail, type Frame, type RunLog } from "./log.js";
 import type { Runs } from "./runs.js";
 
@@ -33,7 +34,95 @@ export class Ticker {
 export interface StreamApi {
   readonly aborted: boolean;
   onAbort(f: () => void): void;
+  /** `onAbort` fires whenever the client goes away: the request's own abort signal need not be watched. */
+  readonly watchesClient?: boolean;
 }
+
+/** Writes text to a long-lived response; a promise when the reader should wait (backpressure). */
+export type WriteText = (text: string) => Promise<unknown> | undefined;
+
+/** The parts of node's `ServerResponse` (`c.env.outgoing` on @hono/node-server) a stream writes to. */
+interface NodeOutgoing {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  flushHeaders(): void;
+  write(chunk: string): boolean;
+  end(): unknown;
+  on(event: "close" | "drain", f: () => void): unknown;
+  off(event: "close" | "drain", f: () => void): unknown;
+}
+
+function nodeOutgoing(c: Context): NodeOutgoing | undefined {
+  const out = (c.env as { outgoing?: Partial<NodeOutgoing> } | undefined)?.outgoing;
+  return out && typeof out.writeHead === "function" && typeof out.flushHeaders === "function" && typeof out.write === "function" && typeof out.on === "function" && typeof out.off === "function" ? (out as NodeOutgoing) : undefined;
+}
+
+/**
+ * What @hono/node-server leaves alone: a response the handler wrote itself. A web-standard
+ * Response: node-server's own lighter `Response` (it replaces the global one, and keeps it as its
+ * parent class) would be written out as any other.
+ */
+let sent: Response | undefined;
+const alreadySent = (): Response => {
+  if (sent === undefined) {
+    const parent = Object.getPrototypeOf(Response) as unknown;
+    const Standard = typeof parent === "function" && parent !== Function.prototype && (parent as { name?: unknown }).name === "Response" ? (parent as typeof Response) : Response;
+    sent = new Standard(null, { headers: { "x-hono-already-sent": "true" } });
+  }
+  return sent;
+};
+
+/**
+ * Answer with a long-lived stream of text written by `body`. On @hono/node-server with `direct`
+ * (the app served whole by `serve`, with no middleware that sets headers or reworks responses: no
+ * CORS, no user middleware) the text goes
+ * straight to node's response with `headers`: no web streams, no abort controller, a third less
+ * memory per open stream. Elsewhere (Bun, Deno, `app.request`), through Hono's `streamSSE` (`sse`)
+ * or `stream`, with `headers` set on the context.
+ */
+export function respondStream(c: Context, direct: boolean, sse: boolean, headers: Readonly<Record<string, string>>, body: (api: StreamApi, write: WriteText) => Promise<void>, report: (err: unknown) => void): Response {
+  const out = direct ? nodeOutgoing(c) : undefined;
+  if (out === undefined) {
+    if (sse) return streamSSE(c, (s) => body(s, (t) => s.write(t)));
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    return stream(c, (s) => body(s, (t) => s.write(t)));
+  }
+  out.writeHead(200, { ...headers });
+  out.flushHeaders();
+  let closed = false;
+  const onClose: (() => void)[] = [];
+  out.on("close", () => {
+    closed = true;
+    for (const f of onClose) f();
+  });
+  const api: StreamApi = {
+    get aborted() {
+      return closed;
+    },
+    onAbort: (f) => void onClose.push(f),
+    watchesClient: true,
+  };
+  const write: WriteText = (text) => {
+    if (closed || out.write(text)) return undefined;
+    return new Promise<void>((resolve) => {
+      const go = () => {
+        out.off("drain", go);
+        out.off("close", go);
+        resolve();
+      };
+      out.on("drain", go);
+      out.on("close", go);
+    });
+  };
+  body(api, write)
+    .catch(report)
+    .finally(() => {
+      if (!closed) out.end();
+    });
+  return alreadySent();
+}
+
+/** The headers of an SSE answer, as Hono's `streamSSE` sets them. */
+export const SSE_HEADERS: Readonly<Record<string, string>> = { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" };
 
 /**
  * Write run `id`'s frames after position `after` until the run ends or the client goes away.
@@ -47,14 +136,15 @@ export async function followRun(
   after: number,
   first: { log: RunLog; live: boolean },
   api: StreamApi,
-  write: (f: Frame, log: RunLog) => Promise<unknown>,
+  write: (f: Frame, log: RunLog) => Promise<unknown> | undefined,
 ): Promise<void> {
   let source = first;
   let gone!: () => void;
   const abort = new Promise<void>((r) => (gone = r));
   api.onAbort(gone);
-  c.req.raw.signal.addEventListener("abort", gone, { once: true });
-  const aborted = () => api.aborted || c.req.raw.signal.aborted;
+  const signal = api.watchesClient === true ? undefined : c.req.raw.signal;
+  signal?.addEventListener("abort", gone, { once: true });
+  const aborted = () => api.aborted || signal?.aborted === true;
   let pos = after;
   // A run this process does not run is read from its journal; when it goes live here (an event
   // sent to it, a resume) or at each heartbeat, the reader looks again and goes on from `pos`.
@@ -67,7 +157,8 @@ export async function followRun(
     };
     for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
       if (f.kind === "event") pos = f.entry.id;
-      await write(f, source.log);
+      const w = write(f, source.log);
+      if (w !== undefined) await w;
     }
     if (!refresh || aborted()) return;
     if (!source.live) await write({ kind: "heartbeat" }, source.log);

@@ -7,14 +7,13 @@
  * (from 0), and `after_sequence` / `Last-Event-ID` go on after it. Errors are `{ detail }`.
  */
 import { Hono, type Context } from "hono";
-import { stream } from "hono/streaming";
 import { describeRoute } from "hono-openapi";
 import { Event, EventValidationError, HumanResponseEvent, InputRequiredEvent, StopEvent, describeWorkflow, eventTypeName, isEventClass, type EventClass, type Workflow } from "../index.js";
 import { readJson } from "./body.js";
 import { traceHeaders, withTraceCarrier } from "../otel/auto.js";
 import { eventClasses, jsonSchemaOf } from "./describe.js";
 import { ServerError, toErrorResponse } from "./errors.js";
-import { followRun, type Ticker } from "./follow.js";
+import { followRun, respondStream, type Ticker } from "./follow.js";
 import type { RunEnd, RunLog } from "./log.js";
 import { startEventOf, type RunRecord, type Runs, type Served } from "./runs.js";
 
@@ -28,6 +27,8 @@ export interface LlamaIndexOptions {
   /** Throws when a stored run may not be continued now (shutting down). */
   beforeContinue: () => void;
   report: (err: unknown) => void;
+  /** Whether event streams may go straight to node's response now (see `respondStream`). */
+  direct: () => boolean;
 }
 
 /** A run as LlamaIndex's protocol shows it (`Handler` in its OpenAPI). */
@@ -294,20 +295,19 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
       if (log.end && after >= endsAt(log)) return c.body(null, 204);
 
       const line = (seq: number, env: EventEnvelope) => (sse ? `id: ${seq}\ndata: ${JSON.stringify(env)}\n\n` : `${JSON.stringify(env)}\n`);
-      c.header("Content-Type", sse ? "text/event-stream" : "application/x-ndjson");
-      c.header("Cache-Control", "no-cache");
-      if (sse) c.header("Connection", "keep-alive");
-      return stream(c, (out) =>
-        followRun(runs, ticker, c, id, after, source, out, async (f, current) => {
-          if (f.kind === "event") return out.write(line(f.entry.id - 1, envelope(s, f.entry.type, f.entry.data, qualified, f.entry.inputRequired === true)));
-          if (f.kind === "heartbeat") return sse ? out.write(": heartbeat\n\n") : undefined;
+      const headers = sse ? { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" } : { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" };
+      return respondStream(c, options.direct(), false, headers, (api, write) =>
+        followRun(runs, ticker, c, id, after, source, api, (f, current) => {
+          if (f.kind === "event") return write(line(f.entry.id - 1, envelope(s, f.entry.type, f.entry.data, qualified, f.entry.inputRequired === true)));
+          if (f.kind === "heartbeat") return sse ? write(": heartbeat\n\n") : undefined;
           if (f.kind === "end") {
             const last = closingEvent(f.end, current);
             // Its sequence is the log's last id (one after the last entry's sequence).
-            if (last && after <= current.last) return out.write(line(current.last, envelope(s, last.type, last.value, qualified)));
+            if (last && after <= current.last) return write(line(current.last, envelope(s, last.type, last.value, qualified)));
           }
           return undefined;
         }),
+        options.report,
       );
     },
   );

@@ -81,6 +81,10 @@ export class Entry {
   error: RunInfo["error"] | undefined = undefined;
   /** Child run id → its parent run id (for origin paths); made at the first child. */
   children: Map<string, string> | undefined = undefined;
+  /** Whether the run (or a child) wrote to its stream: if not, its log is at most its StopEvent. */
+  streamed = false;
+  /** The first StopEvent the run's steps emitted or sent (its log's last event if it completed with it). */
+  stop: Event | undefined = undefined;
   /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
   prompts: LogEntry[] = NO_PROMPTS;
   /** Settles once the run has ended and the entry says so (set by `Runs.#follow` as soon as the entry is made). */
@@ -269,9 +273,16 @@ export class Runs {
     this.#runs.set(entry.runId, entry);
     this.#liveCount++;
     if (stored) this.#wakeAdopted();
-    // Child runs report their start here: their streamed events are placed on their path.
+    // Child runs report their start here (for `children`); a write to the stream, and the run's
+    // StopEvent, are noted so that an ended run nobody read needs no handler to make its log.
     void handler.inspect((ev) => {
-      if (ev.kind === "run_started" && ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
+      if (ev.kind === "run_started") {
+        if (ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
+      } else if (ev.kind === "stream") entry.streamed = true;
+      else if (entry.stop === undefined && ev.runId === entry.runId) {
+        if (ev.kind === "step_finished") entry.stop = ev.emitted.find(isStop);
+        else if (ev.kind === "event_sent" && ev.event instanceof StopEvent) entry.stop = ev.event;
+      }
     });
     // The entry ends as the run does; its log is read from the handler's stream only when asked for.
     entry.done = handler.then(
@@ -292,7 +303,13 @@ export class Runs {
   logOf(entry: Entry): RunLog {
     if (entry.log !== undefined) return entry.log;
     const log = (entry.log = new RunLog(this.#opts.logLimit));
-    const source = entry.source as WorkflowHandler<unknown>;
+    if (entry.source === undefined) {
+      // An ended run that streamed nothing: its stream was its StopEvent (if it completed), then its end.
+      if (entry.stop !== undefined) this.#append(entry, log, entry.stop);
+      log.finish(entry.end as RunEnd);
+      return log;
+    }
+    const source = entry.source;
     // The server is the run's one stream reader: every event goes to the log, read by any number
     // of HTTP readers. Read with `then` rather than `for await`: one promise per event.
     const read = this.#read(entry, log, source.streamEvents()).catch(() => undefined);
@@ -325,7 +342,8 @@ export class Runs {
   #append(entry: Entry, log: RunLog, ev: Event): void {
     const asks = ev instanceof InputRequiredEvent;
     const e = log.append(asks ? { ...this.#toEntry(entry, ev), inputRequired: true } : this.#toEntry(entry, ev));
-    entry.updatedAt = Date.now();
+    // An ended run's log made late does not make the run newer.
+    if (entry.handler !== undefined) entry.updatedAt = Date.now();
     // Prompts count only while the run is live here (an ended run's log is read after its end).
     if (e && asks && entry.handler !== undefined) entry.prompts = [...entry.prompts, e];
   }
@@ -340,6 +358,12 @@ export class Runs {
     entry.end = end;
     entry.handler = undefined;
     entry.prompts = NO_PROMPTS;
+    // Nobody asked for the log of a run that streamed nothing: it is known without the handler (the
+    // StopEvent noted, checked against the result), which goes now instead of with the entry.
+    if (entry.log === undefined && !entry.streamed) {
+      if (end.status !== "completed") entry.stop = undefined;
+      if (end.status !== "completed" || (entry.stop !== undefined && resultOf(entry.stop) === end.result)) entry.source = undefined;
+    }
     entry.updatedAt = Date.now();
     this.#liveCount--;
     this.#keepEnded(entry);
@@ -629,6 +653,11 @@ export class Runs {
     );
   }
 }
+
+const isStop = (ev: Event): boolean => ev instanceof StopEvent;
+
+/** The result a run ends with by StopEvent `stop` (the engine's rule: a subclass is its own result). */
+const resultOf = (stop: Event): unknown => (stop.constructor === StopEvent ? (stop as StopEvent).result : stop);
 
 /** Resolves in a later macrotask: every microtask queued before it (a log's catching up) has run. */
 const nextMacrotask = () =>

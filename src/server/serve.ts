@@ -1,7 +1,7 @@
 /** Running a server on Node with @hono/node-server, and stopping it gracefully. */
 import type { AddressInfo } from "node:net";
 import { serve as nodeServe, type ServerType } from "@hono/node-server";
-import type { StepwiseServer } from "./app.js";
+import { servedByNode, type StepwiseServer } from "./app.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -36,6 +36,7 @@ export interface RunningServer {
  */
 export async function serve(app: StepwiseServer, options: ServeOptions = {}): Promise<RunningServer> {
   const hostname = options.hostname ?? "127.0.0.1";
+  servedByNode(app);
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = nodeServe({ fetch: app.fetch, port: options.port ?? 3000, hostname }, () => resolve(s));
     s.once("error", reject);

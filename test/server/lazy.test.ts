@@ -1,4 +1,7 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
+import { Context, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
 import { runInfoJSON } from "../../src/server/json.js";
 import type { RunInfo } from "../../src/server/runs.js";
@@ -82,6 +85,100 @@ describe("the server's log of a run is made when someone asks for it", () => {
     const f = await frames(app, runId);
     expect(f[0]![2]).toMatchObject({ id: 1, type: "Progress", data: { n: 4 }, origin: { workflow: "Child" } });
     expect(f[0]![2].origin.path).toEqual([runId, f[0]![2].origin.runId]);
+  });
+});
+
+class Done extends StopEvent<{ result?: undefined; total: number }> {}
+
+/** Ends with a StopEvent subclass (the run's result is the event itself). */
+class Sub extends Workflow {
+  @step({ accepts: StartEvent, emits: Done })
+  async go() {
+    return new Done({ total: 7 });
+  }
+}
+
+/** Ends with a plain StopEvent that carries a field besides its result. */
+class Extra extends Workflow {
+  @step({ accepts: StartEvent, emits: StopEvent })
+  async go() {
+    return new StopEvent({ result: 1, note: "kept" });
+  }
+}
+
+/** Ends by sending its StopEvent (not returning it). */
+class Sender extends Workflow {
+  @step({ accepts: StartEvent, emits: StopEvent })
+  async go(_: StartEvent, ctx: Context) {
+    ctx.sendEvent(new StopEvent({ result: "sent" }));
+  }
+}
+
+let open!: () => void;
+const gate = new Promise<void>((r) => (open = r));
+
+/** Ends once the test opens the gate. */
+class Gated extends Workflow {
+  @step({ accepts: StartEvent, emits: StopEvent })
+  async go() {
+    await gate;
+    return new StopEvent({ result: "through" });
+  }
+}
+
+/** Frames as `id type-or-status`, and the StopEvent's data. */
+const shape = (f: [string | undefined, string, any][]) => f.map(([id, , d]) => `${id ?? "-"} ${d.type ?? d.status}`);
+
+describe("an ended run that streamed nothing keeps no handler", () => {
+  const app = () => createServer({ workflows: { greeter: new Greeter(), broken: new Broken(), sub: new Sub(), extra: new Extra(), sender: new Sender(), parent: new Parent() } });
+
+  it.each([
+    ["greeter", { name: "Ada" }, { result: "hello Ada" }],
+    ["sub", {}, { total: 7 }],
+    ["extra", {}, { result: 1, note: "kept" }],
+    ["sender", {}, { result: "sent" }],
+  ] as const)("%s: its handler goes at its end; its log, made late, is its StopEvent and its end, as a live reader saw them", async (name, input, stopData) => {
+    const server = app();
+    const ended = (await (await server.request(`/workflows/${name}/runs?wait=10`, post(input))).json()) as { runId: string; status: string; updatedAt: number };
+    expect(ended.status).toBe("completed");
+    const entry = server.runs.entry(ended.runId)!;
+    expect(entry.log).toBeUndefined();
+    expect(entry.source).toBeUndefined();
+    const late = await frames(server, ended.runId);
+    expect(shape(late)).toEqual([`1 ${name === "sub" ? "Done" : "StopEvent"}`, "- completed"]);
+    expect(late[0]![2].data).toEqual(stopData);
+    // A reader from the start of a second run sees the same frames.
+    const live = (await (await server.request(`/workflows/${name}/runs`, post(input))).json()) as { runId: string };
+    expect(await frames(server, live.runId)).toEqual(late);
+    // Resuming after the StopEvent: the end only. Reading the log does not make the run newer.
+    expect(shape(await frames(server, ended.runId, "?after=1"))).toEqual(["- completed"]);
+    expect(((await (await server.request(`/runs/${ended.runId}`)).json()) as { updatedAt: number }).updatedAt).toBe(ended.updatedAt);
+  });
+
+  it("a failed run's handler goes at its end too; a run whose child streamed keeps its handler until its log is read", async () => {
+    const server = app();
+    const failed = (await (await server.request("/workflows/broken/runs?wait=10", post({}))).json()) as { runId: string };
+    expect(server.runs.entry(failed.runId)!.source).toBeUndefined();
+    expect(shape(await frames(server, failed.runId))).toEqual(["- failed"]);
+    const parent = (await (await server.request("/workflows/parent/runs?wait=10", post({ k: 2 }))).json()) as { runId: string };
+    expect(server.runs.entry(parent.runId)!.source).toBeDefined();
+    expect(shape(await frames(server, parent.runId))).toEqual(["1 Progress", "2 StopEvent", "- completed"]);
+  });
+
+  it("the handler of such a run is garbage once it ended, while its entry is kept", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const server = createServer({ workflows: { gated: new Gated() } });
+    const { runId } = (await (await server.request("/workflows/gated/runs", post({}))).json()) as { runId: string };
+    const handler = new WeakRef(server.runs.handler(runId)!);
+    open();
+    await server.runs.entry(runId)!.done;
+    for (let i = 0; i < 10 && handler.deref() !== undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+    }
+    expect(handler.deref()).toBeUndefined();
+    expect(server.runs.entry(runId)?.status).toBe("completed");
   });
 });
 
