@@ -120,7 +120,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   // would wrap the already-sent answer in another. Mounted in another app, whose middleware this
   // one cannot see, they go through Hono's streams.
   const directAllowed = !timeoutFirst && !options.cors;
-  const direct = () => directAllowed && servedWhole.has(app);
+  const direct = () => (directAllowed ? servedWhole.get(app) : undefined);
   /** Register a route: its description on `docs`, its handler (within the request timeout unless `open`) on `app`. */
   const on = <P extends string>(method: "GET" | "POST", path: P, doc: MiddlewareHandler, handler: (c: Context<BlankEnv, P>) => Response | Promise<Response>, open = false) => {
     docs.on(method, path, doc);
@@ -273,12 +273,16 @@ export function createServer(options: ServerOptions): StepwiseServer {
   });
 }
 
-/** Apps served whole by `serve` on @hono/node-server: no outer app's middleware can rework their answers. */
-const servedWhole = new WeakSet<object>();
+/**
+ * Apps served whole by `serve` on @hono/node-server (no outer app's middleware can rework their
+ * answers), each with node-server's `RESPONSE_ALREADY_SENT`: what a handler that wrote node's
+ * response itself returns.
+ */
+const servedWhole = new WeakMap<object, Response>();
 
 /** Called by `serve`: `app` is the top app on @hono/node-server. @internal */
-export function servedByNode(app: object): void {
-  servedWhole.add(app);
+export function servedByNode(app: object, alreadySent: Response): void {
+  servedWhole.set(app, alreadySent);
 }
 
 /* ------------------------------------------------------------------ helpers */

@@ -57,30 +57,15 @@ function nodeOutgoing(c: Context): NodeOutgoing | undefined {
 }
 
 /**
- * What @hono/node-server leaves alone: a response the handler wrote itself. A web-standard
- * Response: node-server's own lighter `Response` (it replaces the global one, and keeps it as its
- * parent class) would be written out as any other.
- */
-let sent: Response | undefined;
-const alreadySent = (): Response => {
-  if (sent === undefined) {
-    const parent = Object.getPrototypeOf(Response) as unknown;
-    const Standard = typeof parent === "function" && parent !== Function.prototype && (parent as { name?: unknown }).name === "Response" ? (parent as typeof Response) : Response;
-    sent = new Standard(null, { headers: { "x-hono-already-sent": "true" } });
-  }
-  return sent;
-};
-
-/**
- * Answer with a long-lived stream of text written by `body`. On @hono/node-server with `direct`
- * (the app served whole by `serve`, with no middleware that sets headers or reworks responses: no
- * CORS, no user middleware) the text goes
- * straight to node's response with `headers`: no web streams, no abort controller, a third less
- * memory per open stream. Elsewhere (Bun, Deno, `app.request`), through Hono's `streamSSE` (`sse`)
+ * Answer with a long-lived stream of text written by `body`. With `direct` (node-server's
+ * `RESPONSE_ALREADY_SENT`, given when the app is served whole by `serve` and has no middleware
+ * that sets headers or reworks responses: no CORS, no user middleware) the text goes straight to
+ * node's response with `headers`, and `direct` is the answer: no web streams, no abort
+ * controller, a third less memory per open stream. Elsewhere (Bun, Deno, `app.request`), through Hono's `streamSSE` (`sse`)
  * or `stream`, with `headers` set on the context.
  */
-export function respondStream(c: Context, direct: boolean, sse: boolean, headers: Readonly<Record<string, string>>, body: (api: StreamApi, write: WriteText) => Promise<void>, report: (err: unknown) => void): Response {
-  const out = direct ? nodeOutgoing(c) : undefined;
+export function respondStream(c: Context, direct: Response | undefined, sse: boolean, headers: Readonly<Record<string, string>>, body: (api: StreamApi, write: WriteText) => Promise<void>, report: (err: unknown) => void): Response {
+  const out = direct !== undefined ? nodeOutgoing(c) : undefined;
   if (out === undefined) {
     if (sse) return streamSSE(c, (s) => body(s, (t) => s.write(t)));
     for (const [k, v] of Object.entries(headers)) c.header(k, v);
@@ -118,7 +103,7 @@ export function respondStream(c: Context, direct: boolean, sse: boolean, headers
     .finally(() => {
       if (!closed) out.end();
     });
-  return alreadySent();
+  return direct as Response;
 }
 
 /** The headers of an SSE answer, as Hono's `streamSSE` sets them. */

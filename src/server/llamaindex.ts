@@ -27,8 +27,8 @@ export interface LlamaIndexOptions {
   /** Throws when a stored run may not be continued now (shutting down). */
   beforeContinue: () => void;
   report: (err: unknown) => void;
-  /** Whether event streams may go straight to node's response now (see `respondStream`). */
-  direct: () => boolean;
+  /** node-server's already-sent answer when event streams may go straight to node's response now (see `respondStream`). */
+  direct: () => Response | undefined;
 }
 
 /** A run as LlamaIndex's protocol shows it (`Handler` in its OpenAPI). */

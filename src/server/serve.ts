@@ -1,6 +1,7 @@
 /** Running a server on Node with @hono/node-server, and stopping it gracefully. */
 import type { AddressInfo } from "node:net";
 import { serve as nodeServe, type ServerType } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { servedByNode, type StepwiseServer } from "./app.js";
 
 /** Options of {@link serve}. */
@@ -36,7 +37,7 @@ export interface RunningServer {
  */
 export async function serve(app: StepwiseServer, options: ServeOptions = {}): Promise<RunningServer> {
   const hostname = options.hostname ?? "127.0.0.1";
-  servedByNode(app);
+  servedByNode(app, RESPONSE_ALREADY_SENT);
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = nodeServe({ fetch: app.fetch, port: options.port ?? 3000, hostname }, () => resolve(s));
     s.once("error", reject);
