@@ -38,6 +38,8 @@ export interface Slot extends StepSlot {
   readonly allowed: Set<unknown>;
   /** The deadlines of this step's attempts in flight, when it has a step `timeout`; made on first use. */
   deadlines: DeadlineList | undefined;
+  /** The step has no `retry` and no `resources`: in a plain run its attempts take the lean path. */
+  readonly lean: boolean;
 }
 
 interface Waiter extends PendingWait {
@@ -184,10 +186,11 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.id = setup.id;
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
+    this.#plain = this.#inspectors === null && setup.journal === null && setup.runtime === undefined;
     const owners = setup.plan.owners;
     const slots = setup.plan.steps.map((def): Slot => {
       const owner = owners?.get(def);
-      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), deadlines: undefined };
+      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), deadlines: undefined, lean: def.retry === undefined && def.resources === undefined };
     });
     this.#m = new RunMachine<Slot, Waiter>(setup.plan, slots, this);
     this.startedAt = setup.clock.now();
@@ -331,6 +334,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     }
     const tracer = getTracer();
     if (tracer) this.#trace = tracer.startRun({ runId: this.id, workflow: this.workflowName, parentRunId: this.#setup.parentRunId, resumed: restore !== undefined, carrier: restore?.trace });
+    this.#replan();
     if (restore) return this.#restore(input, restore);
     const carrier = this.#trace?.carrier;
     this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}), ...(carrier ? { trace: { ...carrier } } : {}) });
@@ -421,6 +425,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
    */
   followRemote(outcome: Promise<unknown>): void {
     this.#setup.journal = null;
+    this.#replan();
     outcome.then(
       (result) => {
         if (!this.#running()) return;
@@ -482,7 +487,9 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     // inside its own call; past a depth, start it in a new microtask instead, so such chains
     // cannot overflow the stack.
     if (this.#depth >= MAX_DEPTH) {
-      queueMicrotask(() => this.#begin(slot, ev));
+      queueMicrotask(() => {
+        if (this.#running()) this.#begin(slot, ev);
+      });
       return;
     }
     this.#depth++;
@@ -516,12 +523,16 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   #depth = 0;
 
+  /** An attempt of a started invocation (the run is live: the machine started it just now, or the microtask checked). */
   #begin(slot: Slot, ev: Event): void {
-    if (!this.#running()) return;
-    this.#m.attempting();
-    const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.retry === undefined && def.resources === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
+    if (this.#plain && slot.lean) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
+  }
+
+  /** No inspector, journal, runtime or tracer: attempts of lean steps take {@link #invokeLean}. */
+  #plain: boolean;
+  #replan(): void {
+    this.#plain = this.#inspectors === null && this.#setup.journal === null && this.#setup.runtime === undefined && this.#trace === undefined;
   }
 
   async #invoke(slot: Slot, ev: Event, resumed?: { no: number; attempt: number }): Promise<void> {
@@ -1014,6 +1025,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   reject(error: unknown): void {
     // Nothing of it is in a store: nothing to journal.
     this.#setup.journal = null;
+    this.#replan();
     this.#fail(error, "failed");
   }
 
@@ -1096,6 +1108,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.#setup.journal = null;
     const trace = this.#trace;
     this.#trace = undefined;
+    this.#replan();
     trace?.end("suspended");
     this.#fail(reason, "cancelled");
   }
@@ -1143,6 +1156,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   /** Add an inspector to this run only (and to the child runs it starts from now on). */
   addInspector(fn: Inspector): void {
     this.#inspectors = [...(this.#inspectors ?? []), fn];
+    this.#replan();
     this.#runInspectors = [...this.#runInspectors, fn];
   }
 }

@@ -110,18 +110,15 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     if (slot.inFlight < slot.def.numWorkers) {
       slot.inFlight++;
       this.active++;
+      // A run that was only waiting runs a step again.
+      if (this.status === "waiting") {
+        this.status = "running";
+        this.effects.statusChanged("running");
+      }
       this.effects.startStep(slot, ev);
     } else {
       if (slot.backlog === NONE) slot.backlog = [];
       slot.backlog.push(ev);
-    }
-  }
-
-  /** An invocation of `slot` is about to run an attempt: a run that was only waiting is running again. */
-  attempting(): void {
-    if (this.status === "waiting") {
-      this.status = "running";
-      this.effects.statusChanged("running");
     }
   }
 
