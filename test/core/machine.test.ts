@@ -147,7 +147,8 @@ describe("machine: the run alone, inputs in and effects out", () => {
     m.emit(new StartEvent(), undefined, undefined);
     expect(take()).toEqual(["start first StartEvent"]);
     expect([slot("first").inFlight, m.active]).toEqual([1, 1]);
-    m.finish(slot("first"), [new N({ n: 1 })]);
+    // One event, as the driver routes a step's single output (no array): the same as finish with [ev].
+    m.finishWith(slot("first"), new N({ n: 1 }));
     expect(take()).toEqual(["start second N#1"]);
     expect([slot("first").inFlight, slot("second").inFlight, m.active]).toEqual([0, 1, 1]);
     m.finish(slot("second"), [new StopEvent({ result: "ok" })]);

@@ -748,16 +748,24 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
     try {
       if (!this.#running()) return;
-      let emitted: readonly Event[];
+      let emitted: readonly Event[] = EMPTY;
+      let one: Event | undefined;
       try {
         if (failed) throw error;
-        emitted = this.#collectOutput(slot, out);
-        if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
+        // One event, the common output, and no call to answer: routed without an array around it.
+        if (out !== null && typeof out === "object" && !Array.isArray(out) && this.#calls === undefined) {
+          this.checkEmit(slot, out, "returned");
+          one = out;
+        } else {
+          emitted = this.#collectOutput(slot, out);
+          if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
+        }
       } catch (err) {
         this.#attemptFailed(slot, ev, ctx, 1, 0, err);
         return;
       }
-      this.#m.finish(slot, emitted);
+      if (one !== undefined) this.#m.finishWith(slot, one);
+      else this.#m.finish(slot, emitted);
     } catch (err) {
       // Nothing may escape into the step's promise chain, where it would be an unhandled rejection.
       this.#fail(err, "failed");

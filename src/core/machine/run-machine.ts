@@ -134,6 +134,14 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     this.next(slot);
   }
 
+  /** {@link finish} with the one event `ev`. */
+  finishWith(slot: S, ev: Event): void {
+    slot.inFlight--;
+    this.emit(ev, slot, undefined);
+    this.active--;
+    this.next(slot);
+  }
+
   /** An invocation of `slot` ended with nothing to route (a `ctx.call` it handled failed). */
   drop(slot: S): void {
     slot.inFlight--;
