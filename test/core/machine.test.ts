@@ -155,6 +155,27 @@ describe("machine: the run alone, inputs in and effects out", () => {
     expect(take()).toEqual(["complete ok"]);
   });
 
+  it("routes a class again as it routed it last, but a pending wait still takes it first", () => {
+    class Many extends Workflow {
+      @step({ accepts: StartEvent, emits: N })
+      first() {}
+      @step({ accepts: N, emits: StopEvent, numWorkers: 10 })
+      second() {}
+    }
+    const { m, slot, take } = machineOf(new Many());
+    const second = slot("second");
+    m.emit(new N({ n: 1 }), undefined, undefined);
+    m.emit(new N({ n: 2 }), undefined, undefined);
+    expect(take()).toEqual(["start second N#1", "start second N#2"]);
+    const w: Wait = { id: "w", type: N, filter: (e) => (e as N).n === 3, requirements: undefined };
+    m.addWait(w);
+    take();
+    m.emit(new N({ n: 3 }), undefined, undefined);
+    m.emit(new N({ n: 4 }), undefined, undefined);
+    expect(take()).toEqual(["answer w N#3", "start second N#4"]);
+    expect(second.inFlight).toBe(3);
+  });
+
   class Fan extends Workflow {
     @step({ accepts: StartEvent, emits: N })
     split() {}

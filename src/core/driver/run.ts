@@ -36,6 +36,8 @@ export interface Slot extends StepSlot {
   readonly member: string | undefined;
   /** Classes already checked against `emits`. */
   readonly allowed: Set<unknown>;
+  /** The class checked last (a step mostly emits one class): no lookup for it. */
+  lastAllowed: unknown;
   /** The deadlines of this step's attempts in flight, when it has a step `timeout`; made on first use. */
   deadlines: DeadlineList | undefined;
   /** The step has no `retry` and no `resources`: in a plain run its attempts take the lean path. */
@@ -190,7 +192,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     const owners = setup.plan.owners;
     const slots = setup.plan.steps.map((def): Slot => {
       const owner = owners?.get(def);
-      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), deadlines: undefined, lean: def.retry === undefined && def.resources === undefined };
+      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), lastAllowed: undefined, deadlines: undefined, lean: def.retry === undefined && def.resources === undefined };
     });
     this.#m = new RunMachine<Slot, Waiter>(setup.plan, slots, this);
     this.startedAt = setup.clock.now();
@@ -474,9 +476,12 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   /** Throws when `ev` is not an event the step's `emits` lists. */
   checkEmit(slot: Slot, ev: unknown, how: "returned" | "sent"): asserts ev is Event {
     const cls = (ev as { constructor?: unknown } | null | undefined)?.constructor;
-    if (slot.allowed.has(cls)) return;
-    checkEmits(slot.def, ev, how, this.workflowName, this.id);
-    slot.allowed.add(cls);
+    if (cls === slot.lastAllowed && cls !== undefined) return;
+    if (!slot.allowed.has(cls)) {
+      checkEmits(slot.def, ev, how, this.workflowName, this.id);
+      slot.allowed.add(cls);
+    }
+    slot.lastAllowed = cls;
   }
 
   /* ------------------------------------------------------------ the machine's effects */

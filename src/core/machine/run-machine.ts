@@ -57,6 +57,9 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   collects: Map<string, Event[]> | undefined;
 
   readonly #index: ReadonlyMap<StepDefinition, number>;
+  /** The last event class {@link destinations} sent to exactly one step, and that step's slot. */
+  #lastClass: unknown;
+  #lastSlot: S | undefined;
 
   constructor(
     readonly plan: Plan,
@@ -86,6 +89,10 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
    */
   emit(ev: Event, from: S | undefined, target: S | undefined): void {
     if (!this.running) return;
+    const cls = ev.constructor;
+    // The class routed last went to one step: the same class, with no wait pending and no step
+    // named, goes there again (a chain routes one class over and over).
+    if (cls === this.#lastClass && target === undefined && this.waits.size === 0) return this.deliver(this.#lastSlot as S, ev);
     const routes = destinations(this.plan, ev);
     if (routes === END) return this.effects.completeRun(ev);
     if (this.waits.size > 0 && this.#offer(ev)) return;
@@ -97,7 +104,12 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
       if (from === undefined && this.active === 0 && this.begun) this.#idle();
       return;
     }
-    if (routes.length === 1) return this.deliver(this.slotOf(routes[0] as StepDefinition), ev);
+    if (routes.length === 1) {
+      const slot = this.slotOf(routes[0] as StepDefinition);
+      this.#lastClass = cls;
+      this.#lastSlot = slot;
+      return this.deliver(slot, ev);
+    }
     // Several steps take it: the delivery itself counts as active, so a synchronous step that
     // finishes silently inside it does not declare the run stalled before the others have it.
     this.active++;
