@@ -11,9 +11,10 @@ import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult
 import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
 import { writeKey, type Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
-import { collectKey, takeSet } from "../machine/collect.js";
-import { destinations, END, stepNamed } from "../machine/routing.js";
-import { meets, requirementsOf, Waits, type PendingWait } from "../machine/waits.js";
+import { collectKey } from "../machine/collect.js";
+import { stepNamed } from "../machine/routing.js";
+import { NONE, RunMachine, type RunEffects, type StepSlot } from "../machine/run-machine.js";
+import { requirementsOf, type PendingWait } from "../machine/waits.js";
 import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
@@ -27,20 +28,20 @@ import { Deadline, DeadlineList } from "./deadlines.js";
 import { stateStore, type StateSchema, type StateStore } from "../state.js";
 import { resolveResources, type Resource } from "../resource.js";
 
-/** Per run, per step: how many invocations are in flight and which events wait for a worker. */
-export interface Slot {
-  readonly def: StepDefinition;
+/** Per run, per step: the machine's count of invocations and backlog, and what executing them needs. */
+export interface Slot extends StepSlot {
   /** The workflow the step belongs to (its `this`); an App member's own instance. */
   readonly instance: object;
   /** The App member owning the step, whose `ctx.store` keys it namespaces. */
   readonly member: string | undefined;
-  inFlight: number;
-  backlog: Event[];
-  head: number;
   /** Classes already checked against `emits`. */
   readonly allowed: Set<unknown>;
+  /** The class checked last (a step mostly emits one class): no lookup for it. */
+  lastAllowed: unknown;
   /** The deadlines of this step's attempts in flight, when it has a step `timeout`; made on first use. */
   deadlines: DeadlineList | undefined;
+  /** The step has no `retry` and no `resources`: in a plain run its attempts take the lean path. */
+  readonly lean: boolean;
 }
 
 interface Waiter extends PendingWait {
@@ -149,21 +150,24 @@ const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STE
  * steps that accept it; each step's invocations are capped by its `numWorkers`; the first
  * StopEvent settles the run. Nothing is retained per event unless a journal asks for it.
  */
-export class Run extends Deadline implements StepPort, RunControl {
+export class Run extends Deadline implements StepPort, RunControl, RunEffects<Slot, Waiter> {
   readonly id: string;
   readonly workflowName: string;
   #stream: EventStream<Event> | undefined;
   #stop: Event | undefined;
-  status: RunStatus = "running";
   readonly startedAt: number;
 
   readonly #setup: RunSetup;
-  // Slots in plan order, found through an index shared by every run of the plan: a Map per run
-  // cost ~190 bytes.
-  readonly #slots: Slot[];
-  readonly #slotIndex: ReadonlyMap<StepDefinition, number>;
-  #slotOf(def: StepDefinition): Slot {
-    return this.#slots[this.#slotIndex.get(def) as number] as Slot;
+  /** The run as data: routing, workers and backlogs, waits, unclaimed events, buffers, status. */
+  readonly #m: RunMachine<Slot, Waiter>;
+
+  get status(): RunStatus {
+    return this.#m.status;
+  }
+
+  /** @internal the run's machine (tests compare it with a replay of the journal) */
+  get machine(): RunMachine<Slot, Waiter> {
+    return this.#m;
   }
   // Created on first use, as are `state` and its closures: most runs never touch them.
   #stateMap: Map<string, unknown> | undefined;
@@ -171,13 +175,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     return (this.#stateMap ??= new Map());
   }
   #state: RunState | undefined;
-  #active = 0;
   #invocations = 0;
-  // Shared empty arrays until the first push (most runs never wait or leave events unclaimed).
-  // A Set: a waiter leaves in O(1), so W concurrent waits cost O(W), not O(W²) (issue 11.19).
-  #waiters: Waits<Waiter> = NO_WAITERS;
-  #unclaimed: Event[] = NONE as Event[];
-  #collect: Map<string, Event[]> | undefined;
   #controller: AbortController | undefined;
   #inspectors: Inspector[] | null;
   #resolve!: (v: unknown) => void;
@@ -190,12 +188,13 @@ export class Run extends Deadline implements StepPort, RunControl {
     this.id = setup.id;
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
+    this.#plain = this.#inspectors === null && setup.journal === null && setup.runtime === undefined;
     const owners = setup.plan.owners;
-    this.#slotIndex = slotIndex(setup.plan);
-    this.#slots = setup.plan.steps.map((def) => {
+    const slots = setup.plan.steps.map((def): Slot => {
       const owner = owners?.get(def);
-      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), deadlines: undefined };
+      return { def, instance: owner?.instance ?? setup.instance, member: owner?.member, inFlight: 0, backlog: NONE as Event[], head: 0, allowed: allowedFor(def), lastAllowed: undefined, deadlines: undefined, lean: def.retry === undefined && def.resources === undefined };
     });
+    this.#m = new RunMachine<Slot, Waiter>(setup.plan, slots, this);
     this.startedAt = setup.clock.now();
     // The run's promise is its handler itself: one promise per run, not a handler chained to a second.
     this.promise = new WorkflowHandler((resolve, reject) => {
@@ -239,10 +238,10 @@ export class Run extends Deadline implements StepPort, RunControl {
   /** " Still active: approve (waiting for HumanResponseEvent); slow ×2." — what a timeout cut short. */
   #stillActive(): string {
     const parts: string[] = [];
-    for (const slot of this.#slots) {
+    for (const slot of this.#m.slots) {
       if (slot.inFlight === 0) continue;
       const waits = new Set<string>();
-      for (const w of this.#waiters.all) if (w.slot === slot) waits.add(eventTypeName(w.type));
+      for (const w of this.#m.waits.all) if (w.slot === slot) waits.add(eventTypeName(w.type));
       parts.push(`${slot.def.name}${slot.inFlight > 1 ? ` ×${slot.inFlight}` : ""}${waits.size > 0 ? ` (waiting for ${[...waits].join(", ")})` : ""}`);
     }
     return parts.length > 0 ? ` Still active: ${parts.join("; ")}.` : "";
@@ -323,8 +322,6 @@ export class Run extends Deadline implements StepPort, RunControl {
   /** This run's trace, when a tracer is set. */
   #trace: RunTrace | undefined;
   #unlinkParent: (() => void) | undefined;
-  /** The StartEvent has been delivered (events sent before then wait for it). */
-  #begun = false;
 
   /** Begin: arm the timeout and deliver the StartEvent on the next microtask; or, given `restore`, continue a stored run. */
   start(input: Event, restore?: Restored): void {
@@ -339,6 +336,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     }
     const tracer = getTracer();
     if (tracer) this.#trace = tracer.startRun({ runId: this.id, workflow: this.workflowName, parentRunId: this.#setup.parentRunId, resumed: restore !== undefined, carrier: restore?.trace });
+    this.#replan();
     if (restore) return this.#restore(input, restore);
     const carrier = this.#trace?.carrier;
     this.#setup.journal?.record({ kind: "run_started", workflow: this.workflowName, input: input.toJSON(), ...(this.#setup.parentRunId ? { parentRunId: this.#setup.parentRunId } : {}), ...(carrier ? { trace: { ...carrier } } : {}) });
@@ -355,8 +353,8 @@ export class Run extends Deadline implements StepPort, RunControl {
     // A microtask later, so the caller can attach stream readers and inspectors first.
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
-      this.#begun = true;
-      this.#emit(input, undefined, undefined);
+      this.#m.begun = true;
+      this.#m.emit(input, undefined, undefined);
       this.#sendEarly();
     });
   }
@@ -372,7 +370,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
     }
     const target = step === undefined ? undefined : this.#target(step, ev, undefined);
-    if (!this.#begun) {
+    if (!this.#m.begun) {
       // Before the run has begun (a resume still restoring): queued, journaled and routed once it has.
       if (this.#early === NONE) this.#early = [];
       this.#early.push({ ev, step });
@@ -380,7 +378,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     }
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: undefined, event: ev, to: step });
     this.#setup.journal?.event(ev, undefined, step);
-    this.#emit(ev, undefined, target);
+    this.#m.emit(ev, undefined, target);
   }
 
   #early: { ev: Event; step: string | undefined; inboxId?: number }[] = NONE as { ev: Event; step: string | undefined; inboxId?: number }[];
@@ -410,7 +408,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       console.error(`stepwise: run "${this.id}" dropped an event from its inbox:`, err);
       return;
     }
-    if (!this.#begun) {
+    if (!this.#m.begun) {
       if (this.#early === NONE) this.#early = [];
       this.#early.push({ ev, step: undefined, inboxId });
       return;
@@ -429,10 +427,11 @@ export class Run extends Deadline implements StepPort, RunControl {
    */
   followRemote(outcome: Promise<unknown>): void {
     this.#setup.journal = null;
+    this.#replan();
     outcome.then(
       (result) => {
         if (!this.#running()) return;
-        this.status = "completed";
+        this.#m.status = "completed";
         this.#stream?.end();
         this.#resolve(result);
       },
@@ -453,7 +452,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     const target = step === undefined ? undefined : this.#target(step, ev, from);
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: from.def.name, event: ev, to: step });
     this.#setup.journal?.event(ev, from.def.name, step, sender);
-    this.#emit(ev, from, target);
+    this.#m.emit(ev, from, target);
   }
   /** For invocations run again on resume: the indexes of their sends the journal already holds. */
   #resent: ReadonlyMap<string, ReadonlySet<number>> | undefined;
@@ -469,7 +468,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     if (!def.accepts.some((a) => ev instanceof a)) {
       throw this.#contract(`${who} sent ${eventTypeName(ev.constructor as EventClass)} to step "${step}", which does not accept it (accepts: ${def.accepts.map(eventTypeName).join(", ")}).`, "UNKNOWN_STEP", from);
     }
-    return this.#slotOf(def);
+    return this.#m.slotOf(def);
   }
 
   #contract(message: string, code: string, from: Slot | undefined): WorkflowRuntimeError {
@@ -479,72 +478,68 @@ export class Run extends Deadline implements StepPort, RunControl {
   /** Throws when `ev` is not an event the step's `emits` lists. */
   checkEmit(slot: Slot, ev: unknown, how: "returned" | "sent"): asserts ev is Event {
     const cls = (ev as { constructor?: unknown } | null | undefined)?.constructor;
-    if (slot.allowed.has(cls)) return;
-    checkEmits(slot.def, ev, how, this.workflowName, this.id);
-    slot.allowed.add(cls);
+    if (cls === slot.lastAllowed && cls !== undefined) return;
+    if (!slot.allowed.has(cls)) {
+      checkEmits(slot.def, ev, how, this.workflowName, this.id);
+      slot.allowed.add(cls);
+    }
+    slot.lastAllowed = cls;
   }
 
-  /* ------------------------------------------------------------ routing */
+  /* ------------------------------------------------------------ the machine's effects */
 
-  #emit(ev: Event, from: Slot | undefined, target: Slot | undefined): void {
-    if (!this.#running()) return;
-    const routes = destinations(this.#setup.plan, ev);
-    if (routes === END) return this.#complete(ev);
-    if (this.#waiters.size > 0 && this.#offer(ev)) return;
-    if (target !== undefined) return this.#deliver(target, ev);
-    if (routes.length === 0) {
-      // LlamaIndex's two-step human in the loop: a question no step takes is for the caller (12.9).
-      if (ev instanceof InputRequiredEvent) this.toStream(ev);
-      if (this.#unclaimed === NONE) this.#unclaimed = [];
-      this.#unclaimed.push(ev);
-      if (from === undefined && this.#active === 0 && this.#begun) this.#idle();
+  /** @internal effect: begin an invocation of `slot`'s step on `ev`. */
+  startStep(slot: Slot, ev: Event): void {
+    // A synchronous step, or one that sends events before its first await, starts the next step
+    // inside its own call; past a depth, start it in a new microtask instead, so such chains
+    // cannot overflow the stack.
+    if (this.#depth >= MAX_DEPTH) {
+      queueMicrotask(() => {
+        if (this.#running()) this.#begin(slot, ev);
+      });
       return;
     }
-    if (routes.length === 1) return this.#deliver(this.#slotOf(routes[0] as StepDefinition), ev);
-    // Several steps take it: the delivery itself counts as active, so a synchronous step that
-    // finishes silently inside it does not declare the run stalled before the others have it.
-    this.#active++;
-    for (let i = 0; i < routes.length; i++) this.#deliver(this.#slotOf(routes[i] as StepDefinition), ev);
-    this.#active--;
-    if (this.#active === 0) {
-      if (this.#running()) this.#idle();
-    } else if (this.#waiters.size >= this.#active) this.#waitingOnly();
+    this.#depth++;
+    try {
+      this.#begin(slot, ev);
+    } finally {
+      this.#depth--;
+    }
   }
 
-  #deliver(slot: Slot, ev: Event): void {
-    if (slot.inFlight < slot.def.numWorkers) {
-      slot.inFlight++;
-      this.#active++;
-      // A synchronous step, or one that sends events before its first await, starts the next step
-      // inside its own call; past a depth, start it in a new microtask instead, so such chains
-      // cannot overflow the stack.
-      if (this.#depth >= MAX_DEPTH) {
-        queueMicrotask(() => this.#begin(slot, ev));
-        return;
-      }
-      this.#depth++;
-      try {
-        this.#begin(slot, ev);
-      } finally {
-        this.#depth--;
-      }
-    } else {
-      if (slot.backlog === NONE) slot.backlog = [];
-      slot.backlog.push(ev);
-    }
+  /** @internal effect: a StopEvent was emitted. */
+  completeRun(stop: Event): void {
+    this.#complete(stop);
+  }
+
+  /** @internal effect: no step took `ev`. */
+  keepUnclaimed(ev: Event): void {
+    // LlamaIndex's two-step human in the loop: a question no step takes is for the caller (12.9).
+    if (ev instanceof InputRequiredEvent) this.toStream(ev);
+  }
+
+  /** @internal effect: `ev` ends wait `w`. */
+  answerWait(w: Waiter, ev: Event): void {
+    w.resolve(ev);
+  }
+
+  /** @internal effect: the run is `"waiting"` (only waits in flight) or `"running"` again. */
+  statusChanged(status: "running" | "waiting"): void {
+    this.#setup.journal?.status(status);
   }
 
   #depth = 0;
 
+  /** An attempt of a started invocation (the run is live: the machine started it just now, or the microtask checked). */
   #begin(slot: Slot, ev: Event): void {
-    if (!this.#running()) return;
-    if (this.status === "waiting") {
-      this.status = "running";
-      this.#setup.journal?.status("running");
-    }
-    const def = slot.def;
-    if (this.#inspectors === null && this.#setup.journal === null && def.retry === undefined && def.resources === undefined && this.#setup.runtime === undefined && this.#trace === undefined) this.#invokeLean(slot, ev);
+    if (this.#plain && slot.lean) this.#invokeLean(slot, ev);
     else void this.#invoke(slot, ev);
+  }
+
+  /** No inspector, journal, runtime or tracer: attempts of lean steps take {@link #invokeLean}. */
+  #plain: boolean;
+  #replan(): void {
+    this.#plain = this.#inspectors === null && this.#setup.journal === null && this.#setup.runtime === undefined && this.#trace === undefined;
   }
 
   async #invoke(slot: Slot, ev: Event, resumed?: { no: number; attempt: number }): Promise<void> {
@@ -594,7 +589,7 @@ export class Run extends Deadline implements StepPort, RunControl {
           if (commit) await commit;
           if (!this.#running()) return;
         }
-        this.#finish(slot, emitted);
+        this.#m.finish(slot, emitted);
         return;
       } catch (error) {
         timed?.finish();
@@ -677,8 +672,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       this.#calls.delete(ev);
       const why = error instanceof Error ? error.message : String(error);
       call.reject(new WorkflowRuntimeError(`Step "${def.name}", handling ${eventTypeName(ev.constructor as EventClass)} for ctx.call, failed: ${why}`, "CALL_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }));
-      this.#release(slot);
-      this.#next(slot);
+      this.#m.drop(slot);
       return false;
     }
     if (!willRetry && !(ev instanceof StepFailedEvent) && this.#setup.plan.catches) {
@@ -712,10 +706,10 @@ export class Run extends Deadline implements StepPort, RunControl {
     });
     const emitted = [failed];
     const commit = this.#setup.journal?.stepFinished(stepRunId, slot.def.name, emitted);
-    if (commit === undefined) return this.#finish(slot, emitted);
+    if (commit === undefined) return this.#m.finish(slot, emitted);
     void commit.then(
       () => {
-        if (this.#running()) this.#finish(slot, emitted);
+        if (this.#running()) this.#m.finish(slot, emitted);
       },
       () => {},
     );
@@ -761,16 +755,24 @@ export class Run extends Deadline implements StepPort, RunControl {
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
     try {
       if (!this.#running()) return;
-      let emitted: readonly Event[];
+      let emitted: readonly Event[] = EMPTY;
+      let one: Event | undefined;
       try {
         if (failed) throw error;
-        emitted = this.#collectOutput(slot, out);
-        if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
+        // One event, the common output, and no call to answer: routed without an array around it.
+        if (out !== null && typeof out === "object" && !Array.isArray(out) && this.#calls === undefined) {
+          this.checkEmit(slot, out, "returned");
+          one = out;
+        } else {
+          emitted = this.#collectOutput(slot, out);
+          if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
+        }
       } catch (err) {
         this.#attemptFailed(slot, ev, ctx, 1, 0, err);
         return;
       }
-      this.#finish(slot, emitted);
+      if (one !== undefined) this.#m.finishWith(slot, one);
+      else this.#m.finish(slot, emitted);
     } catch (err) {
       // Nothing may escape into the step's promise chain, where it would be an unhandled rejection.
       this.#fail(err, "failed");
@@ -787,53 +789,13 @@ export class Run extends Deadline implements StepPort, RunControl {
     return [out];
   }
 
-  /**
-   * An attempt ended with `emitted`: its worker is free at once (an event it emits to its own
-   * step starts there), but it still counts as active until all its events are delivered, so a
-   * synchronous step finishing inside that delivery does not find the run idle (12: run-loop bug).
-   */
-  #finish(slot: Slot, emitted: readonly Event[]): void {
-    slot.inFlight--;
-    for (let i = 0; i < emitted.length; i++) this.#emit(emitted[i] as Event, slot, undefined);
-    this.#active--;
-    this.#next(slot);
-  }
-
-  #release(slot: Slot): void {
-    slot.inFlight--;
-    this.#active--;
-  }
-
-  #next(slot: Slot): void {
-    if (!this.#running()) return;
-    if (slot.head < slot.backlog.length) {
-      const ev = slot.backlog[slot.head] as Event;
-      slot.backlog[slot.head++] = undefined as unknown as Event;
-      if (slot.head === slot.backlog.length) {
-        slot.backlog.length = 0;
-        slot.head = 0;
-      }
-      this.#deliver(slot, ev);
-    } else if (this.#active === 0) {
-      this.#idle();
-    } else if (this.#waiters.size >= this.#active) this.#waitingOnly();
-  }
-
-  /** Only waits are in flight: the stored run is "waiting", and may be suspended and resumed elsewhere. */
-  #waitingOnly(): void {
-    if (this.status === "running") {
-      this.status = "waiting";
-      this.#setup.journal?.status("waiting");
-    }
-  }
-
-  /** Nothing runs and nothing is queued: wait for outside events, or fail with a diagnosis. */
-  #idle(): void {
-    if (this.#setup.plan.external.length > 0) return;
-    const held = [...(this.#collect ?? new Map<string, Event[]>())].filter(([, evs]) => evs.length > 0);
+  /** @internal effect: nothing runs, nothing is queued, no outside event can come: fail with a diagnosis. */
+  stalled(): void {
+    const unclaimed = this.#m.unclaimed;
+    const held = [...(this.#m.collects ?? new Map<string, Event[]>())].filter(([, evs]) => evs.length > 0);
     const hints = [
       ...held.map(([key, evs]) => `ctx.collectEvents in step "${key.split("|")[0] ?? ""}" holds ${evs.map((e) => eventTypeName(e.constructor as EventClass)).join(", ")} and still waits for the rest of [${key.split("|")[1] ?? ""}]`),
-      ...(this.#unclaimed.length ? [`no step accepts ${[...new Set(this.#unclaimed.map((e) => eventTypeName(e.constructor as EventClass)))].join(", ")}`] : []),
+      ...(unclaimed.length ? [`no step accepts ${[...new Set(unclaimed.map((e) => eventTypeName(e.constructor as EventClass)))].join(", ")}`] : []),
     ];
     this.#fail(
       new WorkflowRuntimeError(
@@ -853,21 +815,14 @@ export class Run extends Deadline implements StepPort, RunControl {
     if (types.length === 0) return [];
     if (!types.some((t) => ev instanceof t)) return null;
     const key = this.#collectKey(slot, types);
-    this.#collect ??= new Map();
-    let buffer = this.#collect.get(key);
-    if (!buffer) this.#collect.set(key, (buffer = []));
     // A step re-run on resume collects its event again: keep one copy.
-    const added = this.#setup.journal === null || !buffer.includes(ev);
-    if (added) buffer.push(ev);
-    const set = takeSet(buffer, types);
+    const { set, added } = this.#m.collect(key, ev, types, this.#setup.journal !== null);
     if (set === null) {
       if (added) this.#setup.journal?.collect(key, ev);
       return null;
     }
-    const { taken: result, rest } = set;
-    this.#collect.set(key, rest);
-    this.#setup.journal?.collect(key, added ? ev : undefined, ev, result);
-    return result;
+    this.#setup.journal?.collect(key, added ? ev : undefined, ev, set);
+    return set;
   }
 
   /** The buffer key of a collectEvents call; the last one is remembered, as a fan-in repeats one list many times. */
@@ -1012,9 +967,8 @@ export class Run extends Deadline implements StepPort, RunControl {
   wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name, writer?: StreamWriter): Promise<Event> {
     const { filter, timeout = null, waiterEvent } = options;
     const requirements = requirementsOf(options.requirements);
-    const idx = this.#unclaimed.findIndex((e) => e instanceof type && meets(e, requirements) && (!filter || filter(e)));
-    if (idx >= 0) {
-      const ev = this.#unclaimed.splice(idx, 1)[0] as Event;
+    const ev = this.#m.claim(type, requirements, filter);
+    if (ev !== undefined) {
       this.#setup.journal?.received(stepRunId, ev);
       if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
       return Promise.resolve(ev);
@@ -1026,11 +980,7 @@ export class Run extends Deadline implements StepPort, RunControl {
       const done = () => {
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
         if (!own) signal.removeEventListener("abort", onAbort);
-        this.#waiters.delete(waiter);
-        if (this.status === "waiting") {
-          this.status = "running";
-          this.#setup.journal?.status("running");
-        }
+        this.#m.removeWait(waiter);
       };
       const onAbort = () => {
         done();
@@ -1054,10 +1004,8 @@ export class Run extends Deadline implements StepPort, RunControl {
       };
       if (signal.aborted) return reject(signal.reason as Error);
       if (!own) signal.addEventListener("abort", onAbort, { once: true });
-      if (this.#waiters === NO_WAITERS) this.#waiters = new Waits();
-      this.#waiters.add(waiter);
+      this.#m.addWait(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
-      if (this.#waiters.size >= this.#active) this.#waitingOnly();
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           done();
@@ -1088,28 +1036,20 @@ export class Run extends Deadline implements StepPort, RunControl {
     if (list === undefined) return;
     this.#answers?.delete(stepRunId);
     if (!retry) return;
-    if (this.#unclaimed === NONE) this.#unclaimed = [];
-    this.#unclaimed.unshift(...list);
-  }
-
-  /** Hand `ev` to every wait it matches (LlamaIndex's semantics: one answer ends each parallel wait for it). */
-  #offer(ev: Event): boolean {
-    const taken = this.#waiters.matching(ev);
-    if (taken === undefined) return false;
-    for (const w of taken) w.resolve(ev);
-    return true;
+    this.#m.unclaim(list);
   }
 
   /* ------------------------------------------------------------ ending */
 
   #running(): boolean {
-    return this.status === "running" || this.status === "waiting";
+    return this.#m.running;
   }
 
   /** End a run that never started (its workflow failed validation, its input was rejected). */
   reject(error: unknown): void {
     // Nothing of it is in a store: nothing to journal.
     this.#setup.journal = null;
+    this.#replan();
     this.#fail(error, "failed");
   }
 
@@ -1156,17 +1096,13 @@ export class Run extends Deadline implements StepPort, RunControl {
   }
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
-    this.status = status;
+    const waits = this.#m.end(status);
     this.dlList?.remove(this);
-    for (const slot of this.#slots) slot.deadlines?.clear();
+    for (const slot of this.#m.slots) slot.deadlines?.clear();
     this.#unlinkParent?.();
     this.#unlinkParent = undefined;
     this.#controller?.abort(this.#endReason());
-    if (this.#waiters.size > 0) {
-      const waiters = [...this.#waiters.all];
-      this.#waiters = NO_WAITERS;
-      for (const w of waiters) w.reject(this.#endReason());
-    }
+    for (const w of waits) w.reject(this.#endReason());
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
     if (this.#calls !== undefined && this.#calls.size > 0) for (const call of [...this.#calls.values()]) call.reject(this.#endReason());
     this.#setup.journal?.finished(status, result, error);
@@ -1196,6 +1132,7 @@ export class Run extends Deadline implements StepPort, RunControl {
     this.#setup.journal = null;
     const trace = this.#trace;
     this.#trace = undefined;
+    this.#replan();
     trace?.end("suspended");
     this.#fail(reason, "cancelled");
   }
@@ -1203,9 +1140,9 @@ export class Run extends Deadline implements StepPort, RunControl {
   /** Continue a stored run from what its journal held (see resume.ts). */
   #restore(input: Event, r: Restored): void {
     for (const [key, value] of r.state) this.#stateData.set(key, value);
-    if (r.collect.size > 0) this.#collect = new Map([...r.collect].map(([k, evs]) => [k, [...evs]]));
-    if (this.#unclaimed === NONE) this.#unclaimed = [];
-    this.#unclaimed.push(...r.unclaimed);
+    const m = this.#m;
+    if (r.collect.size > 0) m.collects = new Map([...r.collect].map(([k, evs]) => [k, [...evs]]));
+    if (r.unclaimed.length > 0) m.unclaim(r.unclaimed);
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
     if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;
     if (r.children !== undefined && r.children.size > 0) this.#childRuns = r.children;
@@ -1231,31 +1168,30 @@ export class Run extends Deadline implements StepPort, RunControl {
       }
       this.#streamed = r.streamed.length;
     }
-    const slot = (step: string) => this.#slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
+    const slot = (step: string) => m.slotOf(this.#setup.plan.byName.get(step) as StepDefinition);
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
-      this.#begun = true;
+      m.begun = true;
       if (r.stop) return this.#complete(r.stop);
-      // Counted as active while restoring, as in #emit: a synchronous step ending here is not the run's end.
-      this.#active++;
+      // Counted as active while restoring, as in several deliveries of one event: a synchronous
+      // step ending here is not the run's end.
+      m.hold();
       for (const f of r.inFlight) {
         const s = slot(f.step);
-        s.inFlight++;
-        this.#active++;
+        m.resume(s);
         void this.#invoke(s, f.event, { no: f.no, attempt: f.attempt });
       }
-      for (const d of r.deliveries) this.#deliver(slot(d.step), d.event);
+      for (const d of r.deliveries) m.deliver(slot(d.step), d.event);
       for (const ev of r.external) if (this.#running()) this.sendExternal(ev);
       this.#sendEarly();
-      this.#active--;
-      if (this.#active === 0 && this.#running()) this.#idle();
-      else if (this.#running() && this.#waiters.size >= this.#active) this.#waitingOnly();
+      m.settle();
     });
   }
 
   /** Add an inspector to this run only (and to the child runs it starts from now on). */
   addInspector(fn: Inspector): void {
     this.#inspectors = [...(this.#inspectors ?? []), fn];
+    this.#replan();
     this.#runInspectors = [...this.#runInspectors, fn];
   }
 }
@@ -1266,21 +1202,6 @@ const END_GRACE_MS = 1000;
 /** Nested synchronous step starts allowed before the next one waits for a microtask. */
 const MAX_DEPTH = 200;
 
-/** The shared stand-in for a run's waiters before its first wait (never added to). */
-const NO_WAITERS: Waits<Waiter> = new Waits();
-/** The shared, frozen stand-in for a per-run list nothing was put in yet. */
-const NONE: readonly unknown[] = Object.freeze([]);
-
-const SLOT_INDEX = new WeakMap<Plan, Map<StepDefinition, number>>();
-function slotIndex(plan: Plan): Map<StepDefinition, number> {
-  let index = SLOT_INDEX.get(plan);
-  if (index === undefined) {
-    index = new Map();
-    plan.steps.forEach((def, i) => index?.set(def, i));
-    SLOT_INDEX.set(plan, index);
-  }
-  return index;
-}
 
 // Which classes a step may emit depends on the step alone: one cache per step, shared by its runs.
 const ALLOWED = new WeakMap<StepDefinition, Set<unknown>>();

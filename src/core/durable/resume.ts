@@ -9,13 +9,16 @@ import {
   WorkflowError,
   WorkflowRuntimeError,
 } from "../errors.js";
-import { isEvent, type Event, type EventClass, type EventJSON } from "../events.js";
+import { isEvent, type Event } from "../events.js";
 import type { WorkflowHandler } from "../handler.js";
 import { retryBusy, storeFailed, type Journal } from "./journal.js";
 import type { Clock } from "../clock.js";
 import { findLive, hold, markResuming, takeLease, type Leasing } from "./lease.js";
 import type { Plan } from "../plan.js";
-import { destinations, END, stepNamed } from "../machine/routing.js";
+import { stepNamed } from "../machine/routing.js";
+import { NONE, RunMachine, type RunEffects, type StepSlot } from "../machine/run-machine.js";
+import type { PendingWait } from "../machine/waits.js";
+import type { StepDefinition } from "../step.js";
 import { writeKey, type Restored } from "../machine/restored.js";
 import { normalCollectKey } from "../machine/collect.js";
 import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
@@ -33,9 +36,50 @@ export interface Replayed {
 }
 
 /**
- * Pure: a journal and a plan in, the state to continue from out.
- * - Steps that finished are not run again; their emitted events are routed again only to the
- *   steps that never started on them (routing is deterministic from the plan; `to` picks one step).
+ * The replay's side of the machine: what the live run did is in the journal, so a start the
+ * machine decides is recorded as pending until the journal's `step_started` for it (or, at
+ * the end, handed to the resumed run as a delivery never started).
+ */
+class Fold implements RunEffects<StepSlot, PendingWait> {
+  /** Starts the journal holds no `step_started` for yet, in the order they were decided. */
+  readonly pending = new Set<{ slot: StepSlot; ev: Event }>();
+  readonly #byEvent = new Map<Event, { slot: StepSlot; ev: Event }[]>();
+  stop: Event | undefined;
+
+  startStep(slot: StepSlot, ev: Event): void {
+    const p = { slot, ev };
+    this.pending.add(p);
+    const list = this.#byEvent.get(ev);
+    if (list === undefined) this.#byEvent.set(ev, [p]);
+    else list.push(p);
+  }
+
+  /** The journal started `slot`'s step on `ev`: true when the machine had decided that start. */
+  started(slot: StepSlot, ev: Event): boolean {
+    const list = this.#byEvent.get(ev);
+    const i = list === undefined ? -1 : list.findIndex((p) => p.slot === slot);
+    if (list === undefined || i < 0) return false;
+    this.pending.delete(list[i] as { slot: StepSlot; ev: Event });
+    list.splice(i, 1);
+    if (list.length === 0) this.#byEvent.delete(ev);
+    return true;
+  }
+
+  completeRun(stop: Event): void {
+    this.stop ??= stop;
+  }
+  keepUnclaimed(): void {}
+  answerWait(): void {}
+  stalled(): void {}
+  statusChanged(): void {}
+}
+
+/**
+ * A journal and a plan in, the state to continue from out: the journal's records fed, in
+ * order, to the same {@link RunMachine} a live run feeds, so routing, `numWorkers` backlogs,
+ * collect buffers and unclaimed events follow one code path live and on resume.
+ * - Steps that finished are not run again; the events they emitted are routed as the live run
+ *   routed them, and only starts the journal does not hold are delivered again.
  * - Invocations started but not finished (including those paused in `waitForEvent`, and those
  *   that failed their last attempt before the run's end was journaled) run again: at least once.
  * - An event that ended a wait of an invocation that runs again goes back to the unclaimed
@@ -44,54 +88,121 @@ export interface Replayed {
  *   again) and unclaimed events are as the journal left them.
  */
 export function replay(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): Replayed {
-  const eventRecs = new Map<number, { json: EventJSON; to: string | undefined; from: string | undefined }>();
+  return fold(plan, runId, entries, stored).replayed;
+}
+
+/** {@link replay}, with the machine it folded the journal into (for tests comparing it with a live run's). */
+export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[], stored?: StoredRun): { replayed: Replayed; machine: RunMachine<StepSlot> } {
+  // A live run offers an event to the pending waits before routing it: an event some wait took
+  // (a `received` record, journaled after it) was not routed.
+  const received = new Map<number, string>();
+  for (const e of entries) if (e.kind === "received") received.set(e.seq, e.stepRunId);
+  let inputJson = stored?.input;
+  if (inputJson === undefined) for (const e of entries) if (e.kind === "run_started") (inputJson ??= e.input);
+  if (inputJson === undefined) {
+    throw new JournalMismatchError(`Run "${runId}" has no input in its store, so it cannot be resumed.`, { workflow: plan.workflow, runId }, "NO_INPUT");
+  }
+  const input = reviveEvent(plan, inputJson, runId);
+  // The sender of a send is journaled as its step name; of a step's output, as its stepRunId.
+  const isOutput = (from: string | undefined) => from !== undefined && from.startsWith(`${runId}:`);
+  const sender = (from: string | undefined) => (from === undefined || !isOutput(from) ? from : from.slice(runId.length + 1, from.lastIndexOf(":")));
+  const stepOf = (name: string, what: string, from?: string): StepDefinition => {
+    const def = stepNamed(plan, name, sender(from));
+    if (def !== undefined) return def;
+    throw new JournalMismatchError(
+      `The journal of run "${runId}" ${what} step "${name}", which workflow "${plan.workflow}" does not have (steps: ${[...plan.byName.keys()].join(", ")}). Resume with the version of the workflow that wrote the run.`,
+      { workflow: plan.workflow, runId, step: name },
+    );
+  };
+
+  const slots: StepSlot[] = plan.steps.map((def) => ({ def, inFlight: 0, backlog: NONE as Event[], head: 0 }));
+  const effects = new Fold();
+  const m = new RunMachine<StepSlot>(plan, slots, effects);
+  const events = new Map<number, Event>();
+  const seqOf = new Map<Event, number>();
   const sends: { by: string; n: number }[] = [];
   const childRecs: { stepRunId: string; n: number; runId: string }[] = [];
-  const started = new Map<string, { step: string; seq: number; attempt: number }>();
+  const started = new Map<string, { step: string; slot: StepSlot | undefined; seq: number; attempt: number }>();
   const ended = new Set<string>();
-  const consumed = new Set<string>();
-  const received = new Map<number, string>();
   const state = new Map<string, unknown>();
   const collects: Extract<JournalEntry, { kind: "collect" }>[] = [];
   const streamRecs: Extract<JournalEntry, { kind: "stream" }>[] = [];
-  let inputJson = stored?.input;
   let maxNo = 0;
   let maxSeq = 0;
   let trace: Record<string, string> | undefined;
+  const eventAt = (seq: number) => events.get(seq) ?? (seq === 1 ? input : undefined);
   for (const e of entries) {
     switch (e.kind) {
       case "run_started":
-        inputJson ??= e.input;
         trace ??= e.trace;
         break;
-      case "event":
-        eventRecs.set(e.seq, { json: e.event, to: e.to, from: e.from });
+      case "event": {
+        const ev = reviveEvent(plan, e.event, runId);
+        events.set(e.seq, ev);
+        seqOf.set(ev, e.seq);
         if (typeof e.by === "string" && typeof e.n === "number") sends.push({ by: e.by, n: e.n });
         if (e.seq > maxSeq) maxSeq = e.seq;
-        break;
-      case "step_started": {
-        const prev = started.get(e.stepRunId);
-        started.set(e.stepRunId, { step: e.step, seq: e.seq, attempt: Math.max(e.attempt, prev?.attempt ?? 0) });
-        consumed.add(`${e.seq}|${e.step}`);
-        const no = Number(e.stepRunId.slice(e.stepRunId.lastIndexOf(":") + 1));
-        if (Number.isInteger(no) && no > maxNo) maxNo = no;
+        // A step's output is routed with its step_finished; an event a wait took was not routed.
+        if (isOutput(e.from) || received.has(e.seq)) break;
+        m.emit(ev, undefined, e.to === undefined ? undefined : m.slotOf(stepOf(e.to, "sends an event to", e.from)));
         break;
       }
-      case "step_finished":
-        ended.add(e.stepRunId);
+      case "step_started": {
+        const no = Number(e.stepRunId.slice(e.stepRunId.lastIndexOf(":") + 1));
+        if (Number.isInteger(no) && no > maxNo) maxNo = no;
+        const prev = started.get(e.stepRunId);
+        if (prev !== undefined) {
+          // A retry, or a re-run after an earlier resume.
+          if (e.attempt > prev.attempt) prev.attempt = e.attempt;
+          break;
+        }
+        const def = plan.byName.get(e.step);
+        const slot = def === undefined ? undefined : m.slotOf(def);
+        const ev = eventAt(e.seq);
+        if (slot !== undefined && !(ev !== undefined && effects.started(slot, ev))) {
+          // Not a start the machine decided (a journal from an older version, a resumed run that
+          // delivered in another order): take it from the backlog if it waits there, and count it.
+          if (ev !== undefined) m.unqueue(slot, ev);
+          m.resume(slot);
+        }
+        started.set(e.stepRunId, { step: e.step, slot, seq: e.seq, attempt: e.attempt });
         break;
+      }
+      case "step_finished": {
+        const s = started.get(e.stepRunId);
+        if (ended.has(e.stepRunId)) break;
+        ended.add(e.stepRunId);
+        const emitted: Event[] = [];
+        for (const seq of e.emitted) {
+          const ev = events.get(seq);
+          if (ev !== undefined && !received.has(seq)) emitted.push(ev);
+        }
+        if (s?.slot !== undefined) m.finish(s.slot, emitted);
+        else for (const ev of emitted) m.emit(ev, undefined, undefined);
+        break;
+      }
       case "child":
         childRecs.push(e);
         break;
       case "state":
         state.set(e.key, e.value);
         break;
-      case "collect":
-        collects.push({ ...e, key: normalCollectKey(e.key) });
+      case "collect": {
+        const c = { ...e, key: normalCollectKey(e.key) };
+        collects.push(c);
+        // The whole buffer (older journals), or a change of it.
+        if (c.seqs !== undefined) {
+          (m.collects ??= new Map<string, Event[]>()).set(c.key, c.seqs.map((seq) => events.get(seq)).filter((ev): ev is Event => ev !== undefined));
+          break;
+        }
+        const added = c.add === undefined ? undefined : events.get(c.add);
+        if (added !== undefined) {
+          const buffer = m.buffer(c.key);
+          if (!buffer.includes(added)) buffer.push(added);
+        }
+        if (c.taken !== undefined) m.uncollect(c.key, c.taken.map((seq) => events.get(seq)).filter((ev): ev is Event => ev !== undefined));
         break;
-      case "received":
-        received.set(e.seq, e.stepRunId);
-        break;
+      }
       case "stream":
         streamRecs.push(e);
         break;
@@ -99,31 +210,16 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
         break;
     }
   }
-  if (inputJson === undefined) {
-    throw new JournalMismatchError(`Run "${runId}" has no input in its store, so it cannot be resumed.`, { workflow: plan.workflow, runId }, "NO_INPUT");
-  }
-  // The sender of a send is journaled as its step name; of a step's output, as its stepRunId.
-  const sender = (from: string | undefined) => (from === undefined || !from.startsWith(`${runId}:`) ? from : from.slice(runId.length + 1, from.lastIndexOf(":")));
-  const stepOf = (name: string, what: string, from?: string): string => {
-    const def = stepNamed(plan, name, sender(from));
-    if (def !== undefined) return def.name;
-    throw new JournalMismatchError(
-      `The journal of run "${runId}" ${what} step "${name}", which workflow "${plan.workflow}" does not have (steps: ${[...plan.byName.keys()].join(", ")}). Resume with the version of the workflow that wrote the run.`,
-      { workflow: plan.workflow, runId, step: name },
-    );
-  };
-
-  const events = new Map<number, Event>();
-  for (const [seq, rec] of eventRecs) events.set(seq, reviveEvent(plan, rec.json, runId));
-  const input = reviveEvent(plan, inputJson, runId);
+  // A journal cut before the input got its seq: the input still has to reach its steps.
+  if (events.size === 0 && started.size === 0) m.emit(input, undefined, undefined);
 
   const inFlight: { step: string; event: Event; no: number; attempt: number }[] = [];
   const inFlightIds = new Set<string>();
   for (const [id, s] of started) {
     if (ended.has(id)) continue;
-    const event = events.get(s.seq) ?? (s.seq === 1 ? input : undefined);
+    const event = eventAt(s.seq);
     if (event === undefined) throw new JournalMismatchError(`The journal of run "${runId}" starts step "${s.step}" on event #${s.seq}, which it never recorded.`, { workflow: plan.workflow, runId }, "CORRUPT_JOURNAL");
-    inFlight.push({ step: stepOf(s.step, "started"), event, no: Number(id.slice(id.lastIndexOf(":") + 1)), attempt: s.attempt + 1 });
+    inFlight.push({ step: s.slot?.def.name ?? stepOf(s.step, "started").name, event, no: Number(id.slice(id.lastIndexOf(":") + 1)), attempt: s.attempt + 1 });
     inFlightIds.add(id);
   }
   inFlight.sort((a, b) => a.no - b.no);
@@ -161,63 +257,39 @@ export function replay(plan: Plan, runId: string, entries: readonly JournalEntry
     byN.set(c.n, c.runId);
   }
 
-  const unclaimed: Event[] = [];
+  // Events no step took, and those whose wait runs again, in the order they were journaled.
+  const unclaimed = [...m.unclaimed];
+  for (const [seq, taker] of received) if (inFlightIds.has(taker)) unclaimed.push(events.get(seq) as Event);
+  unclaimed.sort((a, b) => (seqOf.get(a) ?? 0) - (seqOf.get(b) ?? 0));
+  // Starts the journal never got to, then each step's backlog.
   const deliveries: { step: string; event: Event }[] = [];
-  let stop: Event | undefined;
-  for (const seq of [...eventRecs.keys()].sort((a, b) => a - b)) {
-    const rec = eventRecs.get(seq) as { json: EventJSON; to: string | undefined; from: string | undefined };
-    const ev = events.get(seq) as Event;
-    const taker = received.get(seq);
-    if (taker !== undefined) {
-      if (inFlightIds.has(taker)) unclaimed.push(ev);
-      continue;
-    }
-    const targets = destinations(plan, ev, rec.to, sender(rec.from));
-    if (targets === END) {
-      stop ??= ev;
-      continue;
-    }
-    if (rec.to !== undefined && targets.length === 0) stepOf(rec.to, "sends an event to", rec.from);
-    if (targets.length === 0) unclaimed.push(ev);
-    for (const { name } of targets) if (!consumed.has(`${seq}|${name}`)) deliveries.push({ step: name, event: ev });
-  }
+  for (const { slot, ev } of effects.pending) deliveries.push({ step: slot.def.name, event: ev });
+  for (const slot of slots) for (let i = slot.head; i < slot.backlog.length; i++) deliveries.push({ step: slot.def.name, event: slot.backlog[i] as Event });
 
-  // A journal cut before the input got its seq: the input still has to reach its steps.
-  if (eventRecs.size === 0 && started.size === 0) {
-    for (const d of plan.route(input.constructor as EventClass)) deliveries.push({ step: d.name, event: input });
-  }
-
-  const buffers = new Map<string, number[]>();
-  for (const c of collects) {
-    // The whole buffer (older journals), or a change of it.
-    if (c.seqs !== undefined) {
-      buffers.set(c.key, [...c.seqs]);
-      continue;
-    }
-    let buf = buffers.get(c.key);
-    if (buf === undefined) buffers.set(c.key, (buf = []));
-    if (c.add !== undefined && !buf.includes(c.add)) buf.push(c.add);
-    if (c.taken !== undefined) {
-      const out = new Set(c.taken);
-      buffers.set(c.key, buf.filter((seq) => !out.has(seq)));
-    }
-  }
+  // A set taken by an invocation that runs again goes back to its buffer: the re-run takes it again.
   for (const c of collects) {
     if (c.taken === undefined || c.by === undefined) continue;
     const step = c.key.slice(0, c.key.indexOf("|"));
     const rerun = inFlight.some((f) => f.step === step && f.event === events.get(c.by as number));
     if (!rerun) continue;
-    const buf = buffers.get(c.key) as number[];
-    for (const t of c.taken) if (!buf.includes(t)) buf.push(t);
+    const buf = m.buffer(c.key);
+    for (const t of c.taken) {
+      const ev = events.get(t);
+      if (ev !== undefined && !buf.includes(ev)) buf.push(ev);
+    }
   }
   const collect = new Map<string, Event[]>();
-  for (const [key, seqs] of buffers) collect.set(key, seqs.map((s) => events.get(s)).filter((e): e is Event => e !== undefined));
+  if (m.collects !== undefined) for (const [key, evs] of m.collects) collect.set(key, [...evs]);
+  const stop = effects.stop;
 
   return {
-    restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(childWrites.size > 0 ? { childWrites } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
-    input,
-    events,
-    maxSeq,
+    replayed: {
+      restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(childWrites.size > 0 ? { childWrites } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+      input,
+      events,
+      maxSeq,
+    },
+    machine: m,
   };
 }
 

@@ -1,0 +1,326 @@
+import type { Event, EventClass } from "../events.js";
+import type { RunStatus } from "../inspect.js";
+import type { Plan } from "../plan.js";
+import type { StepDefinition } from "../step.js";
+import { takeSet } from "./collect.js";
+import { destinations, END } from "./routing.js";
+import { meets, Waits, type PendingWait, type Requirements } from "./waits.js";
+
+/** A step's place in one run: its invocations in flight and the events waiting for one of its `numWorkers`. */
+export interface StepSlot {
+  readonly def: StepDefinition;
+  inFlight: number;
+  /** Queued events from `head` on (taken from the front without shifting). */
+  backlog: Event[];
+  head: number;
+}
+
+/**
+ * What the machine decides, told to whoever carries it out: the driver in a live run, the
+ * replay fold on resume (which records instead of running). Method calls, not effect objects,
+ * so a live run's hot path allocates nothing for them.
+ */
+export interface RunEffects<S extends StepSlot, W extends PendingWait> {
+  /** Begin an invocation of `slot`'s step on `ev`: its worker and the run's active count are taken already. */
+  startStep(slot: S, ev: Event): void;
+  /** A StopEvent was emitted: the run completes with it. */
+  completeRun(stop: Event): void;
+  /** No step takes `ev` and no wait did: it is kept for a later `waitForEvent`. */
+  keepUnclaimed(ev: Event): void;
+  /** `ev` ends wait `wait`. */
+  answerWait(wait: W, ev: Event): void;
+  /** Nothing runs, nothing is queued, no StopEvent, and the workflow takes no outside events. */
+  stalled(): void;
+  /** Only waits are in flight (`"waiting"`), or a step runs again (`"running"`). */
+  statusChanged(status: "running" | "waiting"): void;
+}
+
+/**
+ * One run as data: where each event goes (one routing rule, {@link destinations}), each step's
+ * workers and backlog (`numWorkers`), how many invocations and deliveries are active, the
+ * events no step took, the pending waits, the `collectEvents` buffers and the run's status.
+ * Its methods are the inputs; what follows from them is told to its {@link RunEffects}.
+ * No timers, promises or I/O: a live run feeds it as things happen, `replay` feeds it the
+ * journal, and both end in the same state.
+ */
+export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait> {
+  status: RunStatus = "running";
+  /** The StartEvent has been routed (a run restoring from its journal has not begun yet). */
+  begun = false;
+  /** Invocations in flight, plus deliveries under way (see {@link hold}). */
+  active = 0;
+  /** Events no step accepted and no wait took yet, oldest first. */
+  unclaimed: Event[] = NONE as Event[];
+  /** Pending `waitForEvent` waits. */
+  waits: Waits<W> = NO_WAITS as Waits<W>;
+  /** `collectEvents` buffers by key, made on first use. */
+  collects: Map<string, Event[]> | undefined;
+
+  readonly #index: ReadonlyMap<StepDefinition, number>;
+  /** The last event class {@link destinations} sent to exactly one step, and that step's slot. */
+  #lastClass: unknown;
+  #lastSlot: S | undefined;
+
+  constructor(
+    readonly plan: Plan,
+    /** One per step, in plan order. */
+    readonly slots: readonly S[],
+    readonly effects: RunEffects<S, W>,
+  ) {
+    this.#index = slotIndex(plan);
+  }
+
+  get running(): boolean {
+    return this.status === "running" || this.status === "waiting";
+  }
+
+  /** The slot of step `def`. */
+  slotOf(def: StepDefinition): S {
+    return this.slots[this.#index.get(def) as number] as S;
+  }
+
+  /* ------------------------------------------------------------ events */
+
+  /**
+   * `ev` was emitted: by `from` (a step; undefined for the input and events from outside),
+   * to `target` when it was sent to a named step. A StopEvent completes the run; a pending
+   * wait it matches takes it first; else it goes to `target` or to every step accepting it,
+   * or, when none does, it is kept unclaimed.
+   */
+  emit(ev: Event, from: S | undefined, target: S | undefined): void {
+    if (!this.running) return;
+    const cls = ev.constructor;
+    // The class routed last went to one step: the same class, with no wait pending and no step
+    // named, goes there again (a chain routes one class over and over).
+    if (cls === this.#lastClass && target === undefined && this.waits.size === 0) return this.deliver(this.#lastSlot as S, ev);
+    const routes = destinations(this.plan, ev);
+    if (routes === END) return this.effects.completeRun(ev);
+    if (this.waits.size > 0 && this.#offer(ev)) return;
+    if (target !== undefined) return this.deliver(target, ev);
+    if (routes.length === 0) {
+      if (this.unclaimed === NONE) this.unclaimed = [];
+      this.unclaimed.push(ev);
+      this.effects.keepUnclaimed(ev);
+      if (from === undefined && this.active === 0 && this.begun) this.#idle();
+      return;
+    }
+    if (routes.length === 1) {
+      const slot = this.slotOf(routes[0] as StepDefinition);
+      this.#lastClass = cls;
+      this.#lastSlot = slot;
+      return this.deliver(slot, ev);
+    }
+    // Several steps take it: the delivery itself counts as active, so a synchronous step that
+    // finishes silently inside it does not declare the run stalled before the others have it.
+    this.active++;
+    for (let i = 0; i < routes.length; i++) this.deliver(this.slotOf(routes[i] as StepDefinition), ev);
+    this.settle();
+  }
+
+  /** `ev` goes to `slot`'s step: started if a worker is free, else queued in its backlog. */
+  deliver(slot: S, ev: Event): void {
+    if (slot.inFlight < slot.def.numWorkers) {
+      slot.inFlight++;
+      this.active++;
+      // A run that was only waiting runs a step again.
+      if (this.status === "waiting") {
+        this.status = "running";
+        this.effects.statusChanged("running");
+      }
+      this.effects.startStep(slot, ev);
+    } else {
+      if (slot.backlog === NONE) slot.backlog = [];
+      slot.backlog.push(ev);
+    }
+  }
+
+  /**
+   * An invocation of `slot` finished with `emitted`: its worker is free at once (an event it
+   * emits to its own step starts there), but it counts as active until all its events are
+   * routed, so a synchronous step finishing inside that routing does not find the run idle.
+   */
+  finish(slot: S, emitted: readonly Event[]): void {
+    slot.inFlight--;
+    for (let i = 0; i < emitted.length; i++) this.emit(emitted[i] as Event, slot, undefined);
+    this.active--;
+    this.next(slot);
+  }
+
+  /** {@link finish} with the one event `ev`. */
+  finishWith(slot: S, ev: Event): void {
+    slot.inFlight--;
+    this.emit(ev, slot, undefined);
+    this.active--;
+    this.next(slot);
+  }
+
+  /** An invocation of `slot` ended with nothing to route (a `ctx.call` it handled failed). */
+  drop(slot: S): void {
+    slot.inFlight--;
+    this.active--;
+    this.next(slot);
+  }
+
+  /** `slot` has a free worker: its next queued event starts; or the run is idle or only waiting. */
+  next(slot: S): void {
+    if (!this.running) return;
+    if (slot.head < slot.backlog.length) {
+      const ev = slot.backlog[slot.head] as Event;
+      slot.backlog[slot.head++] = undefined as unknown as Event;
+      if (slot.head === slot.backlog.length) {
+        slot.backlog.length = 0;
+        slot.head = 0;
+      }
+      this.deliver(slot, ev);
+    } else if (this.active === 0) {
+      this.#idle();
+    } else if (this.waits.size >= this.active) this.#waitingOnly();
+  }
+
+  /** An invocation restored from the journal runs again on `slot` (the driver starts it, with its own attempt number). */
+  resume(slot: S): void {
+    slot.inFlight++;
+    this.active++;
+  }
+
+  /** Take `ev` out of `slot`'s backlog; false when it is not there. */
+  unqueue(slot: S, ev: Event): boolean {
+    const i = slot.backlog.indexOf(ev, slot.head);
+    if (i < 0) return false;
+    slot.backlog.splice(i, 1);
+    if (slot.head === slot.backlog.length) {
+      slot.backlog.length = 0;
+      slot.head = 0;
+    }
+    return true;
+  }
+
+  /** Several deliveries are under way: the run is not idle until {@link settle}. */
+  hold(): void {
+    this.active++;
+  }
+
+  /** The deliveries begun with {@link hold} are done: the run may now be idle or only waiting. */
+  settle(): void {
+    this.active--;
+    if (!this.running) return;
+    if (this.active === 0) this.#idle();
+    else if (this.waits.size >= this.active) this.#waitingOnly();
+  }
+
+  #idle(): void {
+    if (this.plan.external.length > 0) return;
+    this.effects.stalled();
+  }
+
+  #waitingOnly(): void {
+    if (this.status === "running") {
+      this.status = "waiting";
+      this.effects.statusChanged("waiting");
+    }
+  }
+
+  /* ------------------------------------------------------------ waits */
+
+  /** The oldest unclaimed event a new wait for `type` takes at once (removed), or undefined. */
+  claim(type: EventClass, requirements: Requirements | undefined, filter: ((ev: Event) => boolean) | undefined): Event | undefined {
+    const list = this.unclaimed;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i] as Event;
+      if (e instanceof type && meets(e, requirements) && (filter === undefined || filter(e))) {
+        list.splice(i, 1);
+        return e;
+      }
+    }
+    return undefined;
+  }
+
+  /** Events a wait took go back, first in line (an attempt that took them failed and runs again). */
+  unclaim(events: readonly Event[]): void {
+    if (this.unclaimed === NONE) this.unclaimed = [];
+    this.unclaimed.unshift(...events);
+  }
+
+  /** A wait begins: if only waits are in flight now, the run is waiting. */
+  addWait(w: W): void {
+    if (this.waits === NO_WAITS) this.waits = new Waits<W>();
+    this.waits.add(w);
+    if (this.waits.size >= this.active) this.#waitingOnly();
+  }
+
+  /** A wait ended (answered, timed out, aborted): a waiting run is running again. */
+  removeWait(w: W): void {
+    this.waits.delete(w);
+    if (this.status === "waiting") {
+      this.status = "running";
+      this.effects.statusChanged("running");
+    }
+  }
+
+  /** Hand `ev` to every wait it matches (one answer ends each parallel wait for it). */
+  #offer(ev: Event): boolean {
+    const taken = this.waits.matching(ev);
+    if (taken === undefined) return false;
+    for (const w of taken) this.effects.answerWait(w, ev);
+    return true;
+  }
+
+  /* ------------------------------------------------------------ collect buffers */
+
+  /** The buffer under `key` (made when missing). */
+  buffer(key: string): Event[] {
+    const collects = (this.collects ??= new Map<string, Event[]>());
+    let buffer = collects.get(key);
+    if (buffer === undefined) collects.set(key, (buffer = []));
+    return buffer;
+  }
+
+  /**
+   * `ctx.collectEvents(ev, types)` under `key`: `ev` joins the buffer (once only, with `once`:
+   * a step run again collects its event again), and the complete set is taken out if there is
+   * one. Returns the set (null while incomplete) and whether `ev` was added.
+   */
+  collect(key: string, ev: Event, types: readonly EventClass[], once: boolean): { set: Event[] | null; added: boolean } {
+    const buffer = this.buffer(key);
+    const added = !once || !buffer.includes(ev);
+    if (added) buffer.push(ev);
+    const set = takeSet(buffer, types);
+    if (set === null) return { set: null, added };
+    (this.collects as Map<string, Event[]>).set(key, set.rest);
+    return { set: set.taken, added };
+  }
+
+  /** The journal says `events` left the buffer under `key` (a set was taken). */
+  uncollect(key: string, events: readonly Event[]): void {
+    const out = new Set(events);
+    (this.collects ??= new Map<string, Event[]>()).set(key, this.buffer(key).filter((e) => !out.has(e)));
+  }
+
+  /* ------------------------------------------------------------ end */
+
+  /** The run ended with `status`: returns the waits still pending (the driver rejects them). */
+  end(status: RunStatus): readonly W[] {
+    this.status = status;
+    if (this.waits.size === 0) return NONE as W[];
+    const waits = [...this.waits.all];
+    this.waits = NO_WAITS as Waits<W>;
+    return waits;
+  }
+}
+
+/** The shared, frozen stand-in for a list nothing was put in yet. */
+export const NONE: readonly unknown[] = Object.freeze([]);
+/** The shared stand-in for a run's waits before its first (never added to). */
+const NO_WAITS: Waits<PendingWait> = new Waits();
+
+// Slots in plan order, found through an index shared by every run of the plan: a Map per run cost ~190 bytes.
+const SLOT_INDEX = new WeakMap<Plan, Map<StepDefinition, number>>();
+function slotIndex(plan: Plan): Map<StepDefinition, number> {
+  let index = SLOT_INDEX.get(plan);
+  if (index === undefined) {
+    index = new Map();
+    plan.steps.forEach((def, i) => index?.set(def, i));
+    SLOT_INDEX.set(plan, index);
+  }
+  return index;
+}
