@@ -39,6 +39,29 @@ function countQueries(pool: pg.Pool): { statements: string[]; unnamed: string[] 
   return { statements, unnamed };
 }
 
+/**
+ * Counts, by first word, the statements sent on connections the store takes with `pool.connect()`
+ * (a transaction's, or the LISTEN connection); `pool.query` takes its own with a callback.
+ * `connect`: the pool's own, for the test's reads.
+ */
+function countHeldQueries(pool: pg.Pool): { held: string[]; connect: () => Promise<pg.PoolClient> } {
+  const held: string[] = [];
+  const connect = pool.connect.bind(pool) as (...a: unknown[]) => Promise<pg.PoolClient>;
+  (pool as unknown as { connect: unknown }).connect = async (...a: unknown[]) => {
+    const client = await connect(...a);
+    if (a.length === 0) {
+      const q = client.query.bind(client) as (...x: unknown[]) => unknown;
+      (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
+        const q0 = x[0] as string | { text: string };
+        held.push((typeof q0 === "string" ? q0 : q0.text).trim().split(/\s/)[0] ?? "");
+        return q(...x);
+      };
+    }
+    return client;
+  };
+  return { held, connect: () => connect() };
+}
+
 describe.skipIf(!available)("PostgresStore", () => {
   describeStoreConformance("PostgresStore", async () => {
     const schema = uniqueSchema();
@@ -253,20 +276,7 @@ describe.skipIf(!available)("PostgresStore", () => {
       const { statements, unnamed } = countQueries(pool);
       // pool.query takes its connection with a callback: the store's own connect() calls are a
       // transaction's (several statements each) or the one LISTEN connection of the store.
-      const held: string[] = [];
-      const connect = pool.connect.bind(pool) as (...a: unknown[]) => Promise<pg.PoolClient>;
-      (pool as unknown as { connect: unknown }).connect = async (...a: unknown[]) => {
-        const client = await connect(...a);
-        if (a.length === 0) {
-          const q = client.query.bind(client) as (...x: unknown[]) => unknown;
-          (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
-            const q0 = x[0] as string | { text: string };
-            held.push((typeof q0 === "string" ? q0 : q0.text).trim().split(/\s/)[0] ?? "");
-            return q(...x);
-          };
-        }
-        return client;
-      };
+      const { held, connect } = countHeldQueries(pool);
       const wf = new Workflow({ store, timeout: null })
         .addStep({ accepts: StartEvent, emits: Mid }, async function first(ev: StartEvent<{ id: number }>) {
           return new Mid({ id: ev.id });
@@ -312,20 +322,7 @@ describe.skipIf(!available)("PostgresStore", () => {
     try {
       await store.listRuns(); // creates the tables
       const { statements, unnamed } = countQueries(pool);
-      const held: string[] = [];
-      const connect = pool.connect.bind(pool) as (...a: unknown[]) => Promise<pg.PoolClient>;
-      (pool as unknown as { connect: unknown }).connect = async (...a: unknown[]) => {
-        const client = await connect(...a);
-        if (a.length === 0) {
-          const q = client.query.bind(client) as (...x: unknown[]) => unknown;
-          (client as unknown as { query: unknown }).query = (...x: unknown[]) => {
-            const q0 = x[0] as string | { text: string };
-            held.push((typeof q0 === "string" ? q0 : q0.text).trim().split(/\s/)[0] ?? "");
-            return q(...x);
-          };
-        }
-        return client;
-      };
+      const { held } = countHeldQueries(pool);
       const chain = (n: number) =>
         new Workflow({ store, durability: "sync", timeout: null }).addStep({ accepts: [StartEvent, Half], emits: [Half, StopEvent] }, async function loop(ev) {
           const i = ev instanceof Half ? ev.n : 0;
