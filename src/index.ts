@@ -48,7 +48,7 @@ export {
 } from "./core/errors.js";
 
 // Seams: inspection, time, storage, execution
-export { inspect, verbosePrinter, type InspectionEvent, type Inspector, type RunStatus } from "./core/inspect.js";
+export { inspect, verbosePrinter, type InspectionEvent, type InspectOptions, type Inspector, type RunStatus } from "./core/inspect.js";
 export { getTracer, setTracer, type RunTrace, type RunTraceInfo, type StepKind, type StepTraceInfo, type TraceCarrier, type Tracer } from "./core/trace.js";
 // Traces with nothing to configure (SPEC 11): a tracer that turns into the OpenTelemetry one on the first run when @opentelemetry/api is installed.
 import "./otel/auto.js";

@@ -1,5 +1,5 @@
 import type { Event } from "./events.js";
-import type { Inspector, RunStatus } from "./inspect.js";
+import { inspectorOf, type InspectOptions, type Inspector, type RunStatus } from "./inspect.js";
 import type { EventStream } from "./stream.js";
 
 /** What a handler needs from its run: a port implemented by the run's driver. @internal */
@@ -92,9 +92,12 @@ export class WorkflowHandler<R = unknown, S = Record<string, any>> extends Promi
     this.#run.cancel(reason);
   }
 
-  /** Watch this run's inspection events (steps started and finished, events streamed…). */
-  inspect(listener: Inspector): this {
-    this.#run.addInspector(listener);
+  /**
+   * Watch this run's inspection events (steps started and finished, events streamed…), and its
+   * child runs'. With `kinds`, only those.
+   */
+  inspect(listener: Inspector, options?: InspectOptions): this {
+    this.#run.addInspector(inspectorOf(listener, options));
     return this;
   }
 }

@@ -15,13 +15,50 @@ export type InspectionEvent =
   | (Base & { kind: "step_failed"; step: string; stepRunId: string; attempt: number; error: unknown; willRetry: boolean; durationMs: number })
   | (Base & { kind: "event_sent"; step: string | undefined; event: Event; to: string | undefined })
   | (Base & { kind: "stream"; event: Event })
-  | (Base & { kind: "run_finished"; status: RunStatus; result?: unknown; error?: unknown; durationMs: number });
+  | (Base & {
+      kind: "run_finished";
+      status: RunStatus;
+      result?: unknown;
+      /** The StopEvent the run completed with (a subclass keeps its own fields). */
+      stop?: Event;
+      error?: unknown;
+      durationMs: number;
+    });
 
 /** A run's state. */
 export type RunStatus = "running" | "waiting" | "completed" | "failed" | "cancelled" | "timed_out";
 
 /** Receives inspection events; must not throw (errors are reported and ignored). */
 export type Inspector = (event: InspectionEvent) => void;
+
+/** What `handler.inspect` may be told to listen to. */
+export interface InspectOptions {
+  /**
+   * Only these kinds. An inspector that wants none of a step attempt's kinds (`step_started`,
+   * `step_finished`, `step_failed`) leaves the run on its fast path for plain steps.
+   */
+  kinds?: readonly InspectionEvent["kind"][];
+}
+
+const STEP_KINDS: ReadonlySet<string> = new Set(["step_started", "step_finished", "step_failed"]);
+const STEP_BLIND = new WeakSet<Inspector>();
+
+/** `fn`, told only of `kinds`. @internal */
+export function inspectorOf(fn: Inspector, options: InspectOptions | undefined): Inspector {
+  const kinds = options?.kinds;
+  if (kinds === undefined) return fn;
+  const wanted: ReadonlySet<string> = new Set(kinds);
+  const only: Inspector = (e) => {
+    if (wanted.has(e.kind)) fn(e);
+  };
+  if (!kinds.some((k) => STEP_KINDS.has(k))) STEP_BLIND.add(only);
+  return only;
+}
+
+/** Whether one of `list` wants to hear of step attempts. @internal */
+export function watchesSteps(list: readonly Inspector[] | null): boolean {
+  return list !== null && list.some((fn) => !STEP_BLIND.has(fn));
+}
 
 const globalInspectors: Inspector[] = [];
 

@@ -83,7 +83,7 @@ export class Entry {
   children: Map<string, string> | undefined = undefined;
   /** Whether the run (or a child) wrote to its stream: if not, its log is at most its StopEvent. */
   streamed = false;
-  /** The first StopEvent the run's steps emitted or sent (its log's last event if it completed with it). */
+  /** The StopEvent the run completed with (its log's last event). */
   stop: Event | undefined = undefined;
   /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
   prompts: LogEntry[] = NO_PROMPTS;
@@ -275,15 +275,16 @@ export class Runs {
     if (stored) this.#wakeAdopted();
     // Child runs report their start here (for `children`); a write to the stream, and the run's
     // StopEvent, are noted so that an ended run nobody read needs no handler to make its log.
-    void handler.inspect((ev) => {
-      if (ev.kind === "run_started") {
-        if (ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
-      } else if (ev.kind === "stream") entry.streamed = true;
-      else if (entry.stop === undefined && ev.runId === entry.runId) {
-        if (ev.kind === "step_finished") entry.stop = ev.emitted.find(isStop);
-        else if (ev.kind === "event_sent" && ev.event instanceof StopEvent) entry.stop = ev.event;
-      }
-    });
+    // Only run-level kinds: the run keeps its fast path for plain steps.
+    void handler.inspect(
+      (ev) => {
+        if (ev.kind === "run_started") {
+          if (ev.parentRunId !== undefined) (entry.children ??= new Map()).set(ev.runId, ev.parentRunId);
+        } else if (ev.kind === "stream") entry.streamed = true;
+        else if (ev.kind === "run_finished" && ev.runId === entry.runId) entry.stop = ev.stop;
+      },
+      { kinds: RUN_KINDS },
+    );
     // The entry ends as the run does; its log is read from the handler's stream only when asked for.
     entry.done = handler.then(
       (result) => this.#ended_(entry, { status: "completed", result }),
@@ -654,7 +655,8 @@ export class Runs {
   }
 }
 
-const isStop = (ev: Event): boolean => ev instanceof StopEvent;
+/** What the server listens to of each run it follows (none of a step attempt's kinds). */
+const RUN_KINDS = ["run_started", "stream", "run_finished"] as const;
 
 /** The result a run ends with by StopEvent `stop` (the engine's rule: a subclass is its own result). */
 const resultOf = (stop: Event): unknown => (stop.constructor === StopEvent ? (stop as StopEvent).result : stop);

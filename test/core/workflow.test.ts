@@ -15,6 +15,7 @@ import {
   WorkflowRuntimeError,
   WorkflowTimeoutError,
   WorkflowValidationError,
+  type InspectionEvent,
 } from "../../src/index.js";
 
 class BaseEvent extends Event<{ payload: string }> {}
@@ -594,6 +595,46 @@ describe("context", () => {
     const h = new SimpleWorkflow().run({ payload: "x" }).inspect((e) => kinds.push(e.kind));
     await h;
     expect(kinds).toEqual(["run_started", "step_started", "step_finished", "step_started", "step_finished", "run_finished"]);
+  });
+});
+
+describe("inspect with kinds", () => {
+  class Tick extends Event<{ n: number }> {}
+  class Done extends StopEvent<{ result?: undefined; total: number }> {}
+  class Chain extends Workflow {
+    @step({ accepts: [StartEvent, Tick], emits: [Tick, Done] })
+    loop(ev: StartEvent | Tick) {
+      const n = ev instanceof Tick ? ev.n : 0;
+      return n < 50 ? new Tick({ n: n + 1 }) : new Done({ total: n });
+    }
+  }
+  // The run reads the clock for each attempt an inspector of steps is told of: counting its reads
+  // tells whether the run's steps went through that path or the fast one.
+  const counted = () => {
+    const c = { reads: 0, now: () => (c.reads++, Date.now()), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+    return c;
+  };
+
+  it("tells a listener only the kinds asked for, and the run's end carries its StopEvent", async () => {
+    const seen: InspectionEvent[] = [];
+    const h = new Chain({ timeout: null }).run({}).inspect((e) => seen.push(e), { kinds: ["run_started", "run_finished"] });
+    await h;
+    expect(seen.map((e) => e.kind)).toEqual(["run_started", "run_finished"]);
+    const end = seen[1] as Extract<InspectionEvent, { kind: "run_finished" }>;
+    expect(end.stop).toBeInstanceOf(Done);
+    expect((end.stop as Done).total).toBe(50);
+    expect(end.result).toBe(end.stop);
+  });
+
+  it("an inspector of run-level kinds leaves plain steps on the fast path; one of step kinds does not", async () => {
+    const plain = counted();
+    await new Chain({ timeout: null, clock: plain }).run({});
+    const runLevel = counted();
+    await new Chain({ timeout: null, clock: runLevel }).run({}).inspect(() => {}, { kinds: ["run_started", "stream", "run_finished"] });
+    const steps = counted();
+    await new Chain({ timeout: null, clock: steps }).run({}).inspect(() => {}, { kinds: ["step_finished"] });
+    expect(runLevel.reads).toBeLessThanOrEqual(plain.reads + 2);
+    expect(steps.reads).toBeGreaterThanOrEqual(plain.reads + 51);
   });
 });
 

@@ -8,7 +8,7 @@ import {
   WorkflowTimeoutError,
 } from "../errors.js";
 import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult, type Event, type EventClass, type EventJSON } from "../events.js";
-import type { InspectionEvent, Inspector, RunStatus } from "../inspect.js";
+import { watchesSteps, type InspectionEvent, type Inspector, type RunStatus } from "../inspect.js";
 import { writeKey, type Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
 import { collectKey } from "../machine/collect.js";
@@ -188,7 +188,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.id = setup.id;
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
-    this.#plain = this.#inspectors === null && setup.journal === null && setup.runtime === undefined;
+    this.#plain = !watchesSteps(this.#inspectors) && setup.journal === null && setup.runtime === undefined;
     const owners = setup.plan.owners;
     const slots = setup.plan.steps.map((def): Slot => {
       const owner = owners?.get(def);
@@ -536,10 +536,10 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     else void this.#invoke(slot, ev);
   }
 
-  /** No inspector, journal, runtime or tracer: attempts of lean steps take {@link #invokeLean}. */
+  /** No inspector of step attempts, no journal, runtime or tracer: attempts of lean steps take {@link #invokeLean}. */
   #plain: boolean;
   #replan(): void {
-    this.#plain = this.#inspectors === null && this.#setup.journal === null && this.#setup.runtime === undefined && this.#trace === undefined;
+    this.#plain = !watchesSteps(this.#inspectors) && this.#setup.journal === null && this.#setup.runtime === undefined && this.#trace === undefined;
   }
 
   async #invoke(slot: Slot, ev: Event, resumed?: { no: number; attempt: number }): Promise<void> {
@@ -1110,7 +1110,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.#trace?.end(status, status === "completed" ? undefined : error);
     if (this.#inspectors) {
       const now = this.#setup.clock.now();
-      this.#inspect({ kind: "run_finished", runId: this.id, workflow: this.workflowName, time: now, status, ...(status === "completed" ? { result } : { error }), durationMs: now - this.startedAt });
+      const ended = status === "completed" ? (this.#stop === undefined ? { result } : { result, stop: this.#stop }) : { error };
+      this.#inspect({ kind: "run_finished", runId: this.id, workflow: this.workflowName, time: now, status, ...ended, durationMs: now - this.startedAt });
     }
   }
 
