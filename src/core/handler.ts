@@ -16,6 +16,9 @@ export interface RunControl {
   addInspector(fn: Inspector): void;
 }
 
+/** `recorded` of a run without a store: settled from the start, one for every such run. */
+const RECORDED: Promise<void> = Promise.resolve();
+
 /**
  * A started run. It is a Promise of the run's result (`await handler`), and more:
  * its stream of events, a way in for events from outside, and cancellation.
@@ -31,11 +34,11 @@ export class WorkflowHandler<R = unknown, S = Record<string, any>> extends Promi
   #recorded!: Promise<void>;
 
   /** @internal */
-  static attach<R>(run: RunControl, recorded: Promise<void> = Promise.resolve()): WorkflowHandler<R> {
+  static attach<R>(run: RunControl, recorded: Promise<void> = RECORDED): WorkflowHandler<R> {
     const h = run.promise as WorkflowHandler<R>;
     h.#run = run;
     // Its failure is the run's failure, reported by the handler: nobody has to listen here.
-    recorded.catch(() => {});
+    if (recorded !== RECORDED) recorded.catch(() => {});
     h.#recorded = recorded;
     return h;
   }
