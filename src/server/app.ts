@@ -15,7 +15,7 @@ import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
 import { DeadlineSet } from "./deadline.js";
-import { JSON_HEADERS, runInfoJSON } from "./json.js";
+import { JSON_HEADERS, endedRunJSON, runInfoJSON } from "./json.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
 /** What `createServer` takes. */
@@ -183,6 +183,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
       // One list of deadlines per wait duration, one timer for each list: no timer per request.
       if ((await deadlines.race(entry.done, Math.min(wait, cap) * 1000, notYet)) !== NOT_YET) {
+        if (entry.handler === undefined) return c.body(endedRunJSON(entry), 200, JSON_HEADERS);
         const info = runs.entryInfo(entry);
         return c.body(runInfoJSON(info instanceof Promise ? await info : info), 200, JSON_HEADERS);
       }

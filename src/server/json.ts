@@ -3,7 +3,7 @@
  * the whole object: the same text (as `JSON.parse` reads it), at about half the cost for the
  * answer every `?wait` run gets.
  */
-import type { RunInfo } from "./runs.js";
+import type { Entry, RunInfo } from "./runs.js";
 
 const str = JSON.stringify;
 
@@ -29,3 +29,21 @@ export function runInfoJSON(info: RunInfo): string {
 
 /** The headers of a JSON answer. */
 export const JSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": "application/json" };
+
+/**
+ * The JSON text of a run that ended in this process, straight from its entry: what
+ * `runInfoJSON` gives for it (`Runs.info`), without the run's info object and its lists in between.
+ */
+export function endedRunJSON(e: Entry): string {
+  let s = `{"runId":${str(e.runId)},"workflow":${str(e.served.name)},"status":${str(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
+  if (e.input) s += `,"input":${str(e.input)}`;
+  if (e.hasResult && e.result !== undefined) {
+    const result = str(e.result) as string | undefined;
+    if (result !== undefined) s += `,"result":${result}`;
+  }
+  if (e.error) s += `,"error":${str(e.error)}`;
+  if (e.parentRunId !== undefined) s += `,"parentRunId":${str(e.parentRunId)}`;
+  s += `,"children":${e.children === undefined || e.children.size === 0 ? "[]" : str([...e.children.keys()])}`;
+  // An ended run waits for nothing and asks nothing (its prompts go at its end).
+  return `${s},"waitingFor":[],"inputRequired":[],"live":false}`;
+}

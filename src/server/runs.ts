@@ -72,8 +72,6 @@ export class Entry {
   log: RunLog | undefined = undefined;
   /** Resolves to the log once it has caught up with the stream as it was when first asked for ({@link Runs.caughtUp}). */
   caughtUp: Promise<RunLog> | undefined = undefined;
-  /** How the run ended, once it has. */
-  end: RunEnd | undefined = undefined;
   status: RunStatus | "detached" = "running";
   /** Set once the run has ended: whether it ended with a result, and that result. */
   hasResult = false;
@@ -89,6 +87,14 @@ export class Entry {
   prompts: LogEntry[] = NO_PROMPTS;
   /** Settles once the run has ended and the entry says so (set by `Runs.#follow` as soon as the entry is made). */
   done!: Promise<void>;
+  /** How the run ended, once it has (made when asked: an ended entry kept among the last ones holds no copy). */
+  get end(): RunEnd | undefined {
+    if (this.handler !== undefined) return undefined;
+    const end: RunEnd = { status: this.status };
+    if (this.hasResult) end.result = this.result;
+    if (this.error) end.error = this.error;
+    return end;
+  }
   constructor(
     readonly runId: string,
     readonly served: Served,
@@ -283,7 +289,7 @@ export class Runs {
         } else if (ev.kind === "stream") entry.streamed = true;
         else if (ev.kind === "run_finished" && ev.runId === entry.runId) entry.stop = ev.stop;
       },
-      { kinds: RUN_KINDS },
+      INSPECT_RUN,
     );
     // The entry ends as the run does; its log is read from the handler's stream only when asked for.
     entry.done = handler.then(
@@ -356,7 +362,6 @@ export class Runs {
       entry.result = end.result;
     }
     if (end.error) entry.error = end.error;
-    entry.end = end;
     entry.handler = undefined;
     entry.prompts = NO_PROMPTS;
     // Nobody asked for the log of a run that streamed nothing: it is known without the handler (the
@@ -657,6 +662,8 @@ export class Runs {
 
 /** What the server listens to of each run it follows (none of a step attempt's kinds). */
 const RUN_KINDS = ["run_started", "stream", "run_finished"] as const;
+/** The options of the server's inspector, one object for every run. */
+const INSPECT_RUN = { kinds: RUN_KINDS };
 
 /** The result a run ends with by StopEvent `stop` (the engine's rule: a subclass is its own result). */
 const resultOf = (stop: Event): unknown => (stop.constructor === StopEvent ? (stop as StopEvent).result : stop);

@@ -182,6 +182,26 @@ describe("an ended run that streamed nothing keeps no handler", () => {
   });
 });
 
+describe("the answer of a run ended within ?wait", () => {
+  it.each([
+    ["greeter", { name: "Ada", times: 2 }],
+    ["broken", {}],
+    ["parent", { k: 3 }],
+    ["sub", {}],
+    ["extra", {}],
+  ] as const)("%s: the same text as GET /runs/:id gives for it", async (name, input) => {
+    const server = createServer({ workflows: { greeter: new Greeter(), broken: new Broken(), parent: new Parent(), sub: new Sub(), extra: new Extra() } });
+    const res = await server.request(`/workflows/${name}/runs?wait=10`, post(input));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("Content-Type")).toBe("application/json");
+    const text = await res.text();
+    const { runId } = JSON.parse(text) as { runId: string };
+    expect(text).toBe(await (await server.request(`/runs/${runId}`)).text());
+    expect(JSON.parse(text)).toMatchObject({ runId, workflow: name, live: false, waitingFor: [], inputRequired: [] });
+    if (name === "parent") expect((JSON.parse(text) as { children: string[] }).children).toHaveLength(1);
+  });
+});
+
 describe("the registry of runs", () => {
   it("keeps the last keepFinishedRuns ended runs in one map with the live ones, and counts the live ones", async () => {
     const app = make({ keepFinishedRuns: 3 });
