@@ -7,6 +7,18 @@ import type { Entry, RunInfo } from "./runs.js";
 
 const str = JSON.stringify;
 
+const texts = new Map<string, string>();
+
+/** The JSON text of a string from a small set (workflow names, statuses): made once each. */
+function quoted(v: string): string {
+  let t = texts.get(v);
+  if (t === undefined) {
+    t = str(v);
+    if (texts.size < 256) texts.set(v, t);
+  }
+  return t;
+}
+
 /** A number as JSON writes it (`null` when not finite). */
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : "null");
 
@@ -35,7 +47,7 @@ export const JSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": 
  * `runInfoJSON` gives for it (`Runs.info`), without the run's info object and its lists in between.
  */
 export function endedRunJSON(e: Entry): string {
-  let s = `{"runId":${str(e.runId)},"workflow":${str(e.served.name)},"status":${str(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
+  let s = `{"runId":${str(e.runId)},"workflow":${quoted(e.served.name)},"status":${quoted(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
   if (e.input) s += `,"input":${str(e.input)}`;
   if (e.hasResult && e.result !== undefined) {
     const result = str(e.result) as string | undefined;

@@ -312,7 +312,7 @@ export class Runs {
     const log = (entry.log = new RunLog(this.#opts.logLimit));
     if (entry.source === undefined) {
       // An ended run that streamed nothing: its stream was its StopEvent (if it completed), then its end.
-      if (entry.stop !== undefined) this.#append(entry, log, entry.stop);
+      if (entry.stop !== undefined) this.#append(entry, log, entry.stop === PLAIN_STOP ? new StopEvent({ result: entry.result }) : entry.stop);
       log.finish(entry.end as RunEnd);
       return log;
     }
@@ -369,7 +369,12 @@ export class Runs {
     if (entry.log === undefined && !entry.streamed) {
       if (end.status !== "completed") entry.stop = undefined;
       if (end.status !== "completed" || (entry.stop !== undefined && resultOf(entry.stop) === end.result)) entry.source = undefined;
+      // A plain `StopEvent({ result })` of the top run is made again when its log is: the kept
+      // entry holds one object less.
+      if (entry.source === undefined && entry.stop !== undefined && isPlainStop(entry.stop)) entry.stop = PLAIN_STOP;
     }
+    // Those who wait for the end hold its promise already; the kept entry holds a shared one.
+    entry.done = ENDED;
     entry.updatedAt = Date.now();
     this.#liveCount--;
     this.#keepEnded(entry);
@@ -664,6 +669,19 @@ export class Runs {
 const RUN_KINDS = ["run_started", "stream", "run_finished"] as const;
 /** The options of the server's inspector, one object for every run. */
 const INSPECT_RUN = { kinds: RUN_KINDS };
+
+/** What an ended entry's `done` is once those who waited for it were told. */
+const ENDED: Promise<void> = Promise.resolve();
+
+/** An ended entry's `stop` when it was a plain `StopEvent({ result })` of the run's result (made again when asked for). */
+const PLAIN_STOP: Event = new StopEvent({ result: undefined });
+
+/** A `StopEvent` whose only field is its result, and not a child run's: `new StopEvent({ result })` gives the same log entry. */
+function isPlainStop(stop: Event): boolean {
+  if (stop.constructor !== StopEvent || streamOrigin(stop) !== undefined) return false;
+  const keys = Object.keys(stop);
+  return keys.length === 1 && keys[0] === "result";
+}
 
 /** The result a run ends with by StopEvent `stop` (the engine's rule: a subclass is its own result). */
 const resultOf = (stop: Event): unknown => (stop.constructor === StopEvent ? (stop as StopEvent).result : stop);

@@ -202,6 +202,22 @@ describe("the answer of a run ended within ?wait", () => {
   });
 });
 
+describe("what an ended run's kept entry holds", () => {
+  it("a plain StopEvent and the end's promise are shared among the kept entries; a StopEvent with more fields is its own", async () => {
+    const server = createServer({ workflows: { greeter: new Greeter(), extra: new Extra() } });
+    const run = async (name: string, input: object) => server.runs.entry(((await (await server.request(`/workflows/${name}/runs?wait=10`, post(input))).json()) as { runId: string }).runId)!;
+    const [a, b, x, y] = [await run("greeter", { name: "A" }), await run("greeter", { name: "B" }), await run("extra", {}), await run("extra", {})];
+    expect(a.stop).toBeDefined();
+    expect(a.stop).toBe(b.stop);
+    expect(a.done).toBe(b.done);
+    expect(x.stop).not.toBe(y.stop);
+    expect(x.stop!.toJSON()).toEqual({ type: "StopEvent", data: { result: 1, note: "kept" } });
+    // Its log still has the run's own StopEvent, then the end.
+    const f = await frames(server as ReturnType<typeof make>, b.runId);
+    expect(f.map(([id, event, data]) => [id ?? "-", event, data])).toEqual([["1", "message", { id: 1, type: "StopEvent", data: { result: "hello B" } }], ["-", "end", { status: "completed", result: "hello B" }]]);
+  });
+});
+
 describe("the registry of runs", () => {
   it("keeps the last keepFinishedRuns ended runs in one map with the live ones, and counts the live ones", async () => {
     const app = make({ keepFinishedRuns: 3 });
