@@ -19,6 +19,15 @@ function quoted(v: string): string {
   return t;
 }
 
+/** The JSON text of a run id: quoted as it is when it holds nothing JSON escapes (a UUID), else by JSON.stringify. */
+function idText(id: string): string {
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return str(id);
+  }
+  return `"${id}"`;
+}
+
 /** A number as JSON writes it (`null` when not finite). */
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : "null");
 
@@ -47,7 +56,7 @@ export const JSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": 
  * `runInfoJSON` gives for it (`Runs.info`), without the run's info object and its lists in between.
  */
 export function endedRunJSON(e: Entry): string {
-  let s = `{"runId":${str(e.runId)},"workflow":${quoted(e.served.name)},"status":${quoted(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
+  let s = `{"runId":${idText(e.runId)},"workflow":${quoted(e.served.name)},"status":${quoted(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
   if (e.input) s += `,"input":${str(e.input)}`;
   if (e.hasResult && e.result !== undefined) {
     const result = str(e.result) as string | undefined;

@@ -275,7 +275,9 @@ export class Runs {
 
   #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, stored?: StoredRun): Entry {
     const entry = new Entry(handler.runId, served, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
-    // (A run continued here again replaces its ended entry.)
+    // (A run continued here again replaces its ended entry, which leaves the kept ones: the
+    // oldest kept entry's id can then be deleted without a look at what the map holds.)
+    if (stored) this.#unkeep(entry.runId);
     this.#runs.set(entry.runId, entry);
     this.#liveCount++;
     if (stored) this.#wakeAdopted();
@@ -398,9 +400,17 @@ export class Runs {
     this.#endedAt = (this.#endedAt + 1) % keep;
   }
 
-  /** Drop an ended entry from the registry, unless a later entry of its run (continued here again) took its place. */
+  /** Drop an ended entry from the registry (no later entry of its run took its place: see {@link #unkeep}). */
   #forget(entry: Entry): void {
-    if (this.#runs.get(entry.runId) === entry) this.#runs.delete(entry.runId);
+    this.#runs.delete(entry.runId);
+  }
+
+  /** Take run `runId`'s ended entry, if kept, out of the kept ones (a new entry of the run takes its place). */
+  #unkeep(runId: string): void {
+    const old = this.#runs.get(runId);
+    if (old === undefined || old.handler !== undefined) return;
+    const at = this.#endedRing.indexOf(old);
+    if (at >= 0) this.#endedRing[at] = undefined;
   }
   readonly #endedRing: (Entry | undefined)[] = [];
   #endedAt = 0;

@@ -1,7 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import { Context, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
+import { Context, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
 import { runInfoJSON } from "../../src/server/json.js";
 import type { RunInfo } from "../../src/server/runs.js";
@@ -219,6 +219,25 @@ describe("what an ended run's kept entry holds", () => {
 });
 
 describe("the registry of runs", () => {
+  it("a run continued here again keeps its new entry among the kept ones, not its old one", async () => {
+    const store = new MemoryStore();
+    const app = createServer({ workflows: { asker: new Asker({ store, timeout: null }) }, store, keepFinishedRuns: 1 });
+    const { runId } = (await (await app.request("/workflows/asker/runs", post({ topic: "t" }))).json()) as { runId: string };
+    const first = app.runs.entry(runId)!;
+    await new Promise((r) => setTimeout(r, 20));
+    await suspendRun(runId);
+    await first.done;
+    expect(first.status).toBe("detached");
+    await app.runs.continueStored(app.runs.served.get("asker")!, (await store.getRun(runId))!, (wf) => wf.resume(runId));
+    const second = app.runs.entry(runId)!;
+    expect(second).not.toBe(first);
+    expect((await app.request(`/runs/${runId}/events`, post({ type: "Answer", data: { response: "yes" } }))).status).toBe(202);
+    await second.done;
+    expect(app.runs.entry(runId)).toBe(second);
+    expect(second.status).toBe("completed");
+  });
+
+
   it("keeps the last keepFinishedRuns ended runs in one map with the live ones, and counts the live ones", async () => {
     const app = make({ keepFinishedRuns: 3 });
     const ids: string[] = [];
