@@ -213,7 +213,7 @@ describe("what an ended run's kept entry holds", () => {
     expect(x.stop).not.toBe(y.stop);
     expect(x.stop!.toJSON()).toEqual({ type: "StopEvent", data: { result: 1, note: "kept" } });
     // Its log still has the run's own StopEvent, then the end.
-    const f = await frames(server as ReturnType<typeof make>, b.runId);
+    const f = await frames(server, b.runId);
     expect(f.map(([id, event, data]) => [id ?? "-", event, data])).toEqual([["1", "message", { id: 1, type: "StopEvent", data: { result: "hello B" } }], ["-", "end", { status: "completed", result: "hello B" }]]);
   });
 });
@@ -228,7 +228,7 @@ describe("the registry of runs", () => {
     await suspendRun(runId);
     await first.done;
     expect(first.status).toBe("detached");
-    await app.runs.continueStored(app.runs.served.get("asker")!, (await store.getRun(runId))!, (wf) => wf.resume(runId));
+    await app.runs.continueStored(app.runs.served.get("asker")!, store.getRun(runId)!, (wf) => wf.resume(runId));
     const second = app.runs.entry(runId)!;
     expect(second).not.toBe(first);
     expect((await app.request(`/runs/${runId}/events`, post({ type: "Answer", data: { response: "yes" } }))).status).toBe(202);
