@@ -41,23 +41,45 @@ export interface InspectOptions {
 }
 
 const STEP_KINDS: ReadonlySet<string> = new Set(["step_started", "step_finished", "step_failed"]);
-const STEP_BLIND = new WeakSet<Inspector>();
 
-/** `fn`, told only of `kinds`. @internal */
+/** What one options object asks for, worked out once: servers pass the same options for every run. */
+interface KindsWanted {
+  /** The kinds as they were when worked out: an options object changed since is worked out again. */
+  readonly kinds: readonly string[];
+  readonly wanted: ReadonlySet<string>;
+  /** None of a step attempt's kinds. */
+  readonly stepBlind: boolean;
+}
+const WANTED = new WeakMap<InspectOptions, KindsWanted>();
+
+/** A listener told only some kinds; `stepBlind` when none of them is a step attempt's. */
+type KindsInspector = Inspector & { readonly stepBlind?: true };
+
+/** `fn`, told only of `options.kinds`. @internal */
 export function inspectorOf(fn: Inspector, options: InspectOptions | undefined): Inspector {
   const kinds = options?.kinds;
-  if (kinds === undefined) return fn;
-  const wanted: ReadonlySet<string> = new Set(kinds);
-  const only: Inspector = (e) => {
+  if (options === undefined || kinds === undefined) return fn;
+  let w = WANTED.get(options);
+  if (w === undefined || !sameKinds(w.kinds, kinds)) {
+    WANTED.set(options, (w = { kinds: [...kinds], wanted: new Set(kinds), stepBlind: !kinds.some((k) => STEP_KINDS.has(k)) }));
+  }
+  const { wanted, stepBlind } = w;
+  const only = (e: InspectionEvent): void => {
     if (wanted.has(e.kind)) fn(e);
   };
-  if (!kinds.some((k) => STEP_KINDS.has(k))) STEP_BLIND.add(only);
+  if (stepBlind) (only as { stepBlind?: true }).stepBlind = true;
   return only;
+}
+
+function sameKinds(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Whether one of `list` wants to hear of step attempts. @internal */
 export function watchesSteps(list: readonly Inspector[] | null): boolean {
-  return list !== null && list.some((fn) => !STEP_BLIND.has(fn));
+  return list !== null && list.some((fn) => (fn as KindsInspector).stepBlind !== true);
 }
 
 const globalInspectors: Inspector[] = [];

@@ -626,6 +626,17 @@ describe("inspect with kinds", () => {
     expect(end.result).toBe(end.stop);
   });
 
+  it("one options object shared by many runs, changed in between, filters by its kinds as they are", async () => {
+    const options: { kinds: InspectionEvent["kind"][] } = { kinds: ["run_started"] };
+    const first: string[] = [];
+    await new Chain({ timeout: null }).run({}).inspect((e) => first.push(e.kind), options);
+    options.kinds = ["run_finished"];
+    const second: string[] = [];
+    await new Chain({ timeout: null }).run({}).inspect((e) => second.push(e.kind), options);
+    expect(first).toEqual(["run_started"]);
+    expect(second).toEqual(["run_finished"]);
+  });
+
   it("an inspector of run-level kinds leaves plain steps on the fast path; one of step kinds does not", async () => {
     const plain = counted();
     await new Chain({ timeout: null, clock: plain }).run({});
