@@ -67,6 +67,7 @@ export {
   type Lease,
   type LeaseResult,
   type LeaseOptions,
+  type NewRunLease,
   type WriteOptions,
   type AppendOptions,
   type RunEnd,

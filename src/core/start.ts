@@ -1,7 +1,7 @@
 import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
-import { defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, markResuming, namedOwner, type LeaseOwner, type Leasing } from "./durable/lease.js";
+import { createHeld, defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, markResuming, namedOwner, type LeaseOwner, type Leasing, type NewHold } from "./durable/lease.js";
 import { beginResume, restreamEnded, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
@@ -123,18 +123,32 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     return WorkflowHandler.attach<unknown>(run, run.promise.then(() => {}));
   }
   if (!resume && journal && store) {
-    const recorded = Promise.resolve(store.createRun({ runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) })).catch((err: unknown) => {
+    // A run that starts at once is created holding its lease (one store call where the store can);
+    // one that waits for a place takes it when it starts: nobody would renew it meanwhile.
+    let atOnce = admission === undefined;
+    let entering = true;
+    if (admission) {
+      leave = admission.enter(() => {
+        if (entering) atOnce = true;
+        else if (run.status === "running") begin();
+        else leave?.();
+      });
+    }
+    entering = false;
+    const lease = leasing(options, clock);
+    const held: NewHold | undefined = atOnce && store.createRunHeld !== undefined ? { owner: lease.owner.next(), token: 0 } : undefined;
+    const row = { runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) };
+    const recorded = (held ? createHeld(store, row, held, lease) : Promise.resolve(store.createRun(row))).catch((err: unknown) => {
       throw storeFailed(err, plan.workflow, id);
     });
     const handler = WorkflowHandler.attach<unknown>(run, recorded);
     const begin = () => {
       void recorded
-        .then(() => holdNewRun(store, run, handler, journal, leasing(options, clock)))
+        .then(() => holdNewRun(store, run, handler, journal, lease, held))
         .then(() => run.start(start))
         .catch((err: unknown) => journal.fail(err));
     };
-    if (admission) leave = admission.enter(() => (run.status === "running" ? begin() : leave?.()));
-    else begin();
+    if (atOnce) begin();
     return handler;
   }
   const handler = WorkflowHandler.attach<unknown>(run);

@@ -106,6 +106,16 @@ export interface LeaseOptions {
   token?: number;
 }
 
+/** The lease a new run is created with ({@link Store.createRunHeld}). */
+export interface NewRunLease {
+  /** Who holds it (see {@link Store.acquireLease} on owner names). */
+  owner: string;
+  /** It lasts until `now + ttlMs` unless renewed. */
+  ttlMs: number;
+  /** Ms since the epoch. */
+  now: number;
+}
+
 /** Options of a lease holder's writes ({@link Store.append}, {@link Store.setStatus}, {@link Store.finish}). */
 export interface WriteOptions {
   /**
@@ -206,6 +216,14 @@ export interface Store {
    * entry. Throws if a run with that id exists.
    */
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void | Promise<void>;
+  /**
+   * Optional: {@link createRun} and {@link acquireLease} in one atomic step (one statement, one
+   * commit). Record a new run with status `"running"` whose lease `lease.owner` already holds until
+   * `lease.now + lease.ttlMs`; return that lease's fencing token (the run's first: 1). Throws as
+   * `createRun` does, writing nothing, if a run with that id exists. The run loop uses it for a new
+   * durable run that starts at once; a store without it gets `createRun` then `acquireLease`.
+   */
+  createRunHeld?(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): number | Promise<number>;
   /**
    * Append entries to a run's journal, atomically and in order: all are kept or none. Later
    * appends come after earlier ones in {@link getJournal}. Bumps the run's `updatedAt`.
@@ -316,6 +334,14 @@ export class MemoryStore implements Store {
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void {
     if (this.#runs.has(run.runId)) throw new Error(`Run "${run.runId}" already exists in this store.`);
     this.#runs.set(run.runId, { run: { ...copyOf(run), status: "running", updatedAt: run.createdAt }, journal: [], seqs: new Set(), inbox: [] });
+  }
+
+  createRunHeld(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): number {
+    this.createRun(run);
+    const token = (this.#tokens.get(run.runId) ?? 0) + 1;
+    this.#tokens.set(run.runId, token);
+    this.#runs.get(run.runId)!.run.lease = { owner: lease.owner, expiresAt: lease.now + lease.ttlMs, token };
+    return token;
   }
 
   append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): void {

@@ -25,6 +25,7 @@ import {
   type AppendOptions,
   type InboxItem,
   type LeaseOptions,
+  type NewRunLease,
   type RunEnd,
   type WriteOptions,
 } from "../index.js";
@@ -265,6 +266,20 @@ export class PostgresStore implements Store {
       this.#sql("createRun", () => `INSERT INTO ${this.#t("runs")} (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)`),
       [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt],
     );
+  }
+
+  /** One `INSERT` of the run row with its lease columns set: token 1, the run's first. */
+  async createRunHeld(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): Promise<number> {
+    await this.#q(
+      `create run "${run.runId}"`,
+      this.#sql(
+        "createRunHeld",
+        () =>
+          `INSERT INTO ${this.#t("runs")} (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires, lease_token) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6, $7, $8, 1)`,
+      ),
+      [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, lease.owner, lease.now + lease.ttlMs],
+    );
+    return 1;
   }
 
   /**

@@ -27,6 +27,7 @@ import {
   type AppendOptions,
   type InboxItem,
   type LeaseOptions,
+  type NewRunLease,
   type RunEnd,
   type WriteOptions,
 } from "../index.js";
@@ -82,7 +83,7 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #stmt: Record<
-    "insertRun" | "insertCommit" | "insertCommitFenced" | "seqHeld" | "lastKey" | "runKey" | "fence" | "setStatus" | "end" | "endFenced" | "getRun" | "journal" | "lease" | "renew" | "release" | "deliver" | "inbox" | "inboxUpTo" | "claim",
+    "insertRun" | "insertRunHeld" | "insertCommit" | "insertCommitFenced" | "seqHeld" | "lastKey" | "runKey" | "fence" | "setStatus" | "end" | "endFenced" | "getRun" | "journal" | "lease" | "renew" | "release" | "deliver" | "inbox" | "inboxUpTo" | "claim",
     Database.Statement
   >;
   /**
@@ -136,6 +137,9 @@ export class SqliteStore implements Store {
     this.#stmt = {
       insertRun: db.prepare(
         "INSERT INTO stepwise_runs (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+      ),
+      insertRunHeld: db.prepare(
+        "INSERT INTO stepwise_runs (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires, lease_token) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, 1)",
       ),
       insertCommit: db.prepare("INSERT INTO stepwise_journal (id, at, entries) VALUES (?, ?, ?)"),
       // The fence checked by the insert itself: no row when the token is not the run's latest or the run has ended.
@@ -416,6 +420,16 @@ export class SqliteStore implements Store {
       const key = this.#stmt.insertRun.run(run.runId, run.workflow, input, run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt).lastInsertRowid;
       // A new run key has no journal rows yet.
       this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
+    });
+  }
+
+  /** One `INSERT` of the run row with its lease columns set: token 1, the run's first. */
+  createRunHeld(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): Promise<number> {
+    const input = JSON.stringify(run.input);
+    return this.#enqueue(`create run "${run.runId}"`, () => {
+      const key = this.#stmt.insertRunHeld.run(run.runId, run.workflow, input, run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt, lease.owner, lease.now + lease.ttlMs).lastInsertRowid;
+      this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
+      return 1;
     });
   }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Context, Event, MemoryStore, RunLockedError, StartEvent, step, StopEvent, TestClock, Workflow, type LeaseOwner } from "../../src/index.js";
 
 class Go extends Event {}
@@ -62,6 +62,46 @@ describe("leases", () => {
     const knows: LeaseOwner = { next: () => "alive-3", isGone: (owner) => owner === "dead-1" };
     const again = new Waits({ store: copy, leaseOwner: knows, timeout: null }).sendEvent(h.runId, new Go());
     expect(await again).toBe("went");
+  });
+
+  it("a new run holds its lease from its creation: nobody else takes it, and its writes carry the token it was created with", async () => {
+    const clock = new TestClock(0);
+    const store = new MemoryStore();
+    const h = new Waits({ store, clock, leaseOwner: "pod-1", leaseTtlMs: 3_000, timeout: null }).run({});
+    await h.recorded;
+    const lease = store.getRun(h.runId)?.lease;
+    expect(lease).toMatchObject({ owner: expect.stringMatching(/^pod-1:/) as unknown, expiresAt: 3_000, token: 1 });
+    expect(store.acquireLease(h.runId, "other", 60_000, 2_999)).toEqual({ acquired: false, holder: lease });
+    await vi.waitFor(() => expect(store.getJournal(h.runId).some((e) => e.kind === "waiting")).toBe(true));
+    const written = store.getJournal(h.runId).length;
+    // Its lease lapses (seen from a clock past it) and another process takes it: token 2. This
+    // run's next write (the event it is sent), fenced with token 1, is refused and stops it here.
+    expect(store.acquireLease(h.runId, "other", 60_000, 10_000)).toEqual({ acquired: true, token: 2 });
+    const err = h.catch((e: unknown) => e);
+    h.sendEvent(new Go());
+    expect(await err).toBeInstanceOf(RunLockedError);
+    expect(store.getJournal(h.runId)).toHaveLength(written);
+    expect(store.getRun(h.runId)).toMatchObject({ status: "waiting", lease: { owner: "other", token: 2 } });
+  });
+
+  it("with numConcurrentRuns, a run waiting for a place is created without a lease (nobody would renew it) and takes one when it starts", async () => {
+    const clock = new TestClock(0);
+    const store = new MemoryStore();
+    const wf = new Waits({ store, clock, numConcurrentRuns: 1, leaseTtlMs: 3_000, timeout: null });
+    const a = wf.run({});
+    const b = wf.run({});
+    await Promise.all([a.recorded, b.recorded]);
+    expect(store.getRun(a.runId)?.lease).toMatchObject({ expiresAt: 3_000, token: 1 });
+    expect(store.getRun(b.runId)).toMatchObject({ status: "running" });
+    expect(store.getRun(b.runId)?.lease).toBeUndefined();
+    await clock.advance(10_000);
+    expect(store.getRun(a.runId)?.lease?.expiresAt).toBeGreaterThan(10_000);
+    expect(store.getRun(b.runId)?.lease).toBeUndefined();
+    a.sendEvent(new Go());
+    expect(await a).toBe("went");
+    await vi.waitFor(() => expect(store.getRun(b.runId)?.lease).toMatchObject({ expiresAt: 13_000, token: 1 }));
+    b.sendEvent(new Go());
+    expect(await b).toBe("went");
   });
 
   it("rejects a leaseTtlMs that is not a positive number", () => {

@@ -8,13 +8,17 @@ class Echo extends Workflow {
   }
 }
 
-/** A store whose createRun waits for `gate` (or fails when `fail`). */
-function slowStore(gate: Promise<void>, fail = false): Store {
+/**
+ * A store whose createRun and createRunHeld wait for `gate` (or fail when `fail`); with `held`
+ * false it has no createRunHeld (a new run is created, then leased).
+ */
+function slowStore(gate: Promise<void>, fail = false, held = true): Store {
   const inner = new MemoryStore();
   return new Proxy(inner, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop, target);
-      if (prop === "createRun") return async (...args: unknown[]) => {
+      if (prop === "createRunHeld" && !held) return undefined;
+      if (prop === "createRun" || prop === "createRunHeld") return async (...args: unknown[]) => {
         await gate;
         if (fail) throw new Error("disk full");
         return (value as (...a: unknown[]) => unknown).apply(target, args);
@@ -25,9 +29,12 @@ function slowStore(gate: Promise<void>, fail = false): Store {
 }
 
 describe("handler.recorded", () => {
-  it("resolves only once the run is in its store", async () => {
+  it.each([
+    ["created with its lease (createRunHeld)", true],
+    ["created, then leased (a store without createRunHeld)", false],
+  ])("resolves only once the run is in its store: %s", async (_, held) => {
     let open!: () => void;
-    const store = slowStore(new Promise<void>((r) => (open = r)));
+    const store = slowStore(new Promise<void>((r) => (open = r)), false, held);
     const handler = new Echo({ store }).run({ x: 3 });
     let done = false;
     void handler.recorded.then(() => (done = true));
@@ -46,8 +53,8 @@ describe("handler.recorded", () => {
     expect(await handler).toBe(1);
   });
 
-  it("rejects with StoreError naming the run when the store cannot record it, like the handler", async () => {
-    const handler = new Echo({ store: slowStore(Promise.resolve(), true) }).run({ x: 1 });
+  it.each([true, false])("rejects with StoreError naming the run when the store cannot record it, like the handler (createRunHeld: %s)", async (held) => {
+    const handler = new Echo({ store: slowStore(Promise.resolve(), true, held) }).run({ x: 1 });
     const err = await handler.recorded.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).message).toContain(handler.runId);

@@ -31,6 +31,17 @@ function counted(store: Store): { store: Store; calls: Record<string, number> } 
   return { store: proxy, calls };
 }
 
+/** `inner` as a store that has no `createRunHeld` (a custom store written before it). */
+function withoutCreateRunHeld(inner: MemoryStore): Store {
+  return new Proxy(inner, {
+    get(target, key, receiver) {
+      if (key === "createRunHeld") return undefined;
+      const v = Reflect.get(target, key, receiver) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 /** `inner` with its `append` replaced. */
 function withAppend(inner: MemoryStore, append: (...args: Parameters<MemoryStore["append"]>) => void | Promise<void>): Store {
   return new Proxy(inner, {
@@ -49,20 +60,26 @@ afterEach(() => {
 describe("a short durable run's fixed costs", () => {
   it("one UUID per run (its id): the lease owner's per-run part is counted, not a second UUID", async () => {
     const uuid = vi.spyOn(crypto, "randomUUID");
-    const acquire = vi.spyOn(MemoryStore.prototype, "acquireLease");
+    const created = vi.spyOn(MemoryStore.prototype, "createRunHeld");
     const store = new MemoryStore();
     const wf = twoSteps(store);
     const results = await Promise.all(Array.from({ length: 5 }, (_, id) => wf.run({ id })));
     expect(results).toEqual([0, 1, 2, 3, 4]);
     expect(uuid).toHaveBeenCalledTimes(5);
     // Each run's lease had its own owner, host:pid:<8 hex digits>.
-    const owners = acquire.mock.calls.map((c) => c[1]);
+    const owners = created.mock.calls.map((c) => c[1].owner);
     expect(new Set(owners).size).toBe(5);
     for (const o of owners) expect(o).toMatch(/:[0-9a-f]{8}$/);
   });
 
-  it("store calls per run: createRun, acquireLease, readInbox, subscribe, two appends (sync durability) and finish", async () => {
+  it("store calls per run: createRunHeld (the run row with its lease), readInbox, subscribe, two appends (sync durability) and finish", async () => {
     const { store, calls } = counted(new MemoryStore());
+    expect(await twoSteps(store).run({ id: 7 })).toBe(7);
+    expect(calls).toEqual({ createRunHeld: 1, subscribe: 1, readInbox: 1, append: 2, finish: 1 });
+  });
+
+  it("a store without createRunHeld gets createRun then acquireLease", async () => {
+    const { store, calls } = counted(withoutCreateRunHeld(new MemoryStore()));
     expect(await twoSteps(store).run({ id: 7 })).toBe(7);
     expect(calls).toEqual({ createRun: 1, acquireLease: 1, subscribe: 1, readInbox: 1, append: 2, finish: 1 });
   });
@@ -105,11 +122,11 @@ describe("a short durable run's fixed costs", () => {
     const store = new MemoryStore();
     const options: { store: Store; leaseTtlMs?: number } = { store, leaseTtlMs: 60_000 };
     const wf = twoSteps(store, options);
-    const spy = vi.spyOn(MemoryStore.prototype, "acquireLease");
+    const spy = vi.spyOn(MemoryStore.prototype, "createRunHeld");
     await wf.run({ id: 1 });
     options.leaseTtlMs = 90_000;
     await wf.run({ id: 2 });
-    expect(spy.mock.calls.map((c) => c[2])).toEqual([60_000, 90_000]);
+    expect(spy.mock.calls.map((c) => c[1].ttlMs)).toEqual([60_000, 90_000]);
   });
 
   it("event data nested 40 deep is journaled when plain, and refused naming the field when not", async () => {

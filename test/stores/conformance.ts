@@ -211,6 +211,32 @@ export function describeStoreConformance(
       expect((await store.getRun("plain"))?.status).toBe("waiting");
     });
 
+    it("createRunHeld (where a store has it): a new run held by its creator, fenced by the returned token", async (ctx) => {
+      if (store.createRunHeld === undefined) return ctx.skip();
+      const token = await store.createRunHeld({ ...newRun("r", 1000), parentRunId: "p" }, { owner: "p1", ttlMs: 1000, now: 10_000 });
+      expect(token).toBe(1);
+      const run = roundTrip(await store.getRun("r"));
+      expect(run).toMatchObject({ runId: "r", workflow: "W", status: "running", parentRunId: "p", input: { type: "StartEvent", data: { payload: "r" } }, createdAt: 1000 });
+      expect(run?.lease).toEqual({ owner: "p1", expiresAt: 11_000, token: 1 });
+      // Held: another owner cannot take it before it expires; the holder renews with the token.
+      expect(await store.acquireLease("r", "p2", 1000, 10_500)).toEqual({ acquired: false, holder: { owner: "p1", expiresAt: 11_000, token: 1 } });
+      expect(await store.acquireLease("r", "p1", 1000, 10_600, { token })).toEqual({ acquired: true, token: 1 });
+      // An existing id is refused as createRun refuses it, by either call, and nothing changes.
+      await expect(Promise.resolve().then(() => store.createRunHeld!(newRun("r", 2000), { owner: "p3", ttlMs: 1000, now: 10_700 }))).rejects.toThrow();
+      await store.createRun(newRun("plain", 1));
+      await expect(Promise.resolve().then(() => store.createRunHeld!(newRun("plain", 2), { owner: "p3", ttlMs: 1000, now: 10_700 }))).rejects.toThrow();
+      expect(roundTrip(await store.getRun("r"))).toMatchObject({ createdAt: 1000, lease: { owner: "p1", expiresAt: 11_600, token: 1 } });
+      expect((await store.getRun("plain"))?.lease).toBeUndefined();
+      // Fenced writes: with the token they go in; with another they are refused.
+      await store.append("r", [ev(1)], { token });
+      expect(await failure(() => store.append("r", [ev(2)], { token: token + 1 }))).toBeInstanceOf(RunLockedError);
+      // The lease changes hands after expiry: token + 1; the creator's writes stop.
+      expect(await store.acquireLease("r", "p2", 1000, 20_000)).toEqual({ acquired: true, token: 2 });
+      expect(await failure(() => store.append("r", [ev(2)], { token }))).toBeInstanceOf(RunLockedError);
+      await store.finish("r", [ev(2)], { status: "completed", result: 2 }, { token: 2 });
+      expect(roundTrip(await store.getJournal("r"))).toEqual([ev(1), ev(2)]);
+    });
+
     it("a released lease keeps its token: a renewal fails, the next holder gets token + 1", async () => {
       await store.createRun(newRun("r", 1));
       const a = await store.acquireLease("r", "p1", 1000, 1);

@@ -291,8 +291,11 @@ describe.skipIf(!available)("PostgresStore", () => {
       try {
         const t = (n: string) => `"${schema}".stepwise_${n}`;
         const count = async (sql: string) => Number((await c.query<{ n: string }>(sql)).rows[0]!.n);
-        // Per run, "sync" durability: run row, lease, inbox read, two step commits, the end (with the last commit) in one statement.
-        expect(statements.length).toBe(6 * runs);
+        // Per run, "sync" durability: the run row with its lease (one INSERT), the inbox read, two
+        // step commits, the end (with the last commit) in one statement.
+        expect(statements.length).toBe(5 * runs);
+        expect(statements.filter((s) => s.startsWith(`INSERT INTO ${t("runs")}`) && s.includes("lease_owner")).length).toBe(runs);
+        expect(statements.filter((s) => s.includes(`UPDATE ${t("runs")} SET lease_token`))).toEqual([]);
         // Each a named prepared statement: parsed and planned once per connection, not per call.
         expect(unnamed).toEqual([]);
         // No transaction of several statements (BEGIN … COMMIT) on a connection the store holds
@@ -315,7 +318,7 @@ describe.skipIf(!available)("PostgresStore", () => {
     }
   });
 
-  it('"sync" durability costs one round trip per step: a chain of n steps sends n + 5 statements, each a named prepared one', async () => {
+  it('"sync" durability costs one round trip per step: a chain of n steps sends n + 4 statements, each a named prepared one', async () => {
     const schema = uniqueSchema();
     const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
     const store = new PostgresStore(pool, { schema });
@@ -336,8 +339,8 @@ describe.skipIf(!available)("PostgresStore", () => {
         sent.push(statements.length);
       }
       // n + 1 invocations, each one commit of its completion (the first with the StartEvent); the
-      // end; the run row, the lease and the inbox read.
-      expect(sent).toEqual([20 + 5, 60 + 5]);
+      // end; the run row with its lease and the inbox read.
+      expect(sent).toEqual([20 + 4, 60 + 4]);
       expect(statements.filter((s) => s.includes("stepwise_commits")).length).toBe(60 + 2);
       expect(unnamed).toEqual([]);
       // No commit is a transaction of several statements; only the store's LISTEN connection.

@@ -454,9 +454,12 @@ describe("SqliteStore group commit", () => {
       // The holder's inbox reads ask for no LIMIT (with one, a read of an empty inbox costs 3× as much).
       expect(sql.filter((q) => q.includes("stepwise_inbox") && q.includes("LIMIT"))).toEqual([]);
       expect(sql.filter((q) => q.includes("FROM stepwise_inbox")).length).toBe(runs);
-      // Per run ("sync"): run row, lease, inbox read, two appends (commit + one seq insert: the first
-      // commit's two events in one), the end (commit + seq + status); plus each group's BEGIN and COMMIT.
-      expect(sql.length).toBe(9 * runs + 2 * begins);
+      // Per run ("sync"): the run row with its lease (one INSERT), inbox read, two appends (commit +
+      // one seq insert: the first commit's two events in one), the end (commit + seq + status); plus
+      // each group's BEGIN and COMMIT.
+      expect(sql.length).toBe(8 * runs + 2 * begins);
+      expect(sql.filter((q) => q.startsWith("INSERT INTO stepwise_runs") && q.includes("lease_owner")).length).toBe(runs);
+      expect(sql.filter((q) => q.startsWith("UPDATE stepwise_runs SET lease_token"))).toEqual([]);
       // The 40 runs' five kinds of write share a handful of transactions.
       expect(begins).toBeLessThanOrEqual(10);
       const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;

@@ -286,11 +286,29 @@ class Holding {
   }
 }
 
-/** A new durable run: take its lease (a new run's lease is free) and keep it while the run is live here. */
-export async function holdNewRun(store: Store, run: Run, handler: WorkflowHandler<unknown>, journal: Journal, leasing: Leasing): Promise<void> {
+/** A new run's lease, taken as it was created: its owner and, once the run is in its store, its token. */
+export interface NewHold {
+  readonly owner: string;
+  token: number;
+}
+
+/**
+ * Record a new durable run that starts at once already held by `held.owner`, in one store call
+ * (`store.createRunHeld`, which the caller checked is there); sets `held.token`.
+ */
+export async function createHeld(store: Store, row: Parameters<Store["createRun"]>[0], held: NewHold, leasing: Leasing): Promise<void> {
+  held.token = await store.createRunHeld!(row, { owner: held.owner, ttlMs: leasing.ttlMs, now: leasing.clock.now() });
+}
+
+/**
+ * A new durable run: keep its lease while the run is live here. `held`: the lease it was created
+ * with ({@link createHeld}); without it (a run that waited for a place, a store without
+ * `createRunHeld`) take the lease now (a new run's lease is free).
+ */
+export function holdNewRun(store: Store, run: Run, handler: WorkflowHandler<unknown>, journal: Journal, leasing: Leasing, held?: NewHold): void | Promise<void> {
+  if (held !== undefined) return hold({ run, handler, journal, store, owner: held.owner, token: held.token }, leasing);
   const owner = leasing.owner.next();
-  const token = await takeLease(store, run.id, owner, run.workflowName, leasing);
-  hold({ run, handler, journal, store, owner, token }, leasing);
+  return takeLease(store, run.id, owner, run.workflowName, leasing).then((token) => hold({ run, handler, journal, store, owner, token }, leasing));
 }
 
 /** The handler of `runId` when it is live in this process on `store`. */
