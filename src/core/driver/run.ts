@@ -137,6 +137,19 @@ export function streamOrigin(ev: Event): StreamOrigin | undefined {
   return ORIGINS.get(ev);
 }
 
+/** The origin of a run's own streamed event as it goes up to its parent: the run alone on its path. */
+export function ownOrigin(runId: string, workflow: string): StreamOrigin {
+  return { runId, workflow, path: [runId] };
+}
+
+/**
+ * A journaled origin as a fresh one to hand up or keep: its path copied (parents put their ids in
+ * front as it goes up); a journal written before paths were gives `[top, writer]`.
+ */
+export function journaledOrigin(origin: { readonly runId: string; readonly workflow: string; readonly path?: readonly string[] }, top: string): StreamOrigin {
+  return { runId: origin.runId, workflow: origin.workflow, path: [...(origin.path ?? [top, origin.runId])] };
+}
+
 interface PendingCall {
   readonly reply: EventClass;
   readonly resolve: (ev: Event) => void;
@@ -188,7 +201,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.id = setup.id;
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
-    this.#plain = !watchesSteps(this.#inspectors) && setup.journal === null && setup.runtime === undefined;
+    this.#replan();
     const owners = setup.plan.owners;
     const slots = setup.plan.steps.map((def): Slot => {
       const owner = owners?.get(def);
@@ -537,7 +550,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   }
 
   /** No inspector of step attempts, no journal, runtime or tracer: attempts of lean steps take {@link #invokeLean}. */
-  #plain: boolean;
+  #plain = false;
   #replan(): void {
     this.#plain = !watchesSteps(this.#inspectors) && this.#setup.journal === null && this.#setup.runtime === undefined && this.#trace === undefined;
   }
@@ -865,7 +878,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       // A child journals its writes too: a parent that crashed before journaling them gets them
       // from here when it re-attaches. Its handler is never read: they go up to the parent's stream.
       journal?.streamed(ev, ++this.#streamed, origin, writer);
-      return forward(ev, origin ?? { runId: this.id, workflow: this.workflowName, path: [this.id] }, writer);
+      return forward(ev, origin ?? ownOrigin(this.id, this.workflowName), writer);
     }
     if (this.#inspectors) this.#inspect({ kind: "stream", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), event: ev });
     if (origin) ORIGINS.set(ev, origin);
@@ -1149,23 +1162,19 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     if (r.children !== undefined && r.children.size > 0) this.#childRuns = r.children;
     if (r.restreamed !== undefined && r.restreamed.size > 0) this.#restreamed = r.restreamed;
     if (r.childWrites !== undefined && r.childWrites.size > 0) this.#childWrites = r.childWrites;
-    const forward = this.#setup.forward;
-    if (r.streamed !== undefined && r.streamed.length > 0 && forward !== undefined) {
-      // A child continued after a crash: its journaled writes go up again; the parent keeps
-      // those it does not hold yet (its own journal may have lost them in the crash).
-      for (const { event, origin, writer } of r.streamed) {
-        const from = origin === undefined ? { runId: this.id, workflow: this.workflowName, path: [this.id] } : { runId: origin.runId, workflow: origin.workflow, path: [...(origin.path ?? [this.id, origin.runId])] };
-        forward(event, from, writer);
-      }
-      this.#streamed = r.streamed.length;
-    }
-    if (r.streamed !== undefined && r.streamed.length > 0 && forward === undefined) {
-      // The stream as the journal holds it: readers get it from the start, new writes go on after it.
-      const stream = this.stream;
-      for (const { event, origin } of r.streamed) {
-        // A journal written before paths were: the top run and the writer.
-        if (origin !== undefined) ORIGINS.set(event, { runId: origin.runId, workflow: origin.workflow, path: origin.path ?? [this.id, origin.runId] });
-        stream.push(event);
+    if (r.streamed !== undefined && r.streamed.length > 0) {
+      const forward = this.#setup.forward;
+      if (forward !== undefined) {
+        // A child continued after a crash: its journaled writes go up again; the parent keeps
+        // those it does not hold yet (its own journal may have lost them in the crash).
+        for (const { event, origin, writer } of r.streamed) forward(event, origin === undefined ? ownOrigin(this.id, this.workflowName) : journaledOrigin(origin, this.id), writer);
+      } else {
+        // The stream as the journal holds it: readers get it from the start, new writes go on after it.
+        const stream = this.stream;
+        for (const { event, origin } of r.streamed) {
+          if (origin !== undefined) ORIGINS.set(event, journaledOrigin(origin, this.id));
+          stream.push(event);
+        }
       }
       this.#streamed = r.streamed.length;
     }
@@ -1202,7 +1211,6 @@ const EMPTY: readonly Event[] = Object.freeze([]);
 const END_GRACE_MS = 1000;
 /** Nested synchronous step starts allowed before the next one waits for a microtask. */
 const MAX_DEPTH = 200;
-
 
 // Which classes a step may emit depends on the step alone: one cache per step, shared by its runs.
 const ALLOWED = new WeakMap<StepDefinition, Set<unknown>>();

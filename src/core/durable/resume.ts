@@ -22,7 +22,8 @@ import type { StepDefinition } from "../step.js";
 import { writeKey, type Restored } from "../machine/restored.js";
 import { normalCollectKey } from "../machine/collect.js";
 import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
-import type { Run } from "../driver/run.js";
+import { journaledOrigin, ownOrigin, type Run } from "../driver/run.js";
+import type { StreamWriter } from "../context.js";
 import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
 export type { Restored };
@@ -126,7 +127,6 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   const ended = new Set<string>();
   const state = new Map<string, unknown>();
   const collects: Extract<JournalEntry, { kind: "collect" }>[] = [];
-  const streamRecs: Extract<JournalEntry, { kind: "stream" }>[] = [];
   let maxNo = 0;
   let maxSeq = 0;
   let trace: Record<string, string> | undefined;
@@ -203,9 +203,6 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
         if (c.taken !== undefined) m.uncollect(c.key, c.taken.map((seq) => events.get(seq)).filter((ev): ev is Event => ev !== undefined));
         break;
       }
-      case "stream":
-        streamRecs.push(e);
-        break;
       default:
         break;
     }
@@ -232,21 +229,20 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   }
   // The stream in order of position; each in-flight invocation's writes from its last attempt,
   // keyed by the attempt its re-run will be.
-  streamRecs.sort((a, b) => a.pos - b.pos);
-  const streamed = streamRecs.map((r) => ({
-    event: reviveStreamed(plan, r.event, runId),
-    ...(r.origin ? { origin: r.origin } : {}),
-    ...(r.by !== undefined && r.attempt !== undefined && r.n !== undefined ? { writer: { stepRunId: r.by, attempt: r.attempt, n: r.n } } : {}),
-  }));
+  // A child's write (with its origin) is one the parent holds: handed up again, it is skipped.
+  const streamed: NonNullable<Restored["streamed"]>[number][] = [];
   const childWrites = new Set<string>();
-  for (const r of streamRecs) if (r.origin !== undefined && r.by !== undefined && r.attempt !== undefined && r.n !== undefined) childWrites.add(writeKey(r.by, r.attempt, r.n));
   const restreamed = new Map<string, Set<number>>();
-  for (const r of streamRecs) {
-    if (r.by === undefined || r.n === undefined || r.attempt === undefined || !inFlightIds.has(r.by) || r.attempt !== started.get(r.by)?.attempt) continue;
-    const key = `${r.by}#${r.attempt + 1}`;
+  for (const r of streamRecords(entries)) {
+    const writer = writerOfRecord(r);
+    streamed.push({ event: reviveStreamed(plan, r.event, runId), ...(r.origin ? { origin: r.origin } : {}), ...(writer ? { writer } : {}) });
+    if (writer === undefined) continue;
+    if (r.origin !== undefined) childWrites.add(writeKey(writer.stepRunId, writer.attempt, writer.n));
+    if (!inFlightIds.has(writer.stepRunId) || writer.attempt !== started.get(writer.stepRunId)?.attempt) continue;
+    const key = `${writer.stepRunId}#${writer.attempt + 1}`;
     let set = restreamed.get(key);
     if (set === undefined) restreamed.set(key, (set = new Set()));
-    set.add(r.n);
+    set.add(writer.n);
   }
   // The latest child run of each index wins (a retried attempt started its own).
   const children = new Map<string, Map<number, string>>();
@@ -302,6 +298,15 @@ export interface Resuming {
   readonly events: Event[];
 }
 
+/** A journal's stream records, in order of position. */
+function streamRecords(entries: readonly JournalEntry[]): Extract<JournalEntry, { kind: "stream" }>[] {
+  return entries.filter((e): e is Extract<JournalEntry, { kind: "stream" }> => e.kind === "stream").sort((a, b) => a.pos - b.pos);
+}
+
+/** The attempt that wrote a stream record and the how-manieth of its writes it was, when journaled. */
+function writerOfRecord(r: Extract<JournalEntry, { kind: "stream" }>): StreamWriter | undefined {
+  return r.by !== undefined && r.attempt !== undefined && r.n !== undefined ? { stepRunId: r.by, attempt: r.attempt, n: r.n } : undefined;
+}
 
 /**
  * A child run that ended before its parent crashed, re-attached by the parent's step run again:
@@ -315,11 +320,8 @@ export async function restreamEnded(store: Store, plan: Plan, runId: string, par
   } catch (err) {
     throw storeFailed(err, plan.workflow, runId);
   }
-  const recs = entries.filter((e): e is Extract<JournalEntry, { kind: "stream" }> => e.kind === "stream").sort((a, b) => a.pos - b.pos);
-  for (const r of recs) {
-    const origin = r.origin === undefined ? { runId, workflow: plan.workflow, path: [runId] } : { runId: r.origin.runId, workflow: r.origin.workflow, path: [...(r.origin.path ?? [runId, r.origin.runId])] };
-    const writer = r.by !== undefined && r.attempt !== undefined && r.n !== undefined ? { stepRunId: r.by, attempt: r.attempt, n: r.n } : undefined;
-    parent.toStream(reviveStreamed(plan, r.event, runId), writer, undefined, origin);
+  for (const r of streamRecords(entries)) {
+    parent.toStream(reviveStreamed(plan, r.event, runId), writerOfRecord(r), undefined, r.origin === undefined ? ownOrigin(runId, plan.workflow) : journaledOrigin(r.origin, runId));
   }
 }
 

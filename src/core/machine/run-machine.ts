@@ -172,9 +172,7 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
         slot.head = 0;
       }
       this.deliver(slot, ev);
-    } else if (this.active === 0) {
-      this.#idle();
-    } else if (this.waits.size >= this.active) this.#waitingOnly();
+    } else this.#quieted();
   }
 
   /** An invocation restored from the journal runs again on `slot` (the driver starts it, with its own attempt number). */
@@ -203,7 +201,11 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   /** The deliveries begun with {@link hold} are done: the run may now be idle or only waiting. */
   settle(): void {
     this.active--;
-    if (!this.running) return;
+    if (this.running) this.#quieted();
+  }
+
+  /** Fewer are active: with none, the run is idle; with only waits, it is waiting. */
+  #quieted(): void {
     if (this.active === 0) this.#idle();
     else if (this.waits.size >= this.active) this.#waitingOnly();
   }
