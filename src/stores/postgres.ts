@@ -261,25 +261,26 @@ export class PostgresStore implements Store {
   readonly #inflight = new Set<Promise<unknown>>();
 
   async createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): Promise<void> {
-    await this.#q(
-      `create run "${run.runId}"`,
-      this.#sql("createRun", () => `INSERT INTO ${this.#t("runs")} (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)`),
-      [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt],
-    );
+    await this.#create(run, undefined);
   }
 
   /** One `INSERT` of the run row with its lease columns set: token 1, the run's first. */
   async createRunHeld(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): Promise<number> {
+    await this.#create(run, lease);
+    return 1;
+  }
+
+  /** Insert run `run`'s row, holding `lease` when given. */
+  async #create(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease | undefined): Promise<void> {
+    const row = [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt];
+    const columns = "run_id, workflow, status, input, parent_run_id, format, created_at, updated_at";
     await this.#q(
       `create run "${run.runId}"`,
-      this.#sql(
-        "createRunHeld",
-        () =>
-          `INSERT INTO ${this.#t("runs")} (run_id, workflow, status, input, parent_run_id, format, created_at, updated_at, lease_owner, lease_expires, lease_token) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6, $7, $8, 1)`,
-      ),
-      [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, lease.owner, lease.now + lease.ttlMs],
+      lease === undefined
+        ? this.#sql("createRun", () => `INSERT INTO ${this.#t("runs")} (${columns}) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)`)
+        : this.#sql("createRunHeld", () => `INSERT INTO ${this.#t("runs")} (${columns}, lease_owner, lease_expires, lease_token) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6, $7, $8, 1)`),
+      lease === undefined ? row : [...row, lease.owner, lease.now + lease.ttlMs],
     );
-    return 1;
   }
 
   /**

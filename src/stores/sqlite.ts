@@ -415,21 +415,23 @@ export class SqliteStore implements Store {
   }
 
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): Promise<void> {
-    const input = JSON.stringify(run.input);
-    return this.#enqueue(`create run "${run.runId}"`, () => {
-      const key = this.#stmt.insertRun.run(run.runId, run.workflow, input, run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt).lastInsertRowid;
-      // A new run key has no journal rows yet.
-      this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
-    });
+    return this.#create(run, undefined, undefined);
   }
 
   /** One `INSERT` of the run row with its lease columns set: token 1, the run's first. */
   createRunHeld(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): Promise<number> {
+    return this.#create(run, lease, 1);
+  }
+
+  /** Insert run `run`'s row (holding `lease` when given) and answer `answer`. */
+  #create<T>(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease | undefined, answer: T): Promise<T> {
     const input = JSON.stringify(run.input);
     return this.#enqueue(`create run "${run.runId}"`, () => {
-      const key = this.#stmt.insertRunHeld.run(run.runId, run.workflow, input, run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt, lease.owner, lease.now + lease.ttlMs).lastInsertRowid;
+      const row = [run.runId, run.workflow, input, run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt, run.createdAt];
+      const key = (lease === undefined ? this.#stmt.insertRun.run(...row) : this.#stmt.insertRunHeld.run(...row, lease.owner, lease.now + lease.ttlMs)).lastInsertRowid;
+      // A new run key has no journal rows yet.
       this.#cursors.set(run.runId, { base: BigInt(key) << 32n, last: 0 });
-      return 1;
+      return answer;
     });
   }
 
