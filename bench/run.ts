@@ -258,7 +258,9 @@ if (!quick && wanted("instructions") && kinds.length > 0 && overhead) {
     if (build.status !== 0) throw new Error("bench: could not compile bench/child.ts for valgrind (tsc -p bench/tsconfig.build.json)");
     const compiled = join(here, "..", ".bench-build", "bench", "child.js");
     const count = async (kind: string, rounds: number): Promise<number> => {
-      const vg = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--expose-gc", "--max-old-space-size=4096", ...(source ? ["--conditions=stepwise-source"] : []), compiled, "alternate", String(size), String(rounds), kind];
+      // --predictable: V8 compiles and collects on the main thread at fixed points, so the same
+      // code counts the same instructions to the last one (without it, counts moved by ±10%).
+      const vg = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--predictable", "--expose-gc", "--max-old-space-size=4096", ...(source ? ["--conditions=stepwise-source"] : []), compiled, "alternate", String(size), String(rounds), kind];
       const { code, err } = await exec("valgrind", vg);
       const m = /I\s+refs:\s+([\d,]+)/.exec(err);
       if (code !== 0 || !m?.[1]) throw new Error(`valgrind ${kind} exited ${code}:\n${err.slice(-1500)}`);
@@ -277,7 +279,7 @@ if (!quick && wanted("instructions") && kinds.length > 0 && overhead) {
     try {
       // One job at a time, its two valgrind processes in parallel: instruction counts do not depend on load.
       for (let i = 0; i < jobs.length; i++) await (jobs[i] as () => Promise<void>)();
-      overhead.instructions = { size, passes, tool: "valgrind --tool=cachegrind (I refs)", perEvent: Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, spread(xs)])) };
+      overhead.instructions = { size, passes, tool: "valgrind --tool=cachegrind (I refs), node --predictable", perEvent: Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, spread(xs)])) };
     } catch (e) {
       console.error(`✗ instructions: ${(e as Error).message}`);
       wrong++;

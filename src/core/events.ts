@@ -26,15 +26,14 @@ const SCHEMA = Symbol("stepwise.schema");
 class EventBase {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   constructor(data?: any) {
-    const schema = (this.constructor as { [SCHEMA]?: StandardSchemaV1 })[SCHEMA];
-    if (schema !== undefined) data = validateWith(schema, data, this.constructor as EventClass);
-    else if (data !== undefined && (typeof data !== "object" || data === null || Array.isArray(data))) {
-      throw new EventValidationError(
-        `${eventTypeName(this.constructor as EventClass)} takes an object of fields, got ${describe(data)}.`,
-        { eventType: eventTypeName(this.constructor as EventClass), issues: [] },
-      );
+    // An event class made by Event.schema() validates in its own constructor, before this one:
+    // a plain event pays no lookup for a schema it does not have.
+    if (data === undefined) return;
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      const type = eventTypeName(new.target as EventClass);
+      throw new EventValidationError(`${type} takes an object of fields, got ${describe(data)}.`, { eventType: type, issues: [] });
     }
-    if (data !== undefined) assignData(this, data as object);
+    assignData(this, new.target.prototype as object, data as object);
   }
 
   /** `{ type, data }`: the stable type name and the event's own fields. */
@@ -44,20 +43,67 @@ class EventBase {
 }
 
 /**
+ * The prototypes data was last copied onto, and the keys found free on each (in the order
+ * copied): a key at the same place as last time for the same class needs no new check. A few
+ * entries compared by identity cost less than any lookup keyed by the class (issue 17.7).
+ */
+const CHECKED_PROTOS: (object | undefined)[] = [undefined, undefined, undefined, undefined];
+const CHECKED_KEYS: (readonly string[])[] = [[], [], [], []];
+let checkedNext = 0;
+
+/**
  * Copy an event's fields onto it. A key the event already has through its prototype
  * (`constructor`, `__proto__`, `toJSON`, `hasOwnProperty`, a method of the class...) is
  * rejected: shadowing it would let data sent from outside change the event's type name,
  * its prototype or how it serialises (issue 11.1).
  */
-function assignData(ev: EventBase, data: object): void {
-  const proto = Object.getPrototypeOf(ev) as object;
+function assignData(ev: EventBase, proto: object, data: object): void {
   const target = ev as unknown as Record<string, unknown>;
   const source = data as Record<string, unknown>;
-  for (const key of Object.keys(source)) {
-    if (key in proto) throw reservedKey(ev, key);
+  const from = Object.getPrototypeOf(source) as unknown;
+  if (from !== Object.prototype && from !== null) {
+    for (const key of Object.keys(source)) {
+      if (key in proto) throw reservedKey(ev, key);
+      target[key] = source[key];
+    }
+    return;
+  }
+  const P = CHECKED_PROTOS;
+  const entry = proto === P[0] ? 0 : proto === P[1] ? 1 : proto === P[2] ? 2 : proto === P[3] ? 3 : -1;
+  const known = entry < 0 ? NO_KEYS : (CHECKED_KEYS[entry] as readonly string[]);
+  let fresh = false;
+  let n = 0;
+  // A plain object's for-in visits its own keys, as Object.keys does, without building an array;
+  // it also visits an enumerable key someone added to Object.prototype, which is `in proto` and skipped.
+  for (const key in source) {
+    if (n < known.length && known[n] === key) {
+      n++;
+      target[key] = source[key];
+      continue;
+    }
+    if (key in proto) {
+      if (Object.hasOwn(source, key)) throw reservedKey(ev, key);
+      continue;
+    }
+    fresh = true;
+    n++;
     target[key] = source[key];
   }
+  if (fresh) rememberChecked(proto, entry, source, target);
 }
+
+/** Remember the keys just copied from `source` onto the new event `target` (its only own keys yet). */
+function rememberChecked(proto: object, entry: number, source: Record<string, unknown>, target: object): void {
+  const keys: string[] = [];
+  for (const key in source) if (Object.hasOwn(target, key)) keys.push(key);
+  if (entry < 0) {
+    entry = checkedNext;
+    checkedNext = (checkedNext + 1) % CHECKED_PROTOS.length;
+    CHECKED_PROTOS[entry] = proto;
+  }
+  CHECKED_KEYS[entry] = keys;
+}
+const NO_KEYS: readonly string[] = [];
 
 function reservedKey(ev: EventBase, key: string): EventValidationError {
   const type = eventTypeName((Object.getPrototypeOf(ev) as { constructor: EventClass }).constructor);
@@ -146,7 +192,13 @@ function schema<Base extends EventClass, S extends StandardSchemaV1>(this: Base,
     throw new TypeError("Event.schema() takes a Standard Schema (zod, valibot, arktype…).");
   }
   const Base = this as unknown as new (data: unknown) => EventBase;
-  const cls = class extends Base {};
+  const cls = class extends Base {
+    constructor(data?: unknown) {
+      // Only the schema nearest the class being built applies (a schema class's own subclass
+      // made by .schema() replaces it); the data it validates is what the event gets.
+      super((new.target as { [SCHEMA]?: StandardSchemaV1 })[SCHEMA] === s ? validateWith(s, data, new.target as EventClass) : data);
+    }
+  };
   Object.defineProperty(cls, SCHEMA, { value: s });
   Object.defineProperty(cls, "name", { value: `${Base.name}WithSchema` });
   return cls as unknown as SchemaClass<Base, S>;

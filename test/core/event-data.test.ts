@@ -111,6 +111,54 @@ it("data cannot shadow a method of the event's own class", () => {
   expect(new HumanResponseEvent({ shout: "x" }).toJSON()).toEqual({ type: "HumanResponseEvent", data: { shout: "x" } });
 });
 
+describe("the check of data keys remembered per class (issue 17.7)", () => {
+  /** A class whose prototype chain counts the `key in prototype` checks made on it. */
+  function counted() {
+    const checks: string[] = [];
+    class Watched extends Event<Record<string, unknown>> {
+      note(): void {}
+    }
+    const above = Object.getPrototypeOf(Watched.prototype) as object;
+    Object.setPrototypeOf(
+      Watched.prototype,
+      new Proxy(above, {
+        has(target, key) {
+          if (typeof key === "string") checks.push(key);
+          return Reflect.has(target, key);
+        },
+      }),
+    );
+    return { Watched, checks };
+  }
+
+  it("checks a class's keys once while they come in the same order, and a new or moved key again", () => {
+    const { Watched, checks } = counted();
+    for (let i = 0; i < 100; i++) new Watched({ a: i, b: i });
+    expect(checks).toEqual(["a", "b"]);
+    new Watched({ b: 1, a: 1 }); // both moved: both checked
+    new Watched({ b: 1, a: 1, c: 1 }); // only the new one
+    new Watched({ a: 1, b: 1 }); // moved again
+    expect(checks).toEqual(["a", "b", "b", "a", "c", "a", "b"]);
+    rejectsKey(() => new Watched({ a: 1, note: 2 }), "note");
+    rejectsKey(() => new Watched(JSON.parse('{"a":1,"__proto__":2}') as Record<string, unknown>), "__proto__");
+  });
+
+  it("keeps each class's own answer: a key checked free on one class is still refused on a class where it is a method", () => {
+    class Plain extends Event<{ shout: string }> {}
+    for (let i = 0; i < 10; i++) expect(new Plain({ shout: "x" }).shout).toBe("x");
+    rejectsKey(() => new Reply(JSON.parse('{"text":"hi","shout":"x"}') as { text: string }), "shout");
+    expect(new Plain({ shout: "y" }).shout).toBe("y");
+  });
+
+  it("stays right when more classes take turns than it remembers", () => {
+    const all = Array.from({ length: 7 }, () => counted());
+    for (let round = 0; round < 5; round++) for (const { Watched } of all) expect(new Watched({ k: round }).k).toBe(round);
+    // Forgotten classes are checked again (at most once per turn), never skipped wrongly.
+    for (const { checks } of all) expect(checks.every((k) => k === "k") && checks.length >= 1 && checks.length <= 5).toBe(true);
+    for (const { Watched } of all) rejectsKey(() => new Watched({ k: 1, note: 1 }), "note");
+  });
+});
+
 describe("reviving accepts registered types only", () => {
   it.each(["constructor", "__proto__", "toString", "hasOwnProperty", "Object", "prototype"])("type %j is an UnknownEventTypeError", (type) => {
     expect(() => waiter().reviveEvent({ type, data: {} })).toThrow(UnknownEventTypeError);

@@ -57,6 +57,38 @@ describe("events", () => {
     expect(() => new BaseEvent([] as never)).toThrow(/an array/);
   });
 
+  it("applies the schema nearest the class built, once, to its subclasses too, and gives the event what it returns", () => {
+    let outer = 0;
+    let inner = 0;
+    const counted = <T extends z.ZodType>(schema: T, count: () => void) => z.preprocess((v) => (count(), v), schema);
+    class Order extends Event.schema(counted(z.object({ id: z.string() }), () => inner++)) {}
+    class Priced extends Order.schema(counted(z.object({ id: z.string(), price: z.coerce.number() }), () => outer++)) {}
+    class Sale extends Priced {}
+    const sale = new Sale({ id: "a", price: "3" as never });
+    expect(sale.price).toBe(3); // the schema's output, not the input
+    expect([outer, inner]).toEqual([1, 0]);
+    expect(eventTypeName(Sale)).toBe("Sale");
+    expect(() => new Sale({ id: "a" } as never)).toThrow(/Invalid Sale/);
+    expect(new Order({ id: "b" }).id).toBe("b");
+    expect(inner).toBe(1);
+    // A schema whose output is not an object of fields is refused like such input.
+    class Odd extends (Event.schema(z.string() as never) as unknown as typeof Event) {}
+    expect(() => new Odd("x" as never)).toThrow(/Odd takes an object of fields, got string "x"/);
+  });
+
+  it("takes own fields only: an enumerable key added to Object.prototype is neither copied nor refused", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = "yes";
+    try {
+      const e = new BaseEvent({ payload: "p" });
+      expect(Object.keys(e)).toEqual(["payload"]);
+      expect(Object.hasOwn(e, "polluted")).toBe(false);
+      expect(() => new BaseEvent(JSON.parse('{"payload":"p","polluted":"own"}'))).toThrow(/"polluted"/);
+    } finally {
+      delete proto.polluted;
+    }
+  });
+
   it("has StartEvent carrying any input and StopEvent a result", () => {
     const s = new StartEvent({ payload: "AAPL", n: 1 });
     expect(s.payload).toBe("AAPL");

@@ -191,6 +191,22 @@ describe("steps and runs", () => {
     await tick();
     expect(aborted).toBeInstanceOf(WorkflowCancelledError);
   });
+
+  it("settles a step that returns a thenable or a Promise subclass as it settles an async step", async () => {
+    class Tracked<T> extends Promise<T> {}
+    const thenable = (value: unknown, fail = false): PromiseLike<never> => ({
+      then: (ok, ko) => Promise.resolve().then(() => (fail ? ko?.(value) : ok?.(value as never))) as never,
+    });
+    const chain = (make: (ev: Event) => PromiseLike<Event>) =>
+      // Typed steps return promises; a thenable reaches the engine from JavaScript.
+      new Workflow().addStep({ accepts: [StartEvent, A], emits: [A, StopEvent] }, (ev) =>
+        make(ev instanceof A ? new StopEvent({ result: "done" }) : new A({ payload: "" })) as never,
+      );
+    expect(await chain((ev) => thenable(ev)).run()).toBe("done");
+    expect(await chain((ev) => Tracked.resolve(ev)).run()).toBe("done");
+    const failing = new Workflow().addStep({ accepts: StartEvent, emits: StopEvent }, () => thenable(new Error("no"), true) as never);
+    await expect(failing.run()).rejects.toThrow(WorkflowRuntimeError);
+  });
 });
 
 describe("contract errors", () => {

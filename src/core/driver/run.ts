@@ -745,8 +745,10 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       return this.#leanSettled(slot, ev, ctx, undefined, error, true);
     }
     if (out !== null && typeof out === "object" && typeof (out as PromiseLike<unknown>).then === "function") {
+      // What Promise.resolve(out) would return for an async step's own promise, without the call.
+      const settles = (out as Promise<unknown>).constructor === Promise ? (out as Promise<unknown>) : Promise.resolve(out as PromiseLike<unknown>);
       if (timed === undefined) {
-        void Promise.resolve(out as PromiseLike<unknown>).then(
+        void settles.then(
           (value) => this.#leanSettled(slot, ev, ctx, value, undefined, false),
           (error: unknown) => this.#leanSettled(slot, ev, ctx, undefined, error, true),
         );
@@ -755,7 +757,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       // Whichever comes first, the step's outcome or its deadline, settles the attempt.
       this.#deadlinesOf(slot).add(timed);
       timed.onExpire = (error) => this.#leanSettled(slot, ev, ctx, undefined, error, true);
-      void Promise.resolve(out as PromiseLike<unknown>).then(
+      void settles.then(
         (value) => timed.finish() && this.#leanSettled(slot, ev, ctx, value, undefined, false),
         (error: unknown) => timed.finish() && this.#leanSettled(slot, ev, ctx, undefined, error, true),
       );
