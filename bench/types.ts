@@ -130,6 +130,6 @@ export interface AlternateResult {
 }
 
 /** What the alternated comparison runs: the chain through each floor, plain async and stepwise, and stepwise's stream. */
-export const ALTERNATE_KINDS = ["floor", "floor-queue", "baseline", "stepwise", "floor-stream", "stepwise-stream"] as const;
+export const ALTERNATE_KINDS = ["floor", "floor-queue", "baseline", "stepwise", "stepwise-fields", "floor-stream", "stepwise-stream"] as const;
 /** Warm-up passes per kind before the alternated rounds (the same for every kind). */
 export const ALTERNATE_WARM = 3;

@@ -25,6 +25,7 @@ type WorkflowCore = { workflowCore(idiom: "stream" | "stop handler"): Engine };
 /** Engines by name, loaded on demand so each child process imports only the one it measures. */
 export const engines: Record<string, () => Promise<Engine>> = {
   stepwise: async () => (await import("./stepwise.js")).stepwise,
+  "stepwise-fields": async () => (await import("./stepwise.js")).stepwiseFields,
   "workflow-core": async () => (await peer<WorkflowCore>("workflow-core.ts")).workflowCore("stream"),
   "workflow-core-stop": async () => (await peer<WorkflowCore>("workflow-core.ts")).workflowCore("stop handler"),
   langgraph: async () => (await peer<{ langgraph: Engine }>("langgraph.ts")).langgraph,

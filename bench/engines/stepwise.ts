@@ -64,6 +64,37 @@ function fanOutWorkflow(n: number, options: { store?: Store; durability?: Durabi
     });
 }
 
+/**
+ * The chain's event written the other way stepwise takes (README, "Events"): a class that sets
+ * its own field in its constructor, as the floors' events do, instead of handing the base class
+ * a data object to copy. JSON revival still calls `new FieldLoop(data)`.
+ */
+class FieldLoop extends Event {
+  readonly n: number;
+  constructor(data: { n: number }) {
+    super();
+    this.n = data.n;
+  }
+}
+
+/** {@link chainWorkflow} with {@link FieldLoop}: the second line of the floors table. */
+function fieldChainWorkflow(n: number, probe?: () => void) {
+  return new Workflow().addStep({ accepts: [StartEvent, FieldLoop], emits: [FieldLoop, StopEvent] }, async function loop(ev) {
+    const i = ev instanceof FieldLoop ? ev.n : 0;
+    if (i < n) return new FieldLoop({ n: i + 1 });
+    probe?.();
+    return new StopEvent({ result: i });
+  });
+}
+
+/** stepwise's chain with events that set their own fields (bench kind `stepwise-fields`). */
+export const stepwiseFields: Engine = {
+  label: "stepwise, events setting their own fields",
+  async chain(n, probe) {
+    return (await fieldChainWorkflow(n, probe).run()) as number;
+  },
+};
+
 function chainWorkflow(n: number, options: { store?: Store; durability?: Durability } = {}, probe?: () => void, stream = false) {
   return new Workflow(options).addStep({ accepts: [StartEvent, Loop], emits: [Loop, StopEvent] }, async function loop(ev, ctx) {
     const i = ev instanceof Loop ? ev.n : 0;
