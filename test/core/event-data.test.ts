@@ -172,3 +172,48 @@ describe("reviving accepts registered types only", () => {
     expect(back.toJSON()).toEqual({ type: "Reply", data: { text: "hi" } });
   });
 });
+
+describe("an event that sets its own fields (README, Events)", () => {
+  class Tally extends Event {
+    readonly n: number;
+    constructor(data: { n: number }) {
+      super();
+      this.n = data.n;
+    }
+  }
+  const tallied = (store?: MemoryStore) =>
+    new Workflow({ timeout: null, ...(store ? { store } : {}) })
+      .addStep({ accepts: StartEvent, emits: Tally }, async function begin() {
+        return new Tally({ n: 41 });
+      })
+      .addStep({ accepts: Tally, emits: StopEvent, waitsFor: [HumanResponseEvent] }, async function answer(ev, ctx) {
+        const got = await ctx.waitForEvent(HumanResponseEvent);
+        return new StopEvent({ result: `${ev.n + 1} ${String(got.response)}` });
+      });
+
+  it("round-trips through toJSON and reviveEvent as any event does", () => {
+    const json = JSON.parse(JSON.stringify(new Tally({ n: 3 }))) as { type: string; data: Record<string, unknown> };
+    expect(json).toEqual({ type: "Tally", data: { n: 3 } });
+    const back = tallied().reviveEvent(json);
+    expect(back).toBeInstanceOf(Tally);
+    expect((back as Tally).n).toBe(3);
+  });
+
+  it("is rebuilt from a journal when a suspended run resumes in another process", async () => {
+    const store = new MemoryStore();
+    const first = tallied(store).run({});
+    await new Promise((r) => setTimeout(r, 20));
+    expect(store.getRun(first.runId)?.status).toBe("waiting");
+    first.cancel();
+    await first.catch(() => undefined);
+    // A fresh workflow on a copy of the journal up to the wait: the Tally is revived from JSON.
+    const copy = new MemoryStore();
+    const run = store.getRun(first.runId);
+    copy.createRun({ runId: first.runId, workflow: run?.workflow ?? "", input: run?.input ?? { type: "StartEvent", data: {} }, createdAt: run?.createdAt ?? 0 });
+    const upToWait = store.getJournal(first.runId).filter((e) => e.kind !== "run_finished");
+    copy.append(first.runId, JSON.parse(JSON.stringify(upToWait)) as JournalEntry[]);
+    const resumed = tallied(copy).resume(first.runId);
+    resumed.sendEvent(new HumanResponseEvent({ response: "ok" }));
+    expect(await resumed).toBe("42 ok");
+  });
+});
