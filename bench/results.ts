@@ -66,11 +66,13 @@ export function renderOverhead(o: Overhead): string {
     const b = per?.[floor]?.median;
     return a === undefined || b === undefined ? undefined : `${(a / b).toFixed(2)}×`;
   };
-  const fields = [["instructions", ins], ["CPU time", cpu]]
-    .map(([w, per]) => [w, fieldsOver(per as Record<string, Spread> | undefined, "floor"), fieldsOver(per as Record<string, Spread> | undefined, "floor-queue")])
-    .filter(([, a, b]) => a !== undefined && b !== undefined);
-  if (fields.length > 0)
-    lines.push("", `With its event setting its own field (the second idiom), stepwise's chain costs ${fields.map(([w, a, b]) => `${a} the minimal floor and ${b} the queue floor in ${w}`).join("; ")}.`);
+  const fields: string[] = [];
+  for (const [what, per] of [["instructions", ins], ["CPU time", cpu]] as const) {
+    const a = fieldsOver(per, "floor");
+    const b = fieldsOver(per, "floor-queue");
+    if (a !== undefined && b !== undefined) fields.push(`${a} the minimal floor and ${b} the queue floor in ${what}`);
+  }
+  if (fields.length > 0) lines.push("", `With its event setting its own field (the second idiom), stepwise's chain costs ${fields.join("; ")}.`);
   const streamCost = (per: Record<string, Spread> | undefined) => {
     const a = per?.["stepwise-stream"]?.median;
     const b = per?.stepwise?.median;

@@ -30,10 +30,10 @@ class EventBase {
     // a plain event pays no lookup for a schema it does not have.
     if (data === undefined) return;
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
-      const type = eventTypeName(new.target as EventClass);
+      const type = eventTypeName(new.target);
       throw new EventValidationError(`${type} takes an object of fields, got ${describe(data)}.`, { eventType: type, issues: [] });
     }
-    assignData(this, new.target.prototype as object, data as object);
+    assignData(this, new.target.prototype, data as object);
   }
 
   /** `{ type, data }`: the stable type name and the event's own fields. */
@@ -196,7 +196,7 @@ function schema<Base extends EventClass, S extends StandardSchemaV1>(this: Base,
     constructor(data?: unknown) {
       // Only the schema nearest the class being built applies (a schema class's own subclass
       // made by .schema() replaces it); the data it validates is what the event gets.
-      super((new.target as { [SCHEMA]?: StandardSchemaV1 })[SCHEMA] === s ? validateWith(s, data, new.target as EventClass) : data);
+      super((new.target as { [SCHEMA]?: StandardSchemaV1 })[SCHEMA] === s ? validateWith(s, data, new.target) : data);
     }
   };
   Object.defineProperty(cls, SCHEMA, { value: s });

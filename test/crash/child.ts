@@ -9,7 +9,7 @@
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../fixtures/durable/open-store.js";
-import { App, Context, Event, RunFinishedError, StartEvent, step, StopEvent, Workflow, type Store } from "stepwise-ai";
+import { App, Context, Event, InputRequiredEvent, RunFinishedError, StartEvent, step, StopEvent, Workflow, type Store } from "stepwise-ai";
 
 const [mode = "", flow = "", kind = "", where = "", dir = "", runId] = process.argv.slice(2);
 
@@ -194,7 +194,7 @@ class Noisy extends Workflow {
   }
 }
 
-/** Streams from its own steps, from a child run (forwarded with its path) and after a wait's waiterEvent. */
+/** Streams from its own steps, from a child run (forwarded with its path), after a wait's waiterEvent, and an InputRequiredEvent no step takes. */
 class Streams extends Workflow {
   @step({ accepts: StartEvent, emits: O1, calls: [Noisy] })
   async first(ev: StartEvent<{ x: number }>, ctx: Context) {
@@ -215,12 +215,13 @@ class Streams extends Workflow {
     ctx.writeEventToStream(new Note({ step: "second", k: pong.n }));
     return new StopEvent({ result: pong.n });
   }
-  @step({ accepts: Ping, emits: Pong })
+  @step({ accepts: Ping, emits: [Pong, InputRequiredEvent] })
   async pong(ev: Ping, ctx: Context) {
     log("pong", ctx);
     await nap(3);
     ctx.writeEventToStream(new Note({ step: "pong", k: ev.n }));
-    return new Pong({ n: ev.n * 7 });
+    // An InputRequiredEvent no step takes: the run streams it once this step's end is journaled.
+    return [new Pong({ n: ev.n * 7 }), new InputRequiredEvent({ prefix: "noted" })];
   }
 }
 

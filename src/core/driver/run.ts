@@ -1184,6 +1184,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     queueMicrotask(() => {
       this.#inspect({ kind: "run_started", runId: this.id, workflow: this.workflowName, time: this.startedAt, input, parentRunId: this.#setup.parentRunId });
       m.begun = true;
+      if (r.asks !== undefined) for (const ev of r.asks) this.toStream(ev);
       if (r.stop) return this.#complete(r.stop);
       // Counted as active while restoring, as in several deliveries of one event: a synchronous
       // step ending here is not the run's end.

@@ -9,7 +9,7 @@ import {
   WorkflowError,
   WorkflowRuntimeError,
 } from "../errors.js";
-import { isEvent, type Event } from "../events.js";
+import { InputRequiredEvent, isEvent, type Event } from "../events.js";
 import type { WorkflowHandler } from "../handler.js";
 import { retryBusy, storeFailed, type Journal } from "./journal.js";
 import type { Clock } from "../clock.js";
@@ -69,7 +69,11 @@ class Fold implements RunEffects<StepSlot, PendingWait> {
   completeRun(stop: Event): void {
     this.stop ??= stop;
   }
-  keepUnclaimed(): void {}
+  /** The InputRequiredEvents no step took, in order: a live run streams each as it is kept. */
+  readonly asked: Event[] = [];
+  keepUnclaimed(ev: Event): void {
+    if (ev instanceof InputRequiredEvent) this.asked.push(ev);
+  }
   answerWait(): void {}
   stalled(): void {}
   statusChanged(): void {}
@@ -233,9 +237,13 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   const streamed: NonNullable<Restored["streamed"]>[number][] = [];
   const childWrites = new Set<string>();
   const restreamed = new Map<string, Set<number>>();
+  // A run's own write with no writer is an InputRequiredEvent no step took (the run streams it
+  // right after the step that returned it finished): one the journal lacks is streamed on resume.
+  let asksStreamed = 0;
   for (const r of streamRecords(entries)) {
     const writer = writerOfRecord(r);
     streamed.push({ event: reviveStreamed(plan, r.event, runId), ...(r.origin ? { origin: r.origin } : {}), ...(writer ? { writer } : {}) });
+    if (writer === undefined && r.origin === undefined) asksStreamed++;
     if (writer === undefined) continue;
     if (r.origin !== undefined) childWrites.add(writeKey(writer.stepRunId, writer.attempt, writer.n));
     if (!inFlightIds.has(writer.stepRunId) || writer.attempt !== started.get(writer.stepRunId)?.attempt) continue;
@@ -277,10 +285,11 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   const collect = new Map<string, Event[]>();
   if (m.collects !== undefined) for (const [key, evs] of m.collects) collect.set(key, [...evs]);
   const stop = effects.stop;
+  const asks = effects.asked.slice(asksStreamed);
 
   return {
     replayed: {
-      restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(childWrites.size > 0 ? { childWrites } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(trace ? { trace } : {}) },
+      restored: { state, collect, unclaimed, inFlight, deliveries, invocations: maxNo, external: [], ...(sent.size > 0 ? { sent } : {}), ...(streamed.length > 0 ? { streamed } : {}), ...(restreamed.size > 0 ? { restreamed } : {}), ...(childWrites.size > 0 ? { childWrites } : {}), ...(children.size > 0 ? { children } : {}), ...(stop ? { stop } : {}), ...(asks.length > 0 ? { asks } : {}), ...(trace ? { trace } : {}) },
       input,
       events,
       maxSeq,

@@ -41,6 +41,11 @@ export interface Restored {
    * crashed attempt made, which the journal holds; the re-run does not write those again.
    */
   readonly restreamed?: ReadonlyMap<string, ReadonlySet<number>>;
+  /**
+   * InputRequiredEvents no step took whose stream write the journal lost (a crash between the
+   * returning step's end and the write): streamed on resume, after {@link streamed}.
+   */
+  readonly asks?: readonly Event[];
   /** A StopEvent was journaled but the run's end was not: it completes with this. */
   readonly stop?: Event;
   /** Events from outside to deliver once restored (`wf.sendEvent`). */
