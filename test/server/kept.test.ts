@@ -117,12 +117,13 @@ async function answers(app: Server, ids: Record<string, string>): Promise<[strin
   return out;
 }
 
-/** Ids and times replaced by placeholders: run ids by their first appearance, times as `<ms>` / `<iso>`. */
+/** Ids and times replaced by placeholders: run ids by their first appearance, times as `<ms>` / `<iso>`, cursors decoded. */
 function normalize(all: [string, number, string, string][], ids: Record<string, string>): [string, number, string, string][] {
   const names = new Map(Object.entries(ids).map(([k, v]) => [v, `<${k}>`]));
   let children = 0;
-  const fix = (s: string) =>
+  const fix = (s: string): string =>
     s
+      .replace(/(cursor=|"nextCursor":")([A-Za-z0-9+/]+)/g, (_, at: string, c: string) => `${at}<cursor ${fix(decodeURIComponent(atob(c)))}>`)
       .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (id) => names.get(id) ?? (names.set(id, `<child${children++}>`), names.get(id)!))
       .replace(/\b1[6-9]\d{11}\b/g, "<ms>")
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, "<iso>");
