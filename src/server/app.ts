@@ -178,7 +178,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
     const traceparent = header(c, "traceparent");
     const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: header(c, "tracestate") }, () => runs.start(s, start));
     // The run id is only answered once the run is in the store: a crash after the answer loses nothing.
-    await entry.handler?.recorded;
+    // Without a store there is nothing to wait for (and no microtask turn to pay).
+    if (options.store !== undefined) await entry.handler?.recorded;
     if (wait !== undefined && wait > 0) {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
       // One list of deadlines per wait duration, one timer for each list: no timer per request.

@@ -28,8 +28,19 @@ function idText(id: string): string {
   return `"${id}"`;
 }
 
-/** A number as JSON writes it (`null` when not finite). */
-const num = (n: number): string => (Number.isFinite(n) ? String(n) : "null");
+let lastNum = NaN;
+let lastNumText = "null";
+
+/**
+ * A number as JSON writes it (`null` when not finite). The last one is kept: a run's times, and
+ * those of runs answered in the same millisecond, are the same number written again.
+ */
+function num(n: number): string {
+  if (n === lastNum) return lastNumText;
+  lastNumText = Number.isFinite(n) ? String(n) : "null";
+  lastNum = n;
+  return lastNumText;
+}
 
 /** The JSON text of `info`: what `JSON.stringify(info)` gives, with the fields in a fixed order. */
 export function runInfoJSON(info: RunInfo): string {
