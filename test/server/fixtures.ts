@@ -62,3 +62,13 @@ export class Stepper extends Workflow<{ half: number }, string> {
     return new StopEvent({ result: a.response });
   }
 }
+
+export class Done extends StopEvent<{ result?: undefined; total: number }> {}
+
+/** Ends with a StopEvent subclass (the run's result is the event itself). */
+export class Sub extends Workflow {
+  @step({ accepts: StartEvent, emits: Done })
+  async go() {
+    return new Done({ total: 7 });
+  }
+}

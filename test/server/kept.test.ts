@@ -7,20 +7,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Context, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
-import { Broken, Greeter, Parent } from "./fixtures.js";
+import { Broken, Greeter, Parent, Sub } from "./fixtures.js";
 
 const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-class Done extends StopEvent<{ result?: undefined; total: number }> {}
-
-/** Ends with a StopEvent subclass (the run's result is the event itself). */
-class Sub extends Workflow {
-  @step({ accepts: StartEvent, emits: Done })
-  async go() {
-    return new Done({ total: 7 });
-  }
-}
 
 /** Ends with a plain StopEvent that carries a field besides its result. */
 class Extra extends Workflow {

@@ -5,7 +5,7 @@ import { Context, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun
 import { createServer } from "stepwise-ai/server";
 import { runInfoJSON } from "../../src/server/json.js";
 import type { RunInfo } from "../../src/server/runs.js";
-import { Asker, Broken, Greeter, Parent } from "./fixtures.js";
+import { Asker, Broken, Greeter, Parent, Sub } from "./fixtures.js";
 
 const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
 const make = (extra: Partial<Parameters<typeof createServer>[0]> = {}) => createServer({ workflows: { greeter: new Greeter(), asker: new Asker({ timeout: null }), broken: new Broken(), parent: new Parent() }, ...extra });
@@ -87,16 +87,6 @@ describe("the server's log of a run is made when someone asks for it", () => {
     expect(f[0]![2].origin.path).toEqual([runId, f[0]![2].origin.runId]);
   });
 });
-
-class Done extends StopEvent<{ result?: undefined; total: number }> {}
-
-/** Ends with a StopEvent subclass (the run's result is the event itself). */
-class Sub extends Workflow {
-  @step({ accepts: StartEvent, emits: Done })
-  async go() {
-    return new Done({ total: 7 });
-  }
-}
 
 /** Ends with a plain StopEvent that carries a field besides its result. */
 class Extra extends Workflow {
