@@ -1,7 +1,7 @@
 /**
- * Ended runs kept in memory as compact records: every read path answers what it answered when the
- * server kept the run's whole entry. The expected bodies (kept.golden.json) were recorded from the
- * server before the change (ids and times replaced by placeholders); `RECORD_GOLDEN=1` writes them again.
+ * Ended runs kept in memory (`keepFinishedRuns`): every read path answers the bodies recorded in
+ * kept.golden.json (ids and times replaced by placeholders), so a change to how ended runs are
+ * kept cannot change an answer unnoticed. `RECORD_GOLDEN=1` writes them again.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -123,7 +123,7 @@ function normalize(all: [string, number, string, string][], ids: Record<string, 
 const GOLDEN = new URL("./kept.golden.json", import.meta.url);
 
 describe("an ended run kept in memory", () => {
-  it("answers every read path (GET /runs/:id, GET /runs with pages and filters, its events with and without after, the LlamaIndex routes) as the whole entry did", async () => {
+  it("answers every read path (GET /runs/:id, GET /runs with pages and filters, its events with and without after, the LlamaIndex routes) as recorded", async () => {
     const app = make();
     const ids = await startRuns(app);
     const first = normalize(await answers(app, ids), ids);
