@@ -870,12 +870,9 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     const journal = this.#setup.journal;
     const restreamed = this.#restreamed;
     const writer = journal || restreamed || forward ? writerOf(by, n) : undefined;
-    if (writer !== undefined) {
-      // An attempt run again after a crash: its writes the journal holds are in the stream already.
-      if (origin === undefined && restreamed?.get(`${writer.stepRunId}#${writer.attempt}`)?.has(writer.n) === true) return;
-      // A child's write handed up again after a crash (its run continued or re-attached), already here.
-      if (origin !== undefined && this.#childWrites?.has(writeKey(writer.stepRunId, writer.attempt, writer.n)) === true) return;
-    }
+    // Already in the stream: a write of an attempt run again after a crash, which the journal
+    // holds; or a child's write handed up again after a crash (its run continued or re-attached).
+    if (writer !== undefined && (origin === undefined ? restreamed : this.#childWrites)?.has(writeKey(writer.stepRunId, writer.attempt, writer.n)) === true) return;
     if (forward) {
       // A child journals its writes too: a parent that crashed before journaling them gets them
       // from here when it re-attaches. Its handler is never read: they go up to the parent's stream.
@@ -890,8 +887,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   /** Events written to the stream so far: the last one's position. */
   #streamed = 0;
-  /** For attempts run again on resume (`stepRunId#attempt`): the indexes of their writes the journal holds. */
-  #restreamed: ReadonlyMap<string, ReadonlySet<number>> | undefined;
+  /** For attempts run again on resume: their writes the journal holds ({@link Restored.restreamed}). */
+  #restreamed: ReadonlySet<string> | undefined;
 
   /* ------------------------------------------------------------ many workflows */
 

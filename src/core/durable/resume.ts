@@ -236,7 +236,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   // A child's write (with its origin) is one the parent holds: handed up again, it is skipped.
   const streamed: NonNullable<Restored["streamed"]>[number][] = [];
   const childWrites = new Set<string>();
-  const restreamed = new Map<string, Set<number>>();
+  const restreamed = new Set<string>();
   // A run's own write with no writer is an InputRequiredEvent no step took (the run streams it
   // right after the step that returned it finished): one the journal lacks is streamed on resume.
   let asksStreamed = 0;
@@ -247,10 +247,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
     if (writer === undefined) continue;
     if (r.origin !== undefined) childWrites.add(writeKey(writer.stepRunId, writer.attempt, writer.n));
     if (!inFlightIds.has(writer.stepRunId) || writer.attempt !== started.get(writer.stepRunId)?.attempt) continue;
-    const key = `${writer.stepRunId}#${writer.attempt + 1}`;
-    let set = restreamed.get(key);
-    if (set === undefined) restreamed.set(key, (set = new Set()));
-    set.add(writer.n);
+    restreamed.add(writeKey(writer.stepRunId, writer.attempt + 1, writer.n));
   }
   // The latest child run of each index wins (a retried attempt started its own).
   const children = new Map<string, Map<number, string>>();

@@ -37,10 +37,11 @@ export interface Restored {
    */
   readonly childWrites?: ReadonlySet<string>;
   /**
-   * For each attempt run again (`stepRunId#attempt`): the indexes of the stream writes its
-   * crashed attempt made, which the journal holds; the re-run does not write those again.
+   * The stream writes the crashed attempts of invocations run again made, which the journal holds,
+   * each as the write its re-run will make ({@link writeKey} with the next attempt): the re-run
+   * does not write those again.
    */
-  readonly restreamed?: ReadonlyMap<string, ReadonlySet<number>>;
+  readonly restreamed?: ReadonlySet<string>;
   /**
    * InputRequiredEvents no step took whose stream write the journal lost (a crash between the
    * returning step's end and the write): streamed on resume, after {@link streamed}.
@@ -53,7 +54,6 @@ export interface Restored {
   /** The trace context the run was started under. */
   readonly trace?: TraceCarrier;
 }
-
 
 /** A stream write's identity across processes: the writing attempt and the how-manieth of its writes. */
 export function writeKey(stepRunId: string, attempt: number, n: number): string {
