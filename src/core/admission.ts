@@ -17,20 +17,24 @@ export class Admission {
     return this.#queue.length - this.#head - this.#cancelled;
   }
 
-  /** Calls `start` now if a place is free, else when one frees up. Returns what to call once the run has ended. */
-  enter(start: () => void): () => void {
-    const ticket: Ticket = { start, held: false, gone: false };
+  /**
+   * Take a place: `now` when one is free (the caller starts the run itself), else `later` is
+   * called when one frees up. `leave` is what to call once the run has ended (or was cancelled
+   * while it waited).
+   */
+  enter(later: () => void): { readonly now: boolean; readonly leave: () => void } {
+    const ticket: Ticket = { start: later, held: false, gone: false };
     if (this.#active < this.limit) {
       this.#active++;
       ticket.held = true;
-      start();
     } else this.#queue.push(ticket);
-    return () => {
+    const leave = () => {
       if (ticket.gone) return;
       ticket.gone = true;
       if (ticket.held) this.#pass();
       else this.#dropped();
     };
+    return { now: ticket.held, leave };
   }
 
   /** A place freed: the next waiting run takes it. */

@@ -125,16 +125,9 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   if (!resume && journal && store) {
     // A run that starts at once is created holding its lease (one store call where the store can);
     // one that waits for a place takes it when it starts: nobody would renew it meanwhile.
-    let atOnce = admission === undefined;
-    let entering = true;
-    if (admission) {
-      leave = admission.enter(() => {
-        if (entering) atOnce = true;
-        else if (run.status === "running") begin();
-        else leave?.();
-      });
-    }
-    entering = false;
+    const place = admission?.enter(() => (run.status === "running" ? begin() : leave?.()));
+    leave = place?.leave;
+    const atOnce = place === undefined || place.now;
     const lease = leasing(options, clock);
     const held: NewHold | undefined = atOnce && store.createRunHeld !== undefined ? { owner: lease.owner.next(), token: 0 } : undefined;
     const row = { runId: id, workflow: plan.workflow, input: start.toJSON(), createdAt: clock.now(), ...(parent ? { parentRunId: parent.run.id } : {}) };
@@ -156,10 +149,10 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     // Sends and resumes of this run in this process join this resume until it is live.
     if (store) markResuming(store, resume.runId, { handler, events: resume.events });
     beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
-  } else if (admission) {
-    leave = admission.enter(() => (run.status === "running" ? run.start(start) : leave?.()));
   } else {
-    run.start(start);
+    const place = admission?.enter(() => (run.status === "running" ? run.start(start) : leave?.()));
+    leave = place?.leave;
+    if (place === undefined || place.now) run.start(start);
   }
   return handler;
 }

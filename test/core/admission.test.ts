@@ -2,11 +2,18 @@
 import { describe, expect, it } from "vitest";
 import { Admission } from "../../src/core/admission.js";
 
+/** Enter as a run does: start at once when a place is free, else when one frees up; returns its leave. */
+function enter(a: Admission, start: () => void): () => void {
+  const place = a.enter(start);
+  if (place.now) start();
+  return place.leave;
+}
+
 describe("Admission", () => {
   it("starts runs in order as places free; a cancelled waiting run is skipped and frees nothing", () => {
     const a = new Admission(2);
     const started: number[] = [];
-    const leave = Array.from({ length: 6 }, (_, i) => a.enter(() => started.push(i)));
+    const leave = Array.from({ length: 6 }, (_, i) => enter(a, () => started.push(i)));
     expect(started).toEqual([0, 1]);
     expect(a.waiting).toBe(4);
     leave[3]?.(); // cancelled while waiting
@@ -22,8 +29,8 @@ describe("Admission", () => {
     leave[5]?.();
     expect(a.waiting).toBe(0);
     // Both places are free again.
-    a.enter(() => started.push(6));
-    a.enter(() => started.push(7));
+    enter(a, () => started.push(6));
+    enter(a, () => started.push(7));
     expect(started.slice(-2)).toEqual([6, 7]);
   });
 
@@ -31,7 +38,7 @@ describe("Admission", () => {
     const heldAfter = (n: number): { held: number; started: number } => {
       const a = new Admission(1);
       let started = 0;
-      const leave = Array.from({ length: n }, () => a.enter(() => started++));
+      const leave = Array.from({ length: n }, () => enter(a, () => started++));
       // Every other waiting run is cancelled, in reverse order (the worst case for a search).
       for (let i = n - 1; i >= 1; i -= 2) leave[i]?.();
       const afterCancel = a.held;
@@ -52,9 +59,9 @@ describe("Admission", () => {
 
   it("drops started tickets as a long queue moves, without waiting for it to drain", () => {
     const a = new Admission(1);
-    const leaves: (() => void)[] = [a.enter(() => {})];
+    const leaves: (() => void)[] = [enter(a, () => {})];
     for (let i = 0; i < 10_000; i++) {
-      leaves.push(a.enter(() => {}));
+      leaves.push(enter(a, () => {}));
       // One more arrives, then the oldest ends: there is always a run queued behind the running one.
       leaves[i]?.();
     }
