@@ -463,7 +463,10 @@ export class Runs {
 
   /** A run known to this process (live or ended recently). */
   entry(runId: string): Entry | undefined {
-    return this.#runs.get(runId);
+    const e = this.#runs.get(runId);
+    // A run this process let go of (suspended here, or taken over by another process) is the
+    // store's to answer for: it may be waiting, running elsewhere or ended there since.
+    return e !== undefined && e.status === "detached" && this.#opts.store !== undefined ? undefined : e;
   }
 
   /** Runs live here, for shutdown. */

@@ -136,6 +136,34 @@ describe("event streams", () => {
     expect(frames.at(-1)?.data.result).toBe("you said plum");
   });
 
+  it("answers for a run it suspended from the store: shows it waiting, takes its answer or its cancel", async () => {
+    const store = new MemoryStore();
+    const server = createServer({ workflows: { asker: Asker }, store });
+    const json = { "Content-Type": "application/json" };
+    const startWaiting = async () => {
+      const { runId } = (await (await server.request("/workflows/asker/runs", { method: "POST", body: '{"topic":"tea"}', headers: json })).json()) as any;
+      await waitUntil(async () => (await Promise.resolve(store.getRun(runId)))?.status === "waiting");
+      await suspendRun(runId); // this process lets go of it; the store keeps it, waiting
+      return runId as string;
+    };
+    const runId = await startWaiting();
+    expect(await (await server.request(`/runs/${runId}`)).json()).toMatchObject({ status: "waiting", live: false, waitingFor: ["Answer"] });
+    // Its entry here says "detached": the answer goes to the stored run, not a 409 RUN_FINISHED.
+    const sent = await server.request(`/runs/${runId}/events`, { method: "POST", body: '{"type":"Answer","data":{"response":"oolong"}}', headers: json });
+    expect(sent.status).toBe(202);
+    await waitUntil(async () => (await Promise.resolve(store.getRun(runId)))?.status === "completed");
+    expect(await (await server.request(`/runs/${runId}`)).json()).toMatchObject({ status: "completed", result: "you said oolong" });
+    const read: SseFrame[] = [];
+    for await (const f of sse(server.request(`/runs/${runId}/events`))) if (!f.comment) read.push(f);
+    expect(read.map(label)).toEqual(["1:Progress1", "2:Question", "3:StopEvent", "end:completed"]);
+
+    const other = await startWaiting();
+    const cancelled = await server.request(`/runs/${other}/cancel`, { method: "POST" });
+    expect(cancelled.status).toBeLessThan(300);
+    expect((await Promise.resolve(store.getRun(other)))?.status).toBe("cancelled");
+    expect(await (await server.request(`/runs/${other}`)).json()).toMatchObject({ status: "cancelled" });
+  });
+
   it("runs 1,000 runs at once over HTTP, every result right", { timeout: 180_000 }, async () => {
     running = await serve(createServer({ workflows: { greeter: new Greeter() } }), { port: 0 });
     const url = running.url;
