@@ -60,6 +60,7 @@ function namespaced(state: RunState, member: string): RunState {
 /** Which invocation made a `ctx.sendEvent` (or `ctx.runWorkflow`), and the how-manieth of its sends (child runs) it was, from 0. */
 export interface SendOrigin {
   readonly stepRunId: string;
+  readonly attempt: number;
   readonly n: number;
 }
 
@@ -193,7 +194,7 @@ export class Context<S extends object = Record<string, any>> {
    */
   sendEvent(ev: Event, options: { step?: string } = {}): void {
     this.#run.checkEmit(this.#slot, ev, "sent");
-    this.#run.send(ev, this.#slot, options.step, this.#event, { stepRunId: this.stepRunId, n: this.#sends++ });
+    this.#run.send(ev, this.#slot, options.step, this.#event, { stepRunId: this.stepRunId, attempt: this.attempt, n: this.#sends++ });
   }
 
   /**
@@ -230,7 +231,7 @@ export class Context<S extends object = Record<string, any>> {
    * streamed events reach the parent's stream (see `streamOrigin`).
    */
   runWorkflow<W extends RunnableLike>(target: W | (abstract new (...args: never[]) => W), input?: InputOf<W> | Event): Promise<ResultOf<W>> {
-    return this.#run.runChild(this.#slot, target, input, this.signal, { stepRunId: this.stepRunId, n: this.#children++ }) as Promise<ResultOf<W>>;
+    return this.#run.runChild(this.#slot, target, input, this.signal, { stepRunId: this.stepRunId, attempt: this.attempt, n: this.#children++ }) as Promise<ResultOf<W>>;
   }
 
   /**

@@ -461,14 +461,14 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     }
     // A step run again after a crash: its earlier run's sends are in the journal and were routed
     // on resume; the same sends again are not sent twice (issue 11.9).
-    if (sender !== undefined && this.#resent !== undefined && this.#resent.get(sender.stepRunId)?.has(sender.n) === true) return;
+    if (sender !== undefined && this.#resent !== undefined && this.#resent.has(writeKey(sender.stepRunId, sender.attempt, sender.n))) return;
     const target = step === undefined ? undefined : this.#target(step, ev, from);
     this.#inspect({ kind: "event_sent", runId: this.id, workflow: this.workflowName, time: this.#setup.clock.now(), step: from.def.name, event: ev, to: step });
     this.#setup.journal?.event(ev, from.def.name, step, sender);
     this.#m.emit(ev, from, target);
   }
-  /** For invocations run again on resume: the indexes of their sends the journal already holds. */
-  #resent: ReadonlyMap<string, ReadonlySet<number>> | undefined;
+  /** For invocations run again on resume: the sends the journal already holds ({@link Restored.sent}). */
+  #resent: ReadonlySet<string> | undefined;
   /** Child writes the stream held when this run was restored ({@link Restored.childWrites}). */
   #childWrites: ReadonlySet<string> | undefined;
 

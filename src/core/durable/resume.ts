@@ -125,7 +125,9 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   const m = new RunMachine<StepSlot>(plan, slots, effects);
   const events = new Map<number, Event>();
   const seqOf = new Map<Event, number>();
-  const sends: { by: string; n: number }[] = [];
+  const sends: { by: string; attempt: number; n: number }[] = [];
+  /** Each invocation's last attempt that failed and was retried: its effects are not the re-run's. */
+  const failed = new Map<string, number>();
   const childRecs: { stepRunId: string; n: number; runId: string }[] = [];
   const started = new Map<string, { step: string; slot: StepSlot | undefined; seq: number; attempt: number }>();
   const ended = new Set<string>();
@@ -144,7 +146,8 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
         const ev = reviveEvent(plan, e.event, runId);
         events.set(e.seq, ev);
         seqOf.set(ev, e.seq);
-        if (typeof e.by === "string" && typeof e.n === "number") sends.push({ by: e.by, n: e.n });
+        // A send follows the start of the attempt that made it.
+        if (typeof e.by === "string" && typeof e.n === "number") sends.push({ by: e.by, attempt: started.get(e.by)?.attempt ?? 1, n: e.n });
         if (e.seq > maxSeq) maxSeq = e.seq;
         // A step's output is routed with its step_finished; an event a wait took was not routed.
         if (isOutput(e.from) || received.has(e.seq)) break;
@@ -185,6 +188,9 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
         else for (const ev of emitted) m.emit(ev, undefined, undefined);
         break;
       }
+      case "step_failed":
+        if (e.willRetry) failed.set(e.stepRunId, Math.max(e.attempt, failed.get(e.stepRunId) ?? 0));
+        break;
       case "child":
         childRecs.push(e);
         break;
@@ -224,15 +230,19 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
     inFlightIds.add(id);
   }
   inFlight.sort((a, b) => a.no - b.no);
-  const sent = new Map<string, Set<number>>();
-  for (const { by, n } of sends) {
-    if (!inFlightIds.has(by)) continue;
-    let set = sent.get(by);
-    if (set === undefined) sent.set(by, (set = new Set()));
-    set.add(n);
+  // What an in-flight invocation's attempts since its last failed one sent and wrote (across one
+  // crash or several: a re-run skips what it would repeat, so only the first made them), keyed by
+  // the attempt its re-run will be. A failed attempt's sends and writes are the retry's to make anew.
+  const rerun = (stepRunId: string, attempt: number): number | undefined => {
+    if (!inFlightIds.has(stepRunId) || attempt <= (failed.get(stepRunId) ?? 0)) return undefined;
+    return (started.get(stepRunId)?.attempt ?? attempt) + 1;
+  };
+  const sent = new Set<string>();
+  for (const { by, attempt, n } of sends) {
+    const next = rerun(by, attempt);
+    if (next !== undefined) sent.add(writeKey(by, next, n));
   }
-  // The stream in order of position; each in-flight invocation's writes from its last attempt,
-  // keyed by the attempt its re-run will be.
+  // The stream in order of position; an in-flight invocation's writes as `rerun` keys them.
   // A child's write (with its origin) is one the parent holds: handed up again, it is skipped.
   const streamed: NonNullable<Restored["streamed"]>[number][] = [];
   const childWrites = new Set<string>();
@@ -246,8 +256,8 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
     if (writer === undefined && r.origin === undefined) asksStreamed++;
     if (writer === undefined) continue;
     if (r.origin !== undefined) childWrites.add(writeKey(writer.stepRunId, writer.attempt, writer.n));
-    if (!inFlightIds.has(writer.stepRunId) || writer.attempt !== started.get(writer.stepRunId)?.attempt) continue;
-    restreamed.add(writeKey(writer.stepRunId, writer.attempt + 1, writer.n));
+    const next = rerun(writer.stepRunId, writer.attempt);
+    if (next !== undefined) restreamed.add(writeKey(writer.stepRunId, next, writer.n));
   }
   // The latest child run of each index wins (a retried attempt started its own).
   const children = new Map<string, Map<number, string>>();

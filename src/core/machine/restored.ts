@@ -19,10 +19,12 @@ export interface Restored {
   /** The highest invocation number used: new invocations are numbered after it. */
   readonly invocations: number;
   /**
-   * For each invocation in `inFlight`: the indexes of its `ctx.sendEvent`s the journal holds
-   * (already routed); its re-run does not send those again.
+   * The `ctx.sendEvent`s of invocations run again that the journal holds (already routed) from
+   * their attempts since the last that failed, each as the send its re-run will make
+   * ({@link writeKey} with the next attempt): the re-run does not send those again. A retry
+   * after a failure sends anew, as it does in a run that never crashed.
    */
-  readonly sent?: ReadonlyMap<string, ReadonlySet<number>>;
+  readonly sent?: ReadonlySet<string>;
   /**
    * For each invocation in `inFlight`: the child runs it started (`ctx.runWorkflow`), by index;
    * its re-run re-attaches to them instead of starting new ones.
@@ -37,9 +39,9 @@ export interface Restored {
    */
   readonly childWrites?: ReadonlySet<string>;
   /**
-   * The stream writes the crashed attempts of invocations run again made, which the journal holds,
-   * each as the write its re-run will make ({@link writeKey} with the next attempt): the re-run
-   * does not write those again.
+   * The stream writes of invocations run again that the journal holds from their attempts since
+   * the last that failed (one crash or several), each as the write its re-run will make
+   * ({@link writeKey} with the next attempt): the re-run does not write those again.
    */
   readonly restreamed?: ReadonlySet<string>;
   /**
@@ -55,7 +57,7 @@ export interface Restored {
   readonly trace?: TraceCarrier;
 }
 
-/** A stream write's identity across processes: the writing attempt and the how-manieth of its writes. */
+/** A stream write's (or a send's) identity across processes: the attempt and the how-manieth of its writes (sends). */
 export function writeKey(stepRunId: string, attempt: number, n: number): string {
   return `${stepRunId}#${attempt}:${n}`;
 }
