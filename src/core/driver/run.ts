@@ -900,7 +900,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     if (journal === null || origin === undefined) return start(slot.instance, target, input, this, signal);
     // A durable parent names the child in its journal, committed, before the child exists: after a
     // crash, the invocation's re-run re-attaches to it instead of leaving it running for ever (11.10).
-    const known = this.#childRuns?.get(origin.stepRunId)?.get(origin.n);
+    const known = this.#childRuns?.get(writeKey(origin.stepRunId, origin.attempt, origin.n));
     if (known !== undefined) return start(slot.instance, target, input, this, signal, { runId: known, attach: true });
     const runId = childRunId();
     journal.record({ kind: "child", stepRunId: origin.stepRunId, n: origin.n, runId });
@@ -909,8 +909,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       return start(slot.instance, target, input, this, signal, { runId, attach: false });
     });
   }
-  /** For invocations run again on resume: the child runs they started, by index. */
-  #childRuns: ReadonlyMap<string, ReadonlyMap<number, string>> | undefined;
+  /** For invocations run again on resume: the child runs they started ({@link Restored.children}). */
+  #childRuns: ReadonlyMap<string, string> | undefined;
 
   /** Inspectors added to this run with `handler.inspect`, which its children report to as well. */
   get runInspectors(): readonly Inspector[] {

@@ -128,7 +128,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   const sends: { by: string; attempt: number; n: number }[] = [];
   /** Each invocation's last attempt that failed and was retried: its effects are not the re-run's. */
   const failed = new Map<string, number>();
-  const childRecs: { stepRunId: string; n: number; runId: string }[] = [];
+  const childRecs: { stepRunId: string; attempt: number; n: number; runId: string }[] = [];
   const started = new Map<string, { step: string; slot: StepSlot | undefined; seq: number; attempt: number }>();
   const ended = new Set<string>();
   const state = new Map<string, unknown>();
@@ -192,7 +192,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
         if (e.willRetry) failed.set(e.stepRunId, Math.max(e.attempt, failed.get(e.stepRunId) ?? 0));
         break;
       case "child":
-        childRecs.push(e);
+        childRecs.push({ ...e, attempt: started.get(e.stepRunId)?.attempt ?? 1 });
         break;
       case "state":
         state.set(e.key, e.value);
@@ -230,7 +230,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
     inFlightIds.add(id);
   }
   inFlight.sort((a, b) => a.no - b.no);
-  // What an in-flight invocation's attempts since its last failed one sent and wrote (across one
+  // What an in-flight invocation's attempts since its last failed one sent, wrote and started (across one
   // crash or several: a re-run skips what it would repeat, so only the first made them), keyed by
   // the attempt its re-run will be. A failed attempt's sends and writes are the retry's to make anew.
   const rerun = (stepRunId: string, attempt: number): number | undefined => {
@@ -259,13 +259,11 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
     const next = rerun(writer.stepRunId, writer.attempt);
     if (next !== undefined) restreamed.add(writeKey(writer.stepRunId, next, writer.n));
   }
-  // The latest child run of each index wins (a retried attempt started its own).
-  const children = new Map<string, Map<number, string>>();
+  // The child runs a re-run re-attaches to, as `rerun` keys them (a retry starts its own).
+  const children = new Map<string, string>();
   for (const c of childRecs) {
-    if (!inFlightIds.has(c.stepRunId)) continue;
-    let byN = children.get(c.stepRunId);
-    if (byN === undefined) children.set(c.stepRunId, (byN = new Map<number, string>()));
-    byN.set(c.n, c.runId);
+    const next = rerun(c.stepRunId, c.attempt);
+    if (next !== undefined) children.set(writeKey(c.stepRunId, next, c.n), c.runId);
   }
 
   // Events no step took, and those whose wait runs again, in the order they were journaled.

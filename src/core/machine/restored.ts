@@ -26,10 +26,11 @@ export interface Restored {
    */
   readonly sent?: ReadonlySet<string>;
   /**
-   * For each invocation in `inFlight`: the child runs it started (`ctx.runWorkflow`), by index;
-   * its re-run re-attaches to them instead of starting new ones.
+   * The child runs (`ctx.runWorkflow`) invocations run again started since their last failed
+   * attempt, by the call its re-run will make ({@link writeKey} with the next attempt): the re-run
+   * re-attaches to them instead of starting new ones.
    */
-  readonly children?: ReadonlyMap<string, ReadonlyMap<number, string>>;
+  readonly children?: ReadonlyMap<string, string>;
   /** The run's stream as journaled, in order (positions 1…n); new writes go on after it. */
   readonly streamed?: readonly { event: Event; origin?: { runId: string; workflow: string; path?: readonly string[] }; writer?: { stepRunId: string; attempt: number; n: number } }[];
   /**
