@@ -267,7 +267,9 @@ export class Runs {
       throw new ServerError("RUN_LOCKED", `Run "${stored.runId}" is being run by ${got.holder?.owner ?? "another process"}; cancel it through the server that runs it.`, { holder: got.holder?.owner ?? null });
     }
     try {
-      await store.setStatus(stored.runId, "cancelled", { error: { name: "WorkflowCancelledError", message: `Run "${stored.runId}" of workflow "${stored.workflow}" was cancelled.`, code: "CANCELLED" } });
+      // Fenced by the lease just taken: a run that ended since it was read (its holder finished
+      // it and let go) is refused (RUN_FINISHED) instead of being overwritten as cancelled.
+      await store.setStatus(stored.runId, "cancelled", { error: { name: "WorkflowCancelledError", message: `Run "${stored.runId}" of workflow "${stored.workflow}" was cancelled.`, code: "CANCELLED" } }, { token: got.token });
     } finally {
       await store.releaseLease(stored.runId, owner);
     }

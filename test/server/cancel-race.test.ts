@@ -1,0 +1,60 @@
+import { describe, expect, it, onTestFinished } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemoryStore, type Store } from "stepwise-ai";
+import { SqliteStore } from "stepwise-ai/sqlite";
+import { createServer } from "stepwise-ai/server";
+import { Answer, Asker } from "./fixtures.js";
+
+async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const v = await get();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("condition never held");
+}
+
+describe("cancelling a stored run", () => {
+  const racing = <S extends new (...a: any[]) => Store>(Base: S) =>
+    class extends Base {
+      /** What the other process does between this server reading the run and taking its lease. */
+      endElsewhere: (() => Promise<void>) | undefined;
+      override async acquireLease(...args: Parameters<Store["acquireLease"]>) {
+        const end = this.endElsewhere;
+        if (args[1].startsWith("stepwise-server:cancel:") && end) {
+          this.endElsewhere = undefined;
+          await end();
+        }
+        return super.acquireLease(...args);
+      }
+    };
+  const stores = {
+    memory: () => new (racing(MemoryStore))(),
+    sqlite: () => {
+      const dir = mkdtempSync(join(tmpdir(), "stepwise-cancel-"));
+      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+      return new (racing(SqliteStore))(join(dir, "runs.db"));
+    },
+  };
+
+  it.each(Object.keys(stores) as (keyof typeof stores)[])("never overwrites a run that ended between the server reading it and taking its lease (%s: 409, the result stays)", async (kind) => {
+    const store = stores[kind]();
+    const elsewhere = new Asker({ store, leaseOwner: "worker-b", timeout: 10 }).run({ topic: "tea" });
+    await waitFor(async () => (await store.getRun(elsewhere.runId))?.status, (s) => s === "waiting");
+    store.endElsewhere = async () => {
+      elsewhere.sendEvent(new Answer({ response: "yes" }));
+      await elsewhere;
+    };
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false });
+    const res = await app.request(`/runs/${elsewhere.runId}/cancel`, { method: "POST" });
+    expect(await elsewhere).toBe("you said yes");
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("RUN_FINISHED");
+    const stored = await store.getRun(elsewhere.runId);
+    expect(stored).toMatchObject({ status: "completed", result: "you said yes" });
+    expect(stored?.error).toBeUndefined();
+    expect(stored?.lease).toBeUndefined();
+  });
+});
