@@ -124,19 +124,37 @@ export async function followRun(
   write: (f: Frame, log: RunLog) => Promise<unknown> | undefined,
 ): Promise<void> {
   let source = first;
-  let gone!: () => void;
-  const abort = new Promise<void>((r) => (gone = r));
-  api.onAbort(gone);
+  // The reader waits on shared promises (the log's next change, the next tick, the next adoption)
+  // and on its client going away. Each gets one reaction from this reader, made the first time
+  // the reader waits on it, that wakes whichever wait is current: racing them at every wait would
+  // add a reaction per wait to those that stay pending (the client's abort, a long tick, an idle
+  // log's change), held until they settle: memory growing with the events a connection carries.
+  let wake: (why: unknown) => void = () => {};
+  const onAbort = () => wake("abort");
+  api.onAbort(onAbort);
   const signal = api.watchesClient === true ? undefined : c.req.raw.signal;
-  signal?.addEventListener("abort", gone, { once: true });
+  signal?.addEventListener("abort", onAbort, { once: true });
   const aborted = () => api.aborted || signal?.aborted === true;
+  let changedSeen: Promise<void> | undefined;
+  let tickSeen: Promise<unknown> | undefined;
+  let adoptedSeen: Promise<unknown> | undefined;
+  const watch = (p: Promise<unknown>, why: unknown) => void p.then(() => wake(why));
   let pos = after;
   // A run this process does not run is read from its journal; when it goes live here (an event
   // sent to it, a resume) or at each heartbeat, the reader looks again and goes on from `pos`.
   for (;;) {
     let refresh = false;
     const idle = async (changed: Promise<void>) => {
-      const why = await Promise.race(source.live ? [changed, ticker.next(), abort] : [changed, ticker.next(), abort, runs.adopted()]);
+      const woken = new Promise<unknown>((r) => (wake = r));
+      if (changed !== changedSeen) watch((changedSeen = changed), "changed");
+      const tick = ticker.next();
+      if (tick !== tickSeen) watch((tickSeen = tick), "heartbeat");
+      if (!source.live) {
+        const adopted = runs.adopted();
+        if (adopted !== adoptedSeen) watch((adoptedSeen = adopted), "adopted");
+      }
+      const why = aborted() ? "abort" : await woken;
+      wake = () => {};
       if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
       return why;
     };
