@@ -62,14 +62,25 @@ function tooLarge(max: number): ServerError {
 function parse(text: string): unknown {
   if (text === "" || (text.charCodeAt(0) <= 32 && text.trim() === "")) return {};
   try {
-    // The reviver (slow) only when the text could hold the key.
-    if (!text.includes("__proto__")) return JSON.parse(text) as unknown;
-    return JSON.parse(text, (key, value: unknown) => {
-      if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
-      return value;
-    });
+    return parseRefusingProto(text);
   } catch (err) {
     if (err instanceof ServerError) throw err;
     throw new ServerError("BAD_JSON", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}.`);
   }
 }
+
+/**
+ * `JSON.parse`, refusing a `__proto__` key at any depth (BAD_JSON), also when its name is
+ * written with escapes (`"\u005f_proto__"`); text that is not JSON throws as `JSON.parse` does.
+ */
+export function parseRefusingProto(text: string): unknown {
+  // The reviver (slow) only when the text could hold the key: written as it is, or with one of its letters escaped.
+  if (!text.includes("__proto__") && !PROTO_ESCAPE.test(text)) return JSON.parse(text) as unknown;
+  return JSON.parse(text, (key, value: unknown) => {
+    if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
+    return value;
+  });
+}
+
+/** A `\u` escape of one of the letters of `__proto__` (`_`, `p`, `r`, `o`, `t`). */
+const PROTO_ESCAPE = /\\u00(?:5f|6f|7[024])/i;

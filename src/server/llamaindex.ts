@@ -9,7 +9,7 @@
 import { Hono, type Context } from "hono";
 import { describeRoute } from "hono-openapi";
 import { Event, EventValidationError, HumanResponseEvent, InputRequiredEvent, StopEvent, describeWorkflow, eventTypeName, isEventClass, type EventClass, type Workflow } from "../index.js";
-import { readJson } from "./body.js";
+import { parseRefusingProto, readJson } from "./body.js";
 import { traceHeaders, withTraceCarrier } from "../otel/auto.js";
 import { eventClasses, jsonSchemaOf } from "./describe.js";
 import { ServerError, toErrorResponse } from "./errors.js";
@@ -327,8 +327,9 @@ function schemaOf(cls: EventClass): Record<string, unknown> {
 
 function parseJson(text: string, field: string): unknown {
   try {
-    return JSON.parse(text);
-  } catch {
+    return parseRefusingProto(text);
+  } catch (err) {
+    if (err instanceof ServerError) throw err;
     throw new ServerError("BAD_REQUEST", `Failed to deserialize ${field}: not JSON.`);
   }
 }
