@@ -211,7 +211,11 @@ export function createServer(options: ServerOptions): StepwiseServer {
 
   on("GET", "/runs/:id/events", routes.events, async (c) => {
     const id = c.req.param("id");
-    const after = position(c.req.query("after") ?? c.req.header("Last-Event-ID"));
+    // Last-Event-ID first: a browser's EventSource reconnects to the same URL (its `?after=` too)
+    // with the id of the last event it got, which is where it goes on.
+    const from = position(c.req.query("after"));
+    const lastId = c.req.header("Last-Event-ID");
+    const after = lastId !== undefined && lastId !== "" ? position(lastId) : from;
     const source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
     return respondStream(c, direct(), !ndjson, ndjson ? NDJSON_HEADERS : SSE_HEADERS, (api, write) => followRun(runs, ticker, c, id, after, source, api, (f) => write(ndjson ? `${JSON.stringify(ndjsonFrame(f))}\n` : sseFrame(f))), report);

@@ -119,7 +119,7 @@ export const routes = {
   get: describeRoute({ summary: "One run", tags: ["runs"], parameters: [runId], responses: { 200: json(ref("Run"), "The run"), 404: error("No such run") } }),
   events: describeRoute({
     summary: "The run's events (SSE, or NDJSON with Accept: application/x-ndjson)",
-    description: "Each SSE frame's id is the event's position in the run's log; Last-Event-ID or ?after=N goes on after N. A final `end` frame (RunEnd) closes the stream; `gap` frames name positions no longer kept; comments are heartbeats.",
+    description: "Each SSE frame's id is the event's position in the run's log; Last-Event-ID or ?after=N goes on after N (Last-Event-ID first: an EventSource reconnects to the same URL with it). A final `end` frame (RunEnd) closes the stream; `gap` frames name positions no longer kept; comments are heartbeats.",
     tags: ["runs"],
     parameters: [runId, { name: "after", in: "query", schema: { type: "integer", minimum: 0 } }, { name: "Last-Event-ID", in: "header", schema: { type: "integer", minimum: 0 } }],
     responses: {

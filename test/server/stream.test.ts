@@ -78,6 +78,15 @@ describe("event streams", () => {
     expect(beats).toBe(2);
   });
 
+  it("goes on after Last-Event-ID when the URL has ?after= too, as a browser's EventSource reconnects", async () => {
+    running = await serve(createServer({ workflows: { greeter: new Greeter() } }), { port: 0, graceSeconds: 0 });
+    const { body } = await post(`${running.url}/workflows/greeter/runs?wait=5`, { name: "Ed", times: 5 });
+    // Opened at ?after=1, it got events 2..4 before the cut; it reconnects to the same URL with Last-Event-ID: 4.
+    const again = await collect(`${running.url}/runs/${body.runId}/events?after=1`, { headers: { "Last-Event-ID": "4" } });
+    expect(again.map(label)).toEqual(["5:Progress5", "6:StopEvent", "end:completed"]);
+    expect((await collect(`${running.url}/runs/${body.runId}/events?after=4`)).map(label)).toEqual(["5:Progress5", "6:StopEvent", "end:completed"]);
+  });
+
   it("rejects a bad position with 400", async () => {
     const app = createServer({ workflows: { greeter: new Greeter() } });
     const res = await app.request("/workflows/greeter/runs?wait=5", { method: "POST", body: '{"name":"x"}', headers: { "Content-Type": "application/json" } });
