@@ -182,7 +182,18 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
       throw new ClientError(`${method} ${path} failed: ${err instanceof Error ? err.message : String(err)}.`, "NETWORK", 0, null);
     }
     if (!res.ok) throw await errorOf(res, method, path);
-    return (await res.json()) as T;
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new ClientError(`${method} ${path} failed: ${err instanceof Error ? err.message : String(err)}.`, "NETWORK", 0, null);
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      // Something between here and the server answered (a proxy, a captive portal).
+      throw new ClientError(`${method} ${path}: HTTP ${res.status} answered with something other than JSON: ${text.slice(0, 200)}`, "BAD_RESPONSE", res.status);
+    }
   }
 
   /** Frames of a run's SSE stream after `after`, reconnecting as needed; returns the end, or undefined when aborted. */
@@ -203,14 +214,18 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
       }
       // 5xx may pass (a restart, a proxy); anything else the server meant.
       if (!res.ok && res.status < 500) throw await errorOf(res, "GET", path);
+      // An answer not read holds its connection until it is collected.
+      if (!res.ok) await res.body?.cancel().catch(() => {});
       if (res.ok && res.body) {
         try {
           for await (const frame of parseSse(res.body)) {
+            // Any frame, a heartbeat too, says the stream worked: a cut after it starts the count again
+            // (a proxy that ends every stream after a while does not end a long wait).
+            failures = 0;
             if (frame.event === "end") return JSON.parse(frame.data) as RunEnd;
             if (frame.event !== "message") continue;
             const entry = JSON.parse(frame.data) as LogEntry;
             last = entry.id;
-            failures = 0;
             yield entry;
           }
         } catch (err) {
@@ -235,11 +250,13 @@ function typeName(cls: EventClass): string {
 async function errorOf(res: Response, method: string, path: string): Promise<ClientError> {
   const text = await res.text().catch(() => "");
   try {
-    const { error } = JSON.parse(text) as { error: { code: string; message: string; details: unknown } };
-    return new ClientError(error.message, error.code, res.status, error.details);
+    const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } | null };
+    // The server's own shape; anything else (a proxy's `{ "error": "Bad Gateway" }`) is named by its status.
+    if (error && typeof error.code === "string" && typeof error.message === "string") return new ClientError(error.message, error.code, res.status, error.details ?? null);
   } catch {
-    return new ClientError(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, `HTTP_${res.status}`, res.status);
+    // not JSON: named by its status below
   }
+  return new ClientError(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, `HTTP_${res.status}`, res.status);
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -254,7 +271,7 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** Server-sent events from a byte stream: `{ event, data, id }` per frame (comments skipped). */
+/** Server-sent events from a byte stream: `{ event, data, id }` per frame; a block of comments only (a heartbeat) is event `""`. */
 async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string; id: string | undefined }> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -280,6 +297,7 @@ async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerator<{ eve
           else if (field === "id") id = v;
         }
         if (data.length > 0) yield { event, data: data.join("\n"), id };
+        else if (block.trim() !== "") yield { event: "", data: "", id };
       }
     }
   } finally {

@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { ClientError, createClient } from "stepwise-ai/client";
+
+const BASE = "http://stepwise.test";
+
+/** A response whose body is `text`, sent as one chunk, then closed (as a cut connection ends). */
+const answer = (text: string, status = 200, type = "text/event-stream") => new Response(text, { status, headers: { "Content-Type": type } });
+
+describe("client against proxies and cut connections", () => {
+  it("keeps waiting for a result across more cuts than reconnect.attempts when each connection worked (heartbeats)", async () => {
+    // A proxy that ends every stream after a while: each connection delivered a heartbeat, then was cut.
+    let connections = 0;
+    const c = createClient({
+      baseUrl: BASE,
+      reconnect: { attempts: 2, delayMs: 1 },
+      fetch: async () => (++connections <= 6 ? answer(": heartbeat\n\n") : answer('event: end\ndata: {"status":"completed","result":42}\n\n')),
+    });
+    expect(await c.result("r1")).toBe(42);
+    expect(connections).toBe(7);
+    // A run that waits (no events for a long time) is followed the same way by stream().
+    connections = 0;
+    const gen = c.stream("r1");
+    expect(await gen.next()).toEqual({ done: true, value: { status: "completed", result: 42 } });
+  });
+
+  it("still gives up when connections deliver nothing in a row (STREAM_LOST)", async () => {
+    let connections = 0;
+    const c = createClient({ baseUrl: BASE, reconnect: { attempts: 2, delayMs: 1 }, fetch: async () => (connections++, answer("")) });
+    await expect(c.result("r1")).rejects.toMatchObject({ code: "STREAM_LOST" });
+    expect(connections).toBe(3);
+  });
+
+  it("reads and lets go of each 5xx answer's body before reconnecting", async () => {
+    const bad: Response[] = [];
+    const c = createClient({
+      baseUrl: BASE,
+      reconnect: { attempts: 5, delayMs: 1 },
+      fetch: async () => {
+        if (bad.length < 3) {
+          const res = answer("<html>502 Bad Gateway</html>", 502, "text/html");
+          bad.push(res);
+          return res;
+        }
+        return answer('event: end\ndata: {"status":"completed","result":1}\n\n');
+      },
+    });
+    expect(await c.result("r1")).toBe(1);
+    expect(bad.map((r) => r.bodyUsed)).toEqual([true, true, true]);
+  });
+
+  it("names a proxy's error answer by its HTTP status when it is not the server's { error: { code, message } }", async () => {
+    for (const body of ['{"error":"Bad Gateway"}', '{"error":{}}', '{"message":"Internal server error"}', "null", "<html>bad gateway</html>"]) {
+      const c = createClient({ baseUrl: BASE, fetch: async () => answer(body, 502, "application/json") });
+      const err = await c.run("greeter", {}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ClientError);
+      expect(err).toMatchObject({ code: "HTTP_502", status: 502 });
+      expect((err as Error).message).toContain("502");
+    }
+  });
+
+  it("answers a success that is not JSON (a captive portal's page) with a ClientError, not a SyntaxError", async () => {
+    const c = createClient({ baseUrl: BASE, fetch: async () => answer("<html>Sign in to the Wi-Fi</html>", 200, "text/html") });
+    const err = await c.get("r1").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect(err).toMatchObject({ code: "BAD_RESPONSE", status: 200 });
+    expect((err as Error).message).toContain("Sign in");
+  });
+});
