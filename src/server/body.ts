@@ -25,7 +25,7 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
   if (length !== undefined && /^\d+$/.test(length)) {
     // A declared length within the limit: read it whole (the HTTP parser holds the body to that
     // length). On @hono/node-server this is its fast path, without a web stream per request.
-    return parse(await c.req.raw.text());
+    return parse(decode(await c.req.raw.arrayBuffer()));
   }
   const body = c.req.raw.body;
   if (!body) return {};
@@ -49,10 +49,20 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     bytes.set(ch, at);
     at += ch.byteLength;
   }
-  return parse(decoder.decode(bytes));
+  return parse(decode(bytes));
 }
 
-const decoder = new TextDecoder();
+/** Fails on bytes that are not UTF-8 rather than putting U+FFFD in their place (a BOM is dropped). */
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The body's text; 400 when it is not UTF-8 (e.g. Latin-1), whose characters would be lost. */
+function decode(bytes: ArrayBuffer | Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new ServerError("BAD_JSON", "The body is not valid UTF-8: send JSON as UTF-8 text (its other characters would be lost).");
+  }
+}
 
 function tooLarge(max: number): ServerError {
   return new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });

@@ -51,3 +51,35 @@ describe("a __proto__ key written with escapes", () => {
     expect(((await res.json()) as { result: unknown }).result).toEqual({ name: "Renée ☃", proto: "_" });
   });
 });
+
+describe("a body that is not UTF-8", () => {
+  // {"name":"café"} with the é in Latin-1 (0xE9): not UTF-8.
+  const latin1 = Uint8Array.from([...new TextEncoder().encode('{"name":"caf'), 0xe9, ...new TextEncoder().encode('"}')]);
+  const chunked = (...parts: Uint8Array[]) =>
+    new ReadableStream<Uint8Array>({
+      start(ctl) {
+        for (const p of parts) ctl.enqueue(p);
+        ctl.close();
+      },
+    });
+
+  it("is refused (400 BAD_JSON), with a length or chunked, instead of its characters turning into U+FFFD", async () => {
+    const app = make();
+    const withLength = await app.request("/workflows/echo/runs?wait=5", { method: "POST", body: latin1, headers: { "Content-Type": "application/json", "Content-Length": String(latin1.length) } });
+    expect(withLength.status).toBe(400);
+    expect(((await withLength.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "BAD_JSON", message: expect.stringContaining("UTF-8") });
+    const streamed = await app.request("/workflows/echo/runs?wait=5", { method: "POST", body: chunked(latin1), headers: { "Content-Type": "application/json" }, duplex: "half" });
+    expect(streamed.status).toBe(400);
+    expect(((await (await app.request("/runs")).json()) as { runs: unknown[] }).runs).toEqual([]);
+  });
+
+  it("takes UTF-8 whose characters are split across chunks, and a leading BOM", async () => {
+    const app = make();
+    const bytes = new TextEncoder().encode('{"name":"café ☃"}');
+    const split = bytes.indexOf(0xc3) + 1; // inside the é
+    const res = await app.request("/workflows/echo/runs?wait=5", { method: "POST", body: chunked(bytes.subarray(0, split), bytes.subarray(split)), headers: { "Content-Type": "application/json" }, duplex: "half" });
+    expect(((await res.json()) as { result: unknown }).result).toEqual({ name: "café ☃" });
+    const bom = await app.request("/workflows/echo/runs?wait=5", post('\ufeff{"name":"x"}'));
+    expect(((await bom.json()) as { result: unknown }).result).toEqual({ name: "x" });
+  });
+});
