@@ -111,7 +111,8 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = { "Content-Type": "
 
 /**
  * Write run `id`'s frames after position `after` until the run ends or the client goes away.
- * A client that goes away only stops its own reading: the run goes on.
+ * A client that goes away only stops its own reading: the run goes on. A run this process lets
+ * go of is followed on in the store (with one, else its `detached` end is the last frame).
  */
 export async function followRun(
   runs: Runs,
@@ -158,12 +159,19 @@ export async function followRun(
       if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
       return why;
     };
+    let letGo = false;
     for await (const f of tail(source.log, pos, idle, () => aborted() || refresh)) {
       if (f.kind === "event") pos = f.entry.id;
+      // A run this process let go of (suspended here, taken by another process) goes on in the
+      // store: its reader goes on there too, instead of ending as if the run had.
+      if (f.kind === "end" && f.end.status === "detached" && runs.store !== undefined) {
+        letGo = true;
+        break;
+      }
       const w = write(f, source.log);
       if (w !== undefined) await w;
     }
-    if (!refresh || aborted()) return;
+    if (aborted() || (!refresh && !letGo)) return;
     if (!source.live) await write({ kind: "heartbeat" }, source.log);
     source = await runs.log(id);
   }

@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryStore, suspendRun } from "stepwise-ai";
+import { createClient } from "stepwise-ai/client";
+import { createServer, serve, type RunningServer } from "stepwise-ai/server";
+import { Asker } from "./fixtures.js";
+import { sse } from "./sse.js";
+
+const open: RunningServer[] = [];
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+});
+
+async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const v = await get();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("condition never held");
+}
+
+describe("a run handed over to the next server (graceful shutdown, a store)", () => {
+  it("is followed on by the client across the handover: result() and stream() end with the run, not with the first server", async () => {
+    const store = new MemoryStore();
+    const first = await serve(createServer({ workflows: { asker: Asker }, store }), { port: 0, graceSeconds: 0 });
+    open.push(first);
+    // The client's address goes to whichever server is up (a load balancer).
+    let current = first.url;
+    const client = createClient({ baseUrl: "http://lb.test", reconnect: { delayMs: 5 }, fetch: (input, init) => fetch((input as string).replace("http://lb.test", current), init) });
+    const { runId } = await client.run("asker", { topic: "tea" });
+    await waitFor(() => client.get(runId), (r) => r.status === "waiting");
+    const result = client.result(runId);
+    const streamed: string[] = [];
+    const streaming = (async () => {
+      const gen = client.stream(runId);
+      for (let next = await gen.next(); ; next = await gen.next()) {
+        if (next.done) return next.value;
+        streamed.push(`${next.value.id}:${next.value.type}`);
+      }
+    })();
+    await waitFor(async () => streamed.length, (n) => n === 2);
+
+    await first.close();
+    open.length = 0;
+    const second = await serve(createServer({ workflows: { asker: Asker }, store }), { port: 0, graceSeconds: 0 });
+    open.push(second);
+    current = second.url;
+    await client.sendEvent(runId, { type: "Answer", data: { response: "yes" } });
+    expect(await result).toBe("you said yes");
+    expect(await streaming).toEqual({ status: "completed", result: "you said yes" });
+    expect(streamed).toEqual(["1:Progress", "2:Question", "3:StopEvent"]);
+  });
+
+  it("a reader of a run this server let go of (suspended here) goes on from the store, and live again once the run continues here: no 'detached' end", async () => {
+    const store = new MemoryStore();
+    const server = await serve(createServer({ workflows: { asker: Asker }, store }), { port: 0, graceSeconds: 0 });
+    open.push(server);
+    const client = createClient({ baseUrl: server.url, reconnect: { delayMs: 5 } });
+    const { runId } = await client.run("asker", { topic: "tea" });
+    const frames: string[] = [];
+    const reading = (async () => {
+      for await (const f of sse(`${server.url}/runs/${runId}/events`)) if (!f.comment) frames.push(f.event === "end" ? `end:${f.data.status}` : `${f.id}:${f.data.type}`);
+    })();
+    const result = client.result(runId);
+    await waitFor(async () => frames.length, (n) => n === 2);
+    await suspendRun(runId);
+    expect((await client.get(runId)).status).toBe("waiting");
+    // The answer continues the run here, from the store; readers and waiters see it to its end.
+    await client.sendEvent(runId, { type: "Answer", data: { response: "yes" } });
+    expect(await result).toBe("you said yes");
+    await reading;
+    expect(frames).toEqual(["1:Progress", "2:Question", "3:StopEvent", "end:completed"]);
+  });
+});
