@@ -4,6 +4,7 @@
  */
 import {
   InputRequiredEvent,
+  StartEvent,
   StopEvent,
   Workflow,
   describeWorkflow,
@@ -222,7 +223,7 @@ export class Runs {
     // The prompts an answer clears are those streamed before it: the log must hold them first.
     if (entry?.handler) await this.caughtUp(entry);
     if (entry?.handler) {
-      entry.handler.sendEvent(entry.served.wf.reviveEvent(json));
+      entry.handler.sendEvent(fromOutside(entry.served.wf, json));
       this.answered(runId);
       return;
     }
@@ -231,7 +232,7 @@ export class Runs {
     const s = this.#byWorkflow.get(stored.workflow);
     if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${runId}" is a child run; send events to its top run.`, { runId });
     if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
-    const ev = s.wf.reviveEvent(json);
+    const ev = fromOutside(s.wf, json);
     const store = this.#opts.store;
     if (store && stored.lease && stored.lease.expiresAt > Date.now()) {
       // Another process runs it: the event joins the run's inbox there, journaled exactly once by
@@ -767,6 +768,21 @@ export function servedWorkflows(workflows: Readonly<Record<string, unknown>>, st
   }
   if (out.size === 0) throw new TypeError("createServer: pass at least one workflow, e.g. createServer({ workflows: { hello: new Hello() } }).");
   return out;
+}
+
+/**
+ * Event `json` revived as `wf`'s class for it, to be sent into a run from outside. A run's start,
+ * end and questions are its own: a StartEvent would run its first step again, a StopEvent end it
+ * with the sender's result, an InputRequiredEvent put the sender's question in its stream.
+ * Throws INVALID_EVENT for those, UNKNOWN_EVENT_TYPE / INVALID_EVENT as `reviveEvent` does.
+ */
+function fromOutside(wf: Workflow, json: EventJSON): Event {
+  const ev = wf.reviveEvent(json);
+  if (ev instanceof StartEvent || ev instanceof StopEvent || ev instanceof InputRequiredEvent) {
+    const kind = ev instanceof StartEvent ? "StartEvent" : ev instanceof StopEvent ? "StopEvent" : "InputRequiredEvent";
+    throw new ServerError("INVALID_EVENT", `${json.type === kind ? `A ${kind}` : `A ${json.type} (a ${kind})`} is the run's own and is not sent into it from outside; send the event its steps wait for (e.g. a HumanResponseEvent), or cancel the run with POST /runs/:id/cancel.`, { type: json.type });
+  }
+  return ev;
 }
 
 /** Each served workflow's StartEvent class (its steps are fixed once served). */
