@@ -219,9 +219,13 @@ export class Runs {
    * RUN_NOT_FOUND, RUN_FINISHED (an ended run), UNKNOWN_EVENT_TYPE / INVALID_EVENT, RUN_LOCKED.
    */
   async deliver(runId: string, json: EventJSON, beforeContinue: () => void = () => {}): Promise<void> {
-    const entry = this.entry(runId);
-    // The prompts an answer clears are those streamed before it: the log must hold them first.
-    if (entry?.handler) await this.caughtUp(entry);
+    let entry = this.entry(runId);
+    if (entry?.handler) {
+      // The prompts an answer clears are those streamed before it: the log must hold them first.
+      await this.caughtUp(entry);
+      // Meanwhile the run may have ended, or been let go of (then the store has it).
+      entry = this.entry(runId);
+    }
     if (entry?.handler) {
       entry.handler.sendEvent(fromOutside(entry.served.wf, json));
       this.answered(runId);

@@ -72,3 +72,19 @@ describe("a run handed over to the next server (graceful shutdown, a store)", ()
     expect(frames).toEqual(["1:Progress", "2:Question", "3:StopEvent", "end:completed"]);
   });
 });
+
+describe("an event sent as the run is let go of", () => {
+  it("is delivered through the store when the run is suspended while the server readies the delivery (202, the run continues), not refused as ended", async () => {
+    const store = new MemoryStore();
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false });
+    const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    const { runId } = (await (await app.request("/workflows/asker/runs", post({}))).json()) as { runId: string };
+    await waitFor(async () => store.getRun(runId)?.status, (s) => s === "waiting");
+    const sending = app.request(`/runs/${runId}/events`, post({ type: "Answer", data: { response: "late" } }));
+    await suspendRun(runId);
+    const res = await sending;
+    expect(res.status).toBe(202);
+    const done = await waitFor(async () => store.getRun(runId), (r) => r?.status === "completed");
+    expect(done?.result).toBe("you said late");
+  });
+});
