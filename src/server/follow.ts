@@ -156,7 +156,8 @@ export async function followRun(
       }
       const why = aborted() ? "abort" : await woken;
       wake = () => {};
-      if (!source.live && (why === "adopted" || why === "heartbeat")) refresh = true;
+      // A run going live here wakes every reader of a journal: only its own look again (in memory first).
+      if (!source.live && (why === "heartbeat" || (why === "adopted" && runs.entry(id) !== undefined))) refresh = true;
       return why;
     };
     let letGo = false;

@@ -88,3 +88,53 @@ describe("an event sent as the run is let go of", () => {
     expect(done?.result).toBe("you said late");
   });
 });
+
+describe("readers of runs held by another process", () => {
+  it("do not read their run's journal again when some other run goes live here: only that run's readers do", async () => {
+    class Counting extends MemoryStore {
+      journals = new Map<string, number>();
+      override getJournal(runId: string) {
+        this.journals.set(runId, (this.journals.get(runId) ?? 0) + 1);
+        return super.getJournal(runId);
+      }
+    }
+    const store = new Counting();
+    // Twenty runs held by another process, each followed here from its journal.
+    const elsewhere = Array.from({ length: 20 }, () => new Asker({ store, leaseOwner: "worker-b", timeout: null }).run({ topic: "x" }));
+    for (const h of elsewhere) await waitFor(async () => store.getRun(h.runId)?.status, (s) => s === "waiting");
+    const server = await serve(createServer({ workflows: { asker: Asker }, store, resume: false }), { port: 0, graceSeconds: 0 });
+    open.push(server);
+    const cut = new AbortController();
+    const frames = new Map<string, number>();
+    const readers = elsewhere.map(async (h) => {
+      try {
+        for await (const f of sse(`${server.url}/runs/${h.runId}/events`, { signal: cut.signal })) if (!f.comment) frames.set(h.runId, (frames.get(h.runId) ?? 0) + 1);
+      } catch {
+        // cut by the test
+      }
+    });
+    await waitFor(async () => [...frames.values()].filter((n) => n === 2).length, (n) => n === 20);
+    // One more run, suspended, then continued here by an answer: it goes live here.
+    const mine = (await (await fetch(`${server.url}/workflows/asker/runs`, { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } })).json()) as { runId: string };
+    await waitFor(async () => store.getRun(mine.runId)?.status, (s) => s === "waiting");
+    await suspendRun(mine.runId);
+    // Its reader reads its journal until it goes live here, then to its end.
+    const mineFrames: string[] = [];
+    const mineReader = (async () => {
+      for await (const f of sse(`${server.url}/runs/${mine.runId}/events`)) if (!f.comment) mineFrames.push(f.event === "end" ? `end:${f.data.status}` : f.data.type);
+    })();
+    await waitFor(async () => mineFrames.length, (n) => n === 2);
+    const before = new Map(store.journals);
+    const sent = await fetch(`${server.url}/runs/${mine.runId}/events`, { method: "POST", body: '{"type":"Answer","data":{"response":"y"}}', headers: { "Content-Type": "application/json" } });
+    expect(sent.status).toBe(202);
+    // Every reader was woken with it when the run went live; its own reader followed it to its end.
+    await mineReader;
+    expect(mineFrames).toEqual(["Progress", "Question", "StopEvent", "end:completed"]);
+    const reread = elsewhere.filter((h) => (store.journals.get(h.runId) ?? 0) > (before.get(h.runId) ?? 0));
+    expect(reread).toHaveLength(0);
+    cut.abort();
+    await Promise.all(readers);
+    for (const h of elsewhere) h.cancel();
+    await Promise.allSettled(elsewhere);
+  });
+});
