@@ -81,15 +81,46 @@ function parse(text: string): unknown {
 
 /**
  * `JSON.parse`, refusing a `__proto__` key at any depth (BAD_JSON), also when its name is
- * written with escapes (`"\u005f_proto__"`); text that is not JSON throws as `JSON.parse` does.
+ * written with escapes (`"\u005f_proto__"`), and arrays and objects nested more than
+ * {@link MAX_DEPTH} deep; text that is not JSON throws as `JSON.parse` does.
  */
 export function parseRefusingProto(text: string): unknown {
+  if (text.length > 2 * MAX_DEPTH && nestedTooDeep(text)) {
+    throw new ServerError("BAD_JSON", `The body nests arrays and objects more than ${MAX_DEPTH} deep; flatten it.`, { maxDepth: MAX_DEPTH });
+  }
   // The reviver (slow) only when the text could hold the key: written as it is, or with one of its letters escaped.
   if (!text.includes("__proto__") && !PROTO_ESCAPE.test(text)) return JSON.parse(text) as unknown;
   return JSON.parse(text, (key, value: unknown) => {
     if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
     return value;
   });
+}
+
+/**
+ * How deep a body's arrays and objects may nest. JSON.parse reads any depth, but what data goes
+ * through next (JSON.stringify, copies, schema checks) recurses: a few thousand levels, a few
+ * kilobytes of brackets, overflow the stack, and a run stored with such an input would fail every
+ * later read of the store's runs.
+ */
+export const MAX_DEPTH = 256;
+
+/** Whether JSON text `text` opens more than {@link MAX_DEPTH} arrays and objects inside each other (brackets in strings not counted). */
+function nestedTooDeep(text: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string, its escaped quotes too.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** A `\u` escape of one of the letters of `__proto__` (`_`, `p`, `r`, `o`, `t`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createServer } from "stepwise-ai/server";
-import { StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
+import { MemoryStore, StartEvent, StopEvent, Workflow, step } from "stepwise-ai";
 import { Asker } from "./fixtures.js";
 
 /** Completes with its input's data. */
@@ -81,5 +81,32 @@ describe("a body that is not UTF-8", () => {
     expect(((await res.json()) as { result: unknown }).result).toEqual({ name: "café ☃" });
     const bom = await app.request("/workflows/echo/runs?wait=5", post('\ufeff{"name":"x"}'));
     expect(((await bom.json()) as { result: unknown }).result).toEqual({ name: "x" });
+  });
+});
+
+describe("a body nested too deep", () => {
+  const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+
+  it("is refused (400 BAD_JSON) before a run starts, so the store's runs stay readable", async () => {
+    const store = new MemoryStore();
+    const app = createServer({ workflows: { echo: Echo, asker: Asker }, store, resume: false, llamaindex: true });
+    // A few kilobytes: deep enough to overflow the stack of what copies or writes the data.
+    const res = await app.request("/workflows/echo/runs?wait=5", post(`{"a":${nested(5000)}}`));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "BAD_JSON", message: expect.stringContaining("256") });
+    expect(store.listRuns({})).toEqual([]);
+    expect((await app.request("/runs")).status).toBe(200);
+    // In an event's data, and in the JSON text the LlamaIndex routes parse, alike.
+    const { runId } = (await (await app.request("/workflows/asker/runs", post("{}"))).json()) as { runId: string };
+    expect((await app.request(`/runs/${runId}/events`, post(`{"type":"Answer","data":{"response":"x","deep":${nested(5000)}}}`))).status).toBe(400);
+    expect((await app.request("/llamaindex/workflows/echo/run-nowait", post(JSON.stringify({ start_event: `{"a":${nested(5000)}}` })))).status).toBe(400);
+    expect(store.listRuns({})).toHaveLength(1);
+  });
+
+  it("takes 256 levels, and brackets inside strings do not count", async () => {
+    const app = make();
+    const ok = await app.request("/workflows/echo/runs?wait=5", post(`{"a":${nested(255)},"s":"${"[".repeat(2000)}\\"{{{"}`));
+    expect(ok.status).toBe(200);
+    expect((await app.request("/workflows/echo/runs?wait=5", post(`{"a":${nested(256)}}`))).status).toBe(400);
   });
 });
