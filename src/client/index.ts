@@ -137,12 +137,17 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
     const classes = new Map<string, EventClass>();
     for (const c of options.events ?? []) classes.set(typeName(c), c);
     const gen = this.#frames(runId, options.after ?? 0, options.signal);
-    for (;;) {
-      const next = await gen.next();
-      if (next.done) return next.value;
-      const entry = next.value;
-      const cls = classes.get(entry.type);
-      yield { ...entry, event: cls ? (new (cls as unknown as new (d: unknown) => InstanceType<C[number]>)(entry.data)) : undefined };
+    try {
+      for (;;) {
+        const next = await gen.next();
+        if (next.done) return next.value;
+        const entry = next.value;
+        const cls = classes.get(entry.type);
+        yield { ...entry, event: cls ? (new (cls as unknown as new (d: unknown) => InstanceType<C[number]>)(entry.data)) : undefined };
+      }
+    } finally {
+      // Left early (a `break` in the caller's loop): close the connection, which would stay open for the run's life.
+      await gen.return(undefined);
     }
   }
 

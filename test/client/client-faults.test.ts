@@ -66,3 +66,32 @@ describe("client against proxies and cut connections", () => {
     expect((err as Error).message).toContain("Sign in");
   });
 });
+
+describe("a stream left early", () => {
+  it("lets go of its connection when the loop over stream() breaks (the server stops sending to it)", async () => {
+    let cancelled = 0;
+    const c = createClient({
+      baseUrl: BASE,
+      fetch: async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(ctl) {
+              for (let id = 1; id <= 3; id++) ctl.enqueue(new TextEncoder().encode(`data: {"id":${id},"type":"E","data":{}}\nid: ${id}\n\n`));
+              // The run goes on: the connection stays open.
+            },
+            cancel() {
+              cancelled++;
+            },
+          }),
+          { headers: { "Content-Type": "text/event-stream" } },
+        ),
+    });
+    const seen: number[] = [];
+    for await (const m of c.stream("r1")) {
+      seen.push(m.id);
+      if (m.id === 2) break;
+    }
+    expect(seen).toEqual([1, 2]);
+    expect(cancelled).toBe(1);
+  });
+});
