@@ -183,7 +183,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
     if (wait !== undefined && wait > 0) {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
       // One list of deadlines per wait duration, one timer for each list: no timer per request.
-      if ((await deadlines.race(entry.done, Math.min(wait, cap) * 1000, notYet)) !== NOT_YET) {
+      // A run this process let go of (suspended, taken by another process) has not ended: it goes on.
+      if ((await deadlines.race(entry.done, Math.min(wait, cap) * 1000, notYet)) !== NOT_YET && entry.status !== "detached") {
         if (entry.handler === undefined) return c.body(endedRunJSON(entry), 200, JSON_HEADERS);
         const info = runs.entryInfo(entry);
         return c.body(runInfoJSON(info instanceof Promise ? await info : info), 200, JSON_HEADERS);

@@ -138,3 +138,16 @@ describe("readers of runs held by another process", () => {
     await Promise.allSettled(elsewhere);
   });
 });
+
+describe("?wait on a run let go of meanwhile", () => {
+  it("answers 202 { runId } (the run goes on) when the run is suspended within the wait, not a 'detached' run", async () => {
+    const store = new MemoryStore();
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false });
+    const answering = app.request("/workflows/asker/runs?wait=10", { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } });
+    const runId = await waitFor(async () => store.listRuns({}).find((r) => r.status === "waiting")?.runId, (id) => id !== undefined);
+    await suspendRun(runId!);
+    const res = await answering;
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ runId });
+  });
+});
