@@ -8,11 +8,11 @@ import { describeServed, type WorkflowInfo } from "./describe.js";
 import { components, routes } from "./openapi.js";
 import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
-import { ServerError, issueList, toErrorResponse } from "./errors.js";
+import { ServerError, httpExceptionOf, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
 import { header, readJson } from "./body.js";
 import { withTraceCarrier } from "../otel/auto.js";
-import { llamaIndexRoutes } from "./llamaindex.js";
+import { llamaIndexError, llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
 import { DeadlineSet } from "./deadline.js";
 import { JSON_HEADERS, endedRunJSON, runInfoJSON } from "./json.js";
@@ -132,6 +132,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
       });
   };
   app.onError((err, c) => {
+    // The server's middleware (auth, request timeout, the user's own) runs for the LlamaIndex routes too: their errors in their shape.
+    if (llamaPrefix !== undefined && (c.req.path === llamaPrefix || c.req.path.startsWith(`${llamaPrefix}/`))) return llamaIndexError(c, err, report);
+    const thrown = httpExceptionOf(err);
+    if (thrown) return thrown.response ?? c.json({ error: { code: `HTTP_${thrown.status}`, message: thrown.message, details: null } }, thrown.status as 500);
     const { status, body } = toErrorResponse(err, report);
     return c.json(body, status as 500);
   });

@@ -85,6 +85,20 @@ function known(err: unknown): ServerError {
   return new ServerError("INTERNAL", "The server failed while handling this request; its log has the cause.");
 }
 
+/**
+ * What an HTTPException (Hono's, matched by shape) thrown by the user's middleware asks to answer:
+ * its status (a rate limit's 429, an auth check's 401), its message, and the response it carries
+ * when it has one. Undefined for anything else, and for 504 and 408 (answered as REQUEST_TIMEOUT).
+ */
+export function httpExceptionOf(err: unknown): { status: number; message: string; response: Response | undefined } | undefined {
+  const e = err as { status?: unknown; message?: unknown; res?: unknown; getResponse?: unknown } | null;
+  if (e === null || typeof e !== "object" || typeof e.getResponse !== "function") return undefined;
+  const status = e.status;
+  if (typeof status !== "number" || !Number.isInteger(status) || status < 400 || status > 599 || status === 504 || status === 408) return undefined;
+  const message = typeof e.message === "string" && e.message !== "" ? e.message : `HTTP ${status}`;
+  return { status, message, response: e.res instanceof Response ? (e.getResponse as () => Response).call(e) : undefined };
+}
+
 /** An error as it appears in a run's JSON: name, message, code, step. */
 export function errorJSON(err: unknown): { name: string; message: string; code?: string; step?: string } {
   if (err instanceof Error) {

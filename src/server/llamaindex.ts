@@ -12,7 +12,7 @@ import { Event, EventValidationError, HumanResponseEvent, InputRequiredEvent, St
 import { parseRefusingProto, readJson } from "./body.js";
 import { traceHeaders, withTraceCarrier } from "../otel/auto.js";
 import { eventClasses, jsonSchemaOf } from "./describe.js";
-import { ServerError, toErrorResponse } from "./errors.js";
+import { ServerError, httpExceptionOf, toErrorResponse } from "./errors.js";
 import { followRun, respondStream, type Ticker } from "./follow.js";
 import type { RunEnd, RunLog } from "./log.js";
 import { startEventOf, type RunRecord, type Runs, type Served } from "./runs.js";
@@ -101,6 +101,17 @@ function classesOf(wf: Workflow): Map<string, EventClass> {
   return out;
 }
 
+/**
+ * An error answered on a LlamaIndex route, also one thrown by the mounting server's middleware
+ * (auth, request timeout, the user's own): `{ detail }`, with LlamaIndex's statuses.
+ */
+export function llamaIndexError(c: Context, err: unknown, report: (err: unknown) => void): Response {
+  const thrown = httpExceptionOf(err);
+  if (thrown) return thrown.response ?? c.json({ detail: thrown.message }, thrown.status as 500);
+  const { status, body } = toErrorResponse(err, report);
+  return c.json({ detail: body.error.message }, (STATUS_400.has(body.error.code) ? 400 : status) as 400);
+}
+
 /** The routes of LlamaIndex's WorkflowServer, as a Hono app to mount under a prefix. */
 export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
   const { runs, ticker } = options;
@@ -144,10 +155,7 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
   const servedOf = (r: RunRecord) => runs.served.get(r.workflow);
 
   const app = new Hono();
-  app.onError((err, c) => {
-    const { status, body } = toErrorResponse(err, options.report);
-    return c.json({ detail: body.error.message }, (STATUS_400.has(body.error.code) ? 400 : status) as 400);
-  });
+  app.onError((err, c) => llamaIndexError(c, err, options.report));
 
   app.get("/health", doc("Health check", "Returns the server health status."), (c) => (options.closing() ? c.json({ status: "unhealthy" }, 503) : c.json({ status: "healthy" })));
 
