@@ -4,6 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemoryStore, type Store } from "stepwise-ai";
 import { SqliteStore } from "stepwise-ai/sqlite";
+import { PostgresStore } from "stepwise-ai/postgres";
+import { PG_URL, dropSchema, postgresAvailable, uniqueSchema } from "../stores/helpers.js";
+
+const pgUp = await postgresAvailable();
 import { createServer } from "stepwise-ai/server";
 import { Answer, Asker } from "./fixtures.js";
 
@@ -37,9 +41,18 @@ describe("cancelling a stored run", () => {
       onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
       return new (racing(SqliteStore))(join(dir, "runs.db"));
     },
+    postgres: () => {
+      const schema = uniqueSchema();
+      const store = new (racing(PostgresStore))(PG_URL, { schema });
+      onTestFinished(async () => {
+        await store.close();
+        await dropSchema(schema);
+      });
+      return store;
+    },
   };
 
-  it.each(Object.keys(stores) as (keyof typeof stores)[])("never overwrites a run that ended between the server reading it and taking its lease (%s: 409, the result stays)", async (kind) => {
+  it.each((Object.keys(stores) as (keyof typeof stores)[]).filter((k) => k !== "postgres" || pgUp))("never overwrites a run that ended between the server reading it and taking its lease (%s: 409, the result stays)", async (kind) => {
     const store = stores[kind]();
     const elsewhere = new Asker({ store, leaseOwner: "worker-b", timeout: 10 }).run({ topic: "tea" });
     await waitFor(async () => (await store.getRun(elsewhere.runId))?.status, (s) => s === "waiting");
