@@ -130,6 +130,7 @@ async function showRun(runId, w) {
         let i;
         while ((i = buf.indexOf("\\n\\n")) >= 0) {
           const block = buf.slice(0, i); buf = buf.slice(i + 2);
+          tries = 0; // a frame (a heartbeat too): this connection worked, only failures in a row count
           let event = "message", data = null;
           for (const line of block.split("\\n")) {
             if (line.startsWith("event: ")) event = line.slice(7);
