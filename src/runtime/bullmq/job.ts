@@ -12,6 +12,26 @@ export interface StepJobData {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const describe = (v: unknown): string => (v === undefined ? "undefined" : (JSON.stringify(v) as string | undefined)?.slice(0, 80) ?? typeof v);
 
+/**
+ * Where a scope request stands in its execution of a job: how many writes the execution sent
+ * with earlier requests, and how many requests it made before. An execution of the job again
+ * (its worker died or stalled) starts from zero: the coordinator skips what it already took.
+ */
+export interface RequestPosition {
+  readonly writes: number;
+  readonly request: number;
+}
+
+/** A worker's outcome, with how many of its writes went to the coordinator with requests before it. */
+export type SentOutcome = StepOutcome & { readonly sent?: number };
+
+/** The position a scope request carries, or undefined (a worker of an older version sends none). */
+export function parsePosition(value: unknown): RequestPosition | undefined {
+  if (!isObject(value)) return undefined;
+  const { writes, request } = value;
+  return Number.isSafeInteger(writes) && (writes as number) >= 0 && Number.isSafeInteger(request) && (request as number) >= 0 ? { writes: writes as number, request: request as number } : undefined;
+}
+
 /** Checks a job's data before anything runs: jobs come from Redis, where anyone with access may write. */
 export function parseStepJob(data: unknown, jobId: string | undefined): StepJobData {
   const bad = (what: string) => new BullMQRuntimeError(`Job "${jobId ?? "?"}" is not a stepwise step job: ${what}. Only BullMQRuntime should add jobs to a stepwise queue.`, "BAD_TASK");
@@ -30,9 +50,9 @@ export function parseStepJob(data: unknown, jobId: string | undefined): StepJobD
 }
 
 /** Checks what a worker returned (a job's return value) is an outcome. */
-export function parseOutcome(value: unknown, jobId: string): StepOutcome {
+export function parseOutcome(value: unknown, jobId: string): SentOutcome {
   if (isObject(value) && Array.isArray(value.writes) && ((value.ok === true && Array.isArray(value.emitted)) || (value.ok === false && isObject(value.error)))) {
-    return value as unknown as StepOutcome;
+    return value as unknown as SentOutcome;
   }
   throw new BullMQRuntimeError(`Job "${jobId}" returned ${describe(value)}, not a step outcome; is a worker of another program consuming this stepwise queue?`, "BAD_TASK");
 }

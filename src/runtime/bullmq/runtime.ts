@@ -5,7 +5,7 @@ import { App, describeWorkflow, executeTask, type Workflow } from "../../index.j
 import { Bus, errorJSON, type ScopeRequest } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
-import { parseOutcome, type StepJobData } from "./job.js";
+import { parseOutcome, parsePosition, type SentOutcome, type StepJobData } from "./job.js";
 import { currentTraceCarrier } from "../../otel/auto.js";
 import { keys, queueName, routeField, stepJobId } from "./names.js";
 import type { Runtime, StepOutcome, StepReply, StepRequest, StepScope, StepTask, StepWrite } from "../../index.js";
@@ -37,6 +37,10 @@ interface Pending {
   readonly task: StepTask;
   readonly scope: StepScope;
   readonly queue: string;
+  /** Writes of the job's executions applied so far (an execution run again sends its first ones again). */
+  applied: number;
+  /** The job's requests by position, with the request's JSON: an execution run again joins them. */
+  readonly asked: Map<number, { readonly key: string; readonly reply: Promise<StepReply> }>;
 }
 
 /** How long the queue of a step with its own queue (`keys.routes`) is cached. */
@@ -239,12 +243,35 @@ export class BullMQRuntime implements Runtime {
   async #serve(req: ScopeRequest): Promise<unknown> {
     const p = this.#pending.get(req.job);
     if (!p) throw new BullMQRuntimeError(`No step job "${req.job}" is awaited by this coordinator (it finished, was aborted, or the run moved to another process).`, "BAD_TASK");
-    const [writes, request] = req.args as [StepWrite[], StepRequest];
+    const [writes, request, position] = req.args as [StepWrite[], StepRequest, unknown];
     if (req.op !== "request" || !Array.isArray(writes) || typeof request !== "object" || request === null) {
       throw new BullMQRuntimeError(`Malformed scope request "${req.op}" for job "${req.job}".`, "BAD_TASK");
     }
-    if (writes.length > 0) p.scope.apply(writes);
-    return (await p.scope.request(request)) satisfies StepReply;
+    const at = parsePosition(position);
+    if (at === undefined) {
+      if (writes.length > 0) p.scope.apply(writes);
+      return (await p.scope.request(request)) satisfies StepReply;
+    }
+    // A job runs again when its worker died or stalled past its lock (while the first one may go
+    // on): what an earlier execution sent is taken once, its waits and calls joined, not repeated.
+    for (let i = Math.max(0, p.applied - at.writes); i < writes.length; i++) {
+      p.scope.apply([writes[i] as StepWrite]);
+      p.applied = at.writes + i + 1;
+    }
+    const key = canonical(request);
+    const known = p.asked.get(at.request);
+    if (known !== undefined && known.key === key) return await known.reply;
+    const reply = (async () => p.scope.request(request))();
+    p.asked.set(at.request, { key, reply });
+    reply.catch(() => {});
+    return (await reply) satisfies StepReply;
+  }
+
+  /** `outcome` without the writes the job's executions sent with requests already (see {@link #serve}). */
+  #unsent(outcome: SentOutcome, p: Pending): StepOutcome {
+    const { sent = 0, ...rest } = outcome;
+    const skip = Math.max(0, p.applied - (Number.isSafeInteger(sent) ? sent : 0));
+    return skip === 0 ? rest : { ...rest, writes: rest.writes.slice(skip) };
   }
 
   /** Adds jobs asked for in the same tick with one `addBulk` per queue: a fan-out is one round trip. */
@@ -333,7 +360,7 @@ export class BullMQRuntime implements Runtime {
    */
   async #await(task: StepTask, scope: StepScope, bus: Bus, queue: string, jobId: string, add: boolean): Promise<StepOutcome | undefined> {
     const failed = (error: unknown, writes: readonly StepWrite[] = []): StepOutcome => ({ ok: false, error: { ...errorJSON(error), step: task.step }, writes });
-    const mine: Pending = { task, scope, queue };
+    const mine: Pending = { task, scope, queue, applied: 0, asked: new Map() };
     this.#pending.set(jobId, mine);
     let waiter: Waiter | undefined;
     const unwait = () => {
@@ -396,7 +423,7 @@ export class BullMQRuntime implements Runtime {
           void this.#takeOver(watched.queue, jobId, bus).catch(() => {});
         }
         try {
-          return parseOutcome(await finished, jobId);
+          return this.#unsent(parseOutcome(await finished, jobId), mine);
         } catch (err) {
           if (err instanceof BullMQRuntimeError) throw err;
           // The job failed in BullMQ: its workers kept dying or stalling, or it was not a task they could run.

@@ -3,11 +3,11 @@ import { App, RunFinishedError, RunLockedError, RunSuspendedError, Workflow, des
 import { Bus, RemoteError } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
-import { parseStepJob, type StepJobData } from "./job.js";
+import { parseStepJob, type RequestPosition, type SentOutcome, type StepJobData } from "./job.js";
 import { withTraceCarrier } from "../../otel/auto.js";
 import { lockProblems, sharedLockSettings, type LockSettings } from "./locks.js";
 import { keys, queueName, routeField } from "./names.js";
-import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
+import type { StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
 
 /**
  * The workflows a worker runs: a list (each by its workflow name), or an App (its members by
@@ -165,7 +165,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
   let seen = new Set<string>();
   let maxLock = Infinity;
 
-  const process = async (job: Job<StepJobData, StepOutcome>, _token?: string, bullSignal?: AbortSignal): Promise<StepOutcome> => {
+  const process = async (job: Job<StepJobData, SentOutcome>, _token?: string, bullSignal?: AbortSignal): Promise<SentOutcome> => {
     const jobId = job.id ?? "";
     const { task, coordinator, trace } = parseStepJob(job.data, job.id);
     const wf = byName.get(task.workflow);
@@ -176,6 +176,10 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
     bullSignal?.addEventListener("abort", onBull, { once: true });
     // Writes the step made before a request travel with it, so the coordinator applies them first.
     let unsent: StepWrite[] = [];
+    // Writes sent with requests so far, and requests made: a run of this job again (its worker
+    // died or stalled) sends its first ones again, and the coordinator takes each once by position.
+    let sent = 0;
+    let asked = 0;
     const scope: StepScope = {
       signal: controller.signal,
       apply(writes) {
@@ -195,14 +199,17 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
         }
         const writes = unsent;
         unsent = [];
-        return bus.request(coordinator, jobId, "request", [writes, req], controller.signal) as Promise<StepReply>;
+        const at: RequestPosition = { writes: sent, request: asked++ };
+        sent += writes.length;
+        return bus.request(coordinator, jobId, "request", [writes, req, at], controller.signal) as Promise<StepReply>;
       },
     };
     running.set(jobId, { step: `${task.workflow}.${task.step}`, started: Date.now() });
     seen.add(`${task.workflow}.${task.step}`);
     try {
       const outcome = await withTraceCarrier(trace, () => executeTask(wf.target, task, scope));
-      return unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
+      const rest = unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
+      return sent === 0 ? rest : { ...rest, sent };
     } finally {
       running.delete(jobId);
       stop();
@@ -221,7 +228,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
         await q.close();
         await bus.redis.hset(keys.routes(prefix), route, queue);
       }
-      const worker = new Worker<StepJobData, StepOutcome>(queue, process, {
+      const worker = new Worker<StepJobData, SentOutcome>(queue, process, {
         connection: bullConnection(connection),
         prefix,
         concurrency,
