@@ -210,13 +210,18 @@ export class Bus {
   request(to: string, job: string, op: string, args: unknown[], signal: AbortSignal): Promise<unknown> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);
     const id = randomUUID();
+    let text: string;
+    try {
+      text = JSON.stringify({ kind: "req", id, from: this.id, job, op, args } satisfies Message);
+    } catch (err) {
+      return Promise.reject(new BullMQRuntimeError(`A scope request "${op}" for job "${job}" cannot be sent: ${err instanceof Error ? err.message : String(err)}.`, "BAD_TASK"));
+    }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.#pending.delete(id);
         reject(signal.reason as Error);
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      const text = JSON.stringify({ kind: "req", id, from: this.id, job, op, args } satisfies Message);
       this.#pending.set(id, {
         resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
         reject: (e: Error) => (signal.removeEventListener("abort", onAbort), reject(e)),

@@ -1,5 +1,7 @@
+import { jsonProblem } from "../../core/records.js";
+import { EventValidationError } from "../../index.js";
 import { BullMQRuntimeError } from "./errors.js";
-import type { StepOutcome, StepTask } from "../../index.js";
+import type { EventJSON, StepOutcome, StepRequest, StepTask, StepWrite } from "../../index.js";
 
 /** A step job's data: the JSON task, and the inbox of the coordinator that serves its scope. */
 export interface StepJobData {
@@ -55,4 +57,53 @@ export function parseOutcome(value: unknown, jobId: string): SentOutcome {
     return value as unknown as SentOutcome;
   }
   throw new BullMQRuntimeError(`Job "${jobId}" returned ${describe(value)}, not a step outcome; is a worker of another program consuming this stepwise queue?`, "BAD_TASK");
+}
+
+/**
+ * Why `what` (a step's task, or its events, writes or request) would not reach the other side as
+ * it is: only JSON crosses between a worker and its coordinator, so a BigInt or a cycle would fail the job with
+ * a bare TypeError, and a Date, NaN, Map or Set would arrive changed. Undefined when it is fine;
+ * else an error naming the step, the event and the field, and how many writes come before it.
+ */
+export function crossingProblem(task: StepTask, what: { writes?: readonly StepWrite[]; emitted?: readonly EventJSON[]; request?: StepRequest; task?: true }): { writesBefore: number; error: EventValidationError } | undefined {
+  const fail = (writesBefore: number, eventType: string, doing: string, problem: string) => {
+    const message = what.task
+      ? `Step "${task.step}" of workflow "${task.workflow}" cannot be handed to a BullMQ worker (only JSON crosses): ${doing} ${problem}.`
+      : `Step "${task.step}" of workflow "${task.workflow}" ${doing}, which cannot reach the run from its BullMQ worker (only JSON crosses): ${problem}.`;
+    return { writesBefore, error: new EventValidationError(message, { eventType, issues: [{ path: problem.split(" ")[0], message: problem }], runId: task.runId, step: task.step }) };
+  };
+  if (what.task) {
+    const problem = jsonProblem(task.event.data);
+    if (problem !== undefined) return fail(0, task.event.type, `the ${task.event.type} it handles:`, problem);
+    for (const [key, value] of Object.entries(task.state ?? {})) {
+      const bad = jsonProblem(value, "value");
+      if (bad !== undefined) return fail(0, "", `the run's ctx.store key "${key}":`, bad);
+    }
+  }
+  const writes = what.writes ?? [];
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i] as StepWrite;
+    if (w.kind === "store") {
+      const problem = jsonProblem(w.value, "value");
+      if (problem !== undefined) return fail(i, "", `set ctx.store key "${w.key}"`, problem);
+      continue;
+    }
+    const problem = jsonProblem(w.event.data);
+    if (problem !== undefined) return fail(i, w.event.type, w.kind === "send" ? `sent event ${w.event.type}` : `wrote event ${w.event.type} to the stream`, problem);
+  }
+  const emitted = what.emitted ?? [];
+  for (let i = 0; i < emitted.length; i++) {
+    const ev = emitted[i] as EventJSON;
+    const problem = jsonProblem(ev.data);
+    if (problem !== undefined) return fail(writes.length, ev.type, `returned event ${ev.type}`, problem);
+  }
+  const req = what.request;
+  if (req === undefined) return undefined;
+  const [ev, label] =
+    req.kind === "wait" ? [req.waiterEvent, "waited with waiter event"] : req.kind === "call" ? [req.request, "called ctx.call with event"] : [undefined, ""];
+  const problem = ev === undefined ? undefined : jsonProblem(ev.data);
+  if (ev !== undefined && problem !== undefined) return fail(writes.length, ev.type, `${label} ${ev.type}`, problem);
+  const other = req.kind === "wait" ? jsonProblem(req.requirements, "requirements") : req.kind === "runWorkflow" ? jsonProblem(req.input, "input") : undefined;
+  if (other !== undefined) return fail(writes.length, req.kind === "wait" ? req.type : "", req.kind === "wait" ? `waited for ${req.type}` : `ran workflow "${(req as { workflow: string }).workflow}"`, other);
+  return undefined;
 }

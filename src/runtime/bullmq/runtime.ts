@@ -5,7 +5,7 @@ import { App, describeWorkflow, executeTask, type Workflow } from "../../index.j
 import { Bus, errorJSON, type ScopeRequest } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
-import { parseOutcome, parsePosition, type SentOutcome, type StepJobData } from "./job.js";
+import { crossingProblem, parseOutcome, parsePosition, type SentOutcome, type StepJobData } from "./job.js";
 import { currentTraceCarrier } from "../../otel/auto.js";
 import { keys, queueName, routeField, stepJobId } from "./names.js";
 import type { Runtime, StepOutcome, StepReply, StepRequest, StepScope, StepTask, StepWrite } from "../../index.js";
@@ -325,6 +325,8 @@ export class BullMQRuntime implements Runtime {
     const failed = (error: unknown, writes: readonly StepWrite[] = []): StepOutcome => ({ ok: false, error: { ...errorJSON(error), step: task.step }, writes });
     if (this.#closed) return failed(new BullMQRuntimeError("The BullMQRuntime was closed; the step was not enqueued.", "CLOSED", { runId: task.runId, step: task.step }));
     if (scope.signal.aborted) return failed(scope.signal.reason);
+    const bad = crossingProblem(task, { task: true });
+    if (bad !== undefined) return failed(bad.error);
     let bus: Bus;
     let queue: string;
     try {

@@ -1,13 +1,13 @@
 import { Queue, Worker, type Job } from "bullmq";
 import { App, RunFinishedError, RunLockedError, RunSuspendedError, Workflow, describeWorkflow, executeTask, suspendRun, type StepDefinition, type Store, type WorkflowHandler } from "../../index.js";
-import { Bus, RemoteError } from "./bus.js";
+import { Bus, errorJSON, RemoteError } from "./bus.js";
 import { bullConnection, type RedisConnection } from "./connection.js";
 import { BullMQRuntimeError } from "./errors.js";
-import { parseStepJob, type RequestPosition, type SentOutcome, type StepJobData } from "./job.js";
+import { crossingProblem, parseStepJob, type RequestPosition, type SentOutcome, type StepJobData } from "./job.js";
 import { withTraceCarrier } from "../../otel/auto.js";
 import { lockProblems, sharedLockSettings, type LockSettings } from "./locks.js";
 import { keys, queueName, routeField } from "./names.js";
-import type { StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
+import type { StepOutcome, StepReply, StepRequest, StepScope, StepWrite } from "../../index.js";
 
 /**
  * The workflows a worker runs: a list (each by its workflow name), or an App (its members by
@@ -197,6 +197,8 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
             { runId: task.runId, step: task.step },
           );
         }
+        const bad = crossingProblem(task, { writes: unsent, request: req });
+        if (bad !== undefined) throw bad.error;
         const writes = unsent;
         unsent = [];
         const at: RequestPosition = { writes: sent, request: asked++ };
@@ -208,7 +210,11 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
     seen.add(`${task.workflow}.${task.step}`);
     try {
       const outcome = await withTraceCarrier(trace, () => executeTask(wf.target, task, scope));
-      const rest = unsent.length === 0 ? outcome : { ...outcome, writes: [...unsent, ...outcome.writes] };
+      const writes = unsent.length === 0 ? outcome.writes : [...unsent, ...outcome.writes];
+      let rest: StepOutcome = unsent.length === 0 ? outcome : { ...outcome, writes };
+      // Data JSON cannot carry fails the attempt here, naming it, with the writes made before it.
+      const bad = crossingProblem(task, { writes, ...(outcome.ok ? { emitted: outcome.emitted } : {}) });
+      if (bad !== undefined) rest = { ok: false, error: errorJSON(bad.error), writes: writes.slice(0, bad.writesBefore) };
       return sent === 0 ? rest : { ...rest, sent };
     } finally {
       running.delete(jobId);
