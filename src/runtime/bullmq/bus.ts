@@ -56,7 +56,9 @@ export class Bus {
   readonly #sub: Redis;
   readonly #aborts = new Map<string, Set<(reason: ErrorJSON) => void>>();
   readonly #aborted = new Map<string, { reason: ErrorJSON; at: number }>();
-  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; job: string; text: string }>();
+  readonly #pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; job: string; to: string; text: string }>();
+  /** Requests being answered here, by id: the same request sent again meanwhile is not served twice. */
+  readonly #serving = new Set<string>();
   /** Jobs whose run another coordinator took over, and its inbox. */
   readonly #moved = new Map<string, { to: string; at: number }>();
   #serve: ((req: ScopeRequest) => Promise<unknown>) | undefined;
@@ -83,6 +85,11 @@ export class Bus {
     bus.#pub.on("error", note);
     bus.#sub.on("error", note);
     bus.#sub.on("message", (channel: string, text: string) => bus.#receive(channel, text));
+    // Pub/sub keeps nothing: what was published to this process while it was disconnected is lost.
+    let opened = false;
+    bus.#sub.on("ready", () => {
+      if (opened) void bus.#resync();
+    });
     let timer: NodeJS.Timeout | undefined;
     try {
       // At start, fail at the first error: a worker that cannot reach Redis should say so, not hang.
@@ -101,7 +108,24 @@ export class Bus {
       clearTimeout(timer);
       failFast = undefined;
     }
+    opened = true;
     return bus;
+  }
+
+  /**
+   * After a reconnect of the subscriber: asks again what this process awaits (a reply published
+   * meanwhile was lost), and tells the others to send again what they await of it (a request
+   * published meanwhile was lost). Requests are served once by position (see the runtime), so a
+   * request that had arrived is joined, not repeated.
+   */
+  async #resync(): Promise<void> {
+    try {
+      await this.#sub.subscribe(keys.abort(this.#prefix), keys.inbox(this.#prefix, this.id));
+      for (const p of this.#pending.values()) await this.#pub.publish(keys.inbox(this.#prefix, this.coordinatorOf(p.job) ?? p.to), p.text);
+      await this.#pub.publish(keys.abort(this.#prefix), JSON.stringify({ resend: this.id }));
+    } catch {
+      // Disconnected again: the next reconnect tries again.
+    }
   }
 
   /** The connection for the runtime's own commands (lock settings). */
@@ -121,6 +145,9 @@ export class Bus {
     if (channel === keys.abort(this.#prefix)) {
       if (typeof m.job === "string" && typeof m.reason === "object" && m.reason !== null) this.#abortLocal(m.job, m.reason as ErrorJSON);
       if (typeof m.job === "string" && typeof m.moved === "string") this.#movedLocal(m.job, m.moved);
+      if (typeof m.resend === "string" && m.resend !== this.id) {
+        for (const p of this.#pending.values()) if ((this.coordinatorOf(p.job) ?? p.to) === m.resend) this.#pub.publish(keys.inbox(this.#prefix, m.resend), p.text).catch(() => {});
+      }
       return;
     }
     if (m.kind === "res" && typeof m.id === "string") {
@@ -132,7 +159,11 @@ export class Bus {
       return;
     }
     if (m.kind === "req" && typeof m.id === "string" && typeof m.from === "string" && typeof m.job === "string" && typeof m.op === "string" && Array.isArray(m.args)) {
-      void this.#answer(m as Extract<Message, { kind: "req" }>);
+      // Sent again (after a reconnect) while its answer is still on the way: that answer will do.
+      if (this.#serving.has(m.id)) return;
+      const id = m.id;
+      this.#serving.add(id);
+      void this.#answer(m as Extract<Message, { kind: "req" }>).finally(() => this.#serving.delete(id));
     }
   }
 
@@ -226,6 +257,7 @@ export class Bus {
         resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
         reject: (e: Error) => (signal.removeEventListener("abort", onAbort), reject(e)),
         job,
+        to,
         text,
       });
       this.#pub.publish(keys.inbox(this.#prefix, this.coordinatorOf(job) ?? to), text).catch((err: unknown) => {

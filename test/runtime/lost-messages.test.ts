@@ -1,0 +1,155 @@
+/**
+ * Redis pub/sub keeps nothing: a step's request to its coordinator published while the
+ * coordinator's subscriber is reconnecting, or the reply published while the worker's is, is
+ * lost. After a reconnect each side asks for it again (requests are served once by position, so
+ * that joins instead of repeating). A private `redis-server` on a free port lets the test cut one
+ * subscriber connection (CLIENT KILL) without touching the machine's shared Redis.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { HumanResponseEvent, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
+import { BullMQRuntime, createWorker, type StepWorker } from "stepwise-ai/bullmq";
+
+const binary = spawnSync("redis-server", ["--version"]).status === 0;
+if (!binary) {
+  if (process.env.CI === "true") throw new Error("redis-server is not installed and CI=true: the lost-message tests need it.");
+  console.warn("\n!!! redis-server is not installed: SKIPPING the lost-message tests. !!!\n");
+}
+
+class Answer extends HumanResponseEvent<{ ok: string }> {}
+
+let port = 0;
+const probe = () => new Redis(port, "127.0.0.1");
+
+class Waits extends Workflow<{ gate: boolean }, string> {
+  @step({ accepts: StartEvent, emits: StopEvent, waitsFor: Answer })
+  async ask(ev: StartEvent<{ gate: boolean }>, ctx: Context) {
+    if (ev.gate) {
+      // Asks only once the test has cut the coordinator's subscriber.
+      const r = probe();
+      try {
+        await r.rpush("started", "1");
+        while ((await r.get("go")) === null) await new Promise((res) => setTimeout(res, 5));
+      } finally {
+        r.disconnect();
+      }
+    }
+    const answer = await ctx.waitForEvent(Answer);
+    return new StopEvent({ result: `answered ${answer.ok}` });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(dir: string): Promise<ChildProcess> {
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const p = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  p.on("error", () => {});
+  try {
+    for (let i = 0; i < 200; i++) {
+      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited (${child.exitCode})`);
+      try {
+        await p.connect();
+        await p.ping();
+        return child;
+      } catch {
+        p.disconnect();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`redis-server on port ${port} did not answer`);
+  } finally {
+    p.disconnect();
+  }
+}
+
+describe.skipIf(!binary)("a scope request or its reply lost while a subscriber reconnects", () => {
+  let server: ChildProcess | undefined;
+  let dir = "";
+  let worker: StepWorker | undefined;
+  let runtime: BullMQRuntime | undefined;
+  let admin: Redis | undefined;
+  afterEach(async () => {
+    await runtime?.close();
+    await worker?.close(true);
+    admin?.disconnect();
+    if (server && server.exitCode === null) server.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const setup = async (slow: "worker" | "coordinator") => {
+    port = await freePort();
+    dir = mkdtempSync(join(tmpdir(), "stepwise-lost-"));
+    server = await startRedis(dir);
+    admin = probe();
+    // The side whose subscriber the test cuts reconnects after 400 ms: messages to it meanwhile are lost.
+    const later = { host: "127.0.0.1", port, retryStrategy: () => 400 };
+    const plain = { host: "127.0.0.1", port };
+    worker = await createWorker({ connection: slow === "worker" ? later : plain, workflows: [new Waits()], onWarning: () => {} });
+    runtime = new BullMQRuntime({ connection: slow === "coordinator" ? later : plain });
+    return { worker, runtime, admin };
+  };
+  /** The ids of the bus subscribers: the worker's (opened first), then the coordinator's. */
+  const subscribers = async (r: Redis) => {
+    const list = (await r.client("LIST")) as string;
+    return list
+      .split("\n")
+      .filter((l) => l.includes("name=stepwise-bus-sub"))
+      .map((l) => Number(/\bid=(\d+)/.exec(l)?.[1]))
+      .sort((a, b) => a - b);
+  };
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    for (let i = 0; i < 1000; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`gave up waiting for ${what}`);
+  };
+
+  it("a request published while the coordinator's subscriber is down is sent again when it is back", async () => {
+    const { runtime, admin } = await setup("coordinator");
+    const handler = new Waits({ runtime, timeout: 15 }).run({ gate: true });
+    await until("the step to start", async () => (await admin.llen("started")) === 1);
+    const subs = await subscribers(admin);
+    expect(subs).toHaveLength(2);
+    await admin.client("KILL", "ID", String(subs[1]));
+    await admin.set("go", "1");
+    handler.sendEvent(new Answer({ ok: "yes" }));
+    expect(await handler).toBe("answered yes");
+  }, 30_000);
+
+  it("a reply published while the worker's subscriber is down is asked for again when it is back", async () => {
+    const { runtime, worker, admin } = await setup("worker");
+    const listener = probe();
+    const requests: string[] = [];
+    listener.on("pmessage", (_p: string, _c: string, text: string) => {
+      if ((JSON.parse(text) as { kind?: string }).kind === "req") requests.push(text);
+    });
+    await listener.psubscribe("stepwise:stepwise:inbox:*");
+    try {
+      const handler = new Waits({ runtime, timeout: 15 }).run({ gate: false });
+      await until("the step's request", () => Promise.resolve(requests.length === 1 && worker.running === 1));
+      const subs = await subscribers(admin);
+      expect(subs).toHaveLength(2);
+      await admin.client("KILL", "ID", String(subs[0]));
+      handler.sendEvent(new Answer({ ok: "yes" }));
+      expect(await handler).toBe("answered yes");
+    } finally {
+      listener.disconnect();
+    }
+  }, 30_000);
+});
