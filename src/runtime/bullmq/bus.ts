@@ -24,6 +24,20 @@ type Message =
 const REMEMBER_ABORT_MS = 10 * 60_000;
 const MAX_REMEMBERED = 10_000;
 
+/**
+ * Sets `key` as the newest entry of `map` (kept in the order set), first dropping the oldest ones
+ * that are past {@link REMEMBER_ABORT_MS} or beyond {@link MAX_REMEMBERED}: it stops at the first
+ * one kept, so each entry costs one visit, however many are remembered.
+ */
+function remember<V extends { at: number }>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  for (const [k, v] of map) {
+    if (value.at - v.at <= REMEMBER_ABORT_MS && map.size < MAX_REMEMBERED) break;
+    map.delete(k);
+  }
+  map.set(key, value);
+}
+
 export function errorJSON(err: unknown): ErrorJSON {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
@@ -183,20 +197,12 @@ export class Bus {
   }
 
   #abortLocal(job: string, reason: ErrorJSON): void {
-    if (this.#aborted.size >= MAX_REMEMBERED) {
-      const now = Date.now();
-      for (const [k, v] of this.#aborted) if (now - v.at > REMEMBER_ABORT_MS || this.#aborted.size >= MAX_REMEMBERED) this.#aborted.delete(k);
-    }
-    this.#aborted.set(job, { reason, at: Date.now() });
+    remember(this.#aborted, job, { reason, at: Date.now() });
     for (const fn of this.#aborts.get(job) ?? []) fn(reason);
   }
 
   #movedLocal(job: string, to: string): void {
-    if (this.#moved.size >= MAX_REMEMBERED) {
-      const now = Date.now();
-      for (const [k, v] of this.#moved) if (now - v.at > REMEMBER_ABORT_MS || this.#moved.size >= MAX_REMEMBERED) this.#moved.delete(k);
-    }
-    this.#moved.set(job, { to, at: Date.now() });
+    remember(this.#moved, job, { to, at: Date.now() });
     // Requests the dead coordinator never answered are asked again of the new one.
     for (const p of this.#pending.values()) if (p.job === job) this.#pub.publish(keys.inbox(this.#prefix, to), p.text).catch(() => {});
   }
