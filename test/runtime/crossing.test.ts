@@ -32,6 +32,8 @@ class Crossing extends Workflow<Input, unknown> {
         // The bad send goes with this request: the wait fails at once, naming it.
         await ctx.waitForEvent(Reply);
         return new StopEvent({ result: "unreachable" });
+      case "wait":
+        return new StopEvent({ result: (await ctx.waitForEvent(Reply)).ok });
       case "store":
         ctx.store.set("k", v);
         return new StopEvent({ result: "stored" });
@@ -106,6 +108,13 @@ describe.skipIf(!available)("data a worker and its coordinator cannot exchange",
     const runtime = await setup();
     const { message } = await run(new Crossing({ runtime }), { kind: "store:date" });
     expect(message).toContain(`Step "make" of workflow "Crossing" set ctx.store key "k", which cannot reach the run from its BullMQ worker (only JSON crosses): value is a Date`);
+  });
+
+  it("an answer that is not JSON (a BigInt sent to a run without a store) fails the step instead of never arriving", async () => {
+    const runtime = await setup();
+    const handler = new Crossing({ runtime, timeout: 15 }).run({ kind: "wait" });
+    handler.sendEvent(new Reply({ ok: 10n as unknown as boolean }));
+    await expect(handler).rejects.toThrow(/The answer to the request \(wait\) of step job ".*" cannot be sent to its worker: it is not JSON \(Do not know how to serialize a BigInt\)/);
   });
 
   it("a task whose event holds a Map is not enqueued: the step fails naming the field", async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { HumanResponseEvent, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
+import { Event, HumanResponseEvent, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
 import { BullMQRuntime, createWorker, type StepWorker } from "stepwise-ai/bullmq";
 
 const binary = spawnSync("redis-server", ["--version"]).status === 0;
@@ -44,6 +44,19 @@ class Waits extends Workflow<{ gate: boolean }, string> {
   }
 }
 
+class Note extends Event<{ text: string }> {}
+/** More than the 16 MB a pub/sub message may be. */
+const BIG = 17 * 2 ** 20;
+
+class Big extends Workflow<{ where: "request" | "reply" }, string> {
+  @step({ accepts: StartEvent, emits: StopEvent, waitsFor: Answer })
+  async ask(ev: StartEvent<{ where: "request" | "reply" }>, ctx: Context) {
+    if (ev.where === "request") ctx.writeEventToStream(new Note({ text: "x".repeat(BIG) }));
+    const answer = await ctx.waitForEvent(Answer);
+    return new StopEvent({ result: `answered ${answer.ok.length}` });
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -56,7 +69,8 @@ function freePort(): Promise<number> {
 }
 
 async function startRedis(dir: string): Promise<ChildProcess> {
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  // A subscriber's output buffer is limited to 4 MB here (32 MB by default): a bigger message costs it its connection.
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--client-output-buffer-limit", "pubsub 4mb 2mb 60"], { stdio: "ignore" });
   const p = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   p.on("error", () => {});
   try {
@@ -91,7 +105,7 @@ describe.skipIf(!binary)("a scope request or its reply lost while a subscriber r
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const setup = async (slow: "worker" | "coordinator") => {
+  const setup = async (slow?: "worker" | "coordinator") => {
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), "stepwise-lost-"));
     server = await startRedis(dir);
@@ -99,7 +113,7 @@ describe.skipIf(!binary)("a scope request or its reply lost while a subscriber r
     // The side whose subscriber the test cuts reconnects after 400 ms: messages to it meanwhile are lost.
     const later = { host: "127.0.0.1", port, retryStrategy: () => 400 };
     const plain = { host: "127.0.0.1", port };
-    worker = await createWorker({ connection: slow === "worker" ? later : plain, workflows: [new Waits()], onWarning: () => {} });
+    worker = await createWorker({ connection: slow === "worker" ? later : plain, workflows: [new Waits(), new Big()], onWarning: () => {} });
     runtime = new BullMQRuntime({ connection: slow === "coordinator" ? later : plain });
     return { worker, runtime, admin };
   };
@@ -152,4 +166,34 @@ describe.skipIf(!binary)("a scope request or its reply lost while a subscriber r
       listener.disconnect();
     }
   }, 30_000);
+
+  it("a request or an answer too large for pub/sub fails the step at once, naming it; no subscriber loses its connection", async () => {
+    const { runtime, admin } = await setup();
+    const wf = new Big({ runtime, timeout: 20 });
+    // A small answer first: it opens the coordinator's bus.
+    const small = wf.run({ where: "reply" });
+    small.sendEvent(new Answer({ ok: "yes" }));
+    expect(await small).toBe("answered 3");
+    const subs = await subscribers(admin);
+    expect(subs).toHaveLength(2);
+
+    const asking = wf.run({ where: "request" });
+    const streamed: number[] = [];
+    const reading = (async () => {
+      for await (const e of asking.streamEvents()) if (e.toJSON().type === "Note") streamed.push((e.toJSON().data as { text: string }).text.length);
+    })().catch(() => {});
+    const err = await asking.then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/Step "ask" of workflow "Big": its request to the run \(wait, with its writes since the last one\) cannot be sent: it is 17\.0 MB, more than the 16 MB a Redis pub\/sub message may be/);
+    await reading;
+    // The write that could not go with the request went with the failed attempt's outcome.
+    expect(streamed).toEqual([BIG]);
+
+    const answered = wf.run({ where: "reply" });
+    answered.sendEvent(new Answer({ ok: "y".repeat(BIG) }));
+    await expect(answered).rejects.toThrow(/The answer to the request \(wait\) of step job ".*" cannot be sent to its worker: it is 17\.0 MB/);
+    expect(await subscribers(admin)).toEqual(subs);
+  }, 60_000);
 });

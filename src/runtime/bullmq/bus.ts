@@ -20,6 +20,29 @@ type Message =
   | { kind: "res"; id: string; ok: true; value: unknown }
   | { kind: "res"; id: string; ok: false; error: ErrorJSON };
 
+/**
+ * The largest message sent over pub/sub. Redis drops a subscriber whose output buffer passes its
+ * `client-output-buffer-limit pubsub` (32 MB by default): a bigger message never arrives, and
+ * costs the subscriber its connection.
+ */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** `message` as the text to publish, or why it cannot be sent (with the error code). */
+function encode(message: Message): { text: string } | { problem: string; code: string } {
+  let text: string;
+  try {
+    text = JSON.stringify(message);
+  } catch (err) {
+    return { problem: `it is not JSON (${err instanceof Error ? err.message : String(err)})`, code: "NOT_JSON" };
+  }
+  const bytes = Buffer.byteLength(text);
+  if (bytes <= MAX_MESSAGE_BYTES) return { text };
+  return {
+    problem: `it is ${(bytes / 2 ** 20).toFixed(1)} MB, more than the ${MAX_MESSAGE_BYTES / 2 ** 20} MB a Redis pub/sub message may be (past the subscriber's output buffer limit Redis drops its connection); keep large data out of events and pass a reference (a URL, a key) instead`,
+    code: "MESSAGE_TOO_LARGE",
+  };
+}
+
 /** How long an abort is remembered for a job this process has not started yet. */
 const REMEMBER_ABORT_MS = 10 * 60_000;
 const MAX_REMEMBERED = 10_000;
@@ -189,8 +212,16 @@ export class Bus {
     } catch (err) {
       reply = { kind: "res", id: req.id, ok: false, error: errorJSON(err) };
     }
+    let encoded = encode(reply);
+    if ("problem" in encoded) {
+      // An answer that cannot travel is an error the step gets, not a reply that never comes.
+      const kind = (req.args[1] as { kind?: unknown } | null | undefined)?.kind;
+      const error = new BullMQRuntimeError(`The answer to the request${typeof kind === "string" ? ` (${kind})` : ""} of step job "${req.job}" cannot be sent to its worker: ${encoded.problem}.`, encoded.code);
+      encoded = encode({ kind: "res", id: req.id, ok: false, error: errorJSON(error) });
+    }
+    if ("problem" in encoded) return;
     try {
-      await this.#pub.publish(keys.inbox(this.#prefix, req.from), JSON.stringify(reply));
+      await this.#pub.publish(keys.inbox(this.#prefix, req.from), encoded.text);
     } catch {
       // The asker waits on its step's signal; nothing else to do without Redis.
     }
@@ -243,16 +274,16 @@ export class Bus {
     this.#serve = fn;
   }
 
-  /** Asks process `to` to run `op(...args)` on the scope of `job`; rejects when `signal` aborts. */
-  request(to: string, job: string, op: string, args: unknown[], signal: AbortSignal): Promise<unknown> {
+  /**
+   * Asks process `to` to run `op(...args)` on the scope of `job`; rejects when `signal` aborts.
+   * Throws at once, sending nothing, when the request cannot go over pub/sub (`what` names it).
+   */
+  request(to: string, job: string, op: string, args: unknown[], signal: AbortSignal, what = `The scope request "${op}" of job "${job}"`): Promise<unknown> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);
     const id = randomUUID();
-    let text: string;
-    try {
-      text = JSON.stringify({ kind: "req", id, from: this.id, job, op, args } satisfies Message);
-    } catch (err) {
-      return Promise.reject(new BullMQRuntimeError(`A scope request "${op}" for job "${job}" cannot be sent: ${err instanceof Error ? err.message : String(err)}.`, "BAD_TASK"));
-    }
+    const encoded = encode({ kind: "req", id, from: this.id, job, op, args });
+    if ("problem" in encoded) throw new BullMQRuntimeError(`${what} cannot be sent: ${encoded.problem}.`, encoded.code);
+    const text = encoded.text;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.#pending.delete(id);

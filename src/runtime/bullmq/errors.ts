@@ -6,7 +6,8 @@ import { WorkflowError, type ErrorContext } from "../../index.js";
  * queue), `BAD_OPTION` (an option of `createWorker` / `BullMQRuntime` is invalid),
  * `BAD_TASK` (a job's data is not a step task this worker can run), `UNKNOWN_QUEUE`,
  * `WORKER_LOST` (a step's job failed because the workers running it kept dying or stalling),
- * `REDIS_UNAVAILABLE`.
+ * `REDIS_UNAVAILABLE`, `MESSAGE_TOO_LARGE` and `NOT_JSON` (a step's request to its run, or the
+ * answer, cannot go over Redis pub/sub).
  */
 export class BullMQRuntimeError extends WorkflowError {
   override readonly code: string;

@@ -200,10 +200,14 @@ export async function createWorker(options: CreateWorkerOptions): Promise<StepWo
         const bad = crossingProblem(task, { writes: unsent, request: req });
         if (bad !== undefined) throw bad.error;
         const writes = unsent;
+        const at: RequestPosition = { writes: sent, request: asked };
+        const what = `Step "${task.step}" of workflow "${task.workflow}": its request to the run (${req.kind}, with its writes since the last one)`;
+        // Throws, sending nothing, when it is too large for pub/sub: the writes then go with the outcome.
+        const reply = bus.request(coordinator, jobId, "request", [writes, req, at], controller.signal, what) as Promise<StepReply>;
         unsent = [];
-        const at: RequestPosition = { writes: sent, request: asked++ };
+        asked++;
         sent += writes.length;
-        return bus.request(coordinator, jobId, "request", [writes, req, at], controller.signal) as Promise<StepReply>;
+        return reply;
       },
     };
     running.set(jobId, { step: `${task.workflow}.${task.step}`, started: Date.now() });
