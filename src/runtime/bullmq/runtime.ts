@@ -124,6 +124,8 @@ export class BullMQRuntime implements Runtime {
   }
 
   #openBus(): Promise<Bus> {
+    // Opened after close() (a step being enqueued meanwhile), it would never be closed.
+    if (this.#closed) return Promise.reject(closedError());
     this.#bus ??= Bus.open(this.#connection, this.#prefix).then((bus) => {
       bus.serve((req) => this.#serve(req));
       return bus;
@@ -134,6 +136,7 @@ export class BullMQRuntime implements Runtime {
   #queue(name: string): Watched {
     let q = this.#queues.get(name);
     if (!q) {
+      if (this.#closed) throw closedError();
       const connection = bullConnection(this.#connection);
       const queue = new Queue(name, { connection, prefix: this.#prefix });
       const events = new QueueEvents(name, { connection, prefix: this.#prefix });
@@ -378,7 +381,8 @@ export class BullMQRuntime implements Runtime {
       onAbort = () => {
         resolve(failed(scope.signal.reason));
         // Drop the job if no worker took it yet; else tell the worker running it.
-        const q = this.#queue(queue).queue;
+        const q = this.#queues.get(queue)?.queue;
+        if (q === undefined) return; // closed: its queues with it
         void q
           .remove(jobId)
           .catch(() => 0)
@@ -485,6 +489,9 @@ type StepJob = { name: string; data: StepJobData; opts: { jobId: string; timesta
 
 /** What a job id held when a job was added under it (see `#afterAdd`). */
 type Found = { kind: "new" } | { kind: "same"; coordinator: string | undefined } | { kind: "other" };
+
+/** What a runtime used after close() says. */
+const closedError = () => new BullMQRuntimeError("The BullMQRuntime was closed; the step was not enqueued.", "CLOSED");
 
 /** The hash fields of a job that say whether and how it ended. */
 const FIELDS = ["timestamp", "finishedOn", "returnvalue", "failedReason"] as const;
