@@ -73,16 +73,19 @@ export async function queueStats(options: QueueStatsOptions): Promise<QueueStats
         const queue = new Queue(name, { connection: redis, prefix });
         try {
           const [counts, workers, lockRaw] = await Promise.all([queue.getJobCounts("waiting", "prioritized", "active", "delayed", "failed", "completed"), queue.getWorkersCount(), redis.get(keys.lock(prefix, name))]);
-          const steps: Record<string, StepJobCounts> = {};
+          // Job names come from Redis, where anyone with access may add a job: "__proto__" must stay a name.
+          const byStep = new Map<string, StepJobCounts>();
           if (sample > 0) {
             for (const state of ["waiting", "active", "failed"] as const) {
               const jobs = await queue.getJobs(state === "waiting" ? ["waiting", "prioritized"] : [state], 0, sample - 1);
               for (const job of jobs) {
-                const s = (steps[job.name] ??= { waiting: 0, active: 0, failed: 0 });
+                let s = byStep.get(job.name);
+                if (s === undefined) byStep.set(job.name, (s = { waiting: 0, active: 0, failed: 0 }));
                 s[state]++;
               }
             }
           }
+          const steps: Record<string, StepJobCounts> = Object.fromEntries(byStep);
           let lock: LockSettings | undefined;
           try {
             lock = lockRaw === null ? undefined : (JSON.parse(lockRaw) as LockSettings);
