@@ -98,8 +98,11 @@ describe.skipIf(!available)("a step's worker lost while the step waits on the co
       await reading;
       expect(streamed).toEqual(["Note before", "InputRequiredEvent", "Note after yes", "StopEvent"]);
       // The event sent before the wait entered the run once.
-      const sent = (store.getJournal(handler.runId) as JournalEntry[]).filter((e) => e.kind === "event" && e.event.type === "Asked");
-      expect(sent).toHaveLength(1);
+      const journal = store.getJournal(handler.runId) as JournalEntry[];
+      expect(journal.filter((e) => e.kind === "event" && e.event.type === "Asked")).toHaveLength(1);
+      // One wait, answered once; each stream write journaled once ("before", the question, "after").
+      expect(journal.filter((e) => e.kind === "waiting" || e.kind === "received").map((e) => e.kind)).toEqual(["waiting", "received"]);
+      expect(journal.filter((e) => e.kind === "stream")).toHaveLength(3);
     }, 60_000);
   }
 });
