@@ -61,9 +61,10 @@ export function parseOutcome(value: unknown, jobId: string): SentOutcome {
 
 /**
  * Why `what` (a step's task, or its events, writes or request) would not reach the other side as
- * it is: only JSON crosses between a worker and its coordinator, so a BigInt or a cycle would fail the job with
- * a bare TypeError, and a Date, NaN, Map or Set would arrive changed. Undefined when it is fine;
- * else an error naming the step, the event and the field, and how many writes come before it.
+ * it is: only JSON crosses between a worker and its coordinator, so a BigInt or a cycle would
+ * fail the job with a bare TypeError, and a Date, NaN, Map or Set would arrive changed. Undefined
+ * when it is fine; else an error naming the step, the event and the field, and how many writes
+ * come before it.
  */
 export function crossingProblem(task: StepTask, what: { writes?: readonly StepWrite[]; emitted?: readonly EventJSON[]; request?: StepRequest; task?: true }): { writesBefore: number; error: EventValidationError } | undefined {
   const fail = (writesBefore: number, eventType: string, doing: string, problem: string) => {
