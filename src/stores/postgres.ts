@@ -64,6 +64,9 @@ export interface PostgresStoreOptions {
 /** The channel `deliver` notifies on (payload: JSON `[schema, runId]`). */
 const CHANNEL = "stepwise_inbox";
 
+/** Pools given an 'error' listener by a store (one each, however many stores share the pool). */
+const QUIETED = new WeakSet<pg.Pool>();
+
 
 /**
  * Runs and journals in PostgreSQL. Pass a `pg.Pool` (the store does not end it) or a
@@ -103,13 +106,19 @@ export class PostgresStore implements Store {
       this.#ownsPool = true;
     }
     // An idle client whose connection dies emits 'error' on the pool; without a listener it would crash the process.
-    this.#pool.on("error", () => {});
+    // One listener per pool, however many stores share it.
+    if (!QUIETED.has(this.#pool)) {
+      QUIETED.add(this.#pool);
+      this.#pool.on("error", () => {});
+    }
     const sync = options.synchronousCommit;
     if (sync !== undefined) {
       // A startup parameter of every connection the pool opens from now on (no query of its own,
-      // so none is queued behind another on a fresh connection).
+      // so none is queued behind another on a fresh connection). It replaces one an earlier store
+      // set on a shared pool: repeated, it would grow the startup packet until the server refuses it.
       const config = (this.#pool as unknown as { options: { options?: string } }).options;
-      config.options = [config.options, `-c synchronous_commit=${sync}`].filter((o) => o !== undefined && o !== "").join(" ");
+      const others = (config.options ?? "").replace(/(^|\s)-c synchronous_commit=(on|off)(?=\s|$)/g, "").trim();
+      config.options = [others, `-c synchronous_commit=${sync}`].filter((o) => o !== "").join(" ");
     }
   }
 
