@@ -621,9 +621,9 @@ export class PostgresStore implements Store {
         const client = await this.#pool.connect();
         client.on("notification", (msg) => {
           if (msg.channel !== CHANNEL || !msg.payload) return;
-          const [schema, runId] = JSON.parse(msg.payload) as [string, string];
-          if (schema !== this.#schemaName) return;
-          for (const fn of this.#subscribers.get(runId) ?? []) fn();
+          const target = notified(msg.payload);
+          if (target === undefined || target[0] !== this.#schemaName) return;
+          for (const fn of this.#subscribers.get(target[1]) ?? []) fn();
         });
         // The connection died (terminated, network): forget it; the next subscription listens again.
         client.on("error", () => {
@@ -699,6 +699,21 @@ function rangesOf(entries: readonly JournalEntry[], runId: string): [number, num
   return ranges;
 }
 
+
+/**
+ * The `[schema, runId]` a notification on {@link CHANNEL} names, or undefined for a payload
+ * `deliver` did not send: anyone who can connect may NOTIFY the channel, and a throw here would
+ * be thrown out of the connection's socket handler (ending the process).
+ */
+function notified(payload: string): [string, string] | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  return Array.isArray(v) && typeof v[0] === "string" && typeof v[1] === "string" ? [v[0], v[1]] : undefined;
+}
 
 /** Whether the server can compress TOASTed values with lz4 (PostgreSQL 14+, built with it). */
 async function hasLz4(client: pg.PoolClient): Promise<boolean> {

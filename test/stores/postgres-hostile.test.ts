@@ -37,4 +37,29 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("a NOTIFY on the inbox channel that deliver did not send (not JSON, another shape) is ignored: subscribers are still woken by deliveries", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const other = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      let woke = 0;
+      const off = store.subscribe("r", () => woke++);
+      // LISTEN is in place once a first delivery gets through.
+      expect(await until(async () => woke > 0 || (await store.deliver("r", input), false))).toBe(true);
+      for (const junk of ["not json", '{"a":1}', "null", "[1]", `["${schema}"]`, `["${schema}", 7]`]) {
+        await other.query("SELECT pg_notify('stepwise_inbox', $1)", [junk]);
+      }
+      const before = woke;
+      await store.deliver("r", input);
+      expect(await until(() => woke > before)).toBe(true);
+      off();
+    } finally {
+      await other.end();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
 });
