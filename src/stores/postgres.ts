@@ -145,7 +145,7 @@ export class PostgresStore implements Store {
   }
 
   async #doInit(): Promise<void> {
-    const client = await this.#connect("open the store");
+    const { client, release } = await this.#connect("open the store");
     try {
       await client.query("BEGIN");
       // Serialises concurrent first uses of one schema.
@@ -188,7 +188,7 @@ export class PostgresStore implements Store {
       await client.query("ROLLBACK").catch(() => {});
       throw wrap(err, "open the store");
     } finally {
-      client.release();
+      release();
     }
   }
 
@@ -240,12 +240,31 @@ export class PostgresStore implements Store {
       UPDATE ${this.#t("meta")} SET value = '2' WHERE key = 'schema';`;
   }
 
-  async #connect(what: string): Promise<pg.PoolClient> {
+  /**
+   * A connection of the pool for a transaction, and `release` to give it back. While it is checked
+   * out the pool does not listen for its 'error' (its backend terminated, the network cut): that
+   * error is emitted even after it failed the query in flight, and with no listener it would be
+   * thrown out of the socket handler, ending the process. It is listened for here until `release`,
+   * which drops a connection that failed so.
+   */
+  async #connect(what: string): Promise<{ client: pg.PoolClient; release: (err?: unknown) => void }> {
+    let client: pg.PoolClient;
     try {
-      return await this.#pool.connect();
+      client = await this.#pool.connect();
     } catch (err) {
       throw wrap(err, what);
     }
+    let failed: Error | undefined;
+    const onError = (err: Error) => (failed ??= err);
+    client.on("error", onError);
+    return {
+      client,
+      release: (err?: unknown) => {
+        client.removeListener("error", onError);
+        const broken = failed ?? (err instanceof Error ? err : undefined);
+        client.release(broken);
+      },
+    };
   }
 
   async #q<R extends pg.QueryResultRow>(what: string, sql: string, args: unknown[], runId?: string): Promise<pg.QueryResult<R>> {
@@ -416,7 +435,7 @@ export class PostgresStore implements Store {
   async #inTransaction(runId: string, entries: readonly JournalEntry[], options: AppendOptions, end: RunEnd | undefined, what: string): Promise<void> {
     await this.#init();
     const work = (async () => {
-      const client = await this.#connect(what);
+      const { client, release } = await this.#connect(what);
       let broken: unknown;
       try {
         await client.query("BEGIN");
@@ -460,7 +479,7 @@ export class PostgresStore implements Store {
         throw this.#wrapWrite(err, what, runId);
       } finally {
         // A connection that could not roll back is broken: the pool drops it.
-        client.release(broken instanceof Error ? broken : undefined);
+        release(broken);
       }
     })();
     this.#inflight.add(work);

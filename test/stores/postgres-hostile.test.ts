@@ -62,4 +62,55 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("a backend terminated under an inbox-claiming append or finish fails that call with StoreError, nothing written, and no error escapes the process; the next call works", async () => {
+    const schema = uniqueSchema();
+    const app = `stepwise_claim_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const pool = new pg.Pool({ connectionString: PG_URL, application_name: app });
+    const clients: pg.PoolClient[] = [];
+    pool.on("acquire", (c) => clients.push(c));
+    const escaped: unknown[] = [];
+    const onUncaught = (err: unknown) => escaped.push(err);
+    process.on("uncaughtException", onUncaught);
+    const store = new PostgresStore(pool, { schema });
+    const other = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      const id = await store.deliver("r", { type: "Ping", data: {} });
+      const record = { kind: "event" as const, seq: 1, event: { type: "Ping", data: {} }, at: 1 };
+      for (const write of [
+        () => store.append("r", [record], { claim: [id] }),
+        () => store.finish("r", [record], { status: "completed", result: 1 }, { claim: [id] }),
+      ]) {
+        // Hold the run's row so the write waits inside PostgreSQL, then cut its connection.
+        await other.query("BEGIN");
+        await other.query(`SELECT 1 FROM "${schema}".stepwise_runs WHERE run_id = 'r' FOR UPDATE`);
+        const ended = clients.filter((c) => (c as unknown as { _ended: boolean })._ended).length;
+        const pending = write().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(await until(async () => ((await other.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [app])).rowCount ?? 0) > 0)).toBe(true);
+        await other.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app]);
+        expect(await pending).toMatchObject({ name: "StoreError", code: "STORE_FAILED" });
+        await other.query("ROLLBACK");
+        // The cut connection has seen its end (and emitted its error) by now.
+        expect(await until(() => clients.filter((c) => (c as unknown as { _ended: boolean })._ended).length > ended)).toBe(true);
+        expect(escaped).toEqual([]);
+        expect(await store.getJournal("r")).toEqual([]);
+        expect((await store.readInbox("r")).map((x) => x.id)).toEqual([id]);
+        expect((await store.getRun("r"))?.status).toBe("running");
+      }
+      await store.finish("r", [record], { status: "completed", result: 1 }, { claim: [id] });
+      expect(await store.readInbox("r")).toEqual([]);
+      expect((await store.getRun("r"))?.status).toBe("completed");
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      await other.end();
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
 });
