@@ -64,6 +64,13 @@ export interface PostgresStoreOptions {
 /** The channel `deliver` notifies on (payload: JSON `[schema, runId]`). */
 const CHANNEL = "stepwise_inbox";
 
+/** The connection a store LISTENs on, and how to give it back to the pool (once). */
+interface Listening {
+  client: pg.PoolClient;
+  release: (err?: Error | true) => void;
+  released: () => boolean;
+}
+
 /** Pools given an 'error' listener by a store (one each, however many stores share the pool). */
 const QUIETED = new WeakSet<pg.Pool>();
 
@@ -628,33 +635,54 @@ export class PostgresStore implements Store {
   }
 
   readonly #subscribers = new Map<string, Set<() => void>>();
-  #listener: Promise<pg.PoolClient | undefined> | undefined;
+  #listener: Promise<Listening | undefined> | undefined;
 
   #listen(): void {
     if (this.#listener) return;
     const generation = ++this.#generation;
     const mine = () => this.#generation === generation;
+    const lost = (): undefined => {
+      if (mine()) this.#listener = undefined;
+      return undefined;
+    };
     this.#listener = (async () => {
+      let client: pg.PoolClient;
       try {
         await this.#init();
-        const client = await this.#pool.connect();
-        client.on("notification", (msg) => {
-          if (msg.channel !== CHANNEL || !msg.payload) return;
-          const target = notified(msg.payload);
-          if (target === undefined || target[0] !== this.#schemaName) return;
-          for (const fn of this.#subscribers.get(target[1]) ?? []) fn();
-        });
-        // The connection died (terminated, network): forget it; the next subscription listens again.
-        client.on("error", () => {
-          if (mine()) this.#listener = undefined;
-          client.release(true);
-        });
-        await client.query(`LISTEN ${CHANNEL}`);
-        return client;
+        client = await this.#pool.connect();
       } catch {
-        if (mine()) this.#listener = undefined;
-        return undefined;
+        return lost();
       }
+      // The handlers come off the connection when it goes back to the pool, which hands it out
+      // again: left on, they would pile up on it and release it a second time when it dies.
+      let released = false;
+      const release = (err?: Error | true): void => {
+        if (released) return;
+        released = true;
+        client.removeListener("notification", onNotification);
+        client.removeListener("error", onError);
+        client.release(err);
+      };
+      const onNotification = (msg: pg.Notification): void => {
+        if (msg.channel !== CHANNEL || !msg.payload) return;
+        const target = notified(msg.payload);
+        if (target === undefined || target[0] !== this.#schemaName) return;
+        for (const fn of this.#subscribers.get(target[1]) ?? []) fn();
+      };
+      // The connection died (terminated, network): forget it; the next subscription listens again.
+      const onError = (err: Error): void => {
+        lost();
+        release(err);
+      };
+      client.on("notification", onNotification);
+      client.on("error", onError);
+      try {
+        await client.query(`LISTEN ${CHANNEL}`);
+      } catch (err) {
+        release(err instanceof Error ? err : true);
+        return lost();
+      }
+      return { client, release, released: () => released };
     })();
   }
 
@@ -665,13 +693,13 @@ export class PostgresStore implements Store {
     this.#listener = undefined;
     this.#generation++;
     if (!listener) return;
-    const done = listener.then(async (client) => {
-      if (!client) return;
+    const done = listener.then(async (listening) => {
+      if (!listening || listening.released()) return;
       try {
-        await client.query(`UNLISTEN ${CHANNEL}`);
-        client.release();
+        await listening.client.query(`UNLISTEN ${CHANNEL}`);
+        listening.release();
       } catch (err) {
-        client.release(err instanceof Error ? err : true);
+        listening.release(err instanceof Error ? err : true);
       }
     });
     this.#inflight.add(done);

@@ -113,4 +113,47 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("subscribing and unsubscribing over and over leaves no handlers on the pool's connections, and a pooled connection that dies later is not released twice", async () => {
+    const schema = uniqueSchema();
+    const app = `stepwise_listen_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const pool = new pg.Pool({ connectionString: PG_URL, application_name: app, max: 2 });
+    const clients = new Set<pg.PoolClient>();
+    pool.on("acquire", (c) => clients.add(c));
+    const escaped: unknown[] = [];
+    const onUncaught = (err: unknown) => escaped.push(err);
+    process.on("uncaughtException", onUncaught);
+    const store = new PostgresStore(pool, { schema });
+    const other = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      const cycles = 15;
+      for (let i = 0; i < cycles; i++) {
+        let woke = 0;
+        const off = store.subscribe("r", () => woke++);
+        expect(await until(async () => woke > 0 || (await store.deliver("r", input), false))).toBe(true);
+        off();
+      }
+      // Every UNLISTEN done: the connections are back in the pool with the pool's own 'error' listener only.
+      const clean = () => pool.idleCount === pool.totalCount && [...clients].every((c) => c.listenerCount("notification") === 0 && c.listenerCount("error") === 1);
+      expect(await until(clean)).toBe(true);
+      // The pooled connections die while idle.
+      const killed = await other.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app]);
+      expect(killed.rowCount).toBeGreaterThan(0);
+      expect(await until(() => pool.totalCount === 0)).toBe(true);
+      expect(escaped).toEqual([]);
+      // A new subscription listens on a new connection.
+      let woke = 0;
+      const off = store.subscribe("r", () => woke++);
+      expect(await until(async () => woke > 0 || (await store.deliver("r", input), false))).toBe(true);
+      off();
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      await other.end();
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
 });
