@@ -157,7 +157,10 @@ export class PostgresStore implements Store {
       await client.query("BEGIN");
       // Serialises concurrent first uses of one schema.
       await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`stepwise:${this.#schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
+      // Made only when missing: CREATE SCHEMA, even IF NOT EXISTS, needs the CREATE privilege on
+      // the database, which a role granted its schema only (or owning it) does not have.
+      const schema = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [this.#schemaName]);
+      if (schema.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
       const meta = await client.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [this.#t("meta")]);
       if (meta.rows[0]?.exists) {
         const row = await client.query<{ value: string }>(`SELECT value FROM ${this.#t("meta")} WHERE key = 'schema'`);

@@ -156,4 +156,31 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("opens as a role granted its schema only (no CREATE on the database): it makes the tables, and opens again once they exist", async () => {
+    const schema = uniqueSchema();
+    const role = `${schema}_role`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    const url = new URL(PG_URL);
+    url.username = role;
+    url.password = "";
+    try {
+      await admin.query(`CREATE ROLE "${role}" LOGIN`);
+      const db = (await admin.query<{ db: string }>("SELECT current_database() AS db")).rows[0]?.db ?? "";
+      expect((await admin.query<{ ok: boolean }>("SELECT has_database_privilege($1, $2, 'CREATE') AS ok", [role, db])).rows[0]?.ok).toBe(false);
+      await admin.query(`CREATE SCHEMA "${schema}"`);
+      await admin.query(`GRANT USAGE, CREATE ON SCHEMA "${schema}" TO "${role}"`);
+      const first = new PostgresStore(url.toString(), { schema });
+      await first.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      await first.close();
+      const again = new PostgresStore(url.toString(), { schema });
+      expect((await again.getRun("r"))?.status).toBe("running");
+      await again.close();
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.query(`DROP ROLE IF EXISTS "${role}"`);
+      await admin.end();
+    }
+  });
 });
