@@ -310,6 +310,9 @@ export class PostgresStore implements Store {
 
   /** Insert run `run`'s row, holding `lease` when given. */
   async #create(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease | undefined): Promise<void> {
+    for (const [what, text] of [["run id", run.runId], ["workflow name", run.workflow], ["parent run id", run.parentRunId ?? ""], ["lease owner", lease?.owner ?? ""]] as const) {
+      if (hasNul(text)) throw new StoreError(`Could not create run ${JSON.stringify(run.runId)}: its ${what} ${JSON.stringify(text)} holds the character U+0000, which PostgreSQL text cannot store. Nothing was written.`, "STORE_FAILED", { runId: run.runId });
+    }
     const row = [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt];
     const columns = "run_id, workflow, status, input, parent_run_id, format, created_at, updated_at";
     await this.#q(
@@ -329,6 +332,7 @@ export class PostgresStore implements Store {
    */
   async append(runId: string, entries: readonly JournalEntry[], options: AppendOptions = {}): Promise<void> {
     if (entries.length === 0 && !options.claim?.length && options.token === undefined) return;
+    if (hasNul(runId)) throw new StoreError(`Run ${JSON.stringify(runId)} is not in the store (schema ${this.#schema}).`, "STORE_FAILED", { runId });
     if (options.claim?.length) return this.#inTransaction(runId, entries, options, undefined, `append to the journal of run "${runId}"`);
     const fenced = options.token !== undefined;
     if (entries.length === 0) {
@@ -390,6 +394,7 @@ export class PostgresStore implements Store {
   }
 
   async setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): Promise<void> {
+    if (hasNul(runId)) throw new StoreError(`Run ${JSON.stringify(runId)} is not in the store (schema ${this.#schema}).`, "STORE_FAILED", { runId });
     const fenced = options.token !== undefined;
     const r = await this.#q(
       `set the status of run "${runId}"`,
@@ -413,6 +418,7 @@ export class PostgresStore implements Store {
    */
   async finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): Promise<void> {
     const what = `finish run "${runId}"`;
+    if (hasNul(runId)) throw new RunNotFoundError(`The store (schema ${this.#schema}) has no run ${JSON.stringify(runId)} to finish.`, { runId });
     if (options.claim?.length) return this.#inTransaction(runId, entries, options, end, what);
     const fenced = options.token !== undefined;
     const ranges = rangesOf(entries, runId);
@@ -523,12 +529,14 @@ export class PostgresStore implements Store {
   }
 
   async getRun(runId: string): Promise<StoredRun | undefined> {
+    if (hasNul(runId)) return undefined;
     const r = await this.#q<RunRow>(`read run "${runId}"`, this.#sql("getRun", () => `SELECT ${this.#cols} FROM ${this.#t("runs")} r WHERE run_id = $1`), [runId]);
     const row = r.rows[0];
     return row && toRun(row);
   }
 
   async getJournal(runId: string): Promise<readonly JournalEntry[]> {
+    if (hasNul(runId)) return [];
     const r = await this.#q<{ entries: string }>(
       `read the journal of run "${runId}"`,
       `SELECT entries FROM ${this.#t("commits")} WHERE run_id = $1 ORDER BY idx`,
@@ -541,6 +549,7 @@ export class PostgresStore implements Store {
   }
 
   async listRuns(filter: RunFilter = {}): Promise<readonly StoredRun[]> {
+    if (hasNul(filter.workflow ?? "") || hasNul(filter.status ?? "")) return [];
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.status !== undefined) {
@@ -558,6 +567,8 @@ export class PostgresStore implements Store {
   }
 
   async acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): Promise<LeaseResult> {
+    if (hasNul(runId)) return { acquired: false, holder: undefined };
+    if (hasNul(owner)) throw new StoreError(`Could not take the lease on run "${runId}": the owner name ${JSON.stringify(owner)} holds the character U+0000, which PostgreSQL text cannot store.`, "STORE_FAILED", { runId });
     const renew = options.token !== undefined;
     // The outer SELECT sees the row as it was before the UPDATE: the holder when it did not take.
     const r = await this.#q<{ lease_owner: string | null; lease_expires: string | null; lease_token: string; took: string | null }>(
@@ -584,6 +595,7 @@ export class PostgresStore implements Store {
   }
 
   async releaseLease(runId: string, owner: string): Promise<void> {
+    if (hasNul(runId) || hasNul(owner)) return;
     await this.#q(`release the lease on run "${runId}"`, this.#sql("release", () => `UPDATE ${this.#t("runs")} SET lease_owner = NULL, lease_expires = NULL WHERE run_id = $1 AND lease_owner = $2`), [
       runId,
       owner,
@@ -595,6 +607,7 @@ export class PostgresStore implements Store {
    * never queued for a run that has ended), and the notification goes out when it commits.
    */
   async deliver(runId: string, event: EventJSON): Promise<number> {
+    if (hasNul(runId)) throw new RunNotFoundError(`The store (schema ${this.#schema}) has no run ${JSON.stringify(runId)} to deliver an event to.`, { runId });
     const r = await this.#q<{ id: string }>(
       `deliver an event to run "${runId}"`,
       `WITH run AS (SELECT run_id FROM ${this.#t("runs")} WHERE run_id = $1 AND status IN ('running', 'waiting') FOR SHARE),
@@ -611,6 +624,7 @@ export class PostgresStore implements Store {
   }
 
   async readInbox(runId: string, limit?: number): Promise<readonly InboxItem[]> {
+    if (hasNul(runId)) return [];
     const r = await this.#q<{ id: string; event: string; at: string }>(
       `read the inbox of run "${runId}"`,
       this.#sql(limit === undefined ? "inbox" : "inboxUpTo", () => `SELECT id, event::text AS event, at FROM ${this.#t("inbox")} WHERE run_id = $1 ORDER BY id${limit === undefined ? "" : " LIMIT $2"}`),
@@ -763,6 +777,14 @@ function notified(payload: string): [string, string] | undefined {
     return undefined;
   }
   return Array.isArray(v) && typeof v[0] === "string" && typeof v[1] === "string" ? [v[0], v[1]] : undefined;
+}
+
+/**
+ * Whether `text` holds U+0000, which PostgreSQL's text cannot (JSON columns get it escaped as
+ * `\u0000`; run ids, names and filters are text). No stored run has such an id or name.
+ */
+function hasNul(text: string): boolean {
+  return text.includes("\u0000");
 }
 
 /** Whether the server can compress TOASTed values with lz4 (PostgreSQL 14+, built with it). */

@@ -183,4 +183,38 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await admin.end();
     }
   });
+
+  it("a run id, workflow or owner holding U+0000 (which PostgreSQL text cannot hold) is a run it does not have, not a store failure; creating one is refused by name, nothing written", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    const bad = "r\u0000x";
+    try {
+      // NUL inside JSON data is kept (escaped), in the run row as in the journal.
+      const data = { s: "a\u0000b\u0001\ud800", "\u0000": 1 };
+      await store.createRun({ runId: "ok", workflow: "W", input: { type: "StartEvent", data }, createdAt: 1 });
+      await store.finish("ok", [], { status: "completed", result: data });
+      expect(await store.getRun("ok")).toMatchObject({ input: { data }, result: data });
+
+      expect(await store.getRun(bad)).toBeUndefined();
+      expect(await store.getJournal(bad)).toEqual([]);
+      expect(await store.readInbox(bad)).toEqual([]);
+      expect(await store.listRuns({ workflow: "W\u0000" })).toEqual([]);
+      expect(await store.acquireLease(bad, "p", 1000, 1)).toEqual({ acquired: false, holder: undefined });
+      await store.releaseLease(bad, "p");
+      await expect(store.deliver(bad, input)).rejects.toMatchObject({ name: "RunNotFoundError" });
+      await expect(store.finish(bad, [], { status: "completed" })).rejects.toMatchObject({ name: "RunNotFoundError" });
+      await expect(store.append(bad, [{ kind: "run_resumed", owner: "p", at: 1 }])).rejects.toThrow(/is not in the store/);
+      await expect(store.setStatus(bad, "waiting")).rejects.toThrow(/is not in the store/);
+      for (const run of [{ runId: bad }, { workflow: "W\u0000" }, { parentRunId: bad }]) {
+        await expect(store.createRun({ runId: "new", workflow: "W", input, createdAt: 2, ...run })).rejects.toThrow(/U\+0000.*Nothing was written/);
+      }
+      await expect(store.createRunHeld({ runId: "new", workflow: "W", input, createdAt: 2 }, { owner: "p\u0000", ttlMs: 1000, now: 1 })).rejects.toThrow(/lease owner.*U\+0000/);
+      await store.createRun({ runId: "held", workflow: "W", input, createdAt: 3 });
+      await expect(store.acquireLease("held", "p\u0000", 1000, 1)).rejects.toThrow(/owner name.*U\+0000/);
+      expect((await store.listRuns()).map((r) => r.runId)).toEqual(["held", "ok"]);
+    } finally {
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
 });
