@@ -313,14 +313,14 @@ export class PostgresStore implements Store {
     for (const [what, text] of [["run id", run.runId], ["workflow name", run.workflow], ["parent run id", run.parentRunId ?? ""], ["lease owner", lease?.owner ?? ""]] as const) {
       if (hasNul(text)) throw new StoreError(`Could not create run ${JSON.stringify(run.runId)}: its ${what} ${JSON.stringify(text)} holds the character U+0000, which PostgreSQL text cannot store. Nothing was written.`, "STORE_FAILED", { runId: run.runId });
     }
-    const row = [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, run.createdAt];
+    const row = [run.runId, run.workflow, JSON.stringify(run.input), run.parentRunId ?? null, run.format ?? JOURNAL_FORMAT, Math.floor(run.createdAt)];
     const columns = "run_id, workflow, status, input, parent_run_id, format, created_at, updated_at";
     await this.#q(
       `create run "${run.runId}"`,
       lease === undefined
         ? this.#sql("createRun", () => `INSERT INTO ${this.#t("runs")} (${columns}) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6)`)
         : this.#sql("createRunHeld", () => `INSERT INTO ${this.#t("runs")} (${columns}, lease_owner, lease_expires, lease_token) VALUES ($1, $2, 'running', $3, $4, $5, $6, $6, $7, $8, 1)`),
-      lease === undefined ? row : [...row, lease.owner, lease.now + lease.ttlMs],
+      lease === undefined ? row : [...row, lease.owner, Math.ceil(lease.now + lease.ttlMs)],
     );
   }
 
@@ -587,7 +587,8 @@ export class PostgresStore implements Store {
              WHERE run_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires < $3) RETURNING lease_token)
            SELECT lease_owner, lease_expires, lease_token, (SELECT lease_token FROM took) AS took FROM ${this.#t("runs")} WHERE run_id = $1`,
           ),
-      renew ? [runId, owner, now, ttlMs, options.token] : [runId, owner, now, ttlMs],
+      // Whole ms, as the bigint columns hold them (a clock or a TTL may give fractions).
+      renew ? [runId, owner, Math.floor(now), Math.ceil(ttlMs), options.token] : [runId, owner, Math.floor(now), Math.ceil(ttlMs)],
     );
     const row = r.rows[0];
     if (row?.took != null) return { acquired: true, token: Number(row.took) };

@@ -217,4 +217,23 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("takes times and TTLs in fractions of a ms (a custom clock, leaseTtlMs: 10_000 / 3), as the other stores do, stored to the ms", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    try {
+      await store.createRun({ runId: "a", workflow: "W", input, createdAt: 1000.5 });
+      expect(await store.getRun("a")).toMatchObject({ createdAt: 1000 });
+      expect(await store.createRunHeld({ runId: "b", workflow: "W", input, createdAt: 1000.25 }, { owner: "o", ttlMs: 10_000 / 3, now: 1000.25 })).toBe(1);
+      expect((await store.getRun("b"))?.lease).toEqual({ owner: "o", expiresAt: 4334, token: 1 });
+      expect(await store.acquireLease("a", "o", 10_000 / 3, 2000.7)).toEqual({ acquired: true, token: 1 });
+      expect(await store.acquireLease("a", "o", 10_000 / 3, 2500.2, { token: 1 })).toEqual({ acquired: true, token: 1 });
+      // Held by "o" until about 5833: another owner waits, then takes it once it expired.
+      expect(await store.acquireLease("a", "p", 1000, 5000.5)).toMatchObject({ acquired: false, holder: { owner: "o", token: 1 } });
+      expect(await store.acquireLease("a", "p", 1000, 6000.5)).toEqual({ acquired: true, token: 2 });
+    } finally {
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
 });
