@@ -189,16 +189,44 @@ export class PostgresStore implements Store {
             lease_token BIGINT NOT NULL DEFAULT 0
           );
           CREATE INDEX ON ${this.#t("runs")} (created_at DESC);
+          ${this.#statusIndex()}
           ${this.#inboxTable()}
           ${this.#v3Tables(await hasLz4(client))}
         `);
       }
+      await this.#addStatusIndex(client);
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
       throw wrap(err, "open the store");
     } finally {
       release();
+    }
+  }
+
+  /**
+   * Runs by status, newest first: listing the live runs (a takeover poll every few seconds, a
+   * server start) reads those runs' rows, not every run the store has held. Not part of the
+   * schema version: a store made before it gets it when first used.
+   */
+  #statusIndex(): string {
+    return `CREATE INDEX IF NOT EXISTS stepwise_runs_status ON ${this.#t("runs")} (status, created_at DESC);`;
+  }
+
+  /**
+   * Adds {@link #statusIndex} to a store made without it. A role that may not index the table (it
+   * does not own it) goes on without: the index saves reads, nothing depends on it.
+   */
+  async #addStatusIndex(client: pg.PoolClient): Promise<void> {
+    const has = await client.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [`${this.#schema}.stepwise_runs_status`]);
+    if (has.rows[0]?.exists) return;
+    await client.query("SAVEPOINT status_index");
+    try {
+      await client.query(this.#statusIndex());
+      await client.query("RELEASE SAVEPOINT status_index");
+    } catch (err) {
+      if ((err as { code?: string }).code !== "42501") throw err;
+      await client.query("ROLLBACK TO SAVEPOINT status_index");
     }
   }
 

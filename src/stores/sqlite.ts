@@ -206,7 +206,9 @@ export class SqliteStore implements Store {
     const db = this.#db;
     if (stepwise) {
       const found = this.#schemaVersion();
-      if (found < SQLITE_SCHEMA_VERSION) return this.#migrate();
+      if (found < SQLITE_SCHEMA_VERSION) this.#migrate();
+      // A file made before the status index gets it (an older version reading the file ignores it).
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'stepwise_runs_status'").get() === undefined) db.exec(STATUS_INDEX);
       return;
     }
     db.exec(`
@@ -214,6 +216,7 @@ export class SqliteStore implements Store {
       CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
       ${RUNS_TABLE}
+      ${STATUS_INDEX}
       ${JOURNAL_TABLE}
       ${V4_TABLES}
       COMMIT;
@@ -720,6 +723,14 @@ const RUNS_TABLE = `
         lease_token INTEGER NOT NULL DEFAULT 0
       );
       CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);`;
+
+/**
+ * Runs by status, newest first: listing the live runs (a takeover poll every few seconds, a
+ * server start) reads those runs' rows, not every run the file has held. Not part of the schema
+ * version: a file made before it gets it when opened writable.
+ */
+const STATUS_INDEX = `
+      CREATE INDEX IF NOT EXISTS stepwise_runs_status ON stepwise_runs (status, created_at DESC);`;
 
 /**
  * One row per commit: `id` is `run_key << 32 | commit number` (1, 2, …), so a run's journal is

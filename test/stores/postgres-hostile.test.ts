@@ -177,6 +177,17 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       const again = new PostgresStore(url.toString(), { schema });
       expect((await again.getRun("r"))?.status).toBe("running");
       await again.close();
+      // Tables another role owns, made before the status index: opened without it, not refused.
+      await admin.query(`DROP INDEX "${schema}".stepwise_runs_status`);
+      await admin.query(`ALTER TABLE "${schema}".stepwise_runs OWNER TO postgres`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`);
+      const user = new PostgresStore(url.toString(), { schema });
+      expect((await user.listRuns({ status: "running" })).map((r) => r.runId)).toEqual(["r"]);
+      await user.close();
+      const owner = new PostgresStore(PG_URL, { schema });
+      await owner.listRuns();
+      await owner.close();
+      expect((await admin.query("SELECT to_regclass($1) IS NOT NULL AS ok", [`"${schema}".stepwise_runs_status`])).rows[0]).toEqual({ ok: true });
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await admin.query(`DROP ROLE IF EXISTS "${role}"`);
@@ -233,6 +244,53 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       expect(await store.acquireLease("a", "p", 1000, 6000.5)).toEqual({ acquired: true, token: 2 });
     } finally {
       await store.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it("listing the live runs (a takeover poll, a server start) reads the live runs' rows, not every run the store ever held", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL });
+    const sent: { text: string; values: unknown[] }[] = [];
+    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+    (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
+      const q = a[0] as { text?: string; values?: unknown[] };
+      if (typeof q === "object" && q.text?.includes("ORDER BY created_at DESC")) sent.push({ text: q.text, values: q.values ?? [] });
+      return query(...a);
+    };
+    const store = new PostgresStore(pool, { schema });
+    /** Rows of the runs table the last listing read (EXPLAIN ANALYZE of the statement the store sent). */
+    const rowsRead = async (): Promise<number> => {
+      const last = sent[sent.length - 1];
+      if (!last) throw new Error("no listing sent");
+      const plan = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${last.text}`, last.values)) as pg.QueryResult<{ "QUERY PLAN": [{ Plan: Node }] }>;
+      interface Node { "Relation Name"?: string; "Actual Rows": number; "Actual Loops": number; "Rows Removed by Filter"?: number; Plans?: Node[] }
+      const walk = (n: Node): number =>
+        (n["Relation Name"] === "stepwise_runs" ? n["Actual Rows"] * n["Actual Loops"] + (n["Rows Removed by Filter"] ?? 0) : 0) + (n.Plans ?? []).reduce((t, c) => t + walk(c), 0);
+      return walk(plan.rows[0]!["QUERY PLAN"][0].Plan);
+    };
+    try {
+      const read: number[] = [];
+      let made = 0;
+      let live = 0;
+      for (const ended of [200, 2000]) {
+        for (; made < ended; made += 100) {
+          await Promise.all(Array.from({ length: 100 }, (_, i) => store.createRun({ runId: `done-${made + i}`, workflow: "W", input, createdAt: made + i })));
+          await Promise.all(Array.from({ length: 100 }, (_, i) => store.finish(`done-${made + i}`, [], { status: "completed", result: i })));
+        }
+        await store.createRun({ runId: `live-${ended}`, workflow: "W", input, createdAt: ended * 10 });
+        live++;
+        await query(`ANALYZE "${schema}".stepwise_runs`);
+        expect((await store.listRuns({ status: "running", workflow: "W" })).length).toBe(live);
+        read.push(await rowsRead());
+        await store.listRuns({ status: "running" });
+        read.push(await rowsRead());
+      }
+      // 10x the ended runs: the same rows read (the live ones), not 10x.
+      expect(read).toEqual([1, 1, 2, 2]);
+    } finally {
+      await store.close();
+      await pool.end();
       await dropSchema(schema);
     }
   });

@@ -1,0 +1,56 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { SqliteStore } from "../../src/stores/sqlite.js";
+import { tempDir } from "./helpers.js";
+
+const input = { type: "StartEvent", data: {} };
+
+describe("SqliteStore under hostile use", () => {
+  const dirs: (() => void)[] = [];
+  afterEach(() => dirs.splice(0).forEach((rm) => rm()));
+  const file = () => {
+    const t = tempDir();
+    dirs.push(t.remove);
+    return join(t.dir, "runs.db");
+  };
+
+  it("listing the live runs (a takeover poll, a server start) searches an index by status instead of scanning every run; a file made before the index gets it", async () => {
+    const path = file();
+    // The statements the store prepares for listings, with the connection they were prepared on.
+    const listings: { db: Database.Database; sql: string }[] = [];
+    const prepare = Database.prototype.prepare;
+    Database.prototype.prepare = function (this: Database.Database, sql: string) {
+      if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
+      return prepare.call(this, sql);
+    } as typeof prepare;
+    try {
+      const plan = (args: unknown[]): string => {
+        const last = listings[listings.length - 1];
+        if (!last) throw new Error("no listing prepared");
+        return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
+      };
+      const check = async (store: SqliteStore) => {
+        expect(store.listRuns({ status: "running" }).map((r) => r.runId)).toEqual(["live"]);
+        expect(plan(["running"])).toMatch(/SEARCH r USING INDEX stepwise_runs_status \(status=\?\)/);
+        expect(store.listRuns({ status: "running", workflow: "W" }).map((r) => r.runId)).toEqual(["live"]);
+        expect(plan(["running", "W"])).toMatch(/SEARCH r USING INDEX stepwise_runs_status \(status=\?\)/);
+      };
+      const store = new SqliteStore(path);
+      for (let i = 0; i < 500; i++) void store.createRun({ runId: `done-${i}`, workflow: "W", input, createdAt: i });
+      for (let i = 0; i < 500; i++) void store.finish(`done-${i}`, [], { status: "completed", result: i });
+      await store.createRun({ runId: "live", workflow: "W", input, createdAt: 1000 });
+      await check(store);
+      store.close();
+      // A file from before the index.
+      const old = new Database(path);
+      old.exec("DROP INDEX stepwise_runs_status");
+      old.close();
+      const reopened = new SqliteStore(path);
+      await check(reopened);
+      reopened.close();
+    } finally {
+      Database.prototype.prepare = prepare;
+    }
+  });
+});
