@@ -19,11 +19,11 @@ describe("SqliteStore under hostile use", () => {
     const path = file();
     // The statements the store prepares for listings, with the connection they were prepared on.
     const listings: { db: Database.Database; sql: string }[] = [];
-    const prepare = Database.prototype.prepare;
+    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
     Database.prototype.prepare = function (this: Database.Database, sql: string) {
       if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
       return prepare.call(this, sql);
-    } as typeof prepare;
+    } as typeof Database.prototype.prepare;
     try {
       const plan = (args: unknown[]): string => {
         const last = listings[listings.length - 1];
@@ -50,7 +50,7 @@ describe("SqliteStore under hostile use", () => {
       await check(reopened);
       reopened.close();
     } finally {
-      Database.prototype.prepare = prepare;
+      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
     }
   });
 });
