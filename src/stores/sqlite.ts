@@ -207,8 +207,17 @@ export class SqliteStore implements Store {
     if (stepwise) {
       const found = this.#schemaVersion();
       if (found < SQLITE_SCHEMA_VERSION) this.#migrate();
-      // A file made before the status index gets it (an older version reading the file ignores it).
-      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'stepwise_runs_status'").get() === undefined) db.exec(STATUS_INDEX);
+      // A file made before the status index gets it (an older version reading the file ignores it),
+      // when it can: the index saves reads, nothing depends on it, so a file another connection
+      // holds the write lock on, or one this process may only read, is opened without it.
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'stepwise_runs_status'").get() === undefined) {
+        try {
+          db.exec(STATUS_INDEX);
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? "";
+          if (!isBusy(err) && !code.startsWith("SQLITE_READONLY")) throw err;
+        }
+      }
       return;
     }
     db.exec(`

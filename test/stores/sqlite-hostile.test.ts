@@ -53,4 +53,24 @@ describe("SqliteStore under hostile use", () => {
       Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
     }
   });
+
+  it("a file made before the status index opens while another connection holds its write lock: read now, indexed on a later open", async () => {
+    const path = file();
+    const first = new SqliteStore(path);
+    await first.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+    first.close();
+    const other = new Database(path);
+    other.exec("DROP INDEX stepwise_runs_status");
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      const reader = new SqliteStore(path, { busyTimeoutMs: 20 });
+      expect(reader.getRun("r")?.status).toBe("running");
+      reader.close();
+    } finally {
+      other.exec("COMMIT");
+    }
+    new SqliteStore(path).close();
+    expect(other.prepare("SELECT name FROM sqlite_master WHERE name = 'stepwise_runs_status'").pluck().get()).toBe("stepwise_runs_status");
+    other.close();
+  });
 });
