@@ -214,18 +214,22 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Adds {@link #statusIndex} to a store made without it. A role that may not index the table (it
-   * does not own it) goes on without: the index saves reads, nothing depends on it.
+   * Adds {@link #statusIndex} to a store made without it. The index saves reads, nothing depends
+   * on it: a role that may not index the table (it does not own it), or a table other
+   * transactions keep locked for more than a second (the build waits for them, and writers of
+   * runs would queue behind it), is left without it until a later first use.
    */
   async #addStatusIndex(client: pg.PoolClient): Promise<void> {
     const has = await client.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [`${this.#schema}.stepwise_runs_status`]);
     if (has.rows[0]?.exists) return;
     await client.query("SAVEPOINT status_index");
     try {
+      await client.query("SET LOCAL lock_timeout = 1000");
       await client.query(this.#statusIndex());
       await client.query("RELEASE SAVEPOINT status_index");
     } catch (err) {
-      if ((err as { code?: string }).code !== "42501") throw err;
+      const code = (err as { code?: string }).code;
+      if (code !== "42501" && code !== "55P03") throw err;
       await client.query("ROLLBACK TO SAVEPOINT status_index");
     }
   }

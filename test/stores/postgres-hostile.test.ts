@@ -294,4 +294,36 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("a store made before the status index opens while another transaction writes its runs table: not held until that ends, indexed on a later first use", async () => {
+    const schema = uniqueSchema();
+    const other = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    try {
+      const first = new PostgresStore(PG_URL, { schema });
+      await first.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      await first.close();
+      await other.query(`DROP INDEX "${schema}".stepwise_runs_status`);
+      await other.query("BEGIN");
+      await other.query(`UPDATE "${schema}".stepwise_runs SET updated_at = updated_at WHERE run_id = 'r'`);
+      const store = new PostgresStore(PG_URL, { schema });
+      let read: unknown;
+      void Promise.resolve(store.listRuns({ status: "running" })).then(
+        (runs) => (read = runs.map((r) => r.runId)),
+        (err: unknown) => (read = err),
+      );
+      expect(await until(() => read !== undefined)).toBe(true);
+      expect(read).toEqual(["r"]);
+      await other.query("COMMIT");
+      await store.close();
+      const later = new PostgresStore(PG_URL, { schema });
+      await later.getRun("r");
+      await later.close();
+      expect((await other.query("SELECT to_regclass($1) IS NOT NULL AS ok", [`"${schema}".stepwise_runs_status`])).rows[0]).toEqual({ ok: true });
+    } finally {
+      await other.query("ROLLBACK").catch(() => {});
+      await other.end();
+      await dropSchema(schema);
+    }
+  });
 });
