@@ -98,7 +98,15 @@ export class SqliteStore implements Store {
     // Loaded here, not at import, so a missing driver is an error saying how to install it.
     const Driver = requireOptional<typeof Database>("better-sqlite3", "SqliteStore (stepwise-ai/sqlite)");
     const readonly = options.readonly === true;
-    this.#busyMs = options.busyTimeoutMs ?? 5000;
+    const busy = options.busyTimeoutMs ?? 5000;
+    // SQLite reads NaN, Infinity or a negative value as 0 (fail at once when another connection writes).
+    if (typeof busy !== "number" || Number.isNaN(busy) || busy < 0) {
+      throw new StoreError(`SqliteStore busyTimeoutMs must be a number of ms from 0 (Infinity: wait as long as SQLite can), got ${String(busy)}.`, "STORE_FAILED");
+    }
+    if (options.synchronous !== undefined && options.synchronous !== "NORMAL" && options.synchronous !== "FULL") {
+      throw new StoreError(`SqliteStore synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(options.synchronous)}.`, "STORE_FAILED");
+    }
+    this.#busyMs = Math.min(2 ** 31 - 1, Math.ceil(busy));
     try {
       if (!readonly && path !== ":memory:" && !path.startsWith("file:")) createPrivate(path);
       if (readonly) ({ db: this.#db, copy: this.#copy } = openReadonly(Driver, path));

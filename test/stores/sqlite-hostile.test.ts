@@ -73,4 +73,28 @@ describe("SqliteStore under hostile use", () => {
     expect(other.prepare("SELECT name FROM sqlite_master WHERE name = 'stepwise_runs_status'").pluck().get()).toBe("stepwise_runs_status");
     other.close();
   });
+
+  it("busyTimeoutMs: Infinity waits as long as SQLite can; NaN, a negative value or an unknown synchronous are refused by name instead of becoming 'never wait'", () => {
+    const path = file();
+    const opened: Database.Database[] = [];
+    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
+    Database.prototype.prepare = function (this: Database.Database, sql: string) {
+      if (!opened.includes(this)) opened.push(this);
+      return prepare.call(this, sql);
+    } as typeof Database.prototype.prepare;
+    try {
+      const store = new SqliteStore(path, { busyTimeoutMs: Infinity });
+      expect(opened.at(-1)?.pragma("busy_timeout", { simple: true })).toBe(2 ** 31 - 1);
+      store.close();
+      const tenth = new SqliteStore(path, { busyTimeoutMs: 0.1 });
+      expect(opened.at(-1)?.pragma("busy_timeout", { simple: true })).toBe(1);
+      tenth.close();
+    } finally {
+      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
+    }
+    for (const busyTimeoutMs of [NaN, -1, "100" as unknown as number]) {
+      expect(() => new SqliteStore(path, { busyTimeoutMs })).toThrowError(/busyTimeoutMs must be a number of ms from 0/);
+    }
+    expect(() => new SqliteStore(path, { synchronous: "OFF" as "FULL" })).toThrowError(/synchronous must be "NORMAL" or "FULL", got "OFF"/);
+  });
 });
