@@ -71,6 +71,9 @@ interface Listening {
   released: () => boolean;
 }
 
+/** How often subscribers are woken on a pool of one connection (as a holder polls a store that cannot wake it). */
+const POOL_OF_ONE_WAKE_MS = 250;
+
 /** Pools given an 'error' listener by a store (one each, however many stores share the pool). */
 const QUIETED = new WeakSet<pg.Pool>();
 
@@ -412,9 +415,14 @@ export class PostgresStore implements Store {
        sq AS (INSERT INTO ${this.#t("seqs")} (run_id, lo, hi) SELECT ins.run_id, ($4::bigint[])[g.i][1], ($4::bigint[])[g.i][2] FROM ins, ${ranges})`;
   }
 
-  /** The error for a commit refused because run `runId` already holds one of its seqs (named). */
-  async #duplicate(runId: string, ranges: readonly (readonly [number, number])[]): Promise<Error> {
-    const held = await this.#q<{ lo: string; hi: string }>(`read the seqs of run "${runId}"`, `SELECT lo, hi FROM ${this.#t("seqs")} WHERE run_id = $1`, [runId]);
+  /**
+   * The error for a commit refused because run `runId` already holds one of its seqs (named).
+   * Inside a transaction its seqs are read on the transaction's `client`: a second connection
+   * from the pool may never come (a pool of one, or all held by such transactions).
+   */
+  async #duplicate(runId: string, ranges: readonly (readonly [number, number])[], client?: pg.PoolClient): Promise<Error> {
+    const sql = `SELECT lo, hi FROM ${this.#t("seqs")} WHERE run_id = $1`;
+    const held = client ? await client.query<{ lo: string; hi: string }>(sql, [runId]) : await this.#q<{ lo: string; hi: string }>(`read the seqs of run "${runId}"`, sql, [runId]);
     let seq: number | string = "?";
     for (const [lo, hi] of ranges) {
       for (const h of held.rows) {
@@ -506,7 +514,7 @@ export class PostgresStore implements Store {
             Date.now(),
             ranges,
           ]);
-          if (Number(ins.rows[0]?.n ?? 0) === 0) throw await this.#duplicate(runId, ranges);
+          if (Number(ins.rows[0]?.n ?? 0) === 0) throw await this.#duplicate(runId, ranges, client);
         }
         const claim = [...new Set(options.claim ?? [])];
         if (claim.length > 0) {
@@ -670,18 +678,34 @@ export class PostgresStore implements Store {
    * LISTEN on one connection of the pool (taken on the first subscription, given back after the
    * last). A wake-up only: a notification can be missed when that connection drops (it is taken
    * again on the next subscription), so callers also poll {@link readInbox} now and then.
+   * A pool of one connection cannot spare it (every other query would wait for it, a run forever):
+   * its subscribers are woken every 250 ms instead, to read their inbox.
    */
   subscribe(runId: string, onDelivery: () => void): () => void {
     let set = this.#subscribers.get(runId);
     if (!set) this.#subscribers.set(runId, (set = new Set()));
     const fn = () => onDelivery();
     set.add(fn);
-    this.#listen();
+    if (this.#poolOfOne()) this.#wakeEvery();
+    else this.#listen();
     return () => {
       set.delete(fn);
       if (set.size === 0 && this.#subscribers.get(runId) === set) this.#subscribers.delete(runId);
       if (this.#subscribers.size === 0) this.#unlisten();
     };
+  }
+
+  #poolOfOne(): boolean {
+    return ((this.#pool as unknown as { options: { max?: number } }).options.max ?? 10) <= 1;
+  }
+
+  /** The timer waking every subscriber on a pool of one connection (see {@link subscribe}). */
+  #waker: ReturnType<typeof setInterval> | undefined;
+
+  #wakeEvery(): void {
+    this.#waker ??= setInterval(() => {
+      for (const set of [...this.#subscribers.values()]) for (const fn of [...set]) fn();
+    }, POOL_OF_ONE_WAKE_MS);
   }
 
   readonly #subscribers = new Map<string, Set<() => void>>();
@@ -739,6 +763,8 @@ export class PostgresStore implements Store {
   #generation = 0;
 
   #unlisten(): void {
+    clearInterval(this.#waker);
+    this.#waker = undefined;
     const listener = this.#listener;
     this.#listener = undefined;
     this.#generation++;

@@ -1,11 +1,25 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
 import { PostgresStore } from "../../src/stores/postgres.js";
 import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from "./helpers.js";
 
 const available = await postgresAvailable();
 
 const input = { type: "StartEvent", data: {} };
+
+class Go extends Event<{ n: number }> {}
+
+/** Waits for Go, then ends with its n + 1. */
+class WaitsForGo extends Workflow {
+  constructor(options: ConstructorParameters<typeof Workflow>[0]) {
+    super(options);
+    this.addStep({ accepts: StartEvent, emits: StopEvent, waitsFor: Go }, async function wait(_: StartEvent, ctx) {
+      const go = await ctx.waitForEvent(Go);
+      return new StopEvent({ result: go.n + 1 });
+    });
+  }
+}
 
 /** Polls `cond` every 10 ms, at most `tries` times; true once it holds. */
 async function until(cond: () => boolean | Promise<boolean>, tries = 300): Promise<boolean> {
@@ -323,6 +337,57 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
     } finally {
       await other.query("ROLLBACK").catch(() => {});
       await other.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("an inbox-claiming append that repeats a seq is refused (JOURNAL_CONFLICT) on a pool of one connection, instead of waiting forever for a second one", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    const store = new PostgresStore(pool, { schema });
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      const record = { kind: "event" as const, seq: 1, event: input, at: 1 };
+      await store.append("r", [record]);
+      const id = await store.deliver("r", input);
+      let outcome: unknown;
+      void Promise.resolve(store.append("r", [record], { claim: [id] })).then(
+        () => (outcome = "written"),
+        (err: unknown) => (outcome = err),
+      );
+      expect(await until(() => outcome !== undefined)).toBe(true);
+      expect(outcome).toMatchObject({ code: "JOURNAL_CONFLICT", message: expect.stringMatching(/already holds event 1/) as unknown });
+      expect((await store.readInbox("r")).map((x) => x.id)).toEqual([id]);
+      await expect(store.finish("r", [record], { status: "completed" }, { claim: [id] })).rejects.toMatchObject({ code: "JOURNAL_CONFLICT" });
+      expect((await store.getRun("r"))?.status).toBe("running");
+    } finally {
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("a durable run on a pool of one connection completes, an event delivered from another process included (no LISTEN holding the only connection)", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    const store = new PostgresStore(pool, { schema });
+    const sender = new PostgresStore(PG_URL, { schema });
+    try {
+      const handler = new WaitsForGo({ store }).run({});
+      let result: unknown;
+      void handler.then(
+        (r) => (result = r),
+        (err: unknown) => (result = err),
+      );
+      expect(await until(async () => (await sender.getRun(handler.runId))?.status === "waiting")).toBe(true);
+      await sender.deliver(handler.runId, new Go({ n: 41 }).toJSON());
+      expect(await until(() => result !== undefined)).toBe(true);
+      expect(result).toBe(42);
+      expect(pool.totalCount).toBe(1);
+    } finally {
+      await sender.close();
+      await store.close();
+      await pool.end();
       await dropSchema(schema);
     }
   });
