@@ -782,8 +782,17 @@ export class PostgresStore implements Store {
     void done.finally(() => this.#inflight.delete(done));
   }
 
-  /** Waits for queries in flight, then ends the pool when the store made it; a pool passed in is left to its owner. */
-  async close(): Promise<void> {
+  /**
+   * Waits for queries in flight, then ends the pool when the store made it; a pool passed in is
+   * left to its owner. Closing again waits for the first close (the pool is ended once).
+   */
+  close(): Promise<void> {
+    return (this.#closed ??= this.#close());
+  }
+
+  #closed: Promise<void> | undefined;
+
+  async #close(): Promise<void> {
     // Let writes already queued (a run's last records, its lease release) reach the database first.
     await new Promise((r) => setImmediate(r));
     this.#subscribers.clear();

@@ -391,4 +391,17 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("closing a store twice (an app's shutdown and a finally) ends its pool once and resolves both", async () => {
+    const schema = uniqueSchema();
+    const store = new PostgresStore(PG_URL, { schema });
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      await Promise.all([store.close(), store.close()]);
+      await store.close();
+      await expect(store.getRun("r")).rejects.toMatchObject({ name: "StoreError" });
+    } finally {
+      await dropSchema(schema);
+    }
+  });
 });
