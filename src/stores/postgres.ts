@@ -676,22 +676,28 @@ export class PostgresStore implements Store {
 
   /**
    * LISTEN on one connection of the pool (taken on the first subscription, given back after the
-   * last). A wake-up only: a notification can be missed when that connection drops (it is taken
-   * again on the next subscription), so callers also poll {@link readInbox} now and then.
+   * last), shared by every store on that pool: stores on many schemas still hold one connection.
+   * A wake-up only: a notification can be missed when that connection drops (it is taken again
+   * on the next subscription), so callers also poll {@link readInbox} now and then.
    * A pool of one connection cannot spare it (every other query would wait for it, a run forever):
    * its subscribers are woken every 250 ms instead, to read their inbox.
    */
   subscribe(runId: string, onDelivery: () => void): () => void {
-    let set = this.#subscribers.get(runId);
-    if (!set) this.#subscribers.set(runId, (set = new Set()));
     const fn = () => onDelivery();
-    set.add(fn);
-    if (this.#poolOfOne()) this.#wakeEvery();
-    else this.#listen();
+    if (this.#poolOfOne()) {
+      this.#wakeable.add(fn);
+      this.#waker ??= setInterval(() => {
+        for (const wake of [...this.#wakeable]) wake();
+      }, POOL_OF_ONE_WAKE_MS);
+      return () => {
+        this.#wakeable.delete(fn);
+        if (this.#wakeable.size === 0) this.#stopWaking();
+      };
+    }
+    const remove = listenerOf(this.#pool).add(this.#schemaName, runId, fn);
+    this.#subscriptions.add(remove);
     return () => {
-      set.delete(fn);
-      if (set.size === 0 && this.#subscribers.get(runId) === set) this.#subscribers.delete(runId);
-      if (this.#subscribers.size === 0) this.#unlisten();
+      if (this.#subscriptions.delete(remove)) this.#track(remove());
     };
   }
 
@@ -699,17 +705,95 @@ export class PostgresStore implements Store {
     return ((this.#pool as unknown as { options: { max?: number } }).options.max ?? 10) <= 1;
   }
 
-  /** The timer waking every subscriber on a pool of one connection (see {@link subscribe}). */
+  /** This store's subscriptions to its pool's listener (see {@link subscribe}). */
+  readonly #subscriptions = new Set<() => Promise<void> | undefined>();
+  /** Subscribers on a pool of one connection, and the timer waking them (see {@link subscribe}). */
+  readonly #wakeable = new Set<() => void>();
   #waker: ReturnType<typeof setInterval> | undefined;
 
-  #wakeEvery(): void {
-    this.#waker ??= setInterval(() => {
-      for (const set of [...this.#subscribers.values()]) for (const fn of [...set]) fn();
-    }, POOL_OF_ONE_WAKE_MS);
+  #stopWaking(): void {
+    clearInterval(this.#waker);
+    this.#waker = undefined;
   }
 
-  readonly #subscribers = new Map<string, Set<() => void>>();
+  /** Waited for by {@link close}. */
+  #track(work: Promise<void> | undefined): void {
+    if (work === undefined) return;
+    this.#inflight.add(work);
+    void work.finally(() => this.#inflight.delete(work));
+  }
+
+  /**
+   * Waits for queries in flight, then ends the pool when the store made it; a pool passed in is
+   * left to its owner. Closing again waits for the first close (the pool is ended once).
+   */
+  close(): Promise<void> {
+    return (this.#closed ??= this.#close());
+  }
+
+  #closed: Promise<void> | undefined;
+
+  async #close(): Promise<void> {
+    // Let writes already queued (a run's last records, its lease release) reach the database first.
+    await new Promise((r) => setImmediate(r));
+    this.#wakeable.clear();
+    this.#stopWaking();
+    for (const remove of [...this.#subscriptions]) this.#track(remove());
+    this.#subscriptions.clear();
+    await Promise.allSettled([...this.#inflight]);
+    if (this.#ownsPool) await this.#pool.end();
+  }
+}
+
+/** The listener of each pool (see {@link PoolListener}). */
+const LISTENERS = new WeakMap<pg.Pool, PoolListener>();
+
+function listenerOf(pool: pg.Pool): PoolListener {
+  let listener = LISTENERS.get(pool);
+  if (!listener) LISTENERS.set(pool, (listener = new PoolListener(pool)));
+  return listener;
+}
+
+/**
+ * The LISTEN connection of one pool, shared by every store on it: one connection of the pool
+ * however many stores (schemas) subscribe. Each listening store taking its own would leave a pool
+ * of n connections none for queries once n stores have live runs.
+ */
+class PoolListener {
+  readonly #pool: pg.Pool;
+  /** Subscribers by schema, then run id. */
+  readonly #subscribers = new Map<string, Map<string, Set<() => void>>>();
+  #count = 0;
   #listener: Promise<Listening | undefined> | undefined;
+  #generation = 0;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /**
+   * Calls `fn` on each notification for run `runId` of `schema`. Returns what removes it (once);
+   * removing the last gives the connection back, and its promise settles when that is done.
+   */
+  add(schema: string, runId: string, fn: () => void): () => Promise<void> | undefined {
+    let runs = this.#subscribers.get(schema);
+    if (!runs) this.#subscribers.set(schema, (runs = new Map<string, Set<() => void>>()));
+    let set = runs.get(runId);
+    if (!set) runs.set(runId, (set = new Set()));
+    set.add(fn);
+    this.#count++;
+    this.#listen();
+    let removed = false;
+    return () => {
+      if (removed) return undefined;
+      removed = true;
+      set.delete(fn);
+      this.#count--;
+      if (set.size === 0 && runs.get(runId) === set) runs.delete(runId);
+      if (runs.size === 0 && this.#subscribers.get(schema) === runs) this.#subscribers.delete(schema);
+      return this.#count === 0 ? this.#unlisten() : undefined;
+    };
+  }
 
   #listen(): void {
     if (this.#listener) return;
@@ -722,7 +806,6 @@ export class PostgresStore implements Store {
     this.#listener = (async () => {
       let client: pg.PoolClient;
       try {
-        await this.#init();
         client = await this.#pool.connect();
       } catch {
         return lost();
@@ -740,8 +823,8 @@ export class PostgresStore implements Store {
       const onNotification = (msg: pg.Notification): void => {
         if (msg.channel !== CHANNEL || !msg.payload) return;
         const target = notified(msg.payload);
-        if (target === undefined || target[0] !== this.#schemaName) return;
-        for (const fn of this.#subscribers.get(target[1]) ?? []) fn();
+        if (target === undefined) return;
+        for (const fn of [...(this.#subscribers.get(target[0])?.get(target[1]) ?? [])]) fn();
       };
       // The connection died (terminated, network): forget it; the next subscription listens again.
       const onError = (err: Error): void => {
@@ -760,16 +843,12 @@ export class PostgresStore implements Store {
     })();
   }
 
-  #generation = 0;
-
-  #unlisten(): void {
-    clearInterval(this.#waker);
-    this.#waker = undefined;
+  #unlisten(): Promise<void> | undefined {
     const listener = this.#listener;
     this.#listener = undefined;
     this.#generation++;
-    if (!listener) return;
-    const done = listener.then(async (listening) => {
+    if (!listener) return undefined;
+    return listener.then(async (listening) => {
       if (!listening || listening.released()) return;
       try {
         await listening.client.query(`UNLISTEN ${CHANNEL}`);
@@ -778,27 +857,6 @@ export class PostgresStore implements Store {
         listening.release(err instanceof Error ? err : true);
       }
     });
-    this.#inflight.add(done);
-    void done.finally(() => this.#inflight.delete(done));
-  }
-
-  /**
-   * Waits for queries in flight, then ends the pool when the store made it; a pool passed in is
-   * left to its owner. Closing again waits for the first close (the pool is ended once).
-   */
-  close(): Promise<void> {
-    return (this.#closed ??= this.#close());
-  }
-
-  #closed: Promise<void> | undefined;
-
-  async #close(): Promise<void> {
-    // Let writes already queued (a run's last records, its lease release) reach the database first.
-    await new Promise((r) => setImmediate(r));
-    this.#subscribers.clear();
-    this.#unlisten();
-    await Promise.allSettled([...this.#inflight]);
-    if (this.#ownsPool) await this.#pool.end();
   }
 }
 

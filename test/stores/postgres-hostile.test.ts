@@ -404,4 +404,32 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await dropSchema(schema);
     }
   });
+
+  it("stores on many schemas sharing a pool LISTEN on one of its connections: queries still get one, and each subscriber is woken by its own schema's deliveries only", async () => {
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+    const schemas = [uniqueSchema(), uniqueSchema(), uniqueSchema()];
+    const stores = schemas.map((schema) => new PostgresStore(pool, { schema }));
+    try {
+      for (const store of stores) await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      const woke = stores.map(() => 0);
+      const offs = stores.map((store, i) => store.subscribe("r", () => woke[i]!++));
+      // The first store's deliveries until one wakes it (LISTEN is then in place).
+      expect(await until(async () => woke[0]! > 0 || (await stores[0]!.deliver("r", input), false))).toBe(true);
+      let read: unknown;
+      void Promise.resolve(stores[1]!.getRun("r")).then((r) => (read = r?.status));
+      expect(await until(() => read !== undefined)).toBe(true);
+      expect(read).toBe("running");
+      const before = [...woke];
+      await stores[2]!.deliver("r", input);
+      expect(await until(() => woke[2]! > before[2]!)).toBe(true);
+      expect([woke[0], woke[1]]).toEqual([before[0], before[1]]);
+      expect(pool.totalCount).toBeLessThanOrEqual(2);
+      offs.forEach((off) => off());
+      expect(await until(() => pool.idleCount === pool.totalCount)).toBe(true);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await pool.end();
+      for (const schema of schemas) await dropSchema(schema);
+    }
+  });
 });
