@@ -228,16 +228,27 @@ export class SqliteStore implements Store {
       }
       return;
     }
-    db.exec(`
-      BEGIN;
-      CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
-      ${RUNS_TABLE}
-      ${STATUS_INDEX}
-      ${JOURNAL_TABLE}
-      ${V4_TABLES}
-      COMMIT;
-    `);
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      // Another process opening the new file at once may have made the tables while this one
+      // waited for the lock: then it opens them.
+      if (this.#isStepwise(false)) {
+        db.exec("COMMIT");
+        return this.#init(true);
+      }
+      db.exec(`
+        CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
+        ${RUNS_TABLE}
+        ${STATUS_INDEX}
+        ${JOURNAL_TABLE}
+        ${V4_TABLES}
+      `);
+      db.exec("COMMIT");
+    } catch (err) {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      throw err;
+    }
   }
 
   /**

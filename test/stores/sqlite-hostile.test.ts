@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -5,6 +7,21 @@ import { SqliteStore } from "../../src/stores/sqlite.js";
 import { tempDir } from "./helpers.js";
 
 const input = { type: "StartEvent", data: {} };
+
+/**
+ * A child process: opens the file argv[1] in WAL mode, takes its write lock, says so, holds it
+ * ~300 ms, runs the SQL argv[2] (another process making the store's tables), commits.
+ */
+const CREATE_WHILE_LOCKED = `
+const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve("better-sqlite3"))});
+const db = new Database(process.argv[1]);
+db.pragma("journal_mode = WAL");
+db.exec("BEGIN IMMEDIATE");
+process.stdout.write("locked\\n");
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+db.exec(process.argv[2]);
+db.exec("COMMIT");
+db.close();`;
 
 describe("SqliteStore under hostile use", () => {
   const dirs: (() => void)[] = [];
@@ -96,5 +113,28 @@ describe("SqliteStore under hostile use", () => {
       expect(() => new SqliteStore(path, { busyTimeoutMs })).toThrowError(/busyTimeoutMs must be a number of ms from 0/);
     }
     expect(() => new SqliteStore(path, { synchronous: "OFF" as "FULL" })).toThrowError(/synchronous must be "NORMAL" or "FULL", got "OFF"/);
+  });
+
+  it("two processes opening a new file at once: the one that finds the tables made meanwhile opens the store instead of failing on 'table already exists'", async () => {
+    // The tables as a store makes them (sqlite_sequence comes with the AUTOINCREMENT table).
+    const model = file();
+    new SqliteStore(model).close();
+    const source = new Database(model, { readonly: true });
+    const ddl = (source.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name <> 'sqlite_sequence' ORDER BY rowid").pluck().all() as string[]).join(";\n");
+    const schema = source.prepare("SELECT value FROM stepwise_meta WHERE key = 'schema'").pluck().get() as string;
+    source.close();
+    const path = file();
+    const child = spawn(process.execPath, ["-e", CREATE_WHILE_LOCKED, path, `${ddl};\nINSERT INTO stepwise_meta (key, value) VALUES ('schema', '${schema}');`], { stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => d.toString().includes("locked") && resolve());
+      child.on("exit", () => reject(new Error("the child exited before it took the lock")));
+    });
+    // The file has no tables yet; the child makes them while this store waits for its lock.
+    const store = new SqliteStore(path);
+    await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+    expect(store.getRun("r")?.status).toBe("running");
+    store.close();
+    expect(await exited).toBe(0);
   });
 });
