@@ -538,7 +538,8 @@ export class SqliteStore implements Store {
       }
       this.#insertSeqs(runId, c.base, seqs);
     }
-    for (const id of options.claim ?? []) {
+    // An id claimed twice in one call is claimed once (as the other stores do).
+    for (const id of new Set(options.claim ?? [])) {
       if (this.#stmt.claim.run(id, runKey).changes === 0) {
         throw new StoreError(`Run "${runId}": inbox event ${id} is no longer in its inbox (another holder claimed it); nothing was written.`, "INBOX_CLAIMED", { runId });
       }

@@ -137,4 +137,14 @@ describe("SqliteStore under hostile use", () => {
     store.close();
     expect(await exited).toBe(0);
   });
+
+  it("an inbox id named twice in one claim is claimed once, as PostgreSQL and MemoryStore do, instead of refusing the whole commit", async () => {
+    const store = new SqliteStore(file());
+    await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+    const id = await store.deliver("r", input);
+    await store.append("r", [{ kind: "event", seq: 1, event: input, at: 1 }], { claim: [id, id] });
+    expect(store.getJournal("r")).toHaveLength(1);
+    expect(store.readInbox("r")).toEqual([]);
+    store.close();
+  });
 });
