@@ -758,6 +758,10 @@ function listenerOf(pool: pg.Pool): PoolListener {
  * The LISTEN connection of one pool, shared by every store on it: one connection of the pool
  * however many stores (schemas) subscribe. Each listening store taking its own would leave a pool
  * of n connections none for queries once n stores have live runs.
+ * A connection that dies while subscribers remain is replaced (after 100 ms, doubling to 5 s while
+ * it fails): a run subscribed here is not polled, so without it a waiting run would never hear of
+ * its deliveries again. When LISTEN is in place again every subscriber is woken once, for what was
+ * delivered while it was not.
  */
 class PoolListener {
   readonly #pool: pg.Pool;
@@ -766,6 +770,11 @@ class PoolListener {
   #count = 0;
   #listener: Promise<Listening | undefined> | undefined;
   #generation = 0;
+  /** The timer of the next attempt to listen again, and how many attempts failed in a row. */
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  /** A connection was lost with subscribers left: they are woken once LISTEN is back. */
+  #missed = false;
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -797,10 +806,21 @@ class PoolListener {
 
   #listen(): void {
     if (this.#listener) return;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     const generation = ++this.#generation;
     const mine = () => this.#generation === generation;
     const lost = (): undefined => {
-      if (mine()) this.#listener = undefined;
+      if (!mine()) return undefined;
+      this.#listener = undefined;
+      // Subscribers remain: listen again, later.
+      if (this.#count > 0) this.#missed = true;
+      if (this.#count > 0 && this.#retry === undefined) {
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined;
+          if (this.#count > 0) this.#listen();
+        }, Math.min(5_000, 100 * 2 ** this.#failures++));
+      }
       return undefined;
     };
     this.#listener = (async () => {
@@ -839,11 +859,21 @@ class PoolListener {
         release(err instanceof Error ? err : true);
         return lost();
       }
+      this.#failures = 0;
+      // What was delivered while the lost connection was being replaced was not notified here.
+      if (this.#missed && mine()) {
+        this.#missed = false;
+        for (const runs of [...this.#subscribers.values()]) for (const set of [...runs.values()]) for (const fn of [...set]) fn();
+      }
       return { client, release, released: () => released };
     })();
   }
 
   #unlisten(): Promise<void> | undefined {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#failures = 0;
+    this.#missed = false;
     const listener = this.#listener;
     this.#listener = undefined;
     this.#generation++;

@@ -432,4 +432,40 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       for (const schema of schemas) await dropSchema(schema);
     }
   });
+
+  it("a LISTEN connection that dies while a run is subscribed is replaced: deliveries made after (and while it was gone) still wake the run", async () => {
+    const schema = uniqueSchema();
+    const app = `stepwise_relisten_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const pool = new pg.Pool({ connectionString: PG_URL, application_name: app });
+    const store = new PostgresStore(pool, { schema });
+    const sender = new PostgresStore(PG_URL, { schema });
+    const other = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      let woke = 0;
+      const off = store.subscribe("r", () => woke++);
+      expect(await until(async () => woke > 0 || (await sender.deliver("r", input), false))).toBe(true);
+      for (let cut = 0; cut < 2; cut++) {
+        const killed = await other.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'", [app]);
+        expect(killed.rowCount).toBe(1);
+        // Delivered while the connection is gone or being replaced.
+        await sender.deliver("r", input);
+        const before = woke;
+        expect(await until(() => woke > before)).toBe(true);
+        // And once it is back, a delivery wakes the run by itself.
+        expect(await until(async () => ((await other.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'", [app])).rowCount ?? 0) === 1)).toBe(true);
+        const then = woke;
+        await sender.deliver("r", input);
+        expect(await until(() => woke > then)).toBe(true);
+      }
+      off();
+    } finally {
+      await other.end();
+      await sender.close();
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
 });
