@@ -694,7 +694,7 @@ export class PostgresStore implements Store {
         if (this.#wakeable.size === 0) this.#stopWaking();
       };
     }
-    const remove = listenerOf(this.#pool).add(this.#schemaName, runId, fn);
+    const remove = listenerOf(this.#pool).add(this.#schemaName, this.#t("inbox"), runId, fn);
     this.#subscriptions.add(remove);
     return () => {
       if (this.#subscriptions.delete(remove)) this.#track(remove());
@@ -760,8 +760,8 @@ function listenerOf(pool: pg.Pool): PoolListener {
  * of n connections none for queries once n stores have live runs.
  * A connection that dies while subscribers remain is replaced (after 100 ms, doubling to 5 s while
  * it fails): a run subscribed here is not polled, so without it a waiting run would never hear of
- * its deliveries again. When LISTEN is in place again every subscriber is woken once, for what was
- * delivered while it was not.
+ * its deliveries again. Each time LISTEN is in place, the subscribers whose inbox holds events
+ * are woken once: those were delivered before it was, and not notified here.
  */
 class PoolListener {
   readonly #pool: pg.Pool;
@@ -773,8 +773,8 @@ class PoolListener {
   /** The timer of the next attempt to listen again, and how many attempts failed in a row. */
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
-  /** A connection was lost with subscribers left: they are woken once LISTEN is back. */
-  #missed = false;
+  /** Each subscribed schema's inbox table. */
+  readonly #inboxes = new Map<string, string>();
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -784,7 +784,8 @@ class PoolListener {
    * Calls `fn` on each notification for run `runId` of `schema`. Returns what removes it (once);
    * removing the last gives the connection back, and its promise settles when that is done.
    */
-  add(schema: string, runId: string, fn: () => void): () => Promise<void> | undefined {
+  add(schema: string, inbox: string, runId: string, fn: () => void): () => Promise<void> | undefined {
+    this.#inboxes.set(schema, inbox);
     let runs = this.#subscribers.get(schema);
     if (!runs) this.#subscribers.set(schema, (runs = new Map<string, Set<() => void>>()));
     let set = runs.get(runId);
@@ -814,7 +815,6 @@ class PoolListener {
       if (!mine()) return undefined;
       this.#listener = undefined;
       // Subscribers remain: listen again, later.
-      if (this.#count > 0) this.#missed = true;
       if (this.#count > 0 && this.#retry === undefined) {
         this.#retry = setTimeout(() => {
           this.#retry = undefined;
@@ -860,20 +860,33 @@ class PoolListener {
         return lost();
       }
       this.#failures = 0;
-      // What was delivered while the lost connection was being replaced was not notified here.
-      if (this.#missed && mine()) {
-        this.#missed = false;
-        for (const runs of [...this.#subscribers.values()]) for (const set of [...runs.values()]) for (const fn of [...set]) fn();
-      }
+      if (mine()) await this.#wakeWaiting(client);
       return { client, release, released: () => released };
     })();
+  }
+
+  /**
+   * Wakes the subscribers whose inbox holds events, read on the LISTEN connection once LISTEN is
+   * in place (a delivery after this is notified). Where that read fails, all of the schema's.
+   */
+  async #wakeWaiting(client: pg.PoolClient): Promise<void> {
+    for (const [schema, runs] of [...this.#subscribers]) {
+      const inbox = this.#inboxes.get(schema);
+      let waiting: string[];
+      try {
+        if (inbox === undefined) throw new Error("no inbox");
+        waiting = (await client.query<{ run_id: string }>(`SELECT DISTINCT run_id FROM ${inbox} WHERE run_id = ANY($1::text[])`, [[...runs.keys()]])).rows.map((r) => r.run_id);
+      } catch {
+        waiting = [...runs.keys()];
+      }
+      for (const runId of waiting) for (const fn of [...(runs.get(runId) ?? [])]) fn();
+    }
   }
 
   #unlisten(): Promise<void> | undefined {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#failures = 0;
-    this.#missed = false;
     const listener = this.#listener;
     this.#listener = undefined;
     this.#generation++;

@@ -433,6 +433,9 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
     }
   });
 
+  /** The store's LISTEN connection in pg_stat_activity: its last statement is LISTEN, or the read of the inbox after it. */
+  const LISTENING = "(query LIKE 'LISTEN%' OR query LIKE 'SELECT DISTINCT run_id FROM%')";
+
   it("a LISTEN connection that dies while a run is subscribed is replaced: deliveries made after (and while it was gone) still wake the run", async () => {
     const schema = uniqueSchema();
     const app = `stepwise_relisten_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -447,14 +450,14 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       const off = store.subscribe("r", () => woke++);
       expect(await until(async () => woke > 0 || (await sender.deliver("r", input), false))).toBe(true);
       for (let cut = 0; cut < 2; cut++) {
-        const killed = await other.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'", [app]);
+        const killed = await other.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND ${LISTENING}`, [app]);
         expect(killed.rowCount).toBe(1);
         // Delivered while the connection is gone or being replaced.
         await sender.deliver("r", input);
         const before = woke;
         expect(await until(() => woke > before)).toBe(true);
         // And once it is back, a delivery wakes the run by itself.
-        expect(await until(async () => ((await other.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'", [app])).rowCount ?? 0) === 1)).toBe(true);
+        expect(await until(async () => ((await other.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND ${LISTENING}`, [app])).rowCount ?? 0) === 1)).toBe(true);
         const then = woke;
         await sender.deliver("r", input);
         expect(await until(() => woke > then)).toBe(true);
@@ -462,6 +465,31 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       off();
     } finally {
       await other.end();
+      await sender.close();
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
+  it("an event delivered after subscribe, before LISTEN is in place, still wakes the subscriber (and one whose inbox is empty is not woken)", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+    const store = new PostgresStore(pool, { schema });
+    const sender = new PostgresStore(PG_URL, { schema });
+    try {
+      await store.createRun({ runId: "r", workflow: "W", input, createdAt: 1 });
+      await store.createRun({ runId: "s", workflow: "W", input, createdAt: 2 });
+      // Every connection of the pool busy: LISTEN waits for one.
+      const held = await Promise.all([pool.connect(), pool.connect()]);
+      const woke: string[] = [];
+      const offs = ["r", "s"].map((runId) => store.subscribe(runId, () => woke.push(runId)));
+      await sender.deliver("r", input);
+      held.forEach((c) => c.release());
+      expect(await until(() => woke.length > 0)).toBe(true);
+      expect(woke).toEqual(["r"]);
+      offs.forEach((off) => off());
+    } finally {
       await sender.close();
       await store.close();
       await pool.end();
