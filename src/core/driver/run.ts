@@ -977,9 +977,28 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   }
 
   wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name, writer?: StreamWriter): Promise<Event> {
-    const { filter, timeout = null, waiterEvent } = options;
+    const { timeout = null, waiterEvent } = options;
     const requirements = requirementsOf(options.requirements);
+    // A filter that throws fails this wait alone, at the waiting step's await: not the step or
+    // caller whose event it was looking at, nor the other waits that event may end.
+    let failed: { error: WorkflowRuntimeError } | undefined;
+    let pending: Waiter | undefined;
+    const given = options.filter;
+    const filter =
+      given === undefined
+        ? undefined
+        : (ev: Event): boolean => {
+            if (failed !== undefined) return false;
+            try {
+              return given(ev);
+            } catch (cause) {
+              failed = { error: new WorkflowRuntimeError(`The filter of step "${slot.def.name}"'s waitForEvent(${eventTypeName(type)}) threw on ${article(eventTypeName(ev.constructor as EventClass))}: ${cause instanceof Error ? cause.message : String(cause)}`, "WAIT_FILTER_FAILED", { workflow: this.workflowName, runId: this.id, step: slot.def.name, cause }) };
+              pending?.reject(failed.error);
+              return false;
+            }
+          };
     const ev = this.#m.claim(type, requirements, filter);
+    if (failed !== undefined) return Promise.reject(failed.error);
     if (ev !== undefined) {
       this.#setup.journal?.received(stepRunId, ev);
       if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
@@ -1016,6 +1035,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       };
       if (signal.aborted) return reject(signal.reason as Error);
       if (!own) signal.addEventListener("abort", onAbort, { once: true });
+      pending = waiter;
       this.#m.addWait(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
       if (timeout !== null) {
@@ -1218,6 +1238,11 @@ function allowedFor(def: StepDefinition): Set<unknown> {
   let set = ALLOWED.get(def);
   if (set === undefined) ALLOWED.set(def, (set = new Set()));
   return set;
+}
+
+/** "an Answer", "a Reply": an event type's name with its article, for messages. */
+function article(name: string): string {
+  return `${/^[AEIOU]/i.test(name) ? "an" : "a"} ${name}`;
 }
 
 /** A new child run's id: flat (see start.ts's flatId). */
