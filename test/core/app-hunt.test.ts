@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow, type WorkflowRuntimeError } from "../../src/index.js";
 
 class Ask extends Event<{ q: number }> {}
@@ -56,5 +56,61 @@ describe("a waitForEvent filter that throws", () => {
       })
       .addStep({ accepts: Go, emits: Answer }, (ev) => new Answer({ a: ev.x }));
     expect(await outcome(wf.run())).toEqual({ ok: "WAIT_FILTER_FAILED" });
+  });
+});
+
+describe("ctx.call with one request event in several calls at once", () => {
+  it("the run's end rejects every call of the group still pending", async () => {
+    const seen: string[] = [];
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: Answer }, async function asker(_ev, ctx) {
+        const ask = new Ask({ q: 1 });
+        await Promise.allSettled([ctx.call(ask, Answer), ctx.call(ask, Answer)].map((p) => p.catch((e: unknown) => seen.push((e as WorkflowRuntimeError).code))));
+        return new StopEvent({ result: seen });
+      })
+      .addStep({ accepts: Ask, emits: Answer }, async function never() {
+        await new Promise(() => {});
+      });
+    const h = wf.run();
+    await vi.waitFor(() => expect(h.status === "running" || h.status === "waiting").toBe(true));
+    await new Promise((r) => setTimeout(r, 5));
+    h.cancel();
+    await expect(h).rejects.toThrow(/cancelled/);
+    await vi.waitFor(() => expect(seen).toEqual(["CANCELLED", "CANCELLED"]));
+  });
+
+  it("answers each call, in the order they were made, instead of leaving the first one pending until the run ends", async () => {
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: Answer }, async function asker(_ev, ctx) {
+        const ask = new Ask({ q: 3 });
+        const replies = await Promise.all([ctx.call(ask, Answer), ctx.call(ask, Answer), ctx.call(ask, Answer)]);
+        return new StopEvent({ result: replies.map((r) => r.a) });
+      })
+      .addStep({ accepts: Ask, emits: Answer }, async function square(ev) {
+        await Promise.resolve();
+        return new Answer({ a: ev.q * ev.q });
+      });
+    expect(await wf.run()).toEqual([9, 9, 9]);
+  });
+
+  it("a call of the group that times out leaves the next one to be answered", async () => {
+    let started = 0;
+    const release: (() => void)[] = [];
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: Answer }, async function asker(_ev, ctx) {
+        const ask = new Ask({ q: 2 });
+        const first = ctx.call(ask, Answer, { timeout: 0.01 }).then((r) => r.a, (e: unknown) => (e as WorkflowRuntimeError).code);
+        const second = ctx.call(ask, Answer).then((r) => r.a);
+        const out = await first;
+        release.splice(0).forEach((f) => f());
+        return new StopEvent({ result: [out, await second] });
+      })
+      .addStep({ accepts: Ask, emits: Answer, numWorkers: 1 }, async function held(ev) {
+        started++;
+        await new Promise<void>((r) => release.push(r));
+        return new Answer({ a: ev.q * 10 });
+      });
+    expect(await wf.run()).toEqual(["TIMEOUT", 20]);
+    expect(started).toBeGreaterThanOrEqual(1);
   });
 });

@@ -154,6 +154,8 @@ interface PendingCall {
   readonly reply: EventClass;
   readonly resolve: (ev: Event) => void;
   readonly reject: (err: unknown) => void;
+  /** A later call with the same request event: the next invocation handling it answers that one. */
+  next: PendingCall | undefined;
 }
 
 const CONTRACT_CODES = new Set(["UNDECLARED_EVENT", "NOT_AN_EVENT", "UNKNOWN_STEP", "RESOURCES_ON_RUNTIME"]);
@@ -682,7 +684,6 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     }
     if (!willRetry && this.#calls?.has(ev)) {
       const call = this.#calls.get(ev) as PendingCall;
-      this.#calls.delete(ev);
       const why = error instanceof Error ? error.message : String(error);
       call.reject(new WorkflowRuntimeError(`Step "${def.name}", handling ${eventTypeName(ev.constructor as EventClass)} for ctx.call, failed: ${why}`, "CALL_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }));
       this.#m.drop(slot);
@@ -933,7 +934,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       // As for waits: no listener on the run's own signal; the run's end rejects pending calls.
       const own = signal === this.#controller?.signal;
       const settle = () => {
-        calls.delete(request);
+        unlinkCall(calls, request, call);
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
         if (!own) signal.removeEventListener("abort", onAbort);
       };
@@ -943,7 +944,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       };
       if (signal.aborted) return reject(signal.reason as Error);
       if (!own) signal.addEventListener("abort", onAbort, { once: true });
-      calls.set(request, {
+      const call: PendingCall = {
         reply,
         resolve: (ev) => {
           settle();
@@ -953,7 +954,16 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
           settle();
           reject(err as Error); // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a rejection reason is an Error here
         },
-      });
+        next: undefined,
+      };
+      // The same request event in calls already pending (one event object sent twice): this call
+      // waits behind them, answered by a later invocation handling it, instead of replacing them.
+      let last = calls.get(request);
+      if (last === undefined) calls.set(request, call);
+      else {
+        while (last.next !== undefined) last = last.next;
+        last.next = call;
+      }
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           settle();
@@ -1136,7 +1146,11 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.#controller?.abort(this.#endReason());
     for (const w of waits) w.reject(this.#endReason());
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
-    if (this.#calls !== undefined && this.#calls.size > 0) for (const call of [...this.#calls.values()]) call.reject(this.#endReason());
+    if (this.#calls !== undefined && this.#calls.size > 0) {
+      const pending: PendingCall[] = [];
+      for (const head of this.#calls.values()) for (let c: PendingCall | undefined = head; c !== undefined; c = c.next) pending.push(c);
+      for (const call of pending) call.reject(this.#endReason());
+    }
     this.#setup.journal?.finished(status, result, error);
     this.#setup.onEnd?.();
     this.#trace?.end(status, status === "completed" ? undefined : error);
@@ -1238,6 +1252,22 @@ function allowedFor(def: StepDefinition): Set<unknown> {
   let set = ALLOWED.get(def);
   if (set === undefined) ALLOWED.set(def, (set = new Set()));
   return set;
+}
+
+/** Take `call` out of the pending calls with event `request` (it is answered, failed or given up). */
+function unlinkCall(calls: Map<Event, PendingCall>, request: Event, call: PendingCall): void {
+  const head = calls.get(request);
+  if (head === call) {
+    if (call.next === undefined) calls.delete(request);
+    else calls.set(request, call.next);
+    return;
+  }
+  for (let c = head; c !== undefined; c = c.next) {
+    if (c.next === call) {
+      c.next = call.next;
+      return;
+    }
+  }
 }
 
 /** "an Answer", "a Reply": an event type's name with its article, for messages. */
