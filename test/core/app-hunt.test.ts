@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { Event, StartEvent, StopEvent, Workflow, type WorkflowRuntimeError } from "../../src/index.js";
+import { getEventListeners } from "node:events";
+import { Event, StartEvent, StopEvent, Workflow, type Context, type WorkflowRuntimeError } from "../../src/index.js";
 
 class Ask extends Event<{ q: number }> {}
 class Answer extends Event<{ a: number }> {}
@@ -112,5 +113,46 @@ describe("ctx.call with one request event in several calls at once", () => {
       });
     expect(await wf.run()).toEqual(["TIMEOUT", 20]);
     expect(started).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("child runs started at once by one step", () => {
+  const N = 50;
+  let cancelled = 0;
+  const child = () =>
+    new Workflow({ name: "Child", timeout: null }).addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx: Context) => {
+      await new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          cancelled++;
+          reject(ctx.signal.reason as Error);
+        }),
+      );
+    });
+
+  it(`${N} children of a step without a step timeout put no abort listener on the run's signal (no MaxListenersExceededWarning), and the parent's cancel still reaches each`, async () => {
+    cancelled = 0;
+    let listeners = -1;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const parent = new Workflow({ name: "Parent", timeout: null }).addStep({ accepts: StartEvent, emits: StopEvent }, async function fan(_ev, ctx) {
+        const runs = Array.from({ length: N }, () => ctx.runWorkflow(child()));
+        listeners = getEventListeners(ctx.signal, "abort").length;
+        await Promise.all(runs);
+        return new StopEvent({ result: "all done?" });
+      });
+      const h = parent.run();
+      await vi.waitFor(() => expect(listeners).toBeGreaterThanOrEqual(0));
+      await new Promise((r) => setTimeout(r, 5));
+      h.cancel();
+      await expect(h).rejects.toThrow(/cancelled/);
+      await vi.waitFor(() => expect(cancelled).toBe(N));
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(listeners).toBe(0);
+    expect(warnings).toEqual([]);
   });
 });

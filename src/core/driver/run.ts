@@ -91,6 +91,8 @@ export interface RunSetup {
   journal: RunJournal | null;
   parentRunId?: string | undefined;
   parentSignal?: AbortSignal | undefined;
+  /** The parent run of a child run: when `parentSignal` is its own, it ends the child itself (no listener per child). */
+  parent?: Run | undefined;
   /** A child run hands its streamed events up to its parent through this. */
   forward?: ((ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => void) | undefined;
   /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
@@ -344,10 +346,16 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     if (timeout !== null) Run.#listFor(clock, timeout * 1000).add(this);
     if (parentSignal) {
       if (parentSignal.aborted) return this.cancel(parentSignal.reason);
-      const onAbort = () => this.cancel(parentSignal.reason);
-      parentSignal.addEventListener("abort", onAbort, { once: true });
-      // Removed when the child ends: a parent step running many children keeps no listener per child (11.16).
-      this.#unlinkParent = () => parentSignal.removeEventListener("abort", onAbort);
+      // On the parent run's own signal (a step without a step timeout), the parent's end cancels its
+      // children itself: many children at once put no listener each on it (Node warns past 10).
+      const adopted = this.#setup.parent?.adopt(parentSignal, this);
+      if (adopted !== undefined) this.#unlinkParent = adopted;
+      else {
+        const onAbort = () => this.cancel(parentSignal.reason);
+        parentSignal.addEventListener("abort", onAbort, { once: true });
+        // Removed when the child ends: a parent step running many children keeps no listener per child (11.16).
+        this.#unlinkParent = () => parentSignal.removeEventListener("abort", onAbort);
+      }
     }
     const tracer = getTracer();
     if (tracer) this.#trace = tracer.startRun({ runId: this.id, workflow: this.workflowName, parentRunId: this.#setup.parentRunId, resumed: restore !== undefined, carrier: restore?.trace });
@@ -372,6 +380,20 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       this.#m.emit(input, undefined, undefined);
       this.#sendEarly();
     });
+  }
+
+  /** Child runs whose parent signal is this run's own: cancelled by this run's end. */
+  #children: Set<Run> | undefined;
+
+  /**
+   * @internal `child` starts on `signal`: when it is this run's own, this run's end cancels the
+   * child; returns what takes it off (called when the child ends). Undefined for another signal.
+   */
+  adopt(signal: AbortSignal, child: Run): (() => void) | undefined {
+    if (this.#controller === undefined || signal !== this.#controller.signal) return undefined;
+    const children = (this.#children ??= new Set<Run>());
+    children.add(child);
+    return () => children.delete(child);
   }
 
   /* ------------------------------------------------------------ events in */
@@ -1144,6 +1166,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.#unlinkParent?.();
     this.#unlinkParent = undefined;
     this.#controller?.abort(this.#endReason());
+    const children = this.#children;
+    if (children !== undefined && children.size > 0) for (const child of [...children]) child.cancel(this.#endReason());
     for (const w of waits) w.reject(this.#endReason());
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
     if (this.#calls !== undefined && this.#calls.size > 0) {
