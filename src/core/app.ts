@@ -3,6 +3,22 @@ import type { EventClass } from "./events.js";
 import type { StepDefinition } from "./step.js";
 import { planOf, RESERVED, Workflow, type WorkflowOptions } from "./workflow.js";
 
+/**
+ * @internal The member workflow `path` names among an App's `members`: a member's name, or, for
+ * a member that is an App itself, its name, a dot and the path of a member in it (`"shop.Pricing"`).
+ */
+export function memberAt(members: ReadonlyMap<string, Workflow>, path: string): Workflow | undefined {
+  const direct = members.get(path);
+  if (direct !== undefined) return direct;
+  for (const [name, wf] of members) {
+    if (wf instanceof App && path.startsWith(`${name}.`)) {
+      const found = memberAt(wf.members, path.slice(name.length + 1));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 /** Options of an {@link App}: its members, and the options of the App's runs. */
 export interface AppOptions extends WorkflowOptions {
   /** The member workflows: a list (named by their workflow names) or `{ name: instance }`. */
@@ -69,7 +85,10 @@ function composePlan(name: string, members: ReadonlyMap<string, Workflow>, entry
       if (accepts.length === 0) continue;
       const qualified: StepDefinition = { ...def, name: `${member}.${def.name}`, accepts };
       steps.push(qualified);
-      owners.set(qualified, { member, instance: wf });
+      // A member that is an App itself: its step keeps its own member's instance and keys, under
+      // this member's name ("shop.Pricing"), as its step name is ("shop.Pricing.price").
+      const inner = plan.owners?.get(def);
+      owners.set(qualified, inner === undefined ? { member, instance: wf } : { member: `${member}.${inner.member}`, instance: inner.instance });
     }
   }
   if (starters.length > 1 && entry === undefined) {

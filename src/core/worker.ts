@@ -1,4 +1,4 @@
-import { App } from "./app.js";
+import { App, memberAt } from "./app.js";
 import { Context, type RunState, type StepPort, type StepRef, type WaitOptions } from "./context.js";
 import { WorkflowError, WorkflowRuntimeError } from "./errors.js";
 import { eventTypeName, type Event, type EventClass, type EventJSON } from "./events.js";
@@ -60,7 +60,7 @@ class WorkerPort implements StepPort {
   /** The step the task names, its workflow instance, and the Context's view of it. */
   resolve(): { def: StepDefinition; ref: WorkerRef; instance: Workflow } {
     const { task } = this;
-    const instance = this.target instanceof App ? this.target.members.get(task.workflow) : this.plan.workflow === task.workflow ? this.target : undefined;
+    const instance = this.target instanceof App ? memberAt(this.target.members, task.workflow) : this.plan.workflow === task.workflow ? this.target : undefined;
     const def = instance && planOf(instance).byName.get(task.step);
     if (instance === undefined || def === undefined) {
       throw new WorkflowRuntimeError(`A runtime handed workflow "${this.plan.workflow}" a task for step "${task.step}" of "${task.workflow}", which it does not have; give the worker the same workflow as the run.`, "UNKNOWN_STEP", { workflow: this.plan.workflow, runId: task.runId, step: task.step });
@@ -168,7 +168,7 @@ class WorkerPort implements StepPort {
   /** The name the run knows child workflow `target` by. */
   #childName(target: unknown): string | undefined {
     if (typeof target === "string") return target;
-    const owner = this.target instanceof App && this.#member !== undefined ? this.target.members.get(this.#member) : this.target;
+    const owner = this.target instanceof App && this.#member !== undefined ? memberAt(this.target.members, this.#member) : this.target;
     const children = owner === undefined ? new Map<string, Workflow>() : describeWorkflow(owner).children;
     for (const [name, wf] of children) if (wf === target || wf.constructor === target) return name;
     return target instanceof Workflow ? planOf(target as Workflow).workflow : undefined;

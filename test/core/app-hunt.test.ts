@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { getEventListeners } from "node:events";
-import { Event, StartEvent, StopEvent, Workflow, type Context, type WorkflowRuntimeError } from "../../src/index.js";
+import { App, Event, executeTask, StartEvent, StopEvent, Workflow, type Context, type Runtime, type WorkflowRuntimeError } from "../../src/index.js";
 
 class Ask extends Event<{ q: number }> {}
 class Answer extends Event<{ a: number }> {}
@@ -154,5 +154,58 @@ describe("child runs started at once by one step", () => {
     }
     expect(listeners).toBe(0);
     expect(warnings).toEqual([]);
+  });
+});
+
+describe("an App as a member of an App", () => {
+  class Priced extends Event<{ by: string; price: number }> {}
+  class Shipped extends Event<{ by: string[] }> {}
+  class Pricing extends Workflow {
+    readonly who = "pricing";
+    constructor() {
+      super();
+      this.addStep({ accepts: StartEvent, emits: Priced }, function price(this: Pricing, _ev, ctx) {
+        ctx.store.set("n", 1);
+        return new Priced({ by: this.who, price: 5 });
+      });
+    }
+  }
+  class Shipping extends Workflow {
+    readonly who = "shipping";
+    constructor() {
+      super();
+      this.addStep({ accepts: Priced, emits: Shipped }, function ship(this: Shipping, ev, ctx) {
+        ctx.store.set("n", 2);
+        return new Shipped({ by: [ev.by, this.who] });
+      });
+    }
+  }
+  const done = new Workflow({ name: "Done" }).addStep({ accepts: Shipped, emits: StopEvent }, function finish(ev) {
+    return new StopEvent({ result: ev.by });
+  });
+
+  it("runs each inner member's steps on its own instance, with its own ctx.store keys", async () => {
+    const shop = new App({ workflows: [new Pricing(), new Shipping()] });
+    const app = new App({ workflows: { shop, done } });
+    const h = app.run();
+    expect(await h).toEqual(["pricing", "shipping"]);
+    expect(h.state).toEqual({ "shop.Pricing/n": 1, "shop.Shipping/n": 2 });
+  });
+
+  it("runs them on a runtime's worker too: the task names the inner member by its path", async () => {
+    const make = (runtime?: Runtime) => new App({ workflows: { shop: new App({ workflows: [new Pricing(), new Shipping()] }), done }, ...(runtime === undefined ? {} : { runtime }) });
+    const worker = make();
+    const tasks: string[] = [];
+    const runtime: Runtime = {
+      execute: async (task, scope) => {
+        tasks.push(`${task.workflow} ${task.step}`);
+        return executeTask(worker, task, scope);
+      },
+    };
+    const app = make(runtime);
+    const h = app.run();
+    expect(await h).toEqual(["pricing", "shipping"]);
+    expect(h.state).toEqual({ "shop.Pricing/n": 1, "shop.Shipping/n": 2 });
+    expect(tasks).toEqual(["shop.Pricing price", "shop.Shipping ship", "done finish"]);
   });
 });
