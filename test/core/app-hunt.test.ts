@@ -60,6 +60,40 @@ describe("a waitForEvent filter that throws", () => {
   });
 });
 
+describe("a waitForEvent with requirements and an event whose required field is not JSON", () => {
+  class Keyed extends Event<{ id: unknown }> {}
+
+  it("does not meet them (a BigInt, a cycle): the event goes on, and the step that sent it does not fail", async () => {
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Go, StopEvent], waitsFor: Keyed }, async function waiter(_ev, ctx) {
+        ctx.sendEvent(new Go({ x: 1 }));
+        const got = await ctx.waitForEvent(Keyed, { requirements: { id: "a" } });
+        return new StopEvent({ result: got.id });
+      })
+      .addStep({ accepts: Go, emits: Keyed }, async function sender(_ev, ctx) {
+        await Promise.resolve();
+        ctx.sendEvent(new Keyed({ id: 5n }));
+        ctx.sendEvent(new Keyed({ id: cycle }));
+        return new Keyed({ id: "a" });
+      });
+    expect(await wf.run()).toBe("a");
+  });
+
+  it("does not meet them when it came before the wait", async () => {
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Go, StopEvent], waitsFor: Keyed }, async function waiter(_ev, ctx) {
+        ctx.sendEvent(new Go({ x: 1 }));
+        await new Promise((r) => setTimeout(r, 5)); // both are kept unclaimed meanwhile
+        const got = await ctx.waitForEvent(Keyed, { requirements: { id: "a" } });
+        return new StopEvent({ result: got.id });
+      })
+      .addStep({ accepts: Go, emits: Keyed }, () => [new Keyed({ id: 5n }), new Keyed({ id: "a" })]);
+    expect(await wf.run()).toBe("a");
+  });
+});
+
 describe("ctx.call with one request event in several calls at once", () => {
   it("the run's end rejects every call of the group still pending", async () => {
     const seen: string[] = [];
