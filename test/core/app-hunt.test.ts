@@ -243,3 +243,80 @@ describe("an App as a member of an App", () => {
     expect(tasks).toEqual(["shop.Pricing price", "shop.Shipping ship", "done finish"]);
   });
 });
+
+describe("a step with a step timeout, doing many things at once on its attempt's signal", () => {
+  it("20 calls, 20 waits and 20 child runs at once put one abort listener on ctx.signal, not one each (no MaxListenersExceededWarning); the step's timeout still ends them all", async () => {
+    const N = 20;
+    class Ping extends Event<{ i: number }> {}
+    let listeners = -1;
+    let childrenCancelled = 0;
+    const child = () =>
+      new Workflow({ name: "Child", timeout: null }).addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx: Context) => {
+        await new Promise((_, reject) =>
+          ctx.signal.addEventListener("abort", () => {
+            childrenCancelled++;
+            reject(ctx.signal.reason as Error);
+          }),
+        );
+      });
+    const outcomes: string[] = [];
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const wf = new Workflow({ name: "W", timeout: 5 })
+        .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: [Answer, Ping], timeout: 0.05 }, async function busy(_ev, ctx) {
+          const all = [
+            ...Array.from({ length: N }, (_, q) => ctx.call(new Ask({ q }), Answer)),
+            ...Array.from({ length: N }, () => ctx.waitForEvent(Ping)),
+            ...Array.from({ length: N }, () => ctx.runWorkflow(child())),
+          ].map((p) => p.then(() => "done", (e: unknown) => (e as WorkflowRuntimeError).code));
+          listeners = getEventListeners(ctx.signal, "abort").length;
+          outcomes.push(...(await Promise.all(all)));
+          throw new Error("timed out?");
+        })
+        .addStep({ accepts: Ask, emits: Answer, numWorkers: Infinity }, async function never() {
+          await new Promise(() => {});
+        });
+      await expect(wf.run()).rejects.toThrow(/timed out after 0.05s/);
+      await vi.waitFor(() => expect(outcomes).toHaveLength(3 * N));
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(listeners).toBeLessThanOrEqual(1);
+    expect(warnings).toEqual([]);
+    // The calls and waits fail with the step's timeout; the children are cancelled by it.
+    expect(outcomes).toEqual([...Array<string>(2 * N).fill("TIMEOUT"), ...Array<string>(N).fill("CANCELLED")]);
+    expect(childrenCancelled).toBe(N);
+  });
+
+  it("20 attempts with a step timeout reading ctx.signal at once put one abort listener on the run's signal, not one each", async () => {
+    const N = 20;
+    class Job extends Event<{ i: number }> {}
+    let runSignal: AbortSignal | undefined;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: Job }, (_ev, ctx) => {
+        runSignal = ctx.signal;
+        return Array.from({ length: N }, (_, i) => new Job({ i }));
+      })
+      .addStep({ accepts: Job, emits: StopEvent, timeout: 5, numWorkers: Infinity }, async function job(ev, ctx) {
+        void ctx.signal;
+        await gate;
+        if (ev.i === N - 1) return new StopEvent({ result: "ok" });
+      });
+    const h = wf.run();
+    let seen = -1;
+    await vi.waitFor(() => {
+      seen = runSignal === undefined ? -1 : getEventListeners(runSignal, "abort").length;
+      expect(seen).toBeGreaterThanOrEqual(0);
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    seen = getEventListeners(runSignal as AbortSignal, "abort").length;
+    release();
+    expect(await h).toBe("ok");
+    expect(seen).toBe(1);
+  });
+});

@@ -351,10 +351,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       const adopted = this.#setup.parent?.adopt(parentSignal, this);
       if (adopted !== undefined) this.#unlinkParent = adopted;
       else {
-        const onAbort = () => this.cancel(parentSignal.reason);
-        parentSignal.addEventListener("abort", onAbort, { once: true });
-        // Removed when the child ends: a parent step running many children keeps no listener per child (11.16).
-        this.#unlinkParent = () => parentSignal.removeEventListener("abort", onAbort);
+        // Taken off when the child ends: a parent step running many children keeps nothing per child (11.16).
+        this.#unlinkParent = whenAborted(parentSignal, () => this.cancel(parentSignal.reason));
       }
     }
     const tracer = getTracer();
@@ -656,11 +654,11 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     return new Promise<void>((resolve) => {
       const done = () => {
         clock.clearTimeout(timer);
-        signal.removeEventListener("abort", done);
+        unwatch();
         resolve();
       };
       const timer = clock.setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
+      const unwatch = whenAborted(signal, done);
     });
   }
 
@@ -955,17 +953,18 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       const calls = (this.#calls ??= new Map<Event, PendingCall>());
       // As for waits: no listener on the run's own signal; the run's end rejects pending calls.
       const own = signal === this.#controller?.signal;
+      let unwatch: (() => void) | undefined;
       const settle = () => {
         unlinkCall(calls, request, call);
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
-        if (!own) signal.removeEventListener("abort", onAbort);
+        unwatch?.();
       };
       const onAbort = () => {
         settle();
         reject(signal.reason as Error);
       };
       if (signal.aborted) return reject(signal.reason as Error);
-      if (!own) signal.addEventListener("abort", onAbort, { once: true });
+      if (!own) unwatch = whenAborted(signal, onAbort);
       const call: PendingCall = {
         reply,
         resolve: (ev) => {
@@ -1040,9 +1039,10 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       let timer: unknown;
       // The run's own signal gets no listener per waiter (Node warns past 10): the run's end rejects its waiters.
       const own = signal === this.#controller?.signal;
+      let unwatch: (() => void) | undefined;
       const done = () => {
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
-        if (!own) signal.removeEventListener("abort", onAbort);
+        unwatch?.();
         this.#m.removeWait(waiter);
       };
       const onAbort = () => {
@@ -1066,7 +1066,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         },
       };
       if (signal.aborted) return reject(signal.reason as Error);
-      if (!own) signal.addEventListener("abort", onAbort, { once: true });
+      if (!own) unwatch = whenAborted(signal, onAbort);
       pending = waiter;
       this.#m.addWait(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
@@ -1370,9 +1370,34 @@ function linkedController(parent: AbortSignal): [AbortController, () => void] {
     c.abort(parent.reason);
     return [c, () => {}];
   }
-  const onAbort = () => c.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  return [c, () => parent.removeEventListener("abort", onAbort)];
+  return [c, whenAborted(parent, () => c.abort(parent.reason))];
+}
+
+const WATCHERS = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Call `fn` when `signal` aborts, through one listener per signal however many wait on it (Node
+ * warns past 10 listeners on one signal): an attempt's signal with many calls, waits and child
+ * runs at once, or a run's with many attempts reading their own. Returns what takes `fn` off.
+ */
+function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  let set = WATCHERS.get(signal);
+  if (set === undefined) {
+    const fns = (set = new Set<() => void>());
+    WATCHERS.set(signal, fns);
+    signal.addEventListener(
+      "abort",
+      () => {
+        WATCHERS.delete(signal);
+        for (const f of [...fns]) f();
+        fns.clear();
+      },
+      { once: true },
+    );
+  }
+  const fns = set;
+  fns.add(fn);
+  return () => fns.delete(fn);
 }
 
 
