@@ -109,7 +109,7 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
     runChild: childStarter(spec),
     ...(admission ? { onEnd: () => leave?.() } : {}),
     ...(spec.stateSchema ? { stateSchema: spec.stateSchema } : {}),
-    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, parent: parent.run, forward: (ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => parent.run.toStream(ev, writer, undefined, origin) } : {}),
+    ...(parent ? { parentRunId: parent.run.id, parentSignal: parent.signal, parent: parent.run, runInspectors: parent.run.runInspectors, forward: (ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => parent.run.toStream(ev, writer, undefined, origin) } : {}),
   });
   let start: Event;
   try {

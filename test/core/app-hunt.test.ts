@@ -320,3 +320,27 @@ describe("a step with a step timeout, doing many things at once on its attempt's
     expect(seen).toBe(1);
   });
 });
+
+describe("handler.inspect on a run with nested child runs", () => {
+  class Deep extends Workflow<{ d: number }, number> {
+    constructor() {
+      super({ name: "Deep", timeout: null });
+      this.addStep({ accepts: StartEvent, emits: StopEvent }, async function go(ev: StartEvent<{ d: number }>, ctx) {
+        if (ev.d === 0) return new StopEvent({ result: 0 });
+        const below: number = await ctx.runWorkflow(Deep, { d: ev.d - 1 });
+        return new StopEvent({ result: 1 + below });
+      });
+    }
+  }
+
+  it("sees the runs of every depth, not only its children's", async () => {
+    const h = new Deep().run({ d: 3 });
+    const started: (string | undefined)[] = [];
+    void h.inspect((e) => {
+      if (e.kind === "run_started") started.push(e.parentRunId);
+    });
+    expect(await h).toBe(3);
+    expect(started).toHaveLength(4);
+    expect(new Set(started).size).toBe(4); // the top run, and three parents
+  });
+});

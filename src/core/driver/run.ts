@@ -93,6 +93,8 @@ export interface RunSetup {
   parentSignal?: AbortSignal | undefined;
   /** The parent run of a child run: when `parentSignal` is its own, it ends the child itself (no listener per child). */
   parent?: Run | undefined;
+  /** The inspectors added to the parent run with `handler.inspect`: this child reports to them and hands them on to its own children. */
+  runInspectors?: readonly Inspector[] | undefined;
   /** A child run hands its streamed events up to its parent through this. */
   forward?: ((ev: Event, origin: StreamOrigin, writer: StreamWriter | undefined) => void) | undefined;
   /** Starts a child run for `ctx.runWorkflow` (provided by the workflow module). */
@@ -205,6 +207,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.id = setup.id;
     this.workflowName = setup.workflowName;
     this.#inspectors = setup.inspectors && setup.inspectors.length > 0 ? setup.inspectors : null;
+    // Shared, not copied: addInspector makes a new array.
+    if (setup.runInspectors !== undefined && setup.runInspectors.length > 0) this.#runInspectors = setup.runInspectors as Inspector[];
     this.#replan();
     const owners = setup.plan.owners;
     const slots = setup.plan.steps.map((def): Slot => {
