@@ -6,11 +6,58 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** The longest delay setTimeout takes (about 24.8 days): Node fires a longer one after 1 ms. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/**
+ * A timer longer than setTimeout takes (a 30-day wait for a person's answer): set for the
+ * longest delay, then again for what is left, until it is due. Refs and unrefs as Node's does.
+ */
+class LongTimer {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #unref = false;
+  readonly #at: number;
+  readonly #fn: () => void;
+
+  constructor(fn: () => void, ms: number) {
+    this.#fn = fn;
+    this.#at = Date.now() + ms;
+    this.#arm();
+  }
+
+  #arm(): void {
+    const left = this.#at - Date.now();
+    if (left <= MAX_DELAY) this.#timer = setTimeout(this.#fn, Math.max(0, left));
+    else this.#timer = setTimeout(() => this.#arm(), MAX_DELAY);
+    if (this.#unref) (this.#timer as { unref?: () => unknown }).unref?.();
+  }
+
+  ref(): this {
+    this.#unref = false;
+    (this.#timer as { ref?: () => unknown } | undefined)?.ref?.();
+    return this;
+  }
+
+  unref(): this {
+    this.#unref = true;
+    (this.#timer as { unref?: () => unknown } | undefined)?.unref?.();
+    return this;
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimeout: (fn, ms) => (ms > MAX_DELAY ? new LongTimer(fn, ms) : setTimeout(fn, ms)),
+  clearTimeout: (handle) => {
+    if (handle instanceof LongTimer) handle.clear();
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
 };
 
 interface Timer {
