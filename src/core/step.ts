@@ -264,6 +264,8 @@ export function describeOutput(v: unknown): string {
   if (typeof v === "function") return `a function`;
   if (typeof v === "bigint") return `bigint ${v}n`;
   if (typeof v === "symbol") return v.toString();
+  // JSON would say "null" for NaN and Infinity.
+  if (typeof v === "number") return `number ${String(v)}`;
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
@@ -279,6 +281,8 @@ export function describeValue(v: unknown): string {
   if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
   if (typeof v === "bigint") return `bigint ${v}n`;
   if (typeof v === "symbol") return v.toString();
+  // JSON would say "null" for NaN and Infinity.
+  if (typeof v === "number") return `number ${String(v)}`;
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 

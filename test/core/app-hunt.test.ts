@@ -344,3 +344,31 @@ describe("handler.inspect on a run with nested child runs", () => {
     expect(new Set(started).size).toBe(4); // the top run, and three parents
   });
 });
+
+describe("the timeout of ctx.call and ctx.waitForEvent", () => {
+  const tried = (timeout: unknown, how: "call" | "wait") =>
+    new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: Answer }, async function asker(_ev, ctx) {
+        const options = { timeout } as { timeout: number };
+        const p = how === "call" ? ctx.call(new Ask({ q: 1 }), Answer, options) : ctx.waitForEvent(Answer, options);
+        return new StopEvent({ result: await p.then((a) => a.a, (e: unknown) => `${(e as Error).name}: ${(e as Error).message}`) });
+      })
+      .addStep({ accepts: Ask, emits: Answer }, async (ev) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return new Answer({ a: ev.q });
+      })
+      .run();
+
+  it.each([-1, Number.NaN, "10"])("refuses %s, naming it, instead of timing out at once or taking a string", async (bad) => {
+    for (const how of ["call", "wait"] as const) {
+      const what = how === "call" ? "ctx.call" : "ctx.waitForEvent";
+      expect(await tried(bad, how)).toBe(`TypeError: ${what}'s timeout is in seconds and must be a number ≥ 0 or null, got ${typeof bad === "string" ? `string "${bad}"` : `number ${String(bad)}`}.`);
+    }
+  });
+
+  it("takes a number, null or nothing", async () => {
+    expect(await tried(5, "call")).toBe(1);
+    expect(await tried(null, "call")).toBe(1);
+    expect(await tried(undefined, "call")).toBe(1);
+  });
+});

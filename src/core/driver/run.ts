@@ -19,7 +19,7 @@ import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
 import { errorFromJSON, reviveEvent } from "../records.js";
-import { checkEmits, describeOutput, retries, retryDelay, type StepDefinition } from "../step.js";
+import { checkEmits, describeOutput, describeValue, retries, retryDelay, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
@@ -947,6 +947,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   /** `ctx.call`: deliver `request` and resolve with the `reply` event its handling step emits. */
   call(slot: Slot, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event> {
+    const badTimeout = checkTimeout(timeout, "ctx.call");
+    if (badTimeout !== undefined) return Promise.reject(badTimeout);
     this.checkEmit(slot, request, "sent");
     const routes = this.#setup.plan.route(request.constructor as EventClass);
     if (routes.length === 0) {
@@ -1013,6 +1015,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name, writer?: StreamWriter): Promise<Event> {
     const { timeout = null, waiterEvent } = options;
+    const badTimeout = checkTimeout(timeout, "ctx.waitForEvent");
+    if (badTimeout !== undefined) return Promise.reject(badTimeout);
     const requirements = requirementsOf(options.requirements);
     // A filter that throws fails this wait alone, at the waiting step's await: not the step or
     // caller whose event it was looking at, nor the other waits that event may end.
@@ -1280,6 +1284,12 @@ function allowedFor(def: StepDefinition): Set<unknown> {
   let set = ALLOWED.get(def);
   if (set === undefined) ALLOWED.set(def, (set = new Set()));
   return set;
+}
+
+/** The error for a `timeout` of ctx.call or ctx.waitForEvent that is not seconds (≥ 0) or null; undefined when it is. */
+function checkTimeout(timeout: unknown, what: string): TypeError | undefined {
+  if (timeout === null || (typeof timeout === "number" && timeout >= 0)) return undefined;
+  return new TypeError(`${what}'s timeout is in seconds and must be a number ≥ 0 or null, got ${describeValue(timeout)}.`);
 }
 
 /** Take `call` out of the pending calls with event `request` (it is answered, failed or given up). */
