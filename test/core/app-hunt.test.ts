@@ -372,3 +372,20 @@ describe("the timeout of ctx.call and ctx.waitForEvent", () => {
     expect(await tried(undefined, "call")).toBe(1);
   });
 });
+
+describe("ctx.call with a reply type that is not an event class", () => {
+  it("fails the call naming it, not the step handling the request", async () => {
+    let handled = 0;
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: Answer }, async function asker(_ev, ctx) {
+        const p = ctx.call(new Ask({ q: 1 }), "Answer" as unknown as typeof Answer);
+        return new StopEvent({ result: await p.then(() => "answered", (e: unknown) => `${(e as Error).name}: ${(e as Error).message}`) });
+      })
+      .addStep({ accepts: Ask, emits: Answer }, async function oracle(ev) {
+        handled++;
+        return new Answer({ a: ev.q });
+      });
+    expect(await wf.run()).toBe('TypeError: ctx.call\'s reply type must be an event class, got string "Answer".');
+    expect(handled).toBe(0);
+  });
+});

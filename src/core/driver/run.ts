@@ -949,6 +949,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   call(slot: Slot, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event> {
     const badTimeout = checkTimeout(timeout, "ctx.call");
     if (badTimeout !== undefined) return Promise.reject(badTimeout);
+    if (typeof reply !== "function") return Promise.reject(new TypeError(`ctx.call's reply type must be an event class, got ${describeValue(reply)}.`));
     this.checkEmit(slot, request, "sent");
     const routes = this.#setup.plan.route(request.constructor as EventClass);
     if (routes.length === 0) {
