@@ -389,3 +389,19 @@ describe("ctx.call with a reply type that is not an event class", () => {
     expect(handled).toBe(0);
   });
 });
+
+describe("ctx.waitForEvent with a type that is not an event class", () => {
+  it("fails the wait naming it, not the step whose event arrives next", async () => {
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Go, StopEvent], waitsFor: Answer }, async function waiter(_ev, ctx) {
+        ctx.sendEvent(new Go({ x: 1 }));
+        const p = ctx.waitForEvent("Answer" as unknown as typeof Answer);
+        return new StopEvent({ result: await p.then(() => "answered", (e: unknown) => `${(e as Error).name}: ${(e as Error).message}`) });
+      })
+      .addStep({ accepts: Go, emits: Answer }, async (ev) => {
+        await Promise.resolve();
+        return new Answer({ a: ev.x });
+      });
+    expect(await wf.run()).toBe('TypeError: ctx.waitForEvent takes an event class, got string "Answer".');
+  });
+});

@@ -1018,6 +1018,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     const { timeout = null, waiterEvent } = options;
     const badTimeout = checkTimeout(timeout, "ctx.waitForEvent");
     if (badTimeout !== undefined) return Promise.reject(badTimeout);
+    if (typeof type !== "function") return Promise.reject(new TypeError(`ctx.waitForEvent takes an event class, got ${describeValue(type)}.`));
     const requirements = requirementsOf(options.requirements);
     // A filter that throws fails this wait alone, at the waiting step's await: not the step or
     // caller whose event it was looking at, nor the other waits that event may end.
