@@ -239,8 +239,8 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
 
   /** Events a wait took go back, first in line (an attempt that took them failed and runs again). */
   unclaim(events: readonly Event[]): void {
-    if (this.unclaimed === NONE) this.unclaimed = [];
-    this.unclaimed.unshift(...events);
+    // Not unshift(...events): a resumed run's many unclaimed events would overflow the stack as arguments.
+    this.unclaimed = this.unclaimed === NONE ? events.slice() : events.concat(this.unclaimed);
   }
 
   /** A wait begins: if only waits are in flight now, the run is waiting. */
