@@ -405,3 +405,32 @@ describe("ctx.waitForEvent with a type that is not an event class", () => {
     expect(await wf.run()).toBe('TypeError: ctx.waitForEvent takes an event class, got string "Answer".');
   });
 });
+
+describe("waits by requirements for events that came before them", () => {
+  /** A field value whose JSON is counted: each comparison of an event by requirements makes it once. */
+  let made = 0;
+  class Id {
+    constructor(readonly n: number) {}
+    toJSON() {
+      made++;
+      return this.n;
+    }
+  }
+  class Req extends Event<{ n: number }> {}
+  class Rep extends Event<{ id: Id }> {}
+
+  it("W replies that came in reverse order, awaited one by one by id, are compared O(W) times, not O(W²)", async () => {
+    const W = 2000;
+    made = 0;
+    const wf = new Workflow({ name: "W", timeout: null })
+      .addStep({ accepts: StartEvent, emits: [Req, StopEvent], waitsFor: Rep }, async function gather(_ev, ctx) {
+        ctx.sendEvent(new Req({ n: W }));
+        let sum = 0;
+        for (let id = 0; id < W; id++) sum += (await ctx.waitForEvent(Rep, { requirements: { id: id as unknown as Id } })).id.n;
+        return new StopEvent({ result: sum });
+      })
+      .addStep({ accepts: Req, emits: Rep }, (ev) => Array.from({ length: ev.n }, (_, i) => new Rep({ id: new Id(ev.n - 1 - i) })));
+    expect(await wf.run()).toBe((W * (W - 1)) / 2);
+    expect(made).toBeLessThanOrEqual(4 * W);
+  });
+});

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
 import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
-import type { PendingWait } from "../../src/core/machine/waits.js";
+import { requirementsOf, type PendingWait } from "../../src/core/machine/waits.js";
 import { planOf } from "../../src/core/workflow.js";
 
 class Kept extends Event<{ n: number }> {}
@@ -23,5 +23,40 @@ describe("machine: unclaimed events given back", () => {
     expect(m.unclaimed).toHaveLength(300_001);
     expect(m.unclaimed[0]).toBe(many[0]);
     expect(m.unclaimed[300_000]).toBe(last);
+  });
+});
+
+describe("machine: claims by requirements from the unclaimed events", () => {
+  class Loose extends Event<{ id: number; tag: string }> {}
+  class Sub extends Loose {}
+  const machine = () => {
+    const wf = new Workflow({ name: "W" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 }));
+    const plan = planOf(wf);
+    const slots: StepSlot[] = plan.steps.map((def) => ({ def, inFlight: 0, backlog: [], head: 0 }));
+    const effects: RunEffects<StepSlot, PendingWait> = { startStep: () => {}, completeRun: () => {}, keepUnclaimed: () => {}, answerWait: () => {}, stalled: () => {}, statusChanged: () => {} };
+    const m = new RunMachine<StepSlot, PendingWait>(plan, slots, effects);
+    m.begun = true;
+    m.active = 1; // a step is running: an unclaimed event does not stall the run
+    return m;
+  };
+
+  it("takes the oldest that meets them, of the class asked and passing the filter, before and after the index exists", () => {
+    const m = machine();
+    const [a, b, c, d] = [new Loose({ id: 1, tag: "a" }), new Loose({ id: 2, tag: "b" }), new Sub({ id: 1, tag: "c" }), new Loose({ id: 1, tag: "d" })];
+    for (const ev of [a, b, c]) m.emit(ev, undefined, undefined);
+    const id1 = requirementsOf({ id: 1 });
+    expect(m.claim(Sub, id1, undefined)).toBe(c);
+    m.emit(d, undefined, undefined);
+    expect(m.claim(Loose, id1, (e) => (e as Loose).tag !== "a")).toBe(d);
+    expect(m.claim(Loose, id1, undefined)).toBe(a);
+    expect(m.claim(Loose, id1, undefined)).toBeUndefined();
+    // Given back (an attempt that took them runs again): first in line again, for both kinds of claim.
+    m.unclaim([a, d]);
+    expect(m.unclaimed).toEqual([a, d, b]);
+    expect(m.claim(Loose, id1, undefined)).toBe(a);
+    expect(m.claim(Loose, undefined, undefined)).toBe(d);
+    expect(m.claim(Loose, requirementsOf({ id: 2, tag: "b" }), undefined)).toBe(b);
+    expect(m.unclaimed).toEqual([]);
+    expect(m.claim(Loose, requirementsOf({ id: 2 }), undefined)).toBeUndefined();
   });
 });

@@ -4,7 +4,21 @@ import type { Plan } from "../plan.js";
 import type { StepDefinition } from "../step.js";
 import { takeSet } from "./collect.js";
 import { destinations, END } from "./routing.js";
-import { meets, Waits, type PendingWait, type Requirements } from "./waits.js";
+import { meets, valueOf, Waits, type PendingWait, type Requirements } from "./waits.js";
+
+/** Unclaimed events by the values of some fields (see RunMachine's #unclaimedBy). */
+interface UnclaimedIndex {
+  readonly keys: readonly string[];
+  readonly byValue: Map<string, Event[]>;
+}
+
+/** The list of `index` that `ev` belongs in (made when missing). */
+function indexed(index: UnclaimedIndex, ev: Event): Event[] {
+  const value = valueOf(ev, index.keys);
+  let list = index.byValue.get(value);
+  if (list === undefined) index.byValue.set(value, (list = []));
+  return list;
+}
 
 /** A step's place in one run: its invocations in flight and the events waiting for one of its `numWorkers`. */
 export interface StepSlot {
@@ -100,6 +114,7 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     if (routes.length === 0) {
       if (this.unclaimed === NONE) this.unclaimed = [];
       this.unclaimed.push(ev);
+      if (this.#unclaimedBy !== undefined) for (const index of this.#unclaimedBy.values()) indexed(index, ev).push(ev);
       this.effects.keepUnclaimed(ev);
       if (from === undefined && this.active === 0 && this.begun) this.#idle();
       return;
@@ -227,10 +242,34 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   /** The oldest unclaimed event a new wait for `type` takes at once (removed), or undefined. */
   claim(type: EventClass, requirements: Requirements | undefined, filter: ((ev: Event) => boolean) | undefined): Event | undefined {
     const list = this.unclaimed;
+    if (list.length === 0) return undefined;
+    if (requirements !== undefined) {
+      // The candidates with the required values, oldest first, from the index: W waits by id
+      // after W events came cost W lookups, not W² comparisons.
+      const candidates = this.#indexOf(requirements.keys).byValue.get(requirements.value);
+      if (candidates === undefined) return undefined;
+      for (let j = 0; j < candidates.length; j++) {
+        const e = candidates[j] as Event;
+        if (!(e instanceof type) || (filter !== undefined && !filter(e))) continue;
+        const i = list.indexOf(e);
+        // Claimed already, or its fields changed since it was indexed: out of this list (into its
+        // right one, if it is still unclaimed).
+        if (i < 0 || !meets(e, requirements)) {
+          candidates.splice(j--, 1);
+          if (i >= 0) indexed(this.#indexOf(requirements.keys), e).push(e);
+          continue;
+        }
+        list.splice(i, 1);
+        this.#unindex(e);
+        return e;
+      }
+      return undefined;
+    }
     for (let i = 0; i < list.length; i++) {
       const e = list[i] as Event;
-      if (e instanceof type && meets(e, requirements) && (filter === undefined || filter(e))) {
+      if (e instanceof type && (filter === undefined || filter(e))) {
         list.splice(i, 1);
+        this.#unindex(e);
         return e;
       }
     }
@@ -241,6 +280,47 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   unclaim(events: readonly Event[]): void {
     // Not unshift(...events): a resumed run's many unclaimed events would overflow the stack as arguments.
     this.unclaimed = this.unclaimed === NONE ? events.slice() : events.concat(this.unclaimed);
+    if (this.#unclaimedBy === undefined) return;
+    for (const index of this.#unclaimedBy.values()) {
+      const back = new Map<string, Event[]>();
+      for (const ev of events) {
+        const value = valueOf(ev, index.keys);
+        const list = back.get(value);
+        if (list === undefined) back.set(value, [ev]);
+        else list.push(ev);
+      }
+      for (const [value, evs] of back) index.byValue.set(value, evs.concat(index.byValue.get(value) ?? []));
+    }
+  }
+
+  /**
+   * The unclaimed events by the JSON of the fields a wait's requirements name: one index per set
+   * of names, made by the first claim with them and kept up to date from then on.
+   */
+  #unclaimedBy: Map<string, UnclaimedIndex> | undefined;
+
+  #indexOf(keys: readonly string[]): UnclaimedIndex {
+    const all = (this.#unclaimedBy ??= new Map<string, UnclaimedIndex>());
+    const sig = keys.join("\0");
+    let index = all.get(sig);
+    if (index === undefined) {
+      all.set(sig, (index = { keys, byValue: new Map<string, Event[]>() }));
+      for (const ev of this.unclaimed) indexed(index, ev).push(ev);
+    }
+    return index;
+  }
+
+  /** `ev` is no longer unclaimed: out of every index. */
+  #unindex(ev: Event): void {
+    if (this.#unclaimedBy === undefined) return;
+    for (const index of this.#unclaimedBy.values()) {
+      const value = valueOf(ev, index.keys);
+      const list = index.byValue.get(value);
+      const i = list === undefined ? -1 : list.indexOf(ev);
+      if (i < 0) continue;
+      if ((list as Event[]).length === 1) index.byValue.delete(value);
+      else (list as Event[]).splice(i, 1);
+    }
   }
 
   /** A wait begins: if only waits are in flight now, the run is waiting. */

@@ -40,7 +40,7 @@ export function requirementsOf(requirements: unknown): Requirements | undefined 
  * The JSON of `ev`'s own fields `keys`, comparable with a {@link Requirements.value}; a field
  * with no JSON (a BigInt, a cycle: data of a run without a store) gives "", which meets none.
  */
-function valueOf(ev: Event, keys: readonly string[]): string {
+export function valueOf(ev: Event, keys: readonly string[]): string {
   const fields = ev as unknown as Record<string, unknown>;
   try {
     return JSON.stringify(keys.map((k) => (Object.hasOwn(fields, k) ? fields[k] : undefined)));
