@@ -16,7 +16,7 @@ const BUILTINS: readonly EventClass[] = [StartEvent, StopEvent, InputRequiredEve
  */
 export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event {
   if (json === null || typeof json !== "object" || typeof json.type !== "string" || json.data === null || typeof json.data !== "object") {
-    throw new EventValidationError(`An event's JSON is { type: string, data: object }, got ${JSON.stringify(json) ?? "undefined"}.`, { eventType: "unknown", issues: [], workflow: plan.workflow, runId });
+    throw new EventValidationError(`An event's JSON is { type: string, data: object }, got ${preview(json)}.`, { eventType: "unknown", issues: [], workflow: plan.workflow, runId });
   }
   const cls = eventClass(plan, json.type);
   if (!cls) {
@@ -32,6 +32,19 @@ export function reviveEvent(plan: Plan, json: EventJSON, runId?: string): Event 
   }
   return new (cls as unknown as new (data: unknown) => Event)(json.data);
 }
+
+/** What a message shows of JSON it refuses: the start of it (a body may be megabytes), or its kind when it has no JSON. */
+function preview(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return `${typeof value === "object" && value !== null ? "an object" : typeof value} with no JSON form (a BigInt or a cycle)`;
+  }
+  if (text === undefined) return String(value);
+  return text.length <= PREVIEW ? text : `${text.slice(0, PREVIEW)}… (${text.length} characters)`;
+}
+const PREVIEW = 200;
 
 const STREAMED = new WeakMap<Plan, Map<string, EventClass>>();
 
