@@ -1,7 +1,10 @@
 import { isStart, Plan, type StepOwner } from "./plan.js";
 import type { EventClass } from "./events.js";
 import type { StepDefinition } from "./step.js";
-import { planOf, RESERVED, Workflow, type WorkflowOptions } from "./workflow.js";
+import { planOf, RESERVED, stateSchemaOf, Workflow, type WorkflowOptions } from "./workflow.js";
+
+/** The problems an App found in its own options (not in its steps), for an App that takes it as a member. */
+const OWN_PROBLEMS = new WeakMap<object, readonly string[]>();
 
 /**
  * @internal The member workflow `path` names among an App's `members`: a member's name, or, for
@@ -61,9 +64,16 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
         continue;
       }
       members.set(memberName, wf as Workflow);
+      // A member's typed state would be lost silently: in an App, ctx.store is the member's untyped keys.
+      if (stateSchemaOf(wf as Workflow) !== undefined) {
+        problems.push(`App member "${memberName}" has a state schema, which an App does not apply: its steps' ctx.store would be untyped, unchecked and without the schema's defaults. Take the state option off the member, or run it as a child (ctx.runWorkflow), which keeps its state.`);
+      }
+      // An App member that is an App: what it found wrong in its own options is wrong here too.
+      for (const p of OWN_PROBLEMS.get(wf) ?? []) problems.push(`In App member "${memberName}": ${p}`);
     }
     if (entry !== undefined && !members.has(entry)) problems.push(`entry "${entry}" is not a member of the App (members: ${[...members.keys()].join(", ")}).`);
     super({ name: "App", ...options }, (name, opts) => composePlan(name, members, entry, problems, opts.externalEvents ?? []));
+    OWN_PROBLEMS.set(this, problems);
     this.members = members;
   }
 }

@@ -256,6 +256,11 @@ export function describeWorkflow(target: Workflow | (abstract new (...args: neve
   return { name: plan.workflow, steps: plan.steps, externalEvents: plan.external, startEvent: plan.startClass, problems: plan.problems, owners, children };
 }
 
+/** @internal The `state` schema of a workflow instance, if it has one. */
+export function stateSchemaOf(wf: Workflow): StateSchema | undefined {
+  return internals(wf).options.state;
+}
+
 /** The resolved plan of a workflow instance (cached until steps are added). */
 export function planOf(wf: Workflow): Plan {
   return specOf(wf).plan;

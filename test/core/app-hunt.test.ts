@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { getEventListeners } from "node:events";
-import { App, Event, executeTask, StartEvent, StopEvent, Workflow, type Context, type Runtime, type WorkflowRuntimeError } from "../../src/index.js";
+import { z } from "zod";
+import { App, Event, executeTask, WorkflowValidationError, StartEvent, StopEvent, Workflow, type Context, type Runtime, type WorkflowRuntimeError } from "../../src/index.js";
 
 class Ask extends Event<{ q: number }> {}
 class Answer extends Event<{ a: number }> {}
@@ -432,5 +433,30 @@ describe("waits by requirements for events that came before them", () => {
       .addStep({ accepts: Req, emits: Rep }, (ev) => Array.from({ length: ev.n }, (_, i) => new Rep({ id: new Id(ev.n - 1 - i) })));
     expect(await wf.run()).toBe((W * (W - 1)) / 2);
     expect(made).toBeLessThanOrEqual(4 * W);
+  });
+});
+
+describe("App validation of what its members bring", () => {
+  const Counter = z.object({ count: z.number().default(0) });
+  const counter = () =>
+    new Workflow<Record<string, never>, number, z.infer<typeof Counter>>({ name: "Counter", state: Counter }).addStep({ accepts: StartEvent, emits: StopEvent }, async (_ev, ctx) => {
+      await ctx.store.edit((s) => {
+        s.count += 1;
+      });
+      return new StopEvent({ result: ctx.store.get("count") });
+    });
+
+  it("refuses a member with a state schema, naming it, instead of running its steps on untyped state without defaults", async () => {
+    expect(await counter().run({})).toBe(1);
+    const app = new App({ workflows: [counter()] });
+    const err = (await app.run({}).catch((e: unknown) => e)) as WorkflowValidationError;
+    expect(err).toBeInstanceOf(WorkflowValidationError);
+    expect(err.message).toContain('App member "Counter" has a state schema, which an App does not apply');
+  });
+
+  it("keeps the problems of an App's own options when that App is a member of another", () => {
+    const inner = new App({ workflows: { a: new Workflow({ name: "A" }), b: "not a workflow" as unknown as Workflow } });
+    const outer = new App({ workflows: { inner, done: new Workflow({ name: "Done" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 })) } });
+    expect(() => outer.validate()).toThrow('In App member "inner": App member "b" is not a Workflow instance');
   });
 });
