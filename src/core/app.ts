@@ -63,6 +63,12 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
         problems.push(`Two App members are named "${name}"; pass workflows as { someName: instance, otherName: instance }, or give each a name option.`);
         continue;
       }
+      const same = [...members].find(([, m]) => m === wf)?.[0];
+      if (same !== undefined) {
+        // Every step of it would run twice for each event, on one `this`.
+        problems.push(`App members "${same}" and "${memberName}" are the same workflow instance; add it once, or make a second instance (new ${(wf as Workflow).constructor.name}()).`);
+        continue;
+      }
       members.set(memberName, wf as Workflow);
       // A member's typed state would be lost silently: in an App, ctx.store is the member's untyped keys.
       if (stateSchemaOf(wf as Workflow) !== undefined) {

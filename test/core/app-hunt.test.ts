@@ -454,6 +454,18 @@ describe("App validation of what its members bring", () => {
     expect(err.message).toContain('App member "Counter" has a state schema, which an App does not apply');
   });
 
+  it("refuses one instance added twice under two names, instead of running each of its steps twice per event", async () => {
+    let ran = 0;
+    const wf = new Workflow({ name: "Once" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => {
+      ran++;
+      return new StopEvent({ result: ran });
+    });
+    const err = (await new App({ workflows: { a: wf, b: wf }, entry: "a" }).run().catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(WorkflowValidationError);
+    expect(err.message).toContain('App members "a" and "b" are the same workflow instance');
+    expect(ran).toBe(0);
+  });
+
   it("keeps the problems of an App's own options when that App is a member of another", () => {
     const inner = new App({ workflows: { a: new Workflow({ name: "A" }), b: "not a workflow" as unknown as Workflow } });
     const outer = new App({ workflows: { inner, done: new Workflow({ name: "Done" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 })) } });
