@@ -1,6 +1,6 @@
 import { isStart, Plan, type StepOwner } from "./plan.js";
 import type { EventClass } from "./events.js";
-import type { StepDefinition } from "./step.js";
+import { describeValue, type StepDefinition } from "./step.js";
 import { planOf, RESERVED, stateSchemaOf, Workflow, type WorkflowOptions } from "./workflow.js";
 
 /** The problems an App found in its own options (not in its steps), for an App that takes it as a member. */
@@ -47,10 +47,14 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
   constructor({ workflows, entry, ...options }: AppOptions) {
     const members = new Map<string, Workflow>();
     const problems: string[] = [];
-    const list: [string, unknown][] = Array.isArray(workflows)
-      ? (workflows as readonly unknown[]).map((w) => [w instanceof Workflow ? planOf(w as Workflow).workflow : "?", w])
-      : Object.entries(workflows as Record<string, unknown>);
-    if (list.length === 0) problems.push("The App has no member workflows; pass workflows: [new SomeWorkflow(), ...].");
+    // Plain JavaScript may pass anything: what is not a list or an object of members is no members.
+    const given = workflows as unknown;
+    const list: [string, unknown][] = Array.isArray(given)
+      ? (given as readonly unknown[]).map((w) => [w instanceof Workflow ? planOf(w as Workflow).workflow : "?", w])
+      : given !== null && typeof given === "object"
+        ? Object.entries(given)
+        : [];
+    if (list.length === 0) problems.push(`The App has no member workflows${Array.isArray(given) || (given !== null && typeof given === "object") ? "" : ` (workflows is ${describeValue(given)})`}; pass workflows: [new SomeWorkflow(), ...].`);
     for (const [name, wf] of list) {
       if (!(wf instanceof Workflow)) {
         problems.push(`App member "${name}" is not a Workflow instance; pass instances (new ${name}()), not classes.`);

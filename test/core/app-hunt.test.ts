@@ -466,6 +466,13 @@ describe("App validation of what its members bring", () => {
     expect(ran).toBe(0);
   });
 
+  it("names a workflows option that is not a list or an object of members, instead of a TypeError from Object.entries", () => {
+    for (const [given, shown] of [[undefined, "undefined"], [null, "null"], ["abc", 'string "abc"']] as const) {
+      const app = new App({ workflows: given } as unknown as ConstructorParameters<typeof App>[0]);
+      expect(() => app.validate()).toThrow(`The App has no member workflows (workflows is ${shown}); pass workflows: [new SomeWorkflow(), ...].`);
+    }
+  });
+
   it("keeps the problems of an App's own options when that App is a member of another", () => {
     const inner = new App({ workflows: { a: new Workflow({ name: "A" }), b: "not a workflow" as unknown as Workflow } });
     const outer = new App({ workflows: { inner, done: new Workflow({ name: "Done" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 })) } });
