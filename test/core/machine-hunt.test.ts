@@ -1,6 +1,7 @@
 // The run's machine alone (internal modules, imported directly), at sizes the other tests do not reach.
 import { describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
+import { takeSet } from "../../src/core/machine/collect.js";
 import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
 import { requirementsOf, type PendingWait } from "../../src/core/machine/waits.js";
 import { planOf } from "../../src/core/workflow.js";
@@ -58,5 +59,34 @@ describe("machine: claims by requirements from the unclaimed events", () => {
     expect(m.claim(Loose, requirementsOf({ id: 2, tag: "b" }), undefined)).toBe(b);
     expect(m.unclaimed).toEqual([]);
     expect(m.claim(Loose, requirementsOf({ id: 2 }), undefined)).toBeUndefined();
+  });
+});
+
+describe("machine: a collect list with a class and its subclass", () => {
+  class Base extends Event<{ n: number }> {}
+  class Sub extends Base {}
+
+  it("completes whichever order they come in: a Sub first is kept for the Sub, not taken for the Base", () => {
+    const [sub, base] = [new Sub({ n: 1 }), new Base({ n: 2 })];
+    expect(takeSet([sub, base], [Base, Sub])?.taken).toEqual([base, sub]);
+    expect(takeSet([base, sub], [Base, Sub])?.taken).toEqual([base, sub]);
+    expect(takeSet([sub, base], [Sub, Base])?.taken).toEqual([sub, base]);
+    // Still: only Subs can fill a Sub; a Base fills either.
+    expect(takeSet([base, new Base({ n: 3 })], [Base, Sub])).toBeNull();
+    const [s1, s2] = [new Sub({ n: 4 }), new Sub({ n: 5 })];
+    // A set taken in list order stays as it was: the first Sub to the Base.
+    expect(takeSet([s1, s2], [Base, Sub])?.taken).toEqual([s1, s2]);
+  });
+
+  it("a run collecting [Base, Sub] whose Sub comes first completes instead of stalling", async () => {
+    class Go extends Event<{ n: number }> {}
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: Go }, () => new Go({ n: 0 }))
+      .addStep({ accepts: Go, emits: [Base, Sub] }, () => [new Sub({ n: 1 }), new Base({ n: 2 })])
+      .addStep({ accepts: Base, emits: StopEvent }, function join(ev, ctx) {
+        const set = ctx.collectEvents(ev, [Base, Sub]);
+        if (set !== null) return new StopEvent({ result: set.map((e) => `${e.constructor.name}#${e.n}`) });
+      });
+    expect(await wf.run()).toEqual(["Base#2", "Sub#1"]);
   });
 });
