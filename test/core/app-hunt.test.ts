@@ -129,6 +129,21 @@ describe("ctx.call with one request event in several calls at once", () => {
     expect(await wf.run()).toEqual([9, 9, 9]);
   });
 
+  it("an invocation that answered with ctx.sendEvent does not also answer (or fail) the next call of the group when it returns", async () => {
+    const wf = new Workflow({ name: "W", timeout: 5 })
+      .addStep({ accepts: StartEvent, emits: [Ask, StopEvent], waitsFor: Answer }, async function asker(_ev, ctx) {
+        const ask = new Ask({ q: 4 });
+        const replies = await Promise.all([ctx.call(ask, Answer), ctx.call(ask, Answer)]);
+        return new StopEvent({ result: replies.map((r) => r.a) });
+      })
+      // One at a time: the first invocation returns while the second call still waits.
+      .addStep({ accepts: Ask, emits: Answer, numWorkers: 1 }, async function sender(ev, ctx) {
+        await Promise.resolve();
+        ctx.sendEvent(new Answer({ a: ev.q + 1 }));
+      });
+    expect(await wf.run()).toEqual([5, 5]);
+  });
+
   it("a call of the group that times out leaves the next one to be answered", async () => {
     let started = 0;
     const release: (() => void)[] = [];

@@ -483,6 +483,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     if (!this.#running()) return;
     if (this.#calls !== undefined && input !== undefined && step === undefined && this.#calls.has(input) && ev instanceof (this.#calls.get(input) as PendingCall).reply) {
       this.#answer(input, [ev], from.def.name);
+      // Its invocation has answered: when it ends, it answers no other call made with that event.
+      if (sender !== undefined) (this.#sentAnswer ??= new Set<string>()).add(sender.stepRunId);
       return;
     }
     // A step run again after a crash: its earlier run's sends are in the journal and were routed
@@ -621,7 +623,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         if (!this.#running()) return;
         if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, false);
         let emitted = this.#collectOutput(slot, out);
-        if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, def.name);
+        if (this.#calls !== undefined && !this.#answeredBySend(ctx) && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, def.name);
         if (this.#inspectors) this.#inspect({ kind: "step_finished", runId: this.id, workflow: this.workflowName, time: clock.now(), step: def.name, stepRunId: ctx.stepRunId, attempt, emitted, durationMs: clock.now() - began });
         if (journal) {
           const commit = journal.stepFinished(ctx.stepRunId, def.name, emitted);
@@ -706,7 +708,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       this.#fail(error, "failed");
       return false;
     }
-    if (!willRetry && this.#calls?.has(ev)) {
+    if (!this.#answeredBySend(ctx) && !willRetry && this.#calls?.has(ev)) {
       const call = this.#calls.get(ev) as PendingCall;
       const why = error instanceof Error ? error.message : String(error);
       call.reject(new WorkflowRuntimeError(`Step "${def.name}", handling ${eventTypeName(ev.constructor as EventClass)} for ctx.call, failed: ${why}`, "CALL_FAILED", { workflow: this.workflowName, runId: this.id, step: def.name, attempt, cause: error }));
@@ -805,7 +807,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
           one = out;
         } else {
           emitted = this.#collectOutput(slot, out);
-          if (this.#calls !== undefined && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
+          if (this.#calls !== undefined && !this.#answeredBySend(ctx) && this.#calls.has(ev)) emitted = this.#answer(ev, emitted, slot.def.name);
         }
       } catch (err) {
         this.#attemptFailed(slot, ev, ctx, 1, 0, err);
@@ -1000,6 +1002,14 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       }
       this.send(request, slot, undefined);
     });
+  }
+
+  /** Invocations (stepRunIds) that answered a call with ctx.sendEvent and have not ended yet. */
+  #sentAnswer: Set<string> | undefined;
+
+  /** The attempt `ctx` ends: true when its invocation answered a call with ctx.sendEvent already (forgotten now). */
+  #answeredBySend(ctx: Context): boolean {
+    return this.#sentAnswer !== undefined && this.#sentAnswer.size > 0 && this.#sentAnswer.delete(ctx.stepRunId);
   }
 
   /** The step handling call `request` emitted `emitted`: the first reply goes to the caller, the rest on. */
