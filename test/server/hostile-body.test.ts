@@ -81,6 +81,21 @@ describe("a body that is not UTF-8", () => {
     expect(((await res.json()) as { result: unknown }).result).toEqual({ name: "café ☃" });
     const bom = await app.request("/workflows/echo/runs?wait=5", post('\ufeff{"name":"x"}'));
     expect(((await bom.json()) as { result: unknown }).result).toEqual({ name: "x" });
+    // A real U+FFFD (valid UTF-8: EF BF BD), with a length, with and without a BOM: taken as sent.
+    for (const text of ['{"name":"a\ufffdb"}', '\ufeff{"name":"a\ufffdb"}']) {
+      const body = new TextEncoder().encode(text);
+      const res = await app.request("/workflows/echo/runs?wait=5", { method: "POST", body, headers: { "Content-Type": "application/json", "Content-Length": String(body.length) } });
+      expect(((await res.json()) as { result: unknown }).result).toEqual({ name: "a\ufffdb" });
+    }
+  });
+
+  it("is refused with a length also after a BOM, and when it holds a real U+FFFD too", async () => {
+    const app = make();
+    const enc = (t: string) => new TextEncoder().encode(t);
+    for (const body of [Uint8Array.from([0xef, 0xbb, 0xbf, ...latin1]), Uint8Array.from([...enc('{"a":"\ufffd",'), ...latin1.subarray(1)])]) {
+      const res = await app.request("/workflows/echo/runs?wait=5", { method: "POST", body, headers: { "Content-Type": "application/json", "Content-Length": String(body.length) } });
+      expect(res.status).toBe(400);
+    }
   });
 });
 
