@@ -10,15 +10,7 @@ import { PG_URL, dropSchema, postgresAvailable, uniqueSchema } from "../stores/h
 const pgUp = await postgresAvailable();
 import { createServer } from "stepwise-ai/server";
 import { Answer, Asker } from "./fixtures.js";
-
-async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = await get();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("condition never held");
-}
+import { waitFor } from "./wait.js";
 
 describe("cancelling a stored run", () => {
   const racing = <S extends new (...a: any[]) => Store>(Base: S) =>

@@ -4,20 +4,12 @@ import { createClient } from "stepwise-ai/client";
 import { createServer, serve, type RunningServer } from "stepwise-ai/server";
 import { Asker } from "./fixtures.js";
 import { sse } from "./sse.js";
+import { waitFor } from "./wait.js";
 
 const open: RunningServer[] = [];
 afterEach(async () => {
   for (const s of open.splice(0)) await s.close();
 });
-
-async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = await get();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("condition never held");
-}
 
 describe("a run handed over to the next server (graceful shutdown, a store)", () => {
   it("is followed on by the client across the handover: result() and stream() end with the run, not with the first server", async () => {

@@ -2,17 +2,9 @@ import { describe, expect, it } from "vitest";
 import { MemoryStore, suspendRun } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
 import { Asker } from "./fixtures.js";
+import { waitFor } from "./wait.js";
 
 const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
-
-async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = await get();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("condition never held");
-}
 
 describe("events a run makes itself are not sent into it from outside", () => {
   const own = [

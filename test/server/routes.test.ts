@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { MemoryStore } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
 import { Asker, Broken, Greeter, Parent } from "./fixtures.js";
+import { waitFor } from "./wait.js";
 
 const json = (body: unknown, headers: Record<string, string> = {}) => ({ method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "Content-Type": "application/json", ...headers } });
 /** app.request with a body typed for tests. */
@@ -22,15 +23,6 @@ async function frames(app: ReturnType<typeof make>, runId: string, query = "") {
       }
       return { id: f.id, event: f.event ?? "message", data: JSON.parse(f.data ?? "null") };
     });
-}
-
-async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = await get();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("condition never held");
 }
 
 describe("server routes", () => {
