@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { Redis } from "ioredis";
 
 /** The machine's Redis (override with STEPWISE_TEST_REDIS). */
@@ -62,5 +64,41 @@ export async function countKeys(prefix: string): Promise<number> {
     return n;
   } finally {
     r.disconnect();
+  }
+}
+
+/** A TCP port nothing listens on now (for a private redis-server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a private `redis-server` on `port` with data in `dir` and `args`; resolves once it answers (10 s at most). */
+export async function startRedis(port: number, dir: string, args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...args], { stdio: "ignore" });
+  const p = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  p.on("error", () => {});
+  try {
+    for (let i = 0; i < 200; i++) {
+      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited (${child.exitCode})`);
+      try {
+        await p.connect();
+        await p.ping();
+        return child;
+      } catch {
+        p.disconnect();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    child.kill("SIGKILL");
+    throw new Error(`redis-server on port ${port} did not answer`);
+  } finally {
+    p.disconnect();
   }
 }

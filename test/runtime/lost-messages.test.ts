@@ -5,15 +5,15 @@
  * that joins instead of repeating). A private `redis-server` on a free port lets the test cut one
  * subscriber connection (CLIENT KILL) without touching the machine's shared Redis.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { Event, HumanResponseEvent, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
 import { BullMQRuntime, createWorker, type StepWorker } from "stepwise-ai/bullmq";
+import { freePort, startRedis as startPrivateRedis } from "./helpers.js";
 
 const binary = spawnSync("redis-server", ["--version"]).status === 0;
 if (!binary) {
@@ -57,39 +57,8 @@ class Big extends Workflow<{ where: "request" | "reply" }, string> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(dir: string): Promise<ChildProcess> {
-  // A subscriber's output buffer is limited to 4 MB here (32 MB by default): a bigger message costs it its connection.
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--client-output-buffer-limit", "pubsub 4mb 2mb 60"], { stdio: "ignore" });
-  const p = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  p.on("error", () => {});
-  try {
-    for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited (${child.exitCode})`);
-      try {
-        await p.connect();
-        await p.ping();
-        return child;
-      } catch {
-        p.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`redis-server on port ${port} did not answer`);
-  } finally {
-    p.disconnect();
-  }
-}
+/** A private redis-server whose subscribers' output buffers are limited to 4 MB (32 MB by default): a bigger message costs one its connection. */
+const startRedis = (dir: string) => startPrivateRedis(port, dir, ["--appendonly", "no", "--client-output-buffer-limit", "pubsub 4mb 2mb 60"]);
 
 describe.skipIf(!binary)("a scope request or its reply lost while a subscriber reconnects", () => {
   let server: ChildProcess | undefined;

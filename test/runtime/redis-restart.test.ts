@@ -3,15 +3,14 @@
  * redis-server (appendonly, fsync always) on a free port, SIGKILLs it mid-run and starts it again
  * on the same port and data directory; the machine's shared Redis is never touched.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow, step, type Context } from "stepwise-ai";
 import { BullMQRuntime, createWorker, type StepWorker } from "stepwise-ai/bullmq";
+import { freePort, startRedis as startPrivateRedis } from "./helpers.js";
 
 const binary = spawnSync("redis-server", ["--version"]).status === 0;
 if (!binary) {
@@ -44,37 +43,8 @@ class Squares extends Workflow<{ n: number }, number> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""], { stdio: "ignore" });
-  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on("error", () => {});
-  try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited (${child.exitCode})`);
-      try {
-        await probe.connect();
-        await probe.ping();
-        return child;
-      } catch {
-        probe.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  } finally {
-    probe.disconnect();
-  }
-}
+/** A private redis-server that keeps its data (append-only file, fsync always) across a restart in `dir`. */
+const startRedis = (port: number, dir: string) => startPrivateRedis(port, dir, ["--appendonly", "yes", "--appendfsync", "always"]);
 
 describe.skipIf(!binary)("Redis restarted mid-run", () => {
   let redis: ChildProcess | undefined;
