@@ -312,7 +312,10 @@ function copyPlain(value: unknown, depth: number): unknown {
   for (const key in value) {
     const c = copyPlain((value as Record<string, unknown>)[key], depth + 1);
     if (c === NOT_PLAIN) return NOT_PLAIN;
-    out[key] = c;
+    // An own "__proto__" key (JSON.parse makes one) stays a key, as structuredClone keeps it:
+    // assigned, it would set the copy's prototype and the key would be gone.
+    if (key === "__proto__") Object.defineProperty(out, key, { value: c, enumerable: true, writable: true, configurable: true });
+    else out[key] = c;
   }
   return out;
 }

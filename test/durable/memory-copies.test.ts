@@ -46,6 +46,20 @@ describe("MemoryStore copies", () => {
     expect(result.when).not.toBe(when);
   });
 
+  it("keeps a data key named __proto__ as a key, as structuredClone does, without setting the copy's prototype", () => {
+    const s = new MemoryStore();
+    s.createRun(structuredClone(run));
+    const data = JSON.parse('{"outer":{"__proto__":{"polluted":true},"x":1}}') as Record<string, unknown>;
+    s.append("r1", [{ kind: "event", seq: 1, event: { type: "E", data }, at: 5 }]);
+    const got = s.getJournal("r1")[0];
+    if (got?.kind !== "event") throw new Error("expected an event record");
+    const outer = got.event.data.outer as Record<string, unknown>;
+    expect(Object.getPrototypeOf(outer)).toBe(Object.prototype);
+    expect(Object.hasOwn(outer, "__proto__")).toBe(true);
+    expect((outer as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(JSON.stringify(got.event.data)).toBe('{"outer":{"__proto__":{"polluted":true},"x":1}}');
+  });
+
   it("a cyclic value is copied (by structuredClone) rather than overflowing the stack", () => {
     const s = new MemoryStore();
     s.createRun(run);
