@@ -189,7 +189,9 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
     await entry.handler?.recorded;
     if (wait) await entry.done;
     const h = handlerOf(await runs.record(entry.runId));
-    return c.json(h, (wait && h.status !== "completed" ? 500 : 200) as 200);
+    // A run that failed or was cancelled is a 500 with its Handler; one let go of while waited for
+    // (suspended, to go on from the store) is still running: its Handler, 200.
+    return c.json(h, (wait && (h.status === "failed" || h.status === "cancelled") ? 500 : 200) as 200);
   };
   const startBody = { requestBody: { required: false, content: { "application/json": { schema: { type: "object" as const, properties: { start_event: { type: "object" as const }, kwargs: { type: "object" as const } } } } } } };
   app.post("/workflows/:name/run", doc("Run workflow (wait)", "Runs the workflow and answers with its Handler once it has ended.", startBody), (c) => start(c, true));

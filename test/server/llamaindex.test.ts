@@ -230,4 +230,22 @@ describe("LlamaIndex protocol, routes in process", () => {
     expect(() => createServer({ workflows: { greeter: new Greeter() }, llamaindex: "/" })).toThrow(/path prefix/);
     await app.shutdown(0);
   });
+
+  it("answers /run of a run let go of while it waited (suspended to its store) with its Handler, running, not a 500", async () => {
+    const { MemoryStore, suspendRun } = await import("stepwise-ai");
+    const store = new MemoryStore();
+    const app = createServer({ workflows: { asker: new Asker({ store, timeout: null }) }, store, llamaindex: true });
+    await app.ready;
+    const answer = app.request("/llamaindex/workflows/asker/run", { method: "POST", body: JSON.stringify({ start_event: { topic: "tea" } }), headers: { "Content-Type": "application/json" } });
+    let runId: string | undefined;
+    for (let i = 0; i < 500 && runId === undefined; i++) {
+      runId = store.listRuns({ status: "waiting" })[0]?.runId;
+      if (runId === undefined) await new Promise((r) => setTimeout(r, 5));
+    }
+    await suspendRun(runId as string);
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ handler_id: runId, status: "running" });
+    await app.shutdown(0);
+  });
 });
