@@ -538,10 +538,13 @@ export class SqliteStore implements Store {
       }
       this.#insertSeqs(runId, c.base, seqs);
     }
-    // An id claimed twice in one call is claimed once (as the other stores do).
-    for (const id of new Set(options.claim ?? [])) {
-      if (this.#stmt.claim.run(id, runKey).changes === 0) {
-        throw new StoreError(`Run "${runId}": inbox event ${id} is no longer in its inbox (another holder claimed it); nothing was written.`, "INBOX_CLAIMED", { runId });
+    // An id claimed twice in one call is claimed once (as the other stores do). Most commits claim
+    // nothing: they make no Set.
+    if (options.claim !== undefined && options.claim.length > 0) {
+      for (const id of new Set(options.claim)) {
+        if (this.#stmt.claim.run(id, runKey).changes === 0) {
+          throw new StoreError(`Run "${runId}": inbox event ${id} is no longer in its inbox (another holder claimed it); nothing was written.`, "INBOX_CLAIMED", { runId });
+        }
       }
     }
     if (end) {
