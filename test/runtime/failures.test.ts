@@ -2,29 +2,19 @@
  * Failures with real Redis and real worker processes (forked, SIGKILLed). Lock settings are
  * short (1 s lock, 0.5 s stall checks) so recovery takes seconds; nothing here asserts a time.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { BullMQRuntime } from "stepwise-ai/bullmq";
 import { PoisonRun } from "./fixtures/flows.js";
-import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
+import { dropPrefix, forkWorker, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
 
 const available = await redisAvailable();
 const workerScript = fileURLToPath(new URL("./fixtures/worker.ts", import.meta.url));
 const LOCK = { lockDuration: 1000, stalledInterval: 500, maxStalledCount: 1 };
 
-function startWorker(prefix: string): Promise<ChildProcess> {
-  const child = fork(workerScript, [prefix, JSON.stringify(LOCK)], {
-    execArgv: ["--import", "tsx", "--conditions=stepwise-source"],
-    env: { ...process.env, STEPWISE_TEST_PREFIX: prefix, STEPWISE_TEST_REDIS: REDIS_URL },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  return new Promise((resolve, reject) => {
-    child.once("message", () => resolve(child));
-    child.once("exit", (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
-  });
-}
+const startWorker = (prefix: string): Promise<ChildProcess> => forkWorker(workerScript, [prefix, JSON.stringify(LOCK)], prefix);
 
 const scope = (signal = new AbortController().signal) => ({ signal, apply: () => {}, request: () => Promise.reject(new Error("no requests here")) });
 const task = (runId: string, stepName: string, event: { type: string; data: Record<string, unknown> }, attempt = 1) => ({ runId, workflow: "Faulty", step: stepName, stepRunId: `${runId}:${stepName}:1`, attempt, event });

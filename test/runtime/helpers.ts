@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { Redis } from "ioredis";
 
@@ -101,4 +101,22 @@ export async function startRedis(port: number, dir: string, args: readonly strin
   } finally {
     p.disconnect();
   }
+}
+
+/**
+ * Forks a worker process running `script` (TypeScript, through tsx) with `args`, on Redis
+ * prefix `prefix`; resolves once it says it is ready (its first IPC message). `track` gets the
+ * child at once, so a test can kill one that never gets ready.
+ */
+export function forkWorker(script: string, args: readonly string[], prefix: string, track?: (child: ChildProcess) => void): Promise<ChildProcess> {
+  const child = fork(script, [...args], {
+    execArgv: ["--import", "tsx", "--conditions=stepwise-source"],
+    env: { ...process.env, STEPWISE_TEST_PREFIX: prefix, STEPWISE_TEST_REDIS: REDIS_URL },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  track?.(child);
+  return new Promise((resolve, reject) => {
+    child.once("message", () => resolve(child));
+    child.once("exit", (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
+  });
 }

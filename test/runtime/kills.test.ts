@@ -5,14 +5,14 @@
  * (default 60, to keep CI under a minute; SCALING.md gives the figures of 1,000 run by hand),
  * of worker processes STEPWISE_KILL_WORKERS (default 3).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore, type JournalEntry } from "stepwise-ai";
 import { BullMQRuntime } from "stepwise-ai/bullmq";
 import { Spread, sumOfSquares } from "./fixtures/spread.js";
-import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
+import { dropPrefix, forkWorker, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
 
 const available = await redisAvailable();
 const RUNS = Number(process.env.STEPWISE_KILL_RUNS ?? 60);
@@ -37,18 +37,7 @@ describe.skipIf(!available)("repeated worker SIGKILLs under many runs", () => {
 
   it(`${RUNS} runs on ${WORKERS} workers killed every ${KILL_EVERY_MS} ms: every result right, none duplicated, no finished step re-run`, async () => {
     prefix = uniquePrefix();
-    const start = (): Promise<ChildProcess> => {
-      const child = fork(script, [JSON.stringify(LOCK), "4"], {
-        execArgv: ["--import", "tsx", "--conditions=stepwise-source"],
-        env: { ...process.env, STEPWISE_TEST_PREFIX: prefix, STEPWISE_TEST_REDIS: REDIS_URL },
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      });
-      children.add(child);
-      return new Promise((resolve, reject) => {
-        child.once("message", () => resolve(child));
-        child.once("exit", (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
-      });
-    };
+    const start = (): Promise<ChildProcess> => forkWorker(script, [JSON.stringify(LOCK), "4"], prefix, (c) => children.add(c));
     const live: ChildProcess[] = await Promise.all(Array.from({ length: WORKERS }, start));
     const store = new MemoryStore();
     runtime = new BullMQRuntime({ connection: REDIS_URL, prefix });

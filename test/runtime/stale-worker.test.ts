@@ -4,14 +4,14 @@
  * writes and requests once: the re-run's copies of what the first execution already sent are
  * not applied again, and its wait joins the first one's instead of waiting for a second answer.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { InputRequiredEvent, MemoryStore, type Event, type JournalEntry } from "stepwise-ai";
 import { BullMQRuntime } from "stepwise-ai/bullmq";
 import { Answer, Asker } from "./fixtures/asker.js";
-import { dropPrefix, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
+import { dropPrefix, forkWorker, REDIS_URL, redisAvailable, uniquePrefix } from "./helpers.js";
 
 const available = await redisAvailable();
 const script = fileURLToPath(new URL("./fixtures/asker-worker.ts", import.meta.url));
@@ -37,18 +37,7 @@ describe.skipIf(!available)("a step's worker lost while the step waits on the co
     await dropPrefix(prefix);
   });
 
-  const startWorker = (): Promise<ChildProcess> => {
-    const child = fork(script, [JSON.stringify(LOCK)], {
-      execArgv: ["--import", "tsx", "--conditions=stepwise-source"],
-      env: { ...process.env, STEPWISE_TEST_PREFIX: prefix, STEPWISE_TEST_REDIS: REDIS_URL },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    children.add(child);
-    return new Promise((resolve, reject) => {
-      child.once("message", () => resolve(child));
-      child.once("exit", (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
-    });
-  };
+  const startWorker = (): Promise<ChildProcess> => forkWorker(script, [JSON.stringify(LOCK)], prefix, (c) => children.add(c));
   const until = async (what: string, check: () => boolean | Promise<boolean>) => {
     for (let i = 0; i < 1500; i++) {
       if (await check()) return;
