@@ -79,7 +79,7 @@ export interface RunStartOptions<S = Record<string, unknown>> {
 export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?: Resuming, init?: RunStartOptions<unknown>): WorkflowHandler<unknown> {
   const { options, plan } = spec;
   const clock = options.clock ?? systemClock;
-  const id = resume?.runId ?? parent?.runId ?? flatId(randomId());
+  const id = resume?.runId ?? parent?.runId ?? randomId();
   // No list at all when nobody watches (most runs): 10,000 runs in flight keep no empty arrays.
   const global = globalInspectorList();
   let inspectors: Inspector[] | null = null;
@@ -229,12 +229,6 @@ async function attachChild(spec: RunSpec, input: unknown, parent: Parent & { run
 interface ChildRun {
   readonly runId: string;
   readonly result: PromiseLike<unknown>;
-}
-
-/** Node builds a UUID as a rope of 14 strings (~490 bytes); reading a character flattens it to one (~66). */
-function flatId(id: string): string {
-  id.charCodeAt(0);
-  return id;
 }
 
 /** A new run's first state: `given` checked against the schema (its defaults filled in), or `given` as it is without one. */

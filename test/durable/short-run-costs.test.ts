@@ -2,6 +2,13 @@
 // counted, and the paths those savings changed (busy retries, lease options), checked.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Event, EventValidationError, MemoryStore, StartEvent, StopEvent, StoreError, Workflow, type Store } from "../../src/index.js";
+import { randomId } from "../../src/core/ids.js";
+
+// Every random id the engine makes, counted.
+vi.mock("../../src/core/ids.js", async (original) => {
+  const ids = await original<typeof import("../../src/core/ids.js")>();
+  return { ...ids, randomId: vi.fn(ids.randomId) };
+});
 
 class Mid extends Event<{ id: number }> {}
 
@@ -59,7 +66,8 @@ afterEach(() => {
 
 describe("a short durable run's fixed costs", () => {
   it("one UUID per run (its id): the lease owner's per-run part is counted, not a second UUID", async () => {
-    const uuid = vi.spyOn(crypto, "randomUUID");
+    const uuid = vi.mocked(randomId);
+    uuid.mockClear();
     const created = vi.spyOn(MemoryStore.prototype, "createRunHeld");
     const store = new MemoryStore();
     const wf = twoSteps(store);

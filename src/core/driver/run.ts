@@ -929,7 +929,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     // crash, the invocation's re-run re-attaches to it instead of leaving it running for ever (11.10).
     const known = this.#childRuns?.get(writeKey(origin.stepRunId, origin.attempt, origin.n));
     if (known !== undefined) return start(slot.instance, target, input, this, signal, { runId: known, attach: true });
-    const runId = childRunId();
+    const runId = randomId();
     journal.record({ kind: "child", stepRunId: origin.stepRunId, n: origin.n, runId });
     return journal.flushed().then(() => {
       if (!this.#running()) throw this.#endReason();
@@ -1325,12 +1325,6 @@ function article(name: string): string {
   return `${/^[AEIOU]/i.test(name) ? "an" : "a"} ${name}`;
 }
 
-/** A new child run's id: flat (see start.ts's flatId). */
-function childRunId(): string {
-  const id = randomId();
-  id.charCodeAt(0);
-  return id;
-}
 
 /**
  * One attempt of a step that has a step `timeout`: it waits in its step's {@link DeadlineList}
