@@ -7,6 +7,8 @@
  *   npm run bench:server -- --json out.json  also write the raw figures
  *   npm run bench:server -- --streams-only   the SSE streams' memory alone
  *   npm run build && npm run bench:server -- --dist   the servers on the built package, as users run it
+ *   npm run bench:server -- --modes floor,engine,memory   only these servers (e.g. on a Node.js
+ *                                            the SQLite addon was not built for)
  *
  * Measurements:
  * - runs/s of a two-step workflow over HTTP at 100 connections (`POST /workflows/two/runs?wait=10`,
@@ -279,7 +281,13 @@ async function runLoads(results: Record<string, unknown>, seconds: number, conne
   // Each server runs in turn for `seconds`, `rounds` times over (the median round counts), so a
   // busy machine's swings fall on all three alike.
   const rounds = quick ? 1 : Number(option("--rounds") ?? 3);
-  const modes = [["floor", "/run"], ["engine", "/run"], ["memory", "/workflows/two/runs?wait=10"], ["sqlite", "/workflows/two/runs?wait=10"]] as const;
+  const all = [["floor", "/run"], ["engine", "/run"], ["memory", "/workflows/two/runs?wait=10"], ["sqlite", "/workflows/two/runs?wait=10"]] as const;
+  const only = option("--modes")?.split(",");
+  const unknown = only?.filter((m) => !all.some(([mode]) => mode === m));
+  if (unknown?.length) throw new Error(`--modes: no server ${unknown.join(", ")} (servers: ${all.map(([m]) => m).join(", ")})`);
+  // The floor is what every ratio divides by: it always runs.
+  const modes = all.filter(([mode]) => mode === "floor" || only === undefined || only.includes(mode));
+  const at = (mode: string) => modes.findIndex(([m]) => m === mode);
   const servers = await Promise.all(modes.map(([mode]) => start(mode)));
   const measured: Awaited<ReturnType<typeof load>>[][] = modes.map(() => []);
   try {
@@ -299,10 +307,20 @@ async function runLoads(results: Record<string, unknown>, seconds: number, conne
   results.loads = loads.map((l) => ({ ...l, ofFloor: Number((l.runsPerSecond / floor).toFixed(3)) }));
   results.rounds = measured;
   for (const l of loads) console.log(`median ${l.name.padEnd(7)} ${l.runsPerSecond.toFixed(0).padStart(7)} runs/s`);
-  const cpu = measured.map((ms) => [...ms].sort((a, b) => a.cpuMicrosPerRun - b.cpuMicrosPerRun)[Math.floor(ms.length / 2)]!.cpuMicrosPerRun);
-  results.cpuMicrosPerRun = { floor: cpu[0], engine: cpu[1], memory: cpu[2], sqlite: cpu[3] };
-  console.log(`server CPU per run (median): floor ${cpu[0]} µs, the engine in the bare handler ${cpu[1]} µs, in memory ${cpu[2]} µs (${(cpu[0]! / cpu[2]!).toFixed(2)}× the floor's rate), on SQLite ${cpu[3]} µs (${(cpu[0]! / cpu[3]!).toFixed(2)}×)`);
-  console.log(`in memory: ${(loads[2]!.runsPerSecond / floor).toFixed(2)}× the floor (goal ≥ 0.7), ${(loads[2]!.runsPerSecond / loads[1]!.runsPerSecond).toFixed(2)}× the engine in the bare handler; on SQLite: ${(loads[3]!.runsPerSecond / floor).toFixed(2)}×`);
+  const cpus = measured.map((ms) => [...ms].sort((a, b) => a.cpuMicrosPerRun - b.cpuMicrosPerRun)[Math.floor(ms.length / 2)]!.cpuMicrosPerRun);
+  const cpu = (mode: string) => cpus[at(mode)];
+  const median = (mode: string) => loads[at(mode)];
+  results.cpuMicrosPerRun = Object.fromEntries(modes.map(([mode], k) => [mode, cpus[k]]));
+  const line = [`server CPU per run (median): floor ${cpu("floor")} µs`];
+  if (median("engine")) line.push(`the engine in the bare handler ${cpu("engine")} µs`);
+  if (median("memory")) line.push(`in memory ${cpu("memory")} µs (${(cpu("floor")! / cpu("memory")!).toFixed(2)}× the floor's rate)`);
+  if (median("sqlite")) line.push(`on SQLite ${cpu("sqlite")} µs (${(cpu("floor")! / cpu("sqlite")!).toFixed(2)}×)`);
+  console.log(line.join(", "));
+  const ratios: string[] = [];
+  const memory = median("memory");
+  if (memory) ratios.push(`in memory: ${(memory.runsPerSecond / floor).toFixed(2)}× the floor (goal ≥ 0.7)${median("engine") ? `, ${(memory.runsPerSecond / median("engine")!.runsPerSecond).toFixed(2)}× the engine in the bare handler` : ""}`);
+  if (median("sqlite")) ratios.push(`on SQLite: ${(median("sqlite")!.runsPerSecond / floor).toFixed(2)}×`);
+  if (ratios.length > 0) console.log(ratios.join("; "));
 }
 
 if (args[0] === "--child") await child(args[1] as Mode);
