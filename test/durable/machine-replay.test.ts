@@ -67,7 +67,7 @@ function snapshot(m: RunMachine<StepSlot, PendingWait>) {
     active: m.active,
     steps: Object.fromEntries(m.slots.map((s) => [s.def.name, { inFlight: s.inFlight, queued: s.backlog.slice(s.head).map(json) }])),
     unclaimed: m.unclaimed.map(json),
-    collects: Object.fromEntries([...(m.collects ?? [])].filter(([, evs]) => evs.length > 0).map(([k, evs]) => [k, evs.map(json)])),
+    collects: Object.fromEntries([...(m.collects ?? [])].filter(([, buffer]) => buffer.size > 0).map(([k, buffer]) => [k, buffer.toArray().map(json)])),
   };
 }
 

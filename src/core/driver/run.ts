@@ -11,7 +11,7 @@ import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult
 import { watchesSteps, type InspectionEvent, type Inspector, type RunStatus } from "../inspect.js";
 import { writeKey, type Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
-import { collectKey } from "../machine/collect.js";
+import { CollectBuffer, collectKey } from "../machine/collect.js";
 import { stepNamed } from "../machine/routing.js";
 import { NONE, RunMachine, type RunEffects, type StepSlot } from "../machine/run-machine.js";
 import { requirementsOf, type PendingWait } from "../machine/waits.js";
@@ -834,7 +834,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   /** @internal effect: nothing runs, nothing is queued, no outside event can come: fail with a diagnosis. */
   stalled(): void {
     const unclaimed = this.#m.unclaimed;
-    const held = [...(this.#m.collects ?? new Map<string, Event[]>())].filter(([, evs]) => evs.length > 0);
+    const held = [...(this.#m.collects ?? [])].filter(([, buffer]) => buffer.size > 0).map(([key, buffer]) => [key, buffer.toArray()] as const);
     const hints = [
       ...held.map(([key, evs]) => `ctx.collectEvents in step "${key.split("|")[0] ?? ""}" holds ${evs.map((e) => eventTypeName(e.constructor as EventClass)).join(", ")} and still waits for the rest of [${key.split("|")[1] ?? ""}]`),
       ...(unclaimed.length ? [`no step accepts ${[...new Set(unclaimed.map((e) => eventTypeName(e.constructor as EventClass)))].join(", ")}`] : []),
@@ -854,8 +854,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   collect(slot: Slot, ev: Event, types: readonly EventClass[]): Event[] | null {
     // LlamaIndex's rule (issue 12.5): an empty list is complete at once; an event of a type not
     // in the list is not collected, and the set is not complete.
+    // (The machine tells an event of no listed class, in work that does not grow with the list.)
     if (types.length === 0) return [];
-    if (!types.some((t) => ev instanceof t)) return null;
     const key = this.#collectKey(slot, types);
     // A step re-run on resume collects its event again: keep one copy.
     const { set, added } = this.#m.collect(key, ev, types, this.#setup.journal !== null);
@@ -1232,7 +1232,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   #restore(input: Event, r: Restored): void {
     for (const [key, value] of r.state) this.#stateData.set(key, value);
     const m = this.#m;
-    if (r.collect.size > 0) m.collects = new Map([...r.collect].map(([k, evs]) => [k, [...evs]]));
+    if (r.collect.size > 0) m.collects = new Map([...r.collect].map(([k, evs]) => [k, CollectBuffer.of(evs)]));
     if (r.unclaimed.length > 0) m.unclaim(r.unclaimed);
     if (r.invocations > this.#invocations) this.#invocations = r.invocations;
     if (r.sent !== undefined && r.sent.size > 0) this.#resent = r.sent;

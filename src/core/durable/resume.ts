@@ -20,7 +20,7 @@ import { NONE, RunMachine, type RunEffects, type StepSlot } from "../machine/run
 import type { PendingWait } from "../machine/waits.js";
 import type { StepDefinition } from "../step.js";
 import { writeKey, type Restored } from "../machine/restored.js";
-import { normalCollectKey } from "../machine/collect.js";
+import { CollectBuffer, normalCollectKey } from "../machine/collect.js";
 import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
 import { journaledOrigin, ownOrigin, type Run } from "../driver/run.js";
 import type { StreamWriter } from "../context.js";
@@ -202,13 +202,13 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
         collects.push(c);
         // The whole buffer (older journals), or a change of it.
         if (c.seqs !== undefined) {
-          (m.collects ??= new Map<string, Event[]>()).set(c.key, c.seqs.map((seq) => events.get(seq)).filter((ev): ev is Event => ev !== undefined));
+          (m.collects ??= new Map()).set(c.key, CollectBuffer.of(c.seqs.map((seq) => events.get(seq)).filter((ev): ev is Event => ev !== undefined)));
           break;
         }
         const added = c.add === undefined ? undefined : events.get(c.add);
         if (added !== undefined) {
           const buffer = m.buffer(c.key);
-          if (!buffer.includes(added)) buffer.push(added);
+          if (!buffer.has(added)) buffer.push(added);
         }
         if (c.taken !== undefined) m.uncollect(c.key, c.taken.map((seq) => events.get(seq)).filter((ev): ev is Event => ev !== undefined));
         break;
@@ -284,11 +284,11 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
     const buf = m.buffer(c.key);
     for (const t of c.taken) {
       const ev = events.get(t);
-      if (ev !== undefined && !buf.includes(ev)) buf.push(ev);
+      if (ev !== undefined && !buf.has(ev)) buf.push(ev);
     }
   }
   const collect = new Map<string, Event[]>();
-  if (m.collects !== undefined) for (const [key, evs] of m.collects) collect.set(key, [...evs]);
+  if (m.collects !== undefined) for (const [key, buffer] of m.collects) collect.set(key, buffer.toArray());
   const stop = effects.stop;
   const asks = effects.asked.slice(asksStreamed);
 

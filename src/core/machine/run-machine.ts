@@ -2,7 +2,7 @@ import type { Event, EventClass } from "../events.js";
 import type { RunStatus } from "../inspect.js";
 import type { Plan } from "../plan.js";
 import type { StepDefinition } from "../step.js";
-import { takeSet } from "./collect.js";
+import { CollectBuffer } from "./collect.js";
 import { destinations, END } from "./routing.js";
 import { meets, valueOf, Waits, type PendingWait, type Requirements } from "./waits.js";
 
@@ -68,7 +68,7 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   /** Pending `waitForEvent` waits. */
   waits: Waits<W> = NO_WAITS as Waits<W>;
   /** `collectEvents` buffers by key, made on first use. */
-  collects: Map<string, Event[]> | undefined;
+  collects: Map<string, CollectBuffer> | undefined;
 
   readonly #index: ReadonlyMap<StepDefinition, number>;
   /** The last event class {@link destinations} sent to exactly one step, and that step's slot. */
@@ -350,32 +350,31 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   /* ------------------------------------------------------------ collect buffers */
 
   /** The buffer under `key` (made when missing). */
-  buffer(key: string): Event[] {
-    const collects = (this.collects ??= new Map<string, Event[]>());
+  buffer(key: string): CollectBuffer {
+    const collects = (this.collects ??= new Map<string, CollectBuffer>());
     let buffer = collects.get(key);
-    if (buffer === undefined) collects.set(key, (buffer = []));
+    if (buffer === undefined) collects.set(key, (buffer = new CollectBuffer()));
     return buffer;
   }
 
   /**
    * `ctx.collectEvents(ev, types)` under `key`: `ev` joins the buffer (once only, with `once`:
    * a step run again collects its event again), and the complete set is taken out if there is
-   * one. Returns the set (null while incomplete) and whether `ev` was added.
+   * one. Returns the set (null while incomplete) and whether `ev` was added. An event of no
+   * listed class is not collected (`added` false) and completes nothing.
+   * Constant work per event, amortized, however long the buffer ({@link CollectBuffer}).
    */
   collect(key: string, ev: Event, types: readonly EventClass[], once: boolean): { set: Event[] | null; added: boolean } {
     const buffer = this.buffer(key);
-    const added = !once || !buffer.includes(ev);
+    if (!buffer.accepts(ev, types)) return { set: null, added: false };
+    const added = !once || !buffer.has(ev);
     if (added) buffer.push(ev);
-    const set = takeSet(buffer, types);
-    if (set === null) return { set: null, added };
-    (this.collects as Map<string, Event[]>).set(key, set.rest);
-    return { set: set.taken, added };
+    return { set: buffer.take(types), added };
   }
 
   /** The journal says `events` left the buffer under `key` (a set was taken). */
   uncollect(key: string, events: readonly Event[]): void {
-    const out = new Set(events);
-    (this.collects ??= new Map<string, Event[]>()).set(key, this.buffer(key).filter((e) => !out.has(e)));
+    this.buffer(key).remove(events);
   }
 
   /* ------------------------------------------------------------ end */
