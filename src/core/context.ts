@@ -84,6 +84,11 @@ export function writerOf(by: StreamWriterSource | undefined, n: number | undefin
   return { stepRunId: by.stepRunId, attempt: by.attempt, n };
 }
 
+/** The attempt a wait, call or child run belongs to (its {@link Context}), as its {@link StepPort} knows it. */
+export interface AttemptRef {
+  readonly attempt: number;
+}
+
 /** The step a {@link Context} belongs to, as its {@link StepPort} knows it. */
 export interface StepRef {
   readonly def: { readonly name: string };
@@ -118,18 +123,39 @@ export interface StepPort {
   /** `by` and `n`: see {@link StreamWriterSource}. */
   toStream(ev: Event, by?: StreamWriterSource, n?: number): void;
   /** `writer`: where the wait's `waiterEvent`, if any, is written from. */
-  wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string, writer?: StreamWriter): Promise<Event>;
-  /** `ctx.runWorkflow`; `origin`: the invocation and the how-manieth child run of its attempt this is. */
-  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown>;
-  call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event>;
+  /** `attempt`: the Context of the attempt waiting, whose end drops the wait if it is still pending. */
+  wait(step: StepRef, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string, writer: StreamWriter | undefined, attempt: AttemptRef): Promise<Event>;
+  /** `ctx.runWorkflow`; `origin`: the invocation and the how-manieth child run of its attempt this is; `attempt`: its Context, whose failure cancels the child. */
+  runChild(step: StepRef, target: unknown, input: unknown, signal: AbortSignal, origin: SendOrigin, attempt: AttemptRef): Promise<unknown>;
+  /** `attempt`: the Context of the attempt calling, whose end drops the call if it is still pending. */
+  call(step: StepRef, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal, attempt: AttemptRef): Promise<Event>;
 }
 
 /** `ctx.store`'s type: {@link RunState} without a state schema, the typed {@link StateStore} with one. */
 export type StoreOf<S> = string extends keyof S ? RunState : S extends object ? StateStore<S> : RunState;
 
+let markEnded: (ctx: Context) => void;
+
+/**
+ * @internal the attempt `ctx` belongs to has ended (returned, failed or timed out): from now
+ * on its `waitForEvent`, `call` and `runWorkflow` are refused (`ATTEMPT_ENDED`), since nothing
+ * would drop or cancel what they began.
+ */
+export function endAttempt(ctx: Context): void {
+  markEnded(ctx);
+}
+
 /**
  * What a step gets as its second argument: the run it belongs to and the ways to act on it.
- * One Context per step invocation. `S`: the workflow's state type, when it has a `state` schema.
+ * One Context per step attempt. `S`: the workflow's state type, when it has a `state` schema.
+ *
+ * What an attempt begins lasts no longer than the attempt: when it ends (returns, throws or
+ * times out), a `waitForEvent` or `call` it left pending is dropped (it takes no later event,
+ * and its promise rejects with `WAIT_DROPPED` or `CALL_DROPPED`, marked handled so that a
+ * promise never awaited raises no unhandled rejection); when it fails, the child runs it started
+ * with `runWorkflow` and that still run are cancelled, as the run's own end cancels them. A
+ * `waitForEvent`, `call` or `runWorkflow` begun after its attempt ended (from a timer the step
+ * left behind) is refused with `ATTEMPT_ENDED`.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class Context<S extends object = Record<string, any>> {
@@ -141,8 +167,15 @@ export class Context<S extends object = Record<string, any>> {
   #sends = 0;
   #writes = 0;
   #children = 0;
+  #ended = false;
   /** The retry attempt of this invocation, from 1. */
   readonly attempt: number;
+
+  static {
+    markEnded = (ctx) => {
+      ctx.#ended = true;
+    };
+  }
 
   /**
    * @internal created by the run's driver or by `executeTask`; `source.signal` is the attempt's
@@ -221,7 +254,16 @@ export class Context<S extends object = Record<string, any>> {
    * or from outside through `handler.sendEvent`.
    */
   waitForEvent<T extends EventClass>(type: T, options: WaitOptions<InstanceType<T>> = {}): Promise<InstanceType<T>> {
-    return this.#run.wait(this.#slot, type, options as unknown as WaitOptions<Event>, this.signal, this.stepRunId, options.waiterEvent === undefined ? undefined : this.#writer()) as Promise<InstanceType<T>>;
+    if (this.#ended) return this.#afterEnd("ctx.waitForEvent");
+    return this.#run.wait(this.#slot, type, options as unknown as WaitOptions<Event>, this.signal, this.stepRunId, options.waiterEvent === undefined ? undefined : this.#writer(), this) as Promise<InstanceType<T>>;
+  }
+
+  /** What this attempt begins after it ended: refused (see the class's comment). */
+  #afterEnd(what: string): Promise<never> {
+    const step = this.#slot.def.name;
+    return Promise.reject(
+      new WorkflowRuntimeError(`Step "${step}" called ${what} after its attempt ${this.attempt} had ended; nothing would answer or end it. Await it inside the step.`, "ATTEMPT_ENDED", { workflow: this.#run.workflowName, runId: this.#run.id, step, attempt: this.attempt }),
+    );
   }
 
   /**
@@ -231,7 +273,8 @@ export class Context<S extends object = Record<string, any>> {
    * streamed events reach the parent's stream (see `streamOrigin`).
    */
   runWorkflow<W extends RunnableLike>(target: W | (abstract new (...args: never[]) => W), input?: InputOf<W> | Event): Promise<ResultOf<W>> {
-    return this.#run.runChild(this.#slot, target, input, this.signal, { stepRunId: this.stepRunId, attempt: this.attempt, n: this.#children++ }) as Promise<ResultOf<W>>;
+    if (this.#ended) return this.#afterEnd("ctx.runWorkflow");
+    return this.#run.runChild(this.#slot, target, input, this.signal, { stepRunId: this.stepRunId, attempt: this.attempt, n: this.#children++ }, this) as Promise<ResultOf<W>>;
   }
 
   /**
@@ -240,7 +283,8 @@ export class Context<S extends object = Record<string, any>> {
    * List the request in this step's `emits` and the reply in its `waitsFor`.
    */
   call<R extends EventClass>(request: Event, replyType: R, options: { timeout?: number | null } = {}): Promise<InstanceType<R>> {
-    return this.#run.call(this.#slot, request, replyType, options.timeout ?? null, this.signal) as Promise<InstanceType<R>>;
+    if (this.#ended) return this.#afterEnd("ctx.call");
+    return this.#run.call(this.#slot, request, replyType, options.timeout ?? null, this.signal, this) as Promise<InstanceType<R>>;
   }
 
   toString(): string {

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import { Context, writerOf, type RunState, type SendOrigin, type StepPort, type StreamWriter, type StreamWriterSource, type WaitOptions } from "../context.js";
+import { Context, endAttempt, writerOf, type AttemptRef, type RunState, type SendOrigin, type StepPort, type StreamWriter, type StreamWriterSource, type WaitOptions } from "../context.js";
 import {
   RunFinishedError,
   WorkflowCancelledError,
@@ -42,6 +42,28 @@ export interface Slot extends StepSlot {
   deadlines: DeadlineList | undefined;
   /** The step has no `retry` and no `resources`: in a plain run its attempts take the lean path. */
   readonly lean: boolean;
+}
+
+/**
+ * What one attempt left open, by its Context: made by the attempt's first wait, call or child
+ * run, forgotten when it ends. Its pending waits and calls are dropped when it ends; its child
+ * runs still running are cancelled when it fails.
+ */
+interface Open {
+  /** Each pending wait or call of the attempt: drops it (out of the run, its promise rejected). */
+  readonly drops: Set<(failed: boolean) => void>;
+  /** Its child runs, when it started any. */
+  children: AttemptChildren | undefined;
+}
+
+/** The signal an attempt's child runs start on, and how many of them still run. */
+interface AttemptChildren {
+  /** Aborted when the run ends, the attempt passes its step timeout, or the attempt fails. */
+  readonly controller: AbortController;
+  /** Takes the controller off what aborts it (once the attempt ended and no child runs). */
+  readonly unlink: () => void;
+  live: number;
+  ended: boolean;
 }
 
 interface Waiter extends PendingWait {
@@ -620,6 +642,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
           }
         }
         timed?.finish();
+        this.#attemptEnded(ctx, false);
         if (!this.#running()) return;
         if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, false);
         let emitted = this.#collectOutput(slot, out);
@@ -634,6 +657,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         return;
       } catch (error) {
         timed?.finish();
+        this.#attemptEnded(ctx, true);
         if (!this.#running()) return;
         const retry = def.retry;
         const again = this.#attemptFailed(slot, ev, ctx, attempt, began, error);
@@ -796,6 +820,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
     try {
+      this.#attemptEnded(ctx, failed);
       if (!this.#running()) return;
       let emitted: readonly Event[] = EMPTY;
       let one: Event | undefined;
@@ -920,21 +945,99 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   /* ------------------------------------------------------------ many workflows */
 
   /** `ctx.runWorkflow`: run `target` as a child of this run, from `slot`'s workflow. */
-  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal, origin?: SendOrigin): Promise<unknown> {
+  runChild(slot: Slot, target: unknown, input: unknown, signal: AbortSignal, origin: SendOrigin, attempt: AttemptRef): Promise<unknown> {
     const start = this.#setup.runChild;
     if (!start) return Promise.reject(new WorkflowError("ctx.runWorkflow is not available in this run.", { workflow: this.workflowName, runId: this.id }));
+    // The child starts on its attempt's own signal: the run's end, the attempt's step timeout and
+    // the attempt's failure cancel it.
+    const kids = this.#childrenOf(attempt, signal);
+    const on = kids.controller.signal;
     const journal = this.#setup.journal;
-    if (journal === null || origin === undefined) return start(slot.instance, target, input, this, signal);
-    // A durable parent names the child in its journal, committed, before the child exists: after a
-    // crash, the invocation's re-run re-attaches to it instead of leaving it running for ever (11.10).
-    const known = this.#childRuns?.get(writeKey(origin.stepRunId, origin.attempt, origin.n));
-    if (known !== undefined) return start(slot.instance, target, input, this, signal, { runId: known, attach: true });
-    const runId = randomId();
-    journal.record({ kind: "child", stepRunId: origin.stepRunId, n: origin.n, runId });
-    return journal.flushed().then(() => {
-      if (!this.#running()) throw this.#endReason();
-      return start(slot.instance, target, input, this, signal, { runId, attach: false });
-    });
+    let child: Promise<unknown>;
+    if (journal === null) child = start(slot.instance, target, input, this, on);
+    else {
+      // A durable parent names the child in its journal, committed, before the child exists: after a
+      // crash, the invocation's re-run re-attaches to it instead of leaving it running for ever (11.10).
+      const known = this.#childRuns?.get(writeKey(origin.stepRunId, origin.attempt, origin.n));
+      if (known !== undefined) child = start(slot.instance, target, input, this, on, { runId: known, attach: true });
+      else {
+        const runId = randomId();
+        journal.record({ kind: "child", stepRunId: origin.stepRunId, n: origin.n, runId });
+        child = journal.flushed().then(() => {
+          if (!this.#running()) throw this.#endReason();
+          return start(slot.instance, target, input, this, on, { runId, attach: false });
+        });
+      }
+    }
+    kids.live++;
+    const settled = () => {
+      if (--kids.live === 0 && kids.ended) kids.unlink();
+    };
+    child.then(settled, settled);
+    return child;
+  }
+
+  /** The children record of `attempt`, made with a controller that follows `signal` (its ctx.signal) and the run's end. */
+  #childrenOf(attempt: AttemptRef, signal: AbortSignal): AttemptChildren {
+    const open = this.#openOf(attempt);
+    if (open.children !== undefined) return open.children;
+    const controller = new AbortController();
+    // The run's end aborts it from #attemptChildren: no listener on the run's own signal (Node
+    // warns past 10); a timed attempt's own signal, which stops following the run's when the
+    // attempt ends, through one listener.
+    const all = (this.#attemptChildren ??= new Set<AttemptChildren>());
+    let off: (() => void) | undefined;
+    if (signal.aborted) controller.abort(signal.reason);
+    else if (signal !== this.#controller?.signal) off = whenAborted(signal, () => controller.abort(signal.reason));
+    const kids: AttemptChildren = {
+      controller,
+      unlink: () => {
+        all.delete(kids);
+        off?.();
+      },
+      live: 0,
+      ended: false,
+    };
+    all.add(kids);
+    return (open.children = kids);
+  }
+
+  /** The child-run signals of attempts that started children still running (or still in progress): the run's end aborts them. */
+  #attemptChildren: Set<AttemptChildren> | undefined;
+
+  /** What attempts left open, by Context; undefined until an attempt waits, calls or runs a child. */
+  #open: Map<AttemptRef, Open> | undefined;
+
+  #openOf(attempt: AttemptRef): Open {
+    const all = (this.#open ??= new Map<AttemptRef, Open>());
+    let open = all.get(attempt);
+    if (open === undefined) all.set(attempt, (open = { drops: new Set(), children: undefined }));
+    return open;
+  }
+
+  /**
+   * The attempt of `ctx` ended (`failed`: it threw or timed out): what it began may not outlive it.
+   * Its pending waits and calls are dropped; when it failed, its child runs still running are
+   * cancelled (as the run's end cancels them), so a retry's fresh child never runs beside the old.
+   */
+  #attemptEnded(ctx: Context, failed: boolean): void {
+    endAttempt(ctx);
+    const all = this.#open;
+    if (all === undefined || all.size === 0) return;
+    const open = all.get(ctx);
+    if (open === undefined) return;
+    all.delete(ctx);
+    for (const drop of [...open.drops]) drop(failed);
+    const kids = open.children;
+    if (kids === undefined) return;
+    kids.ended = true;
+    if (failed && kids.live > 0) {
+      const step = ctx.stepName;
+      kids.controller.abort(
+        new WorkflowCancelledError(`Attempt ${ctx.attempt} of step "${step}" (run "${this.id}") failed; the child runs it started are cancelled.`, { workflow: this.workflowName, runId: this.id, step, attempt: ctx.attempt }),
+      );
+    }
+    if (failed || kids.live === 0) kids.unlink();
   }
   /** For invocations run again on resume: the child runs they started ({@link Restored.children}). */
   #childRuns: ReadonlyMap<string, string> | undefined;
@@ -948,7 +1051,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   #calls: Map<Event, PendingCall> | undefined;
 
   /** `ctx.call`: deliver `request` and resolve with the `reply` event its handling step emits. */
-  call(slot: Slot, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal): Promise<Event> {
+  call(slot: Slot, request: Event, reply: EventClass, timeout: number | null, signal: AbortSignal, attempt: AttemptRef): Promise<Event> {
     const badTimeout = checkTimeout(timeout, "ctx.call");
     if (badTimeout !== undefined) return Promise.reject(badTimeout);
     if (typeof reply !== "function") return Promise.reject(new TypeError(`ctx.call's reply type must be an event class, got ${describeValue(reply)}.`));
@@ -957,7 +1060,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     if (routes.length === 0) {
       return Promise.reject(this.#contract(`Step "${slot.def.name}" called with ${eventTypeName(request.constructor as EventClass)}, which no step accepts${this.#setup.plan.owners ? " in any member of this App" : ""}.`, "UNKNOWN_STEP", slot));
     }
-    return new Promise<Event>((resolve, reject) => {
+    const open = this.#openOf(attempt);
+    const promise = new Promise<Event>((resolve, reject) => {
       let timer: unknown;
       const calls = (this.#calls ??= new Map<Event, PendingCall>());
       // As for waits: no listener on the run's own signal; the run's end rejects pending calls.
@@ -967,6 +1071,13 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         unlinkCall(calls, request, call);
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
         unwatch?.();
+        open.drops.delete(drop);
+      };
+      // The attempt ended with the call pending: the reply, if it comes, goes on as an event.
+      const drop = (failed: boolean) => {
+        settle();
+        promise.catch(() => {});
+        reject(new WorkflowRuntimeError(`Step "${slot.def.name}"'s ctx.call with ${eventTypeName(request.constructor as EventClass)} was dropped: attempt ${attempt.attempt} ${failed ? "failed" : "returned"} before the ${eventTypeName(reply)} came.`, "CALL_DROPPED", { workflow: this.workflowName, runId: this.id, step: slot.def.name, attempt: attempt.attempt }));
       };
       const onAbort = () => {
         settle();
@@ -994,6 +1105,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         while (last.next !== undefined) last = last.next;
         last.next = call;
       }
+      open.drops.add(drop);
       if (timeout !== null) {
         timer = this.#setup.clock.setTimeout(() => {
           settle();
@@ -1002,6 +1114,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       }
       this.send(request, slot, undefined);
     });
+    return promise;
   }
 
   /** Invocations (stepRunIds) that answered a call with ctx.sendEvent and have not ended yet. */
@@ -1024,7 +1137,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     return emitted.filter((_, j) => j !== i);
   }
 
-  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string = slot.def.name, writer?: StreamWriter): Promise<Event> {
+  wait(slot: Slot, type: EventClass, options: WaitOptions<Event>, signal: AbortSignal, stepRunId: string, writer: StreamWriter | undefined, attempt: AttemptRef): Promise<Event> {
     const { timeout = null, waiterEvent } = options;
     const badTimeout = checkTimeout(timeout, "ctx.waitForEvent");
     if (badTimeout !== undefined) return Promise.reject(badTimeout);
@@ -1055,7 +1168,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       if (slot.def.retry !== undefined) this.#keepAnswer(stepRunId, ev);
       return Promise.resolve(ev);
     }
-    return new Promise<Event>((resolve, reject) => {
+    let open: Open | undefined;
+    const promise = new Promise<Event>((resolve, reject) => {
       let timer: unknown;
       // The run's own signal gets no listener per waiter (Node warns past 10): the run's end rejects its waiters.
       const own = signal === this.#controller?.signal;
@@ -1064,6 +1178,13 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         if (timer !== undefined) this.#setup.clock.clearTimeout(timer);
         unwatch?.();
         this.#m.removeWait(waiter);
+        open?.drops.delete(drop);
+      };
+      // The attempt ended with the wait pending: out of the run, so it takes no later event.
+      const drop = (failed: boolean) => {
+        done();
+        promise.catch(() => {});
+        reject(new WorkflowRuntimeError(`Step "${slot.def.name}"'s waitForEvent(${eventTypeName(type)}) was dropped: attempt ${attempt.attempt} ${failed ? "failed" : "returned"} before one came.`, "WAIT_DROPPED", { workflow: this.workflowName, runId: this.id, step: slot.def.name, attempt: attempt.attempt }));
       };
       const onAbort = () => {
         done();
@@ -1088,6 +1209,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       if (signal.aborted) return reject(signal.reason as Error);
       if (!own) unwatch = whenAborted(signal, onAbort);
       pending = waiter;
+      open = this.#openOf(attempt);
+      open.drops.add(drop);
       this.#m.addWait(waiter);
       this.#setup.journal?.waiting(stepRunId, eventTypeName(type));
       if (timeout !== null) {
@@ -1098,6 +1221,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
       }
       if (waiterEvent !== undefined) this.toStream(waiterEvent, writer);
     });
+    return promise;
   }
 
   /**
@@ -1181,6 +1305,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   #end(status: RunStatus, result: unknown, error: unknown): void {
     const waits = this.#m.end(status);
+    // Its waits and calls are rejected below, its children cancelled through its signal.
+    this.#open = undefined;
     this.dlList?.remove(this);
     for (const slot of this.#m.slots) slot.deadlines?.clear();
     this.#unlinkParent?.();
@@ -1188,6 +1314,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     this.#controller?.abort(this.#endReason());
     const children = this.#children;
     if (children !== undefined && children.size > 0) for (const child of [...children]) child.cancel(this.#endReason());
+    const attemptChildren = this.#attemptChildren;
+    if (attemptChildren !== undefined && attemptChildren.size > 0) for (const kids of [...attemptChildren]) kids.controller.abort(this.#endReason());
     for (const w of waits) w.reject(this.#endReason());
     // Calls waiting on the run's own signal have no abort listener: the run's end rejects them.
     if (this.#calls !== undefined && this.#calls.size > 0) {
