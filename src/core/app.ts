@@ -81,11 +81,67 @@ export class App<TInput extends object = Record<string, unknown>, TResult = unkn
       // An App member that is an App: what it found wrong in its own options is wrong here too.
       for (const p of OWN_PROBLEMS.get(wf) ?? []) problems.push(`In App member "${memberName}": ${p}`);
     }
+    problems.push(...collisions(members));
     if (entry !== undefined && !members.has(entry)) problems.push(`entry "${entry}" is not a member of the App (members: ${[...members.keys()].join(", ")}).`);
     super({ name: "App", ...options }, (name, opts) => composePlan(name, members, entry, problems, opts.externalEvents ?? []));
     OWN_PROBLEMS.set(this, problems);
     this.members = members;
   }
+}
+
+/** A workflow an App runs steps of, by its path: `member`, or `member.inner` for a member of a member that is an App. */
+interface Leaf {
+  readonly path: string;
+  /** The App's own member it belongs to. */
+  readonly top: string;
+}
+
+/** The workflows under `members`, each with its path (as its steps' owners name it). */
+function leavesOf(members: ReadonlyMap<string, Workflow>, prefix: string, top: string | undefined, out: Leaf[]): Leaf[] {
+  for (const [name, wf] of members) {
+    const path = `${prefix}${name}`;
+    if (wf instanceof App) leavesOf(wf.members, `${path}.`, top ?? name, out);
+    else out.push({ path, top: top ?? name });
+  }
+  return out;
+}
+
+/**
+ * Members whose names meet once joined into keys: a member's `ctx.store` keys are stored as
+ * `path/key` (so member "a"'s key "b/x" is member "a/b"'s key "x"), and its steps, and a runtime's
+ * tasks, name it by its path (a member "shop.Pricing" and an App "shop"'s member "Pricing" are
+ * one). Found in work linear in the names' length: each path's `/` prefixes are looked up.
+ * Collisions inside a member that is an App are that App's own problems (reported with it).
+ */
+function collisions(members: ReadonlyMap<string, Workflow>): string[] {
+  const leaves = leavesOf(members, "", undefined, []);
+  const byPath = new Map<string, Leaf[]>();
+  for (const leaf of leaves) {
+    const list = byPath.get(leaf.path);
+    if (list === undefined) byPath.set(leaf.path, [leaf]);
+    else list.push(leaf);
+  }
+  const shown = (l: Leaf) => (l.path === l.top ? `"${l.top}"` : `"${l.top}" (its member "${l.path.slice(l.top.length + 1)}")`);
+  const problems: string[] = [];
+  for (const [path, list] of byPath) {
+    const first = list[0] as Leaf;
+    for (const other of list.slice(1)) {
+      if (other.top === first.top) continue;
+      problems.push(`App members ${shown(first)} and ${shown(other)} are both "${path}": their ctx.store keys, step names and a runtime's tasks would be one member's; rename one.`);
+    }
+  }
+  for (const leaf of leaves) {
+    for (let i = leaf.path.indexOf("/"); i >= 0; i = leaf.path.indexOf("/", i + 1)) {
+      const under = byPath.get(leaf.path.slice(0, i));
+      if (under === undefined) continue;
+      for (const owner of under) {
+        if (owner.top === leaf.top) continue;
+        const key = leaf.path.slice(i + 1);
+        problems.push(`App members ${shown(owner)} and ${shown(leaf)} would share ctx.store keys: ${shown(owner)}'s key "${key}/…" is ${shown(leaf)}'s key "…" (keys are stored as "member/key"); rename one so that neither name, followed by "/", begins the other.`);
+      }
+    }
+  }
+  return problems;
 }
 
 function composePlan(name: string, members: ReadonlyMap<string, Workflow>, entry: string | undefined, fixed: readonly string[], external: readonly EventClass[]): Plan {
