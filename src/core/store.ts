@@ -189,6 +189,8 @@ export function fenceError(where: string, runId: string, run: StoredRun | undefi
 export interface RunFilter {
   status?: RunStatus;
   workflow?: string;
+  /** Only the runs this run started (its child runs, `ctx.runWorkflow`); not their own children. */
+  parentRunId?: string;
   limit?: number;
 }
 
@@ -248,7 +250,10 @@ export interface Store {
   getRun(runId: string): StoredRun | undefined | Promise<StoredRun | undefined>;
   /** A run's journal, oldest first; empty when the run is unknown. */
   getJournal(runId: string): readonly JournalEntry[] | Promise<readonly JournalEntry[]>;
-  /** Runs matching `filter` (status, workflow name), newest first, at most `limit`. */
+  /**
+   * Runs matching `filter` (status, workflow name, parent run), newest first, at most `limit`.
+   * A listing by `parentRunId` reads that run's children, not every run the store holds.
+   */
   listRuns(filter?: RunFilter): readonly StoredRun[] | Promise<readonly StoredRun[]>;
   /**
    * Atomically take the lease on a run for `owner` until `now + ttlMs`: it succeeds when nobody
@@ -330,13 +335,22 @@ interface MemoryRun {
 /** A store in this process's memory: journals survive only as long as the process. */
 export class MemoryStore implements Store {
   readonly #runs = new Map<string, MemoryRun>();
+  /** Each parent run's children, in the order they were created. */
+  readonly #children = new Map<string, MemoryRun[]>();
   readonly #tokens = new Map<string, number>();
   readonly #listeners = new Map<string, Set<() => void>>();
   #nextInboxId = 0;
 
   createRun(run: Omit<StoredRun, "updatedAt" | "status" | "lease">): void {
     if (this.#runs.has(run.runId)) throw new Error(`Run "${run.runId}" already exists in this store.`);
-    this.#runs.set(run.runId, { run: { ...copyOf(run), status: "running", updatedAt: run.createdAt }, journal: [], seqs: new Set(), inbox: [] });
+    const made: MemoryRun = { run: { ...copyOf(run), status: "running", updatedAt: run.createdAt }, journal: [], seqs: new Set(), inbox: [] };
+    this.#runs.set(run.runId, made);
+    const parent = made.run.parentRunId;
+    if (parent !== undefined) {
+      const siblings = this.#children.get(parent);
+      if (siblings === undefined) this.#children.set(parent, [made]);
+      else siblings.push(made);
+    }
   }
 
   createRunHeld(run: Omit<StoredRun, "updatedAt" | "status" | "lease">, lease: NewRunLease): number {
@@ -379,7 +393,8 @@ export class MemoryStore implements Store {
   }
 
   listRuns(filter: RunFilter = {}): readonly StoredRun[] {
-    return [...this.#runs.values()]
+    const from = filter.parentRunId === undefined ? this.#runs.values() : (this.#children.get(filter.parentRunId) ?? []);
+    return [...from]
       .map((r) => r.run)
       .filter((r) => (filter.status === undefined || r.status === filter.status) && (filter.workflow === undefined || r.workflow === filter.workflow))
       .sort((a, b) => b.createdAt - a.createdAt)

@@ -193,11 +193,13 @@ export class PostgresStore implements Store {
           );
           CREATE INDEX ON ${this.#t("runs")} (created_at DESC);
           ${this.#statusIndex()}
+          ${this.#parentIndex()}
           ${this.#inboxTable()}
           ${this.#v3Tables(await hasLz4(client))}
         `);
       }
-      await this.#addStatusIndex(client);
+      await this.#addIndex(client, "stepwise_runs_status", this.#statusIndex());
+      await this.#addIndex(client, "stepwise_runs_parent", this.#parentIndex());
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
@@ -217,23 +219,33 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Adds {@link #statusIndex} to a store made without it. The index saves reads, nothing depends
-   * on it: a role that may not index the table (it does not own it), or a table other
-   * transactions keep locked for more than a second (the build waits for them, and writers of
-   * runs would queue behind it), is left without it until a later first use.
+   * A run's children, newest first in the order listings sort (`created_at DESC, run_id DESC`):
+   * `listRuns({ parentRunId })` reads that run's children's rows only. Partial: top-level runs,
+   * most of them, take no room in it. Not part of the schema version: a store made before it
+   * gets it when first used.
    */
-  async #addStatusIndex(client: pg.PoolClient): Promise<void> {
-    const has = await client.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [`${this.#schema}.stepwise_runs_status`]);
+  #parentIndex(): string {
+    return `CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON ${this.#t("runs")} (parent_run_id, created_at DESC, run_id DESC) WHERE parent_run_id IS NOT NULL;`;
+  }
+
+  /**
+   * Adds index `name` ({@link #statusIndex}, {@link #parentIndex}) to a store made without it. An
+   * index saves reads, nothing depends on it: a role that may not index the table (it does not
+   * own it), or a table other transactions keep locked for more than a second (the build waits
+   * for them, and writers of runs would queue behind it), is left without it until a later first use.
+   */
+  async #addIndex(client: pg.PoolClient, name: string, sql: string): Promise<void> {
+    const has = await client.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [`${this.#schema}.${name}`]);
     if (has.rows[0]?.exists) return;
-    await client.query("SAVEPOINT status_index");
+    await client.query("SAVEPOINT later_index");
     try {
       await client.query("SET LOCAL lock_timeout = 1000");
-      await client.query(this.#statusIndex());
-      await client.query("RELEASE SAVEPOINT status_index");
+      await client.query(sql);
+      await client.query("RELEASE SAVEPOINT later_index");
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== "42501" && code !== "55P03") throw err;
-      await client.query("ROLLBACK TO SAVEPOINT status_index");
+      await client.query("ROLLBACK TO SAVEPOINT later_index");
     }
   }
 
@@ -589,7 +601,7 @@ export class PostgresStore implements Store {
   }
 
   async listRuns(filter: RunFilter = {}): Promise<readonly StoredRun[]> {
-    if (hasNul(filter.workflow ?? "") || hasNul(filter.status ?? "")) return [];
+    if (hasNul(filter.workflow ?? "") || hasNul(filter.status ?? "") || hasNul(filter.parentRunId ?? "")) return [];
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.status !== undefined) {
@@ -599,6 +611,10 @@ export class PostgresStore implements Store {
     if (filter.workflow !== undefined) {
       args.push(filter.workflow);
       where.push(`workflow = $${args.length}`);
+    }
+    if (filter.parentRunId !== undefined) {
+      args.push(filter.parentRunId);
+      where.push(`parent_run_id = $${args.length}`);
     }
     if (filter.limit !== undefined) args.push(Number.isNaN(filter.limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(filter.limit))));
     const limit = filter.limit !== undefined ? ` LIMIT $${args.length}` : "";

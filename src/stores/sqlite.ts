@@ -215,12 +215,13 @@ export class SqliteStore implements Store {
     if (stepwise) {
       const found = this.#schemaVersion();
       if (found < SQLITE_SCHEMA_VERSION) this.#migrate();
-      // A file made before the status index gets it (an older version reading the file ignores it),
-      // when it can: the index saves reads, nothing depends on it, so a file another connection
-      // holds the write lock on, or one this process may only read, is opened without it.
-      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'stepwise_runs_status'").get() === undefined) {
+      // A file made before the status or the parent index gets it (an older version reading the
+      // file ignores it), when it can: an index saves reads, nothing depends on it, so a file another
+      // connection holds the write lock on, or one this process may only read, is opened without it.
+      for (const [name, sql] of LATER_INDEXES) {
+        if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) !== undefined) continue;
         try {
-          db.exec(STATUS_INDEX);
+          db.exec(sql);
         } catch (err) {
           const code = (err as { code?: string }).code ?? "";
           if (!isBusy(err) && !code.startsWith("SQLITE_READONLY")) throw err;
@@ -241,6 +242,7 @@ export class SqliteStore implements Store {
         INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
         ${RUNS_TABLE}
         ${STATUS_INDEX}
+        ${PARENT_INDEX}
         ${JOURNAL_TABLE}
         ${V4_TABLES}
       `);
@@ -632,6 +634,10 @@ export class SqliteStore implements Store {
       where.push("workflow = ?");
       args.push(filter.workflow);
     }
+    if (filter.parentRunId !== undefined) {
+      where.push("parent_run_id = ?");
+      args.push(filter.parentRunId);
+    }
     const sql = `SELECT ${RUN_COLUMNS} FROM stepwise_runs r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC${filter.limit !== undefined ? " LIMIT ?" : ""}`;
     if (filter.limit !== undefined) args.push(clampLimit(filter.limit));
     return this.#do("list runs", () => (this.#db.prepare(sql).all(...args) as RunRow[]).map(toRun));
@@ -763,6 +769,20 @@ const RUNS_TABLE = `
  */
 const STATUS_INDEX = `
       CREATE INDEX IF NOT EXISTS stepwise_runs_status ON stepwise_runs (status, created_at DESC);`;
+
+/**
+ * A run's children, newest first (scanned backwards: `created_at DESC, rowid DESC` as listed):
+ * `listRuns({ parentRunId })` reads that run's children's rows only. Partial: top-level runs,
+ * most of them, take no room in it. Not part of the schema version either.
+ */
+const PARENT_INDEX = `
+      CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON stepwise_runs (parent_run_id, created_at) WHERE parent_run_id IS NOT NULL;`;
+
+/** The indexes a file made before them gets when opened writable: name and statement. */
+const LATER_INDEXES: readonly (readonly [string, string])[] = [
+  ["stepwise_runs_status", STATUS_INDEX],
+  ["stepwise_runs_parent", PARENT_INDEX],
+];
 
 /**
  * One row per commit: `id` is `run_key << 32 | commit number` (1, 2, …), so a run's journal is

@@ -155,6 +155,28 @@ export function describeStoreConformance(
       expect(await ids({ limit: 2 })).toEqual(["new", "mid"]);
     });
 
+    it("lists the children of one run with parentRunId (newest first, with the other filters and limit); none for a run without children", async () => {
+      await store.createRun(newRun("p1", 10));
+      await store.createRun(newRun("p2", 20));
+      await store.createRun({ ...newRun("c1", 30, "Child"), parentRunId: "p1" });
+      await store.createRun({ ...newRun("c2", 40, "Other"), parentRunId: "p1" });
+      await store.createRun({ ...newRun("c3", 50, "Child"), parentRunId: "p2" });
+      await store.createRun({ ...newRun("g1", 60, "Child"), parentRunId: "c1" });
+      await store.setStatus("c2", "completed", { result: 1 });
+      const ids = async (f?: Parameters<Store["listRuns"]>[0]) => roundTrip(await store.listRuns(f)).map((r) => r.runId);
+      expect(await ids({ parentRunId: "p1" })).toEqual(["c2", "c1"]);
+      expect(await ids({ parentRunId: "p2" })).toEqual(["c3"]);
+      // Children only: not grandchildren, not the parent itself.
+      expect(await ids({ parentRunId: "c1" })).toEqual(["g1"]);
+      expect(await ids({ parentRunId: "p1", status: "running" })).toEqual(["c1"]);
+      expect(await ids({ parentRunId: "p1", workflow: "Other" })).toEqual(["c2"]);
+      expect(await ids({ parentRunId: "p1", limit: 1 })).toEqual(["c2"]);
+      expect(await ids({ parentRunId: "c3" })).toEqual([]);
+      expect(await ids({ parentRunId: "ghost" })).toEqual([]);
+      expect(await ids({ parentRunId: "" })).toEqual([]);
+      expect((await store.listRuns({ parentRunId: "p1" }))[0]).toMatchObject({ runId: "c2", parentRunId: "p1", workflow: "Other", status: "completed", result: 1 });
+    });
+
     it("leases: one holder at a time, renewal, expiry, release", async () => {
       await store.createRun(newRun("r", 1));
       expect(await store.acquireLease("r", "p1", 1000, 10_000)).toEqual({ acquired: true, token: 1 });

@@ -309,6 +309,63 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
     }
   });
 
+  it("listing a run's children (parentRunId) reads those children's rows, not every run; a store made before the parent index gets it on first use", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL });
+    const sent: { text: string; values: unknown[] }[] = [];
+    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+    (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
+      const q = a[0] as { text?: string; values?: unknown[] };
+      if (typeof q === "object" && q.text?.includes("ORDER BY created_at DESC")) sent.push({ text: q.text, values: q.values ?? [] });
+      return query(...a);
+    };
+    interface Node { "Relation Name"?: string; "Actual Rows": number; "Actual Loops": number; "Rows Removed by Filter"?: number; "Node Type": string; "Index Name"?: string; Plans?: Node[] }
+    /** The last listing's plan (EXPLAIN ANALYZE of the statement the store sent): rows of the runs table read, and the nodes. */
+    const lastPlan = async (): Promise<{ read: number; nodes: string[] }> => {
+      const last = sent[sent.length - 1];
+      if (!last) throw new Error("no listing sent");
+      const plan = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${last.text}`, last.values)) as pg.QueryResult<{ "QUERY PLAN": [{ Plan: Node }] }>;
+      const nodes: string[] = [];
+      const walk = (n: Node): number => {
+        nodes.push(`${n["Node Type"]}${n["Index Name"] ? ` ${n["Index Name"]}` : ""}`);
+        return (n["Relation Name"] === "stepwise_runs" ? n["Actual Rows"] * n["Actual Loops"] + (n["Rows Removed by Filter"] ?? 0) : 0) + (n.Plans ?? []).reduce((t, c) => t + walk(c), 0);
+      };
+      return { read: walk(plan.rows[0]!["QUERY PLAN"][0].Plan), nodes };
+    };
+    let store = new PostgresStore(pool, { schema });
+    try {
+      const read: number[] = [];
+      let made = 0;
+      for (const others of [200, 2000]) {
+        for (; made < others; made += 100) {
+          // Top-level runs, and children of other parents.
+          await Promise.all(Array.from({ length: 100 }, (_, i) => store.createRun({ runId: `top-${made + i}`, workflow: "W", input, createdAt: made + i, ...(i % 4 === 0 ? { parentRunId: `top-${made}` } : {}) })));
+        }
+        await store.createRun({ runId: `child-${others}`, workflow: "W", input, createdAt: others * 10, parentRunId: "p" });
+        await query(`ANALYZE "${schema}".stepwise_runs`);
+        const children = (await store.listRuns({ parentRunId: "p" })).map((r) => r.runId);
+        expect(children).toEqual(others === 200 ? ["child-200"] : ["child-2000", "child-200"]);
+        const plan = await lastPlan();
+        read.push(plan.read);
+        expect(plan.nodes.join(" > ")).not.toMatch(/Seq Scan/);
+        expect(plan.nodes.some((n) => /^(Bitmap )?Index (Only )?Scan stepwise_runs_parent$/.test(n))).toBe(true);
+      }
+      // 10x the other runs: the same rows read (the children), not 10x.
+      expect(read).toEqual([1, 2]);
+      await store.close();
+      // A store from before the index: it gets it on first use.
+      await query(`DROP INDEX "${schema}".stepwise_runs_parent`);
+      store = new PostgresStore(pool, { schema });
+      expect((await store.listRuns({ parentRunId: "p", limit: 1 })).map((r) => r.runId)).toEqual(["child-2000"]);
+      expect((await query("SELECT to_regclass($1) IS NOT NULL AS ok", [`"${schema}".stepwise_runs_parent`]) as pg.QueryResult).rows[0]).toEqual({ ok: true });
+      expect(await store.listRuns({ parentRunId: "p\u0000" })).toEqual([]);
+    } finally {
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
   it("a store made before the status index opens while another transaction writes its runs table: not held until that ends, indexed on a later first use", async () => {
     const schema = uniqueSchema();
     const other = new pg.Client({ connectionString: PG_URL });

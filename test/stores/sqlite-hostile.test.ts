@@ -71,6 +71,52 @@ describe("SqliteStore under hostile use", () => {
     }
   });
 
+  it("listing a run's children (parentRunId) searches an index by parent, in listing order, instead of scanning every run; a file made before the index gets it", async () => {
+    const path = file();
+    const listings: { db: Database.Database; sql: string }[] = [];
+    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
+    Database.prototype.prepare = function (this: Database.Database, sql: string) {
+      if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
+      return prepare.call(this, sql);
+    } as typeof Database.prototype.prepare;
+    try {
+      const plan = (args: unknown[]): string => {
+        const last = listings[listings.length - 1];
+        if (!last) throw new Error("no listing prepared");
+        return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
+      };
+      const check = (store: SqliteStore) => {
+        expect(store.listRuns({ parentRunId: "p" }).map((r) => r.runId)).toEqual(["c3", "c2", "c1"]);
+        expect(plan(["p"])).toMatch(/^SEARCH r USING INDEX stepwise_runs_parent \(parent_run_id=\?\)(;|$)/);
+        expect(plan(["p"])).not.toMatch(/SCAN r|TEMP B-TREE/);
+        expect(store.listRuns({ parentRunId: "p", status: "running", limit: 1 }).map((r) => r.runId)).toEqual(["c3"]);
+        // The parent index, not the status one, and no sort of what it found (no TEMP B-TREE).
+        expect(plan(["running", "p", 1])).toMatch(/^SEARCH r USING INDEX stepwise_runs_parent \(parent_run_id=\?\)(;|$)/);
+        expect(plan(["running", "p", 1])).not.toMatch(/SCAN r|TEMP B-TREE/);
+        expect(store.listRuns({ parentRunId: "p", workflow: "W" }).map((r) => r.runId)).toEqual(["c3", "c2", "c1"]);
+        expect(plan(["W", "p"])).toMatch(/^SEARCH r USING INDEX stepwise_runs_parent \(parent_run_id=\?\)(;|$)/);
+      };
+      const store = new SqliteStore(path);
+      for (let i = 0; i < 500; i++) void store.createRun({ runId: `top-${i}`, workflow: "W", input, createdAt: i });
+      for (let i = 0; i < 50; i++) void store.createRun({ runId: `other-${i}`, workflow: "W", input, createdAt: 600 + i, parentRunId: `top-${i}` });
+      // Ties in created_at: the later one first, as every listing orders them.
+      await store.createRun({ runId: "c1", workflow: "W", input, createdAt: 700, parentRunId: "p" });
+      await store.createRun({ runId: "c2", workflow: "W", input, createdAt: 800, parentRunId: "p" });
+      await store.createRun({ runId: "c3", workflow: "W", input, createdAt: 800, parentRunId: "p" });
+      check(store);
+      store.close();
+      // A file from before the index.
+      const old = new Database(path);
+      old.exec("DROP INDEX stepwise_runs_parent");
+      old.close();
+      const reopened = new SqliteStore(path);
+      check(reopened);
+      reopened.close();
+    } finally {
+      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
+    }
+  });
+
   it("a file made before the status index opens while another connection holds its write lock: read now, indexed on a later open", async () => {
     const path = file();
     const first = new SqliteStore(path);
