@@ -325,6 +325,15 @@ function copyPlain(value: unknown, depth: number): unknown {
   return out;
 }
 
+/**
+ * A `limit` as the SQL stores read it: NaN or below 0 is none, a fraction is rounded down (a
+ * plain `slice(0, -1)` would hand back all but the last).
+ */
+function countOf(limit: number | undefined): number {
+  if (limit === undefined) return Infinity;
+  return Number.isNaN(limit) ? 0 : Math.max(0, Math.floor(limit));
+}
+
 interface MemoryRun {
   run: StoredRun;
   journal: JournalEntry[];
@@ -398,7 +407,7 @@ export class MemoryStore implements Store {
       .map((r) => r.run)
       .filter((r) => (filter.status === undefined || r.status === filter.status) && (filter.workflow === undefined || r.workflow === filter.workflow))
       .sort((a, b) => b.createdAt - a.createdAt)
-      .slice(0, filter.limit ?? Infinity)
+      .slice(0, countOf(filter.limit))
       .map((r) => copyOf(r));
   }
 
@@ -440,7 +449,7 @@ export class MemoryStore implements Store {
   }
 
   readInbox(runId: string, limit = Infinity): readonly InboxItem[] {
-    return copyOf(this.#runs.get(runId)?.inbox.slice(0, limit) ?? []);
+    return copyOf(this.#runs.get(runId)?.inbox.slice(0, countOf(limit)) ?? []);
   }
 
   subscribe(runId: string, onDelivery: () => void): () => void {

@@ -177,6 +177,27 @@ export function describeStoreConformance(
       expect((await store.listRuns({ parentRunId: "p1" }))[0]).toMatchObject({ runId: "c2", parentRunId: "p1", workflow: "Other", status: "completed", result: 1 });
     });
 
+    it("reads a limit that is not a count the same in every store: negative or NaN is none, a fraction is rounded down", async () => {
+      await store.createRun(newRun("a", 1));
+      await store.createRun(newRun("b", 2));
+      await store.createRun(newRun("c", 3));
+      await store.deliver("a", { type: "Go", data: { n: 1 } });
+      await store.deliver("a", { type: "Go", data: { n: 2 } });
+      await store.deliver("a", { type: "Go", data: { n: 3 } });
+      const ids = async (limit: number) => roundTrip(await store.listRuns({ limit })).map((r) => r.runId);
+      const inbox = async (limit: number) => roundTrip(await store.readInbox("a", limit)).map((i) => i.event.data);
+      // Before, MemoryStore's slice(0, -1) handed back all but the last.
+      expect(await ids(-1)).toEqual([]);
+      expect(await ids(-2)).toEqual([]);
+      expect(await ids(Number.NaN)).toEqual([]);
+      expect(await ids(1.9)).toEqual(["c"]);
+      expect(await ids(Infinity)).toEqual(["c", "b", "a"]);
+      expect(await inbox(-1)).toEqual([]);
+      expect(await inbox(Number.NaN)).toEqual([]);
+      expect(await inbox(2.5)).toEqual([{ n: 1 }, { n: 2 }]);
+      expect(await inbox(Infinity)).toHaveLength(3);
+    });
+
     it("leases: one holder at a time, renewal, expiry, release", async () => {
       await store.createRun(newRun("r", 1));
       expect(await store.acquireLease("r", "p1", 1000, 10_000)).toEqual({ acquired: true, token: 1 });
