@@ -642,7 +642,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
           }
         }
         timed?.finish();
-        this.#attemptEnded(ctx, false);
+        endAttempt(ctx);
+        if (this.#open !== undefined) this.#attemptEnded(ctx, false);
         if (!this.#running()) return;
         if (this.#answers !== undefined) this.#answersDone(ctx.stepRunId, false);
         let emitted = this.#collectOutput(slot, out);
@@ -657,7 +658,8 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
         return;
       } catch (error) {
         timed?.finish();
-        this.#attemptEnded(ctx, true);
+        endAttempt(ctx);
+        if (this.#open !== undefined) this.#attemptEnded(ctx, true);
         if (!this.#running()) return;
         const retry = def.retry;
         const again = this.#attemptFailed(slot, ev, ctx, attempt, began, error);
@@ -820,7 +822,9 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   #leanSettled(slot: Slot, ev: Event, ctx: Context, out: unknown, error: unknown, failed: boolean): void {
     try {
-      this.#attemptEnded(ctx, failed);
+      // (Inline: the common attempt left nothing open.)
+      endAttempt(ctx);
+      if (this.#open !== undefined) this.#attemptEnded(ctx, failed);
       if (!this.#running()) return;
       let emitted: readonly Event[] = EMPTY;
       let one: Event | undefined;
@@ -1016,12 +1020,11 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   }
 
   /**
-   * The attempt of `ctx` ended (`failed`: it threw or timed out): what it began may not outlive it.
+   * The attempt of `ctx` ended (`failed`: it threw or timed out; `endAttempt(ctx)` said so first): what it began may not outlive it.
    * Its pending waits and calls are dropped; when it failed, its child runs still running are
    * cancelled (as the run's end cancels them), so a retry's fresh child never runs beside the old.
    */
   #attemptEnded(ctx: Context, failed: boolean): void {
-    endAttempt(ctx);
     const all = this.#open;
     if (all === undefined || all.size === 0) return;
     const open = all.get(ctx);
