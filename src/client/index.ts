@@ -71,7 +71,22 @@ export interface StreamOptions<C extends readonly EventClass[]> {
   signal?: AbortSignal;
   /** Event classes to revive messages into (`message.event`), matched by type name. */
   events?: C;
+  /**
+   * Told when events were lost: the server's log of the run no longer holds positions
+   * `from..to` (it keeps `maxLogEvents` per run), so the stream goes on after them. Called once per
+   * gap, before the first message after it is yielded. Without it a gap passes unreported.
+   */
+  onGap?: (gap: StreamGap) => void;
 }
+
+/** Positions `from..to` (inclusive) of a run's log that a stream skipped: the server no longer holds them. */
+export interface StreamGap {
+  from: number;
+  to: number;
+}
+
+/** What the frames of a run's stream are to the client: an event, or a gap before the next one. */
+type Frame = { gap: undefined; entry: LogEntry } | { gap: StreamGap; entry: undefined };
 
 /**
  * A client for a stepwise server. Pass the served workflows' types for typed inputs and results:
@@ -141,7 +156,11 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
       for (;;) {
         const next = await gen.next();
         if (next.done) return next.value;
-        const entry = next.value;
+        const { gap, entry } = next.value;
+        if (gap !== undefined) {
+          options.onGap?.(gap);
+          continue;
+        }
         const cls = classes.get(entry.type);
         yield { ...entry, event: cls ? (new (cls as unknown as new (d: unknown) => InstanceType<C[number]>)(entry.data)) : undefined };
       }
@@ -202,7 +221,7 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
   }
 
   /** Frames of a run's SSE stream after `after`, reconnecting as needed; returns the end, or undefined when aborted. */
-  async *#frames(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<LogEntry, RunEnd | undefined> {
+  async *#frames(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<Frame, RunEnd | undefined> {
     const path = `/runs/${encodeURIComponent(runId)}/events`;
     let last = after;
     let failures = 0;
@@ -228,10 +247,17 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
             // (a proxy that ends every stream after a while does not end a long wait).
             failures = 0;
             if (frame.event === "end") return JSON.parse(frame.data) as RunEnd;
+            if (frame.event === "gap") {
+              const gap = JSON.parse(frame.data) as StreamGap;
+              // A reconnect goes on past the gap: it is not reported again.
+              if (gap.to > last) last = gap.to;
+              yield { gap: { from: gap.from, to: gap.to }, entry: undefined };
+              continue;
+            }
             if (frame.event !== "message") continue;
             const entry = JSON.parse(frame.data) as LogEntry;
             last = entry.id;
-            yield entry;
+            yield { gap: undefined, entry };
           }
         } catch (err) {
           if (signal?.aborted) return undefined;
