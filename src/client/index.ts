@@ -124,7 +124,10 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
 
   /** Start a run of `name`. With `wait` (seconds), the result comes back too if the run ends in time. */
   async run<K extends keyof S & string>(name: K, input: InputOf<S[K]>, options: { wait?: number } = {}): Promise<Started<ResultOf<S[K]>>> {
-    const q = options.wait !== undefined ? `?wait=${encodeURIComponent(options.wait)}` : "";
+    const wait = options.wait;
+    if (wait !== undefined && !(typeof wait === "number" && Number.isFinite(wait) && wait >= 0 && wait < 1e15)) throw new TypeError(`client.run: wait is a number of seconds >= 0, got ${String(wait)}.`);
+    // In decimal digits, as the server takes them: never an exponent (1e-7 is "0").
+    const q = wait !== undefined ? `?wait=${String(Number(wait.toFixed(3)))}` : "";
     return this.#json("POST", `/workflows/${encodeURIComponent(name)}/runs${q}`, input);
   }
 

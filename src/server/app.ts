@@ -11,6 +11,7 @@ import { renderHtml } from "../draw/html.js";
 import { ServerError, httpExceptionOf, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
 import { header, readJson } from "./body.js";
+import { decimalParam, integerParam } from "./params.js";
 import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexError, llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
@@ -177,7 +178,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
       if (err instanceof EventValidationError) throw new ServerError("INVALID_INPUT", err.message, { issues: issueList(err.issues) });
       throw err;
     }
-    const wait = seconds(c.req.query("wait"), "wait");
+    const wait = decimalParam(c.req.query("wait"), "wait");
     // A `traceparent` header: the run joins the caller's trace.
     const traceparent = header(c, "traceparent");
     const entry = traceparent === undefined ? runs.start(s, start) : withTraceCarrier({ traceparent, tracestate: header(c, "tracestate") }, () => runs.start(s, start));
@@ -201,8 +202,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
     const workflow = c.req.query("workflow");
     const status = c.req.query("status");
     if (status !== undefined && !STATUSES.has(status as RunStatus)) throw new ServerError("BAD_REQUEST", `status must be one of ${[...STATUSES].join(", ")}; got ${JSON.stringify(status)}.`, { parameter: "status" });
-    const limit = seconds(c.req.query("limit"), "limit") ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ServerError("BAD_REQUEST", `limit must be an integer from 1 to 500; got ${String(limit)}.`, { parameter: "limit" });
+    const limit = integerParam(c.req.query("limit"), "limit", { min: 1, max: 500 }) ?? 50;
     const page = await runs.list({
       ...(workflow !== undefined ? { workflow: workflowOf(workflow) } : {}),
       ...(status !== undefined ? { status: status as RunStatus } : {}),
@@ -218,9 +218,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
     const id = c.req.param("id");
     // Last-Event-ID first: a browser's EventSource reconnects to the same URL (its `?after=` too)
     // with the id of the last event it got, which is where it goes on.
-    const from = position(c.req.query("after"));
+    const from = integerParam(c.req.query("after"), "after") ?? 0;
     const lastId = c.req.header("Last-Event-ID");
-    const after = lastId !== undefined && lastId !== "" ? position(lastId) : from;
+    // An empty Last-Event-ID is none (an EventSource that got no id yet).
+    const after = lastId !== undefined && lastId !== "" ? (integerParam(lastId, "Last-Event-ID") as number) : from;
     const source = await runs.log(id);
     const ndjson = (c.req.header("Accept") ?? "").includes("application/x-ndjson");
     return respondStream(c, direct(), !ndjson, ndjson ? NDJSON_HEADERS : SSE_HEADERS, (api, write) => followRun(runs, ticker, c, id, after, source, api, (f) => write(ndjson ? `${JSON.stringify(ndjsonFrame(f))}\n` : sseFrame(f))), report);
@@ -297,21 +298,6 @@ export function servedByNode(app: object, alreadySent: Response): void {
 }
 
 /* ------------------------------------------------------------------ helpers */
-
-/** A non-negative number from a query parameter, or undefined when absent. */
-function seconds(raw: string | undefined, name: string): number | undefined {
-  if (raw === undefined || raw === "") return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new ServerError("BAD_REQUEST", `${name} must be a number >= 0; got ${JSON.stringify(raw)}.`, { parameter: name });
-  return n;
-}
-
-/** An event position (`?after=`, `Last-Event-ID`): 0 when absent. */
-function position(raw: string | undefined): number {
-  if (raw === undefined || raw === "") return 0;
-  if (!/^\d{1,15}$/.test(raw)) throw new ServerError("BAD_REQUEST", `after / Last-Event-ID is an event position (an integer >= 0); got ${JSON.stringify(raw)}.`, { parameter: "after" });
-  return Number(raw);
-}
 
 function encodeCursor(c: Cursor): string {
   return btoa(encodeURIComponent(JSON.stringify([c.createdAt, c.runId]))).replace(/=+$/, "");

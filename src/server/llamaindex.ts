@@ -276,9 +276,14 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
       let afterSeq: number | "now";
       if (raw.toLowerCase() === "now") afterSeq = "now";
       else if (/^-?\d{1,15}$/.test(raw)) afterSeq = Number(raw);
-      else throw new ServerError("BAD_REQUEST", `Invalid after_sequence: '${raw}'`);
+      else throw new ServerError("BAD_REQUEST", `Invalid after_sequence: '${raw}' (an integer, -1 for the start, or "now")`, { parameter: "after_sequence", got: raw });
+      // Last-Event-ID (what a reconnecting client sends) goes first. LlamaIndex ignores one that is not an
+      // integer, which silently starts the stream elsewhere (at "now" by default): here it is a 400.
       const lastId = sse ? c.req.header("Last-Event-ID") : undefined;
-      if (lastId !== undefined && /^-?\d{1,15}$/.test(lastId.trim())) afterSeq = Number(lastId.trim());
+      if (lastId !== undefined && lastId !== "") {
+        if (!/^-?\d{1,15}$/.test(lastId)) throw new ServerError("BAD_REQUEST", `Invalid Last-Event-ID: '${lastId}' (a sequence number, an integer)`, { parameter: "Last-Event-ID", got: lastId });
+        afterSeq = Number(lastId);
+      }
 
       const record = await runs.record(id);
       const s = servedOf(record);

@@ -95,3 +95,13 @@ describe("a stream left early", () => {
     expect(cancelled).toBe(1);
   });
 });
+
+describe("client: numbers it sends", () => {
+  it("sends ?wait in decimal digits as the server takes them, and refuses a wait that is not seconds", async () => {
+    const urls: string[] = [];
+    const c = createClient({ baseUrl: BASE, fetch: async (input) => (urls.push(input instanceof Request ? input.url : input instanceof URL ? input.href : input), answer('{"runId":"r"}', 202, "application/json")) });
+    for (const w of [0.1 + 0.2, 1e-7, 5, 2.5]) await c.run("x", {}, { wait: w });
+    expect(urls.map((u) => new URL(u).searchParams.get("wait"))).toEqual(["0.3", "0", "5", "2.5"]);
+    for (const w of [-1, Number.NaN, Number.POSITIVE_INFINITY, "5" as unknown as number]) await expect(c.run("x", {}, { wait: w })).rejects.toBeInstanceOf(TypeError);
+  });
+});
