@@ -179,7 +179,7 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
     await this.#json("POST", `/runs/${encodeURIComponent(runId)}/events`, { type: json.type, data: json.data });
   }
 
-  /** Cancel a run; resolves with how it stands after. */
+  /** Cancel a run; resolves with how it stands after. A run that ended otherwise first (also one whose end was decided as the cancel came) rejects with `RUN_FINISHED`, its status in `details`. */
   cancel(runId: string): Promise<RunInfo> {
     return this.#json("POST", `/runs/${encodeURIComponent(runId)}/cancel`);
   }

@@ -235,8 +235,11 @@ export function llamaIndexRoutes(options: LlamaIndexOptions): Hono {
     try {
       await runs.cancel(id);
     } catch (err) {
-      // Cancelling a cancelled run again is not an error.
-      if (!(err instanceof ServerError && err.code === "RUN_FINISHED" && (err.details as { status?: unknown } | null)?.status === "cancelled")) throw err;
+      if (!(err instanceof ServerError && err.code === "RUN_FINISHED")) throw err;
+      // Cancelling a cancelled run again is not an error. A run that ended otherwise, before the
+      // cancel or while it came (its end already decided), is what LlamaIndex's WorkflowServer
+      // answers for a handler in a terminal status: 404 Handler not found, the handler unchanged.
+      if ((err.details as { status?: unknown } | null)?.status !== "cancelled") throw new ServerError("RUN_NOT_FOUND", "Handler not found", { status: (err.details as { status?: unknown } | null)?.status ?? null });
     }
     return c.json({ status: "cancelled" });
   });

@@ -135,5 +135,5 @@ export const routes = {
     requestBody: { required: true, content: { "application/json": { schema: ref("Event") } } },
     responses: { 202: json(obj({ runId: str, delivered: { type: "boolean" } }), "Delivered"), 404: error("No such run"), 409: error("The run has ended"), 422: error("Unknown event type, or the event's schema rejected the data") },
   }),
-  cancel: describeRoute({ summary: "Cancel a run", tags: ["runs"], parameters: [runId], responses: { 200: json(ref("Run"), "The run after"), 404: error("No such run"), 409: error("The run has ended") } }),
+  cancel: describeRoute({ summary: "Cancel a run", tags: ["runs"], parameters: [runId], responses: { 200: json(ref("Run"), "The run after"), 404: error("No such run"), 409: error("The run has ended, or its end was decided before the cancel took effect (details.status says how)") } }),
 } satisfies Record<string, MiddlewareHandler>;

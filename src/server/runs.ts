@@ -254,6 +254,9 @@ export class Runs {
     if (entry?.handler) {
       entry.handler.cancel();
       await entry.done;
+      // A run whose end was decided before the cancel (its completion being committed) ended as it
+      // would have: the same answer as a cancel that came after its end.
+      if (entry.status !== "cancelled" && entry.status !== "detached") throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
       return;
     }
     if (entry) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); there is nothing to cancel.`, { status: entry.status });
