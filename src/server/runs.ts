@@ -22,6 +22,7 @@ import {
 } from "../index.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
+import { unanswered } from "./prompts.js";
 
 /** A workflow as served: the name in URLs, the instance, its own (stored) name. */
 export interface Served {
@@ -48,7 +49,7 @@ export interface RunInfo {
   children: string[];
   /** Event types the run's steps wait for (from the journal, or InputRequiredEvents seen live). */
   waitingFor: string[];
-  /** InputRequiredEvents the run streamed and that no event sent since has answered. */
+  /** InputRequiredEvents the run streamed and that no event sent since has answered (the rule: src/server/prompts.ts). */
   inputRequired: LogEntry[];
   /** True when this server process runs it now. */
   live: boolean;
@@ -227,8 +228,9 @@ export class Runs {
       entry = this.entry(runId);
     }
     if (entry?.handler) {
-      entry.handler.sendEvent(fromOutside(entry.served.wf, json));
-      this.answered(runId);
+      const ev = fromOutside(entry.served.wf, json);
+      entry.handler.sendEvent(ev);
+      this.answered(runId, ev);
       return;
     }
     if (entry) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${entry.status}); the ${json.type} was not delivered.`, { status: entry.status });
@@ -484,10 +486,13 @@ export class Runs {
     return [...this.#runs.values()].filter((e) => e.handler !== undefined);
   }
 
-  /** Forget the prompts a delivered event may have answered. */
-  answered(runId: string): void {
+  /** Forget the prompts delivered event `ev` answers (see prompts.ts), and only those. */
+  answered(runId: string, ev: Event): void {
     const e = this.#runs.get(runId);
-    if (e?.handler) e.prompts = NO_PROMPTS;
+    if (e?.handler) {
+      const left = unanswered(e.served.wf, ev, e.prompts);
+      e.prompts = left.length === 0 ? NO_PROMPTS : left;
+    }
   }
 
   /** The run's log: the live one, or one rebuilt from the store's journal (ended, or run elsewhere). */
