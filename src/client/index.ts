@@ -243,22 +243,31 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
       if (!res.ok && res.status < 500) throw await errorOf(res, "GET", path);
       // An answer not read holds its connection until it is collected.
       if (!res.ok) await res.body?.cancel().catch(() => {});
+      if (res.ok) {
+        // Something between here and the server answered (a captive portal's page): reading it as a
+        // stream would find no end and reconnect for ever.
+        const type = res.headers.get("Content-Type");
+        if (type !== null && !/^text\/event-stream\b/i.test(type)) {
+          const text = await res.text().catch(() => "");
+          throw new ClientError(`GET ${path}: HTTP ${res.status} answered with ${type}, not an event stream: ${text.slice(0, 200)}`, "BAD_RESPONSE", res.status);
+        }
+      }
       if (res.ok && res.body) {
         try {
           for await (const frame of parseSse(res.body)) {
             // Any frame, a heartbeat too, says the stream worked: a cut after it starts the count again
             // (a proxy that ends every stream after a while does not end a long wait).
             failures = 0;
-            if (frame.event === "end") return JSON.parse(frame.data) as RunEnd;
+            if (frame.event === "end") return frameJson<RunEnd>(frame.data, path, res.status, (v) => typeof v.status === "string");
             if (frame.event === "gap") {
-              const gap = JSON.parse(frame.data) as StreamGap;
+              const gap = frameJson<StreamGap>(frame.data, path, res.status, (v) => isPosition(v.from) && isPosition(v.to));
               // A reconnect goes on past the gap: it is not reported again.
               if (gap.to > last) last = gap.to;
               yield { gap: { from: gap.from, to: gap.to }, entry: undefined };
               continue;
             }
             if (frame.event !== "message") continue;
-            const entry = JSON.parse(frame.data) as LogEntry;
+            const entry = frameJson<LogEntry>(frame.data, path, res.status, (v) => isPosition(v.id) && typeof v.type === "string");
             last = entry.id;
             yield { gap: undefined, entry };
           }
@@ -274,6 +283,23 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
     }
   }
 }
+
+/**
+ * A frame's JSON. Not JSON is a BAD_RESPONSE: the same frame would come again at each reconnect (it
+ * starts the retry count anew), so reading on would never end.
+ */
+function frameJson<T>(data: string, path: string, status: number, shaped: (v: Record<string, unknown>) => boolean): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    v = undefined;
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v) || !shaped(v as Record<string, unknown>)) throw new ClientError(`GET ${path}: an event stream frame is not what the server sends: ${data.slice(0, 200)}`, "BAD_RESPONSE", status);
+  return v as T;
+}
+
+const isPosition = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
 /** The stable type name of an event class: its own static `type`, else its name (as the core defines it). */
 function typeName(cls: EventClass): string {

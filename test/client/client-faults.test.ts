@@ -105,3 +105,29 @@ describe("client: numbers it sends", () => {
     for (const w of [-1, Number.NaN, Number.POSITIVE_INFINITY, "5" as unknown as number]) await expect(c.run("x", {}, { wait: w })).rejects.toBeInstanceOf(TypeError);
   });
 });
+
+describe("client: a stream answered by something other than the server's events", () => {
+  it("fails with BAD_RESPONSE on a 200 that is not an event stream (a captive portal's page), instead of reconnecting for ever", async () => {
+    let connections = 0;
+    const page = "<html>\n<body>Sign in to the Wi-Fi</body>\n\n</html>\n\n";
+    const c = createClient({ baseUrl: BASE, reconnect: { attempts: 3, delayMs: 1 }, fetch: async () => (connections++ < 50 ? answer(page, 200, "text/html") : answer('event: end\ndata: {"status":"completed","result":"fooled"}\n\n')) });
+    const err = await c.result("r1").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClientError);
+    expect(err).toMatchObject({ code: "BAD_RESPONSE", status: 200 });
+    expect((err as Error).message).toContain("text/html");
+    expect(connections).toBe(1);
+  });
+
+  it("fails with BAD_RESPONSE on a frame whose data is not JSON, instead of reconnecting to the same frame for ever", async () => {
+    for (const text of ["data: {not json\nid: 1\n\n", "event: end\ndata: <html>\n\n", "event: gap\ndata: nope\n\n", "data: 5\n\n", 'data: {"type":"E"}\n\n', "event: end\ndata: null\n\n", 'event: gap\ndata: {"from":"a"}\n\n']) {
+      let connections = 0;
+      const c = createClient({ baseUrl: BASE, reconnect: { attempts: 3, delayMs: 1 }, fetch: async () => (connections++ < 50 ? answer(text) : answer('event: end\ndata: {"status":"completed"}\n\n')) });
+      const err = await (async () => {
+        for await (const _ of c.stream("r1", { onGap: () => {} })) void _;
+      })().catch((e: unknown) => e);
+      expect(err, text).toBeInstanceOf(ClientError);
+      expect(err, text).toMatchObject({ code: "BAD_RESPONSE" });
+      expect(connections, text).toBe(1);
+    }
+  });
+});
