@@ -8,6 +8,7 @@ import { EventValidationError, RunFinishedError, RunLockedError, RunNotFoundErro
 const STATUS = {
   BAD_REQUEST: 400,
   BAD_JSON: 400,
+  REQUEST_ABORTED: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   WORKFLOW_NOT_FOUND: 404,
@@ -72,6 +73,9 @@ export function toErrorResponse(err: unknown, report: (err: unknown) => void = (
 
 function known(err: unknown): ServerError {
   if (err instanceof ServerError) return err;
+  // The client went away while its body was read (node's "aborted", ECONNRESET): nothing failed
+  // here, and the answer goes nowhere.
+  if (isAbortedRequest(err)) return new ServerError("REQUEST_ABORTED", "The client closed the connection before its request's body arrived.");
   if (err instanceof UnknownEventTypeError) return new ServerError("UNKNOWN_EVENT_TYPE", err.message, { type: err.eventType });
   if (err instanceof EventValidationError) return new ServerError("INVALID_EVENT", err.message, { type: err.eventType, issues: issueList(err.issues) });
   if (err instanceof RunFinishedError) return new ServerError("RUN_FINISHED", err.message, { status: err.status });
@@ -83,6 +87,12 @@ function known(err: unknown): ServerError {
   if (status === 504 || status === 408) return new ServerError("REQUEST_TIMEOUT", "The request took longer than the server's request timeout; retry, or raise requestTimeout.");
   if (err instanceof WorkflowError) return new ServerError("INTERNAL", `The workflow engine failed (${err.code}).`);
   return new ServerError("INTERNAL", "The server failed while handling this request; its log has the cause.");
+}
+
+/** Node's error for a request whose connection closed before its body ended (matched by shape). */
+function isAbortedRequest(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e !== null && typeof e === "object" && e.code === "ECONNRESET" && e.message === "aborted";
 }
 
 /**
