@@ -17,7 +17,7 @@
  * So a prompt should carry the fields its wait requires: the server cannot see requirements that
  * the prompt does not show, and then clears every prompt an answer of that type could be for.
  */
-import { HumanResponseEvent, describeWorkflow, type Event, type EventClass, type Workflow } from "../index.js";
+import { HumanResponseEvent, describeWorkflow, type Event, type EventClass, type JournalEntry, type Workflow } from "../index.js";
 import type { LogEntry } from "./log.js";
 
 /** Each workflow's `waitsFor` types (fixed once it is served). */
@@ -52,4 +52,29 @@ export function unanswered(wf: Workflow, ev: Event, prompts: LogEntry[]): LogEnt
   if (prompts.length === 0) return prompts;
   const left = prompts.filter((p) => !answers(wf, ev, p));
   return left.length === prompts.length ? prompts : left;
+}
+
+/**
+ * The prompts of a stored run nobody holds here that are still unanswered: from its journal, in
+ * order, the prompts it streamed (`log`: its journal log, entry `id` = stream position, those it
+ * marks `inputRequired`) less those each event sent from outside answered, by {@link answers}.
+ */
+export function pendingInJournal(wf: Workflow, journal: readonly JournalEntry[], log: readonly LogEntry[]): LogEntry[] {
+  let prompts: LogEntry[] = [];
+  for (const j of journal) {
+    if (j.kind === "stream") {
+      const entry = log[j.pos - 1];
+      if (entry?.id === j.pos && entry.inputRequired === true) prompts.push(entry);
+    } else if (j.kind === "event" && j.from === undefined && j.by === undefined && j.seq > 0 && prompts.length > 0) {
+      // An event from outside (not the input, not a step's output or send).
+      let ev: Event;
+      try {
+        ev = wf.reviveEvent(j.event);
+      } catch {
+        continue; // its class is gone from the workflow: it answers nothing we can tell
+      }
+      prompts = unanswered(wf, ev, prompts);
+    }
+  }
+  return prompts;
 }

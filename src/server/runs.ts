@@ -22,7 +22,7 @@ import {
 } from "../index.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
-import { unanswered } from "./prompts.js";
+import { pendingInJournal, unanswered } from "./prompts.js";
 
 /** A workflow as served: the name in URLs, the instance, its own (stored) name. */
 export interface Served {
@@ -514,8 +514,12 @@ export class Runs {
     if (e) return this.entryInfo(e);
     const stored = await this.#stored(runId);
     const children = store ? (await store.listRuns({})).filter((r) => r.parentRunId === runId).map((r) => r.runId) : [];
-    const waiting = stored.status === "waiting" || stored.status === "running" ? waitsOf(await (store as Store).getJournal(runId)) : [];
-    return { ...this.#fromStored(stored), children, waitingFor: waiting, inputRequired: [], live: false };
+    const live = stored.status === "waiting" || stored.status === "running";
+    const journal = live ? await (store as Store).getJournal(runId) : [];
+    // Its prompts still unanswered, as its journal log shows them (prompts.ts).
+    const served = this.#byWorkflow.get(stored.workflow);
+    const inputRequired = live && served ? pendingInJournal(served.wf, journal, (await this.#journalLog(runId)).entries.map((e, i) => ({ id: i + 1, ...e }))) : [];
+    return { ...this.#fromStored(stored), children, waitingFor: waitsOf(journal), inputRequired, live: false };
   }
 
   /**
