@@ -63,6 +63,11 @@ export interface StreamMessage<E = never> extends LogEntry {
   event: E | undefined;
 }
 
+/** Options of a single request: `signal` aborts it (it rejects with a `ClientError` of code `ABORTED`; what the server already did stays done). */
+export interface RequestOptions {
+  signal?: AbortSignal | undefined;
+}
+
 /** Options of {@link StepwiseClient.stream}. */
 export interface StreamOptions<C extends readonly EventClass[]> {
   /** Start after this position (default: from the beginning). */
@@ -118,17 +123,17 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
   }
 
   /** The served workflows: names, input schemas, event types, drawings. */
-  async workflows(): Promise<WorkflowInfo[]> {
-    return (await this.#json<{ workflows: WorkflowInfo[] }>("GET", "/workflows")).workflows;
+  async workflows(options: RequestOptions = {}): Promise<WorkflowInfo[]> {
+    return (await this.#json<{ workflows: WorkflowInfo[] }>("GET", "/workflows", undefined, options.signal)).workflows;
   }
 
   /** Start a run of `name`. With `wait` (seconds), the result comes back too if the run ends in time. */
-  async run<K extends keyof S & string>(name: K, input: InputOf<S[K]>, options: { wait?: number } = {}): Promise<Started<ResultOf<S[K]>>> {
+  async run<K extends keyof S & string>(name: K, input: InputOf<S[K]>, options: { wait?: number } & RequestOptions = {}): Promise<Started<ResultOf<S[K]>>> {
     const wait = options.wait;
     if (wait !== undefined && !(typeof wait === "number" && Number.isFinite(wait) && wait >= 0 && wait < 1e15)) throw new TypeError(`client.run: wait is a number of seconds >= 0, got ${String(wait)}.`);
     // In decimal digits, as the server takes them: never an exponent (1e-7 is "0").
     const q = wait !== undefined ? `?wait=${String(Number(wait.toFixed(3)))}` : "";
-    return this.#json("POST", `/workflows/${encodeURIComponent(name)}/runs${q}`, input);
+    return this.#json("POST", `/workflows/${encodeURIComponent(name)}/runs${q}`, input, options.signal);
   }
 
   /** Wait for a run to end: its result, or a `ClientError` with the run's error code (`STEP_FAILED`, `CANCELLED`…). */
@@ -174,38 +179,42 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
   }
 
   /** Send an event (`{ type, data }`, or an event instance) into a run, e.g. a person's answer. */
-  async sendEvent(runId: string, event: EventJSON | { toJSON(): EventJSON }): Promise<void> {
+  async sendEvent(runId: string, event: EventJSON | { toJSON(): EventJSON }, options: RequestOptions = {}): Promise<void> {
     const json = "toJSON" in event && typeof event.toJSON === "function" ? event.toJSON() : (event as EventJSON);
-    await this.#json("POST", `/runs/${encodeURIComponent(runId)}/events`, { type: json.type, data: json.data });
+    await this.#json("POST", `/runs/${encodeURIComponent(runId)}/events`, { type: json.type, data: json.data }, options.signal);
   }
 
   /** Cancel a run; resolves with how it stands after. A run that ended otherwise first (also one whose end was decided as the cancel came) rejects with `RUN_FINISHED`, its status in `details`. */
-  cancel(runId: string): Promise<RunInfo> {
-    return this.#json("POST", `/runs/${encodeURIComponent(runId)}/cancel`);
+  cancel(runId: string, options: RequestOptions = {}): Promise<RunInfo> {
+    return this.#json("POST", `/runs/${encodeURIComponent(runId)}/cancel`, undefined, options.signal);
   }
 
   /** A run: status, result or error, times, what it waits for. */
-  get(runId: string): Promise<RunInfo> {
-    return this.#json("GET", `/runs/${encodeURIComponent(runId)}`);
+  get(runId: string, options: RequestOptions = {}): Promise<RunInfo> {
+    return this.#json("GET", `/runs/${encodeURIComponent(runId)}`, undefined, options.signal);
   }
 
   /** Runs newest first; pass `nextCursor` back as `cursor` for the next page. */
-  list(filter: { workflow?: keyof S & string; status?: RunStatus; cursor?: string; limit?: number } = {}): Promise<{ runs: RunSummary[]; nextCursor: string | null }> {
+  list(filter: { workflow?: keyof S & string; status?: RunStatus; cursor?: string; limit?: number } & RequestOptions = {}): Promise<{ runs: RunSummary[]; nextCursor: string | null }> {
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && k !== "signal") q.set(k, String(v));
     const qs = q.toString();
-    return this.#json("GET", `/runs${qs ? `?${qs}` : ""}`);
+    return this.#json("GET", `/runs${qs ? `?${qs}` : ""}`, undefined, filter.signal);
   }
 
-  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async #json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let res: Response;
+    const aborted = () => new ClientError(`${method} ${path} was aborted.`, "ABORTED", 0, null);
+    if (signal?.aborted) throw aborted();
     try {
       res = await this.#fetch(`${this.#base}${path}`, {
         method,
         headers: { ...this.#headers, Accept: "application/json", ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal ? { signal } : {}),
       });
     } catch (err) {
+      if (signal?.aborted) throw aborted();
       throw new ClientError(`${method} ${path} failed: ${err instanceof Error ? err.message : String(err)}.`, "NETWORK", 0, null);
     }
     if (!res.ok) throw await errorOf(res, method, path);
@@ -213,6 +222,7 @@ export class StepwiseClient<S extends Record<string, AnyWorkflow> = Record<strin
     try {
       text = await res.text();
     } catch (err) {
+      if (signal?.aborted) throw aborted();
       throw new ClientError(`${method} ${path} failed: ${err instanceof Error ? err.message : String(err)}.`, "NETWORK", 0, null);
     }
     try {

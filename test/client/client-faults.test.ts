@@ -131,3 +131,53 @@ describe("client: a stream answered by something other than the server's events"
     }
   });
 });
+
+describe("client: a request aborted mid-way", () => {
+  /** A fetch that answers only when aborted (a server that holds a ?wait, a slow proxy); records the signal it got. */
+  function hanging() {
+    const signals: (AbortSignal | undefined)[] = [];
+    const f: typeof fetch = (_input, init) =>
+      new Promise<Response>((_resolve, reject) => {
+        const signal = init?.signal ?? undefined;
+        signals.push(signal);
+        signal?.addEventListener("abort", () => reject(new DOMException("This operation was aborted", "AbortError")), { once: true });
+      });
+    return { f, signals };
+  }
+
+  it("each request method takes a signal: aborting rejects with ClientError ABORTED (not NETWORK) and lets go of the request", async () => {
+    const calls: [string, (c: ReturnType<typeof createClient>, signal: AbortSignal) => Promise<unknown>][] = [
+      ["run", (c, signal) => c.run("x", {}, { wait: 25, signal })],
+      ["get", (c, signal) => c.get("r1", { signal })],
+      ["list", (c, signal) => c.list({ limit: 5, signal })],
+      ["cancel", (c, signal) => c.cancel("r1", { signal })],
+      ["sendEvent", (c, signal) => c.sendEvent("r1", { type: "E", data: {} }, { signal })],
+      ["workflows", (c, signal) => c.workflows({ signal })],
+    ];
+    for (const [name, call] of calls) {
+      const { f, signals } = hanging();
+      const c = createClient({ baseUrl: BASE, fetch: f });
+      const ctl = new AbortController();
+      const pending = call(c, ctl.signal);
+      expect(signals, name).toEqual([ctl.signal]);
+      ctl.abort();
+      const err = await pending.catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(ClientError);
+      expect(err, name).toMatchObject({ code: "ABORTED", status: 0 });
+    }
+  });
+
+  it("an already aborted signal sends nothing", async () => {
+    const { f, signals } = hanging();
+    const c = createClient({ baseUrl: BASE, fetch: f });
+    await expect(c.get("r1", { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "ABORTED" });
+    expect(signals).toEqual([]);
+  });
+
+  it("list() does not send the signal as a query parameter", async () => {
+    const urls: string[] = [];
+    const c = createClient({ baseUrl: BASE, fetch: async (input) => (urls.push(input instanceof Request ? input.url : input instanceof URL ? input.href : input), answer('{"runs":[],"nextCursor":null}', 200, "application/json")) });
+    await c.list({ limit: 5, signal: new AbortController().signal });
+    expect(urls).toEqual([`${BASE}/runs?limit=5`]);
+  });
+});
