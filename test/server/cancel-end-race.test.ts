@@ -77,6 +77,12 @@ describe("a cancel racing the run's end", () => {
     await s.app.runs.entry(id)?.done;
     const res = await s.app.request(`/llamaindex/handlers/${id}/cancel`, { method: "POST" });
     expect({ status: res.status, body: await res.json() }).toEqual({ status: 404, body: { detail: "Handler not found" } });
+    // The same from a server that knows the run only from its store.
+    const fresh = createServer({ workflows: { w: new Workflow({ store: s.store }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: "other" })) }, store: s.store, resume: false, llamaindex: true });
+    expect((await fresh.request(`/llamaindex/handlers/${id}`)).status).toBe(200);
+    const stored = await fresh.request(`/llamaindex/handlers/${id}/cancel`, { method: "POST" });
+    expect({ status: stored.status, body: await stored.json() }).toEqual({ status: 404, body: { detail: "Handler not found" } });
+    expect(s.store.getRun(id)).toMatchObject({ status: "completed", result: "done" });
 
     // A run still at work (its step waits for `go`) is cancelled; cancelling it again is not an error.
     const t = setup();
