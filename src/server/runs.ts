@@ -513,7 +513,7 @@ export class Runs {
     const store = this.#opts.store;
     if (e) return this.entryInfo(e);
     const stored = await this.#stored(runId);
-    const children = store ? (await store.listRuns({})).filter((r) => r.parentRunId === runId).map((r) => r.runId) : [];
+    const children = store ? (await store.listRuns({ parentRunId: runId })).map((r) => r.runId) : [];
     const live = stored.status === "waiting" || stored.status === "running";
     const journal = live ? await (store as Store).getJournal(runId) : [];
     // Its prompts still unanswered, as its journal log shows them (prompts.ts).
