@@ -53,7 +53,7 @@ export { getTracer, setTracer, type RunTrace, type RunTraceInfo, type StepKind, 
 // Traces with nothing to configure (SPEC 11): a tracer that turns into the OpenTelemetry one on the first run when @opentelemetry/api is installed.
 import "./otel/auto.js";
 export { TestClock, systemClock, type Clock } from "./core/clock.js";
-export { MemoryStore, type Store, type StoredRun, type RunFilter, type JournalRecord, type JournalEntry, type ErrorJSON } from "./core/store.js";
+export { MemoryStore, type Store, type StoredRun, type RunFilter, type RunCursor, type JournalRecord, type JournalEntry, type ErrorJSON } from "./core/store.js";
 export { type Durability } from "./core/durable/journal.js";
 export { type Runtime, type StepTask, type StepOutcome, type StepScope, type StepWrite, type StepRequest, type StepReply } from "./core/runtime.js";
 export { executeTask } from "./core/worker.js";

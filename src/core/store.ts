@@ -185,13 +185,39 @@ export function fenceError(where: string, runId: string, run: StoredRun | undefi
   );
 }
 
-/** Filters for {@link Store.listRuns}. */
+/**
+ * Where a listing goes on from: a run's `createdAt` and `runId` (the last one of the page before;
+ * the run need not exist any more).
+ */
+export interface RunCursor {
+  createdAt: number;
+  runId: string;
+}
+
+/**
+ * Filters for {@link Store.listRuns}; they combine (every one given must hold). Runs are listed
+ * newest first: `createdAt` descending, then (runs created in the same millisecond) `runId`
+ * descending, in every store: a total order, so that {@link before} pages through it.
+ */
 export interface RunFilter {
   status?: RunStatus;
   workflow?: string;
   /** Only the runs this run started (its child runs, `ctx.runWorkflow`); not their own children. */
   parentRunId?: string;
+  /** Only top-level runs: those no run started (no `parentRunId`). `false` or absent: every run. */
+  topLevel?: boolean;
+  /**
+   * Keyset paging: only the runs that come strictly after this one in the listing order (created
+   * before `createdAt`, or at `createdAt` with a smaller `runId`). Pass the last run of a page to
+   * get the next; with `limit` a page reads about `limit` rows however many runs the store holds.
+   */
+  before?: RunCursor;
   limit?: number;
+}
+
+/** The listing order of {@link Store.listRuns}: `createdAt` descending, then `runId` descending. */
+export function compareRuns(a: RunCursor, b: RunCursor): number {
+  return b.createdAt - a.createdAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0);
 }
 
 /**
@@ -251,8 +277,10 @@ export interface Store {
   /** A run's journal, oldest first; empty when the run is unknown. */
   getJournal(runId: string): readonly JournalEntry[] | Promise<readonly JournalEntry[]>;
   /**
-   * Runs matching `filter` (status, workflow name, parent run), newest first, at most `limit`.
-   * A listing by `parentRunId` reads that run's children, not every run the store holds.
+   * Runs matching `filter` (status, workflow name, parent run, top-level only, after a cursor),
+   * newest first (`createdAt` descending, then `runId` descending), at most `limit`.
+   * A listing by `parentRunId` reads that run's children, not every run the store holds; a page
+   * (`limit`, `before`) reads about `limit` rows, not every run the store holds.
    */
   listRuns(filter?: RunFilter): readonly StoredRun[] | Promise<readonly StoredRun[]>;
   /**
@@ -334,6 +362,36 @@ function countOf(limit: number | undefined): number {
   return Number.isNaN(limit) ? 0 : Math.max(0, Math.floor(limit));
 }
 
+/**
+ * Rows `MemoryStore.listRuns` examined, in this process (internal: tests measure that a page's
+ * cost does not grow with the runs a store holds).
+ */
+export const memoryListReads = { rows: 0 };
+
+/** The reverse of the listing order ({@link compareRuns}): oldest first, ties by `runId` ascending. */
+function ascending(a: RunCursor, b: RunCursor): number {
+  return a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
+}
+
+/** The index of the first run of `list` (in {@link ascending} order) not before `key`. */
+function lowerBound(list: readonly MemoryRun[], key: RunCursor): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ascending(list[mid]!.run, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Put `r` in its place in `list` (runs come mostly newest last: an append). */
+function insertSorted(list: MemoryRun[], r: MemoryRun): void {
+  const last = list[list.length - 1];
+  if (last === undefined || ascending(last.run, r.run) < 0) list.push(r);
+  else list.splice(lowerBound(list, r.run), 0, r);
+}
+
 interface MemoryRun {
   run: StoredRun;
   journal: JournalEntry[];
@@ -346,6 +404,10 @@ export class MemoryStore implements Store {
   readonly #runs = new Map<string, MemoryRun>();
   /** Each parent run's children, in the order they were created. */
   readonly #children = new Map<string, MemoryRun[]>();
+  /** Every run, the top-level ones, each workflow's: oldest first in listing order ({@link ascending}), for pages. */
+  readonly #all: MemoryRun[] = [];
+  readonly #top: MemoryRun[] = [];
+  readonly #byWorkflow = new Map<string, MemoryRun[]>();
   readonly #tokens = new Map<string, number>();
   readonly #listeners = new Map<string, Set<() => void>>();
   #nextInboxId = 0;
@@ -354,6 +416,11 @@ export class MemoryStore implements Store {
     if (this.#runs.has(run.runId)) throw new Error(`Run "${run.runId}" already exists in this store.`);
     const made: MemoryRun = { run: { ...copyOf(run), status: "running", updatedAt: run.createdAt }, journal: [], seqs: new Set(), inbox: [] };
     this.#runs.set(run.runId, made);
+    insertSorted(this.#all, made);
+    if (made.run.parentRunId === undefined) insertSorted(this.#top, made);
+    const mine = this.#byWorkflow.get(made.run.workflow);
+    if (mine === undefined) this.#byWorkflow.set(made.run.workflow, [made]);
+    else insertSorted(mine, made);
     const parent = made.run.parentRunId;
     if (parent !== undefined) {
       const siblings = this.#children.get(parent);
@@ -402,13 +469,25 @@ export class MemoryStore implements Store {
   }
 
   listRuns(filter: RunFilter = {}): readonly StoredRun[] {
-    const from = filter.parentRunId === undefined ? this.#runs.values() : (this.#children.get(filter.parentRunId) ?? []);
-    return [...from]
-      .map((r) => r.run)
-      .filter((r) => (filter.status === undefined || r.status === filter.status) && (filter.workflow === undefined || r.workflow === filter.workflow))
-      .sort((a, b) => b.createdAt - a.createdAt)
-      .slice(0, countOf(filter.limit))
-      .map((r) => copyOf(r));
+    // The narrowest list in listing order (oldest last… read backwards): a run's children, a
+    // workflow's runs, the top-level runs or all; the other filters are checked row by row.
+    let from: readonly MemoryRun[];
+    if (filter.parentRunId !== undefined) from = [...(this.#children.get(filter.parentRunId) ?? [])].sort((a, b) => ascending(a.run, b.run));
+    else if (filter.workflow !== undefined) from = this.#byWorkflow.get(filter.workflow) ?? [];
+    else if (filter.topLevel === true) from = this.#top;
+    else from = this.#all;
+    const count = countOf(filter.limit);
+    const out: StoredRun[] = [];
+    let i = (filter.before === undefined ? from.length : lowerBound(from, filter.before)) - 1;
+    for (; i >= 0 && out.length < count; i--) {
+      const r = from[i]!.run;
+      memoryListReads.rows++;
+      if (filter.status !== undefined && r.status !== filter.status) continue;
+      if (filter.workflow !== undefined && r.workflow !== filter.workflow) continue;
+      if (filter.topLevel === true && r.parentRunId !== undefined) continue;
+      out.push(copyOf(r));
+    }
+    return out;
   }
 
   acquireLease(runId: string, owner: string, ttlMs: number, now: number, options: LeaseOptions = {}): LeaseResult {

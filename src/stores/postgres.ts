@@ -191,15 +191,12 @@ export class PostgresStore implements Store {
             created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, lease_owner TEXT, lease_expires BIGINT,
             lease_token BIGINT NOT NULL DEFAULT 0
           );
-          CREATE INDEX ON ${this.#t("runs")} (created_at DESC);
-          ${this.#statusIndex()}
-          ${this.#parentIndex()}
+          ${this.#laterIndexes().map(([, sql]) => sql).join("\n")}
           ${this.#inboxTable()}
           ${this.#v3Tables(await hasLz4(client))}
         `);
       }
-      await this.#addIndex(client, "stepwise_runs_status", this.#statusIndex());
-      await this.#addIndex(client, "stepwise_runs_parent", this.#parentIndex());
+      for (const [name, sql, columns] of this.#laterIndexes()) await this.#addIndex(client, name, sql, columns);
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
@@ -210,22 +207,28 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Runs by status, newest first: listing the live runs (a takeover poll every few seconds, a
-   * server start) reads those runs' rows, not every run the store has held. Not part of the
-   * schema version: a store made before it gets it when first used.
+   * The indexes listings read, each in the listing order (`created_at DESC, run_id DESC`), so that
+   * a page (`limit`, `before`) reads about `limit` rows and sorts nothing. Not part of the schema
+   * version: a store made before one (or before it held `run_id`) gets it when first used.
+   * Name, statement, and the columns that tell the current form (in `pg_get_indexdef`).
+   *
+   * - `stepwise_runs_page`: every run.
+   * - `stepwise_runs_status`: listing the live runs (a takeover poll every few seconds, a server
+   *   start) reads those runs' rows, not every run the store has held.
+   * - `stepwise_runs_workflow`: one workflow's runs.
+   * - `stepwise_runs_top`: top-level runs (`topLevel`); partial: child runs take no room in it.
+   * - `stepwise_runs_parent`: a run's children (`parentRunId`); partial: top-level runs, most of
+   *   them, take no room in it.
    */
-  #statusIndex(): string {
-    return `CREATE INDEX IF NOT EXISTS stepwise_runs_status ON ${this.#t("runs")} (status, created_at DESC);`;
-  }
-
-  /**
-   * A run's children, newest first in the order listings sort (`created_at DESC, run_id DESC`):
-   * `listRuns({ parentRunId })` reads that run's children's rows only. Partial: top-level runs,
-   * most of them, take no room in it. Not part of the schema version: a store made before it
-   * gets it when first used.
-   */
-  #parentIndex(): string {
-    return `CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON ${this.#t("runs")} (parent_run_id, created_at DESC, run_id DESC) WHERE parent_run_id IS NOT NULL;`;
+  #laterIndexes(): readonly (readonly [string, string, string])[] {
+    const runs = this.#t("runs");
+    return [
+      ["stepwise_runs_page", `CREATE INDEX IF NOT EXISTS stepwise_runs_page ON ${runs} (created_at DESC, run_id DESC);`, "(created_at DESC, run_id DESC)"],
+      ["stepwise_runs_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_status ON ${runs} (status, created_at DESC, run_id DESC);`, "(status, created_at DESC, run_id DESC)"],
+      ["stepwise_runs_workflow", `CREATE INDEX IF NOT EXISTS stepwise_runs_workflow ON ${runs} (workflow, created_at DESC, run_id DESC);`, "(workflow, created_at DESC, run_id DESC)"],
+      ["stepwise_runs_top", `CREATE INDEX IF NOT EXISTS stepwise_runs_top ON ${runs} (created_at DESC, run_id DESC) WHERE parent_run_id IS NULL;`, "(created_at DESC, run_id DESC) WHERE (parent_run_id IS NULL)"],
+      ["stepwise_runs_parent", `CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON ${runs} (parent_run_id, created_at DESC, run_id DESC) WHERE parent_run_id IS NOT NULL;`, "(parent_run_id, created_at DESC, run_id DESC)"],
+    ];
   }
 
   /**
@@ -234,12 +237,15 @@ export class PostgresStore implements Store {
    * own it), or a table other transactions keep locked for more than a second (the build waits
    * for them, and writers of runs would queue behind it), is left without it until a later first use.
    */
-  async #addIndex(client: pg.PoolClient, name: string, sql: string): Promise<void> {
-    const has = await client.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [`${this.#schema}.${name}`]);
-    if (has.rows[0]?.exists) return;
+  async #addIndex(client: pg.PoolClient, name: string, sql: string, columns: string): Promise<void> {
+    const has = await client.query<{ def: string | null }>("SELECT pg_get_indexdef(to_regclass($1)) AS def", [`${this.#schema}.${name}`]);
+    const def = has.rows[0]?.def ?? null;
+    if (def !== null && def.includes(columns)) return;
     await client.query("SAVEPOINT later_index");
     try {
       await client.query("SET LOCAL lock_timeout = 1000");
+      // One made before it held the whole listing order is made again.
+      if (def !== null) await client.query(`DROP INDEX ${this.#schema}.${name}`);
       await client.query(sql);
       await client.query("RELEASE SAVEPOINT later_index");
     } catch (err) {
@@ -615,6 +621,14 @@ export class PostgresStore implements Store {
     if (filter.parentRunId !== undefined) {
       args.push(filter.parentRunId);
       where.push(`parent_run_id = $${args.length}`);
+    }
+    if (filter.topLevel === true) where.push("parent_run_id IS NULL");
+    if (filter.before !== undefined) {
+      if (hasNul(filter.before.runId)) return [];
+      // created_at is whole: after a fractional time t comes what was created at ceil(t) - 1 or before.
+      const whole = Number.isInteger(filter.before.createdAt);
+      args.push(whole ? filter.before.createdAt : Math.ceil(filter.before.createdAt), whole ? filter.before.runId : "");
+      where.push(`(created_at, run_id) < ($${args.length - 1}::bigint, $${args.length}::text)`);
     }
     if (filter.limit !== undefined) args.push(Number.isNaN(filter.limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(filter.limit))));
     const limit = filter.limit !== undefined ? ` LIMIT $${args.length}` : "";

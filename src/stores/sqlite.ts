@@ -218,10 +218,13 @@ export class SqliteStore implements Store {
       // A file made before the status or the parent index gets it (an older version reading the
       // file ignores it), when it can: an index saves reads, nothing depends on it, so a file another
       // connection holds the write lock on, or one this process may only read, is opened without it.
-      for (const [name, sql] of LATER_INDEXES) {
-        if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) !== undefined) continue;
+      // One made before an index covered the whole listing order (created_at, run_id) is made again.
+      for (const [name, sql, columns] of LATER_INDEXES) {
+        const found = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").pluck().get(name) as string | null | undefined;
+        if (found !== undefined && (found ?? "").includes(columns)) continue;
         try {
-          db.exec(sql);
+          if (found === undefined) db.exec(sql);
+          else db.transaction(() => db.exec(`DROP INDEX ${name}; ${sql}`))();
         } catch (err) {
           const code = (err as { code?: string }).code ?? "";
           if (!isBusy(err) && !code.startsWith("SQLITE_READONLY")) throw err;
@@ -241,8 +244,7 @@ export class SqliteStore implements Store {
         CREATE TABLE stepwise_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO stepwise_meta (key, value) VALUES ('schema', '${SQLITE_SCHEMA_VERSION}');
         ${RUNS_TABLE}
-        ${STATUS_INDEX}
-        ${PARENT_INDEX}
+        ${LATER_INDEXES.map(([, sql]) => sql).join("\n")}
         ${JOURNAL_TABLE}
         ${V4_TABLES}
       `);
@@ -631,14 +633,20 @@ export class SqliteStore implements Store {
       args.push(filter.status);
     }
     if (filter.workflow !== undefined) {
-      where.push("workflow = ?");
+      // With a status, the status index (live runs are few: a takeover poll reads those), not the workflow's.
+      where.push(filter.status !== undefined ? "+workflow = ?" : "workflow = ?");
       args.push(filter.workflow);
     }
     if (filter.parentRunId !== undefined) {
       where.push("parent_run_id = ?");
       args.push(filter.parentRunId);
     }
-    const sql = `SELECT ${RUN_COLUMNS} FROM stepwise_runs r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, rowid DESC${filter.limit !== undefined ? " LIMIT ?" : ""}`;
+    if (filter.topLevel === true) where.push("parent_run_id IS NULL");
+    if (filter.before !== undefined) {
+      where.push("(created_at, run_id) < (?, ?)");
+      args.push(filter.before.createdAt, filter.before.runId);
+    }
+    const sql = `SELECT ${RUN_COLUMNS} FROM stepwise_runs r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, run_id DESC${filter.limit !== undefined ? " LIMIT ?" : ""}`;
     if (filter.limit !== undefined) args.push(clampLimit(filter.limit));
     return this.#do("list runs", () => (this.#db.prepare(sql).all(...args) as RunRow[]).map(toRun));
   }
@@ -760,28 +768,28 @@ const RUNS_TABLE = `
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, lease_owner TEXT, lease_expires INTEGER,
         lease_token INTEGER NOT NULL DEFAULT 0
       );
-      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);`;
+      CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at, run_id);`;
 
 /**
- * Runs by status, newest first: listing the live runs (a takeover poll every few seconds, a
- * server start) reads those runs' rows, not every run the file has held. Not part of the schema
- * version: a file made before it gets it when opened writable.
+ * The indexes listings read, each in the listing order (`created_at DESC, run_id DESC`, scanned
+ * backwards), so that a page (`limit`, `before`) reads about `limit` rows and sorts nothing. Not
+ * part of the schema version: a file made before one (or before it held `run_id`) gets it when
+ * opened writable. Name, statement, and the columns that tell the current form.
+ *
+ * - `stepwise_runs_created` (in the table's schema): every run.
+ * - `stepwise_runs_status`: listing the live runs (a takeover poll every few seconds, a server
+ *   start) reads those runs' rows, not every run the file has held.
+ * - `stepwise_runs_workflow`: one workflow's runs.
+ * - `stepwise_runs_top`: top-level runs (`topLevel`); partial: child runs take no room in it.
+ * - `stepwise_runs_parent`: a run's children (`parentRunId`); partial: top-level runs, most of
+ *   them, take no room in it.
  */
-const STATUS_INDEX = `
-      CREATE INDEX IF NOT EXISTS stepwise_runs_status ON stepwise_runs (status, created_at DESC);`;
-
-/**
- * A run's children, newest first (scanned backwards: `created_at DESC, rowid DESC` as listed):
- * `listRuns({ parentRunId })` reads that run's children's rows only. Partial: top-level runs,
- * most of them, take no room in it. Not part of the schema version either.
- */
-const PARENT_INDEX = `
-      CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON stepwise_runs (parent_run_id, created_at) WHERE parent_run_id IS NOT NULL;`;
-
-/** The indexes a file made before them gets when opened writable: name and statement. */
-const LATER_INDEXES: readonly (readonly [string, string])[] = [
-  ["stepwise_runs_status", STATUS_INDEX],
-  ["stepwise_runs_parent", PARENT_INDEX],
+const LATER_INDEXES: readonly (readonly [string, string, string])[] = [
+  ["stepwise_runs_created", "CREATE INDEX IF NOT EXISTS stepwise_runs_created ON stepwise_runs (created_at, run_id);", "(created_at, run_id)"],
+  ["stepwise_runs_status", "CREATE INDEX IF NOT EXISTS stepwise_runs_status ON stepwise_runs (status, created_at, run_id);", "(status, created_at, run_id)"],
+  ["stepwise_runs_workflow", "CREATE INDEX IF NOT EXISTS stepwise_runs_workflow ON stepwise_runs (workflow, created_at, run_id);", "(workflow, created_at, run_id)"],
+  ["stepwise_runs_top", "CREATE INDEX IF NOT EXISTS stepwise_runs_top ON stepwise_runs (created_at, run_id) WHERE parent_run_id IS NULL;", "(created_at, run_id) WHERE parent_run_id IS NULL"],
+  ["stepwise_runs_parent", "CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON stepwise_runs (parent_run_id, created_at, run_id) WHERE parent_run_id IS NOT NULL;", "(parent_run_id, created_at, run_id)"],
 ];
 
 /**

@@ -177,6 +177,56 @@ export function describeStoreConformance(
       expect((await store.listRuns({ parentRunId: "p1" }))[0]).toMatchObject({ runId: "c2", parentRunId: "p1", workflow: "Other", status: "completed", result: 1 });
     });
 
+    it("lists in one order in every store, ties included (createdAt descending, then runId descending), and pages after a cursor (before) with status, workflow, parentRunId, topLevel and limit", async () => {
+      // Created out of runId order, three (and a child) in the same millisecond.
+      await store.createRun(newRun("a", 100, "A"));
+      await store.createRun(newRun("c", 100, "A"));
+      await store.createRun(newRun("b", 100, "B"));
+      await store.createRun(newRun("d", 200, "A"));
+      await store.createRun({ ...newRun("e", 50, "B"), parentRunId: "d" });
+      await store.createRun({ ...newRun("f", 100, "A"), parentRunId: "d" });
+      await store.createRun(newRun("g", 300, "B"));
+      await store.setStatus("c", "completed", { result: 1 });
+      await store.setStatus("f", "completed", { result: 2 });
+      const ids = async (f?: Parameters<Store["listRuns"]>[0]) => roundTrip(await store.listRuns(f)).map((r) => r.runId);
+      const at = (createdAt: number, runId: string) => ({ createdAt, runId });
+      expect(await ids()).toEqual(["g", "d", "f", "c", "b", "a", "e"]);
+      // Strictly after the cursor; it need not be a run.
+      expect(await ids({ before: at(100, "c") })).toEqual(["b", "a", "e"]);
+      expect(await ids({ before: at(100, "cc") })).toEqual(["c", "b", "a", "e"]);
+      expect(await ids({ before: at(100, "") })).toEqual(["e"]);
+      expect(await ids({ before: at(100, "zzz") })).toEqual(["f", "c", "b", "a", "e"]);
+      expect(await ids({ before: at(1000, "") })).toEqual(["g", "d", "f", "c", "b", "a", "e"]);
+      expect(await ids({ before: at(50, "e") })).toEqual([]);
+      expect(await ids({ before: at(100, "c"), limit: 2 })).toEqual(["b", "a"]);
+      // Page by page, each after the last of the one before: every run once, in order.
+      const paged: string[] = [];
+      let before: { createdAt: number; runId: string } | undefined;
+      for (let page = 0; page < 10; page++) {
+        const runs = roundTrip(await store.listRuns({ ...(before ? { before } : {}), limit: 2 }));
+        paged.push(...runs.map((r) => r.runId));
+        const last = runs[runs.length - 1];
+        if (runs.length < 2 || !last) break;
+        before = at(last.createdAt, last.runId);
+      }
+      expect(paged).toEqual(["g", "d", "f", "c", "b", "a", "e"]);
+      expect(await ids({ status: "running", before: at(200, "d") })).toEqual(["b", "a", "e"]);
+      expect(await ids({ status: "completed", before: at(100, "f") })).toEqual(["c"]);
+      expect(await ids({ workflow: "A", before: at(100, "f") })).toEqual(["c", "a"]);
+      expect(await ids({ workflow: "A", status: "running", before: at(300, "g"), limit: 2 })).toEqual(["d", "a"]);
+      // Top-level runs only: no run's children.
+      expect(await ids({ topLevel: true })).toEqual(["g", "d", "c", "b", "a"]);
+      expect(await ids({ topLevel: false })).toEqual(["g", "d", "f", "c", "b", "a", "e"]);
+      expect(await ids({ topLevel: true, before: at(100, "c") })).toEqual(["b", "a"]);
+      expect(await ids({ topLevel: true, status: "completed" })).toEqual(["c"]);
+      expect(await ids({ topLevel: true, workflow: "B", limit: 1 })).toEqual(["g"]);
+      expect(await ids({ topLevel: true, workflow: "B", before: at(300, "g") })).toEqual(["b"]);
+      expect(await ids({ topLevel: true, parentRunId: "d" })).toEqual([]);
+      expect(await ids({ parentRunId: "d" })).toEqual(["f", "e"]);
+      expect(await ids({ parentRunId: "d", before: at(100, "f") })).toEqual(["e"]);
+      expect(await ids({ parentRunId: "d", before: at(100, "g"), status: "completed" })).toEqual(["f"]);
+    });
+
     it("reads a limit that is not a count the same in every store: negative or NaN is none, a fraction is rounded down", async () => {
       await store.createRun(newRun("a", 1));
       await store.createRun(newRun("b", 2));

@@ -40,3 +40,57 @@ describe("MemoryStore listings by parent", () => {
     expect(work[1]).toBe(work[0]);
   });
 });
+
+describe("MemoryStore pages", () => {
+  it("a page (limit, before) examines about limit runs however many the store holds, with every filter a server pages by", async () => {
+    // Rows a listing examined: elements the Array methods it calls walk, and (since it pages
+    // without them) the runs its own loop reads.
+    const reads = (await import("../../src/core/store.js")) as { memoryListReads?: { rows: number } };
+    const counted = (fn: () => unknown): number => {
+      const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const names = ["map", "filter", "sort", "slice", "forEach", "find", "some", "every", "indexOf", "includes"];
+      const originals = names.map((n) => proto[n] as (...args: unknown[]) => unknown);
+      let n = 0;
+      names.forEach((name, i) => {
+        const original = originals[i] as (...args: unknown[]) => unknown;
+        proto[name] = function (this: unknown[], ...args: unknown[]) {
+          n += this.length;
+          return original.apply(this, args);
+        };
+      });
+      const before = reads.memoryListReads?.rows ?? 0;
+      try {
+        fn();
+      } finally {
+        for (let i = 0; i < names.length; i++) proto[names[i]!] = originals[i] as (...args: unknown[]) => unknown;
+      }
+      return n + (reads.memoryListReads?.rows ?? 0) - before;
+    };
+    const input = { type: "StartEvent", data: {} };
+    const cost: Record<string, number[]> = {};
+    for (const total of [1_000, 20_000]) {
+      const store = new MemoryStore();
+      // Two workflows, a child run in every ten, ten runs a millisecond.
+      for (let i = 0; i < total; i++) store.createRun({ runId: `r-${String(i).padStart(6, "0")}`, workflow: i % 2 ? "A" : "B", input, createdAt: Math.floor(i / 10), ...(i % 10 === 3 ? { parentRunId: "r-000000" } : {}) });
+      const middle = { createdAt: Math.floor(total / 20), runId: `r-${String(total / 2).padStart(6, "0")}` };
+      const pages: [string, Parameters<MemoryStore["listRuns"]>[0]][] = [
+        ["first", { limit: 51 }],
+        ["after", { before: middle, limit: 51 }],
+        ["workflow", { workflow: "A", before: middle, limit: 51 }],
+        ["top", { topLevel: true, before: middle, limit: 51 }],
+        ["status", { status: "running", before: middle, limit: 51 }],
+      ];
+      for (const [name, filter] of pages) {
+        let runs: readonly { runId: string; createdAt: number }[] = [];
+        (cost[name] ??= []).push(counted(() => (runs = store.listRuns(filter))));
+        expect(runs).toHaveLength(51);
+        if (filter?.before) expect(runs[0]!.createdAt).toBeLessThanOrEqual(filter.before.createdAt);
+      }
+    }
+    // 20x the runs: the same runs examined, about a page's (51, and the children skipped).
+    for (const [name, [small, large]] of Object.entries(cost)) {
+      expect({ name, large }).toEqual({ name, large: small });
+      expect({ name, small: small! <= 55 }).toEqual({ name, small: true });
+    }
+  });
+});

@@ -309,6 +309,79 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
     }
   });
 
+  it("a page (limit, before) reads about limit rows of the runs table however many it holds, for every filter a server pages by, sorting nothing; a store made before those indexes gets them on first use", async () => {
+    const schema = uniqueSchema();
+    const pool = new pg.Pool({ connectionString: PG_URL });
+    const sent: { text: string; values: unknown[] }[] = [];
+    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+    (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
+      const q = a[0] as { text?: string; values?: unknown[] };
+      if (typeof q === "object" && q.text?.includes("ORDER BY created_at DESC")) sent.push({ text: q.text, values: q.values ?? [] });
+      return query(...a);
+    };
+    interface Node { "Relation Name"?: string; "Actual Rows": number; "Actual Loops": number; "Rows Removed by Filter"?: number; "Node Type": string; "Index Name"?: string; Plans?: Node[] }
+    const lastPlan = async (): Promise<{ read: number; nodes: string[] }> => {
+      const last = sent[sent.length - 1];
+      if (!last) throw new Error("no listing sent");
+      const plan = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${last.text}`, last.values)) as pg.QueryResult<{ "QUERY PLAN": [{ Plan: Node }] }>;
+      const nodes: string[] = [];
+      const walk = (n: Node): number => {
+        nodes.push(`${n["Node Type"]}${n["Index Name"] ? ` ${n["Index Name"]}` : ""}`);
+        return (n["Relation Name"] === "stepwise_runs" ? n["Actual Rows"] * n["Actual Loops"] + (n["Rows Removed by Filter"] ?? 0) : 0) + (n.Plans ?? []).reduce((t, c) => t + walk(c), 0);
+      };
+      return { read: walk(plan.rows[0]!["QUERY PLAN"][0].Plan), nodes };
+    };
+    const id = (i: number) => `r-${String(i).padStart(5, "0")}`;
+    let store = new PostgresStore(pool, { schema });
+    try {
+      const pages = (total: number): [string, Parameters<PostgresStore["listRuns"]>[0], string[]][] => {
+        // After the middle run: ten runs a millisecond, every tenth (the 3rd of each ms) a child, two workflows.
+        const m = total / 2;
+        const before = { createdAt: Math.floor(m / 10), runId: id(m) };
+        return [
+          ["after", { before, limit: 3 }, [id(m - 1), id(m - 2), id(m - 3)]],
+          ["status", { status: "running", before, limit: 3 }, [id(m - 1), id(m - 2), id(m - 3)]],
+          ["workflow", { workflow: "A", before, limit: 3 }, [id(m - 1), id(m - 3), id(m - 5)]],
+          ["top", { topLevel: true, before, limit: 3 }, [id(m - 1), id(m - 2), id(m - 3)]],
+          ["top, further", { topLevel: true, before: { createdAt: Math.floor(m / 10) - 1, runId: id(m - 6) }, limit: 3 }, [id(m - 8), id(m - 9), id(m - 10)]], // (m - 7 is a child)
+          ["first", { limit: 3 }, [id(total - 1), id(total - 2), id(total - 3)]],
+        ];
+      };
+      const read: Record<string, number[]> = {};
+      const check = async (total: number) => {
+        for (const [name, filter, ids] of pages(total)) {
+          expect({ name, ids: (await store.listRuns(filter)).map((r) => r.runId) }).toEqual({ name, ids });
+          const plan = await lastPlan();
+          (read[name] ??= []).push(plan.read);
+          expect({ name, nodes: plan.nodes.join(" > ") }).not.toEqual({ name, nodes: expect.stringMatching(/Seq Scan|Sort/) });
+        }
+      };
+      let made = 0;
+      for (const total of [1_000, 10_000]) {
+        for (; made < total; made += 500) {
+          await Promise.all(Array.from({ length: 500 }, (_, k) => store.createRun({ runId: id(made + k), workflow: (made + k) % 2 ? "A" : "B", input, createdAt: Math.floor((made + k) / 10), ...((made + k) % 10 === 3 ? { parentRunId: id(0) } : {}) })));
+        }
+        await query(`ANALYZE "${schema}".stepwise_runs`);
+        await check(total);
+      }
+      // 10x the runs: about a page's rows read either way (3; a planner may read the runs of the
+      // other workflow, or a child, on its way), not 10x.
+      for (const [name, counts] of Object.entries(read)) expect({ name, counts: counts.map((n) => n <= 6) }).toEqual({ name, counts: [true, true] });
+      await store.close();
+      // A store from before: the status index without run_id, no page, workflow or top index.
+      await query(`DROP INDEX "${schema}".stepwise_runs_status; CREATE INDEX stepwise_runs_status ON "${schema}".stepwise_runs (status, created_at DESC); DROP INDEX "${schema}".stepwise_runs_page; DROP INDEX "${schema}".stepwise_runs_workflow; DROP INDEX "${schema}".stepwise_runs_top`);
+      store = new PostgresStore(pool, { schema });
+      expect((await store.listRuns({ status: "running", limit: 1 })).map((r) => r.runId)).toEqual([id(9999)]);
+      const defs = (await query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'stepwise_runs_%' ORDER BY indexname", [schema]) as pg.QueryResult<{ indexname: string; indexdef: string }>).rows;
+      expect(defs.map((d) => d.indexname)).toEqual(expect.arrayContaining(["stepwise_runs_page", "stepwise_runs_parent", "stepwise_runs_status", "stepwise_runs_top", "stepwise_runs_workflow"]));
+      expect(defs.find((d) => d.indexname === "stepwise_runs_status")?.indexdef).toContain("(status, created_at DESC, run_id DESC)");
+    } finally {
+      await store.close();
+      await pool.end();
+      await dropSchema(schema);
+    }
+  });
+
   it("listing a run's children (parentRunId) reads those children's rows, not every run; a store made before the parent index gets it on first use", async () => {
     const schema = uniqueSchema();
     const pool = new pg.Pool({ connectionString: PG_URL });

@@ -117,6 +117,59 @@ describe("SqliteStore under hostile use", () => {
     }
   });
 
+  it("a page (limit, before) searches an index in listing order, for every filter a server pages by: no scan of the runs, no sort; a file made before those indexes gets them", async () => {
+    const path = file();
+    const listings: { db: Database.Database; sql: string }[] = [];
+    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
+    Database.prototype.prepare = function (this: Database.Database, sql: string) {
+      if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
+      return prepare.call(this, sql);
+    } as typeof Database.prototype.prepare;
+    try {
+      const plan = (args: unknown[]): string => {
+        const last = listings[listings.length - 1];
+        if (!last) throw new Error("no listing prepared");
+        return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
+      };
+      const middle = { createdAt: 100, runId: "r-1005" };
+      const check = (store: SqliteStore) => {
+        const pages: [Parameters<SqliteStore["listRuns"]>[0], unknown[], RegExp, string][] = [
+          [{ before: middle, limit: 3 }, [100, "r-1005", 3], /^SEARCH r USING (COVERING )?INDEX stepwise_runs_created \(\(created_at,run_id\)<\(\?,\?\)\)(;|$)/, "r-1004,r-1003,r-1002"],
+          [{ status: "running", before: middle, limit: 3 }, ["running", 100, "r-1005", 3], /^SEARCH r USING (COVERING )?INDEX stepwise_runs_status \(status=\? AND \(created_at,run_id\)<\(\?,\?\)\)(;|$)/, "r-1004,r-1003,r-1002"],
+          [{ workflow: "A", before: middle, limit: 3 }, ["A", 100, "r-1005", 3], /^SEARCH r USING (COVERING )?INDEX stepwise_runs_workflow \(workflow=\? AND \(created_at,run_id\)<\(\?,\?\)\)(;|$)/, "r-1003,r-1001,r-0999"],
+          [{ topLevel: true, before: middle, limit: 3 }, [100, "r-1005", 3], /^SEARCH r USING (COVERING )?INDEX stepwise_runs_top \(\(created_at,run_id\)<\(\?,\?\)\)(;|$)/, "r-1004,r-1002,r-1001"],
+          [{ parentRunId: "r-0000", before: middle, limit: 3 }, ["r-0000", 100, "r-1005", 3], /^SEARCH r USING (COVERING )?INDEX stepwise_runs_parent \(parent_run_id=\? AND \(created_at,run_id\)<\(\?,\?\)\)(;|$)/, "r-1003,r-0993,r-0983"],
+          [{ limit: 3 }, [3], /^SCAN r USING (COVERING )?INDEX stepwise_runs_created(;|$)/, "r-1999,r-1998,r-1997"],
+        ];
+        for (const [filter, args, shape, ids] of pages) {
+          expect(store.listRuns(filter).map((r) => r.runId).join(",")).toBe(ids);
+          const p = plan(args);
+          expect({ filter, p }).toEqual({ filter, p: expect.stringMatching(shape) });
+          expect(p).not.toMatch(/SCAN r(;|$)|TEMP B-TREE/);
+        }
+      };
+      const store = new SqliteStore(path);
+      // Ten runs a millisecond; every tenth (the 3rd of each ms) a child of r-0000; two workflows.
+      for (let i = 0; i < 2000; i++) void store.createRun({ runId: `r-${String(i).padStart(4, "0")}`, workflow: i % 2 ? "A" : "B", input, createdAt: Math.floor(i / 10), ...(i % 10 === 3 ? { parentRunId: "r-0000" } : {}) });
+      await store.createRun({ runId: "zz", workflow: "C", input, createdAt: -1 });
+      check(store);
+      store.close();
+      // A file from before: the status, parent and every-run indexes without run_id, no workflow or top index.
+      const old = new Database(path);
+      old.exec(`
+        DROP INDEX stepwise_runs_created; CREATE INDEX stepwise_runs_created ON stepwise_runs (created_at DESC);
+        DROP INDEX stepwise_runs_status; CREATE INDEX stepwise_runs_status ON stepwise_runs (status, created_at DESC);
+        DROP INDEX stepwise_runs_parent; CREATE INDEX stepwise_runs_parent ON stepwise_runs (parent_run_id, created_at) WHERE parent_run_id IS NOT NULL;
+        DROP INDEX stepwise_runs_workflow; DROP INDEX stepwise_runs_top;`);
+      old.close();
+      const reopened = new SqliteStore(path);
+      check(reopened);
+      reopened.close();
+    } finally {
+      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
+    }
+  });
+
   it("a file made before the status index opens while another connection holds its write lock: read now, indexed on a later open", async () => {
     const path = file();
     const first = new SqliteStore(path);
