@@ -20,6 +20,7 @@ import {
   type StoredRun,
   type WorkflowHandler,
 } from "../index.js";
+import { compareRuns } from "../core/store.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
 import { pendingInJournal, unanswered } from "./prompts.js";
@@ -561,7 +562,8 @@ export class Runs {
     const store = this.#opts.store;
     let all: RunRecord[];
     if (store) {
-      all = (await store.listRuns({}))
+      // Top-level runs only: the store reads no child run's row (a store that ignores the filter is filtered here).
+      all = (await store.listRuns({ topLevel: true }))
         .filter((r) => r.parentRunId === undefined && this.#byWorkflow.has(r.workflow))
         .map((r) => {
           const live = this.#runs.get(r.runId);
@@ -595,6 +597,8 @@ export class Runs {
     const store = this.#opts.store;
     let all: RunSummary[];
     if (store) {
+      const page = await this.#storedPage(store, filter);
+      if (page !== undefined) return page;
       const stored = await store.listRuns({ ...(filter.status ? { status: filter.status } : {}), ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}) });
       all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
     } else {
@@ -609,6 +613,41 @@ export class Runs {
     const runs = after.slice(0, filter.limit);
     const last = runs[runs.length - 1];
     return { runs, next: after.length > filter.limit && last ? { createdAt: last.createdAt, runId: last.runId } : undefined };
+  }
+
+  /**
+   * {@link list} from the store, a page at a time: `limit + 1` runs after the cursor (the one more
+   * tells whether there is a next page), read again after the last one read while runs of
+   * workflows this server does not serve left the page short. Undefined when the store does not
+   * page (a store written before `RunFilter.before`, which answers runs not after the cursor, or
+   * out of order): then {@link list} reads every run.
+   */
+  async #storedPage(store: Store, filter: { workflow?: Served; status?: RunStatus; cursor?: Cursor; limit: number }): Promise<{ runs: RunSummary[]; next: Cursor | undefined } | undefined> {
+    const want = filter.limit + 1;
+    const found: StoredRun[] = [];
+    let before: Cursor | undefined = filter.cursor;
+    let read = 0;
+    for (let ask = want; ; ) {
+      const batch = await store.listRuns({
+        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}),
+        ...(before ? { before } : {}),
+        limit: ask,
+      });
+      read += batch.length;
+      for (const r of batch) {
+        if (before !== undefined && compareRuns(before, r) >= 0) return undefined;
+        before = { createdAt: r.createdAt, runId: r.runId };
+        if (this.#byWorkflow.has(r.workflow) && found.push(r) === want) break;
+      }
+      if (found.length === want || batch.length < ask) break;
+      // As many more as the served share read so far says the page lacks (twice as many while none was).
+      const need = want - found.length;
+      ask = Math.min(Math.max(need, found.length === 0 ? read * 2 : Math.ceil((need * read) / found.length)), Math.max(want, 1000));
+    }
+    const runs = found.slice(0, filter.limit).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
+    const last = runs[runs.length - 1];
+    return { runs, next: found.length > filter.limit && last ? { createdAt: last.createdAt, runId: last.runId } : undefined };
   }
 
   async #stored(runId: string): Promise<StoredRun> {
