@@ -89,4 +89,15 @@ describe("GET /runs from a store, page by page", () => {
     expect(rest.runs.map((r) => r.runId)).toEqual(Array.from({ length: 20 }, (_, k) => `old-${String(19 - k).padStart(2, "0")}`));
     expect(rest.nextCursor).toBeNull();
   });
+
+  it("GET /handlers (LlamaIndex) lists the top runs, newest first, reading no child run from the store", async () => {
+    const memory = new MemoryStore();
+    for (let i = 0; i < 100; i++) memory.createRun({ runId: `run-${String(i).padStart(3, "0")}`, workflow: "Greeter", input, createdAt: 1_000 + Math.floor(i / 3), ...(i % 4 === 1 ? { parentRunId: "run-000" } : {}) });
+    const top = [...memory.listRuns({})].filter((r) => r.parentRunId === undefined).sort(order);
+    const c = counted(memory);
+    const app = createServer({ workflows: { greeter: Greeter }, store: c.store, resume: false, llamaindex: "/llamaindex" });
+    const body = (await (await app.request("/llamaindex/handlers")).json()) as { handlers: { handler_id: string }[] };
+    expect(body.handlers.map((h) => h.handler_id)).toEqual(top.map((r) => r.runId));
+    expect(c.rows()).toBe(top.length);
+  });
 });
