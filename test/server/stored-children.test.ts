@@ -6,7 +6,6 @@ import { describe, expect, it } from "vitest";
 import { MemoryStore, StartEvent, StopEvent, Workflow, type Context, type RunFilter } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
 
-const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
 
 /** A MemoryStore that counts the runs its listRuns hands back. */
 class CountingStore extends MemoryStore {

@@ -23,6 +23,28 @@ db.exec(process.argv[2]);
 db.exec("COMMIT");
 db.close();`;
 
+/**
+ * Run `body` with `plan(args)`: SQLite's EXPLAIN QUERY PLAN of the last run listing a store
+ * prepared meanwhile (a statement ordered by created_at), on the connection it was prepared on.
+ */
+async function withListingPlans(body: (plan: (args: unknown[]) => string) => void | Promise<void>): Promise<void> {
+  const listings: { db: Database.Database; sql: string }[] = [];
+  const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
+  Database.prototype.prepare = function (this: Database.Database, sql: string) {
+    if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
+    return prepare.call(this, sql);
+  } as typeof Database.prototype.prepare;
+  try {
+    await body((args) => {
+      const last = listings[listings.length - 1];
+      if (!last) throw new Error("no listing prepared");
+      return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
+    });
+  } finally {
+    Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
+  }
+}
+
 describe("SqliteStore under hostile use", () => {
   const dirs: (() => void)[] = [];
   afterEach(() => dirs.splice(0).forEach((rm) => rm()));
@@ -34,19 +56,7 @@ describe("SqliteStore under hostile use", () => {
 
   it("listing the live runs (a takeover poll, a server start) searches an index by status instead of scanning every run; a file made before the index gets it", async () => {
     const path = file();
-    // The statements the store prepares for listings, with the connection they were prepared on.
-    const listings: { db: Database.Database; sql: string }[] = [];
-    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
-    Database.prototype.prepare = function (this: Database.Database, sql: string) {
-      if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
-      return prepare.call(this, sql);
-    } as typeof Database.prototype.prepare;
-    try {
-      const plan = (args: unknown[]): string => {
-        const last = listings[listings.length - 1];
-        if (!last) throw new Error("no listing prepared");
-        return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
-      };
+    await withListingPlans(async (plan) => {
       const check = async (store: SqliteStore) => {
         expect(store.listRuns({ status: "running" }).map((r) => r.runId)).toEqual(["live"]);
         expect(plan(["running"])).toMatch(/SEARCH r USING INDEX stepwise_runs_status \(status=\?\)/);
@@ -66,25 +76,12 @@ describe("SqliteStore under hostile use", () => {
       const reopened = new SqliteStore(path);
       await check(reopened);
       reopened.close();
-    } finally {
-      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
-    }
+    });
   });
 
   it("listing a run's children (parentRunId) searches an index by parent, in listing order, instead of scanning every run; a file made before the index gets it", async () => {
     const path = file();
-    const listings: { db: Database.Database; sql: string }[] = [];
-    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
-    Database.prototype.prepare = function (this: Database.Database, sql: string) {
-      if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
-      return prepare.call(this, sql);
-    } as typeof Database.prototype.prepare;
-    try {
-      const plan = (args: unknown[]): string => {
-        const last = listings[listings.length - 1];
-        if (!last) throw new Error("no listing prepared");
-        return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
-      };
+    await withListingPlans(async (plan) => {
       const check = (store: SqliteStore) => {
         expect(store.listRuns({ parentRunId: "p" }).map((r) => r.runId)).toEqual(["c3", "c2", "c1"]);
         expect(plan(["p"])).toMatch(/^SEARCH r USING INDEX stepwise_runs_parent \(parent_run_id=\?\)(;|$)/);
@@ -112,25 +109,12 @@ describe("SqliteStore under hostile use", () => {
       const reopened = new SqliteStore(path);
       check(reopened);
       reopened.close();
-    } finally {
-      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
-    }
+    });
   });
 
   it("a page (limit, before) searches an index in listing order, for every filter a server pages by: no scan of the runs, no sort; a file made before those indexes gets them", async () => {
     const path = file();
-    const listings: { db: Database.Database; sql: string }[] = [];
-    const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
-    Database.prototype.prepare = function (this: Database.Database, sql: string) {
-      if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
-      return prepare.call(this, sql);
-    } as typeof Database.prototype.prepare;
-    try {
-      const plan = (args: unknown[]): string => {
-        const last = listings[listings.length - 1];
-        if (!last) throw new Error("no listing prepared");
-        return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
-      };
+    await withListingPlans(async (plan) => {
       const middle = { createdAt: 100, runId: "r-1005" };
       const check = (store: SqliteStore) => {
         const pages: [Parameters<SqliteStore["listRuns"]>[0], unknown[], RegExp, string][] = [
@@ -165,9 +149,7 @@ describe("SqliteStore under hostile use", () => {
       const reopened = new SqliteStore(path);
       check(reopened);
       reopened.close();
-    } finally {
-      Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
-    }
+    });
   });
 
   it("a file made before the status index opens while another connection holds its write lock: read now, indexed on a later open", async () => {
