@@ -4,7 +4,8 @@
 // (includes, indexOf, filter, slice, the buffer copies) while the run or the machine collects.
 import { afterEach, describe, expect, it } from "vitest";
 import { Context, Event, MemoryStore, replay, StartEvent, step, StopEvent, Workflow, type EventClass } from "../../src/index.js";
-import { CollectBuffer, takeSet } from "../../src/core/machine/collect.js";
+import { CollectBuffer } from "../../src/core/machine/collect.js";
+import { takeSet } from "./collect-rule.js";
 import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
 import type { PendingWait } from "../../src/core/machine/waits.js";
 import { planOf } from "../../src/core/workflow.js";

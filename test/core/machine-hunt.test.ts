@@ -1,7 +1,8 @@
 // The run's machine alone (internal modules, imported directly), at sizes the other tests do not reach.
 import { describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
-import { takeSet } from "../../src/core/machine/collect.js";
+import { CollectBuffer } from "../../src/core/machine/collect.js";
+import { takeSet } from "./collect-rule.js";
 import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
 import { requirementsOf, type PendingWait } from "../../src/core/machine/waits.js";
 import { planOf } from "../../src/core/workflow.js";
@@ -67,15 +68,19 @@ describe("machine: a collect list with a class and its subclass", () => {
   class Sub extends Base {}
 
   it("completes whichever order they come in: a Sub first is kept for the Sub, not taken for the Base", () => {
-    const [sub, base] = [new Sub({ n: 1 }), new Base({ n: 2 })];
-    expect(takeSet([sub, base], [Base, Sub])?.taken).toEqual([base, sub]);
-    expect(takeSet([base, sub], [Base, Sub])?.taken).toEqual([base, sub]);
-    expect(takeSet([sub, base], [Sub, Base])?.taken).toEqual([sub, base]);
-    // Still: only Subs can fill a Sub; a Base fills either.
-    expect(takeSet([base, new Base({ n: 3 })], [Base, Sub])).toBeNull();
-    const [s1, s2] = [new Sub({ n: 4 }), new Sub({ n: 5 })];
-    // A set taken in list order stays as it was: the first Sub to the Base.
-    expect(takeSet([s1, s2], [Base, Sub])?.taken).toEqual([s1, s2]);
+    // The rule as a function (the tests' model) and the engine's buffer, alike.
+    const taken = [(evs: Event[], types: (typeof Base)[]) => takeSet(evs, types)?.taken ?? null, (evs: Event[], types: (typeof Base)[]) => CollectBuffer.of(evs).take(types)];
+    for (const take of taken) {
+      const [sub, base] = [new Sub({ n: 1 }), new Base({ n: 2 })];
+      expect(take([sub, base], [Base, Sub])).toEqual([base, sub]);
+      expect(take([base, sub], [Base, Sub])).toEqual([base, sub]);
+      expect(take([sub, base], [Sub, Base])).toEqual([sub, base]);
+      // Still: only Subs can fill a Sub; a Base fills either.
+      expect(take([base, new Base({ n: 3 })], [Base, Sub])).toBeNull();
+      const [s1, s2] = [new Sub({ n: 4 }), new Sub({ n: 5 })];
+      // A set taken in list order stays as it was: the first Sub to the Base.
+      expect(take([s1, s2], [Base, Sub])).toEqual([s1, s2]);
+    }
   });
 
   it("a run collecting [Base, Sub] whose Sub comes first completes instead of stalling", async () => {

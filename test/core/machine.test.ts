@@ -2,7 +2,7 @@
 // (Internal modules, imported directly: the machine has no public surface of its own.)
 import { describe, expect, it } from "vitest";
 import { App, Event, StartEvent, StopEvent, Workflow, replay, step, type JournalEntry } from "../../src/index.js";
-import { takeSet } from "../../src/core/machine/collect.js";
+import { takeSet } from "./collect-rule.js";
 import { destinations, END, stepNamed } from "../../src/core/machine/routing.js";
 import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
 import type { PendingWait } from "../../src/core/machine/waits.js";

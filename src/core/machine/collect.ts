@@ -1,50 +1,7 @@
 import type { Event, EventClass } from "../events.js";
 
-/** What {@link takeSet} found: the set, in the listed order, and what stays buffered. */
-export interface TakenSet {
-  readonly taken: Event[];
-  readonly rest: Event[];
-}
-
-/**
- * `ctx.collectEvents`' rule: for each listed class in order, the first buffered event of it
- * not yet taken. Returns the complete set and the rest of the buffer, or null while one is
- * missing. Linear in the buffer: the rule as a function, over an array; a run's buffers are
- * {@link CollectBuffer}s, which follow it in work that does not grow with what is buffered.
- *
- * When the list holds a class and its subclass (`[Base, Sub]`), taking in list order can give a
- * Sub to the Base and leave the Sub with none, though a set is there (a Sub came first, then a
- * Base): then the subclasses take first, which finds a set whenever there is one (classes nest
- * or are apart, so what a subclass takes, its base could have taken too).
- */
-export function takeSet(buffer: readonly Event[], types: readonly EventClass[]): TakenSet | null {
-  if (buffer.length < types.length) return null;
-  const inOrder = pick(buffer, types, undefined);
-  if (inOrder !== null) return inOrder;
-  const order = deepestFirst(types);
-  return order === undefined ? null : pick(buffer, types, order);
-}
-
-/** takeSet taking for the listed classes in `order` (indexes into `types`; undefined: as listed). */
-function pick(buffer: readonly Event[], types: readonly EventClass[], order: readonly number[] | undefined): TakenSet | null {
-  const picked = new Uint8Array(buffer.length);
-  const taken: number[] = new Array<number>(types.length);
-  const cursor = new Map<EventClass, number>();
-  for (let j = 0; j < types.length; j++) {
-    const k = order === undefined ? j : (order[j] as number);
-    const t = types[k] as EventClass;
-    let i = cursor.get(t) ?? 0;
-    while (i < buffer.length && (picked[i] === 1 || !(buffer[i] instanceof t))) i++;
-    if (i === buffer.length) return null;
-    picked[i] = 1;
-    taken[k] = i;
-    cursor.set(t, i + 1);
-  }
-  return { taken: taken.map((i) => buffer[i] as Event), rest: buffer.filter((_, j) => picked[j] === 0) };
-}
-
 /** The indexes of `types`, subclasses before their bases; undefined when no listed class derives from another. */
-function deepestFirst(types: readonly EventClass[]): number[] | undefined {
+export function deepestFirst(types: readonly EventClass[]): number[] | undefined {
   const distinct = [...new Set(types)];
   const related = distinct.some((a) => distinct.some((b) => a !== b && a.prototype instanceof b));
   if (!related) return undefined;
@@ -81,8 +38,17 @@ interface Spec {
 
 /**
  * One `ctx.collectEvents` buffer: the events in the order they arrived, and, for the list of
- * classes it collects for, how many instances of each it holds and where. The rule is
- * {@link takeSet}'s; the cost is not the buffer's length per event: an event joining costs one
+ * classes it collects for, how many instances of each it holds and where.
+ *
+ * `ctx.collectEvents`' rule: for each listed class in order, the first buffered event of it not
+ * yet taken; the set is complete once every listed class has one. When the list holds a class and
+ * its subclass (`[Base, Sub]`), taking in list order can give a Sub to the Base and leave the Sub
+ * with none, though a set is there (a Sub came first, then a Base): then the subclasses take
+ * first, which finds a set whenever there is one (classes nest or are apart, so what a subclass
+ * takes, its base could have taken too). (test/core/collect-rule.ts states the rule as a plain
+ * function over an array, which the tests check this buffer against.)
+ *
+ * The cost is not the buffer's length per event: an event joining costs one
  * `instanceof` per distinct listed class, a set is looked for only once the counts say one is
  * there (Hall's condition, exact for classes that nest or are apart), and taking a set of k walks
  * about k positions. A long run of one class waiting for another (a thousand `Left`s before the
@@ -145,7 +111,7 @@ export class CollectBuffer {
     this.#compact();
   }
 
-  /** {@link takeSet} over this buffer: the complete set for `types`, taken out; null while there is none. */
+  /** The complete set for `types` by the rule above, taken out; null while there is none. */
   take(types: readonly EventClass[]): Event[] | null {
     const spec = this.#use(types);
     if (spec.deficit > 0) return null;
