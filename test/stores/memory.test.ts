@@ -4,28 +4,30 @@ import { describeStoreConformance } from "./conformance.js";
 
 describeStoreConformance("MemoryStore", async () => ({ store: new MemoryStore() }));
 
+/** Elements walked by the Array methods a listing uses, while `fn` runs. */
+function walked(fn: () => unknown): number {
+  const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const names = ["map", "filter", "sort", "slice", "forEach", "find", "some", "every", "indexOf", "includes"];
+  const originals = names.map((n) => proto[n] as (...args: unknown[]) => unknown);
+  let n = 0;
+  names.forEach((name, i) => {
+    const original = originals[i] as (...args: unknown[]) => unknown;
+    proto[name] = function (this: unknown[], ...args: unknown[]) {
+      n += this.length;
+      return original.apply(this, args);
+    };
+  });
+  try {
+    fn();
+  } finally {
+    // Not forEach: it is one of the methods counted.
+    for (let i = 0; i < names.length; i++) proto[names[i]!] = originals[i] as (...args: unknown[]) => unknown;
+  }
+  return n;
+}
+
 describe("MemoryStore listings by parent", () => {
   it("listRuns({ parentRunId }) walks that run's children, not every run the store holds", () => {
-    // Elements walked by the Array methods a listing uses, while it lists.
-    const walked = (fn: () => unknown): number => {
-      const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-      const names = ["map", "filter", "sort", "slice", "forEach", "find", "some", "every", "indexOf", "includes"];
-      const originals = names.map((n) => proto[n] as (...args: unknown[]) => unknown);
-      let n = 0;
-      names.forEach((name, i) => {
-        const original = originals[i] as (...args: unknown[]) => unknown;
-        proto[name] = function (this: unknown[], ...args: unknown[]) {
-          n += this.length;
-          return original.apply(this, args);
-        };
-      });
-      try {
-        fn();
-      } finally {
-        names.forEach((name, i) => (proto[name] = originals[i] as (...args: unknown[]) => unknown));
-      }
-      return n;
-    };
     const input = { type: "StartEvent", data: {} };
     const work: number[] = [];
     for (const others of [200, 2000]) {
@@ -47,24 +49,8 @@ describe("MemoryStore pages", () => {
     // without them) the runs its own loop reads.
     const reads = (await import("../../src/core/store.js")) as { memoryListReads?: { rows: number } };
     const counted = (fn: () => unknown): number => {
-      const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-      const names = ["map", "filter", "sort", "slice", "forEach", "find", "some", "every", "indexOf", "includes"];
-      const originals = names.map((n) => proto[n] as (...args: unknown[]) => unknown);
-      let n = 0;
-      names.forEach((name, i) => {
-        const original = originals[i] as (...args: unknown[]) => unknown;
-        proto[name] = function (this: unknown[], ...args: unknown[]) {
-          n += this.length;
-          return original.apply(this, args);
-        };
-      });
       const before = reads.memoryListReads?.rows ?? 0;
-      try {
-        fn();
-      } finally {
-        for (let i = 0; i < names.length; i++) proto[names[i]!] = originals[i] as (...args: unknown[]) => unknown;
-      }
-      return n + (reads.memoryListReads?.rows ?? 0) - before;
+      return walked(fn) + (reads.memoryListReads?.rows ?? 0) - before;
     };
     const input = { type: "StartEvent", data: {} };
     const cost: Record<string, number[]> = {};
