@@ -15,7 +15,7 @@ import { decimalParam, integerParam } from "./params.js";
 import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexError, llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
-import { DeadlineSet } from "./deadline.js";
+import { DeadlineSet, EndWait } from "./deadline.js";
 import { JSON_HEADERS, endedRunJSON, runInfoJSON } from "./json.js";
 import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
 
@@ -189,7 +189,10 @@ export function createServer(options: ServerOptions): StepwiseServer {
       const cap = Math.max(0, timeoutMs / 1000 - 1);
       // One list of deadlines per wait duration, one timer for each list: no timer per request.
       // A run this process let go of (suspended, taken by another process) has not ended: it goes on.
-      if ((await deadlines.race(entry.done, Math.min(wait, cap) * 1000, notYet)) !== NOT_YET && entry.status !== "detached") {
+      const w = new EndWait();
+      deadlines.wait(w, Math.min(wait, cap) * 1000);
+      runs.onEnd(entry, w);
+      if ((await w.ended) && entry.status !== "detached") {
         if (entry.handler === undefined) return c.body(endedRunJSON(entry), 200, JSON_HEADERS);
         const info = runs.entryInfo(entry);
         return c.body(runInfoJSON(info instanceof Promise ? await info : info), 200, JSON_HEADERS);
@@ -329,10 +332,6 @@ function ndjsonFrame(f: Frame): Record<string, unknown> {
   if (f.kind === "heartbeat") return { kind: "heartbeat" };
   return { kind: "end", ...f.end };
 }
-
-/** What a `?wait=` that ran out answers instead of the run's end. */
-const NOT_YET = Symbol("not yet");
-const notYet = () => NOT_YET;
 
 const sleep = (ms: number) =>
   new Promise<void>((r) => {

@@ -18,6 +18,31 @@ class Pending extends Deadline {
   }
 }
 
+/**
+ * A wait for something that calls {@link done}, or for its deadline, whichever comes first:
+ * {@link ended} resolves `true` or `false`. One object and one promise, where racing a promise
+ * takes a promise derived from it and a closure for each way it can settle.
+ */
+export class EndWait extends Deadline {
+  readonly ended: Promise<boolean>;
+  #resolve!: (ended: boolean) => void;
+  /** The timer of a wait beyond the lists a {@link DeadlineSet} keeps. */
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  constructor() {
+    super();
+    this.ended = new Promise<boolean>((resolve) => (this.#resolve = resolve));
+  }
+  /** What it waited for happened (before the deadline, or it has no effect). */
+  done(): void {
+    this.dlList?.remove(this);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.#resolve(true);
+  }
+  expire(): void {
+    this.#resolve(false);
+  }
+}
+
 /** Deadlines of one duration (`ms`), on one timer. */
 export class Deadlines {
   readonly #list: DeadlineList;
@@ -61,6 +86,11 @@ export class Deadlines {
     });
   }
 
+  /** Wait in the list until `d` expires or is taken out. */
+  add(d: Deadline): void {
+    this.#list.add(d);
+  }
+
   /** Clear every pending deadline without firing it, and the timer. */
   stop(): void {
     this.#list.clear();
@@ -78,12 +108,25 @@ export class DeadlineSet {
 
   /** Settle as `p` does, or with `onTimeout()` after `ms`. */
   race<T, U>(p: Promise<T>, ms: number, onTimeout: () => U): Promise<T | U> {
+    const list = this.#list(ms);
+    return list === undefined ? raceTimer(p, ms, onTimeout) : list.race(p, onTimeout);
+  }
+
+  /** Start `w`'s deadline, `ms` from now. */
+  wait(w: EndWait, ms: number): void {
+    const list = this.#list(ms);
+    if (list !== undefined) list.add(w);
+    else (w.timer = setTimeout(() => w.expire(), ms)).unref?.();
+  }
+
+  /** The list of deadlines of `ms`, made if there is room for one more. */
+  #list(ms: number): Deadlines | undefined {
     let list = this.#lists.get(ms);
     if (!list) {
-      if (this.#lists.size >= this.maxLists) return raceTimer(p, ms, onTimeout);
+      if (this.#lists.size >= this.maxLists) return undefined;
       this.#lists.set(ms, (list = new Deadlines(ms)));
     }
-    return list.race(p, onTimeout);
+    return list;
   }
 
   /** Clear every pending deadline and timer. */

@@ -90,6 +90,8 @@ export class Entry {
   prompts: LogEntry[] = NO_PROMPTS;
   /** Settles once the run has ended and the entry says so (set by `Runs.#follow` as soon as the entry is made). */
   done!: Promise<void>;
+  /** Told once the run has ended and the entry says so ({@link Runs.onEnd}); `undefined` while none waits. */
+  waits: { done(): void }[] | undefined = undefined;
   /** How the run ended, once it has (made when asked: an ended entry kept among the last ones holds no copy). */
   get end(): RunEnd | undefined {
     if (this.handler !== undefined) return undefined;
@@ -390,6 +392,11 @@ export class Runs {
     }
     // Those who wait for the end hold its promise already; the kept entry holds a shared one.
     entry.done = ENDED;
+    const waits = entry.waits;
+    if (waits !== undefined) {
+      entry.waits = undefined;
+      for (const w of waits) w.done();
+    }
     entry.updatedAt = Date.now();
     this.#liveCount--;
     this.#keepEnded(entry);
@@ -456,6 +463,15 @@ export class Runs {
     const a = this.#adopted;
     this.#adopted = undefined;
     a?.resolve("adopted");
+  }
+
+  /**
+   * Tell `w` when `entry`'s run has ended and the entry says so (at once if it has): what
+   * awaiting `entry.done` does, without a promise and a closure per waiter.
+   */
+  onEnd(entry: Entry, w: { done(): void }): void {
+    if (entry.handler === undefined) w.done();
+    else (entry.waits ??= []).push(w);
   }
 
   /** The class of an event type seen on a live stream here, if any. */

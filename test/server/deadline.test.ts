@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DeadlineSet, Deadlines } from "../../src/server/deadline.js";
+import { DeadlineSet, Deadlines, EndWait } from "../../src/server/deadline.js";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -54,6 +54,38 @@ describe("DeadlineSet", () => {
     expect(vi.getTimerCount()).toBe(3); // the 10 ms list, the 20 ms list, and the 30 ms deadline's own
     vi.advanceTimersByTime(30);
     expect(await Promise.all(got)).toEqual([10, 10, 20, 30]);
+    set.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("EndWait", () => {
+  it("resolves true when done in time, false when its deadline passes first, and leaves no deadline or timer behind", async () => {
+    vi.useFakeTimers();
+    const set = new DeadlineSet(1);
+    const early = new EndWait();
+    const late = new EndWait();
+    set.wait(early, 100);
+    set.wait(late, 100);
+    vi.advanceTimersByTime(50);
+    early.done();
+    vi.advanceTimersByTime(50);
+    // A done() after the deadline changes nothing.
+    late.done();
+    expect([await early.ended, await late.ended]).toEqual([true, false]);
+    // The list's timer fired with nothing left to wait for: none is set.
+    expect(vi.getTimerCount()).toBe(0);
+    // Beyond the set's one list, a wait has a timer of its own, cleared when it is done.
+    const own = new EndWait();
+    set.wait(own, 500);
+    expect(vi.getTimerCount()).toBe(1);
+    own.done();
+    expect(await own.ended).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    const expires = new EndWait();
+    set.wait(expires, 500);
+    vi.advanceTimersByTime(500);
+    expect(await expires.ended).toBe(false);
     set.stop();
     expect(vi.getTimerCount()).toBe(0);
   });
