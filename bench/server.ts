@@ -9,6 +9,7 @@
  *   npm run build && npm run bench:server -- --dist   the servers on the built package, as users run it
  *   npm run bench:server -- --modes floor,engine,memory   only these servers (e.g. on a Node.js
  *                                            the SQLite addon was not built for)
+ *   npm run bench:server -- --no-pin         servers and load generator on any CPU (see below)
  *
  * Measurements:
  * - runs/s of a two-step workflow over HTTP at 100 connections (`POST /workflows/two/runs?wait=10`,
@@ -18,14 +19,19 @@
  *   A second line, `engine`, is the same bare handler running the two steps as the stepwise
  *   workflow the server serves (`wf.run(input)`), answering as the floor does: between the floor
  *   and it lies the engine's cost per run, between it and `memory` the server's own.
+ *   On Linux with `taskset` and two CPUs or more, the servers run on the last CPU and the load
+ *   generator on the others, each server in turn alone on its CPU: a server then does not share
+ *   its CPU with the load generator, and its figure is its own rather than how the scheduler
+ *   placed the two (on two CPUs unpinned, the scheduler's choices move a server's runs/s by ±10%
+ *   from one round to the next).
  * - 1,000 open SSE streams on one server: 1,000 runs waiting for an answer, each followed by one
  *   `GET /runs/:id/events` reader that has received the run's events so far; the server's memory
  *   (after GC) before and after the streams opened, per stream. The goal is ≤ 50 KB per stream.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, spawnSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
@@ -42,6 +48,15 @@ const option = (name: string) => {
 };
 const quick = args.includes("--quick");
 const dist = args.includes("--dist");
+
+/** The CPU the servers run on and those the load generator runs on, when they can be pinned. */
+function pinning(): { server: string; load: string } | undefined {
+  if (args.includes("--no-pin") || process.platform !== "linux" || availableParallelism() < 2) return undefined;
+  if (spawnSync("taskset", ["-V"]).status !== 0) return undefined;
+  const last = availableParallelism() - 1;
+  return { server: String(last), load: last === 1 ? "0" : `0-${last - 1}` };
+}
+const pin = args[0] === "--child" ? undefined : pinning();
 
 /** With --dist: the built package must be newer than every source file, or the figures would be of old code. */
 function checkBuilt(): void {
@@ -165,7 +180,8 @@ async function start(mode: Mode): Promise<Server> {
   // With --dist the servers run the built package (what users run); else the sources through tsx,
   // whose keepNames wraps every named closure in a call that sets its name.
   const execArgv = ["--expose-gc", "--import", "tsx", ...(dist ? [] : ["--conditions=stepwise-source"])];
-  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // Pinned: node started by taskset, which keeps the IPC channel's descriptor.
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], pin ? { execPath: "taskset", execArgv: ["-c", pin.server, process.execPath, ...execArgv], stdio: ["ignore", "inherit", "inherit", "ipc"] } : { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const port = await new Promise<number>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`${mode} server exited with ${code}`)));
     proc.on("message", (m: { kind: string; port?: number }) => {
@@ -265,8 +281,10 @@ async function main(): Promise<void> {
   if (dist) checkBuilt();
   const seconds = quick ? 2 : Number(option("--seconds") ?? 5);
   const connections = quick ? 20 : 100;
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections, code: dist ? "dist" : "src (tsx)", loadAverage: loadavg() };
-  console.log(`servers run ${dist ? "the built package (dist/)" : "the sources through tsx"}; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  // Every thread of this process (the load generator), not only the main one.
+  if (pin) execFileSync("taskset", ["-apc", pin.load, String(process.pid)], { stdio: "ignore" });
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections, code: dist ? "dist" : "src (tsx)", loadAverage: loadavg(), pinned: pin ?? null };
+  console.log(`servers run ${dist ? "the built package (dist/)" : "the sources through tsx"}; ${pin ? `servers on CPU ${pin.server}, the load generator on CPU ${pin.load}` : "not pinned"}; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   if (!args.includes("--streams-only")) await runLoads(results, seconds, connections);
   const s = await streams(quick ? 100 : 1000);
   if (s.streams !== (quick ? 100 : 1000)) throw new Error(`opened ${s.streams} streams`);
