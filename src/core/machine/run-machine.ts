@@ -6,18 +6,77 @@ import { CollectBuffer } from "./collect.js";
 import { destinations, END } from "./routing.js";
 import { meets, valueOf, Waits, type PendingWait, type Requirements } from "./waits.js";
 
+/** An unclaimed event's place in line; `ev` is undefined once a wait took it (a dead entry). */
+interface Kept {
+  ev: Event | undefined;
+}
+
+const SKIP = 0;
+const TAKE = 1;
+const DROP = 2;
+
+/**
+ * Kept entries oldest first, from `head` on. {@link take} removes the first a judge takes, and
+ * every dead or dropped entry it passed, by moving the live ones it passed up behind them: a
+ * take costs the live entries before the one taken, never the whole line.
+ */
+class Line {
+  items: Kept[] = [];
+  head = 0;
+
+  /** The first live entry `judge` takes (out of the line), or undefined; entries it drops leave too. */
+  take(judge: (k: Kept, ev: Event) => number): Kept | undefined {
+    const items = this.items;
+    const end = items.length;
+    let found: Kept | undefined;
+    let dropped: Kept[] | undefined;
+    let r = this.head;
+    for (; r < end; r++) {
+      const k = items[r] as Kept;
+      if (k.ev === undefined) continue;
+      const verdict = judge(k, k.ev);
+      if (verdict === TAKE) {
+        found = k;
+        break;
+      }
+      if (verdict === DROP) (dropped ??= []).push(k);
+    }
+    const stays = (k: Kept) => k.ev !== undefined && (dropped === undefined || !dropped.includes(k));
+    if (found === undefined) {
+      // Nothing taken: the dead and dropped go, the rest close up in place.
+      let w = this.head;
+      for (let i = this.head; i < end; i++) if (stays(items[i] as Kept)) items[w++] = items[i] as Kept;
+      items.length = w;
+      if (w === this.head) this.#reset();
+      return undefined;
+    }
+    // Close up behind the one taken: the live entries passed move up to end at `r`.
+    let w = r;
+    for (let i = r - 1; i >= this.head; i--) if (stays(items[i] as Kept)) items[w--] = items[i] as Kept;
+    for (let i = this.head; i <= w; i++) items[i] = undefined as unknown as Kept;
+    this.head = w + 1;
+    if (this.head === end) this.#reset();
+    return found;
+  }
+
+  #reset(): void {
+    this.items.length = 0;
+    this.head = 0;
+  }
+}
+
 /** Unclaimed events by the values of some fields (see RunMachine's #unclaimedBy). */
 interface UnclaimedIndex {
   readonly keys: readonly string[];
-  readonly byValue: Map<string, Event[]>;
+  readonly byValue: Map<string, Line>;
 }
 
-/** The list of `index` that `ev` belongs in (made when missing). */
-function indexed(index: UnclaimedIndex, ev: Event): Event[] {
+/** The line of `index` that `ev` belongs in (made when missing). */
+function indexed(index: UnclaimedIndex, ev: Event): Line {
   const value = valueOf(ev, index.keys);
-  let list = index.byValue.get(value);
-  if (list === undefined) index.byValue.set(value, (list = []));
-  return list;
+  let line = index.byValue.get(value);
+  if (line === undefined) index.byValue.set(value, (line = new Line()));
+  return line;
 }
 
 /** A step's place in one run: its invocations in flight and the events waiting for one of its `numWorkers`. */
@@ -63,8 +122,21 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   begun = false;
   /** Invocations in flight, plus deliveries under way (see {@link hold}). */
   active = 0;
-  /** Events no step accepted and no wait took yet, oldest first. */
-  unclaimed: Event[] = NONE as Event[];
+  /** Events no step accepted and no wait took yet, oldest first (a copy). */
+  get unclaimed(): Event[] {
+    if (this.#live === 0) return NONE as Event[];
+    const out: Event[] = [];
+    const items = this.#kept.items;
+    for (let i = this.#kept.head; i < items.length; i++) {
+      const ev = (items[i] as Kept).ev;
+      if (ev !== undefined) out.push(ev);
+    }
+    return out;
+  }
+  /** The unclaimed events' entries, oldest first; entries a wait took by requirements stay, dead, until passed or compacted. */
+  #kept = new Line();
+  /** How many of {@link #kept}'s entries are live. */
+  #live = 0;
   /** Pending `waitForEvent` waits. */
   waits: Waits<W> = NO_WAITS as Waits<W>;
   /** `collectEvents` buffers by key, made on first use. */
@@ -112,9 +184,10 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     if (this.waits.size > 0 && this.#offer(ev)) return;
     if (target !== undefined) return this.deliver(target, ev);
     if (routes.length === 0) {
-      if (this.unclaimed === NONE) this.unclaimed = [];
-      this.unclaimed.push(ev);
-      if (this.#unclaimedBy !== undefined) for (const index of this.#unclaimedBy.values()) indexed(index, ev).push(ev);
+      const k: Kept = { ev };
+      this.#kept.items.push(k);
+      this.#live++;
+      if (this.#unclaimedBy !== undefined) for (const index of this.#unclaimedBy.values()) indexed(index, ev).items.push(k);
       this.effects.keepUnclaimed(ev);
       if (from === undefined && this.active === 0 && this.begun) this.#idle();
       return;
@@ -239,63 +312,68 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
 
   /* ------------------------------------------------------------ waits */
 
-  /** The oldest unclaimed event a new wait for `type` takes at once (removed), or undefined. */
+  /**
+   * The oldest unclaimed event a new wait for `type` takes at once (removed), or undefined.
+   * Constant work per claim, amortized, besides the unclaimed events it passes that do not fit.
+   */
   claim(type: EventClass, requirements: Requirements | undefined, filter: ((ev: Event) => boolean) | undefined): Event | undefined {
-    const list = this.unclaimed;
-    if (list.length === 0) return undefined;
+    if (this.#live === 0) return undefined;
+    let k: Kept | undefined;
     if (requirements !== undefined) {
       // The candidates with the required values, oldest first, from the index: W waits by id
       // after W events came cost W lookups, not W² comparisons.
-      const candidates = this.#indexOf(requirements.keys).byValue.get(requirements.value);
-      if (candidates === undefined) return undefined;
-      for (let j = 0; j < candidates.length; j++) {
-        const e = candidates[j] as Event;
-        if (!(e instanceof type) || (filter !== undefined && !filter(e))) continue;
-        const i = list.indexOf(e);
-        // Claimed already, or its fields changed since it was indexed: out of this list (into its
-        // right one, if it is still unclaimed).
-        if (i < 0 || !meets(e, requirements)) {
-          candidates.splice(j--, 1);
-          if (i >= 0) indexed(this.#indexOf(requirements.keys), e).push(e);
-          continue;
+      const index = this.#indexOf(requirements.keys);
+      const line = index.byValue.get(requirements.value);
+      if (line === undefined) return undefined;
+      k = line.take((entry, e) => {
+        // Its fields changed since it was indexed: into its right line.
+        if (!meets(e, requirements)) {
+          indexed(index, e).items.push(entry);
+          return DROP;
         }
-        list.splice(i, 1);
-        this.#unindex(e);
-        return e;
-      }
-      return undefined;
-    }
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i] as Event;
-      if (e instanceof type && (filter === undefined || filter(e))) {
-        list.splice(i, 1);
-        this.#unindex(e);
-        return e;
-      }
-    }
-    return undefined;
+        return e instanceof type && (filter === undefined || filter(e)) ? TAKE : SKIP;
+      });
+      if (line.items.length === 0) index.byValue.delete(requirements.value);
+    } else k = this.#kept.take((_, e) => (e instanceof type && (filter === undefined || filter(e)) ? TAKE : SKIP));
+    if (k === undefined) return undefined;
+    const ev = k.ev as Event;
+    k.ev = undefined;
+    this.#live--;
+    // More dead entries than live ones: drop them all, from the line and every index.
+    const kept = this.#kept;
+    if (kept.items.length - kept.head - this.#live > Math.max(this.#live, 16)) this.#rebuild([]);
+    return ev;
   }
 
   /** Events a wait took go back, first in line (an attempt that took them failed and runs again). */
   unclaim(events: readonly Event[]): void {
+    if (events.length > 0) this.#rebuild(events);
+  }
+
+  /** The line anew: `first` in front of the live entries, and every index made again from it. */
+  #rebuild(first: readonly Event[]): void {
+    const old = this.#kept;
+    const line = new Line();
+    const items = line.items;
     // Not unshift(...events): a resumed run's many unclaimed events would overflow the stack as arguments.
-    this.unclaimed = this.unclaimed === NONE ? events.slice() : events.concat(this.unclaimed);
+    for (const ev of first) items.push({ ev });
+    for (let i = old.head; i < old.items.length; i++) {
+      const k = old.items[i] as Kept;
+      if (k.ev !== undefined) items.push(k);
+    }
+    this.#kept = line;
+    this.#live = items.length;
     if (this.#unclaimedBy === undefined) return;
     for (const index of this.#unclaimedBy.values()) {
-      const back = new Map<string, Event[]>();
-      for (const ev of events) {
-        const value = valueOf(ev, index.keys);
-        const list = back.get(value);
-        if (list === undefined) back.set(value, [ev]);
-        else list.push(ev);
-      }
-      for (const [value, evs] of back) index.byValue.set(value, evs.concat(index.byValue.get(value) ?? []));
+      index.byValue.clear();
+      for (const k of items) indexed(index, k.ev as Event).items.push(k);
     }
   }
 
   /**
    * The unclaimed events by the JSON of the fields a wait's requirements name: one index per set
-   * of names, made by the first claim with them and kept up to date from then on.
+   * of names, made by the first claim with them and kept up to date from then on (an entry a
+   * claim took elsewhere stays, dead, until passed or the line is rebuilt).
    */
   #unclaimedBy: Map<string, UnclaimedIndex> | undefined;
 
@@ -304,23 +382,14 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     const sig = keys.join("\0");
     let index = all.get(sig);
     if (index === undefined) {
-      all.set(sig, (index = { keys, byValue: new Map<string, Event[]>() }));
-      for (const ev of this.unclaimed) indexed(index, ev).push(ev);
+      all.set(sig, (index = { keys, byValue: new Map<string, Line>() }));
+      const items = this.#kept.items;
+      for (let i = this.#kept.head; i < items.length; i++) {
+        const k = items[i] as Kept;
+        if (k.ev !== undefined) indexed(index, k.ev).items.push(k);
+      }
     }
     return index;
-  }
-
-  /** `ev` is no longer unclaimed: out of every index. */
-  #unindex(ev: Event): void {
-    if (this.#unclaimedBy === undefined) return;
-    for (const index of this.#unclaimedBy.values()) {
-      const value = valueOf(ev, index.keys);
-      const list = index.byValue.get(value);
-      const i = list === undefined ? -1 : list.indexOf(ev);
-      if (i < 0) continue;
-      if ((list as Event[]).length === 1) index.byValue.delete(value);
-      else (list as Event[]).splice(i, 1);
-    }
   }
 
   /** A wait begins: if only waits are in flight now, the run is waiting. */
