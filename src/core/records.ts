@@ -49,20 +49,22 @@ const PREVIEW = 200;
 const STREAMED = new WeakMap<Plan, Map<string, EventClass>>();
 
 /**
- * An event a remote step wrote to the stream, rebuilt: with the workflow's class when it has
- * one, else with a stand-in class of the same name and type (stream-only classes are declared
- * nowhere, so the run may not know them): readers see its type name and fields.
+ * An event a remote step wrote to the stream (or the journal holds), rebuilt: with the workflow's
+ * class when it has one, else with a stand-in class of the same name and type (stream-only
+ * classes are declared nowhere, so the run may not know them): readers see its type name and
+ * fields, and, with `asks` (it was an InputRequiredEvent), an InputRequiredEvent.
  */
-export function reviveStreamed(plan: Plan, json: EventJSON, runId: string): Event {
+export function reviveStreamed(plan: Plan, json: EventJSON, runId: string, asks = false): Event {
   if (json !== null && typeof json === "object" && typeof json.type === "string" && eventClass(plan, json.type) === undefined && json.data !== null && typeof json.data === "object") {
     let byType = STREAMED.get(plan);
     if (byType === undefined) STREAMED.set(plan, (byType = new Map<string, EventClass>()));
-    let cls = byType.get(json.type);
+    const key = asks ? `asks:${json.type}` : json.type;
+    let cls = byType.get(key);
     if (cls === undefined) {
-      const stand = class extends (Event as unknown as new (data?: object) => Event) {};
+      const stand = class extends ((asks ? InputRequiredEvent : Event) as unknown as new (data?: object) => Event) {};
       Object.defineProperty(stand, "name", { value: json.type });
       Object.defineProperty(stand, "type", { value: json.type });
-      byType.set(json.type, (cls = stand as unknown as EventClass));
+      byType.set(key, (cls = stand as unknown as EventClass));
     }
     return new (cls as unknown as new (data: object) => Event)(json.data);
   }

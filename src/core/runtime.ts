@@ -48,7 +48,7 @@ export type StepWrite =
   /** `ctx.sendEvent(event, { step })`. */
   | { readonly kind: "send"; readonly event: EventJSON; readonly step?: string }
   /** `ctx.writeEventToStream(event)`. */
-  | { readonly kind: "stream"; readonly event: EventJSON }
+  | { readonly kind: "stream"; readonly event: EventJSON; readonly asks?: true }
   /** `ctx.store.set(key, value)`; `key` as the step wrote it (an App member's namespace is added by the run). */
   | { readonly kind: "store"; readonly key: string; readonly value: unknown };
 
@@ -63,8 +63,8 @@ export type StepRequest =
   | { readonly kind: "store.get"; readonly key: string }
   /** `ctx.collectEvents(event, types)`: `types` are event type names. */
   | { readonly kind: "collect"; readonly event: EventJSON; readonly types: readonly string[] }
-  /** `ctx.waitForEvent(type, { timeout, waiterEvent, requirements })`. */
-  | { readonly kind: "wait"; readonly type: string; readonly timeout: number | null; readonly waiterEvent?: EventJSON; readonly requirements?: Readonly<Record<string, unknown>> }
+  /** `ctx.waitForEvent(type, { timeout, waiterEvent, requirements })`; `asks`: the waiterEvent is an InputRequiredEvent. */
+  | { readonly kind: "wait"; readonly type: string; readonly timeout: number | null; readonly waiterEvent?: EventJSON; readonly asks?: true; readonly requirements?: Readonly<Record<string, unknown>> }
   /** `ctx.call(request, reply, { timeout })`. */
   | { readonly kind: "call"; readonly request: EventJSON; readonly reply: string; readonly timeout: number | null }
   /** `ctx.runWorkflow(name, input)`: a workflow added with `addWorkflows` under `workflow`, or with that workflow name. */

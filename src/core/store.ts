@@ -39,8 +39,10 @@ export type JournalRecord =
    * child run's streamed event with its `origin` and its `path`, the run ids from this run down to
    * the writer), at position `pos` (from 1) of the stream. `by`,
    * `attempt`, `n`: the invocation and attempt that wrote it and the how-manieth of its writes.
+   * `asks`: the event is an InputRequiredEvent (a prompt), known so without its class, which a
+   * wait's `waiterEvent` may declare nowhere (journals written before 0.2 lack it).
    */
-  | { kind: "stream"; pos: number; event: EventJSON; origin?: { runId: string; workflow: string; path?: string[] }; by?: string; attempt?: number; n?: number }
+  | { kind: "stream"; pos: number; event: EventJSON; origin?: { runId: string; workflow: string; path?: string[] }; by?: string; attempt?: number; n?: number; asks?: true }
   /**
    * A change of the events `ctx.collectEvents` holds under `key`: `add` joined the buffer; when a
    * call completed a set, `by` is the seq of the event it was called with and `taken` the seqs it

@@ -1,7 +1,7 @@
 import { App, memberAt } from "./app.js";
 import { Context, type RunState, type StepPort, type StepRef, type WaitOptions } from "./context.js";
 import { WorkflowError, WorkflowRuntimeError } from "./errors.js";
-import { eventTypeName, type Event, type EventClass, type EventJSON } from "./events.js";
+import { eventTypeName, InputRequiredEvent, type Event, type EventClass, type EventJSON } from "./events.js";
 import type { Plan } from "./plan.js";
 import { errorJSON, reviveEvent } from "./records.js";
 import type { StepOutcome, StepReply, StepRequest, StepScope, StepTask, StepWrite } from "./runtime.js";
@@ -136,7 +136,7 @@ class WorkerPort implements StepPort {
   }
 
   toStream(ev: Event): void {
-    this.#writes.push({ kind: "stream", event: ev.toJSON() });
+    this.#writes.push(ev instanceof InputRequiredEvent ? { kind: "stream", event: ev.toJSON(), asks: true } : { kind: "stream", event: ev.toJSON() });
   }
 
   collect(_step: StepRef, ev: Event, types: readonly EventClass[]): Event[] | null {
@@ -148,7 +148,7 @@ class WorkerPort implements StepPort {
     if (options.filter !== undefined) {
       throw new WorkflowRuntimeError(`Step "${step.def.name}" passed a filter to ctx.waitForEvent on a runtime's worker; a filter is a function and cannot reach the run. Use requirements (field values the event must have) or a narrower event class instead.`, "NEEDS_RUN_MEMORY", { workflow: this.workflowName, runId: this.id, step: step.def.name });
     }
-    const r = await this.#ask({ kind: "wait", type: eventTypeName(type), timeout: options.timeout ?? null, ...(options.waiterEvent ? { waiterEvent: options.waiterEvent.toJSON() } : {}), ...(options.requirements ? { requirements: options.requirements } : {}) });
+    const r = await this.#ask({ kind: "wait", type: eventTypeName(type), timeout: options.timeout ?? null, ...(options.waiterEvent ? { waiterEvent: options.waiterEvent.toJSON(), ...(options.waiterEvent instanceof InputRequiredEvent ? { asks: true as const } : {}) } : {}), ...(options.requirements ? { requirements: options.requirements } : {}) });
     return this.#revive((r as { event: EventJSON }).event);
   }
 

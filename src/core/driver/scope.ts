@@ -26,7 +26,7 @@ export function contextScope(ctx: Context, task: StepTask, input: Event, plan: P
     apply(writes: readonly StepWrite[]): void {
       for (const w of writes) {
         if (w.kind === "send") ctx.sendEvent(revive(w.event), w.step === undefined ? {} : { step: w.step });
-        else if (w.kind === "stream") ctx.writeEventToStream(reviveStreamed(plan, w.event, task.runId));
+        else if (w.kind === "stream") ctx.writeEventToStream(reviveStreamed(plan, w.event, task.runId, w.asks === true));
         else ctx.store.set(w.key, w.value);
       }
     },
@@ -42,7 +42,7 @@ export function contextScope(ctx: Context, task: StepTask, input: Event, plan: P
         }
         case "wait":
           return ctx
-            .waitForEvent(cls(req.type), { timeout: req.timeout, ...(req.waiterEvent ? { waiterEvent: reviveEvent(plan, req.waiterEvent, task.runId) } : {}), ...(req.requirements ? { requirements: req.requirements } : {}) })
+            .waitForEvent(cls(req.type), { timeout: req.timeout, ...(req.waiterEvent ? { waiterEvent: reviveStreamed(plan, req.waiterEvent, task.runId, req.asks === true) } : {}), ...(req.requirements ? { requirements: req.requirements } : {}) })
             .then((ev) => ({ kind: "event", event: ev.toJSON() }));
         case "call":
           return ctx.call(revive(req.request), cls(req.reply), { timeout: req.timeout }).then((ev) => ({ kind: "event", event: ev.toJSON() }));

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.js";
 import type { SendOrigin, StreamWriter } from "../context.js";
-import type { Event, EventJSON } from "../events.js";
+import { InputRequiredEvent, type Event, type EventJSON } from "../events.js";
 import type { RunStatus } from "../inspect.js";
 import type { RunJournal, StreamOrigin } from "../driver/run.js";
 import { RunFinishedError, RunLockedError, StoreError } from "../errors.js";
@@ -214,6 +214,7 @@ export class Journal implements RunJournal {
 
   streamed(ev: Event, pos: number, origin?: StreamOrigin, writer?: StreamWriter): void {
     const r: JournalRecord & { kind: "stream" } = { kind: "stream", pos, event: journalableJSON(ev, this.#hooks.workflow, this.runId) };
+    if (ev instanceof InputRequiredEvent) r.asks = true;
     if (origin !== undefined) r.origin = { runId: origin.runId, workflow: origin.workflow, path: [...origin.path] };
     if (writer !== undefined) {
       r.by = writer.stepRunId;

@@ -252,7 +252,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   let asksStreamed = 0;
   for (const r of streamRecords(entries)) {
     const writer = writerOfRecord(r);
-    streamed.push({ event: reviveStreamed(plan, r.event, runId), ...(r.origin ? { origin: r.origin } : {}), ...(writer ? { writer } : {}) });
+    streamed.push({ event: reviveStreamed(plan, r.event, runId, r.asks === true), ...(r.origin ? { origin: r.origin } : {}), ...(writer ? { writer } : {}) });
     if (writer === undefined && r.origin === undefined) asksStreamed++;
     if (writer === undefined) continue;
     if (r.origin !== undefined) childWrites.add(writeKey(writer.stepRunId, writer.attempt, writer.n));
