@@ -11,7 +11,7 @@ import { eventTypeName, InputRequiredEvent, isEvent, StepFailedEvent, stopResult
 import { watchesSteps, type InspectionEvent, type Inspector, type RunStatus } from "../inspect.js";
 import { writeKey, type Restored } from "../machine/restored.js";
 import { isA, type Plan } from "../plan.js";
-import { CollectBuffer, collectKey } from "../machine/collect.js";
+import { CollectBuffer, collectKey, collectKeyParts, collectListText } from "../machine/collect.js";
 import { stepNamed } from "../machine/routing.js";
 import { NONE, RunMachine, type RunEffects, type StepSlot } from "../machine/run-machine.js";
 import { requirementsOf, type PendingWait } from "../machine/waits.js";
@@ -865,7 +865,10 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
     const unclaimed = this.#m.unclaimed;
     const held = [...(this.#m.collects ?? [])].filter(([, buffer]) => buffer.size > 0).map(([key, buffer]) => [key, buffer.toArray()] as const);
     const hints = [
-      ...held.map(([key, evs]) => `ctx.collectEvents in step "${key.split("|")[0] ?? ""}" holds ${evs.map((e) => eventTypeName(e.constructor as EventClass)).join(", ")} and still waits for the rest of [${key.split("|")[1] ?? ""}]`),
+      ...held.map(([key, evs]) => {
+        const parts = collectKeyParts(key);
+        return `ctx.collectEvents in step "${parts?.step ?? key}" holds ${evs.map((e) => eventTypeName(e.constructor as EventClass)).join(", ")} and still waits for the rest of [${parts === undefined ? "" : collectListText(parts)}]`;
+      }),
       ...(unclaimed.length ? [`no step accepts ${[...new Set(unclaimed.map((e) => eventTypeName(e.constructor as EventClass)))].join(", ")}`] : []),
     ];
     this.#fail(

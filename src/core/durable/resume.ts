@@ -20,7 +20,7 @@ import { NONE, RunMachine, type RunEffects, type StepSlot } from "../machine/run
 import type { PendingWait } from "../machine/waits.js";
 import type { StepDefinition } from "../step.js";
 import { writeKey, type Restored } from "../machine/restored.js";
-import { CollectBuffer, normalCollectKey } from "../machine/collect.js";
+import { CollectBuffer, collectKeyParts, normalCollectKey } from "../machine/collect.js";
 import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
 import { journaledOrigin, ownOrigin, type Run } from "../driver/run.js";
 import type { StreamWriter } from "../context.js";
@@ -278,7 +278,7 @@ export function fold(plan: Plan, runId: string, entries: readonly JournalEntry[]
   // A set taken by an invocation that runs again goes back to its buffer: the re-run takes it again.
   for (const c of collects) {
     if (c.taken === undefined || c.by === undefined) continue;
-    const step = c.key.slice(0, c.key.indexOf("|"));
+    const step = collectKeyParts(c.key)?.step;
     const rerun = inFlight.some((f) => f.step === step && f.event === events.get(c.by as number));
     if (!rerun) continue;
     const buf = m.buffer(c.key);

@@ -247,22 +247,85 @@ export class CollectBuffer {
 /**
  * The journal key of a `collectEvents` buffer: the step and its list of types, repeats written
  * once with a count (`join|Part*1000`), so a wide fan-in's key does not grow with its width.
- * Keys journaled before in full (`join|Part,Part,…`) map to the same key.
+ * A `\`, `|`, `,` or `*` inside a name is escaped with `\`, so no names make two keys alike
+ * (names without them give the keys journals have always held).
  */
 export function collectKey(step: string, typeNames: readonly string[]): string {
-  const parts: string[] = [];
+  let key = `${escapeName(step)}|`;
   for (let i = 0; i < typeNames.length; ) {
     let j = i + 1;
     while (j < typeNames.length && typeNames[j] === typeNames[i]) j++;
-    parts.push(j - i > 1 ? `${typeNames[i] as string}*${j - i}` : (typeNames[i] as string));
+    if (i > 0) key += ",";
+    key += escapeName(typeNames[i] as string);
+    if (j - i > 1) key += `*${j - i}`;
     i = j;
   }
-  return `${step}|${parts.join(",")}`;
+  return key;
 }
 
-/** {@link collectKey} of a key as journaled (either form). */
+function escapeName(name: string): string {
+  return /[\\|,*]/.test(name) ? name.replace(/[\\|,*]/g, "\\$&") : name;
+}
+
+/** A collect key's step and its list, as runs of one type name and their lengths. */
+export interface CollectKeyParts {
+  readonly step: string;
+  readonly types: readonly (readonly [string, number])[];
+}
+
+/**
+ * The parts of a collect key: one {@link collectKey} made, or one journaled before names were
+ * escaped (`step|A,B*3`, or in full `step|A,B,B,B`). A `\` not before `\ | , *` is itself, so
+ * old keys read as they were written (names that held the separators were ambiguous there
+ * already: the first `|` ends the step). Undefined when there is no `|`.
+ */
+export function collectKeyParts(key: string): CollectKeyParts | undefined {
+  let step: string | undefined;
+  const types: [string, number][] = [];
+  let name = "";
+  // Where in `name` an unescaped `*` was last put: a count may follow it.
+  let star = -1;
+  const endPart = () => {
+    const count = star < 0 ? "" : name.slice(star + 1);
+    const counted = /^[1-9][0-9]*$/.test(count);
+    const type = counted ? name.slice(0, star) : name;
+    const n = counted ? Number(count) : 1;
+    const last = types[types.length - 1];
+    if (last !== undefined && last[0] === type) last[1] += n;
+    else types.push([type, n]);
+    name = "";
+    star = -1;
+  };
+  for (let i = 0; i < key.length; i++) {
+    const c = key[i] as string;
+    const next = key[i + 1];
+    if (c === "\\" && next !== undefined && "\\|,*".includes(next)) {
+      name += next;
+      i++;
+    } else if (step === undefined && c === "|") {
+      step = name;
+      name = "";
+    } else if (step !== undefined && c === ",") endPart();
+    else {
+      if (step !== undefined && c === "*") star = name.length;
+      name += c;
+    }
+  }
+  if (step === undefined) return undefined;
+  endPart();
+  return { step, types };
+}
+
+/** {@link collectKey} of a key as journaled (either form); a string with no `|` stays as it is. */
 export function normalCollectKey(key: string): string {
-  const bar = key.indexOf("|");
-  if (bar < 0 || !key.includes(",", bar)) return key;
-  return collectKey(key.slice(0, bar), key.slice(bar + 1).split(","));
+  const parts = collectKeyParts(key);
+  if (parts === undefined) return key;
+  const names: string[] = [];
+  for (const [name, n] of parts.types) for (let i = 0; i < n; i++) names.push(name);
+  return collectKey(parts.step, names);
+}
+
+/** A collect key's list for messages: `A,B*3`. */
+export function collectListText(parts: CollectKeyParts): string {
+  return parts.types.map(([name, n]) => (n > 1 ? `${name}*${n}` : name)).join(",");
 }
