@@ -90,6 +90,13 @@ describe("claiming unclaimed events: work per claim does not grow with the event
     expect(large).toBeLessThanOrEqual(12 * Math.max(small, 1_000));
   });
 
+  it("W waits mixing both kinds (by id, and the oldest of the class): 10× the events, ~10× the work", () => {
+    const mixed = (m: RunMachine<StepSlot, PendingWait>, id: number) => (id % 2 === 0 ? byId(m, id) : anyKept(m));
+    const small = workOf(1_000, mixed, "oldest");
+    const large = workOf(10_000, mixed, "oldest");
+    expect(large).toBeLessThanOrEqual(12 * Math.max(small, 1_000));
+  });
+
   it("W waits by filter for the oldest, with one event of another class in front: ~10× the work", () => {
     const cost = (w: number) => {
       const m = machine();

@@ -137,6 +137,8 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
   #kept = new Line();
   /** How many of {@link #kept}'s entries are live. */
   #live = 0;
+  /** Claims since the line and indexes were last made anew: at most as many dead entries are in them. */
+  #stale = 0;
   /** Pending `waitForEvent` waits. */
   waits: Waits<W> = NO_WAITS as Waits<W>;
   /** `collectEvents` buffers by key, made on first use. */
@@ -339,9 +341,9 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     const ev = k.ev as Event;
     k.ev = undefined;
     this.#live--;
-    // More dead entries than live ones: drop them all, from the line and every index.
-    const kept = this.#kept;
-    if (kept.items.length - kept.head - this.#live > Math.max(this.#live, 16)) this.#rebuild([]);
+    // A claim leaves its entry dead in the line (taken by requirements) or in the indexes: once
+    // there may be more dead entries than live ones, they all go (the line and indexes anew).
+    if (this.#unclaimedBy !== undefined && ++this.#stale > Math.max(this.#live, 16)) this.#rebuild([]);
     return ev;
   }
 
@@ -363,6 +365,7 @@ export class RunMachine<S extends StepSlot, W extends PendingWait = PendingWait>
     }
     this.#kept = line;
     this.#live = items.length;
+    this.#stale = 0;
     if (this.#unclaimedBy === undefined) return;
     for (const index of this.#unclaimedBy.values()) {
       index.byValue.clear();
