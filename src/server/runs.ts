@@ -708,7 +708,8 @@ export class Runs {
     const entries: Omit<LogEntry, "id">[] = streamed.map((j) => {
       const base = { type: j.event.type, data: j.event.data, journal: true as const };
       const withOrigin = j.origin === undefined ? base : { ...base, origin: { runId: j.origin.runId, workflow: j.origin.workflow, path: j.origin.path ?? pathOf(j.origin.runId) } };
-      return this.#asks(j.event.type, served) ? { ...withOrigin, inputRequired: true as const } : withOrigin;
+      // The record says it asks (journals since `asks`), or the class is known here as a prompt.
+      return j.asks === true || this.#asks(j.event.type, served) ? { ...withOrigin, inputRequired: true as const } : withOrigin;
     });
     const end = journal.findLast((j) => j.kind === "run_finished");
     if (end?.kind === "run_finished" && end.status === "completed") {

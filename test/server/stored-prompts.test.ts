@@ -54,4 +54,16 @@ describe("prompts of a stored waiting run", () => {
     const done = await waitFor(info, (i) => i.status === "completed");
     expect(done).toMatchObject({ result: "y n", inputRequired: [] });
   });
+
+  it("a new server with a new instance shows a prompt whose class nothing declares (the journal says it asks), and its log marks it", async () => {
+    const { store, runId } = await waitingOnB(false);
+    // What a new process builds: another instance, and a server that has seen no Ask live.
+    const next = createServer({ workflows: { w: asksInTurn(store, false) }, store, resume: false });
+    await next.ready;
+    expect(() => next.runs.servedFor("Workflow")?.wf.reviveEvent({ type: "Ask", data: { prefix: "b?", who: "b" } })).toThrow();
+    const i = (await (await next.request(`/runs/${runId}`)).json()) as Info;
+    expect(i.inputRequired.map((p) => [p.id, p.type, p.data.who, p.inputRequired])).toEqual([[2, "Ask", "b", true]]);
+    const log = await next.runs.log(runId);
+    expect(log.log.entries().filter((e) => e.inputRequired === true).map((e) => e.data.who)).toEqual(["a", "b"]);
+  });
 });
