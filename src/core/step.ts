@@ -247,7 +247,7 @@ export function checkEmits(def: Pick<StepDefinition, "name" | "emits">, ev: unkn
   const step = def.name;
   const context = { workflow, runId, step };
   if (!isEvent(ev)) {
-    throw new WorkflowRuntimeError(`Step "${step}" ${how} ${describeOutput(ev)}, which is not an Event; return an event, an array of events, or nothing.`, "NOT_AN_EVENT", context);
+    throw new WorkflowRuntimeError(`Step "${step}" ${how} ${describeValue(ev)}, which is not an Event; return an event, an array of events, or nothing.`, "NOT_AN_EVENT", context);
   }
   if (!def.emits.some((e) => ev instanceof e)) {
     const list = def.emits.map(eventTypeName).join(", ") || "nothing";
@@ -255,28 +255,16 @@ export function checkEmits(def: Pick<StepDefinition, "name" | "emits">, ev: unkn
   }
 }
 
-/** A value a step returned or sent, described for an error message. */
-export function describeOutput(v: unknown): string {
-  if (v === null) return "null";
-  if (v === undefined) return "undefined";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
-  if (typeof v === "function") return `a function`;
-  if (typeof v === "bigint") return `bigint ${v}n`;
-  if (typeof v === "symbol") return v.toString();
-  // JSON would say "null" for NaN and Infinity.
-  if (typeof v === "number") return `number ${String(v)}`;
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
-
 function isEventClassLike(c: unknown): c is EventClass {
   // Checked structurally here to keep this module free of a runtime import cycle.
   return typeof c === "function" && typeof (c.prototype as { toJSON?: unknown } | undefined)?.toJSON === "function";
 }
 
+/** A value, described for an error message (what a step returned or sent, an option passed). */
 export function describeValue(v: unknown): string {
   if (v === null) return "null";
   if (v === undefined) return "undefined";
+  if (Array.isArray(v)) return "an array";
   if (typeof v === "function") return `function ${v.name || "(anonymous)"}`;
   if (typeof v === "object") return `an object (${(v).constructor?.name ?? "Object"})`;
   if (typeof v === "bigint") return `bigint ${v}n`;

@@ -236,6 +236,15 @@ describe("contract errors", () => {
     expect(err.message).toMatch(/returned string "oops", which is not an Event/);
   });
 
+  it("names what a step returned or sent that is not an event: a function by its name, a list as a list", async () => {
+    const returns = (v: unknown) => new Workflow({ validate: false }).addStep({ accepts: StartEvent, emits: StopEvent }, (async () => v) as never);
+    await expect(returns(function later() {}).run()).rejects.toThrow(/returned function later, which is not an Event/);
+    const h = new Workflow({ timeout: null }).addStep({ accepts: StartEvent, emits: StopEvent }, async () => new Promise<StopEvent>(() => {})).run();
+    expect(() => h.sendEvent([new A({ payload: "" })] as never)).toThrow(/sendEvent\(\) takes an Event instance, got an array\./);
+    h.cancel();
+    await h.catch(() => undefined);
+  });
+
   it("fails when a step sends to an unknown step", async () => {
     const wf = new Workflow()
       .addStep({ accepts: StartEvent, emits: A }, async function first(_ev, ctx) {

@@ -19,7 +19,7 @@ import type { Runtime, StepTask } from "../runtime.js";
 import type { JournalRecord } from "../store.js";
 import { contextScope } from "./scope.js";
 import { errorFromJSON, reviveEvent } from "../records.js";
-import { checkEmits, describeOutput, describeValue, retries, retryDelay, type StepDefinition } from "../step.js";
+import { checkEmits, describeValue, retries, retryDelay, type StepDefinition } from "../step.js";
 import { WorkflowHandler, type RunControl } from "../handler.js";
 import { EventStream } from "../stream.js";
 import { getTracer, type RunTrace } from "../trace.js";
@@ -425,7 +425,7 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
   /** An event from outside the run (`handler.sendEvent`). */
   sendExternal(ev: Event, step?: string): void {
     if (!isEvent(ev)) {
-      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describeOutput(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
+      throw new WorkflowRuntimeError(`handler.sendEvent() takes an Event instance, got ${describeValue(ev)}.`, "NOT_AN_EVENT", { workflow: this.workflowName, runId: this.id });
     }
     if (!this.#running()) {
       throw new RunFinishedError(`Run "${this.id}" of workflow "${this.workflowName}" has already ended (${this.status}); the ${eventTypeName(ev.constructor as EventClass)} sent to it was not delivered.`, this.status, { workflow: this.workflowName, runId: this.id });
