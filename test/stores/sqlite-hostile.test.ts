@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { SqliteStore } from "../../src/stores/sqlite.js";
-import { tempDir } from "./helpers.js";
+import { tempDir, withListingPlans } from "./helpers.js";
 
 const input = { type: "StartEvent", data: {} };
 
@@ -22,28 +22,6 @@ Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
 db.exec(process.argv[2]);
 db.exec("COMMIT");
 db.close();`;
-
-/**
- * Run `body` with `plan(args)`: SQLite's EXPLAIN QUERY PLAN of the last run listing a store
- * prepared meanwhile (a statement ordered by created_at), on the connection it was prepared on.
- */
-async function withListingPlans(body: (plan: (args: unknown[]) => string) => void | Promise<void>): Promise<void> {
-  const listings: { db: Database.Database; sql: string }[] = [];
-  const prepare = Object.getOwnPropertyDescriptor(Database.prototype, "prepare")?.value as (this: Database.Database, sql: string) => Database.Statement<unknown[]>;
-  Database.prototype.prepare = function (this: Database.Database, sql: string) {
-    if (sql.includes("ORDER BY created_at DESC")) listings.push({ db: this, sql });
-    return prepare.call(this, sql);
-  } as typeof Database.prototype.prepare;
-  try {
-    await body((args) => {
-      const last = listings[listings.length - 1];
-      if (!last) throw new Error("no listing prepared");
-      return (prepare.call(last.db, `EXPLAIN QUERY PLAN ${last.sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join("; ");
-    });
-  } finally {
-    Database.prototype.prepare = prepare as typeof Database.prototype.prepare;
-  }
-}
 
 describe("SqliteStore under hostile use", () => {
   const dirs: (() => void)[] = [];
