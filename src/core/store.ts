@@ -211,7 +211,9 @@ export interface RunFilter {
   /**
    * Keyset paging: only the runs that come strictly after this one in the listing order (created
    * before `createdAt`, or at `createdAt` with a smaller `runId`). Pass the last run of a page to
-   * get the next; with `limit` a page reads about `limit` rows however many runs the store holds.
+   * get the next; with `limit` a page reads about `limit` rows however many runs the store holds,
+   * whichever of `status`, `workflow` and `topLevel` it combines (each store keeps an index, or a
+   * list, per combination: a filter checked row by row would read past every run it skips).
    */
   before?: RunCursor;
   limit?: number;
@@ -394,6 +396,23 @@ function insertSorted(list: MemoryRun[], r: MemoryRun): void {
   else list.splice(lowerBound(list, r.run), 0, r);
 }
 
+/** The key of MemoryStore's list of the runs with these filters (`undefined`: any). */
+function listKey(top: boolean, workflow: string | undefined, status: string | undefined): string {
+  return JSON.stringify([top, workflow ?? null, status ?? null]);
+}
+
+/** The keys of the lists `run` is in (`statusKeyed`: only those keyed by its status). */
+function listKeys(run: StoredRun, statusKeyed = false): string[] {
+  const keys: string[] = [];
+  for (const top of run.parentRunId === undefined ? [false, true] : [false]) {
+    for (const workflow of [undefined, run.workflow]) {
+      if (!statusKeyed) keys.push(listKey(top, workflow, undefined));
+      keys.push(listKey(top, workflow, run.status));
+    }
+  }
+  return keys;
+}
+
 interface MemoryRun {
   run: StoredRun;
   journal: JournalEntry[];
@@ -406,10 +425,14 @@ export class MemoryStore implements Store {
   readonly #runs = new Map<string, MemoryRun>();
   /** Each parent run's children, in the order they were created. */
   readonly #children = new Map<string, MemoryRun[]>();
-  /** Every run, the top-level ones, each workflow's: oldest first in listing order ({@link ascending}), for pages. */
-  readonly #all: MemoryRun[] = [];
-  readonly #top: MemoryRun[] = [];
-  readonly #byWorkflow = new Map<string, MemoryRun[]>();
+  /**
+   * The runs of each combination of the filters a server pages by (top-level or every run; a
+   * workflow or any; a status or any: {@link listKey}), oldest first in listing order
+   * ({@link ascending}), for pages: a page reads its own runs only, whichever filters combine.
+   * A top-level run is in 8 lists, a child run in 4; a status change moves it in half of them
+   * (those keyed by status: an insert where it goes, mostly near the newest end, and a removal).
+   */
+  readonly #lists = new Map<string, MemoryRun[]>();
   readonly #tokens = new Map<string, number>();
   readonly #listeners = new Map<string, Set<() => void>>();
   #nextInboxId = 0;
@@ -418,11 +441,7 @@ export class MemoryStore implements Store {
     if (this.#runs.has(run.runId)) throw new Error(`Run "${run.runId}" already exists in this store.`);
     const made: MemoryRun = { run: { ...copyOf(run), status: "running", updatedAt: run.createdAt }, journal: [], seqs: new Set(), inbox: [] };
     this.#runs.set(run.runId, made);
-    insertSorted(this.#all, made);
-    if (made.run.parentRunId === undefined) insertSorted(this.#top, made);
-    const mine = this.#byWorkflow.get(made.run.workflow);
-    if (mine === undefined) this.#byWorkflow.set(made.run.workflow, [made]);
-    else insertSorted(mine, made);
+    for (const key of listKeys(made.run)) this.#listed(key, made, true);
     const parent = made.run.parentRunId;
     if (parent !== undefined) {
       const siblings = this.#children.get(parent);
@@ -448,7 +467,29 @@ export class MemoryStore implements Store {
   setStatus(runId: string, status: RunStatus, outcome: { result?: unknown; error?: ErrorJSON } = {}, options: WriteOptions = {}): void {
     const r = this.#get(runId);
     this.#fence(runId, r, options);
-    r.run = { ...r.run, status, ...copyOf(outcome), updatedAt: Date.now() };
+    this.#restatus(r, { ...r.run, status, ...copyOf(outcome), updatedAt: Date.now() });
+  }
+
+  /** `r` becomes `run`; a changed status moves it between the status-keyed lists. */
+  #restatus(r: MemoryRun, run: StoredRun): void {
+    const was = r.run.status;
+    if (run.status !== was) for (const key of listKeys(r.run, true)) this.#listed(key, r, false);
+    r.run = run;
+    if (run.status !== was) for (const key of listKeys(r.run, true)) this.#listed(key, r, true);
+  }
+
+  /** Put `r` in (`add`) or take it out of the list `key`. */
+  #listed(key: string, r: MemoryRun, add: boolean): void {
+    const list = this.#lists.get(key);
+    if (add) {
+      if (list === undefined) this.#lists.set(key, [r]);
+      else insertSorted(list, r);
+      return;
+    }
+    if (list === undefined) return;
+    const at = lowerBound(list, r.run);
+    if (list[at] === r) list.splice(at, 1);
+    if (list.length === 0) this.#lists.delete(key);
   }
 
   finish(runId: string, entries: readonly JournalEntry[], end: RunEnd, options: AppendOptions = {}): void {
@@ -458,7 +499,7 @@ export class MemoryStore implements Store {
     this.#fence(runId, r, options);
     this.#write(runId, r, entries, options);
     const { lease: _released, ...run } = r.run;
-    r.run = { ...run, ...copyOf(end), updatedAt: Date.now() };
+    this.#restatus(r, { ...run, ...copyOf(end), updatedAt: Date.now() });
   }
 
   getRun(runId: string): StoredRun | undefined {
@@ -471,13 +512,11 @@ export class MemoryStore implements Store {
   }
 
   listRuns(filter: RunFilter = {}): readonly StoredRun[] {
-    // The narrowest list in listing order (oldest last… read backwards): a run's children, a
-    // workflow's runs, the top-level runs or all; the other filters are checked row by row.
+    // The list in listing order (oldest first… read backwards) of a run's children (the other
+    // filters checked row by row), or else the one of exactly the filters given.
     let from: readonly MemoryRun[];
     if (filter.parentRunId !== undefined) from = [...(this.#children.get(filter.parentRunId) ?? [])].sort((a, b) => ascending(a.run, b.run));
-    else if (filter.workflow !== undefined) from = this.#byWorkflow.get(filter.workflow) ?? [];
-    else if (filter.topLevel === true) from = this.#top;
-    else from = this.#all;
+    else from = this.#lists.get(listKey(filter.topLevel === true, filter.workflow, filter.status)) ?? [];
     const count = countOf(filter.limit);
     const out: StoredRun[] = [];
     let i = (filter.before === undefined ? from.length : lowerBound(from, filter.before)) - 1;

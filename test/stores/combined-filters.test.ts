@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import { compareRuns, MemoryStore, memoryListReads, type RunFilter, type Store, type StoredRun } from "../../src/core/store.js";
+
+const input = { type: "StartEvent", data: {} };
+const id = (i: number) => `r-${String(i).padStart(4, "0")}`;
+
+/**
+ * 2,000 runs, ten a millisecond, two workflows: the 5 oldest are top-level runs of "b" that
+ * failed; every other run of "a" failed and of "b" completed. So each single-column index reads
+ * ~1,000 rows past the rare combination: the status one "a"'s failures, the workflow one "b"'s
+ * completions. `children` (for topLevel): 500 more, newer, child runs of "b" that failed, which
+ * an index of (workflow, status) reads past when only top-level runs are asked for.
+ */
+async function seed(store: Store, from: number, to: number, children = false): Promise<void> {
+  for (let start = from; start < to; start += 500) {
+    const ids = Array.from({ length: Math.min(500, to - start) }, (_, k) => start + k);
+    const workflow = (i: number) => (children || i < 5 || i % 2 === 0 ? "b" : "a");
+    await Promise.all(ids.map(async (i) => store.createRun({ runId: id(i), workflow: workflow(i), input, createdAt: Math.floor(i / 10), ...(children ? { parentRunId: id(10) } : {}) })));
+    await Promise.all(
+      ids.map(async (i) =>
+        workflow(i) === "a" || children || i < 5 ? store.finish(id(i), [], { status: "failed", error: { name: "Error", message: "no" } }) : store.finish(id(i), [], { status: "completed", result: i }),
+      ),
+    );
+  }
+}
+
+/** Every combination the server pages by, each at its first page and at the next (`before`). */
+function pages(first: (filter: RunFilter) => readonly StoredRun[]): [string, RunFilter][] {
+  const out: [string, RunFilter][] = [];
+  for (const topLevel of [false, true]) {
+    for (const [name, f] of [
+      ["none", {}],
+      ["workflow", { workflow: "b" }],
+      ["status", { status: "failed" }],
+      ["workflow+status", { status: "failed", workflow: "b" }],
+    ] as [string, RunFilter][]) {
+      const filter: RunFilter = { ...f, ...(topLevel ? { topLevel } : {}), limit: 2 };
+      const label = `${name}${topLevel ? "+top" : ""}`;
+      out.push([label, filter]);
+      const head = first(filter)[0];
+      if (head) out.push([`${label}+before`, { ...filter, before: { createdAt: head.createdAt, runId: head.runId } }]);
+    }
+  }
+  return out;
+}
+
+/** What `filter` lists, from every run in listing order (read in full, checked here). */
+function expected(all: readonly StoredRun[], filter: RunFilter): string[] {
+  return [...all]
+    .sort(compareRuns)
+    .filter(
+      (r) =>
+        (filter.status === undefined || r.status === filter.status) &&
+        (filter.workflow === undefined || r.workflow === filter.workflow) &&
+        (filter.topLevel !== true || r.parentRunId === undefined) &&
+        (filter.before === undefined || compareRuns(filter.before, r) < 0),
+    )
+    .slice(0, filter.limit)
+    .map((r) => r.runId);
+}
+
+describe("MemoryStore: combined filters", () => {
+  it("a page of status+workflow (and topLevel) reads about limit runs, not every run of that status or workflow", async () => {
+    const store = new MemoryStore();
+    await seed(store, 0, 2000);
+    const read: Record<string, number> = {};
+    const check = () => {
+      for (const [name, filter] of pages((f) => store.listRuns(f))) {
+        const before = memoryListReads.rows;
+        const ids = store.listRuns(filter).map((r) => r.runId);
+        read[name] = memoryListReads.rows - before;
+        expect({ name, ids }).toEqual({ name, ids: expected(store.listRuns({}), filter) });
+      }
+      expect(Object.entries(read).filter(([, n]) => n > 4)).toEqual([]);
+    };
+    check();
+    expect(store.listRuns({ status: "failed", workflow: "b", limit: 2 }).map((r) => r.runId)).toEqual([id(4), id(3)]);
+    await seed(store, 2000, 2500, true);
+    check();
+    expect(store.listRuns({ status: "failed", workflow: "b", topLevel: true, limit: 2 }).map((r) => r.runId)).toEqual([id(4), id(3)]);
+    // A status change moves a run: a page lists it under its new status only.
+    store.setStatus(id(3), "running");
+    expect(store.listRuns({ status: "failed", workflow: "b", topLevel: true, limit: 2 }).map((r) => r.runId)).toEqual([id(4), id(2)]);
+    expect(store.listRuns({ status: "running", workflow: "b", topLevel: true }).map((r) => r.runId)).toEqual([id(3)]);
+    check();
+  });
+});
