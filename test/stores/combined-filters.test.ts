@@ -1,5 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
 import { compareRuns, MemoryStore, memoryListReads, type RunFilter, type Store, type StoredRun } from "../../src/core/store.js";
+import { SqliteStore } from "../../src/stores/sqlite.js";
+import { tempDir, withListingPlans } from "./helpers.js";
 
 const input = { type: "StartEvent", data: {} };
 const id = (i: number) => `r-${String(i).padStart(4, "0")}`;
@@ -83,5 +87,62 @@ describe("MemoryStore: combined filters", () => {
     expect(store.listRuns({ status: "failed", workflow: "b", topLevel: true, limit: 2 }).map((r) => r.runId)).toEqual([id(4), id(2)]);
     expect(store.listRuns({ status: "running", workflow: "b", topLevel: true }).map((r) => r.runId)).toEqual([id(3)]);
     check();
+  });
+});
+
+describe("SqliteStore: combined filters", () => {
+  const dirs: (() => void)[] = [];
+  afterEach(() => dirs.splice(0).forEach((rm) => rm()));
+
+  it("a page of status+workflow (and topLevel) searches an index on every filter given, in listing order; a file made with the old index set gets the new ones", async () => {
+    const t = tempDir();
+    dirs.push(t.remove);
+    const path = join(t.dir, "runs.db");
+    /** The index each combination searches (or scans, without before): equality on each filter, then the listing order. */
+    const index: Record<string, RegExp> = {
+      none: /^SCAN r USING (COVERING )?INDEX stepwise_runs_created/,
+      "none+before": /^SEARCH r USING (COVERING )?INDEX stepwise_runs_created \(\(created_at,run_id\)<\(\?,\?\)\)/,
+      workflow: /^SEARCH r USING (COVERING )?INDEX stepwise_runs_workflow \(workflow=\?\)/,
+      status: /^SEARCH r USING (COVERING )?INDEX stepwise_runs_status \(status=\?\)/,
+      "workflow+status": /^SEARCH r USING (COVERING )?INDEX stepwise_runs_workflow_status \(workflow=\? AND status=\?\)/,
+      "none+top": /^SCAN r USING (COVERING )?INDEX stepwise_runs_top/,
+      "none+top+before": /^SEARCH r USING (COVERING )?INDEX stepwise_runs_top \(\(created_at,run_id\)<\(\?,\?\)\)/,
+      "workflow+top": /^SEARCH r USING (COVERING )?INDEX stepwise_runs_top_workflow \(workflow=\?\)/,
+      "status+top": /^SEARCH r USING (COVERING )?INDEX stepwise_runs_top_status \(status=\?\)/,
+      "workflow+status+top": /^SEARCH r USING (COVERING )?INDEX stepwise_runs_top_workflow_status \(workflow=\? AND status=\?\)/,
+    };
+    await withListingPlans(async (plan) => {
+      const check = (store: SqliteStore) => {
+        const all = store.listRuns({});
+        for (const [name, filter] of pages((f) => store.listRuns(f))) {
+          const ids = store.listRuns(filter).map((r) => r.runId);
+          expect({ name, ids }).toEqual({ name, ids: expected(all, filter) });
+          const args = [
+            ...(filter.status !== undefined ? [filter.status] : []),
+            ...(filter.workflow !== undefined ? [filter.workflow] : []),
+            ...(filter.before !== undefined ? [filter.before.createdAt, filter.before.runId] : []),
+            filter.limit,
+          ];
+          const p = plan(args);
+          // With before, the same index as without, searched from the cursor on.
+          const shape = index[name]?.source ?? index[name.replace(/\+before$/, "")]!.source.replace(/\\\)$/, " AND \\(created_at,run_id\\)<\\(\\?,\\?\\)\\)");
+          expect({ name, p }).toEqual({ name, p: expect.stringMatching(new RegExp(`${shape}(;|$)`)) });
+          expect({ name, p }).not.toEqual({ name, p: expect.stringMatching(/SCAN r(;|$)|TEMP B-TREE/) });
+        }
+      };
+      const store = new SqliteStore(path);
+      await seed(store, 0, 2000);
+      await seed(store, 2000, 2500, true);
+      check(store);
+      expect(store.listRuns({ status: "failed", workflow: "b", topLevel: true, limit: 2 }).map((r) => r.runId)).toEqual([id(4), id(3)]);
+      store.close();
+      // A file made with the old index set: none on two filters, none on topLevel and another.
+      const old = new Database(path);
+      old.exec(["workflow_status", "top_workflow", "top_status", "top_workflow_status"].map((n) => `DROP INDEX stepwise_runs_${n};`).join("\n"));
+      old.close();
+      const reopened = new SqliteStore(path);
+      check(reopened);
+      reopened.close();
+    });
   });
 });
