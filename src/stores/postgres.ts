@@ -197,6 +197,8 @@ export class PostgresStore implements Store {
         `);
       }
       for (const [name, sql, columns] of this.#laterIndexes()) await this.#addIndex(client, name, sql, columns);
+      await this.#dropOldIndex(client);
+      await this.#addStatistics(client);
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
@@ -212,47 +214,116 @@ export class PostgresStore implements Store {
    * version: a store made before one (or before it held `run_id`) gets it when first used.
    * Name, statement, and the columns that tell the current form (in `pg_get_indexdef`).
    *
+   * A page reads only its own rows when an index holds exactly the runs its filters select, keyed
+   * by each filter given (equality) and then the listing order: a filter checked row by row instead
+   * reads every row the index holds before a rare match (a page of the 5 failed runs of a workflow
+   * read its ~1,000 other failed, or its other runs). So one index per combination of the filters a
+   * server pages by: `workflow`, `status`, both or neither, each over every run and over the
+   * top-level ones (`topLevel`; partial, child runs take no room in those). `before` needs none of
+   * its own: it bounds the trailing (created_at, run_id) of whichever index the others pick.
+   * `parentRunId` has one (a run's children, checked row by row for the rest: a run has few).
+   * What they cost: a run's insert writes 5 index entries (a child's) or 8 (a top-level run's)
+   * besides the primary key's; a status change makes a new row version whose entries are new in
+   * every index (no HOT update: status is indexed), as it already was with the status index; no
+   * other update (lease, updated_at) touches an indexed column.
+   *
    * - `stepwise_runs_page`: every run.
    * - `stepwise_runs_status`: listing the live runs (a takeover poll every few seconds, a server
    *   start) reads those runs' rows, not every run the store has held.
    * - `stepwise_runs_workflow`: one workflow's runs.
-   * - `stepwise_runs_top`: top-level runs (`topLevel`); partial: child runs take no room in it.
+   * - `stepwise_runs_workflow_status`: one workflow's runs of one status (a takeover poll per
+   *   workflow, a server's `GET /runs?workflow=&status=`).
+   * - `stepwise_runs_top`, `_top_workflow`, `_top_status`, `_top_workflow_status`: the same four,
+   *   of top-level runs only.
    * - `stepwise_runs_parent`: a run's children (`parentRunId`); partial: top-level runs, most of
    *   them, take no room in it.
    */
   #laterIndexes(): readonly (readonly [string, string, string])[] {
     const runs = this.#t("runs");
+    const order = "created_at DESC, run_id DESC";
+    const top = "WHERE parent_run_id IS NULL";
     return [
-      ["stepwise_runs_page", `CREATE INDEX IF NOT EXISTS stepwise_runs_page ON ${runs} (created_at DESC, run_id DESC);`, "(created_at DESC, run_id DESC)"],
-      ["stepwise_runs_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_status ON ${runs} (status, created_at DESC, run_id DESC);`, "(status, created_at DESC, run_id DESC)"],
-      ["stepwise_runs_workflow", `CREATE INDEX IF NOT EXISTS stepwise_runs_workflow ON ${runs} (workflow, created_at DESC, run_id DESC);`, "(workflow, created_at DESC, run_id DESC)"],
-      ["stepwise_runs_top", `CREATE INDEX IF NOT EXISTS stepwise_runs_top ON ${runs} (created_at DESC, run_id DESC) WHERE parent_run_id IS NULL;`, "(created_at DESC, run_id DESC) WHERE (parent_run_id IS NULL)"],
-      ["stepwise_runs_parent", `CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON ${runs} (parent_run_id, created_at DESC, run_id DESC) WHERE parent_run_id IS NOT NULL;`, "(parent_run_id, created_at DESC, run_id DESC)"],
+      ["stepwise_runs_page", `CREATE INDEX IF NOT EXISTS stepwise_runs_page ON ${runs} (${order});`, `(${order})`],
+      ["stepwise_runs_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_status ON ${runs} (status, ${order});`, `(status, ${order})`],
+      ["stepwise_runs_workflow", `CREATE INDEX IF NOT EXISTS stepwise_runs_workflow ON ${runs} (workflow, ${order});`, `(workflow, ${order})`],
+      ["stepwise_runs_workflow_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_workflow_status ON ${runs} (workflow, status, ${order});`, `(workflow, status, ${order})`],
+      ["stepwise_runs_top", `CREATE INDEX IF NOT EXISTS stepwise_runs_top ON ${runs} (${order}) ${top};`, `(${order}) WHERE (parent_run_id IS NULL)`],
+      ["stepwise_runs_top_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_top_status ON ${runs} (status, ${order}) ${top};`, `(status, ${order}) WHERE (parent_run_id IS NULL)`],
+      ["stepwise_runs_top_workflow", `CREATE INDEX IF NOT EXISTS stepwise_runs_top_workflow ON ${runs} (workflow, ${order}) ${top};`, `(workflow, ${order}) WHERE (parent_run_id IS NULL)`],
+      ["stepwise_runs_top_workflow_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_top_workflow_status ON ${runs} (workflow, status, ${order}) ${top};`, `(workflow, status, ${order}) WHERE (parent_run_id IS NULL)`],
+      ["stepwise_runs_parent", `CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON ${runs} (parent_run_id, ${order}) WHERE parent_run_id IS NOT NULL;`, `(parent_run_id, ${order})`],
     ];
   }
 
   /**
-   * Adds index `name` ({@link #statusIndex}, {@link #parentIndex}) to a store made without it. An
-   * index saves reads, nothing depends on it: a role that may not index the table (it does not
-   * own it), or a table other transactions keep locked for more than a second (the build waits
-   * for them, and writers of runs would queue behind it), is left without it until a later first use.
+   * Drops the unnamed `(created_at DESC)` index of the first schema (`CREATE INDEX ON runs
+   * (created_at DESC)`, named `stepwise_runs_created_at_idx` by PostgreSQL, or with a number when
+   * that name was taken), which `stepwise_runs_page` replaced: stores made before kept it, so each
+   * run's insert wrote it and nothing read it. Only that index, exactly (its name and its whole
+   * definition), and only once the page index is there; when it can ({@link #optional}).
+   */
+  async #dropOldIndex(client: pg.PoolClient): Promise<void> {
+    const found = await client.query<{ name: string }>(
+      `SELECT i.indexname AS name FROM pg_indexes i
+        WHERE i.schemaname = $1 AND i.tablename = 'stepwise_runs' AND i.indexname ~ '^stepwise_runs_created_at_idx[0-9]*$'
+          AND i.indexdef IN (
+            'CREATE INDEX ' || quote_ident(i.indexname) || ' ON ' || quote_ident($1) || '.stepwise_runs USING btree (created_at DESC)',
+            'CREATE INDEX ' || quote_ident(i.indexname) || ' ON stepwise_runs USING btree (created_at DESC)')
+          AND to_regclass($2) IS NOT NULL`,
+      [this.#schemaName, `${this.#schema}.stepwise_runs_page`],
+    );
+    for (const { name } of found.rows) await this.#optional(client, `DROP INDEX ${this.#schema}."${name}"`);
+  }
+
+  /**
+   * Statistics of `workflow`, `status` and `parent_run_id` together (their most common
+   * combinations), so that the planner knows a rare combination is rare. Without them it takes
+   * the filters as independent (a workflow of half the runs, a status of half of them: a quarter
+   * of the runs) and may read a page through an index of fewer filters, checking the others row
+   * by row (the run index, ~2,000 rows for a page of 2), for about the cost it puts on the index
+   * of all of them. Filled by ANALYZE (autovacuum's); PostgreSQL 12 and later (MCV statistics).
+   * They do not settle every case: the planner costs a partial (top-level) index by the rows its
+   * keys select in the whole table, so a top-level page of a combination most of whose runs are
+   * child runs may still be read through the index of every run, past those children.
+   * Left out, like {@link #addIndex}, for a role that may not make them.
+   */
+  async #addStatistics(client: pg.PoolClient): Promise<void> {
+    const r = await client.query<{ ok: boolean }>(
+      "SELECT current_setting('server_version_num')::int >= 120000 AND NOT EXISTS (SELECT 1 FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE n.nspname = $1 AND s.stxname = 'stepwise_runs_filters') AS ok",
+      [this.#schemaName],
+    );
+    if (r.rows[0]?.ok) await this.#optional(client, `CREATE STATISTICS IF NOT EXISTS ${this.#schema}.stepwise_runs_filters (mcv) ON workflow, status, parent_run_id FROM ${this.#t("runs")}`);
+  }
+
+  /**
+   * Runs `sql`, which saves reads and which nothing depends on (an index, statistics): a role that
+   * may not run it (it does not own the table), or a table other transactions keep locked for more
+   * than a second (the build waits for them, and writers of runs would queue behind it), is left
+   * without it until a later first use.
+   */
+  async #optional(client: pg.PoolClient, sql: string): Promise<void> {
+    await client.query("SAVEPOINT optional");
+    try {
+      await client.query("SET LOCAL lock_timeout = 1000");
+      await client.query(sql);
+      await client.query("RELEASE SAVEPOINT optional");
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== "42501" && code !== "55P03") throw err;
+      await client.query("ROLLBACK TO SAVEPOINT optional");
+    }
+  }
+
+  /**
+   * Adds index `name` (of {@link #laterIndexes}) to a store made without it, when it can
+   * ({@link #optional}).
    */
   async #addIndex(client: pg.PoolClient, name: string, sql: string, columns: string): Promise<void> {
     const has = await client.query<{ def: string | null }>("SELECT pg_get_indexdef(to_regclass($1)) AS def", [`${this.#schema}.${name}`]);
     const def = has.rows[0]?.def ?? null;
     if (def !== null && def.includes(columns)) return;
-    await client.query("SAVEPOINT later_index");
-    try {
-      await client.query("SET LOCAL lock_timeout = 1000");
-      // One made before it held the whole listing order is made again.
-      if (def !== null) await client.query(`DROP INDEX ${this.#schema}.${name}`);
-      await client.query(sql);
-      await client.query("RELEASE SAVEPOINT later_index");
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== "42501" && code !== "55P03") throw err;
-      await client.query("ROLLBACK TO SAVEPOINT later_index");
-    }
+    // One made before it held the whole listing order is made again.
+    await this.#optional(client, `${def !== null ? `DROP INDEX ${this.#schema}.${name}; ` : ""}${sql}`);
   }
 
   /** The inbox: in new schemas and in the migration from 1. */
