@@ -2,7 +2,7 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
 import { PostgresStore } from "../../src/stores/postgres.js";
-import { dropSchema, PG_URL, postgresAvailable, uniqueSchema } from "./helpers.js";
+import { dropSchema, PG_URL, postgresAvailable, recordListings, uniqueSchema } from "./helpers.js";
 
 const available = await postgresAvailable();
 
@@ -265,24 +265,10 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
   it("listing the live runs (a takeover poll, a server start) reads the live runs' rows, not every run the store ever held", async () => {
     const schema = uniqueSchema();
     const pool = new pg.Pool({ connectionString: PG_URL });
-    const sent: { text: string; values: unknown[] }[] = [];
-    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
-    (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
-      const q = a[0] as { text?: string; values?: unknown[] };
-      if (typeof q === "object" && q.text?.includes("ORDER BY created_at DESC")) sent.push({ text: q.text, values: q.values ?? [] });
-      return query(...a);
-    };
-    const store = new PostgresStore(pool, { schema });
+    const { query, lastPlan } = recordListings(pool);
     /** Rows of the runs table the last listing read (EXPLAIN ANALYZE of the statement the store sent). */
-    const rowsRead = async (): Promise<number> => {
-      const last = sent[sent.length - 1];
-      if (!last) throw new Error("no listing sent");
-      const plan = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${last.text}`, last.values)) as pg.QueryResult<{ "QUERY PLAN": [{ Plan: Node }] }>;
-      interface Node { "Relation Name"?: string; "Actual Rows": number; "Actual Loops": number; "Rows Removed by Filter"?: number; Plans?: Node[] }
-      const walk = (n: Node): number =>
-        (n["Relation Name"] === "stepwise_runs" ? n["Actual Rows"] * n["Actual Loops"] + (n["Rows Removed by Filter"] ?? 0) : 0) + (n.Plans ?? []).reduce((t, c) => t + walk(c), 0);
-      return walk(plan.rows[0]!["QUERY PLAN"][0].Plan);
-    };
+    const rowsRead = async (): Promise<number> => (await lastPlan()).read;
+    const store = new PostgresStore(pool, { schema });
     try {
       const read: number[] = [];
       let made = 0;
@@ -312,25 +298,7 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
   it("a page (limit, before) reads about limit rows of the runs table however many it holds, for every filter a server pages by, sorting nothing; a store made before those indexes gets them on first use", async () => {
     const schema = uniqueSchema();
     const pool = new pg.Pool({ connectionString: PG_URL });
-    const sent: { text: string; values: unknown[] }[] = [];
-    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
-    (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
-      const q = a[0] as { text?: string; values?: unknown[] };
-      if (typeof q === "object" && q.text?.includes("ORDER BY created_at DESC")) sent.push({ text: q.text, values: q.values ?? [] });
-      return query(...a);
-    };
-    interface Node { "Relation Name"?: string; "Actual Rows": number; "Actual Loops": number; "Rows Removed by Filter"?: number; "Node Type": string; "Index Name"?: string; Plans?: Node[] }
-    const lastPlan = async (): Promise<{ read: number; nodes: string[] }> => {
-      const last = sent[sent.length - 1];
-      if (!last) throw new Error("no listing sent");
-      const plan = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${last.text}`, last.values)) as pg.QueryResult<{ "QUERY PLAN": [{ Plan: Node }] }>;
-      const nodes: string[] = [];
-      const walk = (n: Node): number => {
-        nodes.push(`${n["Node Type"]}${n["Index Name"] ? ` ${n["Index Name"]}` : ""}`);
-        return (n["Relation Name"] === "stepwise_runs" ? n["Actual Rows"] * n["Actual Loops"] + (n["Rows Removed by Filter"] ?? 0) : 0) + (n.Plans ?? []).reduce((t, c) => t + walk(c), 0);
-      };
-      return { read: walk(plan.rows[0]!["QUERY PLAN"][0].Plan), nodes };
-    };
+    const { query, lastPlan } = recordListings(pool);
     const id = (i: number) => `r-${String(i).padStart(5, "0")}`;
     let store = new PostgresStore(pool, { schema });
     try {
@@ -385,26 +353,7 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
   it("listing a run's children (parentRunId) reads those children's rows, not every run; a store made before the parent index gets it on first use", async () => {
     const schema = uniqueSchema();
     const pool = new pg.Pool({ connectionString: PG_URL });
-    const sent: { text: string; values: unknown[] }[] = [];
-    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
-    (pool as unknown as { query: unknown }).query = (...a: unknown[]) => {
-      const q = a[0] as { text?: string; values?: unknown[] };
-      if (typeof q === "object" && q.text?.includes("ORDER BY created_at DESC")) sent.push({ text: q.text, values: q.values ?? [] });
-      return query(...a);
-    };
-    interface Node { "Relation Name"?: string; "Actual Rows": number; "Actual Loops": number; "Rows Removed by Filter"?: number; "Node Type": string; "Index Name"?: string; Plans?: Node[] }
-    /** The last listing's plan (EXPLAIN ANALYZE of the statement the store sent): rows of the runs table read, and the nodes. */
-    const lastPlan = async (): Promise<{ read: number; nodes: string[] }> => {
-      const last = sent[sent.length - 1];
-      if (!last) throw new Error("no listing sent");
-      const plan = (await query(`EXPLAIN (ANALYZE, FORMAT JSON) ${last.text}`, last.values)) as pg.QueryResult<{ "QUERY PLAN": [{ Plan: Node }] }>;
-      const nodes: string[] = [];
-      const walk = (n: Node): number => {
-        nodes.push(`${n["Node Type"]}${n["Index Name"] ? ` ${n["Index Name"]}` : ""}`);
-        return (n["Relation Name"] === "stepwise_runs" ? n["Actual Rows"] * n["Actual Loops"] + (n["Rows Removed by Filter"] ?? 0) : 0) + (n.Plans ?? []).reduce((t, c) => t + walk(c), 0);
-      };
-      return { read: walk(plan.rows[0]!["QUERY PLAN"][0].Plan), nodes };
-    };
+    const { query, lastPlan } = recordListings(pool);
     let store = new PostgresStore(pool, { schema });
     try {
       const read: number[] = [];
@@ -430,7 +379,7 @@ describe.skipIf(!available)("PostgresStore under hostile use", () => {
       await query(`DROP INDEX "${schema}".stepwise_runs_parent`);
       store = new PostgresStore(pool, { schema });
       expect((await store.listRuns({ parentRunId: "p", limit: 1 })).map((r) => r.runId)).toEqual(["child-2000"]);
-      expect((await query("SELECT to_regclass($1) IS NOT NULL AS ok", [`"${schema}".stepwise_runs_parent`]) as pg.QueryResult).rows[0]).toEqual({ ok: true });
+      expect((await query("SELECT to_regclass($1) IS NOT NULL AS ok", [`"${schema}".stepwise_runs_parent`])).rows[0]).toEqual({ ok: true });
       expect(await store.listRuns({ parentRunId: "p\u0000" })).toEqual([]);
     } finally {
       await store.close();
