@@ -396,20 +396,22 @@ function insertSorted(list: MemoryRun[], r: MemoryRun): void {
   else list.splice(lowerBound(list, r.run), 0, r);
 }
 
-/** The key of MemoryStore's list of the runs with these filters (`undefined`: any). */
+/**
+ * The key of MemoryStore's list of the runs with these filters (`undefined`: any): `top` only
+ * alone (the top-level runs; with another filter, that filter's list is read and the top-level
+ * runs picked from it). Collision-free: a workflow name follows `=`, and a status holds no NUL.
+ */
 function listKey(top: boolean, workflow: string | undefined, status: string | undefined): string {
-  return JSON.stringify([top, workflow ?? null, status ?? null]);
+  if (top && workflow === undefined && status === undefined) return "top";
+  return `${workflow === undefined ? "*" : `=${workflow}`}\u0000${status ?? "*"}`;
 }
 
 /** The keys of the lists `run` is in (`statusKeyed`: only those keyed by its status). */
 function listKeys(run: StoredRun, statusKeyed = false): string[] {
-  const keys: string[] = [];
-  for (const top of run.parentRunId === undefined ? [false, true] : [false]) {
-    for (const workflow of [undefined, run.workflow]) {
-      if (!statusKeyed) keys.push(listKey(top, workflow, undefined));
-      keys.push(listKey(top, workflow, run.status));
-    }
-  }
+  const byStatus = [listKey(false, undefined, run.status), listKey(false, run.workflow, run.status)];
+  if (statusKeyed) return byStatus;
+  const keys = [listKey(false, undefined, undefined), listKey(false, run.workflow, undefined), ...byStatus];
+  if (run.parentRunId === undefined) keys.push(listKey(true, undefined, undefined));
   return keys;
 }
 
@@ -426,11 +428,11 @@ export class MemoryStore implements Store {
   /** Each parent run's children, in the order they were created. */
   readonly #children = new Map<string, MemoryRun[]>();
   /**
-   * The runs of each combination of the filters a server pages by (top-level or every run; a
-   * workflow or any; a status or any: {@link listKey}), oldest first in listing order
-   * ({@link ascending}), for pages: a page reads its own runs only, whichever filters combine.
-   * A top-level run is in 8 lists, a child run in 4; a status change moves it in half of them
-   * (those keyed by status: an insert where it goes, mostly near the newest end, and a removal).
+   * The runs of each combination of the filters a server pages by (a workflow or any, a status
+   * or any; and the top-level runs: {@link listKey}), oldest first in listing order
+   * ({@link ascending}), for pages: a page reads its own runs only. A top-level run is in 5
+   * lists, a child run in 4; a status change moves it in the 2 keyed by status (an insert where it
+   * goes, mostly near the newest end, and a removal).
    */
   readonly #lists = new Map<string, MemoryRun[]>();
   readonly #tokens = new Map<string, number>();
@@ -517,6 +519,7 @@ export class MemoryStore implements Store {
     let from: readonly MemoryRun[];
     if (filter.parentRunId !== undefined) from = [...(this.#children.get(filter.parentRunId) ?? [])].sort((a, b) => ascending(a.run, b.run));
     else from = this.#lists.get(listKey(filter.topLevel === true, filter.workflow, filter.status)) ?? [];
+    // (`topLevel` with a status or a workflow: that list, its child runs skipped row by row.)
     const count = countOf(filter.limit);
     const out: StoredRun[] = [];
     let i = (filter.before === undefined ? from.length : lowerBound(from, filter.before)) - 1;

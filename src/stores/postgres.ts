@@ -217,15 +217,16 @@ export class PostgresStore implements Store {
    * A page reads only its own rows when an index holds exactly the runs its filters select, keyed
    * by each filter given (equality) and then the listing order: a filter checked row by row instead
    * reads every row the index holds before a rare match (a page of the 5 failed runs of a workflow
-   * read its ~1,000 other failed, or its other runs). So one index per combination of the filters a
-   * server pages by: `workflow`, `status`, both or neither, each over every run and over the
-   * top-level ones (`topLevel`; partial, child runs take no room in those). `before` needs none of
-   * its own: it bounds the trailing (created_at, run_id) of whichever index the others pick.
-   * `parentRunId` has one (a run's children, checked row by row for the rest: a run has few).
-   * What they cost: a run's insert writes 5 index entries (a child's) or 8 (a top-level run's)
-   * besides the primary key's; a status change makes a new row version whose entries are new in
-   * every index (no HOT update: status is indexed), as it already was with the status index; no
-   * other update (lease, updated_at) touches an indexed column.
+   * read its ~1,000 other failed, or its other runs). So one index per combination of the filters
+   * the server and the takeover poll page by: `workflow`, `status`, both or neither, and the
+   * top-level runs (`topLevel`, partial: child runs take no room). `topLevel` with another filter
+   * reads that filter's index and skips child runs row by row: nothing in the package asks for it.
+   * `before` needs none of its own: it bounds the trailing (created_at, run_id) of whichever index
+   * the others pick. `parentRunId` has one (a run's children, checked row by row for the rest: a
+   * run has few). What they cost: a run's insert writes 5 index entries besides the primary
+   * key's (the 4 above, and `top` or `parent`); a status change makes a new row version whose
+   * entries are new in every index (no HOT update: status is indexed), as it already was with the
+   * status index; no other update (lease, updated_at) touches an indexed column.
    *
    * - `stepwise_runs_page`: every run.
    * - `stepwise_runs_status`: listing the live runs (a takeover poll every few seconds, a server
@@ -233,8 +234,7 @@ export class PostgresStore implements Store {
    * - `stepwise_runs_workflow`: one workflow's runs.
    * - `stepwise_runs_workflow_status`: one workflow's runs of one status (a takeover poll per
    *   workflow, a server's `GET /runs?workflow=&status=`).
-   * - `stepwise_runs_top`, `_top_workflow`, `_top_status`, `_top_workflow_status`: the same four,
-   *   of top-level runs only.
+   * - `stepwise_runs_top`: top-level runs (`topLevel`); partial: child runs take no room in it.
    * - `stepwise_runs_parent`: a run's children (`parentRunId`); partial: top-level runs, most of
    *   them, take no room in it.
    */
@@ -248,9 +248,6 @@ export class PostgresStore implements Store {
       ["stepwise_runs_workflow", `CREATE INDEX IF NOT EXISTS stepwise_runs_workflow ON ${runs} (workflow, ${order});`, `(workflow, ${order})`],
       ["stepwise_runs_workflow_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_workflow_status ON ${runs} (workflow, status, ${order});`, `(workflow, status, ${order})`],
       ["stepwise_runs_top", `CREATE INDEX IF NOT EXISTS stepwise_runs_top ON ${runs} (${order}) ${top};`, `(${order}) WHERE (parent_run_id IS NULL)`],
-      ["stepwise_runs_top_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_top_status ON ${runs} (status, ${order}) ${top};`, `(status, ${order}) WHERE (parent_run_id IS NULL)`],
-      ["stepwise_runs_top_workflow", `CREATE INDEX IF NOT EXISTS stepwise_runs_top_workflow ON ${runs} (workflow, ${order}) ${top};`, `(workflow, ${order}) WHERE (parent_run_id IS NULL)`],
-      ["stepwise_runs_top_workflow_status", `CREATE INDEX IF NOT EXISTS stepwise_runs_top_workflow_status ON ${runs} (workflow, status, ${order}) ${top};`, `(workflow, status, ${order}) WHERE (parent_run_id IS NULL)`],
       ["stepwise_runs_parent", `CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON ${runs} (parent_run_id, ${order}) WHERE parent_run_id IS NOT NULL;`, `(parent_run_id, ${order})`],
     ];
   }

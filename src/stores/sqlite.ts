@@ -633,7 +633,7 @@ export class SqliteStore implements Store {
       args.push(filter.status);
     }
     if (filter.workflow !== undefined) {
-      // With a status, the index on both (stepwise_runs_workflow_status or its top-level form).
+      // With a status, the index on both (stepwise_runs_workflow_status).
       where.push("workflow = ?");
       args.push(filter.workflow);
     }
@@ -779,15 +779,14 @@ const RUNS_TABLE = `
  * A page reads only its own rows when an index holds exactly the runs its filters select, keyed
  * by each filter given (equality) and then the listing order: a filter checked row by row instead
  * reads every row the index holds before a rare match (a page of the 5 failed runs of a workflow
- * read its ~1,000 other failed, or its other runs). So one index per combination of the filters a
- * server pages by: `workflow`, `status`, both or neither, each over every run and over the
- * top-level ones (`topLevel`; partial, child runs take no room in those). `before` needs none of
- * its own: it bounds the trailing (created_at, run_id) of whichever index the others pick.
- * `parentRunId` has one (a run's children, checked row by row for the rest: a run has few).
- * What they cost: a run's insert writes 5 entries (a child's) or 8 (a top-level run's) besides
- * run_id's; a status change rewrites those keyed by status, 2 of a child's and 4 of a top-level
- * run's (`status`, `workflow_status` and their top-level forms); no other update touches an
- * indexed column.
+ * read its ~1,000 other failed, or its other runs). So one index per combination of the filters
+ * the server and the takeover poll page by: `workflow`, `status`, both or neither, and the
+ * top-level runs (`topLevel`, partial: child runs take no room). `topLevel` with another filter
+ * reads that filter's index and skips child runs row by row: nothing in the package asks for it,
+ * and an index for each such pair would double what a status change rewrites. `before` needs none
+ * of its own: it bounds the trailing (created_at, run_id) of whichever index the others pick.
+ * What they cost: a run's insert writes 5 entries besides run_id's (the 4 above, and `top` or
+ * `parent`); a status change rewrites the 2 keyed by status.
  *
  * - `stepwise_runs_created` (in the table's schema): every run.
  * - `stepwise_runs_status`: listing the live runs (a takeover poll every few seconds, a server
@@ -795,8 +794,7 @@ const RUNS_TABLE = `
  * - `stepwise_runs_workflow`: one workflow's runs.
  * - `stepwise_runs_workflow_status`: one workflow's runs of one status (a takeover poll per
  *   workflow, a server's `GET /runs?workflow=&status=`).
- * - `stepwise_runs_top`, `_top_workflow`, `_top_status`, `_top_workflow_status`: the same four,
- *   of top-level runs only.
+ * - `stepwise_runs_top`: top-level runs (`topLevel`); partial: child runs take no room in it.
  * - `stepwise_runs_parent`: a run's children (`parentRunId`); partial: top-level runs, most of
  *   them, take no room in it.
  */
@@ -806,9 +804,6 @@ const LATER_INDEXES: readonly (readonly [string, string, string])[] = [
   ["stepwise_runs_workflow", "CREATE INDEX IF NOT EXISTS stepwise_runs_workflow ON stepwise_runs (workflow, created_at, run_id);", "(workflow, created_at, run_id)"],
   ["stepwise_runs_workflow_status", "CREATE INDEX IF NOT EXISTS stepwise_runs_workflow_status ON stepwise_runs (workflow, status, created_at, run_id);", "(workflow, status, created_at, run_id)"],
   ["stepwise_runs_top", "CREATE INDEX IF NOT EXISTS stepwise_runs_top ON stepwise_runs (created_at, run_id) WHERE parent_run_id IS NULL;", "(created_at, run_id) WHERE parent_run_id IS NULL"],
-  ["stepwise_runs_top_status", "CREATE INDEX IF NOT EXISTS stepwise_runs_top_status ON stepwise_runs (status, created_at, run_id) WHERE parent_run_id IS NULL;", "(status, created_at, run_id) WHERE parent_run_id IS NULL"],
-  ["stepwise_runs_top_workflow", "CREATE INDEX IF NOT EXISTS stepwise_runs_top_workflow ON stepwise_runs (workflow, created_at, run_id) WHERE parent_run_id IS NULL;", "(workflow, created_at, run_id) WHERE parent_run_id IS NULL"],
-  ["stepwise_runs_top_workflow_status", "CREATE INDEX IF NOT EXISTS stepwise_runs_top_workflow_status ON stepwise_runs (workflow, status, created_at, run_id) WHERE parent_run_id IS NULL;", "(workflow, status, created_at, run_id) WHERE parent_run_id IS NULL"],
   ["stepwise_runs_parent", "CREATE INDEX IF NOT EXISTS stepwise_runs_parent ON stepwise_runs (parent_run_id, created_at, run_id) WHERE parent_run_id IS NOT NULL;", "(parent_run_id, created_at, run_id)"],
 ];
 
