@@ -9,6 +9,7 @@ import { takeSet } from "./collect-rule.js";
 import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
 import type { PendingWait } from "../../src/core/machine/waits.js";
 import { planOf } from "../../src/core/workflow.js";
+import { countArrayWalks } from "../fixtures/array-walks.js";
 
 let checks = 0;
 const plainInstanceOf = Function.prototype[Symbol.hasInstance];
@@ -25,39 +26,21 @@ class Right extends Event<{ i: number }> {
   }
 }
 
-/** Counts the elements the Array methods that scan or copy walk while `fn` runs. */
+/** The Array methods that scan or copy, whose elements walked are counted. */
 const scanning = ["includes", "indexOf", "lastIndexOf", "filter", "slice", "some", "every", "find", "findIndex", "map", "forEach"] as const;
-const originals = new Map<string, unknown>();
-let scanned = 0;
-function countScans(): void {
-  const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  for (const name of scanning) {
-    const original = proto[name] as (...args: unknown[]) => unknown;
-    originals.set(name, original);
-    proto[name] = function (this: unknown[], ...args: unknown[]) {
-      scanned += this.length;
-      return original.apply(this, args);
-    };
-  }
-}
-function stopCounting(): void {
-  const proto = Array.prototype as unknown as Record<string, unknown>;
-  for (const [name, fn] of originals) proto[name] = fn;
-  originals.clear();
-}
-afterEach(stopCounting);
+let stopCounting: (() => number) | undefined;
+afterEach(() => stopCounting?.());
 
 /** The work of `fn`: instanceof checks against Left/Right plus elements Array methods walked. */
 async function workOf(fn: () => unknown): Promise<number> {
   checks = 0;
-  scanned = 0;
-  countScans();
+  const stop = (stopCounting = countArrayWalks(scanning));
   try {
     await fn();
   } finally {
-    stopCounting();
+    stop();
   }
-  return checks + scanned;
+  return checks + stop();
 }
 
 /** n Lefts arrive first, then n Rights: each Right completes a [Left, Right] pair. */

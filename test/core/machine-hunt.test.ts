@@ -3,9 +3,8 @@ import { describe, expect, it } from "vitest";
 import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
 import { CollectBuffer } from "../../src/core/machine/collect.js";
 import { takeSet } from "./collect-rule.js";
-import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
-import { requirementsOf, type PendingWait } from "../../src/core/machine/waits.js";
-import { planOf } from "../../src/core/workflow.js";
+import { machineOf } from "./machine-fixture.js";
+import { requirementsOf } from "../../src/core/machine/waits.js";
 
 class Kept extends Event<{ n: number }> {}
 
@@ -14,10 +13,7 @@ describe("machine: unclaimed events given back", () => {
     const wf = new Workflow({ name: "W", externalEvents: [Kept] })
       .addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 }))
       .addStep({ accepts: Kept, emits: StopEvent }, () => undefined);
-    const plan = planOf(wf);
-    const slots: StepSlot[] = plan.steps.map((def) => ({ def, inFlight: 0, backlog: [], head: 0 }));
-    const effects: RunEffects<StepSlot, PendingWait> = { startStep: () => {}, completeRun: () => {}, keepUnclaimed: () => {}, answerWait: () => {}, stalled: () => {}, statusChanged: () => {} };
-    const m = new RunMachine<StepSlot, PendingWait>(plan, slots, effects);
+    const m = machineOf(wf, false);
     const last = new Kept({ n: -1 });
     m.unclaim([last]);
     const many = Array.from({ length: 300_000 }, (_, n) => new Kept({ n }));
@@ -31,16 +27,7 @@ describe("machine: unclaimed events given back", () => {
 describe("machine: claims by requirements from the unclaimed events", () => {
   class Loose extends Event<{ id: number; tag: string }> {}
   class Sub extends Loose {}
-  const machine = () => {
-    const wf = new Workflow({ name: "W" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 }));
-    const plan = planOf(wf);
-    const slots: StepSlot[] = plan.steps.map((def) => ({ def, inFlight: 0, backlog: [], head: 0 }));
-    const effects: RunEffects<StepSlot, PendingWait> = { startStep: () => {}, completeRun: () => {}, keepUnclaimed: () => {}, answerWait: () => {}, stalled: () => {}, statusChanged: () => {} };
-    const m = new RunMachine<StepSlot, PendingWait>(plan, slots, effects);
-    m.begun = true;
-    m.active = 1; // a step is running: an unclaimed event does not stall the run
-    return m;
-  };
+  const machine = () => machineOf();
 
   it("takes the oldest that meets them, of the class asked and passing the filter, before and after the index exists", () => {
     const m = machine();

@@ -2,10 +2,11 @@
 // Array methods walk or move (splice, indexOf, …), not in time; and the order stays: the
 // oldest unclaimed event that meets a wait is the one it takes.
 import { afterEach, describe, expect, it } from "vitest";
-import { Event, StartEvent, StopEvent, Workflow } from "../../src/index.js";
-import { RunMachine, type RunEffects, type StepSlot } from "../../src/core/machine/run-machine.js";
+import { Event } from "../../src/index.js";
+import type { RunMachine, StepSlot } from "../../src/core/machine/run-machine.js";
 import { requirementsOf, type PendingWait } from "../../src/core/machine/waits.js";
-import { planOf } from "../../src/core/workflow.js";
+import { countArrayWalks } from "../fixtures/array-walks.js";
+import { machineOf } from "./machine-fixture.js";
 
 let checks = 0;
 const plainInstanceOf = Function.prototype[Symbol.hasInstance];
@@ -18,37 +19,12 @@ class Kept extends Event<{ id: number; tag?: string }> {
 }
 class Other extends Event<{ id: number }> {}
 
+/** The Array methods whose elements walked or moved are counted. */
 const counted = ["splice", "indexOf", "lastIndexOf", "includes", "filter", "slice", "concat", "find", "findIndex", "some", "every", "map", "forEach", "shift", "unshift"] as const;
-const originals = new Map<string, unknown>();
-let walked = 0;
-function count(): void {
-  const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  for (const name of counted) {
-    const original = proto[name] as (...args: unknown[]) => unknown;
-    originals.set(name, original);
-    proto[name] = function (this: unknown[], ...args: unknown[]) {
-      walked += this.length;
-      return original.apply(this, args);
-    };
-  }
-}
-function stop(): void {
-  const proto = Array.prototype as unknown as Record<string, unknown>;
-  for (const [name, fn] of originals) proto[name] = fn;
-  originals.clear();
-}
-afterEach(stop);
+let stopCounting: (() => number) | undefined;
+afterEach(() => stopCounting?.());
 
-function machine(): RunMachine<StepSlot, PendingWait> {
-  const wf = new Workflow({ name: "W" }).addStep({ accepts: StartEvent, emits: StopEvent }, () => new StopEvent({ result: 1 }));
-  const plan = planOf(wf);
-  const slots: StepSlot[] = plan.steps.map((def) => ({ def, inFlight: 0, backlog: [], head: 0 }));
-  const effects: RunEffects<StepSlot, PendingWait> = { startStep: () => {}, completeRun: () => {}, keepUnclaimed: () => {}, answerWait: () => {}, stalled: () => {}, statusChanged: () => {} };
-  const m = new RunMachine<StepSlot, PendingWait>(plan, slots, effects);
-  m.begun = true;
-  m.active = 1; // a step is running: an unclaimed event does not stall the run
-  return m;
-}
+const machine = () => machineOf();
 
 /**
  * The work while W events arrive unclaimed (after any `m` holds) and W claims take them, in
@@ -58,9 +34,8 @@ function workOf(w: number, claim: (m: RunMachine<StepSlot, PendingWait>, i: numb
   const before = m.unclaimed;
   const evs = Array.from({ length: w }, (_, id) => new Kept({ id }));
   const ids = Array.from({ length: w }, (_, i) => (order === "oldest" ? i : order === "newest" ? w - 1 - i : i % 2 === 0 ? i / 2 : w - 1 - (i - 1) / 2));
-  walked = 0;
   checks = 0;
-  count();
+  const stop = (stopCounting = countArrayWalks(counted));
   try {
     for (const ev of evs) m.emit(ev, undefined, undefined);
     for (const id of ids) if (claim(m, id) !== evs[id]) throw new Error(`claim ${id} took the wrong event`);
@@ -68,7 +43,7 @@ function workOf(w: number, claim: (m: RunMachine<StepSlot, PendingWait>, i: numb
     stop();
   }
   expect(m.unclaimed).toEqual(before);
-  return walked + checks;
+  return stop() + checks;
 }
 
 const byId = (m: RunMachine<StepSlot, PendingWait>, id: number) => m.claim(Kept, requirementsOf({ id }), undefined);
@@ -76,6 +51,15 @@ const byFilter = (m: RunMachine<StepSlot, PendingWait>, id: number) => m.claim(K
 const anyKept = (m: RunMachine<StepSlot, PendingWait>) => m.claim(Kept, undefined, undefined);
 
 describe("claiming unclaimed events: work per claim does not grow with the events kept", () => {
+  it("(the counter counts: each call of a counted method adds its array's length, and stopping puts the methods back)", () => {
+    const indexOf = Array.prototype.indexOf;
+    const stop = countArrayWalks(counted);
+    [1, 2, 3].indexOf(3);
+    [1, 2].splice(0, 1);
+    expect(stop()).toBe(5);
+    expect(Array.prototype.indexOf).toBe(indexOf);
+  });
+
   for (const order of ["oldest", "newest", "alternate"] as const) {
     it(`W waits by requirements after W events (${order} first): 10× the events, ~10× the work`, () => {
       const small = workOf(1_000, byId, order);

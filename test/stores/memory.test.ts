@@ -1,29 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../../src/index.js";
 import { describeStoreConformance } from "./conformance.js";
+import { countArrayWalks } from "../fixtures/array-walks.js";
 
 describeStoreConformance("MemoryStore", async () => ({ store: new MemoryStore() }));
 
 /** Elements walked by the Array methods a listing uses, while `fn` runs. */
 function walked(fn: () => unknown): number {
-  const proto = Array.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const names = ["map", "filter", "sort", "slice", "forEach", "find", "some", "every", "indexOf", "includes"];
-  const originals = names.map((n) => proto[n] as (...args: unknown[]) => unknown);
-  let n = 0;
-  names.forEach((name, i) => {
-    const original = originals[i] as (...args: unknown[]) => unknown;
-    proto[name] = function (this: unknown[], ...args: unknown[]) {
-      n += this.length;
-      return original.apply(this, args);
-    };
-  });
+  const stop = countArrayWalks(["map", "filter", "sort", "slice", "forEach", "find", "some", "every", "indexOf", "includes"]);
   try {
     fn();
   } finally {
-    // Not forEach: it is one of the methods counted.
-    for (let i = 0; i < names.length; i++) proto[names[i]!] = originals[i] as (...args: unknown[]) => unknown;
+    stop();
   }
-  return n;
+  return stop();
 }
 
 describe("MemoryStore listings by parent", () => {
