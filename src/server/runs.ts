@@ -517,7 +517,8 @@ export class Runs {
     const e = this.entry(runId);
     if (e) return { log: await this.caughtUp(e), live: true };
     const stored = await this.#stored(runId);
-    const { entries } = await this.#journalLog(runId);
+    const store = this.#opts.store;
+    const { entries } = await this.#journalLog(stored, store ? await store.getJournal(runId) : []);
     const log = new RunLog(Math.max(this.#opts.logLimit, entries.length));
     for (const x of entries) log.append(x);
     if (stored.status !== "running" && stored.status !== "waiting") log.finish(endOf(stored));
@@ -535,7 +536,7 @@ export class Runs {
     const journal = live ? await (store as Store).getJournal(runId) : [];
     // Its prompts still unanswered, as its journal log shows them (prompts.ts).
     const served = this.#byWorkflow.get(stored.workflow);
-    const inputRequired = live && served ? pendingInJournal(served.wf, journal, (await this.#journalLog(runId)).entries.map((e, i) => ({ id: i + 1, ...e }))) : [];
+    const inputRequired = live && served ? pendingInJournal(served.wf, journal, (await this.#journalLog(stored, journal)).entries.map((e, i) => ({ id: i + 1, ...e }))) : [];
     return { ...this.#fromStored(stored), children, waitingFor: waitsOf(journal), inputRequired, live: false };
   }
 
@@ -684,13 +685,14 @@ export class Runs {
 
   /**
    * A run's stream as its journal holds it, at the positions it had live: the events it streamed
-   * (its children's with their origin), then, if it completed, its StopEvent.
+   * (its children's with their origin), then, if it completed, its StopEvent. `journal` is the
+   * stored run's, as its caller read it.
    */
-  async #journalLog(runId: string): Promise<{ entries: Omit<LogEntry, "id">[] }> {
+  async #journalLog(stored: StoredRun, journal: readonly JournalEntry[]): Promise<{ entries: Omit<LogEntry, "id">[] }> {
     const store = this.#opts.store;
     if (!store) return { entries: [] };
-    const journal = await store.getJournal(runId);
-    const served = this.#byWorkflow.get((await store.getRun(runId))?.workflow ?? "");
+    const runId = stored.runId;
+    const served = this.#byWorkflow.get(stored.workflow);
     const streamed = journal.filter((j): j is JournalEntry & { kind: "stream" } => j.kind === "stream").sort((a, b) => a.pos - b.pos);
     // Child runs' events carry the run ids from this run down to the writer: journaled with them,
     // or, in journals written before the path was, found through the stored runs' parents.

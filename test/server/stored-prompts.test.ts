@@ -66,4 +66,20 @@ describe("prompts of a stored waiting run", () => {
     const log = await next.runs.log(runId);
     expect(log.log.entries().filter((e) => e.inputRequired === true).map((e) => e.data.who)).toEqual(["a", "b"]);
   });
+
+  it("GET /runs/:id and the events log of a stored waiting run read its journal and its row once each", async () => {
+    const { store, runId } = await waitingOnB(false);
+    const reads = { getJournal: 0, getRun: 0 };
+    const getJournal = store.getJournal.bind(store);
+    const getRun = store.getRun.bind(store);
+    store.getJournal = (id: string) => (reads.getJournal++, getJournal(id));
+    store.getRun = (id: string) => (reads.getRun++, getRun(id));
+    const next = createServer({ workflows: { w: asksInTurn(store, false) }, store, resume: false });
+    await next.ready;
+    expect(((await (await next.request(`/runs/${runId}`)).json()) as Info).inputRequired.map((p) => p.id)).toEqual([2]);
+    expect(reads).toEqual({ getJournal: 1, getRun: 1 });
+    reads.getJournal = reads.getRun = 0;
+    expect((await next.runs.log(runId)).log.entries().map((e) => e.id)).toEqual([1, 2]);
+    expect(reads).toEqual({ getJournal: 1, getRun: 1 });
+  });
 });
