@@ -212,8 +212,9 @@ export interface RunFilter {
    * Keyset paging: only the runs that come strictly after this one in the listing order (created
    * before `createdAt`, or at `createdAt` with a smaller `runId`). Pass the last run of a page to
    * get the next; with `limit` a page reads about `limit` rows however many runs the store holds,
-   * whichever of `status`, `workflow` and `topLevel` it combines (each store keeps an index, or a
-   * list, per combination: a filter checked row by row would read past every run it skips).
+   * whichever of `status` and `workflow` it combines, or `topLevel` alone (each store keeps an
+   * index, or a list, per such combination). `topLevel` with another filter reads that filter's
+   * runs and skips the child runs among them one by one.
    */
   before?: RunCursor;
   limit?: number;
@@ -374,7 +375,7 @@ export const memoryListReads = { rows: 0 };
 
 /** The reverse of the listing order ({@link compareRuns}): oldest first, ties by `runId` ascending. */
 function ascending(a: RunCursor, b: RunCursor): number {
-  return a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
+  return compareRuns(b, a);
 }
 
 /** The index of the first run of `list` (in {@link ascending} order) not before `key`. */

@@ -589,7 +589,7 @@ export class Runs {
     } else {
       all = [...this.#runs.values()].filter((e) => e.parentRunId === undefined).map(recordOf);
     }
-    return all.sort((a, b) => b.createdAt - a.createdAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
+    return all.sort(compareRuns);
   }
 
   #fromStored(r: StoredRun): Omit<RunInfo, "children" | "waitingFor" | "inputRequired" | "live"> {
@@ -624,9 +624,9 @@ export class Runs {
         .map((e) => summary({ runId: e.runId, workflow: e.served.name, status: e.status, createdAt: e.createdAt, updatedAt: e.updatedAt }, e.handler ? e : undefined))
         .filter((r) => !filter.status || r.status === filter.status);
     }
-    all.sort((a, b) => b.createdAt - a.createdAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
+    all.sort(compareRuns);
     const c = filter.cursor;
-    const after = c ? all.filter((r) => r.createdAt < c.createdAt || (r.createdAt === c.createdAt && r.runId < c.runId)) : all;
+    const after = c ? all.filter((r) => compareRuns(c, r) < 0) : all;
     const runs = after.slice(0, filter.limit);
     const last = runs[runs.length - 1];
     return { runs, next: after.length > filter.limit && last ? { createdAt: last.createdAt, runId: last.runId } : undefined };
