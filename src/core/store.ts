@@ -359,8 +359,8 @@ function copyPlain(value: unknown, depth: number): unknown {
 }
 
 /**
- * A `limit` as the SQL stores read it: NaN or below 0 is none, a fraction is rounded down (a
- * plain `slice(0, -1)` would hand back all but the last).
+ * A `limit` as the SQL stores read it (`rowLimit` in src/stores/rows.ts): NaN or below 0 is none,
+ * a fraction is rounded down (a plain `slice(0, -1)` would hand back all but the last).
  */
 function countOf(limit: number | undefined): number {
   if (limit === undefined) return Infinity;

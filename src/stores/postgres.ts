@@ -30,7 +30,7 @@ import {
   type WriteOptions,
 } from "../index.js";
 import { requireOptional } from "../optional.js";
-import { json, toRun, type RunRow } from "./rows.js";
+import { json, rowLimit, toRun, type RunRow } from "./rows.js";
 
 export { MissingDependencyError } from "../optional.js";
 
@@ -279,9 +279,6 @@ export class PostgresStore implements Store {
    * of the runs) and may read a page through an index of fewer filters, checking the others row
    * by row (the run index, ~2,000 rows for a page of 2), for about the cost it puts on the index
    * of all of them. Filled by ANALYZE (autovacuum's); PostgreSQL 12 and later (MCV statistics).
-   * They do not settle every case: the planner costs a partial (top-level) index by the rows its
-   * keys select in the whole table, so a top-level page of a combination most of whose runs are
-   * child runs may still be read through the index of every run, past those children.
    * Left out, like {@link #addIndex}, for a role that may not make them.
    */
   async #addStatistics(client: pg.PoolClient): Promise<void> {
@@ -698,7 +695,7 @@ export class PostgresStore implements Store {
       args.push(whole ? filter.before.createdAt : Math.ceil(filter.before.createdAt), whole ? filter.before.runId : "");
       where.push(`(created_at, run_id) < ($${args.length - 1}::bigint, $${args.length}::text)`);
     }
-    if (filter.limit !== undefined) args.push(Number.isNaN(filter.limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(filter.limit))));
+    if (filter.limit !== undefined) args.push(rowLimit(filter.limit, Number.MAX_SAFE_INTEGER));
     const limit = filter.limit !== undefined ? ` LIMIT $${args.length}` : "";
     const r = await this.#q<RunRow>("list runs", `SELECT ${this.#cols} FROM ${this.#t("runs")} r ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, run_id DESC${limit}`, args);
     return r.rows.map(toRun);
@@ -767,7 +764,7 @@ export class PostgresStore implements Store {
     const r = await this.#q<{ id: string; event: string; at: string }>(
       `read the inbox of run "${runId}"`,
       this.#sql(limit === undefined ? "inbox" : "inboxUpTo", () => `SELECT id, event::text AS event, at FROM ${this.#t("inbox")} WHERE run_id = $1 ORDER BY id${limit === undefined ? "" : " LIMIT $2"}`),
-      limit === undefined ? [runId] : [runId, Number.isNaN(limit) ? 0 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(limit)))],
+      limit === undefined ? [runId] : [runId, rowLimit(limit, Number.MAX_SAFE_INTEGER)],
     );
     return r.rows.map((row) => ({ id: Number(row.id), event: JSON.parse(row.event) as EventJSON, at: Number(row.at) }));
   }

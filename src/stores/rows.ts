@@ -38,3 +38,11 @@ export function toRun(row: RunRow): StoredRun {
     ...(row.lease_owner === null ? {} : { lease: { owner: row.lease_owner, expiresAt: Number(row.lease_expires ?? 0), token: Number(row.lease_token ?? 0) } }),
   };
 }
+
+/**
+ * The rows a `limit` asks for, as a SQL store binds it: NaN or below 0 is none, a fraction is
+ * rounded down (as MemoryStore reads it), at most `max` (what the driver binds).
+ */
+export function rowLimit(limit: number, max: number): number {
+  return Number.isNaN(limit) ? 0 : Math.min(max, Math.max(0, Math.floor(limit)));
+}

@@ -32,7 +32,7 @@ import {
   type WriteOptions,
 } from "../index.js";
 import { requireOptional } from "../optional.js";
-import { json, toRun, type RunRow } from "./rows.js";
+import { json, rowLimit, toRun, type RunRow } from "./rows.js";
 
 export { MissingDependencyError } from "../optional.js";
 
@@ -747,9 +747,8 @@ function createPrivate(path: string): void {
 }
 
 /** A row limit as SQL takes it: a whole number from 0 to 2^31 - 1 (larger values mean "no limit" in effect). */
-function clampLimit(limit: number): number {
-  return Number.isNaN(limit) ? 0 : Math.min(2 ** 31 - 1, Math.max(0, Math.floor(limit)));
-}
+/** A `limit` as SQLite binds it. */
+const clampLimit = (limit: number): number => rowLimit(limit, 2 ** 31 - 1);
 
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: string }).code;
