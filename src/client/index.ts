@@ -7,7 +7,8 @@
 import type { EventClass, EventJSON, RunStatus, Workflow } from "../index.js";
 import type { WorkflowInfo } from "../server/describe.js";
 import type { LogEntry, RunEnd } from "../server/log.js";
-import type { RunInfo, RunSummary } from "../server/runs.js";
+import type { RunInfo } from "../server/entry.js";
+import type { RunSummary } from "../server/runs.js";
 
 export type { LogEntry, RunEnd, RunInfo, RunSummary, WorkflowInfo };
 

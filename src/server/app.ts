@@ -17,7 +17,8 @@ import { llamaIndexError, llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
 import { DeadlineSet, EndWait } from "./deadline.js";
 import { JSON_HEADERS, endedRunJSON, runInfoJSON } from "./json.js";
-import { Runs, servedWorkflows, startEventOf, type Cursor, type Served } from "./runs.js";
+import { Runs, servedWorkflows, startEventOf, type Cursor } from "./runs.js";
+import type { Served } from "./entry.js";
 
 /** What `createServer` takes. */
 export interface ServerOptions {

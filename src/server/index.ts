@@ -9,6 +9,7 @@ export { createServer, type ServerOptions, type StepwiseServer } from "./app.js"
 export { serve, type ServeOptions, type RunningServer } from "./serve.js";
 export { ServerError, type ServerErrorCode, type ErrorBody } from "./errors.js";
 export type { LogEntry, RunEnd } from "./log.js";
-export type { RunInfo, RunSummary } from "./runs.js";
+export type { RunSummary } from "./runs.js";
+export type { RunInfo } from "./entry.js";
 export type { WorkflowInfo } from "./describe.js";
 export type { LlamaIndexHandler, EventEnvelope as LlamaIndexEventEnvelope } from "./llamaindex.js";

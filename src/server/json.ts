@@ -3,7 +3,7 @@
  * the whole object: the same text (as `JSON.parse` reads it), at about half the cost for the
  * answer every `?wait` run gets.
  */
-import type { Entry, RunInfo } from "./runs.js";
+import type { Entry, RunInfo } from "./entry.js";
 
 const str = JSON.stringify;
 

@@ -15,7 +15,8 @@ import { eventClasses, jsonSchemaOf } from "./describe.js";
 import { ServerError, httpExceptionOf, toErrorResponse } from "./errors.js";
 import { followRun, respondStream, type Ticker } from "./follow.js";
 import type { RunEnd, RunLog } from "./log.js";
-import { startEventOf, type RunRecord, type Runs, type Served } from "./runs.js";
+import { startEventOf, type RunRecord, type Runs } from "./runs.js";
+import type { Served } from "./entry.js";
 
 /** What the LlamaIndex routes need from the server that mounts them. */
 export interface LlamaIndexOptions {

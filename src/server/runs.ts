@@ -23,98 +23,10 @@ import {
 import { compareRuns } from "../core/store.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
+import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
+import { KeptRuns } from "./kept.js";
 import { pendingInJournal, unanswered } from "./prompts.js";
 
-/** A workflow as served: the name in URLs, the instance, its own (stored) name. */
-export interface Served {
-  readonly name: string;
-  readonly wf: Workflow;
-  /** The workflow's own name, as its stored runs carry it. */
-  readonly workflow: string;
-}
-
-/** A run as the HTTP API shows it. */
-export interface RunInfo {
-  runId: string;
-  /** The served name (`/workflows/:name`), when the run is of a served workflow. */
-  workflow: string;
-  status: RunStatus | "detached";
-  input?: EventJSON;
-  result?: unknown;
-  error?: { name: string; message: string; code?: string; step?: string };
-  /** Ms since the epoch. */
-  createdAt: number;
-  updatedAt: number;
-  parentRunId?: string;
-  /** Child runs (ctx.runWorkflow) started by this run, as far as this server knows. */
-  children: string[];
-  /** Event types the run's steps wait for (from the journal, or InputRequiredEvents seen live). */
-  waitingFor: string[];
-  /** InputRequiredEvents the run streamed and that no event sent since has answered (the rule: src/server/prompts.ts). */
-  inputRequired: LogEntry[];
-  /** True when this server process runs it now. */
-  live: boolean;
-}
-
-/**
- * A run live in this process, or ended here recently. Every field is set at creation (optional
- * ones to `undefined`), so that all entries share one shape.
- *
- * Its log is made the first time someone asks for it ({@link Runs.logOf}), read from its handler's
- * stream, which keeps every streamed event from the first: a run answered by `?wait` that nobody
- * follows costs no stream reader and no second copy of its events, and a log made late holds the
- * same events at the same positions as one made at the start.
- */
-export class Entry {
-  updatedAt: number;
-  /** The run's handler while it runs here; `undefined` once it has ended. */
-  handler: WorkflowHandler<unknown> | undefined;
-  /** The handler whose stream the log is read from, kept after the run ended until the log is made and read. */
-  source: WorkflowHandler<unknown> | undefined;
-  /** The run's log, once someone asked for it. */
-  log: RunLog | undefined = undefined;
-  /** Resolves to the log once it has caught up with the stream as it was when first asked for ({@link Runs.caughtUp}). */
-  caughtUp: Promise<RunLog> | undefined = undefined;
-  status: RunStatus | "detached" = "running";
-  /** Set once the run has ended: whether it ended with a result, and that result. */
-  hasResult = false;
-  result: unknown = undefined;
-  error: RunInfo["error"] | undefined = undefined;
-  /** Child run id → its parent run id (for origin paths); made at the first child. */
-  children: Map<string, string> | undefined = undefined;
-  /** Whether the run (or a child) wrote to its stream: if not, its log is at most its StopEvent. */
-  streamed = false;
-  /** The StopEvent the run completed with (its log's last event). */
-  stop: Event | undefined = undefined;
-  /** InputRequiredEvents not answered yet (empty, shared, while there are none). */
-  prompts: LogEntry[] = NO_PROMPTS;
-  /** Settles once the run has ended and the entry says so (set by `Runs.#follow` as soon as the entry is made). */
-  done!: Promise<void>;
-  /** Told once the run has ended and the entry says so ({@link Runs.onEnd}); `undefined` while none waits. */
-  waits: { done(): void }[] | undefined = undefined;
-  /** How the run ended, once it has (made when asked: an ended entry kept among the last ones holds no copy). */
-  get end(): RunEnd | undefined {
-    if (this.handler !== undefined) return undefined;
-    const end: RunEnd = { status: this.status };
-    if (this.hasResult) end.result = this.result;
-    if (this.error) end.error = this.error;
-    return end;
-  }
-  constructor(
-    readonly runId: string,
-    readonly served: Served,
-    readonly createdAt: number,
-    readonly input: EventJSON | undefined,
-    handler: WorkflowHandler<unknown>,
-    readonly parentRunId: string | undefined,
-  ) {
-    this.updatedAt = createdAt;
-    this.handler = handler;
-    this.source = handler;
-  }
-}
-
-const NO_PROMPTS: LogEntry[] = [];
 
 /** Options of {@link Runs}. */
 export interface RunsOptions {
@@ -136,12 +48,10 @@ const statusOfError = (err: unknown): RunStatus => {
 
 /** The registry of runs: starts them, follows their streams into logs, answers what the API asks. */
 export class Runs {
-  /**
-   * Every run this process knows, by id: those live here (`handler` set) and the last
-   * `keepFinished` that ended here. One map for both, so a run that ends stays where it is.
-   */
+  /** The runs live in this process, by id. */
   readonly #runs = new Map<string, Entry>();
-  #liveCount = 0;
+  /** The last `keepFinished` runs that ended here. */
+  readonly #kept: KeptRuns;
   readonly #opts: RunsOptions;
   readonly #byWorkflow = new Map<string, Served>();
   readonly served: ReadonlyMap<string, Served>;
@@ -151,6 +61,7 @@ export class Runs {
   constructor(served: ReadonlyMap<string, Served>, opts: RunsOptions) {
     this.served = served;
     this.#opts = opts;
+    this.#kept = new KeptRuns(opts.keepFinished);
     for (const s of served.values()) if (!this.#byWorkflow.has(s.workflow)) this.#byWorkflow.set(s.workflow, s);
   }
 
@@ -160,7 +71,7 @@ export class Runs {
 
   /** Runs live in this process now. */
   get liveCount(): number {
-    return this.#liveCount;
+    return this.#runs.size;
   }
 
   /** The served workflow a stored run belongs to. */
@@ -290,11 +201,9 @@ export class Runs {
 
   #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, stored?: StoredRun): Entry {
     const entry = new Entry(handler.runId, served, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
-    // (A run continued here again replaces its ended entry, which leaves the kept ones: the
-    // oldest kept entry's id can then be deleted without a look at what the map holds.)
-    if (stored) this.#unkeep(entry.runId);
+    // A run continued here again is no longer one that ended here.
+    if (stored) this.#kept.delete(entry.runId);
     this.#runs.set(entry.runId, entry);
-    this.#liveCount++;
     if (stored) this.#wakeAdopted();
     // Child runs report their start here (for `children`); a write to the stream, and the run's
     // StopEvent, are noted so that an ended run nobody read needs no handler to make its log.
@@ -398,42 +307,9 @@ export class Runs {
       for (const w of waits) w.done();
     }
     entry.updatedAt = Date.now();
-    this.#liveCount--;
-    this.#keepEnded(entry);
+    if (this.#runs.get(entry.runId) === entry) this.#runs.delete(entry.runId);
+    this.#kept.keep(entry);
   }
-
-  /**
-   * Keep `entry` among the last `keepFinished` ended runs. The order is kept in a ring of ids,
-   * not by iterating the map from its oldest key: a map whose front is deleted over and over
-   * makes each such iteration skip every deleted slot until it is compacted.
-   */
-  #keepEnded(entry: Entry): void {
-    const keep = this.#opts.keepFinished;
-    if (keep <= 0) {
-      this.#forget(entry);
-      return;
-    }
-    const ring = this.#endedRing;
-    const old = ring[this.#endedAt];
-    if (old !== undefined) this.#forget(old);
-    ring[this.#endedAt] = entry;
-    this.#endedAt = (this.#endedAt + 1) % keep;
-  }
-
-  /** Drop an ended entry from the registry (no later entry of its run took its place: see {@link #unkeep}). */
-  #forget(entry: Entry): void {
-    this.#runs.delete(entry.runId);
-  }
-
-  /** Take run `runId`'s ended entry, if kept, out of the kept ones (a new entry of the run takes its place). */
-  #unkeep(runId: string): void {
-    const old = this.#runs.get(runId);
-    if (old === undefined || old.handler !== undefined) return;
-    const at = this.#endedRing.indexOf(old);
-    if (at >= 0) this.#endedRing[at] = undefined;
-  }
-  readonly #endedRing: (Entry | undefined)[] = [];
-  #endedAt = 0;
 
   #toEntry(entry: Entry, ev: Event): Omit<LogEntry, "id"> {
     const { type, data } = ev.toJSON();
@@ -486,21 +362,25 @@ export class Runs {
 
   /** The entry of a run live here now. */
   #liveEntry(runId: string): Entry | undefined {
-    const e = this.#runs.get(runId);
-    return e?.handler ? e : undefined;
+    return this.#runs.get(runId);
   }
 
   /** A run known to this process (live or ended recently). */
   entry(runId: string): Entry | undefined {
-    const e = this.#runs.get(runId);
+    const e = this.#runs.get(runId) ?? this.#kept.get(runId);
     // A run this process let go of (suspended here, or taken over by another process) is the
     // store's to answer for: it may be waiting, running elsewhere or ended there since.
     return e !== undefined && e.status === "detached" && this.#opts.store !== undefined ? undefined : e;
   }
 
+  /** Every run this process knows: live here, then those kept since they ended here. */
+  #known(): Entry[] {
+    return [...this.#runs.values(), ...this.#kept.entries()];
+  }
+
   /** Runs live here, for shutdown. */
   liveEntries(): Entry[] {
-    return [...this.#runs.values()].filter((e) => e.handler !== undefined);
+    return [...this.#runs.values()];
   }
 
   /** Forget the prompts delivered event `ev` answers (see prompts.ts), and only those. */
@@ -587,7 +467,7 @@ export class Runs {
           return live?.handler ? recordOf(live) : this.#fromStored(r);
         });
     } else {
-      all = [...this.#runs.values()].filter((e) => e.parentRunId === undefined).map(recordOf);
+      all = this.#known().filter((e) => e.parentRunId === undefined).map(recordOf);
     }
     return all.sort(compareRuns);
   }
@@ -619,7 +499,7 @@ export class Runs {
       const stored = await store.listRuns({ ...(filter.status ? { status: filter.status } : {}), ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}) });
       all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
     } else {
-      all = [...this.#runs.values()]
+      all = this.#known()
         .filter((e) => !filter.workflow || e.served === filter.workflow)
         .map((e) => summary({ runId: e.runId, workflow: e.served.name, status: e.status, createdAt: e.createdAt, updatedAt: e.updatedAt }, e.handler ? e : undefined))
         .filter((r) => !filter.status || r.status === filter.status);
@@ -759,12 +639,6 @@ export class Runs {
 const RUN_KINDS = ["run_started", "stream", "run_finished"] as const;
 /** The options of the server's inspector, one object for every run. */
 const INSPECT_RUN = { kinds: RUN_KINDS };
-
-/** What an ended entry's `done` is once those who waited for it were told. */
-const ENDED: Promise<void> = Promise.resolve();
-
-/** An ended entry's `stop` when it was a plain `StopEvent({ result })` of the run's result (made again when asked for). */
-const PLAIN_STOP: Event = new StopEvent({ result: undefined });
 
 /** A `StopEvent` whose only field is its result, and not a child run's: `new StopEvent({ result })` gives the same log entry. */
 function isPlainStop(stop: Event): boolean {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Context, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
 import { runInfoJSON } from "../../src/server/json.js";
-import type { RunInfo } from "../../src/server/runs.js";
+import type { RunInfo } from "../../src/server/entry.js";
 import { Asker, Broken, Greeter, Parent, Sub } from "./fixtures.js";
 
 const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
@@ -228,7 +228,7 @@ describe("the registry of runs", () => {
   });
 
 
-  it("keeps the last keepFinishedRuns ended runs in one map with the live ones, and counts the live ones", async () => {
+  it("keeps the last keepFinishedRuns ended runs beside the live ones, and counts the live ones", async () => {
     const app = make({ keepFinishedRuns: 3 });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(((await (await app.request("/workflows/greeter/runs?wait=10", post({ name: `n${i}` }))).json()) as { runId: string }).runId);

@@ -1,0 +1,160 @@
+/**
+ * The last runs that ended in this process, kept so that `GET /runs/:id`, their logs and the
+ * listings still answer for them without a store (and without a read of it).
+ *
+ * A run kept as its {@link Entry} survives the young generation's collections until it is let
+ * go, 1,000 runs later by default: every run's entry, its two boxed times and its input are
+ * copied and promoted, which cost the server more than any other part of a run's answer (31k
+ * of 293k instructions per `?wait` request, BENCHMARKS.md). Most ended runs are plain: nobody
+ * asked for their log, they streamed nothing and started no child. Such a run is kept as
+ * values in arrays made once (its id, input, result and error where they are, its times and
+ * status as numbers), and its entry is made again when someone asks for it. Any other run is
+ * kept as its entry.
+ */
+import type { EventJSON, RunStatus } from "../index.js";
+import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
+
+const STATUSES: readonly (RunStatus | "detached")[] = ["completed", "failed", "cancelled", "timed_out", "detached", "running", "waiting"];
+const CODES = new Map(STATUSES.map((s, i) => [s, i]));
+
+/** Flags of a kept run's `#flags` byte. */
+const HAS_RESULT = 1;
+const PLAIN = 2;
+
+/** The last `capacity` runs that ended here, oldest let go first. */
+export class KeptRuns {
+  /** Run id → its slot. */
+  readonly #slots = new Map<string, number>();
+  readonly #ids: (string | undefined)[];
+  /** A run kept as its entry (not plain, or made again since someone asked for it). */
+  readonly #entries: (Entry | undefined)[];
+  readonly #served: (Served | undefined)[];
+  readonly #inputs: (EventJSON | undefined)[];
+  readonly #results: unknown[];
+  readonly #errors: (RunInfo["error"] | undefined)[];
+  readonly #parents: (string | undefined)[];
+  readonly #created: Float64Array;
+  readonly #updated: Float64Array;
+  readonly #status: Uint8Array;
+  readonly #flags: Uint8Array;
+  /** The slot the next run goes to (the oldest kept run's). */
+  #next = 0;
+
+  constructor(readonly capacity: number) {
+    const n = Math.max(0, Math.floor(capacity));
+    this.capacity = n;
+    this.#ids = new Array<string | undefined>(n).fill(undefined);
+    this.#entries = new Array<Entry | undefined>(n).fill(undefined);
+    this.#served = new Array<Served | undefined>(n).fill(undefined);
+    this.#inputs = new Array<EventJSON | undefined>(n).fill(undefined);
+    this.#results = new Array<unknown>(n).fill(undefined);
+    this.#errors = new Array<RunInfo["error"] | undefined>(n).fill(undefined);
+    this.#parents = new Array<string | undefined>(n).fill(undefined);
+    this.#created = new Float64Array(n);
+    this.#updated = new Float64Array(n);
+    this.#status = new Uint8Array(n);
+    this.#flags = new Uint8Array(n);
+  }
+
+  /** Runs kept now. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /** Keep ended entry `e` (replacing a kept run of the same id), letting go of the oldest kept run when full. */
+  keep(e: Entry): void {
+    if (this.capacity === 0) return;
+    this.delete(e.runId);
+    const i = this.#next;
+    this.#next = (i + 1) % this.capacity;
+    const old = this.#ids[i];
+    if (old !== undefined) this.#slots.delete(old);
+    this.#ids[i] = e.runId;
+    this.#slots.set(e.runId, i);
+    if (isPlain(e)) {
+      this.#entries[i] = undefined;
+      this.#served[i] = e.served;
+      this.#inputs[i] = e.input;
+      this.#results[i] = e.result;
+      this.#errors[i] = e.error;
+      this.#parents[i] = e.parentRunId;
+      this.#created[i] = e.createdAt;
+      this.#updated[i] = e.updatedAt;
+      this.#status[i] = CODES.get(e.status) as number;
+      this.#flags[i] = (e.hasResult ? HAS_RESULT : 0) | (e.stop === PLAIN_STOP ? PLAIN : 0);
+    } else {
+      this.#clear(i);
+      this.#entries[i] = e;
+    }
+  }
+
+  /** Kept run `runId`'s entry: made again if it was kept as values, and kept as that entry from now on (its caller may give it a log). */
+  get(runId: string): Entry | undefined {
+    const i = this.#slots.get(runId);
+    if (i === undefined) return undefined;
+    const kept = this.#entries[i];
+    if (kept !== undefined) return kept;
+    const e = this.#entryAt(i);
+    this.#clear(i);
+    this.#entries[i] = e;
+    return e;
+  }
+
+  /** Let go of kept run `runId`, if kept. */
+  delete(runId: string): void {
+    const i = this.#slots.get(runId);
+    if (i === undefined) return;
+    this.#slots.delete(runId);
+    this.#ids[i] = undefined;
+    this.#entries[i] = undefined;
+    this.#clear(i);
+  }
+
+  /** Every kept run, oldest first, to be read only: a run kept as values is made again for the call and not kept as that entry. */
+  *entries(): Generator<Entry> {
+    for (let k = 0; k < this.capacity; k++) {
+      const i = (this.#next + k) % this.capacity;
+      if (this.#ids[i] !== undefined) yield this.#entries[i] ?? this.#entryAt(i);
+    }
+  }
+
+  #entryAt(i: number): Entry {
+    const e = new Entry(this.#ids[i] as string, this.#served[i] as Served, this.#created[i] as number, this.#inputs[i], undefined, this.#parents[i]);
+    e.updatedAt = this.#updated[i] as number;
+    e.status = STATUSES[this.#status[i] as number] as Entry["status"];
+    const flags = this.#flags[i] as number;
+    e.hasResult = (flags & HAS_RESULT) !== 0;
+    e.result = this.#results[i];
+    e.error = this.#errors[i];
+    e.stop = (flags & PLAIN) !== 0 ? PLAIN_STOP : undefined;
+    e.done = ENDED;
+    return e;
+  }
+
+  /** Drop slot `i`'s values (what they hold may be collected). */
+  #clear(i: number): void {
+    this.#served[i] = undefined;
+    this.#inputs[i] = undefined;
+    this.#results[i] = undefined;
+    this.#errors[i] = undefined;
+    this.#parents[i] = undefined;
+  }
+}
+
+/**
+ * An ended entry whose every other field is what a run made again from its values has: no
+ * handler, log or child, nothing streamed, no prompt, its StopEvent none or a plain one.
+ */
+function isPlain(e: Entry): boolean {
+  return (
+    e.handler === undefined &&
+    e.source === undefined &&
+    e.log === undefined &&
+    e.caughtUp === undefined &&
+    e.children === undefined &&
+    !e.streamed &&
+    e.prompts === NO_PROMPTS &&
+    e.waits === undefined &&
+    (e.stop === undefined || e.stop === PLAIN_STOP)
+  );
+}
