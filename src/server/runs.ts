@@ -24,7 +24,7 @@ import { compareRuns } from "../core/store.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
 import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
-import { KeptRuns } from "./kept.js";
+import { KnownRuns } from "./known.js";
 import { pendingInJournal, unanswered } from "./prompts.js";
 
 
@@ -48,10 +48,8 @@ const statusOfError = (err: unknown): RunStatus => {
 
 /** The registry of runs: starts them, follows their streams into logs, answers what the API asks. */
 export class Runs {
-  /** The runs live in this process, by id. */
-  readonly #runs = new Map<string, Entry>();
-  /** The last `keepFinished` runs that ended here. */
-  readonly #kept: KeptRuns;
+  /** The runs live in this process, and the last `keepFinished` that ended here. */
+  readonly #runs: KnownRuns;
   readonly #opts: RunsOptions;
   readonly #byWorkflow = new Map<string, Served>();
   readonly served: ReadonlyMap<string, Served>;
@@ -61,7 +59,7 @@ export class Runs {
   constructor(served: ReadonlyMap<string, Served>, opts: RunsOptions) {
     this.served = served;
     this.#opts = opts;
-    this.#kept = new KeptRuns(opts.keepFinished);
+    this.#runs = new KnownRuns(opts.keepFinished);
     for (const s of served.values()) if (!this.#byWorkflow.has(s.workflow)) this.#byWorkflow.set(s.workflow, s);
   }
 
@@ -71,7 +69,7 @@ export class Runs {
 
   /** Runs live in this process now. */
   get liveCount(): number {
-    return this.#runs.size;
+    return this.#runs.liveCount;
   }
 
   /** The served workflow a stored run belongs to. */
@@ -202,8 +200,7 @@ export class Runs {
   #follow(served: Served, handler: WorkflowHandler<unknown>, input: EventJSON | undefined, stored?: StoredRun): Entry {
     const entry = new Entry(handler.runId, served, stored?.createdAt ?? Date.now(), input, handler, stored?.parentRunId);
     // A run continued here again is no longer one that ended here.
-    if (stored) this.#kept.delete(entry.runId);
-    this.#runs.set(entry.runId, entry);
+    this.#runs.start(entry, stored !== undefined);
     if (stored) this.#wakeAdopted();
     // Child runs report their start here (for `children`); a write to the stream, and the run's
     // StopEvent, are noted so that an ended run nobody read needs no handler to make its log.
@@ -307,8 +304,7 @@ export class Runs {
       for (const w of waits) w.done();
     }
     entry.updatedAt = Date.now();
-    if (this.#runs.get(entry.runId) === entry) this.#runs.delete(entry.runId);
-    this.#kept.keep(entry);
+    this.#runs.end(entry);
   }
 
   #toEntry(entry: Entry, ev: Event): Omit<LogEntry, "id"> {
@@ -357,35 +353,30 @@ export class Runs {
 
   /** The live handler of a run in this process. */
   handler(runId: string): WorkflowHandler<unknown> | undefined {
-    return this.#runs.get(runId)?.handler;
+    return this.#runs.live(runId)?.handler;
   }
 
   /** The entry of a run live here now. */
   #liveEntry(runId: string): Entry | undefined {
-    return this.#runs.get(runId);
+    return this.#runs.live(runId);
   }
 
   /** A run known to this process (live or ended recently). */
   entry(runId: string): Entry | undefined {
-    const e = this.#runs.get(runId) ?? this.#kept.get(runId);
+    const e = this.#runs.get(runId);
     // A run this process let go of (suspended here, or taken over by another process) is the
     // store's to answer for: it may be waiting, running elsewhere or ended there since.
     return e !== undefined && e.status === "detached" && this.#opts.store !== undefined ? undefined : e;
   }
 
-  /** Every run this process knows: live here, then those kept since they ended here. */
-  #known(): Entry[] {
-    return [...this.#runs.values(), ...this.#kept.entries()];
-  }
-
   /** Runs live here, for shutdown. */
   liveEntries(): Entry[] {
-    return [...this.#runs.values()];
+    return this.#runs.liveEntries();
   }
 
   /** Forget the prompts delivered event `ev` answers (see prompts.ts), and only those. */
   answered(runId: string, ev: Event): void {
-    const e = this.#runs.get(runId);
+    const e = this.#runs.live(runId);
     if (e?.handler) {
       const left = unanswered(e.served.wf, ev, e.prompts);
       e.prompts = left.length === 0 ? NO_PROMPTS : left;
@@ -463,11 +454,11 @@ export class Runs {
       all = (await store.listRuns({ topLevel: true }))
         .filter((r) => r.parentRunId === undefined && this.#byWorkflow.has(r.workflow))
         .map((r) => {
-          const live = this.#runs.get(r.runId);
+          const live = this.#runs.live(r.runId);
           return live?.handler ? recordOf(live) : this.#fromStored(r);
         });
     } else {
-      all = this.#known().filter((e) => e.parentRunId === undefined).map(recordOf);
+      all = this.#runs.all().filter((e) => e.parentRunId === undefined).map(recordOf);
     }
     return all.sort(compareRuns);
   }
@@ -499,7 +490,7 @@ export class Runs {
       const stored = await store.listRuns({ ...(filter.status ? { status: filter.status } : {}), ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}) });
       all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
     } else {
-      all = this.#known()
+      all = this.#runs.all()
         .filter((e) => !filter.workflow || e.served === filter.workflow)
         .map((e) => summary({ runId: e.runId, workflow: e.served.name, status: e.status, createdAt: e.createdAt, updatedAt: e.updatedAt }, e.handler ? e : undefined))
         .filter((r) => !filter.status || r.status === filter.status);

@@ -1,5 +1,5 @@
 /**
- * How ended runs are kept (src/server/kept.ts): a plain one as values in arrays, with no object
+ * How ended runs are kept (src/server/known.ts): a plain one as values in arrays, with no object
  * of its own that would live through the young generation's collections; any other as its
  * entry. What they answer is kept.test.ts's; this file counts the entries left alive.
  */

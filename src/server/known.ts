@@ -1,15 +1,20 @@
 /**
- * The last runs that ended in this process, kept so that `GET /runs/:id`, their logs and the
- * listings still answer for them without a store (and without a read of it).
+ * The runs this process knows: those live here, and the last ones that ended here, kept so
+ * that `GET /runs/:id`, their logs and the listings still answer for them without a store
+ * (and without a read of it).
  *
  * A run kept as its {@link Entry} survives the young generation's collections until it is let
  * go, 1,000 runs later by default: every run's entry, its two boxed times and its input are
- * copied and promoted, which cost the server more than any other part of a run's answer (31k
+ * copied and promoted, which cost the server more than any other part of a run's answer (27k
  * of 293k instructions per `?wait` request, BENCHMARKS.md). Most ended runs are plain: nobody
  * asked for their log, they streamed nothing and started no child. Such a run is kept as
  * values in arrays made once (its id, input, result and error where they are, its times and
- * status as numbers), and its entry is made again when someone asks for it. Any other run is
- * kept as its entry.
+ * status as numbers), and its entry is made again when someone asks for it. Any other ended
+ * run is kept as its entry.
+ *
+ * One map holds live and kept runs alike (an entry, or a kept run's slot): a run that ends
+ * changes its value in place, and the map's size stays near the kept count plus the live
+ * ones, where a map of live runs only shrinks and grows again as load comes and goes.
  */
 import type { EventJSON, RunStatus } from "../index.js";
 import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
@@ -21,10 +26,13 @@ const CODES = new Map(STATUSES.map((s, i) => [s, i]));
 const HAS_RESULT = 1;
 const PLAIN = 2;
 
-/** The last `capacity` runs that ended here, oldest let go first. */
-export class KeptRuns {
-  /** Run id → its slot. */
-  readonly #slots = new Map<string, number>();
+/** The runs live here, and the last `capacity` that ended here (the oldest let go first). */
+export class KnownRuns {
+  /** Run id → its entry while it is live here, or its slot once it has ended here and is kept. */
+  readonly #runs = new Map<string, Entry | number>();
+  #live = 0;
+  readonly #capacity: number;
+  /** Each slot's run id (`undefined` when free). */
   readonly #ids: (string | undefined)[];
   /** A run kept as its entry (not plain, or made again since someone asked for it). */
   readonly #entries: (Entry | undefined)[];
@@ -37,12 +45,11 @@ export class KeptRuns {
   readonly #updated: Float64Array;
   readonly #status: Uint8Array;
   readonly #flags: Uint8Array;
-  /** The slot the next run goes to (the oldest kept run's). */
+  /** The slot the next run that ends goes to (the oldest kept run's). */
   #next = 0;
 
-  constructor(readonly capacity: number) {
-    const n = Math.max(0, Math.floor(capacity));
-    this.capacity = n;
+  constructor(capacity: number) {
+    const n = (this.#capacity = Math.max(0, Math.floor(capacity)));
     this.#ids = new Array<string | undefined>(n).fill(undefined);
     this.#entries = new Array<Entry | undefined>(n).fill(undefined);
     this.#served = new Array<Served | undefined>(n).fill(undefined);
@@ -56,21 +63,39 @@ export class KeptRuns {
     this.#flags = new Uint8Array(n);
   }
 
-  /** Runs kept now. */
-  get size(): number {
-    return this.#slots.size;
+  /** Runs live here now. */
+  get liveCount(): number {
+    return this.#live;
   }
 
-  /** Keep ended entry `e` (replacing a kept run of the same id), letting go of the oldest kept run when full. */
-  keep(e: Entry): void {
-    if (this.capacity === 0) return;
-    this.delete(e.runId);
+  /** Ended runs kept now. */
+  get keptCount(): number {
+    return this.#runs.size - this.#live;
+  }
+
+  /** A run that is live here from now on. `again`: it may have ended here before (continued from the store), and its kept run goes. */
+  start(e: Entry, again: boolean): void {
+    if (again) {
+      const kept = this.#runs.get(e.runId);
+      if (typeof kept === "number") this.#free(kept);
+    }
+    this.#runs.set(e.runId, e);
+    this.#live++;
+  }
+
+  /** Live entry `e` has ended: keep it (letting go of the oldest kept run when full), or forget it when nothing is kept. */
+  end(e: Entry): void {
+    this.#live--;
+    if (this.#capacity === 0) {
+      this.#runs.delete(e.runId);
+      return;
+    }
     const i = this.#next;
-    this.#next = (i + 1) % this.capacity;
+    this.#next = (i + 1) % this.#capacity;
     const old = this.#ids[i];
-    if (old !== undefined) this.#slots.delete(old);
+    if (old !== undefined) this.#runs.delete(old);
     this.#ids[i] = e.runId;
-    this.#slots.set(e.runId, i);
+    this.#runs.set(e.runId, i);
     if (isPlain(e)) {
       this.#entries[i] = undefined;
       this.#served[i] = e.served;
@@ -88,34 +113,42 @@ export class KeptRuns {
     }
   }
 
-  /** Kept run `runId`'s entry: made again if it was kept as values, and kept as that entry from now on (its caller may give it a log). */
+  /** Run `runId`'s entry while it is live here. */
+  live(runId: string): Entry | undefined {
+    const v = this.#runs.get(runId);
+    return typeof v === "object" ? v : undefined;
+  }
+
+  /**
+   * Run `runId`'s entry, live or kept: a run kept as values is made again, and kept as that
+   * entry from then on (its caller may give it a log).
+   */
   get(runId: string): Entry | undefined {
-    const i = this.#slots.get(runId);
-    if (i === undefined) return undefined;
-    const kept = this.#entries[i];
+    const v = this.#runs.get(runId);
+    if (typeof v !== "number") return v;
+    const kept = this.#entries[v];
     if (kept !== undefined) return kept;
-    const e = this.#entryAt(i);
-    this.#clear(i);
-    this.#entries[i] = e;
+    const e = this.#entryAt(v);
+    this.#clear(v);
+    this.#entries[v] = e;
     return e;
   }
 
-  /** Let go of kept run `runId`, if kept. */
-  delete(runId: string): void {
-    const i = this.#slots.get(runId);
-    if (i === undefined) return;
-    this.#slots.delete(runId);
-    this.#ids[i] = undefined;
-    this.#entries[i] = undefined;
-    this.#clear(i);
+  /** The runs live here. */
+  liveEntries(): Entry[] {
+    const out: Entry[] = [];
+    for (const v of this.#runs.values()) if (typeof v === "object") out.push(v);
+    return out;
   }
 
-  /** Every kept run, oldest first, to be read only: a run kept as values is made again for the call and not kept as that entry. */
-  *entries(): Generator<Entry> {
-    for (let k = 0; k < this.capacity; k++) {
-      const i = (this.#next + k) % this.capacity;
-      if (this.#ids[i] !== undefined) yield this.#entries[i] ?? this.#entryAt(i);
+  /** Every run known: those live here, then the kept ones, oldest first (made again for the call when kept as values, not kept as those entries). */
+  all(): Entry[] {
+    const out = this.liveEntries();
+    for (let k = 0; k < this.#capacity; k++) {
+      const i = (this.#next + k) % this.#capacity;
+      if (this.#ids[i] !== undefined) out.push(this.#entries[i] ?? this.#entryAt(i));
     }
+    return out;
   }
 
   #entryAt(i: number): Entry {
@@ -129,6 +162,13 @@ export class KeptRuns {
     e.stop = (flags & PLAIN) !== 0 ? PLAIN_STOP : undefined;
     e.done = ENDED;
     return e;
+  }
+
+  /** Slot `i` holds no run now (its run is live again). */
+  #free(i: number): void {
+    this.#ids[i] = undefined;
+    this.#entries[i] = undefined;
+    this.#clear(i);
   }
 
   /** Drop slot `i`'s values (what they hold may be collected). */
