@@ -68,11 +68,6 @@ export class KnownRuns {
     return this.#live;
   }
 
-  /** Ended runs kept now. */
-  get keptCount(): number {
-    return this.#runs.size - this.#live;
-  }
-
   /** A run that is live here from now on. `again`: it may have ended here before (continued from the store), and its kept run goes. */
   start(e: Entry, again: boolean): void {
     if (again) {
