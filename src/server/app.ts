@@ -42,9 +42,9 @@ export interface ServerOptions {
   requestTimeout?: number;
   /** Seconds between heartbeats on an idle event stream (default 15). */
   heartbeat?: number;
-  /** Ended runs whose logs this process keeps in memory (default 1000); older ones are read from the store. */
+  /** Ended runs whose logs this process keeps in memory (default 1000; `Infinity` keeps every one); older ones are read from the store. */
   keepFinishedRuns?: number;
-  /** Events kept per run log (default 10,000); a reader asking for older ones gets a `gap` frame. */
+  /** Events kept per run log (default 10,000; `Infinity` keeps every one); a reader asking for older ones gets a `gap` frame. */
   maxLogEvents?: number;
   /** Resume the store's `"running"` runs of these workflows when the server starts (default true with a store). */
   resume?: boolean;
@@ -86,9 +86,11 @@ const STATUSES = new Set<RunStatus>(["running", "waiting", "completed", "failed"
 export function createServer(options: ServerOptions): StepwiseServer {
   const served = servedWorkflows(options.workflows, options.store);
   const report = options.onError ?? ((err: unknown) => console.error("stepwise server:", err));
-  const runs = new Runs(served, { store: options.store, keepFinished: options.keepFinishedRuns ?? 1000, logLimit: options.maxLogEvents ?? 10_000, report });
-  const timeoutMs = (options.requestTimeout ?? 30) * 1000;
-  const ticker = new Ticker((options.heartbeat ?? 15) * 1000);
+  const keepFinished = numberOption("keepFinishedRuns", options.keepFinishedRuns, 1000, { min: 0, whole: true, infinite: "to keep every ended run" });
+  const logLimit = numberOption("maxLogEvents", options.maxLogEvents, 10_000, { min: 1, whole: true, infinite: "to keep every event" });
+  const runs = new Runs(served, { store: options.store, keepFinished, logLimit, report });
+  const timeoutMs = numberOption("requestTimeout", options.requestTimeout, 30, { over: 0 }) * 1000;
+  const ticker = new Ticker(numberOption("heartbeat", options.heartbeat, 15, { over: 0 }) * 1000);
   let closing = false;
   const refuseWhenClosing = () => {
     if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and continues no runs; retry on another instance.");
@@ -153,7 +155,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   if (timeoutFirst) app.use("*", requestTimeout(deadlines, timeoutMs, timedOut));
   else if (llamaPrefix !== undefined) app.use(`${llamaPrefix}/*`, requestTimeout(deadlines, timeoutMs, timedOut));
   if (options.auth) app.use("*", bearerAuth(options.auth.token, new Set(["/", "/health", ...(llamaPrefix ? [`${llamaPrefix}/health`] : [])])));
-  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  const maxBody = numberOption("maxBodyBytes", options.maxBodyBytes, 1024 * 1024, { min: 1, whole: true });
   for (const m of options.middleware ?? []) app.use("*", m);
 
   on("GET", "/health", routes.health, (c) => c.json({ status: closing ? "shutting_down" : "ok", workflows: served.size, liveRuns: runs.liveCount }, closing ? 503 : 200));
@@ -302,6 +304,22 @@ export function servedByNode(app: object, alreadySent: Response): void {
 }
 
 /* ------------------------------------------------------------------ helpers */
+
+/**
+ * A number option of `createServer`, `fallback` when not given; a RangeError naming it when it is
+ * not a number ≥ `min` (or > `over`; `whole`: an integer; `infinite`: Infinity allowed, and what it means).
+ */
+function numberOption(name: string, value: unknown, fallback: number, rule: { min?: number; over?: number; whole?: boolean; infinite?: string }): number {
+  if (value === undefined) return fallback;
+  const inRange = typeof value === "number" && (rule.over !== undefined ? value > rule.over : value >= (rule.min ?? 0));
+  const ok = inRange && (value === Infinity ? rule.infinite !== undefined : Number.isFinite(value) && (!rule.whole || Number.isInteger(value)));
+  if (!ok) {
+    const bound = rule.over !== undefined ? `> ${rule.over}` : `≥ ${rule.min ?? 0}`;
+    const what = `${rule.whole ? "a whole number" : "a number"} ${bound}${rule.infinite ? ` (or Infinity ${rule.infinite})` : ""}`;
+    throw new RangeError(`createServer: ${name} must be ${what}; got ${typeof value === "number" ? String(value) : (JSON.stringify(value) ?? typeof value)}.`);
+  }
+  return value;
+}
 
 function encodeCursor(c: Cursor): string {
   return btoa(encodeURIComponent(JSON.stringify([c.createdAt, c.runId]))).replace(/=+$/, "");

@@ -27,7 +27,6 @@ import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from 
 import { KnownRuns } from "./known.js";
 import { pendingInJournal, unanswered } from "./prompts.js";
 
-
 /** Options of {@link Runs}. */
 export interface RunsOptions {
   store: Store | undefined;
