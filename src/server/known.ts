@@ -8,8 +8,8 @@
  * copied and promoted, which cost the server more than any other part of a run's answer (27k
  * of 293k instructions per `?wait` request, BENCHMARKS.md). Most ended runs are plain: nobody
  * asked for their log, they streamed nothing and started no child. Such a run is kept as
- * values in arrays (its id, input, result and error where they are, its times and status as
- * numbers: no object of its own), and its entry is made again when someone asks for it. Any other ended
+ * values in arrays made once (its id, input, result and error where they are, its times and
+ * status as numbers), and its entry is made again when someone asks for it. Any other ended
  * run is kept as its entry.
  *
  * One map holds live and kept runs alike (an entry, or a kept run's slot): a run that ends
@@ -26,35 +26,42 @@ const CODES = new Map(STATUSES.map((s, i) => [s, i]));
 const HAS_RESULT = 1;
 const PLAIN = 2;
 
-/**
- * The runs live here, and the last `capacity` that ended here (the oldest let go first). The
- * slots' arrays grow as runs end, up to `capacity` (which may be `Infinity`: every ended run).
- */
+/** The runs live here, and the last `capacity` that ended here (the oldest let go first). */
 export class KnownRuns {
   /** Run id → its entry while it is live here, or its slot once it has ended here and is kept. */
   readonly #runs = new Map<string, Entry | number>();
   #live = 0;
   readonly #capacity: number;
-  /** Each slot's run id (`undefined` when free); its length is the number of slots so far. */
-  readonly #ids: (string | undefined)[] = [];
+  /** Each slot's run id (`undefined` when free). */
+  readonly #ids: (string | undefined)[];
   /** A run kept as its entry (not plain, or made again since someone asked for it). */
-  readonly #entries: (Entry | undefined)[] = [];
-  readonly #served: (Served | undefined)[] = [];
-  readonly #inputs: (EventJSON | undefined)[] = [];
-  readonly #results: unknown[] = [];
-  readonly #errors: (RunInfo["error"] | undefined)[] = [];
-  readonly #parents: (string | undefined)[] = [];
-  /** Numbers only: V8 keeps them unboxed, as doubles (the times) and small integers. */
-  readonly #created: number[] = [];
-  readonly #updated: number[] = [];
-  readonly #status: number[] = [];
-  readonly #flags: number[] = [];
-  /** Once every slot is made: the slot the next run that ends goes to (the oldest kept run's). */
+  readonly #entries: (Entry | undefined)[];
+  readonly #served: (Served | undefined)[];
+  readonly #inputs: (EventJSON | undefined)[];
+  readonly #results: unknown[];
+  readonly #errors: (RunInfo["error"] | undefined)[];
+  readonly #parents: (string | undefined)[];
+  readonly #created: Float64Array;
+  readonly #updated: Float64Array;
+  readonly #status: Uint8Array;
+  readonly #flags: Uint8Array;
+  /** The slot the next run that ends goes to (the oldest kept run's). */
   #next = 0;
 
-  /** @param capacity ended runs kept: a whole number ≥ 0, or `Infinity`. */
+  /** @param capacity ended runs kept, a whole number ≥ 0: their slots are made at once (a first version that made them as runs ended counted 28k instructions more per run). */
   constructor(capacity: number) {
-    this.#capacity = capacity;
+    const n = (this.#capacity = Math.max(0, Math.floor(capacity)));
+    this.#ids = new Array<string | undefined>(n).fill(undefined);
+    this.#entries = new Array<Entry | undefined>(n).fill(undefined);
+    this.#served = new Array<Served | undefined>(n).fill(undefined);
+    this.#inputs = new Array<EventJSON | undefined>(n).fill(undefined);
+    this.#results = new Array<unknown>(n).fill(undefined);
+    this.#errors = new Array<RunInfo["error"] | undefined>(n).fill(undefined);
+    this.#parents = new Array<string | undefined>(n).fill(undefined);
+    this.#created = new Float64Array(n);
+    this.#updated = new Float64Array(n);
+    this.#status = new Uint8Array(n);
+    this.#flags = new Uint8Array(n);
   }
 
   /** Runs live here now. */
@@ -79,15 +86,10 @@ export class KnownRuns {
       this.#runs.delete(e.runId);
       return;
     }
-    const made = this.#ids.length;
-    let i = made;
-    if (made < this.#capacity) this.#grow();
-    else {
-      i = this.#next;
-      this.#next = (i + 1) % made;
-      const old = this.#ids[i];
-      if (old !== undefined) this.#runs.delete(old);
-    }
+    const i = this.#next;
+    this.#next = (i + 1) % this.#capacity;
+    const old = this.#ids[i];
+    if (old !== undefined) this.#runs.delete(old);
     this.#ids[i] = e.runId;
     this.#runs.set(e.runId, i);
     if (isPlain(e)) {
@@ -138,27 +140,11 @@ export class KnownRuns {
   /** Every run known: those live here, then the kept ones, oldest first (made again for the call when kept as values, not kept as those entries). */
   all(): Entry[] {
     const out = this.liveEntries();
-    const made = this.#ids.length;
-    for (let k = 0; k < made; k++) {
-      const i = (this.#next + k) % made;
+    for (let k = 0; k < this.#capacity; k++) {
+      const i = (this.#next + k) % this.#capacity;
       if (this.#ids[i] !== undefined) out.push(this.#entries[i] ?? this.#entryAt(i));
     }
     return out;
-  }
-
-  /** One more slot, at the end of every array. */
-  #grow(): void {
-    this.#ids.push(undefined);
-    this.#entries.push(undefined);
-    this.#served.push(undefined);
-    this.#inputs.push(undefined);
-    this.#results.push(undefined);
-    this.#errors.push(undefined);
-    this.#parents.push(undefined);
-    this.#created.push(0);
-    this.#updated.push(0);
-    this.#status.push(0);
-    this.#flags.push(0);
   }
 
   #entryAt(i: number): Entry {
