@@ -82,7 +82,7 @@ export class Entry {
     readonly served: Served,
     readonly createdAt: number,
     readonly input: EventJSON | undefined,
-    /** `undefined` for an entry of a run that has ended (see `KeptRuns`). */
+    /** `undefined` for an entry of a run that has ended (see `KnownRuns`). */
     handler: WorkflowHandler<unknown> | undefined,
     readonly parentRunId: string | undefined,
   ) {

@@ -8,19 +8,16 @@
  * copied and promoted, which cost the server more than any other part of a run's answer (27k
  * of 293k instructions per `?wait` request, BENCHMARKS.md). Most ended runs are plain: nobody
  * asked for their log, they streamed nothing and started no child. Such a run is kept as
- * values in arrays made once (its id, input, result and error where they are, its times and
- * status as numbers), and its entry is made again when someone asks for it. Any other ended
+ * values in arrays made once (its id, input, result, error and status where they are, its times
+ * and flags as numbers), and its entry is made again when someone asks for it. Any other ended
  * run is kept as its entry.
  *
  * One map holds live and kept runs alike (an entry, or a kept run's slot): a run that ends
  * changes its value in place, and the map's size stays near the kept count plus the live
  * ones, where a map of live runs only shrinks and grows again as load comes and goes.
  */
-import type { EventJSON, RunStatus } from "../index.js";
+import type { EventJSON } from "../index.js";
 import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
-
-const STATUSES: readonly (RunStatus | "detached")[] = ["completed", "failed", "cancelled", "timed_out", "detached", "running", "waiting"];
-const CODES = new Map(STATUSES.map((s, i) => [s, i]));
 
 /** Flags of a kept run's `#flags` byte. */
 const HAS_RESULT = 1;
@@ -43,14 +40,15 @@ export class KnownRuns {
   readonly #parents: (string | undefined)[];
   readonly #created: Float64Array;
   readonly #updated: Float64Array;
-  readonly #status: Uint8Array;
+  /** Each kept run's status (one of a few strings every run shares: nothing of its own). */
+  readonly #status: Entry["status"][];
   readonly #flags: Uint8Array;
   /** The slot the next run that ends goes to (the oldest kept run's). */
   #next = 0;
 
   /** @param capacity ended runs kept, a whole number ≥ 0: their slots are made at once (a first version that made them as runs ended counted 28k instructions more per run). */
   constructor(capacity: number) {
-    const n = (this.#capacity = Math.max(0, Math.floor(capacity)));
+    const n = (this.#capacity = capacity);
     this.#ids = new Array<string | undefined>(n).fill(undefined);
     this.#entries = new Array<Entry | undefined>(n).fill(undefined);
     this.#served = new Array<Served | undefined>(n).fill(undefined);
@@ -60,7 +58,7 @@ export class KnownRuns {
     this.#parents = new Array<string | undefined>(n).fill(undefined);
     this.#created = new Float64Array(n);
     this.#updated = new Float64Array(n);
-    this.#status = new Uint8Array(n);
+    this.#status = new Array<Entry["status"]>(n).fill("completed");
     this.#flags = new Uint8Array(n);
   }
 
@@ -101,7 +99,7 @@ export class KnownRuns {
       this.#parents[i] = e.parentRunId;
       this.#created[i] = e.createdAt;
       this.#updated[i] = e.updatedAt;
-      this.#status[i] = CODES.get(e.status) as number;
+      this.#status[i] = e.status;
       this.#flags[i] = (e.hasResult ? HAS_RESULT : 0) | (e.stop === PLAIN_STOP ? PLAIN : 0);
     } else {
       this.#clear(i);
@@ -150,7 +148,7 @@ export class KnownRuns {
   #entryAt(i: number): Entry {
     const e = new Entry(this.#ids[i] as string, this.#served[i] as Served, this.#created[i] as number, this.#inputs[i], undefined, this.#parents[i]);
     e.updatedAt = this.#updated[i] as number;
-    e.status = STATUSES[this.#status[i] as number] as Entry["status"];
+    e.status = this.#status[i] as Entry["status"];
     const flags = this.#flags[i] as number;
     e.hasResult = (flags & HAS_RESULT) !== 0;
     e.result = this.#results[i];

@@ -355,11 +355,6 @@ export class Runs {
     return this.#runs.live(runId)?.handler;
   }
 
-  /** The entry of a run live here now. */
-  #liveEntry(runId: string): Entry | undefined {
-    return this.#runs.live(runId);
-  }
-
   /** A run known to this process (live or ended recently). */
   entry(runId: string): Entry | undefined {
     const e = this.#runs.get(runId);
@@ -487,7 +482,7 @@ export class Runs {
       const page = await this.#storedPage(store, filter);
       if (page !== undefined) return page;
       const stored = await store.listRuns({ ...(filter.status ? { status: filter.status } : {}), ...(filter.workflow ? { workflow: filter.workflow.workflow } : {}) });
-      all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
+      all = stored.filter((r) => this.#byWorkflow.has(r.workflow)).map((r) => summary(this.#fromStored(r), this.#runs.live(r.runId)));
     } else {
       all = this.#runs.all()
         .filter((e) => !filter.workflow || e.served === filter.workflow)
@@ -532,7 +527,7 @@ export class Runs {
       const need = want - found.length;
       ask = Math.min(Math.max(need, found.length === 0 ? read * 2 : Math.ceil((need * read) / found.length)), Math.max(want, 1000));
     }
-    const runs = found.slice(0, filter.limit).map((r) => summary(this.#fromStored(r), this.#liveEntry(r.runId)));
+    const runs = found.slice(0, filter.limit).map((r) => summary(this.#fromStored(r), this.#runs.live(r.runId)));
     const last = runs[runs.length - 1];
     return { runs, next: found.length > filter.limit && last ? { createdAt: last.createdAt, runId: last.runId } : undefined };
   }
