@@ -3,8 +3,8 @@ import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { Context, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun } from "stepwise-ai";
 import { createServer } from "stepwise-ai/server";
-import { runInfoJSON } from "../../src/server/json.js";
-import type { RunInfo } from "../../src/server/entry.js";
+import { endedRunJSON, runInfoJSON } from "../../src/server/json.js";
+import { Entry, type RunInfo } from "../../src/server/entry.js";
 import { Asker, Broken, Greeter, Parent, Sub } from "./fixtures.js";
 
 const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
@@ -266,5 +266,30 @@ describe("runInfoJSON", () => {
   });
   it("answers a function result as JSON.stringify does: left out", () => {
     expect(JSON.parse(runInfoJSON({ ...base, result: () => 1 }))).not.toHaveProperty("result");
+  });
+  it("writes times as JSON.stringify does, digit for digit (whole milliseconds have a path of their own)", () => {
+    const times = [0, 1, -1, 999_999, 1e6, 1e6 + 1, 1_764_532_000_000, 1_764_532_000_001, 1_764_532_123_456.5, Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, -1_764_532_000_000, 0.1];
+    for (let i = 0; i < 2000; i++) times.push(Math.floor(Math.random() * 2 ** 53), Date.now() + i);
+    for (const t of times) {
+      // Each time twice over, so that the last one written is read back too.
+      for (const info of [{ ...base, createdAt: t, updatedAt: t }, { ...base, createdAt: t + 7, updatedAt: t }]) expect(runInfoJSON(info)).toBe(JSON.stringify(info));
+    }
+  });
+});
+
+describe("endedRunJSON", () => {
+  const served = { name: "w", workflow: "W", wf: undefined as never };
+  const ended = (runId: string) => {
+    const e = new Entry(runId, served, 1_764_532_000_000, { type: "StartEvent", data: { n: 1 } }, undefined, undefined);
+    e.status = "completed";
+    e.hasResult = true;
+    e.result = 42;
+    e.updatedAt = 1_764_532_000_042;
+    return e;
+  };
+  it.each(["3f2504e0-4f89-41d3-9a0c-0305e82c3301", "", "plain id ~!", 'quote " inside', "back\\slash", "tab\there", "\u0000nul", "del\u007f", "é accent", "line\u2028sep", "emoji 😀", "\ud800 lone"])("writes run id %j as JSON.stringify does", (runId) => {
+    const text = endedRunJSON(ended(runId));
+    expect(JSON.parse(text).runId).toBe(runId);
+    expect(text.startsWith(`{"runId":${JSON.stringify(runId)},`)).toBe(true);
   });
 });
