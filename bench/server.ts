@@ -10,6 +10,8 @@
  *   npm run bench:server -- --modes floor,engine,memory   only these servers (e.g. on a Node.js
  *                                            the SQLite addon was not built for)
  *   npm run bench:server -- --no-pin         servers and load generator on any CPU (see below)
+ *   npm run build && npm run bench:server -- --dist --count   instructions per run, counted by
+ *                                            valgrind after a warm-up (see below; ~3 min a server)
  *
  * Measurements:
  * - runs/s of a two-step workflow over HTTP at 100 connections (`POST /workflows/two/runs?wait=10`,
@@ -24,13 +26,20 @@
  *   its CPU with the load generator, and its figure is its own rather than how the scheduler
  *   placed the two (on two CPUs unpinned, the scheduler's choices move a server's runs/s by ±10%
  *   from one round to the next).
+ * - With --count, instead of the above: each server alone under valgrind (callgrind), first
+ *   `--count-warm` requests (default 80,000) uncounted, so that V8 has optimized what it will,
+ *   then `--count-runs` requests (default 10,000) counted: instructions per run, which do not
+ *   depend on how busy the machine is, as times do. `node --predictable` keeps the collector and
+ *   the compiler on the main thread, so every count is of the same work. Counted from the start
+ *   instead, the first thousands of requests are mostly V8 compiling (a third of all
+ *   instructions between the 2,000th and 6,000th request), which the servers share unevenly.
  * - 1,000 open SSE streams on one server: 1,000 runs waiting for an answer, each followed by one
  *   `GET /runs/:id/events` reader that has received the run's events so far; the server's memory
  *   (after GC) before and after the streams opened, per stream. The goal is ≤ 50 KB per stream.
  */
 import { execFileSync, fork, spawnSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -176,12 +185,21 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function start(mode: Mode): Promise<Server> {
+/** A command that starts node for a server (taskset, valgrind), its arguments, and node's own arguments under it. */
+interface Wrapper {
+  command: string;
+  args: string[];
+  nodeArgs: string[];
+}
+
+async function start(mode: Mode, under?: Wrapper): Promise<Server> {
   // With --dist the servers run the built package (what users run); else the sources through tsx,
   // whose keepNames wraps every named closure in a call that sets its name.
   const execArgv = ["--expose-gc", "--import", "tsx", ...(dist ? [] : ["--conditions=stepwise-source"])];
-  // Pinned: node started by taskset, which keeps the IPC channel's descriptor.
-  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], pin ? { execPath: "taskset", execArgv: ["-c", pin.server, process.execPath, ...execArgv], stdio: ["ignore", "inherit", "inherit", "ipc"] } : { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // Pinned: node started by taskset, which keeps the IPC channel's descriptor (as valgrind does).
+  const wrap = under ?? (pin ? { command: "taskset", args: ["-c", pin.server], nodeArgs: [] } : undefined);
+  const stdio = ["ignore", "inherit", "inherit", "ipc"] as const;
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", mode], wrap ? { execPath: wrap.command, execArgv: [...wrap.args, process.execPath, ...wrap.nodeArgs, ...execArgv], stdio: [...stdio] } : { execArgv, stdio: [...stdio] });
   const port = await new Promise<number>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`${mode} server exited with ${code}`)));
     proc.on("message", (m: { kind: string; port?: number }) => {
@@ -234,6 +252,63 @@ async function load(name: string, server: Server, path: string, seconds: number,
   return out;
 }
 
+/**
+ * With --count: each server alone under valgrind's callgrind, instrumentation off for `warm`
+ * requests, then on for `runs` requests; the instructions it counted over them, per run.
+ */
+async function countLoads(results: Record<string, unknown>, modes: (readonly [Mode, string])[]): Promise<void> {
+  for (const tool of ["valgrind", "callgrind_control"]) {
+    if (spawnSync(tool, ["--version"]).error) throw new Error(`--count needs ${tool} (Debian: apt-get install valgrind)`);
+  }
+  const warm = Number(option("--count-warm") ?? 80_000);
+  const runs = Number(option("--count-runs") ?? 10_000);
+  if (!(Number.isInteger(warm) && warm >= 0 && Number.isInteger(runs) && runs >= 100)) throw new Error("--count-warm must be a whole number ≥ 0 and --count-runs one ≥ 100");
+  const dir = mkdtempSync(join(tmpdir(), "stepwise-bench-count-"));
+  const counted: Record<string, number> = {};
+  try {
+    for (const [mode, path] of modes) {
+      const vg = { command: "valgrind", args: ["-q", "--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${join(dir, `${mode}.%p`)}`], nodeArgs: ["--predictable"] };
+      const server = await start(mode, vg);
+      const pid = String(server.proc.pid);
+      const control = (flag: string) => {
+        const r = spawnSync("callgrind_control", [flag, pid], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`callgrind_control ${flag} ${pid} failed: ${r.stderr || r.stdout}`);
+      };
+      try {
+        const t0 = Date.now();
+        await loadAmount(mode, server, path, warm);
+        control("--instr=on");
+        await loadAmount(mode, server, path, runs);
+        control("--dump");
+        control("--instr=off");
+        const file = readdirSync(dir).find((f) => f.startsWith(`${mode}.${pid}.`));
+        const text = file ? readFileSync(join(dir, file), "utf8") : "";
+        const total = /^(?:summary|totals): (\d+)/m.exec(text)?.[1];
+        if (!total) throw new Error(`${mode}: callgrind wrote no count (${file ?? "no file"} in ${dir})`);
+        const perRun = (counted[mode] = Math.round(Number(total) / runs));
+        console.log(`${mode.padEnd(7)} ${perRun.toLocaleString("en-US").padStart(9)} instructions per run  (${warm.toLocaleString("en-US")} warm-up requests, ${runs.toLocaleString("en-US")} counted; ${Math.round((Date.now() - t0) / 1000)} s)`);
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const floor = counted.floor!;
+  results.counted = { tool: "valgrind --tool=callgrind (Ir), node --predictable", warm, runs, instructionsPerRun: counted, ofFloor: Object.fromEntries(Object.entries(counted).map(([m, n]) => [m, Number((floor / n).toFixed(3))])) };
+  const line = Object.entries(counted)
+    .filter(([m]) => m !== "floor")
+    .map(([m, n]) => `${m} ${(floor / n).toFixed(2)}×`);
+  console.log(`the floor's instructions per run over each server's (its rate in runs per instruction): ${line.join(", ")}${counted.memory ? " (goal ≥ 0.7 in memory)" : ""}`);
+}
+
+/** `amount` requests at 100 connections, every answer checked; no time limit (valgrind is slow). */
+async function loadAmount(name: string, server: Server, path: string, amount: number): Promise<void> {
+  if (amount === 0) return;
+  const r = await autocannon({ url: server.url + path, method: "POST", body: JSON.stringify({ n: 20 }), headers: { "Content-Type": "application/json" }, connections: 100, amount, timeout: 600 });
+  if (r["2xx"] !== amount || r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r["2xx"]} of ${amount} runs answered 2xx (${r.non2xx} not, ${r.errors} errors)`);
+}
+
 /** `count` waiting runs, one SSE reader each; the server's memory before and after the readers opened. */
 async function streams(count: number) {
   const server = await start("streams");
@@ -284,7 +359,14 @@ async function main(): Promise<void> {
   // Every thread of this process (the load generator), not only the main one.
   if (pin) execFileSync("taskset", ["-apc", pin.load, String(process.pid)], { stdio: "ignore" });
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick, seconds, connections, code: dist ? "dist" : "src (tsx)", loadAverage: loadavg(), pinned: pin ?? null };
-  console.log(`servers run ${dist ? "the built package (dist/)" : "the sources through tsx"}; ${pin ? `servers on CPU ${pin.server}, the load generator on CPU ${pin.load}` : "not pinned"}; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  const placed = args.includes("--count") ? "each server alone under valgrind" : pin ? `servers on CPU ${pin.server}, the load generator on CPU ${pin.load}` : "not pinned";
+  console.log(`servers run ${dist ? "the built package (dist/)" : "the sources through tsx"}; ${placed}; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  if (args.includes("--count")) {
+    await countLoads(results, selectedModes());
+    const out = option("--json");
+    if (out) writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+    return;
+  }
   if (!args.includes("--streams-only")) await runLoads(results, seconds, connections);
   const s = await streams(quick ? 100 : 1000);
   if (s.streams !== (quick ? 100 : 1000)) throw new Error(`opened ${s.streams} streams`);
@@ -294,17 +376,22 @@ async function main(): Promise<void> {
   if (out) writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
 }
 
-/** The runs/s loads: the three servers in turn, `--rounds` times over. */
-async function runLoads(results: Record<string, unknown>, seconds: number, connections: number): Promise<void> {
-  // Each server runs in turn for `seconds`, `rounds` times over (the median round counts), so a
-  // busy machine's swings fall on all three alike.
-  const rounds = quick ? 1 : Number(option("--rounds") ?? 3);
+/** The servers `--modes` names (all without it), the floor first, each with the path it is loaded on. */
+function selectedModes(): (readonly [Mode, string])[] {
   const all = [["floor", "/run"], ["engine", "/run"], ["memory", "/workflows/two/runs?wait=10"], ["sqlite", "/workflows/two/runs?wait=10"]] as const;
   const only = option("--modes")?.split(",");
   const unknown = only?.filter((m) => !all.some(([mode]) => mode === m));
   if (unknown?.length) throw new Error(`--modes: no server ${unknown.join(", ")} (servers: ${all.map(([m]) => m).join(", ")})`);
   // The floor is what every ratio divides by: it always runs.
-  const modes = all.filter(([mode]) => mode === "floor" || only === undefined || only.includes(mode));
+  return all.filter(([mode]) => mode === "floor" || only === undefined || only.includes(mode));
+}
+
+/** The runs/s loads: the three servers in turn, `--rounds` times over. */
+async function runLoads(results: Record<string, unknown>, seconds: number, connections: number): Promise<void> {
+  // Each server runs in turn for `seconds`, `rounds` times over (the median round counts), so a
+  // busy machine's swings fall on all three alike.
+  const rounds = quick ? 1 : Number(option("--rounds") ?? 3);
+  const modes = selectedModes();
   const at = (mode: string) => modes.findIndex(([m]) => m === mode);
   const servers = await Promise.all(modes.map(([mode]) => start(mode)));
   const measured: Awaited<ReturnType<typeof load>>[][] = modes.map(() => []);
