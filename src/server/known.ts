@@ -5,8 +5,8 @@
  *
  * A run kept as its {@link Entry} survives the young generation's collections until it is let
  * go, 1,000 runs later by default: every run's entry, its two boxed times and its input are
- * copied and promoted, which cost the server more than any other part of a run's answer (27k
- * of 293k instructions per `?wait` request, BENCHMARKS.md). Most ended runs are plain: nobody
+ * copied and promoted (27k of 293k instructions per `?wait` request, counted from the server's
+ * start; BENCHMARKS.md, the tenth session). Most ended runs are plain: nobody
  * asked for their log, they streamed nothing and started no child. Such a run is kept as
  * values in arrays made once (its id, input, result, error and status where they are, its times
  * and flags as numbers), and its entry is made again when someone asks for it. Any other ended
@@ -46,7 +46,7 @@ export class KnownRuns {
   /** The slot the next run that ends goes to (the oldest kept run's). */
   #next = 0;
 
-  /** @param capacity ended runs kept, a whole number ≥ 0: their slots are made at once (a first version that made them as runs ended counted 28k instructions more per run). */
+  /** @param capacity ended runs kept, a whole number ≥ 0: their slots are made at once (growing them as runs end counts the same once warmed; BENCHMARKS.md, the eleventh session). */
   constructor(capacity: number) {
     const n = (this.#capacity = capacity);
     this.#ids = new Array<string | undefined>(n).fill(undefined);
