@@ -42,7 +42,7 @@ export interface ServerOptions {
   requestTimeout?: number;
   /** Seconds between heartbeats on an idle event stream (default 15). */
   heartbeat?: number;
-  /** Ended runs whose logs this process keeps in memory (default 1000, at most 100,000); older ones are read from the store. */
+  /** Ended runs whose logs this process keeps in memory (default 1000; `Infinity` keeps every one); older ones are read from the store. */
   keepFinishedRuns?: number;
   /** Events kept per run log (default 10,000; `Infinity` keeps every one); a reader asking for older ones gets a `gap` frame. */
   maxLogEvents?: number;
@@ -86,7 +86,7 @@ const STATUSES = new Set<RunStatus>(["running", "waiting", "completed", "failed"
 export function createServer(options: ServerOptions): StepwiseServer {
   const served = servedWorkflows(options.workflows, options.store);
   const report = options.onError ?? ((err: unknown) => console.error("stepwise server:", err));
-  const keepFinished = numberOption("keepFinishedRuns", options.keepFinishedRuns, 1000, { min: 0, max: 100_000, whole: true });
+  const keepFinished = numberOption("keepFinishedRuns", options.keepFinishedRuns, 1000, { min: 0, whole: true, infinite: "to keep every ended run" });
   const logLimit = numberOption("maxLogEvents", options.maxLogEvents, 10_000, { min: 1, whole: true, infinite: "to keep every event" });
   const runs = new Runs(served, { store: options.store, keepFinished, logLimit, report });
   const timeoutMs = numberOption("requestTimeout", options.requestTimeout, 30, { over: 0 }) * 1000;
@@ -307,14 +307,14 @@ export function servedByNode(app: object, alreadySent: Response): void {
 
 /**
  * A number option of `createServer`, `fallback` when not given; a RangeError naming it when it is
- * not a number ≥ `min` (or > `over`) and ≤ `max` (`whole`: an integer; `infinite`: Infinity allowed, and what it means).
+ * not a number ≥ `min` (or > `over`; `whole`: an integer; `infinite`: Infinity allowed, and what it means).
  */
-function numberOption(name: string, value: unknown, fallback: number, rule: { min?: number; over?: number; max?: number; whole?: boolean; infinite?: string }): number {
+function numberOption(name: string, value: unknown, fallback: number, rule: { min?: number; over?: number; whole?: boolean; infinite?: string }): number {
   if (value === undefined) return fallback;
-  const inRange = typeof value === "number" && (rule.over !== undefined ? value > rule.over : value >= (rule.min ?? 0)) && (rule.max === undefined || value <= rule.max);
+  const inRange = typeof value === "number" && (rule.over !== undefined ? value > rule.over : value >= (rule.min ?? 0));
   const ok = inRange && (value === Infinity ? rule.infinite !== undefined : Number.isFinite(value) && (!rule.whole || Number.isInteger(value)));
   if (!ok) {
-    const bound = (rule.over !== undefined ? `> ${rule.over}` : `≥ ${rule.min ?? 0}`) + (rule.max !== undefined ? ` and ≤ ${rule.max}` : "");
+    const bound = rule.over !== undefined ? `> ${rule.over}` : `≥ ${rule.min ?? 0}`;
     const what = `${rule.whole ? "a whole number" : "a number"} ${bound}${rule.infinite ? ` (or Infinity ${rule.infinite})` : ""}`;
     throw new RangeError(`createServer: ${name} must be ${what}; got ${typeof value === "number" ? String(value) : (JSON.stringify(value) ?? typeof value)}.`);
   }

@@ -8,7 +8,7 @@
  * copied and promoted (27k of 293k instructions per `?wait` request, counted from the server's
  * start; BENCHMARKS.md, the tenth session). Most ended runs are plain: nobody
  * asked for their log, they streamed nothing and started no child. Such a run is kept as
- * values in arrays made once (its id, input, result, error and status where they are, its times
+ * values in arrays (its id, input, result, error and status where they are, its times
  * and flags as numbers), and its entry is made again when someone asks for it. Any other ended
  * run is kept as its entry.
  *
@@ -23,43 +23,39 @@ import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from 
 const HAS_RESULT = 1;
 const PLAIN = 2;
 
-/** The runs live here, and the last `capacity` that ended here (the oldest let go first). */
+/**
+ * The runs live here, and the last `capacity` that ended here (the oldest let go first). The
+ * slots' arrays grow as runs end, up to `capacity` (which may be `Infinity`: every ended run).
+ */
 export class KnownRuns {
   /** Run id → its entry while it is live here, or its slot once it has ended here and is kept. */
   readonly #runs = new Map<string, Entry | number>();
   #live = 0;
   readonly #capacity: number;
-  /** Each slot's run id (`undefined` when free). */
-  readonly #ids: (string | undefined)[];
+  /** Each slot's run id (`undefined` when free); its length is the number of slots so far. */
+  readonly #ids: (string | undefined)[] = [];
   /** A run kept as its entry (not plain, or made again since someone asked for it). */
-  readonly #entries: (Entry | undefined)[];
-  readonly #served: (Served | undefined)[];
-  readonly #inputs: (EventJSON | undefined)[];
-  readonly #results: unknown[];
-  readonly #errors: (RunInfo["error"] | undefined)[];
-  readonly #parents: (string | undefined)[];
-  readonly #created: Float64Array;
-  readonly #updated: Float64Array;
+  readonly #entries: (Entry | undefined)[] = [];
+  readonly #served: (Served | undefined)[] = [];
+  readonly #inputs: (EventJSON | undefined)[] = [];
+  readonly #results: unknown[] = [];
+  readonly #errors: (RunInfo["error"] | undefined)[] = [];
+  readonly #parents: (string | undefined)[] = [];
+  /** Numbers only: V8 keeps them unboxed (the times as doubles, the flags as small integers). */
+  readonly #created: number[] = [];
+  readonly #updated: number[] = [];
   /** Each kept run's status (one of a few strings every run shares: nothing of its own). */
-  readonly #status: Entry["status"][];
-  readonly #flags: Uint8Array;
-  /** The slot the next run that ends goes to (the oldest kept run's). */
+  readonly #status: Entry["status"][] = [];
+  readonly #flags: number[] = [];
+  /** Once every slot is made: the slot the next run that ends goes to (the oldest kept run's). */
   #next = 0;
 
-  /** @param capacity ended runs kept, a whole number ≥ 0: their slots are made at once (growing them as runs end counts the same once warmed; BENCHMARKS.md, the eleventh session). */
+  /**
+   * @param capacity ended runs kept, a whole number ≥ 0 or `Infinity`. Slots are made as runs
+   * end: warmed, that counts the same as making them at once (BENCHMARKS.md, the eleventh session).
+   */
   constructor(capacity: number) {
-    const n = (this.#capacity = capacity);
-    this.#ids = new Array<string | undefined>(n).fill(undefined);
-    this.#entries = new Array<Entry | undefined>(n).fill(undefined);
-    this.#served = new Array<Served | undefined>(n).fill(undefined);
-    this.#inputs = new Array<EventJSON | undefined>(n).fill(undefined);
-    this.#results = new Array<unknown>(n).fill(undefined);
-    this.#errors = new Array<RunInfo["error"] | undefined>(n).fill(undefined);
-    this.#parents = new Array<string | undefined>(n).fill(undefined);
-    this.#created = new Float64Array(n);
-    this.#updated = new Float64Array(n);
-    this.#status = new Array<Entry["status"]>(n).fill("completed");
-    this.#flags = new Uint8Array(n);
+    this.#capacity = capacity;
   }
 
   /** Runs live here now. */
@@ -84,10 +80,15 @@ export class KnownRuns {
       this.#runs.delete(e.runId);
       return;
     }
-    const i = this.#next;
-    this.#next = (i + 1) % this.#capacity;
-    const old = this.#ids[i];
-    if (old !== undefined) this.#runs.delete(old);
+    const made = this.#ids.length;
+    let i = made;
+    if (made < this.#capacity) this.#grow();
+    else {
+      i = this.#next;
+      this.#next = (i + 1) % made;
+      const old = this.#ids[i];
+      if (old !== undefined) this.#runs.delete(old);
+    }
     this.#ids[i] = e.runId;
     this.#runs.set(e.runId, i);
     if (isPlain(e)) {
@@ -138,8 +139,9 @@ export class KnownRuns {
   /** Every run known: those live here, then the kept ones, oldest first (made again for the call when kept as values, not kept as those entries). */
   all(): Entry[] {
     const out = this.liveEntries();
-    for (let k = 0; k < this.#capacity; k++) {
-      const i = (this.#next + k) % this.#capacity;
+    const made = this.#ids.length;
+    for (let k = 0; k < made; k++) {
+      const i = (this.#next + k) % made;
       if (this.#ids[i] !== undefined) out.push(this.#entries[i] ?? this.#entryAt(i));
     }
     return out;
@@ -156,6 +158,21 @@ export class KnownRuns {
     e.stop = (flags & PLAIN) !== 0 ? PLAIN_STOP : undefined;
     e.done = ENDED;
     return e;
+  }
+
+  /** One more slot, at the end of every array (filled by the caller). */
+  #grow(): void {
+    this.#ids.push(undefined);
+    this.#entries.push(undefined);
+    this.#served.push(undefined);
+    this.#inputs.push(undefined);
+    this.#results.push(undefined);
+    this.#errors.push(undefined);
+    this.#parents.push(undefined);
+    this.#created.push(0);
+    this.#updated.push(0);
+    this.#status.push("completed");
+    this.#flags.push(0);
   }
 
   /** Slot `i` holds no run now (its run is live again). */

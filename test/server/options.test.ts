@@ -8,9 +8,8 @@ const make = (options: Record<string, unknown>) => createServer({ workflows: { g
 
 describe("createServer's number options", () => {
   it.each([
-    ["keepFinishedRuns", -1, /keepFinishedRuns must be a whole number ≥ 0 and ≤ 100000; got -1\./],
-    ["keepFinishedRuns", Number.POSITIVE_INFINITY, /keepFinishedRuns .*got Infinity/],
-    ["keepFinishedRuns", 100_001, /keepFinishedRuns .*got 100001/],
+    ["keepFinishedRuns", -1, /keepFinishedRuns must be a whole number ≥ 0 \(or Infinity to keep every ended run\); got -1\./],
+    ["keepFinishedRuns", Number.NEGATIVE_INFINITY, /keepFinishedRuns .*got -Infinity/],
     ["keepFinishedRuns", 1.5, /keepFinishedRuns must be a whole number ≥ 0.*got 1\.5/],
     ["keepFinishedRuns", Number.NaN, /keepFinishedRuns .*got NaN/],
     ["keepFinishedRuns", "10", /keepFinishedRuns .*got "10"/],
@@ -32,14 +31,26 @@ describe("createServer's number options", () => {
     expect((await app.request("/workflows/greeter/runs", post({ name: "Ada" }))).status).toBe(413);
   });
 
-  it("keepFinishedRuns at its largest and maxLogEvents: Infinity keep every ended run and event", async () => {
-    const app = make({ keepFinishedRuns: 100_000, maxLogEvents: Number.POSITIVE_INFINITY });
+  it("keepFinishedRuns and maxLogEvents: Infinity keep every ended run and event, past the default 1,000 runs", async () => {
+    const app = make({ keepFinishedRuns: Number.POSITIVE_INFINITY, maxLogEvents: Number.POSITIVE_INFINITY });
     const ids: string[] = [];
-    for (let i = 0; i < 30; i++) ids.push(((await (await app.request("/workflows/greeter/runs?wait=10", post({ name: `n${i}`, times: 3 }))).json()) as { runId: string }).runId);
+    for (let i = 0; i < 1100; i++) ids.push(((await (await app.request("/workflows/greeter/runs?wait=10", post({ name: `n${i}`, times: 3 }))).json()) as { runId: string }).runId);
     const statuses = await Promise.all(ids.map(async (id) => (await app.request(`/runs/${id}`)).status));
     expect(statuses).toEqual(ids.map(() => 200));
-    const listed = (await (await app.request("/runs?limit=100")).json()) as { runs: { runId: string }[] };
-    expect(listed.runs.map((r) => r.runId).sort()).toEqual([...ids].sort());
+    const listed: string[] = [];
+    for (let cursor: string | undefined, page = 0; page < 10; page++) {
+      const body = (await (await app.request(`/runs?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)).json()) as { runs: { runId: string }[]; nextCursor: string | null };
+      listed.push(...body.runs.map((r) => r.runId));
+      if ((cursor = body.nextCursor ?? undefined) === undefined) break;
+    }
+    expect(listed.sort()).toEqual([...ids].sort());
     expect(await (await app.request(`/runs/${ids[0]}/events`)).text()).toContain('"n":3');
+  });
+
+  it("a keepFinishedRuns far past what memory holds reserves nothing: slots are made as runs end", async () => {
+    const app = make({ keepFinishedRuns: 2 ** 40 });
+    const res = await app.request("/workflows/greeter/runs?wait=10", post({ name: "Ada" }));
+    const { runId } = (await res.json()) as { runId: string };
+    expect((await app.request(`/runs/${runId}`)).status).toBe(200);
   });
 });
