@@ -28,8 +28,11 @@
  *   from one round to the next).
  * - With --count, instead of the above: each server alone under valgrind (callgrind), first
  *   `--count-warm` requests (default 80,000) uncounted, so that V8 has optimized what it will,
- *   then `--count-runs` requests (default 10,000) counted: instructions per run, which do not
- *   depend on how busy the machine is, as times do. `node --predictable` keeps the collector and
+ *   then, from a collected heap, `--count-runs` requests (default 30,000) counted in three
+ *   windows, the median window's instructions per run reported (a full collection falls in one
+ *   window now and then: 97,967 to 114,918 for the floor's 10,000 in one session). Counts depend
+ *   much less on how busy the machine is than times, but not at all only on a quiet one: run
+ *   nothing else meanwhile. `node --predictable` keeps the collector and
  *   the compiler on the main thread, so every count is of the same work. Counted from the start
  *   instead, the first thousands of requests are mostly V8 compiling (a third of all
  *   instructions between the 2,000th and 6,000th request), which the servers share unevenly.
@@ -252,19 +255,24 @@ async function load(name: string, server: Server, path: string, seconds: number,
   return out;
 }
 
+/** The windows a --count is split into (the median counts). */
+const WINDOWS = 3;
+
 /**
  * With --count: each server alone under valgrind's callgrind, instrumentation off for `warm`
- * requests, then on for `runs` requests; the instructions it counted over them, per run.
+ * requests, then (after a full collection) on for `runs` requests in {@link WINDOWS} windows;
+ * the instructions per run of the median window.
  */
 async function countLoads(results: Record<string, unknown>, modes: (readonly [Mode, string])[]): Promise<void> {
   for (const tool of ["valgrind", "callgrind_control"]) {
     if (spawnSync(tool, ["--version"]).error) throw new Error(`--count needs ${tool} (Debian: apt-get install valgrind)`);
   }
   const warm = Number(option("--count-warm") ?? 80_000);
-  const runs = Number(option("--count-runs") ?? 10_000);
-  if (!(Number.isInteger(warm) && warm >= 0 && Number.isInteger(runs) && runs >= 100)) throw new Error("--count-warm must be a whole number ≥ 0 and --count-runs one ≥ 100");
+  const runs = Number(option("--count-runs") ?? 30_000);
+  if (!(Number.isInteger(warm) && warm >= 0 && Number.isInteger(runs) && runs >= 100 * WINDOWS)) throw new Error(`--count-warm must be a whole number ≥ 0 and --count-runs one ≥ ${100 * WINDOWS}`);
   const dir = mkdtempSync(join(tmpdir(), "stepwise-bench-count-"));
   const counted: Record<string, number> = {};
+  const windows: Record<string, number[]> = {};
   try {
     for (const [mode, path] of modes) {
       const vg = { command: "valgrind", args: ["-q", "--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${join(dir, `${mode}.%p`)}`], nodeArgs: ["--predictable"] };
@@ -277,16 +285,28 @@ async function countLoads(results: Record<string, unknown>, modes: (readonly [Mo
       try {
         const t0 = Date.now();
         await loadAmount(mode, server, path, warm);
+        // From a collected heap; then WINDOWS windows, each dumped (which zeroes the counters): the
+        // median window counts, so that one that a full collection fell in does not.
+        await server.memory();
+        const each = Math.floor(runs / WINDOWS);
+        const perWindow: number[] = [];
+        // Instrumentation stays on from the first window to the last: switched off and on between
+        // them, callgrind's dumps did not add up.
         control("--instr=on");
-        await loadAmount(mode, server, path, runs);
-        control("--dump");
+        for (let w = 0; w < WINDOWS; w++) {
+          await loadAmount(mode, server, path, each);
+          control("--dump");
+          const file = readdirSync(dir).find((f) => f.startsWith(`${mode}.${pid}.`) && f.endsWith(`.${w + 1}`));
+          const text = file ? readFileSync(join(dir, file), "utf8") : "";
+          const total = /^(?:summary|totals): (\d+)/m.exec(text)?.[1];
+          if (!total) throw new Error(`${mode}: callgrind wrote no count for window ${w + 1} (${file ?? "no file"} in ${dir})`);
+          perWindow.push(Math.round(Number(total) / each));
+        }
         control("--instr=off");
-        const file = readdirSync(dir).find((f) => f.startsWith(`${mode}.${pid}.`));
-        const text = file ? readFileSync(join(dir, file), "utf8") : "";
-        const total = /^(?:summary|totals): (\d+)/m.exec(text)?.[1];
-        if (!total) throw new Error(`${mode}: callgrind wrote no count (${file ?? "no file"} in ${dir})`);
-        const perRun = (counted[mode] = Math.round(Number(total) / runs));
-        console.log(`${mode.padEnd(7)} ${perRun.toLocaleString("en-US").padStart(9)} instructions per run  (${warm.toLocaleString("en-US")} warm-up requests, ${runs.toLocaleString("en-US")} counted; ${Math.round((Date.now() - t0) / 1000)} s)`);
+        const perRun = (counted[mode] = [...perWindow].sort((a, b) => a - b)[Math.floor(WINDOWS / 2)]!);
+        windows[mode] = perWindow;
+        const spread = perWindow.map((n) => n.toLocaleString("en-US")).join(", ");
+        console.log(`${mode.padEnd(7)} ${perRun.toLocaleString("en-US").padStart(9)} instructions per run, the median of ${WINDOWS} windows of ${each.toLocaleString("en-US")} (${spread}) after ${warm.toLocaleString("en-US")} warm-up requests; ${Math.round((Date.now() - t0) / 1000)} s`);
       } finally {
         await server.stop();
       }
@@ -295,7 +315,7 @@ async function countLoads(results: Record<string, unknown>, modes: (readonly [Mo
     rmSync(dir, { recursive: true, force: true });
   }
   const floor = counted.floor!;
-  results.counted = { tool: "valgrind --tool=callgrind (Ir), node --predictable", warm, runs, instructionsPerRun: counted, ofFloor: Object.fromEntries(Object.entries(counted).map(([m, n]) => [m, Number((floor / n).toFixed(3))])) };
+  results.counted = { tool: "valgrind --tool=callgrind (Ir), node --predictable", warm, runs, windows, instructionsPerRun: counted, ofFloor: Object.fromEntries(Object.entries(counted).map(([m, n]) => [m, Number((floor / n).toFixed(3))])) };
   const line = Object.entries(counted)
     .filter(([m]) => m !== "floor")
     .map(([m, n]) => `${m} ${(floor / n).toFixed(2)}×`);

@@ -196,7 +196,8 @@ export function createServer(options: ServerOptions): StepwiseServer {
       deadlines.wait(w, Math.min(wait, cap) * 1000);
       runs.onEnd(entry, w);
       if ((await w.ended) && entry.status !== "detached") {
-        if (entry.handler === undefined) return c.body(endedRunJSON(entry), 200, JSON_HEADERS);
+        // Started just now by `runs.start`: its id is a UUID the engine made.
+        if (entry.handler === undefined) return c.body(endedRunJSON(entry, true), 200, JSON_HEADERS);
         const info = runs.entryInfo(entry);
         return c.body(runInfoJSON(info instanceof Promise ? await info : info), 200, JSON_HEADERS);
       }

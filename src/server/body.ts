@@ -31,6 +31,8 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     // U+FFFD longer than itself but one, a 4-byte sequence cut after 3 bytes: a body of only such
     // cuts passes.)
     const text = await c.req.raw.text();
+    // Most bodies hold neither a U+FFFD nor anything like a `__proto__` key: one scan says so.
+    if (!SUSPECT.test(text)) return parse(text, true);
     if (text.includes("\uFFFD")) {
       const n = new TextEncoder().encode(text).byteLength;
       // A leading BOM (3 bytes) is dropped by the decoder.
@@ -81,11 +83,11 @@ function tooLarge(max: number): ServerError {
   return new ServerError("BODY_TOO_LARGE", `The request body is over the server's limit of ${max} bytes.`, { limit: max });
 }
 
-/** The body's JSON (`{}` when empty); 400 when it is not JSON or has a `__proto__` key. */
-function parse(text: string): unknown {
+/** The body's JSON (`{}` when empty); 400 when it is not JSON or has a `__proto__` key (`clean`: {@link SUSPECT} found none). */
+function parse(text: string, clean = false): unknown {
   if (text === "" || (text.charCodeAt(0) <= 32 && text.trim() === "")) return {};
   try {
-    return parseRefusingProto(text);
+    return parseRefusingProto(text, clean);
   } catch (err) {
     if (err instanceof ServerError) throw err;
     throw new ServerError("BAD_JSON", `The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}.`);
@@ -97,12 +99,12 @@ function parse(text: string): unknown {
  * written with escapes (`"\u005f_proto__"`), and arrays and objects nested more than
  * {@link MAX_DEPTH} deep; text that is not JSON throws as `JSON.parse` does.
  */
-export function parseRefusingProto(text: string): unknown {
+export function parseRefusingProto(text: string, clean = false): unknown {
   if (text.length > 2 * MAX_DEPTH && nestedTooDeep(text)) {
     throw new ServerError("BAD_JSON", `The body nests arrays and objects more than ${MAX_DEPTH} deep; flatten it.`, { maxDepth: MAX_DEPTH });
   }
   // The reviver (slow) only when the text could hold the key: written as it is, or with one of its letters escaped.
-  if (!text.includes("__proto__") && !PROTO_ESCAPE.test(text)) return JSON.parse(text) as unknown;
+  if (clean || !SUSPECT.test(text)) return JSON.parse(text) as unknown;
   return JSON.parse(text, (key, value: unknown) => {
     if (key === "__proto__") throw new ServerError("BAD_JSON", 'The body has a "__proto__" key, which is not allowed (it would set an object\'s prototype); rename it.');
     return value;
@@ -136,5 +138,10 @@ function nestedTooDeep(text: string): boolean {
   return false;
 }
 
-/** A `\u` escape of one of the letters of `__proto__` (`_`, `p`, `r`, `o`, `t`). */
-const PROTO_ESCAPE = /\\u00(?:5f|6f|7[024])/i;
+/**
+ * What a body needs a closer look for: a U+FFFD (a byte that was not UTF-8, perhaps), or a
+ * `__proto__` key, written as it is or with one of its letters (`_`, `p`, `r`, `o`, `t`) as a
+ * `\u` escape. One regular expression: counted, fewer instructions than `includes` for each and a
+ * second expression, for a small body and a large one alike.
+ */
+const SUSPECT = /\uFFFD|__proto__|\\u00(?:5f|6f|7[024])/i;

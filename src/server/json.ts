@@ -77,9 +77,11 @@ export const JSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": 
 /**
  * The JSON text of a run that ended in this process, straight from its entry: what
  * `runInfoJSON` gives for it (`Runs.info`), without the run's info object and its lists in between.
+ * `uuid`: the run's id is one the engine made (a UUID, as every run started here has), so it is
+ * quoted as it is, unchecked.
  */
-export function endedRunJSON(e: Entry): string {
-  let s = `{"runId":${idText(e.runId)},"workflow":${quoted(e.served.name)},"status":${quoted(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
+export function endedRunJSON(e: Entry, uuid = false): string {
+  let s = `{"runId":${uuid ? `"${e.runId}"` : idText(e.runId)},"workflow":${quoted(e.served.name)},"status":${quoted(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
   if (e.input) s += `,"input":${str(e.input)}`;
   if (e.hasResult && e.result !== undefined) {
     const result = str(e.result) as string | undefined;

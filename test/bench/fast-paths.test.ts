@@ -110,3 +110,22 @@ describe("run timeouts (one deadline list per clock and timeout)", () => {
     expect(clock.pending).toBe(2); // only the steps' own sleeps remain; no run timer is left armed
   });
 });
+
+describe("a run's start", () => {
+  it("makes no AsyncResource: it begins in a promise reaction, not through queueMicrotask (which wraps each callback in one)", async () => {
+    const { createHook } = await import("node:async_hooks");
+    const wf = new Workflow({ timeout: 10 }).addStep({ accepts: StartEvent, emits: StopEvent }, async function one() {
+      return new StopEvent({ result: 1 });
+    });
+    const types = new Map<string, number>();
+    const hook = createHook({ init: (_id, type) => void types.set(type, (types.get(type) ?? 0) + 1) }).enable();
+    try {
+      for (let i = 0; i < 10; i++) expect(await wf.run()).toBe(1);
+    } finally {
+      hook.disable();
+    }
+    expect(types.get("Microtask") ?? 0).toBe(0);
+    // The hook saw the runs' promises: it was on.
+    expect(types.get("PROMISE") ?? 0).toBeGreaterThan(10);
+  });
+});

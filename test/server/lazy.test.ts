@@ -292,4 +292,15 @@ describe("endedRunJSON", () => {
     expect(JSON.parse(text).runId).toBe(runId);
     expect(text.startsWith(`{"runId":${JSON.stringify(runId)},`)).toBe(true);
   });
+
+  it("quotes a run id unchecked only where the run was started by POST /workflows/:name/runs, whose ids are UUIDs the engine made", async () => {
+    const app = createServer({ workflows: { greeter: new Greeter() } });
+    for (let i = 0; i < 20; i++) {
+      const res = await app.request("/workflows/greeter/runs?wait=10", { method: "POST", body: JSON.stringify({ name: `n${i}` }), headers: { "Content-Type": "application/json" } });
+      const text = await res.text();
+      const { runId } = JSON.parse(text) as { runId: string };
+      expect(runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(text.startsWith(`{"runId":${JSON.stringify(runId)},`)).toBe(true);
+    }
+  });
 });
