@@ -28,9 +28,9 @@
  *   from one round to the next).
  * - With --count, instead of the above: each server alone under valgrind (callgrind), first
  *   `--count-warm` requests (default 80,000) uncounted, so that V8 has optimized what it will,
- *   then, from a collected heap, `--count-runs` requests (default 30,000) counted in three
- *   windows, the median window's instructions per run reported (a full collection falls in one
- *   window now and then: 97,967 to 114,918 for the floor's 10,000 in one session). Counts depend
+ *   then `--count-runs` requests (default 30,000) counted in five windows, the median window's
+ *   instructions per run reported, and the mean (a full collection falls in one window now and
+ *   then: 97,967 to 114,918 for the floor's 10,000 in one session). Counts depend
  *   much less on how busy the machine is than times, but not at all only on a quiet one: run
  *   nothing else meanwhile. `node --predictable` keeps the collector and
  *   the compiler on the main thread, so every count is of the same work. Counted from the start
@@ -256,12 +256,12 @@ async function load(name: string, server: Server, path: string, seconds: number,
 }
 
 /** The windows a --count is split into (the median counts). */
-const WINDOWS = 3;
+const WINDOWS = 5;
 
 /**
  * With --count: each server alone under valgrind's callgrind, instrumentation off for `warm`
- * requests, then (after a full collection) on for `runs` requests in {@link WINDOWS} windows;
- * the instructions per run of the median window.
+ * requests, then on for `runs` requests in {@link WINDOWS} windows; the instructions per run of
+ * the median window.
  */
 async function countLoads(results: Record<string, unknown>, modes: (readonly [Mode, string])[]): Promise<void> {
   for (const tool of ["valgrind", "callgrind_control"]) {
@@ -285,9 +285,9 @@ async function countLoads(results: Record<string, unknown>, modes: (readonly [Mo
       try {
         const t0 = Date.now();
         await loadAmount(mode, server, path, warm);
-        // From a collected heap; then WINDOWS windows, each dumped (which zeroes the counters): the
-        // median window counts, so that one that a full collection fell in does not.
-        await server.memory();
+        // WINDOWS windows, each dumped (which zeroes the counters): the median window counts, so
+        // that one a full collection fell in does not. (A collection forced before the first
+        // window made that window count three times the others: the code was compiled again.)
         const each = Math.floor(runs / WINDOWS);
         const perWindow: number[] = [];
         // Instrumentation stays on from the first window to the last: switched off and on between
@@ -305,8 +305,9 @@ async function countLoads(results: Record<string, unknown>, modes: (readonly [Mo
         control("--instr=off");
         const perRun = (counted[mode] = [...perWindow].sort((a, b) => a - b)[Math.floor(WINDOWS / 2)]!);
         windows[mode] = perWindow;
+        const mean = Math.round(perWindow.reduce((t, n) => t + n, 0) / WINDOWS);
         const spread = perWindow.map((n) => n.toLocaleString("en-US")).join(", ");
-        console.log(`${mode.padEnd(7)} ${perRun.toLocaleString("en-US").padStart(9)} instructions per run, the median of ${WINDOWS} windows of ${each.toLocaleString("en-US")} (${spread}) after ${warm.toLocaleString("en-US")} warm-up requests; ${Math.round((Date.now() - t0) / 1000)} s`);
+        console.log(`${mode.padEnd(7)} ${perRun.toLocaleString("en-US").padStart(9)} instructions per run, the median of ${WINDOWS} windows of ${each.toLocaleString("en-US")} (${spread}; mean ${mean.toLocaleString("en-US")}, full collections included) after ${warm.toLocaleString("en-US")} warm-up requests; ${Math.round((Date.now() - t0) / 1000)} s`);
       } finally {
         await server.stop();
       }
