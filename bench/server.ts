@@ -11,7 +11,7 @@
  *                                            the SQLite addon was not built for)
  *   npm run bench:server -- --no-pin         servers and load generator on any CPU (see below)
  *   npm run build && npm run bench:server -- --dist --count   instructions per run, counted by
- *                                            valgrind after a warm-up (see below; ~3 min a server)
+ *                                            valgrind after a warm-up (see below; ~2 min a server)
  *
  * Measurements:
  * - runs/s of a two-step workflow over HTTP at 100 connections (`POST /workflows/two/runs?wait=10`,
@@ -30,9 +30,9 @@
  *   `--count-warm` requests (default 80,000) uncounted, so that V8 has optimized what it will,
  *   then `--count-runs` requests (default 30,000) counted in five windows, the median window's
  *   instructions per run reported, and the mean (a full collection falls in one window now and
- *   then: 97,967 to 114,918 for the floor's 10,000 in one session). Counts depend
- *   much less on how busy the machine is than times, but not at all only on a quiet one: run
- *   nothing else meanwhile. `node --predictable` keeps the collector and
+ *   then: 97,967 to 114,918 for the floor's 10,000 in one session). Counts depend much less
+ *   than times on how busy the machine is, but they still move 2-15% when something else runs
+ *   meanwhile: count on a quiet machine. `node --predictable` keeps the collector and
  *   the compiler on the main thread, so every count is of the same work. Counted from the start
  *   instead, the first thousands of requests are mostly V8 compiling (a third of all
  *   instructions between the 2,000th and 6,000th request), which the servers share unevenly.

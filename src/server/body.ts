@@ -31,14 +31,15 @@ export async function readJson(c: Context, max: number): Promise<unknown> {
     // U+FFFD longer than itself but one, a 4-byte sequence cut after 3 bytes: a body of only such
     // cuts passes.)
     const text = await c.req.raw.text();
-    // Most bodies hold neither a U+FFFD nor anything like a `__proto__` key: one scan says so.
-    if (!SUSPECT.test(text)) return parse(text, true);
-    if (text.includes("\uFFFD")) {
+    // Most bodies hold neither a U+FFFD nor anything like a `__proto__` key: one scan says so,
+    // for both checks.
+    const suspect = SUSPECT.test(text);
+    if (suspect && text.includes("\uFFFD")) {
       const n = new TextEncoder().encode(text).byteLength;
       // A leading BOM (3 bytes) is dropped by the decoder.
       if (n !== Number(length) && n + 3 !== Number(length)) throw notUtf8();
     }
-    return parse(text);
+    return parse(text, !suspect);
   }
   const body = c.req.raw.body;
   if (!body) return {};

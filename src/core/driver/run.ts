@@ -1432,7 +1432,9 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
 const EMPTY: readonly Event[] = Object.freeze([]);
 
+/** What a run's first microtask hangs on (see `start`). */
 const RESOLVED = Promise.resolve();
+
 /** How long a timed-out durable run waits for its end to be committed before its handler rejects anyway. */
 const END_GRACE_MS = 1000;
 /** Nested synchronous step starts allowed before the next one waits for a microtask. */
