@@ -7,16 +7,96 @@ import type { Entry, RunInfo } from "./entry.js";
 
 const str = JSON.stringify;
 
-const texts = new Map<string, string>();
+const betweens = new Map<string, Map<string, string>>();
 
-/** The JSON text of a string from a small set (workflow names, statuses): made once each. */
-function quoted(v: string): string {
-  let t = texts.get(v);
+/** `,"workflow":<name>,"status":<status>,"createdAt":` for a workflow's name and a status: made once each. */
+function between(name: string, status: string): string {
+  let byStatus = betweens.get(name);
+  if (byStatus === undefined) {
+    byStatus = new Map();
+    if (betweens.size < 256) betweens.set(name, byStatus);
+  }
+  let t = byStatus.get(status);
+  if (t === undefined) byStatus.set(status, (t = `,"workflow":${str(name)},"status":${str(status)},"createdAt":`));
+  return t;
+}
+
+/** How many members a small object or array has at most, how deep small ones nest, and how long a short string is. */
+const SMALL = 16;
+const DEPTH = 3;
+const SHORT = 256;
+
+/** Object keys' JSON (`"key":`), or `null` for a key JSON escapes: keys repeat (the same few per event type). At most 1,024. */
+const keyTexts = new Map<string, string | null>();
+
+function keyText(k: string): string | null {
+  let t = keyTexts.get(k);
   if (t === undefined) {
-    t = str(v);
-    if (texts.size < 256) texts.set(v, t);
+    t = plain(k) ? `"${k}":` : null;
+    if (keyTexts.size < 1024) keyTexts.set(k, t);
   }
   return t;
+}
+
+/** Whether `s` is short and JSON writes it as it is between quotes (printable ASCII, no `"` or `\`). */
+function plain(s: string): boolean {
+  if (s.length > SHORT) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * `JSON.stringify(v)`. Written here when `v` is small and plain, as most runs' inputs and results
+ * are: a number, boolean, null or short plain string, or an object or array of at most
+ * {@link SMALL} such members (nested at most {@link DEPTH} deep) whose prototype is Object's,
+ * Array's or null and which has no `toJSON`. JSON.stringify counted ~4,300 instructions for an
+ * input as small as `{ type: "StartEvent", data: { n: 1 } }` (BENCHMARKS.md, the thirteenth
+ * session). Anything else goes to JSON.stringify, which reads an object's getters once more.
+ */
+export function jsonText(v: unknown): string | undefined {
+  return smallJSON(v, DEPTH) ?? str(v);
+}
+
+/** `v`'s JSON when it is small (see {@link jsonText}); else `undefined`. */
+function smallJSON(v: unknown, depth: number): string | undefined {
+  if (typeof v === "number") return Number.isFinite(v) ? String(v) : "null";
+  if (typeof v === "string") return plain(v) ? `"${v}"` : undefined;
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v !== "object" || depth === 0) return undefined;
+  if (v === null) return "null";
+  if (typeof (v as { toJSON?: unknown }).toJSON === "function") return undefined;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    if (a.length > SMALL) return undefined;
+    let s = "[";
+    for (let i = 0; i < a.length; i++) {
+      const m = a[i];
+      // JSON.stringify writes null for what it leaves out of an object.
+      const t = m === undefined || typeof m === "function" || typeof m === "symbol" ? "null" : smallJSON(m, depth - 1);
+      if (t === undefined) return undefined;
+      s = i === 0 ? `${s}${t}` : `${s},${t}`;
+    }
+    return `${s}]`;
+  }
+  // Another prototype may be a boxed primitive's (JSON.stringify unboxes those) or hold a toJSON.
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  let s = "{";
+  let n = 0;
+  for (const k in v) {
+    // A key inherited from Object.prototype (someone made one enumerable there) is not written.
+    if (++n > SMALL || !Object.hasOwn(v, k)) return undefined;
+    const m = (v as Record<string, unknown>)[k];
+    if (m === undefined || typeof m === "function" || typeof m === "symbol") continue;
+    const key = keyText(k);
+    const t = key === null ? undefined : smallJSON(m, depth - 1);
+    if (t === undefined) return undefined;
+    s = s.length === 1 ? `${s}${key}${t}` : `${s},${key}${t}`;
+  }
+  return `${s}}`;
 }
 
 /** Printable ASCII but `"` and `\`: what JSON writes as it is. */
@@ -57,10 +137,10 @@ function wholeText(n: number): string {
 /** The JSON text of `info`: what `JSON.stringify(info)` gives, with the fields in a fixed order. */
 export function runInfoJSON(info: RunInfo): string {
   let s = `{"runId":${str(info.runId)},"workflow":${str(info.workflow)},"status":${str(info.status)},"createdAt":${num(info.createdAt)},"updatedAt":${num(info.updatedAt)}`;
-  if (info.input !== undefined) s += `,"input":${str(info.input)}`;
+  if (info.input !== undefined) s += `,"input":${jsonText(info.input)}`;
   if (info.result !== undefined) {
     // A result JSON has no text for (a function, a symbol) is left out, as JSON.stringify does.
-    const result = str(info.result) as string | undefined;
+    const result = jsonText(info.result);
     if (result !== undefined) s += `,"result":${result}`;
   }
   if (info.error !== undefined) s += `,"error":${str(info.error)}`;
@@ -81,10 +161,10 @@ export const JSON_HEADERS: Readonly<Record<string, string>> = { "Content-Type": 
  * quoted as it is, unchecked.
  */
 export function endedRunJSON(e: Entry, uuid = false): string {
-  let s = `{"runId":${uuid ? `"${e.runId}"` : idText(e.runId)},"workflow":${quoted(e.served.name)},"status":${quoted(e.status)},"createdAt":${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
-  if (e.input) s += `,"input":${str(e.input)}`;
+  let s = `{"runId":${uuid ? `"${e.runId}"` : idText(e.runId)}${between(e.served.name, e.status)}${num(e.createdAt)},"updatedAt":${num(e.updatedAt)}`;
+  if (e.input) s += `,"input":${jsonText(e.input)}`;
   if (e.hasResult && e.result !== undefined) {
-    const result = str(e.result) as string | undefined;
+    const result = jsonText(e.result);
     if (result !== undefined) s += `,"result":${result}`;
   }
   if (e.error) s += `,"error":${str(e.error)}`;
