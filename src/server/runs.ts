@@ -342,7 +342,8 @@ export class Runs {
    */
   onEnd(entry: Entry, w: { done(): void }): void {
     if (entry.handler === undefined) w.done();
-    else (entry.waits ??= []).push(w);
+    else if (entry.waits === undefined) entry.waits = [w];
+    else entry.waits.push(w);
   }
 
   /** The class of an event type seen on a live stream here, if any. */

@@ -1424,9 +1424,10 @@ export class Run extends Deadline implements StepPort, RunControl, RunEffects<Sl
 
   /** Add an inspector to this run only (and to the child runs it starts from now on). */
   addInspector(fn: Inspector): void {
-    this.#inspectors = [...(this.#inspectors ?? []), fn];
+    // A list of one is made as a literal: spread, the first would grow an empty array.
+    this.#inspectors = this.#inspectors === null ? [fn] : [...this.#inspectors, fn];
     this.#replan();
-    this.#runInspectors = [...this.#runInspectors, fn];
+    this.#runInspectors = this.#runInspectors.length === 0 ? [fn] : [...this.#runInspectors, fn];
   }
 }
 
