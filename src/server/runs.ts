@@ -155,10 +155,39 @@ export class Runs {
       // Another process runs it: the event joins the run's inbox there, journaled exactly once by
       // its holder (issue 11.14); following it stays with the server that runs it.
       await store.deliver(runId, ev.toJSON());
+      void this.#watchInbox(s, runId, beforeContinue);
       return;
     }
     beforeContinue();
     await this.continueStored(s, stored, (wf) => wf.sendEvent(runId, ev));
+  }
+
+  /**
+   * After an event went into the inbox of a run another process held: until the inbox is empty
+   * (its holder took the event), look again now and then; if the holder let go meanwhile (it was
+   * suspending as the event went in) with the event still there, continue the run here, which
+   * takes its inbox. Without this, an answered event would wait in the inbox of a run nobody runs.
+   */
+  async #watchInbox(s: Served, runId: string, beforeContinue: () => void): Promise<void> {
+    const store = this.#opts.store as Store;
+    try {
+      for (let wait = 20; ; wait = Math.min(wait * 2, 1000)) {
+        await sleep(wait);
+        if (this.handler(runId) !== undefined) return;
+        const [stored, inbox] = await Promise.all([store.getRun(runId), store.readInbox(runId, 1)]);
+        if (stored === undefined || (stored.status !== "running" && stored.status !== "waiting") || inbox.length === 0) return;
+        if (stored.lease !== undefined && stored.lease.expiresAt > Date.now()) continue;
+        beforeContinue();
+        await this.continueStored(s, stored, (wf) => wf.resume(runId));
+        return;
+      }
+    } catch (err) {
+      // Taken by another process meanwhile (which takes the inbox too), ended meanwhile, or the
+      // server is closing: the event stays in the inbox for whoever continues the run. Anything
+      // else is reported.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code !== "RUN_LOCKED" && code !== "RUN_FINISHED" && !(err instanceof ServerError)) this.#opts.report(err);
+    }
   }
 
   /** Cancel run `runId`, live here or stored with no live process; resolves once it has ended. Throws RUN_NOT_FOUND, RUN_FINISHED, RUN_LOCKED. */
@@ -637,6 +666,11 @@ function isPlainStop(stop: Event): boolean {
 const resultOf = (stop: Event): unknown => (stop.constructor === StopEvent ? (stop as StopEvent).result : stop);
 
 /** Resolves in a later macrotask: every microtask queued before it (a log's catching up) has run. */
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    (setTimeout(resolve, ms) as { unref?: () => void }).unref?.();
+  });
+
 const nextMacrotask = () =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, 0);

@@ -81,6 +81,48 @@ describe("an event sent as the run is let go of", () => {
   });
 });
 
+describe("an event that goes into the inbox of a run whose holder is letting go of it", () => {
+  // The event reaches the store as the run is being suspended here, so it goes to the inbox of a
+  // run still held (its lease not yet released), and the holder lets go without taking it. Before
+  // the server watched such an inbox, some of these interleavings left the event in the inbox of
+  // a run nobody ran, answered 202 all the same (which ones moved with the body's reading).
+  const cases = Array.from({ length: 13 }, (_, ticks) => [["a body sent whole, the suspend", ticks] as const, ["a streamed body released", ticks] as const]).flat();
+  it.each(cases)("is taken: the run goes on here and completes (%s %i microtasks later)", async (how, ticks) => {
+    const store = new MemoryStore();
+    const errors: unknown[] = [];
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false, onError: (e) => errors.push(e) });
+    const { runId } = (await (await app.request("/workflows/asker/runs", { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } })).json()) as { runId: string };
+    await waitFor(async () => store.getRun(runId)?.status, (s) => s === "waiting");
+    const answer = JSON.stringify({ type: "Answer", data: { response: "late" } });
+    let sending: Promise<Response>;
+    if (how === "a body sent whole, the suspend") {
+      sending = Promise.resolve(app.request(`/runs/${runId}/events`, { method: "POST", body: answer, headers: { "Content-Type": "application/json" } }));
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+      await suspendRun(runId);
+    } else {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await gate;
+          controller.enqueue(new TextEncoder().encode(answer));
+          controller.close();
+        },
+      });
+      sending = Promise.resolve(app.request(`/runs/${runId}/events`, { method: "POST", body, headers: { "Content-Type": "application/json" }, duplex: "half" }));
+      const suspending = suspendRun(runId);
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+      release();
+      await suspending;
+    }
+    expect((await sending).status).toBe(202);
+    const done = await waitFor(async () => store.getRun(runId), (r) => r?.status === "completed");
+    expect(done?.result).toBe("you said late");
+    expect(store.readInbox(runId)).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+});
+
 describe("readers of runs held by another process", () => {
   it("do not read their run's journal again when some other run goes live here: only that run's readers do", async () => {
     class Counting extends MemoryStore {
