@@ -10,7 +10,7 @@ import { PAGE_HTML } from "./page.js";
 import { renderHtml } from "../draw/html.js";
 import { ServerError, httpExceptionOf, issueList, toErrorResponse } from "./errors.js";
 import type { Frame } from "./log.js";
-import { header, readJson } from "./body.js";
+import { bodyJSON, bodyText, header, readJson } from "./body.js";
 import { decimalParam, integerParam } from "./params.js";
 import { withTraceCarrier } from "../otel/auto.js";
 import { llamaIndexError, llamaIndexRoutes } from "./llamaindex.js";
@@ -173,7 +173,7 @@ export function createServer(options: ServerOptions): StepwiseServer {
   on("POST", "/workflows/:name/runs", routes.start, async (c) => {
     const s = workflowOf(c.req.param("name"));
     if (closing) throw new ServerError("SHUTTING_DOWN", "The server is shutting down and takes no new runs; retry on another instance.");
-    const body = await readJson(c, maxBody);
+    const body = bodyJSON(c, await bodyText(c, maxBody));
     let start;
     try {
       start = startEventOf(s, body);
