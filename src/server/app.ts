@@ -17,7 +17,7 @@ import { llamaIndexError, llamaIndexRoutes } from "./llamaindex.js";
 import { SSE_HEADERS, Ticker, followRun, respondStream } from "./follow.js";
 import { DeadlineSet, EndWait } from "./deadline.js";
 import { JSON_HEADERS, endedRunJSON, runInfoJSON } from "./json.js";
-import { Runs, servedWorkflows, startEventOf, type Cursor } from "./runs.js";
+import { Runs, servedWorkflows, sleep, startEventOf, type Cursor } from "./runs.js";
 import type { Served } from "./entry.js";
 
 /** What `createServer` takes. */
@@ -352,11 +352,6 @@ function ndjsonFrame(f: Frame): Record<string, unknown> {
   if (f.kind === "heartbeat") return { kind: "heartbeat" };
   return { kind: "end", ...f.end };
 }
-
-const sleep = (ms: number) =>
-  new Promise<void>((r) => {
-    setTimeout(r, ms).unref?.();
-  });
 
 /** Bearer auth with a constant-time comparison of the token against each allowed one. */
 function bearerAuth(tokens: string | readonly string[], open: ReadonlySet<string>): MiddlewareHandler {

@@ -666,14 +666,15 @@ function isPlainStop(stop: Event): boolean {
 const resultOf = (stop: Event): unknown => (stop.constructor === StopEvent ? (stop as StopEvent).result : stop);
 
 /** Resolves in a later macrotask: every microtask queued before it (a log's catching up) has run. */
-const sleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    (setTimeout(resolve, ms) as { unref?: () => void }).unref?.();
-  });
-
 const nextMacrotask = () =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, 0);
+  });
+
+/** Resolves after `ms`, on a timer that keeps no process alive. @internal */
+export const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref?.();
   });
 
 /** Where `GET /runs` goes on from. */
