@@ -1,7 +1,7 @@
 import { randomId } from "./ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Journal, type Durability } from "./durable/journal.js";
-import { createHeld, defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, markResuming, namedOwner, type LeaseOwner, type Leasing, type NewHold } from "./durable/lease.js";
+import { createHeld, defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, liveHandler, markResuming, namedOwner, resuming, type LeaseOwner, type Leasing, type NewHold } from "./durable/lease.js";
 import { beginResume, restreamEnded, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
 import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
@@ -148,13 +148,19 @@ export function startRun(spec: RunSpec, input: unknown, parent?: Parent, resume?
   if (resume) {
     // Sends and resumes of this run in this process join this resume until it is live.
     if (store) markResuming(store, resume.runId, { handler, events: resume.events });
-    beginResume(store, plan, run, handler, journal, resume, leasing(options, clock));
+    beginResume(store, plan, run, handler, journal, resume, leasing(options, clock), () => resumeRun(spec, resume.runId));
   } else {
     const place = admission?.enter(() => (run.status === "running" ? run.start(start) : leave?.()));
     leave = place?.leave;
     if (place === undefined || place.now) run.start(start);
   }
   return handler;
+}
+
+/** `wf.resume(runId)`: the handler of the run when it is live or being resumed here, else a resume of it from the store. */
+export function resumeRun(spec: RunSpec, runId: string): WorkflowHandler<unknown> {
+  const store = spec.options.store;
+  return liveHandler(store, runId) ?? resuming(store, runId)?.handler ?? startRun(spec, undefined, undefined, { runId, events: [] });
 }
 
 // One Leasing per workflow's options (and clock), shared by its runs: no object and no read of

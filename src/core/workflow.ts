@@ -7,7 +7,7 @@ import { Plan } from "./plan.js";
 import type { StateSchema } from "./state.js";
 import { Admission } from "./admission.js";
 import { reviveEvent } from "./records.js";
-import { startRun, type RunOptions, type RunSpec, type RunStartOptions } from "./start.js";
+import { resumeRun, startRun, type RunOptions, type RunSpec, type RunStartOptions } from "./start.js";
 import type { ResourceMap } from "./resource.js";
 import { decoratedOptions, defineStep, describeValue, type NoResources, type EventClasses, type ResultCheck, type StepDefinition, type StepHandler, type StepOptions } from "./step.js";
 
@@ -145,10 +145,7 @@ export class Workflow<TInput extends object = AnyInput, TResult = unknown, TStat
    * `RunLockedError` (another process runs it), `RunFinishedError`, `UnknownEventTypeError`…
    */
   resume(runId: string): WorkflowHandler<TResult> {
-    const store = internals(this).options.store;
-    const live = liveHandler(store, runId) ?? resuming(store, runId)?.handler;
-    if (live) return live as WorkflowHandler<TResult>;
-    return startRun(specOf(this), new StartEvent(), undefined, { runId, events: [] }) as WorkflowHandler<TResult>;
+    return resumeRun(specOf(this), runId) as WorkflowHandler<TResult>;
   }
 
   /**

@@ -349,7 +349,7 @@ export function checkSendable(ev: unknown, runId: string, workflow: string): voi
  * check it, take its lease, replay its journal, and start the run from there. Any problem
  * settles the handler with a clear error and leaves the journal as it was.
  */
-export function beginResume(store: Store | undefined, plan: Plan, run: Run, handler: WorkflowHandler<unknown>, journal: Journal | null, resuming: Resuming, leasing: Leasing): void {
+export function beginResume(store: Store | undefined, plan: Plan, run: Run, handler: WorkflowHandler<unknown>, journal: Journal | null, resuming: Resuming, leasing: Leasing, resumeHere: () => PromiseLike<unknown>): void {
   const { runId } = resuming;
   const ctx = { workflow: plan.workflow, runId };
   journal?.hold();
@@ -389,7 +389,7 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       } catch (deliverErr) {
         throw deliverErr instanceof RunFinishedError ? deliverErr : storeFailed(deliverErr, plan.workflow, runId);
       }
-      run.followRemote(followEnd(store, runId, plan.workflow, leasing.clock));
+      run.followRemote(followEnd(store, runId, plan.workflow, leasing.clock, resumeHere));
       return;
     }
     try {
@@ -441,8 +441,13 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
 /** How often a handler following a run in another process looks at its stored status. */
 const FOLLOW_POLL_MS = 200;
 
-/** Resolves with the result of `runId` once it completed in whichever process runs it; rejects if it ended otherwise. */
-async function followEnd(store: Store, runId: string, workflow: string, clock: Clock): Promise<unknown> {
+/**
+ * Resolves with the result of `runId` once it completed in whichever process runs it; rejects if
+ * it ended otherwise. Its holder may let go of it without taking the events delivered to its inbox
+ * (they went in as it was being suspended), or die: once nobody holds the run and its inbox is not
+ * empty, the run is continued here (`resumeHere`, which takes the inbox) and followed to its end.
+ */
+async function followEnd(store: Store, runId: string, workflow: string, clock: Clock, resumeHere: () => PromiseLike<unknown>): Promise<unknown> {
   for (;;) {
     const stored = await store.getRun(runId);
     if (stored === undefined) throw new RunNotFoundError(`Run "${runId}" is no longer in the store.`, { workflow, runId });
@@ -450,6 +455,14 @@ async function followEnd(store: Store, runId: string, workflow: string, clock: C
     if (!isLive(stored.status)) {
       const why = stored.error ? `: ${stored.error.message}` : "";
       throw new RunFinishedError(`Run "${runId}" of workflow "${workflow}" ended ${stored.status} in the process running it${why}`, stored.status, { workflow, runId });
+    }
+    if ((stored.lease === undefined || stored.lease.expiresAt <= clock.now()) && (await store.readInbox(runId, 1)).length > 0) {
+      try {
+        return await resumeHere();
+      } catch (err) {
+        // Taken by another process first (which takes the inbox too), or ended meanwhile: follow on.
+        if (!(err instanceof RunLockedError) && !(err instanceof RunFinishedError)) throw err;
+      }
     }
     await new Promise<void>((resolve) => clock.setTimeout(resolve, FOLLOW_POLL_MS));
   }

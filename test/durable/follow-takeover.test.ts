@@ -1,0 +1,154 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Context, Event, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun, type Store } from "../../src/index.js";
+import { SqliteStore } from "../../src/stores/sqlite.js";
+import { Pings, TOTAL } from "../fixtures/durable/inbox.js";
+import { tempDir } from "../stores/helpers.js";
+
+// wf.sendEvent(runId, ev) to a run another process holds puts the event in the run's inbox and
+// follows the run to its end. If that holder lets go of the run without taking the event (it was
+// suspending as the event went in) or dies, nobody would run it: the follower continues it.
+
+class Answer extends Event<{ text: string }> {}
+
+/** Waits for two answers, then completes with them joined. */
+class TwoAnswers extends Workflow {
+  @step({ accepts: StartEvent, emits: StopEvent, waitsFor: Answer })
+  async ask(_: StartEvent, ctx: Context) {
+    const a = await ctx.waitForEvent(Answer);
+    const b = await ctx.waitForEvent(Answer);
+    return new StopEvent({ result: [a.text, b.text].sort().join("+") });
+  }
+}
+
+async function until<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 2000; i++) {
+    const v = await read();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A run of `wf` waiting for answers, stored and released (no process holds it). */
+async function storedWaiting(wf: Workflow, store: Store): Promise<string> {
+  const h = wf.run({});
+  h.catch(() => {});
+  await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
+  await suspendRun(h);
+  return h.runId;
+}
+
+async function answersJournaled(store: Store, runId: string): Promise<string[]> {
+  return (await store.getJournal(runId)).flatMap((e) => (e.kind === "event" && e.event.type === "Answer" ? [(e.event.data as { text: string }).text] : []));
+}
+
+describe("wf.sendEvent to a run held by another process that lets go of it without taking the event", () => {
+  it("the follower continues the run once the lease is released: the handler resolves, the event is journaled once", async () => {
+    const store = new MemoryStore();
+    const wf = new TwoAnswers({ store, timeout: null });
+    const runId = await storedWaiting(wf, store);
+    // Another process holds it (as if it had resumed it and was now suspending it).
+    expect(store.acquireLease(runId, "other-process", 60_000, Date.now()).acquired).toBe(true);
+    const first = wf.sendEvent(runId, new Answer({ text: "a" }));
+    await until(() => store.readInbox(runId), (i) => i.length === 1, "the first answer in the inbox");
+    const second = wf.sendEvent(runId, new Answer({ text: "b" }));
+    await until(() => store.readInbox(runId), (i) => i.length === 2, "the second answer in the inbox");
+    let settled = false;
+    void Promise.allSettled([first, second]).then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false); // still held there: followed, not taken
+    store.releaseLease(runId, "other-process");
+    expect(await first).toBe("a+b");
+    expect(await second).toBe("a+b");
+    expect(store.readInbox(runId)).toEqual([]);
+    expect((await answersJournaled(store, runId)).sort()).toEqual(["a", "b"]);
+    expect(store.getRun(runId)).toMatchObject({ status: "completed", result: "a+b" });
+  });
+
+  it("the follower continues the run once the holder's lease expired (it died holding it)", async () => {
+    const store = new MemoryStore();
+    const wf = new TwoAnswers({ store, timeout: null });
+    const runId = await storedWaiting(wf, store);
+    expect(store.acquireLease(runId, "dead-process", 400, Date.now()).acquired).toBe(true);
+    const first = wf.sendEvent(runId, new Answer({ text: "x" }));
+    await until(() => store.readInbox(runId), (i) => i.length === 1, "the answer in the inbox");
+    const second = wf.sendEvent(runId, new Answer({ text: "y" }));
+    expect(await first).toBe("x+y");
+    expect(await second).toBe("x+y");
+    expect((await answersJournaled(store, runId)).sort()).toEqual(["x", "y"]);
+    expect(store.getRun(runId)?.lease).toBeUndefined();
+  });
+
+  it("a follower whose event the holder took does not continue the run when the holder lets go: it follows it to its end", async () => {
+    // Two stores on one SQLite file: two processes, as far as either knows.
+    const tmp = tempDir();
+    const path = join(tmp.dir, "runs.db");
+    const here = new SqliteStore(path);
+    const there = new SqliteStore(path);
+    try {
+      const runId = await storedWaiting(new TwoAnswers({ store: here, timeout: null }), here);
+      const holding = new TwoAnswers({ store: there, timeout: null, leaseOwner: "other-process" }).resume(runId);
+      holding.catch(() => {});
+      await until(() => here.getRun(runId), (r) => r?.lease?.owner.startsWith("other-process") === true, "the other process to hold the run");
+      const wf = new TwoAnswers({ store: here, timeout: null });
+      const first = wf.sendEvent(runId, new Answer({ text: "a" }));
+      let settled = false;
+      void first.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      // The holder takes the answer from the inbox, then lets go of the run.
+      await until(async () => (await answersJournaled(here, runId)).length, (n) => n === 1, "the holder to journal the answer");
+      await suspendRun(holding);
+      expect(here.readInbox(runId)).toEqual([]);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(settled).toBe(false);
+      expect(here.getRun(runId)?.lease).toBeUndefined(); // nobody took it over
+      // The second answer continues it here, as a stored run nobody holds.
+      expect(await wf.sendEvent(runId, new Answer({ text: "b" }))).toBe("a+b");
+      expect(await first).toBe("a+b");
+      expect((await answersJournaled(here, runId)).sort()).toEqual(["a", "b"]);
+    } finally {
+      here.close();
+      there.close();
+      tmp.remove();
+    }
+  });
+});
+
+describe("across processes", () => {
+  const cleanups: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it(`${TOTAL} senders in another process, the run held here and let go of with their events in its inbox: that process continues it`, async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, "runs.db");
+    const store = new SqliteStore(path);
+    cleanups.push(() => tmp.remove(), () => store.close());
+    const h = new Pings({ store, timeout: null }).run({});
+    h.catch(() => {});
+    await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
+    await suspendRun(h);
+    const runId = h.runId;
+    expect((await store.acquireLease(runId, "this-process", 60_000, Date.now())).acquired).toBe(true);
+    const root = join(import.meta.dirname, "../..");
+    const fixture = join(import.meta.dirname, "../fixtures/durable/inbox.ts");
+    const child = spawn(process.execPath, ["--import", "tsx", "--conditions=stepwise-source", fixture, "send", "sqlite", path, runId, "b", String(TOTAL)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    await until(() => store.readInbox(runId).length, (n) => n === TOTAL, `${TOTAL} pings in the inbox`);
+    await store.releaseLease(runId, "this-process");
+    expect(await exited, err).toBe(0);
+    const want = { b: Array.from({ length: TOTAL }, (_, i) => i) };
+    expect((JSON.parse(out) as { results: unknown[] }).results).toEqual(Array.from({ length: TOTAL }, () => ({ result: want })));
+    expect(store.readInbox(runId)).toEqual([]);
+    expect(store.getRun(runId)).toMatchObject({ status: "completed", result: want });
+  });
+});
