@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Context, Event, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun, type Store } from "../../src/index.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
-import { Pings, TOTAL } from "../fixtures/durable/inbox.js";
+import { Pings, sendMany, TOTAL } from "../fixtures/durable/inbox.js";
 import { tempDir } from "../stores/helpers.js";
 
 // wf.sendEvent(runId, ev) to a run another process holds puts the event in the run's inbox and
@@ -38,6 +38,10 @@ async function storedWaiting(wf: Workflow, store: Store): Promise<string> {
   await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
   await suspendRun(h);
   return h.runId;
+}
+
+async function pingsJournaled(store: Store, runId: string): Promise<string[]> {
+  return (await store.getJournal(runId)).flatMap((e) => (e.kind === "event" && e.event.type === "Ping" ? [`${(e.event.data as { from: string }).from}:${(e.event.data as { i: number }).i}`] : []));
 }
 
 async function answersJournaled(store: Store, runId: string): Promise<string[]> {
@@ -122,6 +126,68 @@ describe("across processes", () => {
   const cleanups: (() => unknown)[] = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  /** A run of Pings stored waiting, then held by another process (`inbox.ts hold`), which is stopped (SIGSTOP) before it takes anything. */
+  async function heldByStopped(): Promise<{ store: SqliteStore; runId: string; holder: ReturnType<typeof spawn>; signal: Promise<NodeJS.Signals | null>; leaseEnds: number }> {
+    const tmp = tempDir();
+    const path = join(tmp.dir, "runs.db");
+    const store = new SqliteStore(path);
+    cleanups.push(() => tmp.remove(), () => store.close());
+    const h = new Pings({ store, timeout: null }).run({});
+    h.catch(() => {});
+    await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
+    await suspendRun(h);
+    const runId = h.runId;
+    const root = join(import.meta.dirname, "../..");
+    const fixture = join(import.meta.dirname, "../fixtures/durable/inbox.ts");
+    const holder = spawn(process.execPath, ["--import", "tsx", "--conditions=stepwise-source", fixture, "hold", "sqlite", path, runId], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    const signal = new Promise<NodeJS.Signals | null>((r) => holder.on("exit", (_code, sig) => r(sig)));
+    cleanups.push(() => holder.kill("SIGKILL"));
+    let out = "";
+    holder.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    await until(() => out, (o) => o.includes("holding"), "the other process to hold the run");
+    holder.kill("SIGSTOP");
+    const leaseEnds = store.getRun(runId)!.lease!.expiresAt;
+    expect(leaseEnds).toBeGreaterThan(Date.now() + 10_000); // the default 30 s
+    return { store, runId, holder, signal, leaseEnds };
+  }
+
+  const want = { a: Array.from({ length: TOTAL }, (_, i) => i) };
+
+  it(`the process holding the run is stopped while ${TOTAL} senders here deliver to its inbox, then SIGKILLed: the senders take the run over (a dead holder on this host, long before its lease ends), every event journaled once`, async () => {
+    const { store, runId, holder, signal, leaseEnds } = await heldByStopped();
+    const sending = sendMany(store, runId, "a", TOTAL);
+    await until(() => store.readInbox(runId).length, (n) => n === TOTAL, `${TOTAL} pings in the inbox`);
+    holder.kill("SIGKILL");
+    expect(await signal).toBe("SIGKILL");
+    expect(await sending).toEqual(Array.from({ length: TOTAL }, () => ({ result: want })));
+    const journaled = await pingsJournaled(store, runId);
+    expect(journaled).toHaveLength(TOTAL);
+    expect(new Set(journaled).size).toBe(TOTAL);
+    expect(store.readInbox(runId)).toEqual([]);
+    expect(store.getRun(runId)).toMatchObject({ status: "completed", result: want });
+    expect(Date.now()).toBeLessThan(leaseEnds);
+  });
+
+  it(`the process holding the run is stopped for 2.5 s while ${TOTAL} senders here deliver to its inbox, then continued: the senders' tries to take the run over fail (it lives) and it takes its inbox itself, every event journaled once`, async () => {
+    const { store, runId, holder, signal } = await heldByStopped();
+    const sending = sendMany(store, runId, "a", TOTAL);
+    await until(() => store.readInbox(runId).length, (n) => n === TOTAL, `${TOTAL} pings in the inbox`);
+    // Longer than a follower waits for an event stuck in the inbox (1 s), shorter than the lease.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(store.getRun(runId)?.lease?.owner).not.toMatch(new RegExp(`:${process.pid}:`));
+    holder.kill("SIGCONT");
+    expect(await sending).toEqual(Array.from({ length: TOTAL }, () => ({ result: want })));
+    const journaled = await pingsJournaled(store, runId);
+    expect(journaled).toHaveLength(TOTAL);
+    expect(new Set(journaled).size).toBe(TOTAL);
+    expect(store.getRun(runId)).toMatchObject({ status: "completed", result: want });
+    // The holder ran the run to its end: every run_resumed in the journal is its own.
+    const owners = (await store.getJournal(runId)).flatMap((e) => (e.kind === "run_resumed" ? [e.owner] : []));
+    expect(owners).toHaveLength(1);
+    holder.kill("SIGKILL");
+    await signal;
   });
 
   it(`${TOTAL} senders in another process, the run held here and let go of with their events in its inbox: that process continues it`, async () => {

@@ -441,13 +441,21 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
 /** How often a handler following a run in another process looks at its stored status. */
 const FOLLOW_POLL_MS = 200;
 
+/** How long an event may sit first in the inbox of a run whose holder seems alive before a follower tries to take the run over. */
+const STUCK_INBOX_MS = 1000;
+
 /**
  * Resolves with the result of `runId` once it completed in whichever process runs it; rejects if
  * it ended otherwise. Its holder may let go of it without taking the events delivered to its inbox
  * (they went in as it was being suspended), or die: once nobody holds the run and its inbox is not
  * empty, the run is continued here (`resumeHere`, which takes the inbox) and followed to its end.
+ * An event left first in the inbox for {@link STUCK_INBOX_MS} while the lease is held also leads to
+ * a try: the lease is taken from a holder known to be gone (a dead process on this host), and
+ * otherwise the try fails with RUN_LOCKED and the run is followed on.
  */
 async function followEnd(store: Store, runId: string, workflow: string, clock: Clock, resumeHere: () => PromiseLike<unknown>): Promise<unknown> {
+  let first: number | undefined;
+  let since = 0;
   for (;;) {
     const stored = await store.getRun(runId);
     if (stored === undefined) throw new RunNotFoundError(`Run "${runId}" is no longer in the store.`, { workflow, runId });
@@ -456,13 +464,18 @@ async function followEnd(store: Store, runId: string, workflow: string, clock: C
       const why = stored.error ? `: ${stored.error.message}` : "";
       throw new RunFinishedError(`Run "${runId}" of workflow "${workflow}" ended ${stored.status} in the process running it${why}`, stored.status, { workflow, runId });
     }
-    if ((stored.lease === undefined || stored.lease.expiresAt <= clock.now()) && (await store.readInbox(runId, 1)).length > 0) {
+    const [next] = await store.readInbox(runId, 1);
+    const now = clock.now();
+    if (next !== undefined && next.id !== first) [first, since] = [next.id, now];
+    const free = stored.lease === undefined || stored.lease.expiresAt <= now;
+    if (next !== undefined && (free || now - since >= STUCK_INBOX_MS)) {
       try {
         return await resumeHere();
       } catch (err) {
-        // Taken by another process first (which takes the inbox too), or ended meanwhile: follow on.
+        // Taken by another process first (which takes the inbox too), held by a live one, or ended meanwhile: follow on.
         if (!(err instanceof RunLockedError) && !(err instanceof RunFinishedError)) throw err;
       }
+      since = clock.now();
     }
     await new Promise<void>((resolve) => clock.setTimeout(resolve, FOLLOW_POLL_MS));
   }
