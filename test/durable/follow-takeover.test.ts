@@ -145,7 +145,7 @@ describe("across processes", () => {
     const signal = new Promise<NodeJS.Signals | null>((r) => holder.on("exit", (_code, sig) => r(sig)));
     cleanups.push(() => holder.kill("SIGKILL"));
     let out = "";
-    holder.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    holder.stdout.on("data", (d: Buffer) => (out += d.toString()));
     await until(() => out, (o) => o.includes("holding"), "the other process to hold the run");
     holder.kill("SIGSTOP");
     const leaseEnds = store.getRun(runId)!.lease!.expiresAt;
@@ -184,7 +184,7 @@ describe("across processes", () => {
     expect(new Set(journaled).size).toBe(TOTAL);
     expect(store.getRun(runId)).toMatchObject({ status: "completed", result: want });
     // The holder ran the run to its end: every run_resumed in the journal is its own.
-    const owners = (await store.getJournal(runId)).flatMap((e) => (e.kind === "run_resumed" ? [e.owner] : []));
+    const owners = store.getJournal(runId).flatMap((e) => (e.kind === "run_resumed" ? [e.owner] : []));
     expect(owners).toHaveLength(1);
     holder.kill("SIGKILL");
     await signal;
