@@ -4,7 +4,7 @@ import { Journal, type Durability } from "./durable/journal.js";
 import { createHeld, defaultLeaseOwner, defaultLeaseTtlMs, holdNewRun, liveHandler, markResuming, namedOwner, resuming, type LeaseOwner, type Leasing, type NewHold } from "./durable/lease.js";
 import { beginResume, restreamEnded, storeFailed, type Resuming } from "./durable/resume.js";
 import { WorkflowCancelledError, WorkflowError, WorkflowRuntimeError, WorkflowValidationError } from "./errors.js";
-import { eventTypeName, isEvent, type Event, type EventClass } from "./events.js";
+import { eventTypeName, isEvent, StartEvent, type Event, type EventClass } from "./events.js";
 import { describeValue } from "./step.js";
 import { WorkflowHandler } from "./handler.js";
 import { globalInspectorList, verbosePrinter, type Inspector } from "./inspect.js";
@@ -259,9 +259,11 @@ function providedMap(list: readonly Provided[], workflow: string): Map<Resource,
 }
 
 function toStartEvent(plan: Plan, input: unknown, resuming: boolean): Event {
+  // A resume starts from the journal; its placeholder start event is never used (nor checked
+  // against the start class's schema, which it would fail).
+  if (resuming) return isEvent(input) ? input : new StartEvent();
   if (isEvent(input)) {
-    // A resume starts from the journal; its placeholder start event is never used.
-    if (resuming || input instanceof plan.startClass) return input;
+    if (input instanceof plan.startClass) return input;
     const want = eventTypeName(plan.startClass);
     throw new WorkflowError(
       `Workflow "${plan.workflow}" run() takes a ${want} (or an object of its fields), got a ${eventTypeName((input as Event).constructor as EventClass)}; ` +

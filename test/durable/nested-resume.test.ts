@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Context, Event, MemoryStore, StartEvent, step, StopEvent, Workflow, type Store } from "../../src/index.js";
+import { z } from "zod";
 import { roundTrip } from "../stores/conformance.js";
 
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -81,5 +82,38 @@ describe("resuming a parent re-attaches its child runs (issue 11.10)", () => {
     // The first child did not run again; the second re-ran only its step in flight.
     expect(gate.inA - before.inA).toBe(0);
     expect(gate.inB - before.inB).toBe(1);
+  });
+});
+
+describe("a child run whose StartEvent has a schema", () => {
+  it("is re-attached live when its parent resumes: the placeholder start event of a resume is not checked against the child's schema", async () => {
+    class ChildStart extends StartEvent.schema(z.object({ n: z.number() })) {}
+    const gate = { block: true, ran: 0 };
+    let current: Store = new MemoryStore();
+    class Child extends Workflow {
+      @step({ accepts: ChildStart, emits: StopEvent })
+      async only(ev: ChildStart) {
+        gate.ran++;
+        if (gate.block) await new Promise(() => {});
+        return new StopEvent({ result: ev.n * 10 });
+      }
+    }
+    class Parent extends Workflow {
+      @step({ accepts: StartEvent, emits: StopEvent, calls: [Child] })
+      async first(ev: StartEvent<{ x: number }>, ctx: Context) {
+        return new StopEvent({ result: await ctx.runWorkflow(new Child({ store: current, timeout: null }), { n: ev.x }) });
+      }
+    }
+    const original = current as MemoryStore;
+    const h = new Parent({ store: original, timeout: null }).run({ x: 4 });
+    h.catch(() => {});
+    await until(() => gate.ran === 1 && original.listRuns().some((r) => r.parentRunId === h.runId && original.getJournal(r.runId).some((e) => e.kind === "step_started")), "the child's step");
+    const copy = await crashCopy(original);
+    h.cancel();
+    gate.block = false;
+    current = copy;
+    expect(await new Parent({ store: copy, timeout: null }).resume(h.runId)).toBe(40);
+    expect(copy.listRuns().filter((r) => r.parentRunId === h.runId).map((r) => r.status)).toEqual(["completed"]);
+    expect(gate.ran).toBe(2);
   });
 });
