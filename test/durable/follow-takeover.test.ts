@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Context, Event, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun, type Store } from "../../src/index.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
-import { Pings, sendMany, TOTAL } from "../fixtures/durable/inbox.js";
+import { Ping, Pings, sendMany, TOTAL } from "../fixtures/durable/inbox.js";
 import { tempDir } from "../stores/helpers.js";
 
 // wf.sendEvent(runId, ev) to a run another process holds puts the event in the run's inbox and
@@ -119,6 +119,46 @@ describe("wf.sendEvent to a run held by another process that lets go of it witho
       there.close();
       tmp.remove();
     }
+  });
+});
+
+describe("many handlers following one run held elsewhere", () => {
+  it(`${TOTAL} sends share one follower: the store is read as often as for one, and every handler settles with the run`, async () => {
+    class Counting extends MemoryStore {
+      reads = 0;
+      override getRun(runId: string) {
+        this.reads++;
+        return super.getRun(runId);
+      }
+      override readInbox(runId: string, limit?: number) {
+        this.reads++;
+        return super.readInbox(runId, limit);
+      }
+    }
+    const store = new Counting();
+    const h = new Pings({ store, timeout: null }).run({});
+    h.catch(() => {});
+    await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
+    await suspendRun(h);
+    const runId = h.runId;
+    expect(store.acquireLease(runId, "other-process", 60_000, Date.now()).acquired).toBe(true);
+    // One at a time, each once the one before is in the inbox: sends made together join one resume
+    // (and one follower) anyway; these each follow the run on their own.
+    const wf = new Pings({ store, timeout: null });
+    const handlers: Promise<unknown>[] = [];
+    for (let i = 0; i < TOTAL; i++) {
+      handlers.push(wf.sendEvent(runId, new Ping({ from: "a", i })));
+      await until(() => store.readInbox(runId).length, (n) => n === i + 1, `ping ${i} in the inbox`);
+    }
+    const sending = Promise.all(handlers.map((p) => p.then((result) => ({ result }))));
+    const before = store.reads;
+    await new Promise((r) => setTimeout(r, 1000));
+    // One follower polls every 200 ms (its run, then its inbox): about 10 reads a second.
+    expect(store.reads - before).toBeLessThanOrEqual(16);
+    store.releaseLease(runId, "other-process");
+    const want = { a: Array.from({ length: TOTAL }, (_, i) => i) };
+    expect(await sending).toEqual(Array.from({ length: TOTAL }, () => ({ result: want })));
+    expect((await pingsJournaled(store, runId)).sort()).toEqual(Array.from({ length: TOTAL }, (_, i) => `a:${i}`).sort());
   });
 });
 

@@ -389,7 +389,7 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
       } catch (deliverErr) {
         throw deliverErr instanceof RunFinishedError ? deliverErr : storeFailed(deliverErr, plan.workflow, runId);
       }
-      run.followRemote(followEnd(store, runId, plan.workflow, leasing.clock, resumeHere));
+      run.followRemote(follow(store, runId, plan.workflow, leasing.clock, resumeHere));
       return;
     }
     try {
@@ -440,6 +440,24 @@ export function beginResume(store: Store | undefined, plan: Plan, run: Run, hand
 
 /** How often a handler following a run in another process looks at its stored status. */
 const FOLLOW_POLL_MS = 200;
+
+/** The runs held elsewhere that handlers of this process follow, per store: one follower each, whatever the number of handlers. */
+const FOLLOWED = new WeakMap<Store, Map<string, Promise<unknown>>>();
+
+/** {@link followEnd}, shared by every handler of this process that follows `runId` on `store`. */
+function follow(store: Store, runId: string, workflow: string, clock: Clock, resumeHere: () => PromiseLike<unknown>): Promise<unknown> {
+  let runs = FOLLOWED.get(store);
+  if (runs === undefined) FOLLOWED.set(store, (runs = new Map()));
+  const known = runs.get(runId);
+  if (known !== undefined) return known;
+  const followed = followEnd(store, runId, workflow, clock, resumeHere);
+  runs.set(runId, followed);
+  const done = () => {
+    if (runs.get(runId) === followed) runs.delete(runId);
+  };
+  followed.then(done, done);
+  return followed;
+}
 
 /** How long an event may sit first in the inbox of a run whose holder seems alive before a follower tries to take the run over. */
 const STUCK_INBOX_MS = 1000;
