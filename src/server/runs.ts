@@ -167,28 +167,58 @@ export class Runs {
    * (its holder took the event), look again now and then; if the holder let go meanwhile (it was
    * suspending as the event went in) with the event still there, continue the run here, which
    * takes its inbox. Without this, an answered event would wait in the inbox of a run nobody runs.
+   * An event left first in the inbox for {@link STUCK_INBOX_MS} while the lease is held also leads
+   * to a try: the lease is taken from a holder known to be gone (a dead process on this host), and
+   * a live holder refuses it (RUN_LOCKED). One watch per run, however many events are delivered
+   * to it meanwhile (`#watched` counts them, so that the watch never ends on an inbox it read
+   * before the last one went in).
    */
   async #watchInbox(s: Served, runId: string, beforeContinue: () => void): Promise<void> {
+    const deliveries = this.#watched.get(runId);
+    if (deliveries !== undefined) {
+      this.#watched.set(runId, deliveries + 1);
+      return;
+    }
+    this.#watched.set(runId, 0);
     const store = this.#opts.store as Store;
+    let first: number | undefined;
+    let since = 0;
     try {
       for (let wait = 20; ; wait = Math.min(wait * 2, 1000)) {
         await sleep(wait);
         if (this.handler(runId) !== undefined) return;
+        const seen = this.#watched.get(runId);
         const [stored, inbox] = await Promise.all([store.getRun(runId), store.readInbox(runId, 1)]);
-        if (stored === undefined || (stored.status !== "running" && stored.status !== "waiting") || inbox.length === 0) return;
-        if (stored.lease !== undefined && stored.lease.expiresAt > Date.now()) continue;
+        if (stored === undefined || (stored.status !== "running" && stored.status !== "waiting")) return;
+        const [next] = inbox;
+        if (next === undefined) {
+          if (this.#watched.get(runId) === seen) return;
+          continue;
+        }
+        const now = Date.now();
+        if (next.id !== first) [first, since] = [next.id, now];
+        if (stored.lease !== undefined && stored.lease.expiresAt > now && now - since < STUCK_INBOX_MS) continue;
         beforeContinue();
-        await this.continueStored(s, stored, (wf) => wf.resume(runId));
-        return;
+        try {
+          await this.continueStored(s, stored, (wf) => wf.resume(runId));
+          return;
+        } catch (err) {
+          // A live holder (or another process that took the run first, which takes the inbox too).
+          if ((err as { code?: unknown } | null)?.code !== "RUN_LOCKED") throw err;
+          since = Date.now();
+        }
       }
     } catch (err) {
-      // Taken by another process meanwhile (which takes the inbox too), ended meanwhile, or the
-      // server is closing: the event stays in the inbox for whoever continues the run. Anything
-      // else is reported.
+      // Ended meanwhile, or the server is closing: the event stays in the inbox for whoever
+      // continues the run. Anything else is reported.
       const code = (err as { code?: unknown } | null)?.code;
-      if (code !== "RUN_LOCKED" && code !== "RUN_FINISHED" && !(err instanceof ServerError)) this.#opts.report(err);
+      if (code !== "RUN_FINISHED" && !(err instanceof ServerError)) this.#opts.report(err);
+    } finally {
+      this.#watched.delete(runId);
     }
   }
+  /** Runs whose inbox is watched ({@link #watchInbox}) → events delivered to it since its watch began. */
+  readonly #watched = new Map<string, number>();
 
   /** Cancel run `runId`, live here or stored with no live process; resolves once it has ended. Throws RUN_NOT_FOUND, RUN_FINISHED, RUN_LOCKED. */
   async cancel(runId: string): Promise<void> {
@@ -672,6 +702,9 @@ const nextMacrotask = () =>
   });
 
 /** Resolves after `ms`, on a timer that keeps no process alive. @internal */
+/** How long an event may sit first in the inbox of a run whose holder seems alive before the server tries to continue the run itself. */
+const STUCK_INBOX_MS = 1000;
+
 export const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, ms).unref?.();

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore, suspendRun } from "stepwise-ai";
 import { createClient } from "stepwise-ai/client";
@@ -119,6 +121,71 @@ describe("an event that goes into the inbox of a run whose holder is letting go 
     const done = await waitFor(async () => store.getRun(runId), (r) => r?.status === "completed");
     expect(done?.result).toBe("you said late");
     expect(store.readInbox(runId)).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe("an event delivered to a run whose holder does not take it", () => {
+  const post = (body: unknown) => ({ method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+  async function until<T>(get: () => T | Promise<T>, ok: (v: T) => boolean): Promise<T> {
+    for (let i = 0; i < 2000; i++) {
+      const v = await get();
+      if (ok(v)) return v;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new Error("condition never held");
+  }
+  /** A run of Asker waiting for its answer, stored, its lease then taken by `owner` for a minute. */
+  async function heldBy(owner: string, store: MemoryStore, app: ReturnType<typeof createServer>): Promise<string> {
+    const { runId } = (await (await app.request("/workflows/asker/runs", post({}))).json()) as { runId: string };
+    await until(() => store.getRun(runId)?.status, (st) => st === "waiting");
+    await suspendRun(runId);
+    expect(store.acquireLease(runId, owner, 60_000, Date.now()).acquired).toBe(true);
+    return runId;
+  }
+
+  it("held by a dead process on this host: the server continues the run itself once the event sat in the inbox a second, long before the lease ends", async () => {
+    const store = new MemoryStore();
+    const errors: unknown[] = [];
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false, onError: (e) => errors.push(e) });
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    const runId = await heldBy(`${hostname()}:${dead}:0000beef`, store, app);
+    const t0 = Date.now();
+    expect((await app.request(`/runs/${runId}/events`, post({ type: "Answer", data: { response: "late" } }))).status).toBe(202);
+    const done = await until(() => store.getRun(runId), (r) => r?.status === "completed");
+    expect(done?.result).toBe("you said late");
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(store.readInbox(runId)).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("held by a live process: 20 events delivered make one watch of the inbox, whose tries to continue the run are refused quietly; once the holder lets go, the run goes on here", async () => {
+    class Counting extends MemoryStore {
+      reads = 0;
+      override getRun(runId: string) {
+        this.reads++;
+        return super.getRun(runId);
+      }
+      override readInbox(runId: string, limit?: number) {
+        this.reads++;
+        return super.readInbox(runId, limit);
+      }
+    }
+    const store = new Counting();
+    const errors: unknown[] = [];
+    const app = createServer({ workflows: { asker: Asker }, store, resume: false, onError: (e) => errors.push(e) });
+    // A holder on another host: alive as far as this one can tell.
+    const runId = await heldBy("elsewhere:1:0000beef", store, app);
+    for (let i = 0; i < 20; i++) expect((await app.request(`/runs/${runId}/events`, post({ type: "Answer", data: { response: `a${i}` } }))).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = store.reads;
+    await new Promise((r) => setTimeout(r, 2000));
+    // One watch: a look (the run, its inbox) a second at most, and a try (RUN_LOCKED) a second.
+    expect(store.reads - before).toBeLessThanOrEqual(12);
+    expect(store.getRun(runId)?.status).toBe("waiting");
+    store.releaseLease(runId, "elsewhere:1:0000beef");
+    const done = await until(() => store.getRun(runId), (r) => r?.status === "completed");
+    expect(done?.result).toBe("you said a0");
     expect(errors).toEqual([]);
   });
 });
