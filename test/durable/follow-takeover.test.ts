@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Context, Event, MemoryStore, StartEvent, StopEvent, Workflow, step, suspendRun, type Store } from "../../src/index.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
 import { Ping, Pings, sendMany, TOTAL } from "../fixtures/durable/inbox.js";
-import { tempDir } from "../stores/helpers.js";
+import { ReadCountingStore, tempDir } from "../stores/helpers.js";
 
 // wf.sendEvent(runId, ev) to a run another process holds puts the event in the run's inbox and
 // follows the run to its end. If that holder lets go of the run without taking the event (it was
@@ -48,15 +48,21 @@ async function answersJournaled(store: Store, runId: string): Promise<string[]> 
   return (await store.getJournal(runId)).flatMap((e) => (e.kind === "event" && e.event.type === "Answer" ? [(e.event.data as { text: string }).text] : []));
 }
 
+/** A TwoAnswers run stored waiting, its lease taken by `owner` for `ttlMs` (another process), and a first answer sent to it, in its inbox. */
+async function heldElsewhere(owner: string, ttlMs: number, text: string) {
+  const store = new MemoryStore();
+  const wf = new TwoAnswers({ store, timeout: null });
+  const runId = await storedWaiting(wf, store);
+  expect(store.acquireLease(runId, owner, ttlMs, Date.now()).acquired).toBe(true);
+  const first = wf.sendEvent(runId, new Answer({ text }));
+  await until(() => store.readInbox(runId), (i) => i.length === 1, "the first answer in the inbox");
+  return { store, wf, runId, first };
+}
+
 describe("wf.sendEvent to a run held by another process that lets go of it without taking the event", () => {
   it("the follower continues the run once the lease is released: the handler resolves, the event is journaled once", async () => {
-    const store = new MemoryStore();
-    const wf = new TwoAnswers({ store, timeout: null });
-    const runId = await storedWaiting(wf, store);
     // Another process holds it (as if it had resumed it and was now suspending it).
-    expect(store.acquireLease(runId, "other-process", 60_000, Date.now()).acquired).toBe(true);
-    const first = wf.sendEvent(runId, new Answer({ text: "a" }));
-    await until(() => store.readInbox(runId), (i) => i.length === 1, "the first answer in the inbox");
+    const { store, wf, runId, first } = await heldElsewhere("other-process", 60_000, "a");
     const second = wf.sendEvent(runId, new Answer({ text: "b" }));
     await until(() => store.readInbox(runId), (i) => i.length === 2, "the second answer in the inbox");
     let settled = false;
@@ -72,12 +78,7 @@ describe("wf.sendEvent to a run held by another process that lets go of it witho
   });
 
   it("the follower continues the run once the holder's lease expired (it died holding it)", async () => {
-    const store = new MemoryStore();
-    const wf = new TwoAnswers({ store, timeout: null });
-    const runId = await storedWaiting(wf, store);
-    expect(store.acquireLease(runId, "dead-process", 400, Date.now()).acquired).toBe(true);
-    const first = wf.sendEvent(runId, new Answer({ text: "x" }));
-    await until(() => store.readInbox(runId), (i) => i.length === 1, "the answer in the inbox");
+    const { store, wf, runId, first } = await heldElsewhere("dead-process", 400, "x");
     const second = wf.sendEvent(runId, new Answer({ text: "y" }));
     expect(await first).toBe("x+y");
     expect(await second).toBe("x+y");
@@ -124,18 +125,7 @@ describe("wf.sendEvent to a run held by another process that lets go of it witho
 
 describe("many handlers following one run held elsewhere", () => {
   it(`${TOTAL} sends share one follower: the store is read as often as for one, and every handler settles with the run`, async () => {
-    class Counting extends MemoryStore {
-      reads = 0;
-      override getRun(runId: string) {
-        this.reads++;
-        return super.getRun(runId);
-      }
-      override readInbox(runId: string, limit?: number) {
-        this.reads++;
-        return super.readInbox(runId, limit);
-      }
-    }
-    const store = new Counting();
+    const store = new ReadCountingStore();
     const h = new Pings({ store, timeout: null }).run({});
     h.catch(() => {});
     await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
@@ -168,17 +158,19 @@ describe("across processes", () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  /** A run of Pings stored waiting, then held by another process (`inbox.ts hold`), which is stopped (SIGSTOP) before it takes anything. */
-  async function heldByStopped(): Promise<{ store: SqliteStore; runId: string; holder: ReturnType<typeof spawn>; signal: Promise<NodeJS.Signals | null>; leaseEnds: number }> {
+  /** A SQLite file with a run of Pings stored waiting, released (no process holds it). */
+  async function pingsWaiting(): Promise<{ path: string; store: SqliteStore; runId: string }> {
     const tmp = tempDir();
     const path = join(tmp.dir, "runs.db");
     const store = new SqliteStore(path);
     cleanups.push(() => tmp.remove(), () => store.close());
-    const h = new Pings({ store, timeout: null }).run({});
-    h.catch(() => {});
-    await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
-    await suspendRun(h);
-    const runId = h.runId;
+    const runId = await storedWaiting(new Pings({ store, timeout: null }), store);
+    return { path, store, runId };
+  }
+
+  /** A run of Pings stored waiting, then held by another process (`inbox.ts hold`), which is stopped (SIGSTOP) before it takes anything. */
+  async function heldByStopped(): Promise<{ store: SqliteStore; runId: string; holder: ReturnType<typeof spawn>; signal: Promise<NodeJS.Signals | null>; leaseEnds: number }> {
+    const { path, store, runId } = await pingsWaiting();
     const root = join(import.meta.dirname, "../..");
     const fixture = join(import.meta.dirname, "../fixtures/durable/inbox.ts");
     const holder = spawn(process.execPath, ["--import", "tsx", "--conditions=stepwise-source", fixture, "hold", "sqlite", path, runId], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
@@ -231,15 +223,7 @@ describe("across processes", () => {
   });
 
   it(`${TOTAL} senders in another process, the run held here and let go of with their events in its inbox: that process continues it`, async () => {
-    const tmp = tempDir();
-    const path = join(tmp.dir, "runs.db");
-    const store = new SqliteStore(path);
-    cleanups.push(() => tmp.remove(), () => store.close());
-    const h = new Pings({ store, timeout: null }).run({});
-    h.catch(() => {});
-    await until(() => store.getRun(h.runId), (r) => r?.status === "waiting", "the run to wait");
-    await suspendRun(h);
-    const runId = h.runId;
+    const { path, store, runId } = await pingsWaiting();
     expect((await store.acquireLease(runId, "this-process", 60_000, Date.now())).acquired).toBe(true);
     const root = join(import.meta.dirname, "../..");
     const fixture = join(import.meta.dirname, "../fixtures/durable/inbox.ts");

@@ -7,6 +7,7 @@ import { createServer, serve, type RunningServer } from "stepwise-ai/server";
 import { Asker } from "./fixtures.js";
 import { sse } from "./sse.js";
 import { waitFor } from "./wait.js";
+import { ReadCountingStore } from "../stores/helpers.js";
 
 const open: RunningServer[] = [];
 afterEach(async () => {
@@ -160,18 +161,7 @@ describe("an event delivered to a run whose holder does not take it", () => {
   });
 
   it("held by a live process: 20 events delivered make one watch of the inbox, whose tries to continue the run are refused quietly; once the holder lets go, the run goes on here", async () => {
-    class Counting extends MemoryStore {
-      reads = 0;
-      override getRun(runId: string) {
-        this.reads++;
-        return super.getRun(runId);
-      }
-      override readInbox(runId: string, limit?: number) {
-        this.reads++;
-        return super.readInbox(runId, limit);
-      }
-    }
-    const store = new Counting();
+    const store = new ReadCountingStore();
     const errors: unknown[] = [];
     const app = createServer({ workflows: { asker: Asker }, store, resume: false, onError: (e) => errors.push(e) });
     // A holder on another host: alive as far as this one can tell.

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { MemoryStore } from "stepwise-ai";
 
 /** The machine's PostgreSQL (override with STEPWISE_TEST_PG). */
 export const PG_URL = process.env.STEPWISE_TEST_PG ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -110,4 +111,17 @@ export function recordListings(pool: pg.Pool): { query: (text: string, values?: 
     return { read: walk(plan.rows[0]!["QUERY PLAN"][0].Plan), nodes };
   };
   return { query: (text, values) => query(text, values), lastPlan };
+}
+
+/** A MemoryStore that counts the reads a follower or a watcher makes: `getRun` and `readInbox`. */
+export class ReadCountingStore extends MemoryStore {
+  reads = 0;
+  override getRun(runId: string) {
+    this.reads++;
+    return super.getRun(runId);
+  }
+  override readInbox(runId: string, limit?: number) {
+    this.reads++;
+    return super.readInbox(runId, limit);
+  }
 }
