@@ -447,7 +447,7 @@ const FOLLOWED = new WeakMap<Store, Map<string, Promise<unknown>>>();
 /** {@link followEnd}, shared by every handler of this process that follows `runId` on `store`. */
 function follow(store: Store, runId: string, workflow: string, clock: Clock, resumeHere: () => PromiseLike<unknown>): Promise<unknown> {
   let runs = FOLLOWED.get(store);
-  if (runs === undefined) FOLLOWED.set(store, (runs = new Map()));
+  if (runs === undefined) FOLLOWED.set(store, (runs = new Map<string, Promise<unknown>>()));
   const known = runs.get(runId);
   if (known !== undefined) return known;
   const followed = followEnd(store, runId, workflow, clock, resumeHere);
