@@ -21,6 +21,7 @@ import {
   type WorkflowHandler,
 } from "../index.js";
 import { compareRuns } from "../core/store.js";
+import { STUCK_INBOX_MS } from "../core/durable/resume.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
 import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
@@ -702,9 +703,6 @@ const nextMacrotask = () =>
   });
 
 /** Resolves after `ms`, on a timer that keeps no process alive. @internal */
-/** How long an event may sit first in the inbox of a run whose holder seems alive before the server tries to continue the run itself. */
-const STUCK_INBOX_MS = 1000;
-
 export const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, ms).unref?.();

@@ -459,8 +459,12 @@ function follow(store: Store, runId: string, workflow: string, clock: Clock, res
   return followed;
 }
 
-/** How long an event may sit first in the inbox of a run whose holder seems alive before a follower tries to take the run over. */
-const STUCK_INBOX_MS = 1000;
+/**
+ * How long an event may sit first in the inbox of a run whose holder seems alive before a
+ * follower (a handler here, the server's watch of an inbox it delivered into) tries to take the
+ * run over: longer than a live holder takes to drain its inbox (its poll is 250 ms).
+ */
+export const STUCK_INBOX_MS = 1000;
 
 /**
  * Resolves with the result of `runId` once it completed in whichever process runs it; rejects if
