@@ -21,7 +21,7 @@ import {
   type WorkflowHandler,
 } from "../index.js";
 import { compareRuns } from "../core/store.js";
-import { STUCK_INBOX_MS } from "../core/durable/resume.js";
+import { InboxWatch } from "../core/durable/resume.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
 import { ENDED, Entry, NO_PROMPTS, PLAIN_STOP, type RunInfo, type Served } from "./entry.js";
@@ -168,9 +168,8 @@ export class Runs {
    * (its holder took the event), look again now and then; if the holder let go meanwhile (it was
    * suspending as the event went in) with the event still there, continue the run here, which
    * takes its inbox. Without this, an answered event would wait in the inbox of a run nobody runs.
-   * An event left first in the inbox for {@link STUCK_INBOX_MS} while the lease is held also leads
-   * to a try: the lease is taken from a holder known to be gone (a dead process on this host), and
-   * a live holder refuses it (RUN_LOCKED). One watch per run, however many events are delivered
+   * An event stuck first in the inbox of a held run also leads to a try ({@link InboxWatch}, the
+   * rule handlers following a run use too). One watch per run, however many events are delivered
    * to it meanwhile (`#watched` counts them, so that the watch never ends on an inbox it read
    * before the last one went in).
    */
@@ -182,8 +181,7 @@ export class Runs {
     }
     this.#watched.set(runId, 0);
     const store = this.#opts.store as Store;
-    let first: number | undefined;
-    let since = 0;
+    const watch = new InboxWatch();
     try {
       for (let wait = 20; ; wait = Math.min(wait * 2, 1000)) {
         await sleep(wait);
@@ -191,14 +189,11 @@ export class Runs {
         const seen = this.#watched.get(runId);
         const [stored, inbox] = await Promise.all([store.getRun(runId), store.readInbox(runId, 1)]);
         if (stored === undefined || (stored.status !== "running" && stored.status !== "waiting")) return;
-        const [next] = inbox;
-        if (next === undefined) {
+        if (inbox.length === 0) {
           if (this.#watched.get(runId) === seen) return;
           continue;
         }
-        const now = Date.now();
-        if (next.id !== first) [first, since] = [next.id, now];
-        if (stored.lease !== undefined && stored.lease.expiresAt > now && now - since < STUCK_INBOX_MS) continue;
+        if (!watch.due(stored, inbox[0], Date.now())) continue;
         beforeContinue();
         try {
           await this.continueStored(s, stored, (wf) => wf.resume(runId));
@@ -206,7 +201,7 @@ export class Runs {
         } catch (err) {
           // A live holder (or another process that took the run first, which takes the inbox too).
           if ((err as { code?: unknown } | null)?.code !== "RUN_LOCKED") throw err;
-          since = Date.now();
+          watch.refused(Date.now());
         }
       }
     } catch (err) {

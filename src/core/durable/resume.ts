@@ -24,7 +24,7 @@ import { CollectBuffer, collectKeyParts, normalCollectKey } from "../machine/col
 import { errorJSON, reviveEvent, reviveStreamed } from "../records.js";
 import { journaledOrigin, ownOrigin, type Run } from "../driver/run.js";
 import type { StreamWriter } from "../context.js";
-import { isLive, JOURNAL_FORMAT, type JournalEntry, type Store, type StoredRun } from "../store.js";
+import { isLive, JOURNAL_FORMAT, type InboxItem, type JournalEntry, type Store, type StoredRun } from "../store.js";
 
 export type { Restored };
 
@@ -461,23 +461,43 @@ function follow(store: Store, runId: string, workflow: string, clock: Clock, res
 
 /**
  * How long an event may sit first in the inbox of a run whose holder seems alive before a
- * follower (a handler here, the server's watch of an inbox it delivered into) tries to take the
- * run over: longer than a live holder takes to drain its inbox (its poll is 250 ms).
+ * follower tries to take the run over: longer than a live holder takes to drain its inbox (its
+ * poll is 250 ms).
  */
-export const STUCK_INBOX_MS = 1000;
+const STUCK_INBOX_MS = 1000;
+
+/**
+ * When a follower of a run held elsewhere (a handler here, the server's watch of an inbox it
+ * delivered into) should try to continue the run itself: there is an event in its inbox, and
+ * nobody holds the run, or that event has sat first in the inbox for {@link STUCK_INBOX_MS}. The
+ * try takes the lease from a holder known to be gone (a dead process on this host); a live holder
+ * refuses it (RUN_LOCKED), and {@link refused} starts the wait again.
+ */
+export class InboxWatch {
+  #first: number | undefined;
+  #since = 0;
+
+  /** Whether to try now, given the run and the first item of its inbox as just read. */
+  due(stored: StoredRun, next: InboxItem | undefined, now: number): boolean {
+    if (next === undefined) return false;
+    if (next.id !== this.#first) [this.#first, this.#since] = [next.id, now];
+    return stored.lease === undefined || stored.lease.expiresAt <= now || now - this.#since >= STUCK_INBOX_MS;
+  }
+
+  /** The try was refused at `now`: the holder lives. */
+  refused(now: number): void {
+    this.#since = now;
+  }
+}
 
 /**
  * Resolves with the result of `runId` once it completed in whichever process runs it; rejects if
  * it ended otherwise. Its holder may let go of it without taking the events delivered to its inbox
- * (they went in as it was being suspended), or die: once nobody holds the run and its inbox is not
- * empty, the run is continued here (`resumeHere`, which takes the inbox) and followed to its end.
- * An event left first in the inbox for {@link STUCK_INBOX_MS} while the lease is held also leads to
- * a try: the lease is taken from a holder known to be gone (a dead process on this host), and
- * otherwise the try fails with RUN_LOCKED and the run is followed on.
+ * (they went in as it was being suspended), or die: then the run is continued here (`resumeHere`,
+ * which takes the inbox) and followed to its end (when: {@link InboxWatch}).
  */
 async function followEnd(store: Store, runId: string, workflow: string, clock: Clock, resumeHere: () => PromiseLike<unknown>): Promise<unknown> {
-  let first: number | undefined;
-  let since = 0;
+  const watch = new InboxWatch();
   for (;;) {
     const stored = await store.getRun(runId);
     if (stored === undefined) throw new RunNotFoundError(`Run "${runId}" is no longer in the store.`, { workflow, runId });
@@ -487,17 +507,14 @@ async function followEnd(store: Store, runId: string, workflow: string, clock: C
       throw new RunFinishedError(`Run "${runId}" of workflow "${workflow}" ended ${stored.status} in the process running it${why}`, stored.status, { workflow, runId });
     }
     const [next] = await store.readInbox(runId, 1);
-    const now = clock.now();
-    if (next !== undefined && next.id !== first) [first, since] = [next.id, now];
-    const free = stored.lease === undefined || stored.lease.expiresAt <= now;
-    if (next !== undefined && (free || now - since >= STUCK_INBOX_MS)) {
+    if (watch.due(stored, next, clock.now())) {
       try {
         return await resumeHere();
       } catch (err) {
         // Taken by another process first (which takes the inbox too), held by a live one, or ended meanwhile: follow on.
         if (!(err instanceof RunLockedError) && !(err instanceof RunFinishedError)) throw err;
       }
-      since = clock.now();
+      watch.refused(clock.now());
     }
     await new Promise<void>((resolve) => clock.setTimeout(resolve, FOLLOW_POLL_MS));
   }
