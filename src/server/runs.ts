@@ -20,7 +20,7 @@ import {
   type StoredRun,
   type WorkflowHandler,
 } from "../index.js";
-import { compareRuns } from "../core/store.js";
+import { compareRuns, isLive } from "../core/store.js";
 import { InboxWatch } from "../core/durable/resume.js";
 import { ServerError, errorJSON } from "./errors.js";
 import { RunLog, type LogEntry, type RunEnd } from "./log.js";
@@ -149,7 +149,7 @@ export class Runs {
     const stored = await this.#stored(runId);
     const s = this.#byWorkflow.get(stored.workflow);
     if (!s) throw new ServerError("RUN_NOT_FOUND", `Run "${runId}" is a child run; send events to its top run.`, { runId });
-    if (stored.status !== "running" && stored.status !== "waiting") throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
+    if (!isLive(stored.status)) throw new ServerError("RUN_FINISHED", `Run "${runId}" has already ended (${stored.status}); the ${json.type} was not delivered.`, { status: stored.status });
     const ev = fromOutside(s.wf, json);
     const store = this.#opts.store;
     if (store && stored.lease && stored.lease.expiresAt > Date.now()) {
@@ -188,7 +188,7 @@ export class Runs {
         if (this.handler(runId) !== undefined) return;
         const seen = this.#watched.get(runId);
         const [stored, inbox] = await Promise.all([store.getRun(runId), store.readInbox(runId, 1)]);
-        if (stored === undefined || (stored.status !== "running" && stored.status !== "waiting")) return;
+        if (stored === undefined || !isLive(stored.status)) return;
         if (inbox.length === 0) {
           if (this.#watched.get(runId) === seen) return;
           continue;
@@ -234,7 +234,7 @@ export class Runs {
   /** Cancel a stored run nobody runs now: take its lease, mark it cancelled, let go. */
   async cancelStored(stored: StoredRun): Promise<void> {
     const store = this.#opts.store as Store;
-    if (stored.status !== "running" && stored.status !== "waiting") {
+    if (!isLive(stored.status)) {
       throw new ServerError("RUN_FINISHED", `Run "${stored.runId}" has already ended (${stored.status}); there is nothing to cancel.`, { status: stored.status });
     }
     const owner = `stepwise-server:cancel:${stored.runId}`;
@@ -442,7 +442,7 @@ export class Runs {
     const { entries } = await this.#journalLog(stored, store ? await store.getJournal(runId) : []);
     const log = new RunLog(Math.max(this.#opts.logLimit, entries.length));
     for (const x of entries) log.append(x);
-    if (stored.status !== "running" && stored.status !== "waiting") log.finish(endOf(stored));
+    if (!isLive(stored.status)) log.finish(endOf(stored));
     return { log, live: false };
   }
 
